@@ -1,0 +1,467 @@
+"""The ledger application: use cases over the event-sourced aggregates.
+
+Each public method reads like a use case, saves its events in one transaction,
+retries on an optimistic-concurrency conflict, and returns plain values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+
+from .config import persistence_env
+from .definition import ContractDefinition, from_document, parse_definition
+from .domain import Contract, Rejection, Settlement, YearData, contract_uuid, settlement_uuid, year_data_uuid
+from .errors import AlreadyExists, InvalidCommand, LedgerError, NotFound, YearClosed, YearNotClosed
+from .ingest import BATCH_SIZE, IngestReport, IngestSession, numbered_lines
+from .numbers import ZERO, fmt, fmt_money, split, to_decimal, NotANumber
+from .periods import Calendar, PeriodError
+from .rules.budget import budget_for_year, core_for_year, instalment
+from .rules.outcomes import Observation
+from .rules.riskshare import CostFact
+from .rules.settlement import YearSettlement, settle_year
+from .yamlio import load_yaml
+
+T = TypeVar("T")
+RETRIES = 8
+BUDGET_REASONS = ("initial", "efficiency", "uplift", "population", "extension", "variation", "correction")
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class Ledger(Application):
+    """Contracts, data, payment decisions and statements."""
+
+    name = "ledger"
+    is_snapshotting_enabled = True
+
+    def __init__(self, env: Mapping[str, str] | None = None,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        super().__init__(env)
+        self.clock = clock
+        self._definitions: dict[tuple[str, str], ContractDefinition] = {}
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> "Ledger":
+        return cls(env=persistence_env(url), **kwargs)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _retrying(self, attempt: Callable[[], T]) -> T:
+        for _ in range(RETRIES - 1):
+            try:
+                return attempt()
+            except IntegrityError:
+                continue  # another writer got there first: reload and decide again
+        return attempt()
+
+    def _maybe(self, aggregate_id: Any) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def snapshot(self, aggregate: Any) -> None:
+        assert self.snapshots is not None
+        self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
+
+    # ---------------------------------------------------------------- contracts
+
+    def register_contract(self, text: str, actor: str = "system") -> tuple[ContractDefinition, bool]:
+        """Register a contract from its YAML text. Returns (definition, newly registered)."""
+        try:
+            document = load_yaml(text)
+        except Exception as exc:  # yaml.YAMLError and friends: report, never trace back
+            raise LedgerError(f"the contract file is not valid YAML: {exc}".replace("\n", " "),
+                              code="invalid_yaml") from None
+        definition = parse_definition(document)
+        sha = hashlib.sha256(text.encode()).hexdigest()
+        existing = self._maybe(contract_uuid(definition.id))
+        if existing is not None:
+            if existing.definition == dict(definition.document):
+                return definition, False
+            raise AlreadyExists(f"contract {definition.id!r} is already registered with a different definition; "
+                                f"a registered contract is never edited (record budget adjustments, baselines "
+                                f"or an extension instead)")
+        contract = Contract(contract_id=definition.id, definition=dict(definition.document),
+                            source_sha256=sha, actor=actor)
+        for year in range(1, definition.years + 1):
+            figure = budget_for_year(definition, year)
+            contract.set_budget(year=year, amount=figure.amount, reason="initial",
+                                note="budget from the contract terms", trace=dict(figure.trace), actor=actor)
+        try:
+            self.save(contract)
+        except IntegrityError:
+            raise AlreadyExists(f"contract {definition.id!r} was registered concurrently") from None
+        return definition, True
+
+    def load_contract(self, contract_id: str) -> tuple[Contract, ContractDefinition]:
+        contract = self._maybe(contract_uuid(contract_id))
+        if contract is None:
+            raise NotFound(f"no contract {contract_id!r} is registered", code="unknown_contract")
+        key = (contract_id, contract.source_sha256)
+        definition = self._definitions.get(key)
+        if definition is None:
+            definition = from_document(contract.definition)
+            self._definitions[key] = definition
+        return contract, definition
+
+    def contract_ids(self) -> list[str]:
+        topic = get_topic(Contract.Registered)
+        ids: list[str] = []
+        start = None
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=1000, topics=[topic],
+                                                      inclusive_of_start=False)
+            if not page:
+                return ids
+            for n in page:
+                ids.append(self.mapper.to_domain_event(n).contract_id)  # type: ignore[attr-defined]
+            start = page[-1].id
+
+    def record_extension(self, contract_id: str, actor: str = "system") -> list[int]:
+        def attempt() -> list[int]:
+            contract, definition = self.load_contract(contract_id)
+            if contract.extended:
+                raise InvalidCommand(f"contract {contract_id!r} is already extended")
+            if definition.extension_years == 0:
+                raise InvalidCommand(f"contract {contract_id!r} has no extension_years in its terms")
+            contract.record_extension(years=definition.extension_years, actor=actor)
+            years = list(range(definition.years + 1, definition.term_years(True) + 1))
+            for year in years:
+                figure = budget_for_year(definition, year)
+                contract.set_budget(year=year, amount=figure.amount, reason="extension",
+                                    note="extension year budget from the contract terms",
+                                    trace=dict(figure.trace), actor=actor)
+            self.save(contract)
+            return years
+        return self._retrying(attempt)
+
+    def adjust_budget(self, contract_id: str, year: int, amount: str, reason: str, note: str,
+                      actor: str = "system") -> Decimal:
+        if reason not in BUDGET_REASONS:
+            raise InvalidCommand(f"reason {reason!r} must be one of: {', '.join(BUDGET_REASONS)}")
+        try:
+            value = to_decimal(amount)
+        except NotANumber as exc:
+            raise InvalidCommand(f"amount: {exc}") from None
+        if value < ZERO or value.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise InvalidCommand(f"amount: {amount} must be a non-negative amount with at most 2 decimal places")
+
+        def attempt() -> Decimal:
+            contract, definition = self.load_contract(contract_id)
+            self._check_year(definition.calendar(contract.extended), year)
+            contract.set_budget(year=year, amount=value, reason=reason, note=note,
+                                trace={"previous": fmt(contract.budget(year))}, actor=actor)
+            self.save(contract)
+            return value
+        return self._retrying(attempt)
+
+    def record_baseline(self, contract_id: str, key: str, value: str, note: str, actor: str = "system") -> None:
+        try:
+            number = to_decimal(value)
+        except NotANumber as exc:
+            raise InvalidCommand(f"value: {exc}") from None
+
+        def attempt() -> None:
+            contract, definition = self.load_contract(contract_id)
+            if definition.measure(key) is None and definition.indicator(key) is None and \
+                    key not in {m.id.rsplit(".", 1)[-1] for i in definition.indicators for m in i.subcomponents}:
+                raise NotFound(f"{key!r} is not an indicator of contract {contract_id!r}", code="unknown_indicator")
+            contract.record_baseline(key=key, value=number, note=note, actor=actor)
+            self.save(contract)
+        self._retrying(attempt)
+
+    @staticmethod
+    def _check_year(calendar: Calendar, year: int) -> None:
+        if not 1 <= year <= calendar.years:
+            raise InvalidCommand(f"year {year} is outside the contract term (1..{calendar.years})",
+                                 code="year_outside_term")
+
+    # --------------------------------------------------------------------- data
+
+    def ingest_lines(self, lines: Iterable[str], source: str, actor: str = "system",
+                     batch_size: int = BATCH_SIZE) -> IngestReport:
+        """Ingest JSON-lines records; one transaction per batch; re-running is harmless."""
+        session = IngestSession(self, source, actor)
+        total = IngestReport()
+        for chunk in batched(numbered_lines(lines), batch_size):
+            total.add(self._apply_chunk(session, chunk))
+        return total
+
+    def _apply_chunk(self, session: IngestSession, chunk: Sequence[tuple[int, str]]) -> IngestReport:
+        for attempt in range(RETRIES):
+            for line, text in chunk:
+                session.apply_text(text, line)
+            try:
+                return session.flush()
+            except IntegrityError:
+                if attempt == RETRIES - 1:
+                    raise
+                session.reset()
+        raise AssertionError("unreachable")
+
+    def population_budget_change(self, definition: ContractDefinition, year: int, before: Mapping[str, int],
+                                 after: Mapping[str, int]) -> tuple[Decimal, dict[str, Any]] | None:
+        old = budget_for_year(definition, year, before)
+        new = budget_for_year(definition, year, after)
+        if new.amount == old.amount:
+            return None
+        return new.amount, dict(new.trace)
+
+    def rejected(self) -> list[dict[str, Any]]:
+        topic = get_topic(Rejection.Recorded)
+        out: list[dict[str, Any]] = []
+        start = None
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=1000, topics=[topic],
+                                                      inclusive_of_start=False)
+            if not page:
+                return out
+            for n in page:
+                e = self.mapper.to_domain_event(n)
+                out.append({"source": e.source, "line": e.line, "code": e.code, "field": e.field,  # type: ignore
+                            "message": e.message, "contract_id": e.contract_id,  # type: ignore
+                            "record_type": e.record_type, "record_id": e.record_id,  # type: ignore
+                            "recorded_at": iso(e.timestamp), "raw": e.raw})  # type: ignore
+            start = page[-1].id
+
+    # ----------------------------------------------------------------- payments
+
+    def _settlement(self, contract_id: str, year: int) -> Settlement:
+        settlement = self._maybe(settlement_uuid(contract_id, year))
+        return settlement if settlement is not None else Settlement(contract_id=contract_id, year=year)
+
+    def _year_budget(self, contract: Contract, definition: ContractDefinition, year: int) -> Decimal:
+        amount = contract.budget(year)
+        return amount if amount is not None else budget_for_year(definition, year).amount
+
+    def _decide_instalments(self, contract: Contract, definition: ContractDefinition, settlement: Settlement,
+                            periods: Sequence[Any], until: Any, actor: str) -> list[dict[str, Any]]:
+        year = settlement.year
+        budget = self._year_budget(contract, definition, year)
+        core = core_for_year(budget, definition.schedule_for(year).core)
+        decided = settlement.decided_periods()
+        core_split = dict(definition.core_split)
+        lead = definition.lead_provider.id
+        out = []
+        now = iso(self.clock())
+        for index, period in enumerate(periods, start=1):
+            if period > until or period.label in decided:
+                continue
+            paid = settlement.paid
+            amount = instalment(core, paid, index, len(periods))
+            before = split(paid, core_split, lead)
+            after = split(paid + amount, core_split, lead)
+            by_party = {p: after.get(p, ZERO) - before.get(p, ZERO) for p in after}
+            settlement.decide_instalment(period=period.label, index=index, count=len(periods), amount=amount,
+                                         budget=budget, core_annual=core, paid_before=paid, by_party=by_party,
+                                         decided_at=now, actor=actor)
+            out.append({"contract_id": contract.contract_id, "year": year, "period": period.label,
+                        "amount": fmt_money(amount)})
+        return out
+
+    def pay(self, contract_id: str, through: str, actor: str = "system") -> list[dict[str, Any]]:
+        """Decide every core instalment due up to and including period ``through``."""
+        def attempt() -> list[dict[str, Any]]:
+            contract, definition = self.load_contract(contract_id)
+            calendar = definition.calendar(contract.extended)
+            try:
+                until = calendar.period(through)
+            except PeriodError as exc:
+                raise InvalidCommand(f"--through: {exc}", code="invalid_period") from None
+            last_year = calendar.year_of(until)
+            if last_year is None:
+                raise InvalidCommand(f"--through: {through} is outside the contract term", code="period_outside_term")
+            decided: list[dict[str, Any]] = []
+            touched = []
+            for year in range(1, last_year + 1):
+                settlement = self._settlement(contract_id, year)
+                if settlement.closed:
+                    continue
+                new = self._decide_instalments(contract, definition, settlement, calendar.periods(year), until, actor)
+                if new:
+                    decided.extend(new)
+                    touched.append(settlement)
+            if touched:
+                self.save(*touched)
+            return decided
+        return self._retrying(attempt)
+
+    def compute_year(self, contract: Contract, definition: ContractDefinition, year: int) -> tuple[YearSettlement, int]:
+        """Settle ``year`` from the data held now. Returns the settlement and the data stream version."""
+        calendar = definition.calendar(contract.extended)
+        data = self._maybe(year_data_uuid(contract.contract_id, year))
+        observations: list[Observation] = []
+        costs: list[CostFact] = []
+        if data is not None:
+            for sid in data.latest_submission.values():
+                provider, measure, period, num, den, value = data.submissions[sid]
+                observations.append(Observation(sid, measure, provider, calendar.period(period), num, den, value))
+            for rid in data.latest_cost.values():
+                provider, period, total, cases = data.costs[rid]
+                costs.append(CostFact(rid, provider, calendar.period(period), Decimal(total),
+                                      tuple((ref, Decimal(cost)) for ref, cost in cases)))
+        baselines = dict(definition.baselines)
+        baselines.update(contract.baselines)
+        budget = self._year_budget(contract, definition, year)
+        result = settle_year(definition, year, budget, observations, costs, baselines)
+        return result, (data.version if data is not None else 0)
+
+    def _decision(self, contract: Contract, definition: ContractDefinition, settlement: Settlement,
+                  year: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        result, data_version = self.compute_year(contract, definition, year)
+        figures = result.figures()
+        balance = result.core - settlement.paid
+        if balance:
+            figures["core_balance_at_close"] = fmt_money(balance)
+        trace = dict(result.trace)
+        trace["data_version"] = data_version
+        trace["budget_history"] = [dict(h, amount=fmt(h["amount"])) for h in contract.budget_history
+                                   if h["year"] == year]
+        trace["instalments_paid"] = fmt_money(settlement.paid)
+        return figures, trace
+
+    def close_year(self, contract_id: str, year: int, actor: str = "system") -> dict[str, Any]:
+        """Decide outstanding instalments, then the outcomes payment and the risk share."""
+        def attempt() -> dict[str, Any]:
+            contract, definition = self.load_contract(contract_id)
+            calendar = definition.calendar(contract.extended)
+            self._check_year(calendar, year)
+            settlement = self._settlement(contract_id, year)
+            if settlement.closed:
+                raise YearClosed(f"year {year} of {contract_id!r} is already closed; use `restate` to "
+                                 f"recompute it from the data now held")
+            periods = calendar.periods(year)
+            self._decide_instalments(contract, definition, settlement, periods, periods[-1], actor)
+            figures, trace = self._decision(contract, definition, settlement, year)
+            settlement.close(figures=figures, trace=trace, decided_at=iso(self.clock()), actor=actor)
+            self.save(settlement)
+            return self.statement(contract_id, year)
+        return self._retrying(attempt)
+
+    def restate(self, contract_id: str, year: int, actor: str = "system") -> dict[str, Any] | None:
+        """Recompute a closed year; record a true-up for any difference. None when nothing changed."""
+        def attempt() -> dict[str, Any] | None:
+            contract, definition = self.load_contract(contract_id)
+            self._check_year(definition.calendar(contract.extended), year)
+            settlement = self._maybe(settlement_uuid(contract_id, year))
+            if settlement is None or not settlement.closed:
+                raise YearNotClosed(f"year {year} of {contract_id!r} is not closed; close it first")
+            current = settlement.current_figures()
+            previous_trace = settlement.true_ups[-1]["trace"] if settlement.true_ups else settlement.closed["trace"]
+            figures, trace = self._decision(contract, definition, settlement, year)
+            amount = Decimal(figures["total"]) - Decimal(current["total"])
+            parties = list(dict.fromkeys([*current["by_party"], *figures["by_party"]]))
+            by_party = {p: Decimal(figures["by_party"].get(p, "0")) - Decimal(current["by_party"].get(p, "0"))
+                        for p in parties}
+            if amount == ZERO and not any(by_party.values()):
+                return None
+            reason = self._restatement_reason(contract_id, year, previous_trace, trace)
+            settlement.true_up(amount=amount, by_party=by_party, reason=reason, figures=figures, trace=trace,
+                               decided_at=iso(self.clock()), actor=actor)
+            self.save(settlement)
+            return {"decided_at": settlement.true_ups[-1]["decided_at"], "amount": fmt_money(amount),
+                    "reason": reason, "by_party": {p: fmt_money(v) for p, v in by_party.items()}}
+        return self._retrying(attempt)
+
+    def _restatement_reason(self, contract_id: str, year: int, before: Mapping[str, Any],
+                            after: Mapping[str, Any]) -> str:
+        data = self._maybe(year_data_uuid(contract_id, year))
+        parts = []
+        for label, key, kinds in (("submission", "submissions_used", "correction"),
+                                  ("cost report", "cost_reports_used", "cost correction")):
+            old, new = set(before.get(key, [])), set(after.get(key, []))
+            added = sorted(new - old)
+            if not added:
+                continue
+            corrections = []
+            late = []
+            for rid in added:
+                record = (data.submissions if key == "submissions_used" else data.costs).get(rid) if data else None
+                removed_keys = set()
+                for old_id in old - new:
+                    other = (data.submissions if key == "submissions_used" else data.costs).get(old_id) if data else None
+                    if other is not None:
+                        removed_keys.add(tuple(other[:3]) if key == "submissions_used" else tuple(other[:2]))
+                mine = (tuple(record[:3]) if key == "submissions_used" else tuple(record[:2])) if record else None
+                (corrections if mine in removed_keys else late).append(rid)
+            if corrections:
+                parts.append(f"{kinds} {', '.join(corrections)}")
+            if late:
+                parts.append(f"late {label} {', '.join(late)}")
+        old_budget = before.get("budget_history", [])
+        new_budget = after.get("budget_history", [])
+        if old_budget != new_budget and new_budget:
+            last = new_budget[-1]
+            parts.append(f"budget change ({last['reason']}: {last['amount']})")
+        if not parts:
+            parts.append("recomputed from the data and terms now held")
+        return "restated after " + "; ".join(parts)
+
+    # --------------------------------------------------------------- statements
+
+    def statement(self, contract_id: str, year: int) -> dict[str, Any]:
+        """The year statement in the shape of contract-format.md."""
+        contract, definition = self.load_contract(contract_id)
+        self._check_year(definition.calendar(contract.extended), year)
+        settlement = self._maybe(settlement_uuid(contract_id, year))
+        instalments = [{"period": i["period"], "amount": fmt_money(i["amount"])}
+                       for i in (settlement.instalments if settlement else [])]
+        if settlement is not None and settlement.closed:
+            f = settlement.closed["figures"]
+            core: dict[str, Any] = {"annual": f["core"], "instalments": instalments}
+            if "core_balance_at_close" in f:
+                core["balance_at_close"] = f["core_balance_at_close"]
+            return {
+                "contract_id": contract_id, "year": year, "budget": f["budget"], "core": core,
+                "outcomes": {"pot": f["pot"], "payment": f["outcome_payment"], "indicators": f["indicators"]},
+                "reserve": f["reserve"], "risk_share": f["risk_share"],
+                "high_cost_reimbursement": f["high_cost_reimbursement"],
+                "year_close_payment": f["year_close_payment"], "total": f["total"], "by_party": f["by_party"],
+                "true_ups": [{"decided_at": t["decided_at"], "amount": fmt_money(t["amount"]), "reason": t["reason"],
+                              "by_party": {p: fmt_money(v) for p, v in t["by_party"].items()}}
+                             for t in settlement.true_ups],
+            }
+        result, _ = self.compute_year(contract, definition, year)
+        paid_by_party = {p: ZERO for p in definition.providers}
+        for i in (settlement.instalments if settlement else []):
+            for p, v in i["by_party"].items():
+                paid_by_party[p] = paid_by_party.get(p, ZERO) + Decimal(v)
+        return {
+            "contract_id": contract_id, "year": year, "budget": fmt_money(result.budget),
+            "core": {"annual": fmt_money(result.core), "instalments": instalments},
+            "outcomes": {"pot": fmt_money(result.pot), "payment": None,
+                         "indicators": [i.to_statement() for i in result.indicators]},
+            "reserve": fmt_money(result.reserve), "risk_share": None, "high_cost_reimbursement": None,
+            "year_close_payment": None,
+            "total": fmt_money(settlement.paid if settlement else ZERO),
+            "by_party": {p: fmt_money(v) for p, v in paid_by_party.items()},
+            "true_ups": [],
+        }
+
+    def settlement_state(self, contract_id: str, year: int) -> Settlement | None:
+        return self._maybe(settlement_uuid(contract_id, year))

@@ -1,0 +1,317 @@
+"""The ``obc-ledger`` command line. Thin: parse, call the application, print.
+
+Every error is one line on stderr (``--json``: a JSON object) and a non-zero exit;
+a user mistake never shows a Python traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from . import __version__
+from .config import DB_ENV, database_url
+from .errors import LedgerError, ValidationFailed
+from .render import render_rejections, render_statement
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage dump
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--db", default=default, metavar="URL",
+                        help=f"event store: sqlite:///file.db (default sqlite:///obc-ledger.db, or ${DB_ENV}) "
+                             "or postgresql://user:pass@host:port/dbname")
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS if suppress else False,
+                        help="machine-readable output (and errors as JSON)")
+    parser.add_argument("--as", dest="actor", default=default, metavar="ACTOR",
+                        help="who is acting, recorded on every event (e.g. commissioner:occg); default $OBC_LEDGER_ACTOR or 'system'")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="obc-ledger", description="Event-sourced contract ledger for outcomes-based commissioning.")
+    parser.add_argument("--version", action="version", version=f"obc-ledger {__version__}")
+    _global_options(parser, suppress=False)
+    common = _Parser(add_help=False)
+    _global_options(common, suppress=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    def command(name: str, help_text: str, parent: Any = sub) -> argparse.ArgumentParser:
+        return parent.add_parser(name, help=help_text, description=help_text, parents=[common])
+
+    contract = sub.add_parser("contract", help="register and inspect contracts")
+    csub = contract.add_subparsers(dest="contract_command", metavar="ACTION", parser_class=_Parser)
+    csub.required = True
+    p = command("register", "register a contract from its YAML definition (validated as a whole)", csub)
+    p.add_argument("file", type=Path)
+    command("list", "list registered contracts", csub)
+    p = command("show", "show a contract's terms, budgets and baselines", csub)
+    p.add_argument("contract_id")
+    p = command("extend", "record the contract's extension (extension_years) and set those years' budgets", csub)
+    p.add_argument("contract_id")
+
+    budget = sub.add_parser("budget", help="show or adjust yearly budgets")
+    bsub = budget.add_subparsers(dest="budget_command", metavar="ACTION", parser_class=_Parser)
+    bsub.required = True
+    p = command("show", "budget by year with every recorded change and its reason", bsub)
+    p.add_argument("contract_id")
+    p = command("adjust", "record a reasoned budget adjustment for a year", bsub)
+    p.add_argument("contract_id")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--amount", required=True, help="the new budget for the year, e.g. 12000000.00")
+    p.add_argument("--reason", required=True,
+                   help="efficiency, uplift, population, extension, variation or correction")
+    p.add_argument("--note", default="")
+
+    baseline = sub.add_parser("baseline", help="record historical baselines")
+    blsub = baseline.add_subparsers(dest="baseline_command", metavar="ACTION", parser_class=_Parser)
+    blsub.required = True
+    p = command("record", "record (or re-record) an indicator's historical baseline", blsub)
+    p.add_argument("contract_id")
+    p.add_argument("key", help="indicator or sub-indicator id")
+    p.add_argument("value")
+    p.add_argument("--note", default="")
+
+    p = command("ingest", "ingest providers' records from a JSON-lines file ('-' for stdin)")
+    p.add_argument("file")
+    p.add_argument("--source", help="source name kept with rejected records (default: the file name)")
+
+    rejected = sub.add_parser("rejected", help="records that could not be accepted, with reasons")
+    rsub = rejected.add_subparsers(dest="rejected_command", metavar="ACTION", parser_class=_Parser)
+    rsub.required = True
+    p = command("list", "list rejected records", rsub)
+    p.add_argument("--contract")
+    p.add_argument("--code", help="only this reason code")
+
+    p = command("pay", "decide core instalments due up to a period")
+    p.add_argument("contract_id")
+    p.add_argument("--through", required=True, metavar="PERIOD", help="YYYY-MM or YYYY-Qn")
+    p = command("close-year", "decide outstanding instalments, then the outcomes payment and risk share")
+    p.add_argument("contract_id")
+    p.add_argument("year", type=int)
+    p = command("restate", "recompute a closed year from the data now held; record a true-up if different")
+    p.add_argument("contract_id")
+    p.add_argument("year", type=int)
+    p = command("statement", "the year statement")
+    p.add_argument("contract_id")
+    p.add_argument("--year", type=int, required=True)
+    p = command("demo", "build two realistic demo contracts in a fresh SQLite file and settle them")
+    p.add_argument("--out", type=Path, default=Path("demo-output"),
+                   help="directory for the demo's generated files (default ./demo-output)")
+    return parser
+
+
+def _actor(args: argparse.Namespace) -> str:
+    return getattr(args, "actor", None) or os.environ.get("OBC_LEDGER_ACTOR") or "system"
+
+
+def _open(args: argparse.Namespace) -> Any:
+    from .application import Ledger
+
+    return Ledger.from_url(database_url(getattr(args, "db", None)))
+
+
+def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(data, indent=2))
+    else:
+        print(text())
+
+
+def cmd_contract(args: argparse.Namespace) -> int:
+    app = _open(args)
+    action = args.contract_command
+    if action == "register":
+        try:
+            text = args.file.read_text()
+        except OSError as exc:
+            raise LedgerError(f"cannot read {args.file}: {exc.strerror}", code="file_not_found") from None
+        definition, created = app.register_contract(text, actor=_actor(args))
+        data = {"contract_id": definition.id, "registered": created,
+                "years": definition.years, "indicators": len(definition.indicators)}
+        _emit(args, data, lambda: (f"registered contract {definition.id} ({definition.name}): "
+                                   f"{definition.years} years, {len(definition.indicators)} indicators"
+                                   if created else f"contract {definition.id} is already registered "
+                                                   f"with this definition; nothing changed"))
+        return 0
+    if action == "list":
+        rows = []
+        for cid in app.contract_ids():
+            contract, d = app.load_contract(cid)
+            rows.append({"contract_id": cid, "name": d.name, "model": d.model, "lead_provider": d.lead_provider.id,
+                         "start": d.start.isoformat(), "years": d.calendar(contract.extended).years,
+                         "period": d.period})
+        _emit(args, rows, lambda: "\n".join(
+            f"{r['contract_id']:<24} {r['model']:<10} {r['start']}  {r['years']}y {r['period']:<9} {r['name']}"
+            for r in rows) or "no contracts registered")
+        return 0
+    if action == "extend":
+        years = app.record_extension(args.contract_id, actor=_actor(args))
+        _emit(args, {"contract_id": args.contract_id, "extension_years": years},
+              lambda: f"extended {args.contract_id}: years {', '.join(map(str, years))} added")
+        return 0
+    contract, d = app.load_contract(args.contract_id)
+    from .render import contract_summary
+
+    data = contract_summary(contract, d)
+    _emit(args, data, lambda: json.dumps(data, indent=2))
+    return 0
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    app = _open(args)
+    if args.budget_command == "adjust":
+        amount = app.adjust_budget(args.contract_id, args.year, args.amount, args.reason, args.note,
+                                   actor=_actor(args))
+        _emit(args, {"contract_id": args.contract_id, "year": args.year, "budget": format(amount, "f")},
+              lambda: f"budget for {args.contract_id} year {args.year} is now {amount:,.2f} ({args.reason})")
+        return 0
+    contract, _ = app.load_contract(args.contract_id)
+    rows = [{"year": h["year"], "amount": format(h["amount"], "f"), "reason": h["reason"], "note": h["note"]}
+            for h in contract.budget_history]
+    _emit(args, rows, lambda: "\n".join(
+        f"year {r['year']:>2}  {Decimal(r['amount']):>18,.2f}  {r['reason']:<18} {r['note']}"
+        for r in rows))
+    return 0
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    app = _open(args)
+    app.record_baseline(args.contract_id, args.key, args.value, args.note, actor=_actor(args))
+    _emit(args, {"contract_id": args.contract_id, "key": args.key, "value": args.value},
+          lambda: f"baseline {args.key} = {args.value} recorded for {args.contract_id}")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    app = _open(args)
+    source = args.source or ("stdin" if args.file == "-" else Path(args.file).name)
+    if args.file == "-":
+        report = app.ingest_lines(sys.stdin, source, actor=_actor(args))
+    else:
+        try:
+            handle = open(args.file, encoding="utf-8", errors="surrogateescape")
+        except OSError as exc:
+            raise LedgerError(f"cannot read {args.file}: {exc.strerror}", code="file_not_found") from None
+        with handle:
+            report = app.ingest_lines(handle, source, actor=_actor(args))
+    data = report.to_dict()
+
+    def text() -> str:
+        lines = [f"accepted {report.accepted}, duplicates {report.duplicates}, rejected {report.rejected}"
+                 + (f" (corrections among accepted: {report.corrections})" if report.corrections else "")]
+        for code, n in sorted(report.by_code.items()):
+            lines.append(f"  rejected {n:>6}  {code}")
+        for (cid, year), n in sorted(report.late.items()):
+            lines.append(f"  {n} record(s) for closed year {year} of {cid}: run `obc-ledger restate {cid} {year}`")
+        for change in report.budget_changes:
+            lines.append(f"  budget for {change['contract_id']} year {change['year']} now {change['budget']} "
+                         f"(population count {change['record_id']})")
+        if report.rejected:
+            lines.append("  see `obc-ledger rejected list` for each rejected record and its reason")
+        return "\n".join(lines)
+
+    _emit(args, data, text)
+    return 0
+
+
+def cmd_rejected(args: argparse.Namespace) -> int:
+    rows = [r for r in _open(args).rejected()
+            if (not args.contract or r["contract_id"] == args.contract) and (not args.code or r["code"] == args.code)]
+    _emit(args, rows, lambda: render_rejections(rows))
+    return 0
+
+
+def cmd_pay(args: argparse.Namespace) -> int:
+    decided = _open(args).pay(args.contract_id, args.through, actor=_actor(args))
+    _emit(args, decided, lambda: "\n".join(
+        f"{d['contract_id']} year {d['year']} {d['period']}: core instalment {d['amount']}" for d in decided)
+        or f"no instalments due through {args.through} (all already decided)")
+    return 0
+
+
+def cmd_close_year(args: argparse.Namespace) -> int:
+    statement = _open(args).close_year(args.contract_id, args.year, actor=_actor(args))
+    _emit(args, statement, lambda: f"closed year {args.year} of {args.contract_id}\n\n" + render_statement(statement))
+    return 0
+
+
+def cmd_restate(args: argparse.Namespace) -> int:
+    true_up = _open(args).restate(args.contract_id, args.year, actor=_actor(args))
+    _emit(args, {"contract_id": args.contract_id, "year": args.year, "true_up": true_up}, lambda: (
+        f"true-up for {args.contract_id} year {args.year}: {true_up['amount']} ({true_up['reason']})"
+        if true_up else f"restated {args.contract_id} year {args.year}: no difference, nothing recorded"))
+    return 0
+
+
+def cmd_statement(args: argparse.Namespace) -> int:
+    statement = _open(args).statement(args.contract_id, args.year)
+    _emit(args, statement, lambda: render_statement(statement))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .demo.run import run_demo
+
+    return run_demo(db=getattr(args, "db", None), out=args.out, as_json=args.json)
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "contract": cmd_contract, "budget": cmd_budget, "baseline": cmd_baseline, "ingest": cmd_ingest,
+    "rejected": cmd_rejected, "pay": cmd_pay, "close-year": cmd_close_year, "restate": cmd_restate,
+    "statement": cmd_statement, "demo": cmd_demo,
+}
+
+
+def _fail(as_json: bool, error: dict[str, Any], lines: Sequence[str], code: int) -> int:
+    if as_json:
+        print(json.dumps(error), file=sys.stderr)
+    else:
+        for line in lines:
+            print(line, file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "--json" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        return _fail(as_json, {"error": "usage", "message": str(exc)}, [f"error: {exc}"], EXIT_USAGE)
+    except ValidationFailed as exc:
+        lines = [f"error: {exc.code}: {len(exc.problems)} problem(s); nothing was registered"]
+        lines += [f"  {path}: {message}" for path, message in exc.problems]
+        return _fail(as_json, exc.to_dict(), lines, EXIT_ERROR)
+    except LedgerError as exc:
+        return _fail(as_json, exc.to_dict(), [f"error: {exc.code}: {exc.message}"], EXIT_ERROR)
+    except KeyboardInterrupt:
+        return _fail(as_json, {"error": "interrupted", "message": "interrupted"}, ["error: interrupted"], 130)
+    except Exception as exc:  # infrastructure failures: one line, never a traceback
+        if os.environ.get("OBC_LEDGER_DEBUG"):
+            raise
+        name = type(exc).__name__
+        message = str(exc).splitlines()[0] if str(exc) else name
+        return _fail(as_json, {"error": "internal", "type": name, "message": message},
+                     [f"error: {name}: {message} (set OBC_LEDGER_DEBUG=1 for a traceback)"], EXIT_ERROR)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

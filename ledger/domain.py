@@ -1,0 +1,245 @@
+"""Event-sourced aggregates: the permanent record of every contract.
+
+Streams are split so none grows without bound as a contract ages:
+
+* :class:`Contract` — registration, budgets, baselines, extensions (a few events a year);
+* :class:`YearData` — one per contract year: accepted submissions, cost reports,
+  population counts (snapshotted every :data:`SNAPSHOT_EVERY` events);
+* :class:`Settlement` — one per contract year: instalments, the year close, true-ups;
+* :class:`Rejection` — one per distinct rejected record.
+
+Aggregate ids are name-based UUIDs (:func:`contract_uuid` …), so any process can
+address a stream without a lookup, and two processes creating the same stream
+collide on the event store's optimistic concurrency check instead of forking it.
+Every event carries the ``actor`` who caused it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+NAMESPACE = UUID("6f1c2a8e-3b4d-5e6f-8a9b-0c1d2e3f4a5b")
+SNAPSHOT_EVERY = 500
+
+
+def contract_uuid(contract_id: str) -> UUID:
+    return uuid5(NAMESPACE, f"contract:{contract_id}")
+
+
+def year_data_uuid(contract_id: str, year: int) -> UUID:
+    return uuid5(NAMESPACE, f"data:{contract_id}:{year}")
+
+
+def settlement_uuid(contract_id: str, year: int) -> UUID:
+    return uuid5(NAMESPACE, f"settlement:{contract_id}:{year}")
+
+
+def rejection_uuid(key: str) -> UUID:
+    return uuid5(NAMESPACE, f"rejection:{key}")
+
+
+def _key(*parts: str) -> str:
+    return "|".join(parts)
+
+
+class Contract(Aggregate):
+    """A registered contract: its definition and everything that changes its terms."""
+
+    @staticmethod
+    def create_id(contract_id: str, **_: Any) -> UUID:
+        return contract_uuid(contract_id)
+
+    @event("Registered")
+    def __init__(self, contract_id: str, definition: dict[str, Any], source_sha256: str, actor: str) -> None:
+        self.contract_id = contract_id
+        self.definition = definition
+        self.source_sha256 = source_sha256
+        self.budgets: dict[str, Decimal] = {}
+        self.budget_history: list[dict[str, Any]] = []
+        self.baselines: dict[str, Decimal] = {}
+        self.extended = False
+
+    @event("BudgetSet")
+    def set_budget(self, year: int, amount: Decimal, reason: str, note: str, trace: dict[str, Any],
+                   actor: str) -> None:
+        self.budgets[str(year)] = amount
+        self.budget_history.append({"year": year, "amount": amount, "reason": reason, "note": note})
+
+    @event("BaselineRecorded")
+    def record_baseline(self, key: str, value: Decimal, note: str, actor: str) -> None:
+        self.baselines[key] = value
+
+    @event("ExtensionRecorded")
+    def record_extension(self, years: int, actor: str) -> None:
+        self.extended = True
+
+    def budget(self, year: int) -> Decimal | None:
+        return self.budgets.get(str(year))
+
+
+class YearData(Aggregate):
+    """The providers' accepted data for one contract year. Corrections supersede; nothing is removed."""
+
+    @staticmethod
+    def create_id(contract_id: str, year: int, **_: Any) -> UUID:
+        return year_data_uuid(contract_id, year)
+
+    @event("Opened")
+    def __init__(self, contract_id: str, year: int) -> None:
+        self.contract_id = contract_id
+        self.year = year
+        self.digests: dict[str, str] = {}  # "type:id" -> content digest
+        self.submissions: dict[str, list[Any]] = {}  # id -> [provider, measure, period, num, den, value]
+        self.latest_submission: dict[str, str] = {}  # "measure|period|provider" -> id
+        self.costs: dict[str, list[Any]] = {}  # id -> [provider, period, total, [[case, cost], ...]]
+        self.latest_cost: dict[str, str] = {}  # "provider|period" -> id
+        self.population: dict[str, list[Any]] = {}  # segment -> [record id, count]
+
+    class SubmissionAccepted(Aggregate.Event):
+        submission_id: str
+        provider_id: str
+        indicator_id: str
+        period: str
+        numerator: Decimal | None
+        denominator: Decimal | None
+        value: Decimal | None
+        digest: str
+        supersedes: str | None
+        actor: str
+
+        def apply(self, agg: "YearData") -> None:
+            agg.digests["submission:" + self.submission_id] = self.digest
+            agg.submissions[self.submission_id] = [self.provider_id, self.indicator_id, self.period,
+                                                   self.numerator, self.denominator, self.value]
+            agg.latest_submission[_key(self.indicator_id, self.period, self.provider_id)] = self.submission_id
+
+    class CostReported(Aggregate.Event):
+        report_id: str
+        provider_id: str
+        period: str
+        total_cost: Decimal
+        high_cost_cases: list[list[Any]]
+        digest: str
+        supersedes: str | None
+        actor: str
+
+        def apply(self, agg: "YearData") -> None:
+            agg.digests["cost_report:" + self.report_id] = self.digest
+            agg.costs[self.report_id] = [self.provider_id, self.period, self.total_cost, self.high_cost_cases]
+            agg.latest_cost[_key(self.provider_id, self.period)] = self.report_id
+
+    class PopulationCounted(Aggregate.Event):
+        record_id: str
+        segment_id: str
+        count: int
+        digest: str
+        supersedes: str | None
+        actor: str
+
+        def apply(self, agg: "YearData") -> None:
+            agg.digests["population:" + self.record_id] = self.digest
+            agg.population[self.segment_id] = [self.record_id, self.count]
+
+    def accept_submission(self, s: Any, actor: str) -> str | None:
+        supersedes = self.latest_submission.get(_key(s.indicator_id, s.period, s.provider_id))
+        self.trigger_event(
+            self.SubmissionAccepted, submission_id=s.submission_id, provider_id=s.provider_id,
+            indicator_id=s.indicator_id, period=s.period, numerator=s.numerator,
+            denominator=s.denominator, value=s.value, digest=s.digest, supersedes=supersedes, actor=actor,
+        )
+        return supersedes
+
+    def accept_cost_report(self, c: Any, actor: str) -> str | None:
+        supersedes = self.latest_cost.get(_key(c.provider_id, c.period))
+        self.trigger_event(
+            self.CostReported, report_id=c.report_id, provider_id=c.provider_id, period=c.period,
+            total_cost=c.total_cost, high_cost_cases=[[ref, cost] for ref, cost in c.high_cost_cases],
+            digest=c.digest, supersedes=supersedes, actor=actor,
+        )
+        return supersedes
+
+    def accept_population(self, p: Any, actor: str) -> str | None:
+        previous = self.population.get(p.segment_id)
+        supersedes = previous[0] if previous else None
+        self.trigger_event(
+            self.PopulationCounted, record_id=p.record_id, segment_id=p.segment_id, count=p.count,
+            digest=p.digest, supersedes=supersedes, actor=actor,
+        )
+        return supersedes
+
+    def population_counts(self) -> dict[str, int]:
+        return {segment: int(v[1]) for segment, v in self.population.items()}
+
+
+class Settlement(Aggregate):
+    """Payment decisions for one contract year: instalments, the close, and true-ups."""
+
+    @staticmethod
+    def create_id(contract_id: str, year: int, **_: Any) -> UUID:
+        return settlement_uuid(contract_id, year)
+
+    @event("Opened")
+    def __init__(self, contract_id: str, year: int) -> None:
+        self.contract_id = contract_id
+        self.year = year
+        self.instalments: list[dict[str, Any]] = []
+        self.closed: dict[str, Any] | None = None
+        self.true_ups: list[dict[str, Any]] = []
+
+    @event("InstalmentDecided")
+    def decide_instalment(self, period: str, index: int, count: int, amount: Decimal, budget: Decimal,
+                          core_annual: Decimal, paid_before: Decimal, by_party: dict[str, Decimal],
+                          decided_at: str, actor: str) -> None:
+        self.instalments.append({"period": period, "index": index, "count": count, "amount": amount,
+                                 "budget": budget, "core_annual": core_annual, "by_party": by_party,
+                                 "decided_at": decided_at})
+
+    @event("YearClosed")
+    def close(self, figures: dict[str, Any], trace: dict[str, Any], decided_at: str, actor: str) -> None:
+        self.closed = {"figures": figures, "trace": trace, "decided_at": decided_at}
+
+    @event("TrueUpDecided")
+    def true_up(self, amount: Decimal, by_party: dict[str, Decimal], reason: str, figures: dict[str, Any],
+                trace: dict[str, Any], decided_at: str, actor: str) -> None:
+        self.true_ups.append({"amount": amount, "by_party": by_party, "reason": reason, "figures": figures,
+                              "trace": trace, "decided_at": decided_at})
+
+    @property
+    def paid(self) -> Decimal:
+        return sum((i["amount"] for i in self.instalments), Decimal("0"))
+
+    def decided_periods(self) -> set[str]:
+        return {i["period"] for i in self.instalments}
+
+    def current_figures(self) -> dict[str, Any] | None:
+        """The figures now in force: the latest restatement's, else the original close's."""
+        if self.true_ups:
+            return self.true_ups[-1]["figures"]
+        return self.closed["figures"] if self.closed else None
+
+
+class Rejection(Aggregate):
+    """A record that could not be accepted, kept with its source line and the reason."""
+
+    @staticmethod
+    def create_id(key: str, **_: Any) -> UUID:
+        return rejection_uuid(key)
+
+    @event("Recorded")
+    def __init__(self, key: str, source: str, line: int | None, raw: str, code: str, field: str | None,
+                 message: str, contract_id: str | None, record_type: str | None, record_id: str | None,
+                 actor: str) -> None:
+        self.key = key
+        self.source = source
+        self.line = line
+        self.raw = raw
+        self.code = code
+        self.field = field
+        self.message = message
+        self.contract_id = contract_id
+        self.record_type = record_type
+        self.record_id = record_id

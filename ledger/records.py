@@ -1,0 +1,304 @@
+"""Providers' data records: parsing and validation against a contract. Pure.
+
+A record is either accepted as a typed value (:class:`Submission`,
+:class:`CostReport`, :class:`PopulationCount`) or refused with a
+:class:`Refusal` naming a stable reason code, the field and the reason.
+The same fields arrive as JSON lines (``ingest``) or as Avro on Kafka.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Mapping, Union
+
+from .definition import ContractDefinition
+from .numbers import ZERO, NotANumber, to_decimal
+from .periods import Calendar, PeriodError
+
+ID_FIELDS = {"submission": "submission_id", "cost_report": "report_id", "population": "record_id"}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: str
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.field + ': ' if self.field else ''}{self.message}"
+
+
+class RecordRefused(Exception):
+    def __init__(self, refusal: Refusal) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal
+
+
+def refuse(code: str, field: str | None, message: str) -> RecordRefused:
+    return RecordRefused(Refusal(code, field, message))
+
+
+@dataclass(frozen=True)
+class Submission:
+    submission_id: str
+    contract_id: str
+    provider_id: str
+    indicator_id: str
+    period: str
+    year: int
+    numerator: Decimal | None
+    denominator: Decimal | None
+    value: Decimal | None
+    digest: str
+
+    type = "submission"
+
+    @property
+    def record_id(self) -> str:
+        return self.submission_id
+
+
+@dataclass(frozen=True)
+class CostReport:
+    report_id: str
+    contract_id: str
+    provider_id: str
+    period: str
+    year: int
+    total_cost: Decimal
+    high_cost_cases: tuple[tuple[str, Decimal], ...]
+    digest: str
+
+    type = "cost_report"
+
+    @property
+    def record_id(self) -> str:
+        return self.report_id
+
+
+@dataclass(frozen=True)
+class PopulationCount:
+    record_id: str
+    contract_id: str
+    year: int
+    segment_id: str
+    count: int
+    digest: str
+
+    type = "population"
+
+
+Record = Union[Submission, CostReport, PopulationCount]
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What can be known of a record before its contract is looked up."""
+
+    type: str
+    record_id: str
+    contract_id: str
+    fields: Mapping[str, Any]
+
+
+def parse_json_line(text: str) -> Any:
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
+    except RecordRefused:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise refuse("invalid_json", None, f"not valid JSON: {exc}") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise refuse("non_numeric", None, f"{name} is not a number")
+
+
+def _text(fields: Mapping[str, Any], name: str) -> str:
+    value = fields.get(name)
+    if value is None:
+        raise refuse("missing_field", name, "is required")
+    if not isinstance(value, str) or not value.strip():
+        raise refuse("invalid_field", name, f"must be a non-empty string (got {value!r})")
+    return value
+
+
+def envelope(obj: Any) -> Envelope:
+    """Check the fields every record has: type, contract_id and its id field."""
+    if not isinstance(obj, dict):
+        raise refuse("not_an_object", None, f"a record must be a JSON object, not {type(obj).__name__}")
+    kind = obj.get("type")
+    if kind is None:
+        raise refuse("missing_field", "type", "is required (submission, cost_report or population)")
+    if kind not in ID_FIELDS:
+        raise refuse("unknown_type", "type", f"{kind!r} is not one of submission, cost_report, population")
+    id_field = ID_FIELDS[kind]
+    record_id = _text(obj, id_field)
+    contract_id = _text(obj, "contract_id")
+    return Envelope(kind, record_id, contract_id, obj)
+
+
+def _number(fields: Mapping[str, Any], name: str, *, required: bool = True) -> Decimal | None:
+    value = fields.get(name)
+    if value is None:
+        if required:
+            raise refuse("missing_field", name, "is required")
+        return None
+    try:
+        number = to_decimal(value)
+    except NotANumber as exc:
+        raise refuse("non_numeric", name, str(exc)) from None
+    return number
+
+
+def _amount(fields: Mapping[str, Any], name: str) -> Decimal:
+    amount = _number(fields, name)
+    assert amount is not None
+    if amount < ZERO:
+        raise refuse("negative_value", name, f"must not be negative (got {fields[name]})")
+    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise refuse("invalid_amount", name, f"an amount has at most 2 decimal places (got {fields[name]})")
+    return amount
+
+
+def _canon(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, (list, tuple)):
+        return [_canon(v) for v in value]
+    return value
+
+
+def digest(kind: str, content: Mapping[str, Any]) -> str:
+    """Content digest used to tell a duplicate (same content) from a conflicting one."""
+    canonical = json.dumps({"type": kind, **{k: _canon(v) for k, v in content.items()}},
+                           sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _provider(defn: ContractDefinition, fields: Mapping[str, Any]) -> str:
+    provider = _text(fields, "provider_id")
+    if provider not in defn.providers:
+        raise refuse("provider_not_party", "provider_id",
+                     f"{provider!r} is not a provider party to contract {defn.id!r} "
+                     f"(parties: {', '.join(defn.providers)})")
+    return provider
+
+
+def _period(calendar: Calendar, fields: Mapping[str, Any]) -> tuple[str, int]:
+    text = _text(fields, "period")
+    try:
+        period = calendar.period(text)
+    except PeriodError as exc:
+        raise refuse("invalid_period", "period", str(exc)) from None
+    year = calendar.year_of(period)
+    if year is None:
+        lo = calendar.periods(1)[0].label
+        hi = calendar.periods(calendar.years)[-1].label
+        raise refuse("period_outside_term", "period",
+                     f"{text} is outside the contract term ({lo} to {hi})")
+    return text, year
+
+
+def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) -> Record:
+    """Validate a record against its contract; raise RecordRefused with the reason."""
+    f = env.fields
+    if env.type == "submission":
+        return _submission(env, defn, calendar)
+    if env.type == "cost_report":
+        provider = _provider(defn, f)
+        period, year = _period(calendar, f)
+        total = _amount(f, "total_cost")
+        cases_raw = f.get("high_cost_cases", [])
+        if cases_raw is None:
+            cases_raw = []
+        if not isinstance(cases_raw, list):
+            raise refuse("invalid_field", "high_cost_cases", "must be a list of {case_ref, cost}")
+        cases: list[tuple[str, Decimal]] = []
+        seen: set[str] = set()
+        for i, case in enumerate(cases_raw):
+            name = f"high_cost_cases[{i}]"
+            if not isinstance(case, dict):
+                raise refuse("invalid_field", name, "must be an object {case_ref, cost}")
+            ref = _text(case, "case_ref") if "case_ref" in case else None
+            if ref is None:
+                raise refuse("missing_field", f"{name}.case_ref", "is required")
+            if ref in seen:
+                raise refuse("duplicate_case", f"{name}.case_ref", f"case {ref!r} appears twice in one report")
+            seen.add(ref)
+            try:
+                cost = _amount(case, "cost")
+            except RecordRefused as exc:
+                r = exc.refusal
+                raise RecordRefused(Refusal(r.code, f"{name}.{r.field}", r.message)) from None
+            cases.append((ref, cost))
+        content = {"report_id": env.record_id, "contract_id": env.contract_id, "provider_id": provider,
+                   "period": period, "total_cost": total, "high_cost_cases": [list(c) for c in cases]}
+        return CostReport(env.record_id, env.contract_id, provider, period, year, total, tuple(cases),
+                          digest(env.type, content))
+    # population
+    if defn.budget.capitation is None:
+        raise refuse("not_capitation", "type",
+                     f"contract {defn.id!r} has a fixed budget; population counts apply to capitation only")
+    year = f.get("year")
+    if year is None:
+        raise refuse("missing_field", "year", "is required")
+    if isinstance(year, bool) or not isinstance(year, int):
+        raise refuse("invalid_field", "year", f"must be a whole contract year number (got {year!r})")
+    if not 1 <= year <= calendar.years:
+        raise refuse("year_outside_term", "year", f"year {year} is outside the contract term (1..{calendar.years})")
+    segment = _text(f, "segment_id")
+    if segment not in {s.id for s in defn.budget.capitation.segments}:
+        raise refuse("unknown_segment", "segment_id", f"{segment!r} is not a segment of contract {defn.id!r}")
+    count = f.get("count")
+    if count is None:
+        raise refuse("missing_field", "count", "is required")
+    if isinstance(count, str) and count.strip().isdigit():
+        count = int(count.strip())
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise refuse("non_numeric", "count", f"must be a whole number (got {count!r})")
+    if count < 0:
+        raise refuse("negative_value", "count", f"must not be negative (got {count})")
+    content = {"record_id": env.record_id, "contract_id": env.contract_id, "year": year,
+               "segment_id": segment, "count": count}
+    return PopulationCount(env.record_id, env.contract_id, year, segment, count, digest(env.type, content))
+
+
+def _submission(env: Envelope, defn: ContractDefinition, calendar: Calendar) -> Submission:
+    f = env.fields
+    provider = _provider(defn, f)
+    key = _text(f, "indicator_id")
+    measure = defn.measure(key)
+    if measure is None:
+        indicator = defn.indicator(key)
+        hint = ""
+        if indicator is not None and indicator.subcomponents:
+            hint = " (it has subcomponents: submit to " + ", ".join(m.id for m in indicator.subcomponents) + ")"
+        raise refuse("unknown_indicator", "indicator_id", f"{key!r} is not an indicator of contract {defn.id!r}{hint}")
+    period, year = _period(calendar, f)
+    numerator = denominator = value = None
+    if measure.unit == "ratio":
+        if f.get("value") is not None and f.get("numerator") is None:
+            raise refuse("missing_field", "numerator", f"{key} is a ratio: send numerator and denominator, not value")
+        numerator = _number(f, "numerator")
+        denominator = _number(f, "denominator")
+        assert numerator is not None and denominator is not None
+        if denominator <= ZERO:
+            raise refuse("invalid_denominator", "denominator", f"must be greater than 0 (got {f['denominator']})")
+        if numerator < ZERO:
+            raise refuse("negative_value", "numerator", f"must not be negative (got {f['numerator']})")
+        if numerator > denominator:
+            raise refuse("numerator_exceeds_denominator", "numerator",
+                         f"numerator {f['numerator']} is greater than denominator {f['denominator']}")
+    else:
+        if f.get("value") is None and f.get("numerator") is not None:
+            raise refuse("missing_field", "value", f"{key} is a value indicator: send value, not numerator/denominator")
+        value = _number(f, "value")
+    content = {"submission_id": env.record_id, "contract_id": env.contract_id, "provider_id": provider,
+               "indicator_id": key, "period": period, "numerator": numerator, "denominator": denominator,
+               "value": value}
+    return Submission(env.record_id, env.contract_id, provider, key, period, year,
+                      numerator, denominator, value, digest(env.type, content))

@@ -1,0 +1,88 @@
+"""Readable text for people: statements, rejected records, contract summaries."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Mapping, Sequence
+
+from .definition import ContractDefinition
+
+
+def _m(value: str | None) -> str:
+    return "—" if value is None else f"{Decimal(value):,.2f}"
+
+
+def _row(label: str, value: str | None, indent: int = 0) -> str:
+    return f"{' ' * indent}{label:<{44 - indent}}{_m(value):>20}"
+
+
+def render_statement(s: Mapping[str, Any]) -> str:
+    closed = s["year_close_payment"] is not None
+    lines = [f"Statement  {s['contract_id']}  contract year {s['year']}  "
+             f"({'closed' if closed else 'open: figures so far'})", "",
+             _row("Budget", s["budget"]), _row("Core (annual)", s["core"]["annual"])]
+    for inst in s["core"]["instalments"]:
+        lines.append(_row(f"instalment {inst['period']}", inst["amount"], 2))
+    if "balance_at_close" in s["core"]:
+        lines.append(_row("core balance paid at close", s["core"]["balance_at_close"], 2))
+    out = s["outcomes"]
+    lines += ["", _row("Outcomes pot", out["pot"]),
+              f"  {'indicator':<28}{'status':<11}{'value':>14}{'score':>10}{'weight':>8}{'norm.':>8}{'earned':>16}"]
+    for ind in out["indicators"]:
+        value = "—" if ind["value"] is None else f"{Decimal(ind['value']):.4f}"
+        lines.append(f"  {ind['id'][:27]:<28}{ind['status']:<11}{value:>14}{Decimal(ind['score']):>10.4f}"
+                     f"{ind['weight']:>8}{Decimal(ind['normalised_weight']):>8.4f}{_m(ind['earned']):>16}")
+    lines.append(_row("Outcome payment", out["payment"]))
+    lines.append(_row("Reserve", s["reserve"]))
+    rs = s["risk_share"]
+    if rs is not None:
+        lines += ["", "Risk share",
+                  _row("reported costs", rs["costs"], 2), _row("high-cost excess", rs["high_cost_excess"], 2),
+                  _row("reference", rs["reference"], 2),
+                  _row(f"variance ({'underspend' if Decimal(rs['variance']) > 0 else 'overspend'})", rs["variance"], 2),
+                  _row("adjustment", rs["adjustment"], 2)]
+    lines += ["", _row("High-cost reimbursement", s["high_cost_reimbursement"]),
+              _row("Year-close payment", s["year_close_payment"]),
+              _row("Total" if closed else "Total decided so far", s["total"]), "", "By party"]
+    for party, amount in s["by_party"].items():
+        lines.append(_row(party, amount, 2))
+    if s["true_ups"]:
+        lines += ["", "True-ups"]
+        net = Decimal(s["total"])
+        for t in s["true_ups"]:
+            net += Decimal(t["amount"])
+            lines.append(_row(f"{t['decided_at']}", t["amount"], 2))
+            lines.append(f"    {t['reason']}")
+        lines.append(_row("Net total (original + true-ups)", format(net, "f")))
+    return "\n".join(lines)
+
+
+def render_rejections(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return "no rejected records"
+    lines = []
+    for r in rows:
+        where = f"{r['source']}:{r['line']}" if r["line"] is not None else r["source"]
+        field = f" {r['field']}:" if r["field"] else ""
+        lines.append(f"{where}  {r['code']}:{field} {r['message']}")
+    lines.append(f"{len(rows)} rejected record(s)")
+    return "\n".join(lines)
+
+
+def contract_summary(contract: Any, d: ContractDefinition) -> dict[str, Any]:
+    calendar = d.calendar(contract.extended)
+    return {
+        "contract_id": d.id, "name": d.name, "model": d.model,
+        "commissioner": d.commissioner.id, "lead_provider": d.lead_provider.id,
+        "subcontractors": [p.id for p in d.subcontractors], "currency": d.currency,
+        "start": d.start.isoformat(), "years": d.years, "extension_years": d.extension_years,
+        "extended": contract.extended, "period": d.period,
+        "budgets": {str(y): format(contract.budget(y), "f") for y in range(1, calendar.years + 1)
+                    if contract.budget(y) is not None},
+        "schedule": [{"from_year": e.from_year, "core": str(e.core), "outcomes": str(e.outcomes),
+                      "reserve": str(e.reserve), "risk_share": e.risk_share} for e in d.schedule],
+        "baselines": {**{k: str(v) for k, v in d.baselines}, **{k: str(v) for k, v in contract.baselines.items()}},
+        "indicators": [{"id": i.id, "name": i.name, "domain": i.domain, "weight": str(i.weight),
+                        "paid_from_year": i.paid_from_year, "measures": [m.id for m in i.measures]}
+                       for i in d.indicators],
+    }

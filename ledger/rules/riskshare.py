@@ -1,0 +1,109 @@
+"""Gain/loss risk share at year close (payment rules §5). Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Iterable, Mapping
+
+from ..definition import RiskShareTerms
+from ..numbers import ONE, ZERO, exact, fmt, fmt_money, money
+from ..periods import Period
+
+
+@dataclass(frozen=True)
+class CostFact:
+    """One latest-version cost report."""
+
+    report_id: str
+    provider_id: str
+    period: Period
+    total_cost: Decimal
+    high_cost_cases: tuple[tuple[str, Decimal], ...] = ()
+
+
+@dataclass(frozen=True)
+class RiskShareResult:
+    costs: Decimal
+    high_cost_excess: Decimal
+    reference: Decimal
+    variance: Decimal
+    adjustment: Decimal
+    trace: Mapping[str, Any]
+
+    def to_statement(self) -> dict[str, str]:
+        return {
+            "costs": fmt_money(self.costs), "high_cost_excess": fmt_money(self.high_cost_excess),
+            "reference": fmt_money(self.reference), "variance": fmt_money(self.variance),
+            "adjustment": fmt_money(self.adjustment),
+        }
+
+
+def high_cost_excess(reports: Iterable[CostFact], threshold: Decimal | None) -> tuple[Decimal, list[dict[str, str]]]:
+    """E = Σ over cases of max(0, case cost for the year across providers − threshold)."""
+    by_case: dict[str, Decimal] = {}
+    for report in reports:
+        for case_ref, cost in report.high_cost_cases:
+            by_case[case_ref] = by_case.get(case_ref, ZERO) + cost
+    cases = []
+    total = ZERO
+    for case_ref in sorted(by_case):
+        cost = by_case[case_ref]
+        excess = max(ZERO, cost - threshold) if threshold is not None else ZERO
+        total += excess
+        cases.append({"case_ref": case_ref, "cost": fmt(cost), "excess": fmt(excess)})
+    return total, cases
+
+
+def risk_share(terms: RiskShareTerms, budget: Decimal, core: Decimal, outcome_payment: Decimal,
+               reserve: Decimal, reports: Iterable[CostFact]) -> RiskShareResult:
+    reports = list(reports)
+    with exact():
+        costs = sum((r.total_cost for r in reports), ZERO)
+        excess, cases = high_cost_excess(reports, terms.high_cost_threshold)
+        excess = money(excess)
+        reference = budget if terms.reference == "budget" else core + outcome_payment + reserve
+        variance = reference - (costs - excess)
+        gain = variance > ZERO
+        size = abs(variance)
+        commissioner = ZERO
+        lower = ZERO
+        slices = []
+        for tier in terms.tiers:
+            upper = tier.upto * reference if tier.upto is not None else None
+            part = (min(size, upper) if upper is not None else size) - lower
+            part = max(part, ZERO)
+            share = tier.gain_share if gain else tier.loss_share
+            commissioner_part = part * (ONE - share)
+            commissioner += commissioner_part
+            slices.append({"from": fmt(lower), "to": fmt(upper), "slice": fmt(part),
+                           "provider_share": fmt(share), "commissioner_part": fmt(commissioner_part)})
+            if upper is None:
+                break
+            lower = upper
+        else:
+            # Past the last bounded tier the commissioner bears the variance (documented choice).
+            beyond = max(size - lower, ZERO)
+            if beyond:
+                commissioner += beyond
+                slices.append({"from": fmt(lower), "to": None, "slice": fmt(beyond),
+                               "provider_share": "0", "commissioner_part": fmt(beyond)})
+        adjustment = -commissioner if gain else commissioner
+        uncapped = adjustment
+        if terms.cap is not None:
+            limit = terms.cap * reference
+            if abs(adjustment) > limit:
+                adjustment = limit if adjustment > ZERO else -limit
+        adjustment = money(adjustment)
+    trace = {
+        "terms": terms.name, "reference_basis": terms.reference, "direction": "gain" if gain else "loss",
+        "cost_reports": sorted(r.report_id for r in reports),
+        "costs_by_provider_period": [
+            {"report_id": r.report_id, "provider_id": r.provider_id, "period": r.period.label,
+             "total_cost": fmt(r.total_cost)} for r in sorted(reports, key=lambda r: (r.period, r.provider_id))
+        ],
+        "high_cost_threshold": fmt(terms.high_cost_threshold), "high_cost_cases": cases,
+        "tiers": slices, "commissioner_part": fmt(commissioner), "uncapped_adjustment": fmt(uncapped),
+        "cap": fmt(terms.cap), "cap_amount": fmt(terms.cap * reference) if terms.cap is not None else None,
+    }
+    return RiskShareResult(costs, excess, reference, variance, adjustment, trace)
