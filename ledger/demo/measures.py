@@ -27,44 +27,47 @@ HUNDRED = D(100)
 # are counts at a point in time and do not scale with the period's length);
 # dp = decimal places of a value; subs = subcontractors who submit (default: the
 # attribution's); sub_share = a subcontractor's denominator as % of the lead's;
-# p0/step = position in year 1 and yearly change, in % of the range;
+# p0/step = position in year 1 and yearly change, in % of the range (drawn
+# at random for measures not listed);
 # noise = per-period noise in % of the range; range = (worse, better) override;
 # from_year = first year with data (a dataset still maturing before it).
 HINTS: dict[str, dict[str, Any]] = {
-    # oxon-mh
-    "suicide-rate": {"dp": 1, "noise": 5, "p0": 20, "step": 16},
-    "mortality-age": {"dp": 1, "noise": 8, "p0": 35, "step": 11},
-    "recovery-star": {"den": 420},
-    "care-plans-reviewed": {"den": 900, "p0": 40, "step": 12},
-    "person-centred-care-plan": {"den": 3200, "snapshot": True, "noise": 6},
-    "remain-discharged": {"den": 260},
-    "crisis-response": {"den": 310, "p0": 30, "step": 15},
-    "carers.offered-assessment": {"den": 180, "subs": ["mind"]},
-    "carers.attending-care-planning": {"den": 240, "subs": []},
-    "carers.satisfied-equal-partners": {"den": 90, "subs": ["mind"]},
-    "employment": {"den": 3000, "snapshot": True, "sub_share": 8, "noise": 6},
-    "meaningful-activity": {"den": 1500, "sub_share": 15},
-    "settled-accommodation": {"den": 3000, "snapshot": True, "sub_share": 6},
-    "ae-attendances": {"dp": 0, "p0": 25, "step": 14},
-    "health-screening.bmi-recorded": {"den": 380, "from_year": 2},
-    "health-screening.diabetes-screened": {"den": 380, "from_year": 2},
-    "health-screening.cholesterol-screened": {"den": 380, "from_year": 2},
-    # cheshire-amh
-    "followup-7day": {"den": 45, "range": ("0.90", "0.985")},
-    "emergency-readmissions": {"dp": 0},
-    "clinical-improvement": {"den": 300, "sub_share": 10},
+    # oxon-mh: a mixed first year (80/20 from year 1) and steady improvement,
+    # except carers' satisfaction, which slips a little each year.
+    "suicide-rate": {"dp": 1, "noise": 5, "p0": 30, "step": 14},
+    "mortality-age": {"dp": 1, "noise": 8, "p0": 40, "step": 10},
+    "recovery-star": {"den": 420, "p0": 40, "step": 12},
+    "care-plans-reviewed": {"den": 900, "p0": 45, "step": 10},
+    "person-centred-care-plan": {"den": 3200, "snapshot": True, "noise": 6, "p0": 60, "step": 6},
+    "remain-discharged": {"den": 260, "p0": 45, "step": 8},
+    "crisis-response": {"den": 310, "p0": 58, "step": 6},
+    "carers.offered-assessment": {"den": 180, "subs": ["mind"], "p0": 55, "step": 8},
+    "carers.attending-care-planning": {"den": 240, "subs": [], "p0": 35, "step": 12},
+    "carers.satisfied-equal-partners": {"den": 90, "subs": ["mind"], "p0": 50, "step": -3},
+    "employment": {"den": 3000, "snapshot": True, "sub_share": 8, "noise": 6, "p0": 40, "step": 8},
+    "meaningful-activity": {"den": 1500, "sub_share": 15, "p0": 35, "step": 10},
+    "settled-accommodation": {"den": 3000, "snapshot": True, "sub_share": 6, "p0": 45, "step": 9},
+    "ae-attendances": {"dp": 0, "p0": 40, "step": 12},
+    "health-screening.bmi-recorded": {"den": 380, "from_year": 2, "p0": 50, "step": 10},
+    "health-screening.diabetes-screened": {"den": 380, "from_year": 2, "p0": 35, "step": 12},
+    "health-screening.cholesterol-screened": {"den": 380, "from_year": 2, "p0": 40, "step": 12},
+    # cheshire-amh: years 1-3 are measured but not linked; year 4 mixed, year 5 better.
+    "followup-7day": {"den": 45, "range": ("0.90", "0.985"), "p0": 40, "step": 8},
+    "emergency-readmissions": {"dp": 0, "p0": 35, "step": 10},
+    "clinical-improvement": {"den": 300, "sub_share": 10, "p0": 35, "step": 12},
     "out-of-area-bed-days": {"dp": 0, "p0": 30, "step": 13},
-    "community-spend-share": {"den": 4300000, "noise": 4, "p0": 30, "step": 14},  # pounds
-    "service-user-experience": {"den": 150, "sub_share": 15},
-    "employment-education": {"den": 2100, "snapshot": True, "sub_share": 12, "noise": 6},
-    "carer-involvement.carers-identified": {"den": 120, "subs": []},
-    "carer-involvement.carer-support-plan": {"den": 80, "subs": ["making-space"]},
+    "community-spend-share": {"den": 4300000, "noise": 4, "p0": 35, "step": 12},  # pounds
+    "service-user-experience": {"den": 150, "sub_share": 15, "p0": 50, "step": 8},
+    "employment-education": {"den": 2100, "snapshot": True, "sub_share": 12, "noise": 6, "p0": 30, "step": 10},
+    "carer-involvement.carers-identified": {"den": 120, "subs": [], "p0": 45, "step": 8},
+    "carer-involvement.carer-support-plan": {"den": 80, "subs": ["making-space"], "p0": 30, "step": 10},
     "data-quality.nhs-number-valid": {"den": 2500, "range": ("0.975", "0.997"), "sub_share": 10,
-                                      "subs": ["rethink", "making-space", "richmond", "wcmind"]},
-    "data-quality.ethnicity-recorded": {"den": 2500, "sub_share": 10,
+                                      "subs": ["rethink", "making-space", "richmond", "wcmind"],
+                                      "p0": 50, "step": 7},
+    "data-quality.ethnicity-recorded": {"den": 2500, "sub_share": 10, "p0": 35, "step": 12,
                                         "subs": ["rethink", "making-space", "richmond", "wcmind"]},
-    "data-quality.returns-on-time": {"den": 14, "subs": []},
-    "ig-assurance": {"den": 113, "snapshot": True, "subs": [], "noise": 4},
+    "data-quality.returns-on-time": {"den": 14, "subs": [], "p0": 40, "step": 10},
+    "ig-assurance": {"den": 113, "snapshot": True, "subs": [], "noise": 4, "p0": 50, "step": 8},
 }
 
 
@@ -126,8 +129,8 @@ def measures_of(definition: dict[str, Any], stream: Stream) -> list[Measure]:
             baseline = baselines.get(key, baselines.get(key.rsplit(".", 1)[-1]))
             worse, better = (D(x) for x in hint["range"]) if "range" in hint \
                 else value_range(m["scoring"], baseline)
-            p0 = hint.get("p0", rng.randint(15, 45))
-            step = hint.get("step", -4 if rng.randint(1, 10) == 1 else rng.randint(6, 16))
+            p0 = hint["p0"] if "p0" in hint else rng.randint(25, 55)
+            step = hint["step"] if "step" in hint else rng.randint(6, 14)
             subs = hint.get("subs", attributed) if unit == "ratio" else []
             submitters = [(lead, 100, 0)] + [
                 (sub, hint.get("sub_share", 20), rng.randint(-12, 8)) for sub in subs]

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
 
-ID_FIELDS = {"submission": "submission_id", "cost_report": "report_id", "population": "record_id"}
+from ..records import ID_FIELDS
+
 ID_LETTERS = {"submission": "s", "cost_report": "c", "population": "p"}
 KINDS = ("normal", "correction", "duplicate", "invalid")
 

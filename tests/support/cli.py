@@ -1,0 +1,49 @@
+"""Run the `obc-ledger` CLI in-process (fast) or as a real subprocess, against one database."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ledger.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "ledger" / "examples"
+OBC_LEDGER = Path(sys.executable).with_name("obc-ledger")
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+class Cli:
+    def __init__(self, db_url: str) -> None:
+        self.db_url = db_url
+
+    def __call__(self, *args: str) -> Result:
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(["--db", self.db_url, *map(str, args)])
+        return Result(code, out.getvalue(), err.getvalue())
+
+    def ok(self, *args: str) -> Result:
+        result = self(*args)
+        assert result.code == 0, f"obc-ledger {' '.join(args)} failed: {result.err}"
+        return result
+
+    def subprocess(self, *args: str, timeout: float = 120) -> Result:
+        proc = subprocess.run([str(OBC_LEDGER), "--db", self.db_url, *map(str, args)],
+                              capture_output=True, text=True, timeout=timeout)
+        return Result(proc.returncode, proc.stdout, proc.stderr)
