@@ -174,6 +174,45 @@ def profile_ingest(template: Path, db: Path, data: Path, records: int, out: Any 
     print(_short(buf.getvalue()), file=out)
 
 
+def memory_profile(template: Path, db: Path, data: Path, first: int, last: int, out: Any = sys.stdout) -> None:
+    """tracemalloc: which source lines hold the memory that grows between line ``first`` and ``last``."""
+    import gc
+    import tracemalloc
+
+    copy_sqlite(template, db)
+    app = Ledger.from_url(sqlite_url(db))
+    snaps: dict[str, Any] = {}
+
+    def lines(handle: Any) -> Any:
+        for i, line in enumerate(handle, start=1):
+            if i in (first, last):
+                gc.collect()
+                snaps[str(i)] = tracemalloc.take_snapshot()
+            if i > last:
+                return
+            yield line
+
+    tracemalloc.start(1)
+    try:
+        with open(data, encoding="utf-8") as handle:
+            app.ingest_lines(lines(handle), data.name)
+    finally:
+        tracemalloc.stop()
+        app.close()
+    if str(last) not in snaps:
+        return
+    diff = snaps[str(last)].compare_to(snaps[str(first)], "lineno")
+    total = sum(d.size_diff for d in diff)
+    span = last - first
+    print(f"\n== memory profile (tracemalloc): Python heap growth from line {first:,} to {last:,} of the ingest: "
+          f"{mib(total)} = {total / span:,.0f} bytes per line", file=out)
+    for d in diff[:15]:
+        frame = d.traceback[0]
+        where = _short(f"ncalls\n{frame.filename}:{frame.lineno}").splitlines()[-1]
+        print(f"   {mib(d.size_diff):>11} {100 * d.size_diff / total:5.1f}%  {d.count_diff:>+9,} objects  {where}",
+              file=out)
+
+
 def _short(text: str) -> str:
     """pstats output with site-packages prefixes trimmed and the preamble dropped."""
     lines = text.splitlines()
@@ -288,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
         missed = (inproc_rate < TARGET_RATE or share < TARGET_CEILING_SHARE or flat is False)
         if (missed or args.profile) and not args.no_profile:
             profile_ingest(template, tmp / "profile.db", data, min(args.profile_records, n))
+            (tmp / "profile.db").unlink(missing_ok=True)
+            if flat is False or args.profile:
+                last = min(args.profile_records, n)
+                memory_profile(template, tmp / "memory.db", data, max(1, last // 5), last)
         return 0
     finally:
         if args.keep:
