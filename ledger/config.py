@@ -36,7 +36,7 @@ def persistence_env(url: str) -> dict[str, str]:
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path if path != ":memory:" else "file::memory:?mode=memory&cache=shared",
             "SQLITE_LOCK_TIMEOUT": "30",
-            "APPLICATION_RECORDER_TOPIC": "eventsourcing.sqlite:SQLiteProcessRecorder",
+            "APPLICATION_RECORDER_TOPIC": "ledger.store:SQLiteLedgerRecorder",
             "SINGLE_ROW_TRACKING": "t",
         }
     parts = urlsplit(url)
@@ -56,7 +56,7 @@ def persistence_env(url: str) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(parts.password or query.get("password", [""])[0]),
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_LOCK_TIMEOUT": "30",
-            "APPLICATION_RECORDER_TOPIC": "eventsourcing.postgres:PostgresProcessRecorder",
+            "APPLICATION_RECORDER_TOPIC": "ledger.store:PostgresLedgerRecorder",
             "SINGLE_ROW_TRACKING": "t",
         }
         if "schema" in query:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import Tracking
 
 from .domain import SNAPSHOT_EVERY, Contract, Rejection, Settlement, YearData, rejection_uuid, settlement_uuid, \
     year_data_uuid
@@ -153,6 +154,14 @@ class IngestSession:
             return self._reject(Rejected(line, text, exc.refusal))
         return self.apply_envelope(env, text, line)
 
+    def apply_object(self, obj: Any, raw: str, line: int | None = None) -> str:
+        """Apply one record already decoded to a dict (e.g. from Avro)."""
+        try:
+            env = envelope(obj)
+        except RecordRefused as exc:
+            return self._reject(Rejected(line, raw, exc.refusal))
+        return self.apply_envelope(env, raw, line)
+
     def apply_envelope(self, env: Envelope, raw: str, line: int | None = None) -> str:
         state = self._state(env.contract_id)
         if state is None:
@@ -214,8 +223,12 @@ class IngestSession:
 
     # -- saving ------------------------------------------------------------------
 
-    def flush(self) -> IngestReport:
-        """Save everything applied since the last flush in one transaction; return its counts."""
+    def flush(self, trackings: Sequence[Tracking] = ()) -> IngestReport:
+        """Save everything applied since the last flush in one transaction; return its counts.
+
+        ``trackings`` (e.g. Kafka offsets as ``Tracking("kafka:topic:partition", offset)``)
+        are recorded in the same transaction, even when the batch produced no events.
+        """
         aggregates = list(self._touched.values())
         seen_keys: set[str] = set()
         for r in self._rejections:
@@ -227,8 +240,8 @@ class IngestSession:
                 key=key, source=self.source, line=r.line, raw=r.raw, code=r.refusal.code,
                 field=r.refusal.field, message=r.refusal.message, contract_id=r.contract_id,
                 record_type=r.record_type, record_id=r.record_id, actor=self.actor))
-        if aggregates:
-            self.app.save(*aggregates)
+        if aggregates or trackings:
+            self.app.save(*aggregates, trackings=list(trackings))
         for agg in self._touched.values():
             if isinstance(agg, YearData):
                 before = self._loaded_versions.get(agg.id, 0)
