@@ -26,6 +26,7 @@ from .rules.budget import budget_for_year, core_for_year, instalment
 from .rules.outcomes import Observation
 from .rules.riskshare import CostFact
 from .rules.settlement import YearSettlement, settle_year
+from .statement import closed_statement, open_statement
 from .yamlio import load_yaml
 
 T = TypeVar("T")
@@ -425,43 +426,20 @@ class Ledger(Application):
     # --------------------------------------------------------------- statements
 
     def statement(self, contract_id: str, year: int) -> dict[str, Any]:
-        """The year statement in the shape of contract-format.md."""
+        """The year statement in the shape of contract-format.md, from the aggregates."""
         contract, definition = self.load_contract(contract_id)
         self._check_year(definition.calendar(contract.extended), year)
         settlement = self._maybe(settlement_uuid(contract_id, year))
-        instalments = [{"period": i["period"], "amount": fmt_money(i["amount"])}
-                       for i in (settlement.instalments if settlement else [])]
+        instalments = [(i["period"], i["amount"]) for i in (settlement.instalments if settlement else [])]
         if settlement is not None and settlement.closed:
-            f = settlement.closed["figures"]
-            core: dict[str, Any] = {"annual": f["core"], "instalments": instalments}
-            if "core_balance_at_close" in f:
-                core["balance_at_close"] = f["core_balance_at_close"]
-            return {
-                "contract_id": contract_id, "year": year, "budget": f["budget"], "core": core,
-                "outcomes": {"pot": f["pot"], "payment": f["outcome_payment"], "indicators": f["indicators"]},
-                "reserve": f["reserve"], "risk_share": f["risk_share"],
-                "high_cost_reimbursement": f["high_cost_reimbursement"],
-                "year_close_payment": f["year_close_payment"], "total": f["total"], "by_party": f["by_party"],
-                "true_ups": [{"decided_at": t["decided_at"], "amount": fmt_money(t["amount"]), "reason": t["reason"],
-                              "by_party": {p: fmt_money(v) for p, v in t["by_party"].items()}}
-                             for t in settlement.true_ups],
-            }
+            return closed_statement(contract_id, year, settlement.closed["figures"], instalments,
+                                    settlement.true_ups)
         result, _ = self.compute_year(contract, definition, year)
-        paid_by_party = {p: ZERO for p in definition.providers}
+        paid_by_party: dict[str, Decimal] = {}
         for i in (settlement.instalments if settlement else []):
             for p, v in i["by_party"].items():
                 paid_by_party[p] = paid_by_party.get(p, ZERO) + Decimal(v)
-        return {
-            "contract_id": contract_id, "year": year, "budget": fmt_money(result.budget),
-            "core": {"annual": fmt_money(result.core), "instalments": instalments},
-            "outcomes": {"pot": fmt_money(result.pot), "payment": None,
-                         "indicators": [i.to_statement() for i in result.indicators]},
-            "reserve": fmt_money(result.reserve), "risk_share": None, "high_cost_reimbursement": None,
-            "year_close_payment": None,
-            "total": fmt_money(settlement.paid if settlement else ZERO),
-            "by_party": {p: fmt_money(v) for p, v in paid_by_party.items()},
-            "true_ups": [],
-        }
+        return open_statement(contract_id, year, result, instalments, paid_by_party, definition.providers)
 
     def settlement_state(self, contract_id: str, year: int) -> Settlement | None:
         return self._maybe(settlement_uuid(contract_id, year))
