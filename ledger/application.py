@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from .config import persistence_env
-from .definition import ContractDefinition, from_document, parse_definition
+from .definition import ContractDefinition, degenerate_sliding_scales, from_document, parse_definition
 from .domain import Contract, Rejection, Settlement, YearData, contract_uuid, settlement_uuid, year_data_uuid
 from .errors import AlreadyExists, InvalidCommand, LedgerError, NotFound, YearClosed, YearNotClosed
 from .ingest import BATCH_SIZE, IngestReport, IngestSession, numbered_lines
@@ -192,6 +192,11 @@ class Ledger(Application):
             if definition.measure(key) is None and definition.indicator(key) is None and \
                     key not in {m.id.rsplit(".", 1)[-1] for i in definition.indicators for m in i.subcomponents}:
                 raise NotFound(f"{key!r} is not an indicator of contract {contract_id!r}", code="unknown_indicator")
+            baselines = {**dict(definition.baselines), **contract.baselines, key: number}
+            broken = degenerate_sliding_scales(definition, baselines)
+            if broken:
+                raise InvalidCommand(f"a baseline of {value} for {key} would make the sliding scale of "
+                                     f"{', '.join(broken)} start and end at the same value", code="degenerate_scale")
             contract.record_baseline(key=key, value=number, note=note, actor=actor)
             self.save(contract)
         self._retrying(attempt)

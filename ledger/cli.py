@@ -39,6 +39,9 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                              "or postgresql://user:pass@host:port/dbname")
     parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS if suppress else False,
                         help="machine-readable output (and errors as JSON)")
+    parser.add_argument("--projections-db", dest="projections_db", default=default, metavar="URL",
+                        help="where the read models live (default: the event store's database; "
+                             "or $OBC_LEDGER_PROJECTIONS_DB)")
     parser.add_argument("--as", dest="actor", default=default, metavar="ACTOR",
                         help="who is acting, recorded on every event (e.g. commissioner:occg); default $OBC_LEDGER_ACTOR or 'system'")
 
@@ -108,9 +111,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("restate", "recompute a closed year from the data now held; record a true-up if different")
     p.add_argument("contract_id")
     p.add_argument("year", type=int)
-    p = command("statement", "the year statement")
+    p = command("statement", "the year statement (from the read models)")
     p.add_argument("contract_id")
     p.add_argument("--year", type=int, required=True)
+    p.add_argument("--as-of", dest="as_of", metavar="TIMESTAMP",
+                   help="the statement as it stood at this recorded instant (ISO 8601)")
+    p = command("history", "every budget, instalment, close and true-up of a contract year, in order")
+    p.add_argument("contract_id")
+    p.add_argument("--year", type=int, required=True)
+    p = command("submissions", "submissions held for a contract (current versions unless --all-versions)")
+    p.add_argument("contract_id")
+    p.add_argument("--indicator")
+    p.add_argument("--period")
+    p.add_argument("--all-versions", dest="all_versions", action="store_true")
+    p = command("decisions", "every year close and true-up of a contract")
+    p.add_argument("contract_id")
+    p = command("replay", "statements and decisions exactly as they stood at a recorded instant")
+    p.add_argument("--as-of", dest="as_of", required=True, metavar="TIMESTAMP",
+                   help="ISO 8601; naive times are UTC; a bare date means the end of that day")
+    p.add_argument("--contract")
+
+    proj = sub.add_parser("projections", help="build and inspect the read models")
+    psub = proj.add_subparsers(dest="projections_command", metavar="ACTION", parser_class=_Parser)
+    psub.required = True
+    p = command("run", "catch the read models up with the event log", psub)
+    p.add_argument("--follow", action="store_true", help="keep following new events until interrupted")
+    p.add_argument("--poll", type=float, default=1.0, metavar="SECONDS")
+    command("rebuild", "drop every read model and rebuild it from position zero", psub)
+    command("status", "the read models' position in the event log and their lag", psub)
     p = command("demo", "build two realistic demo contracts in a fresh SQLite file and settle them")
     p.add_argument("--out", type=Path, default=Path("demo-output"),
                    help="directory for the demo's generated files (default ./demo-output)")
@@ -125,6 +153,18 @@ def _open(args: argparse.Namespace) -> Any:
     from .application import Ledger
 
     return Ledger.from_url(database_url(getattr(args, "db", None)))
+
+
+def _projections(args: argparse.Namespace, app: Any = None) -> Any:
+    from projections.bootstrap import Projections
+
+    app = app or _open(args)
+    return Projections.for_ledger(app, database_url(getattr(args, "db", None)), getattr(args, "projections_db", None))
+
+
+def _read(args: argparse.Namespace) -> Any:
+    """The read models, caught up with the event log."""
+    return _projections(args).current()
 
 
 def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
@@ -151,12 +191,7 @@ def cmd_contract(args: argparse.Namespace) -> int:
                                                    f"with this definition; nothing changed"))
         return 0
     if action == "list":
-        rows = []
-        for cid in app.contract_ids():
-            contract, d = app.load_contract(cid)
-            rows.append({"contract_id": cid, "name": d.name, "model": d.model, "lead_provider": d.lead_provider.id,
-                         "start": d.start.isoformat(), "years": d.calendar(contract.extended).years,
-                         "period": d.period})
+        rows = _projections(args, app).current().contracts()
         _emit(args, rows, lambda: "\n".join(
             f"{r['contract_id']:<24} {r['model']:<10} {r['start']}  {r['years']}y {r['period']:<9} {r['name']}"
             for r in rows) or "no contracts registered")
@@ -166,10 +201,7 @@ def cmd_contract(args: argparse.Namespace) -> int:
         _emit(args, {"contract_id": args.contract_id, "extension_years": years},
               lambda: f"extended {args.contract_id}: years {', '.join(map(str, years))} added")
         return 0
-    contract, d = app.load_contract(args.contract_id)
-    from .render import contract_summary
-
-    data = contract_summary(contract, d)
+    data = _projections(args, app).current().contract(args.contract_id)
     _emit(args, data, lambda: json.dumps(data, indent=2))
     return 0
 
@@ -232,7 +264,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_rejected(args: argparse.Namespace) -> int:
-    rows = [r for r in _open(args).rejected()
+    rows = [r for r in _read(args).rejected()
             if (not args.contract or r["contract_id"] == args.contract) and (not args.code or r["code"] == args.code)]
     _emit(args, rows, lambda: render_rejections(rows))
     return 0
@@ -261,8 +293,94 @@ def cmd_restate(args: argparse.Namespace) -> int:
 
 
 def cmd_statement(args: argparse.Namespace) -> int:
-    statement = _open(args).statement(args.contract_id, args.year)
+    if args.as_of:
+        from projections.bootstrap import Projections, parse_instant
+
+        read = Projections.as_of(_open(args), parse_instant(args.as_of), {args.contract_id}).read
+    else:
+        read = _read(args)
+    statement = read.statement(args.contract_id, args.year)
     _emit(args, statement, lambda: render_statement(statement))
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    rows = _read(args).history(args.contract_id, args.year)
+    _emit(args, rows, lambda: "\n".join(
+        f"{r['at']}  {r['event']:<18} {r.get('period') or '':<8} {r['amount']:>16}  "
+        f"{r.get('reason') or ''}  ({r['actor']})" for r in rows) or "nothing recorded for that year yet")
+    return 0
+
+
+def cmd_submissions(args: argparse.Namespace) -> int:
+    rows = _read(args).submissions(args.contract_id, args.indicator, args.period, args.all_versions)
+    _emit(args, rows, lambda: "\n".join(
+        f"{r['period']:<8} {r['indicator_id']:<32} {r['provider_id']:<14} "
+        f"{(r['numerator'] + '/' + r['denominator']) if r['value'] is None else r['value']:>14}  "
+        f"{r['submission_id']}{'' if r['current'] else '  (superseded by ' + str(r['superseded_by']) + ')'}"
+        for r in rows) or "no submissions")
+    return 0
+
+
+def cmd_decisions(args: argparse.Namespace) -> int:
+    rows = _read(args).decisions(args.contract_id)
+    _emit(args, rows, lambda: "\n".join(
+        f"year {r['year']}  {r['kind']:<8} {r['decided_at']}  {r['amount']:>16}  {r['reason'] or ''}"
+        for r in rows) or "no decisions yet")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from projections.bootstrap import Projections, parse_instant
+
+    instant = parse_instant(args.as_of)
+    read = Projections.as_of(_open(args), instant, {args.contract} if args.contract else None).read
+    contracts = [args.contract] if args.contract else read.contract_ids()
+    data: dict[str, Any] = {"as_of": instant.isoformat(), "contracts": {}}
+    for cid in contracts:
+        data["contracts"][cid] = {
+            "statements": [read.statement(cid, y) for y in read.settled_years(cid)],
+            "decisions": read.decisions(cid),
+        }
+
+    def text() -> str:
+        out = [f"ledger as recorded at {instant.isoformat()}"]
+        for cid, c in data["contracts"].items():
+            out.append(f"\n== {cid}: {len(c['decisions'])} decision(s)")
+            out += [f"  year {d['year']} {d['kind']:<8} {d['decided_at']}  {d['amount']:>16}  {d['reason'] or ''}"
+                    for d in c["decisions"]]
+            for st in c["statements"]:
+                out += ["", render_statement(st)]
+        return "\n".join(out)
+
+    _emit(args, data, text)
+    return 0
+
+
+def cmd_projections(args: argparse.Namespace) -> int:
+    proj = _projections(args)
+    action = args.projections_command
+    if action == "status":
+        status = proj.projector.status()
+        _emit(args, status, lambda: f"position {status['position']} of {status['head']} (lag {status['lag']})")
+        return 0
+    if action == "rebuild":
+        n = proj.projector.rebuild()
+        _emit(args, {"rebuilt": n}, lambda: f"rebuilt the read models from {n} event(s)")
+        return 0
+    if args.follow:
+        import signal
+
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
+        try:
+            n = proj.projector.follow(poll_seconds=args.poll, stop=lambda: bool(stopping))
+        except KeyboardInterrupt:
+            n = 0
+        _emit(args, {"projected": n}, lambda: f"stopped following after {n} event(s)")
+        return 0
+    n = proj.projector.run()
+    _emit(args, {"projected": n, **proj.projector.status()}, lambda: f"projected {n} event(s); up to date")
     return 0
 
 
@@ -275,7 +393,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "contract": cmd_contract, "budget": cmd_budget, "baseline": cmd_baseline, "ingest": cmd_ingest,
     "rejected": cmd_rejected, "pay": cmd_pay, "close-year": cmd_close_year, "restate": cmd_restate,
-    "statement": cmd_statement, "demo": cmd_demo,
+    "statement": cmd_statement, "demo": cmd_demo, "history": cmd_history, "submissions": cmd_submissions,
+    "decisions": cmd_decisions, "replay": cmd_replay, "projections": cmd_projections,
 }
 
 

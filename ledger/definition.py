@@ -226,6 +226,20 @@ def _measure_index(defn: ContractDefinition) -> dict[str, Measure]:
     return cached
 
 
+def _resolved(threshold: Threshold, baselines: Mapping[str, Decimal], measure_id: str) -> Decimal | None:
+    if threshold.absolute is not None:
+        return threshold.absolute
+    base = baseline_for(baselines, measure_id)
+    return None if base is None else base * (ONE + threshold.baseline_change)  # type: ignore[operator]
+
+
+def degenerate_sliding_scales(defn: "ContractDefinition", baselines: Mapping[str, Decimal]) -> list[str]:
+    """Measures whose sliding zero_at and full_at resolve to the same number under ``baselines``."""
+    return [m.id for ind in defn.indicators for m in ind.measures
+            if m.scoring.rule == "sliding"
+            and _resolved(m.scoring.zero_at, baselines, m.id) == _resolved(m.scoring.full_at, baselines, m.id)]
+
+
 def baseline_for(baselines: Mapping[str, Decimal], measure_id: str) -> Decimal | None:
     """The baseline of a measure: by its full key, else by its own (sub-indicator) id."""
     if measure_id in baselines:
@@ -387,8 +401,9 @@ def parse_definition(document: Any) -> ContractDefinition:
     r.unknown_keys(payment, {"core_split", "schedule", "risk_share"}, "payment")
     core_split = _split(r, payment.get("core_split"), "payment.core_split", providers, lead_id)
     risk_shares = _risk_shares(r, payment.get("risk_share"), "payment.risk_share")
+    declared_risk = payment.get("risk_share")
     schedule = _schedule(r, payment.get("schedule"), "payment.schedule",
-                         {t.name for t in risk_shares})
+                         {str(k) for k in declared_risk} if isinstance(declared_risk, dict) else set())
 
     baselines_doc = r.mapping(doc.get("baselines"), "baselines", required=False) or {}
     baselines: dict[str, Decimal] = {}
@@ -398,8 +413,7 @@ def parse_definition(document: Any) -> ContractDefinition:
             baselines[str(key)] = number
 
     indicators = _indicators(r, doc.get("indicators"), providers, lead_id, baselines, total_years)
-    known = {m.id for ind in indicators for m in ind.measures} | {ind.id for ind in indicators}
-    known |= {m.id.rsplit(".", 1)[-1] for ind in indicators for m in ind.subcomponents}
+    known = _declared_measure_ids(doc.get("indicators"))
     for key in baselines:
         if key not in known:
             r.problem(f"baselines.{key}", "no indicator or sub-indicator has this id")
@@ -417,6 +431,18 @@ def parse_definition(document: Any) -> ContractDefinition:
     )
     object.__setattr__(definition, "document", to_document(document))
     return definition
+
+
+def _declared_measure_ids(raw: Any) -> set[str]:
+    """Every indicator and sub-indicator id the document declares (valid or not)."""
+    ids: set[str] = set()
+    for ind in raw if isinstance(raw, list) else []:
+        if isinstance(ind, dict) and isinstance(ind.get("id"), str):
+            ids.add(ind["id"])
+            for sub in ind.get("subcomponents") if isinstance(ind.get("subcomponents"), list) else []:
+                if isinstance(sub, dict) and isinstance(sub.get("id"), str):
+                    ids |= {sub["id"], f"{ind['id']}.{sub['id']}"}
+    return ids
 
 
 def _party(r: _Reader, raw: Any, path: str) -> Party | None:
@@ -689,16 +715,21 @@ def _scoring(r: _Reader, raw: Any, path: str, measure_id: str,
             if full_raw is not None else r.problem(f"{path}.full_at", "is required")
         if zero is None or full is None:
             return None
-        if zero == full:
-            r.problem(f"{path}.full_at", "must differ from zero_at")
+        if zero == full or _resolved(zero, baselines, measure_id) == _resolved(full, baselines, measure_id):
+            r.problem(f"{path}.full_at", f"must differ from zero_at (both are "
+                                         f"{_resolved(zero, baselines, measure_id)})")
             return None
         return Scoring("sliding", zero_at=zero, full_at=full)
     return None
 
 
+_UNREAD = object()
+
+
 def _measure(r: _Reader, m: Mapping[str, Any], path: str, key: str,
-             baselines: Mapping[str, Decimal], *, weight_default: Any = None) -> Measure | None:
-    weight = r.number(m.get("weight", weight_default), f"{path}.weight", positive=True)
+             baselines: Mapping[str, Decimal], *, weight: Any = _UNREAD) -> Measure | None:
+    if weight is _UNREAD:
+        weight = r.number(m.get("weight"), f"{path}.weight", positive=True)
     unit = r.text(m.get("unit", "ratio"), f"{path}.unit", choices=UNITS)
     aggregation = r.text(m.get("aggregation", "sum"), f"{path}.aggregation", choices=AGGREGATIONS)
     scoring = _scoring(r, m.get("scoring"), f"{path}.scoring", key, baselines)
@@ -753,7 +784,7 @@ def _indicators(r: _Reader, raw: Any, providers: list[str], lead: str,
                 if sub is not None and sid and iid:
                     subs.append(sub)
         elif iid is not None:
-            measure = _measure(r, m, path, iid, baselines, weight_default=m.get("weight"))
+            measure = _measure(r, m, path, iid, baselines, weight=weight)
         if iid and weight is not None and paid_from is not None and (measure or subs):
             out.append(Indicator(
                 id=iid, name=str(m.get("name") or iid), domain=str(m.get("domain") or ""),

@@ -223,9 +223,11 @@ def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) ->
             name = f"high_cost_cases[{i}]"
             if not isinstance(case, dict):
                 raise refuse("invalid_field", name, "must be an object {case_ref, cost}")
-            ref = _text(case, "case_ref") if "case_ref" in case else None
-            if ref is None:
-                raise refuse("missing_field", f"{name}.case_ref", "is required")
+            try:
+                ref = _text(case, "case_ref")
+            except RecordRefused as exc:
+                r = exc.refusal
+                raise RecordRefused(Refusal(r.code, f"{name}.case_ref", r.message)) from None
             if ref in seen:
                 raise refuse("duplicate_case", f"{name}.case_ref", f"case {ref!r} appears twice in one report")
             seen.add(ref)

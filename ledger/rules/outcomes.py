@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..definition import ContractDefinition, Indicator, Measure, Scoring, Threshold, baseline_for
+from ..errors import LedgerError
 from ..numbers import ONE, ZERO, exact, fmt, fmt_money, money, split
 from ..periods import Period
 
@@ -133,6 +134,9 @@ def score(scoring: Scoring, value: Decimal, baselines: Mapping[str, Decimal],
             return best, {"rule": "bands", "bands": bands}
         zero = resolve(scoring.zero_at, baselines, measure_id)  # type: ignore[arg-type]
         full = resolve(scoring.full_at, baselines, measure_id)  # type: ignore[arg-type]
+        if full == zero:
+            raise LedgerError(f"{measure_id}: the sliding scale's zero_at and full_at both resolve to {zero}; "
+                              f"record a baseline that separates them", code="degenerate_scale")
         raw = (value - zero) / (full - zero)
         result = ZERO if raw < ZERO else ONE if raw > ONE else raw
         return result, {"rule": "sliding", "zero_at": fmt(zero), "full_at": fmt(full)}

@@ -237,35 +237,27 @@ def test_problems_are_listed_in_the_error_message_and_its_dict():
     assert info.value.to_dict()["problems"][0]["path"] == "contract.id"
 
 
-# --- defects in problem reporting (see the report; the lead removes the markers with the fix) ---
+# --- problem reporting: each problem once, at its own path ---
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a non-positive weight on an indicator without subcomponents is "
-                                       "reported twice (parse reads indicators[i].weight again in _measure)")
 def test_each_problem_is_reported_exactly_once():
     doc = document()
     put("indicators", 0, "weight", "0")(doc)
     assert len(problems_of(doc)) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an indicator dropped for another problem makes its baseline "
-                                       "look unknown: a spurious 'baselines.readmissions: no indicator' problem")
 def test_a_broken_indicator_does_not_make_its_baseline_unknown():
     doc = document()
     put("indicators", 1, "scoring", "direction", "sideways")(doc)
     assert {p for p, _ in problems_of(doc)} == {"indicators[1].scoring.direction"}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a risk share dropped for a bad reference is also reported as "
-                                       "unknown in the schedule (spurious payment.schedule[1].risk_share)")
 def test_a_broken_risk_share_is_not_also_reported_as_unknown_in_the_schedule():
     doc = document()
     put(*RS, "reference", "turnover")(doc)
     assert {p for p, _ in problems_of(doc)} == {"payment.risk_share.standard.reference"}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: sliding zero_at and full_at that resolve to the same number (one "
-                                       "absolute, one relative) pass validation and settlement divides by zero")
 def test_sliding_thresholds_that_resolve_to_the_same_number_are_refused():
     doc = document()
     put("indicators", 1, "scoring", {"rule": "sliding", "zero_at": "310", "full_at": {"baseline_change": "0"}})(doc)

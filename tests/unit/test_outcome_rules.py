@@ -63,10 +63,9 @@ def test_each_aggregation_combines_providers_per_period_first(unit, aggregation,
 
 
 def test_mean_of_combined_periods_differs_from_a_mean_of_provider_ratios():
-    # Averaging 0.9, 0.1, 0.3 and 0.1 per provider would give 0.35 too by chance; use uneven data.
     observations = [ob("m", "circle", "2025-Q2", num="9", den="10"), ob("m", "physio", "2025-Q2", num="1", den="90")]
     value, _ = measure_value(measure("ratio", "mean"), observations)
-    assert value == D("0.1")                   # 10 / 100, not (0.9 + 0.0111…) / 2
+    assert value == D("0.1")                   # one period: 10 / 100, not the providers' (0.9 + 0.0111…) / 2
 
 
 @pytest.mark.parametrize("aggregation", ["sum", "mean", "latest"])

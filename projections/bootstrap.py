@@ -1,0 +1,85 @@
+"""Wiring: where the read models live, and a scratch copy for replays as of a past instant."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, time, timezone
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import StaticPool
+
+from ledger.application import Ledger
+from ledger.errors import ConfigurationError, InvalidCommand
+
+from .projector import Projector
+from .queries import ReadModels
+
+PROJECTIONS_DB_ENV = "OBC_LEDGER_PROJECTIONS_DB"
+
+
+def sqlalchemy_url(url: str) -> str:
+    """SQLAlchemy URL for a ledger database URL (psycopg 3 driver for PostgreSQL)."""
+    if url.startswith("sqlite:"):
+        return url
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    raise ConfigurationError(f"{url!r}: unsupported projections database URL", code="invalid_db_url")
+
+
+def make_engine(url: str) -> Engine:
+    target = sqlalchemy_url(url)
+    if target in ("sqlite://", "sqlite:///:memory:"):
+        engine = create_engine("sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False})
+    elif target.startswith("sqlite:"):
+        engine = create_engine(target, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+    else:
+        engine = create_engine(target, pool_pre_ping=True)
+    return engine
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 instant; naive times are UTC; a bare date means the end of that day (UTC)."""
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).date()
+            return datetime.combine(day, time.max, tzinfo=timezone.utc)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidCommand(f"--as-of: {text!r} is not an ISO 8601 date or date-time "
+                             f"(e.g. 2027-04-30T17:00:00+01:00)", code="invalid_instant") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class Projections:
+    """The read models of one ledger: kept current on demand, queried through ReadModels."""
+
+    def __init__(self, app: Ledger, url: str) -> None:
+        self.app = app
+        self.engine = make_engine(url)
+        self.projector = Projector(app, self.engine)
+        self.read = ReadModels(self.engine)
+
+    @classmethod
+    def for_ledger(cls, app: Ledger, ledger_url: str, projections_url: str | None = None) -> "Projections":
+        return cls(app, projections_url or os.environ.get(PROJECTIONS_DB_ENV) or ledger_url)
+
+    def current(self) -> ReadModels:
+        """Catch up with the event log, then hand out the read models."""
+        self.projector.run()
+        return self.read
+
+    @classmethod
+    def as_of(cls, app: Ledger, instant: datetime, contracts: set[str] | None = None) -> "Projections":
+        """Read models rebuilt in a scratch database from the events recorded up to ``instant``."""
+        scratch = cls(app, "sqlite://")
+        scratch.projector.run(as_of=instant, contracts=contracts)
+        return scratch

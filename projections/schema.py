@@ -1,0 +1,268 @@
+"""Read-model tables (SQLAlchemy Core). Every row is derived from the event log.
+
+They can be dropped and rebuilt from position zero at any time; a rebuild gives
+identical rows. Money, ratios and scores are exact decimals: ``NUMERIC`` on
+PostgreSQL, decimal text on SQLite (which has no exact decimal type).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (Boolean, Column, Integer, MetaData, Numeric, String, Table, Text, TypeDecorator,
+                        BigInteger, Index)
+from sqlalchemy.engine import Dialect
+
+
+class ExactDecimal(TypeDecorator[Decimal]):
+    """Decimal stored exactly: NUMERIC where the database has it, text elsewhere."""
+
+    impl = String
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(Numeric(asdecimal=True))
+        return dialect.type_descriptor(String(64))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if dialect.name == "postgresql":
+            return Decimal(value)
+        return format(Decimal(value), "f")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value) if not isinstance(value, Decimal) else value
+
+
+metadata = MetaData()
+D = ExactDecimal
+
+position = Table(
+    "projection_position", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
+streams = Table(
+    "projection_streams", metadata,
+    Column("originator_id", String(36), primary_key=True),
+    Column("stream", String(16), nullable=False),
+    Column("contract_id", String(64), nullable=False),
+    Column("year", Integer),
+)
+
+contracts = Table(
+    "contracts", metadata,
+    Column("contract_id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("model", String(16)),
+    Column("commissioner_id", String(64)),
+    Column("lead_provider_id", String(64)),
+    Column("currency", String(3)),
+    Column("start", String(10)),
+    Column("years", Integer),
+    Column("extension_years", Integer),
+    Column("extended", Boolean, nullable=False),
+    Column("period", String(10)),
+    Column("definition", Text, nullable=False),  # canonical JSON document
+    Column("source_sha256", String(64)),
+    Column("registered_at", String(40)),
+    Column("registered_by", String(128)),
+)
+
+parties = Table(
+    "contract_parties", metadata,
+    Column("contract_id", String(64), primary_key=True),
+    Column("party_id", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),  # commissioner | lead_provider | subcontractor
+    Column("name", Text),
+)
+
+budgets = Table(
+    "budgets", metadata,
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("contract_id", String(64), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("amount", D, nullable=False),
+    Column("reason", String(32), nullable=False),
+    Column("note", Text),
+    Column("is_current", Boolean, nullable=False),
+    Column("recorded_at", String(40)),
+    Column("actor", String(128)),
+    Index("ix_budgets_contract_year", "contract_id", "year"),
+)
+
+baselines = Table(
+    "baselines", metadata,
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("contract_id", String(64), nullable=False),
+    Column("key", String(128), nullable=False),
+    Column("value", D, nullable=False),
+    Column("note", Text),
+    Column("recorded_at", String(40)),
+    Column("actor", String(128)),
+)
+
+submissions = Table(
+    "submissions", metadata,
+    Column("contract_id", String(64), primary_key=True),
+    Column("submission_id", String(128), primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("provider_id", String(64), nullable=False),
+    Column("indicator_id", String(128), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("numerator", D),
+    Column("denominator", D),
+    Column("value", D),
+    Column("digest", String(64)),
+    Column("supersedes", String(128)),
+    Column("superseded_by", String(128)),
+    Column("is_current", Boolean, nullable=False),
+    Column("recorded_at", String(40)),
+    Column("actor", String(128)),
+    Column("notification_id", BigInteger, nullable=False),
+    Index("ix_submissions_current", "contract_id", "year", "is_current"),
+)
+
+cost_reports = Table(
+    "cost_reports", metadata,
+    Column("contract_id", String(64), primary_key=True),
+    Column("report_id", String(128), primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("provider_id", String(64), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("total_cost", D, nullable=False),
+    Column("supersedes", String(128)),
+    Column("superseded_by", String(128)),
+    Column("is_current", Boolean, nullable=False),
+    Column("recorded_at", String(40)),
+    Column("actor", String(128)),
+    Column("notification_id", BigInteger, nullable=False),
+    Index("ix_costs_current", "contract_id", "year", "is_current"),
+)
+
+high_cost_cases = Table(
+    "high_cost_cases", metadata,
+    Column("contract_id", String(64), primary_key=True),
+    Column("report_id", String(128), primary_key=True),
+    Column("case_ref", String(128), primary_key=True),
+    Column("cost", D, nullable=False),
+)
+
+population_counts = Table(
+    "population_counts", metadata,
+    Column("contract_id", String(64), primary_key=True),
+    Column("record_id", String(128), primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("segment_id", String(64), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("supersedes", String(128)),
+    Column("superseded_by", String(128)),
+    Column("is_current", Boolean, nullable=False),
+    Column("recorded_at", String(40)),
+    Column("actor", String(128)),
+    Column("notification_id", BigInteger, nullable=False),
+)
+
+rejected_records = Table(
+    "rejected_records", metadata,
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("source", Text),
+    Column("line", Integer),
+    Column("raw", Text),
+    Column("code", String(64), nullable=False),
+    Column("field", String(128)),
+    Column("message", Text),
+    Column("contract_id", String(64)),
+    Column("record_type", String(32)),
+    Column("record_id", String(128)),
+    Column("recorded_at", String(40)),
+    Column("actor", String(128)),
+)
+
+instalments = Table(
+    "instalments", metadata,
+    Column("contract_id", String(64), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("period", String(7), primary_key=True),
+    Column("idx", Integer, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("amount", D, nullable=False),
+    Column("budget", D, nullable=False),
+    Column("core_annual", D, nullable=False),
+    Column("paid_before", D, nullable=False),
+    Column("decided_at", String(40)),
+    Column("actor", String(128)),
+    Column("notification_id", BigInteger, nullable=False),
+)
+
+instalment_parties = Table(
+    "instalment_parties", metadata,
+    Column("contract_id", String(64), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("period", String(7), primary_key=True),
+    Column("party_id", String(64), primary_key=True),
+    Column("amount", D, nullable=False),
+)
+
+decisions = Table(
+    "year_decisions", metadata,
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("contract_id", String(64), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),  # close | true_up
+    Column("amount", D, nullable=False),  # the close's total, or the true-up's difference
+    Column("reason", Text),
+    Column("decided_at", String(40)),
+    Column("actor", String(128)),
+    Column("figures", Text, nullable=False),  # JSON: every figure of the decision
+    Column("trace", Text, nullable=False),  # JSON: inputs, thresholds, ids of the data used
+    Index("ix_decisions_contract_year", "contract_id", "year"),
+)
+
+decision_parties = Table(
+    "decision_parties", metadata,
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("party_id", String(64), primary_key=True),
+    Column("contract_id", String(64), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount", D, nullable=False),
+)
+
+indicator_performance = Table(
+    "indicator_performance", metadata,
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("measure_id", String(128), primary_key=True),
+    Column("contract_id", String(64), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("indicator_id", String(128), nullable=False),
+    Column("status", String(16)),
+    Column("value", D),
+    Column("score", D),
+    Column("baseline", D),
+    Column("thresholds", Text),  # JSON of the resolved scoring thresholds
+    Column("indicator_score", D),
+    Column("weight", D),
+    Column("normalised_weight", D),
+    Column("earned", D),
+)
+
+audit_trail = Table(
+    "audit_trail", metadata,
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("originator_id", String(36), nullable=False),
+    Column("originator_version", Integer, nullable=False),
+    Column("stream", String(16)),
+    Column("contract_id", String(64)),
+    Column("year", Integer),
+    Column("event_type", String(64), nullable=False),
+    Column("recorded_at", String(40)),
+    Column("actor", String(128)),
+    Index("ix_audit_contract", "contract_id", "year"),
+)
+
+READ_MODELS = [t for t in metadata.sorted_tables if t.name != "projection_position"]
