@@ -220,8 +220,7 @@ class Ledger(Application):
 
     def _apply_chunk(self, session: IngestSession, chunk: Sequence[tuple[int, str]]) -> IngestReport:
         for attempt in range(RETRIES):
-            for line, text in chunk:
-                session.apply_text(text, line)
+            session.apply_many([(text, None, line) for line, text in chunk])
             try:
                 return session.flush()
             except IntegrityError:
@@ -229,6 +228,32 @@ class Ledger(Application):
                     raise
                 session.reset()
         raise AssertionError("unreachable")
+
+    def rebuild_record_index(self) -> int:
+        """Rebuild the record-id index from the events (it is derived data, written with them)."""
+        kinds = {get_topic(YearData.SubmissionAccepted): ("submission", "submission_id"),
+                 get_topic(YearData.CostReported): ("cost_report", "report_id"),
+                 get_topic(YearData.PopulationCounted): ("population", "record_id")}
+        opened = get_topic(YearData.Opened)
+        contract_of: dict[Any, str] = {}
+        self.recorder.clear_record_index()
+        start, count = None, 0
+        while True:
+            page = self.recorder.select_notifications(start=start, limit=5000, topics=[opened, *kinds],
+                                                      inclusive_of_start=False)
+            if not page:
+                return count
+            rows = []
+            for n in page:
+                e = self.mapper.to_domain_event(n)
+                if n.topic == opened:
+                    contract_of[n.originator_id] = e.contract_id  # type: ignore[attr-defined]
+                    continue
+                kind, field = kinds[n.topic]
+                rows.append((contract_of[n.originator_id], f"{kind}:{getattr(e, field)}", e.digest))  # type: ignore
+            self.save(record_index=rows)
+            count += len(rows)
+            start = page[-1].id
 
     def population_budget_change(self, definition: ContractDefinition, year: int, before: Mapping[str, int],
                                  after: Mapping[str, int]) -> tuple[Decimal, dict[str, Any]] | None:
@@ -324,11 +349,9 @@ class Ledger(Application):
         observations: list[Observation] = []
         costs: list[CostFact] = []
         if data is not None:
-            for sid in data.latest_submission.values():
-                provider, measure, period, num, den, value = data.submissions[sid]
+            for sid, provider, measure, period, num, den, value, _ in data.latest_submission.values():
                 observations.append(Observation(sid, measure, provider, calendar.period(period), num, den, value))
-            for rid in data.latest_cost.values():
-                provider, period, total, cases = data.costs[rid]
+            for rid, provider, period, total, cases, _ in data.latest_cost.values():
                 costs.append(CostFact(rid, provider, calendar.period(period), Decimal(total),
                                       tuple((ref, Decimal(cost)) for ref, cost in cases)))
         baselines = dict(definition.baselines)
@@ -396,27 +419,21 @@ class Ledger(Application):
 
     def _restatement_reason(self, contract_id: str, year: int, before: Mapping[str, Any],
                             after: Mapping[str, Any]) -> str:
+        """Why a restatement differs: corrections (superseding data the decision used), late data, budget."""
         data = self._maybe(year_data_uuid(contract_id, year))
+        supersedes: dict[str, str | None] = {}
+        if data is not None:
+            supersedes.update((e[0], e[-1]) for e in data.latest_submission.values())
+            supersedes.update((e[0], e[-1]) for e in data.latest_cost.values())
         parts = []
-        for label, key, kinds in (("submission", "submissions_used", "correction"),
-                                  ("cost report", "cost_reports_used", "cost correction")):
-            old, new = set(before.get(key, [])), set(after.get(key, []))
-            added = sorted(new - old)
-            if not added:
-                continue
-            corrections = []
-            late = []
-            for rid in added:
-                record = (data.submissions if key == "submissions_used" else data.costs).get(rid) if data else None
-                removed_keys = set()
-                for old_id in old - new:
-                    other = (data.submissions if key == "submissions_used" else data.costs).get(old_id) if data else None
-                    if other is not None:
-                        removed_keys.add(tuple(other[:3]) if key == "submissions_used" else tuple(other[:2]))
-                mine = (tuple(record[:3]) if key == "submissions_used" else tuple(record[:2])) if record else None
-                (corrections if mine in removed_keys else late).append(rid)
+        for label, key, correction in (("submission", "submissions_used", "correction"),
+                                       ("cost report", "cost_reports_used", "cost correction")):
+            old = set(before.get(key, []))
+            added = sorted(set(after.get(key, [])) - old)
+            corrections = [rid for rid in added if supersedes.get(rid) is not None]
+            late = [rid for rid in added if supersedes.get(rid) is None]
             if corrections:
-                parts.append(f"{kinds} {', '.join(corrections)}")
+                parts.append(f"{correction} {', '.join(corrections)}")
             if late:
                 parts.append(f"late {label} {', '.join(late)}")
         old_budget = before.get("budget_history", [])

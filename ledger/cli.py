@@ -19,6 +19,7 @@ from .config import DB_ENV, database_url
 from .errors import LedgerError, ValidationFailed
 from .render import render_rejections, render_statement
 
+BOOTSTRAP_ENV = "OBC_LEDGER_BOOTSTRAP"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
@@ -139,10 +140,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--poll", type=float, default=1.0, metavar="SECONDS")
     command("rebuild", "drop every read model and rebuild it from position zero", psub)
     command("status", "the read models' position in the event log and their lag", psub)
+    _stream_commands(command)
     p = command("demo", "build two realistic demo contracts in a fresh SQLite file and settle them")
     p.add_argument("--out", type=Path, default=Path("demo-output"),
                    help="directory for the demo's generated files (default ./demo-output)")
     return parser
+
+
+def _stream_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    def bootstrap(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--bootstrap", default=os.environ.get(BOOTSTRAP_ENV), metavar="HOST:PORT",
+                       help=f"Kafka bootstrap server(s), comma-separated (or ${BOOTSTRAP_ENV})")
+
+    p = command("consume", "apply providers' Avro records from Kafka, exactly once in effect; "
+                           "records that cannot be applied go to <topic>.dlq with the reason")
+    bootstrap(p)
+    p.add_argument("--topic", action="append", dest="topics", metavar="TOPIC",
+                   help="topic to consume (repeatable; default ledger.records)")
+    p.add_argument("--group", default="obc-ledger", help="consumer group (default obc-ledger)")
+    p.add_argument("--until-idle", type=float, metavar="SECONDS",
+                   help="exit cleanly after this many seconds without a new record")
+    p.add_argument("--batch", type=int, default=2000, metavar="N", help="records per transaction (default 2000)")
+    p.add_argument("--session-timeout-ms", type=int, default=10_000, metavar="MS",
+                   help="group session timeout (default 10000; joining a group takes about half of it)")
+    p = command("produce", "check a provider's JSON-lines file, report refused lines, send the rest as Avro")
+    p.add_argument("file", help="JSON-lines file ('-' for stdin)")
+    bootstrap(p)
+    p.add_argument("--topic", default="ledger.records", help="topic to send to (default ledger.records)")
+    p.add_argument("--check", action="store_true", help="only check the file; send nothing")
+    p = command("publish-decisions", "publish payment decisions from the ledger to a topic, exactly once in effect")
+    bootstrap(p)
+    p.add_argument("--topic", default="ledger.decisions", help="topic to publish to (default ledger.decisions)")
+    p.add_argument("--until-idle", type=float, metavar="SECONDS",
+                   help="exit cleanly after this many seconds without a new decision")
+
+
+def _bootstrap(args: argparse.Namespace) -> str:
+    if not args.bootstrap:
+        raise UsageError(f"obc-ledger {args.command}: --bootstrap HOST:PORT is required (or set ${BOOTSTRAP_ENV})")
+    return args.bootstrap
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -384,6 +420,78 @@ def cmd_projections(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_consume(args: argparse.Namespace) -> int:
+    from consumers.consumer import LedgerConsumer
+
+    bootstrap = _bootstrap(args)
+    if args.batch < 1:
+        raise UsageError("obc-ledger consume: --batch must be at least 1")
+    consumer = LedgerConsumer(_open(args), bootstrap, args.topics, group=args.group, batch=args.batch,
+                              until_idle=args.until_idle, actor=_actor(args),
+                              session_timeout_ms=args.session_timeout_ms)
+    report = consumer.run()
+
+    def text() -> str:
+        lines = [f"consumed {report.consumed}: accepted {report.accepted}, duplicates {report.duplicates}, "
+                 f"dead-lettered {report.dead_lettered}"
+                 + (f" (corrections among accepted: {report.corrections})" if report.corrections else "")]
+        for code, n in sorted(report.by_code.items()):
+            lines.append(f"  dead-lettered {n:>6}  {code}")
+        for (cid, year), n in sorted(report.late.items()):
+            lines.append(f"  {n} record(s) for closed year {year} of {cid}: run `obc-ledger restate {cid} {year}`")
+        if report.dead_lettered:
+            lines.append(f"  dead letters are in {', '.join(t + '.dlq' for t in consumer.topics)} and "
+                         f"`obc-ledger rejected list`")
+        return "\n".join(lines)
+
+    _emit(args, report.to_dict(), text)
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from consumers.producer import produce
+
+    bootstrap = _bootstrap(args)
+    if args.file == "-":
+        buffered = sys.stdin.readlines()
+
+        def open_lines() -> Any:
+            return iter(buffered)
+    else:
+        path = Path(args.file)
+        if not path.is_file():
+            raise LedgerError(f"cannot read {args.file}: no such file", code="file_not_found")
+
+        def open_lines() -> Any:
+            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+                yield from handle
+
+    def show_refused(refused: list[Any]) -> None:
+        if refused and not args.json:
+            print(f"refused {len(refused)} line(s), not sent:")
+            for r in refused:
+                print(f"  line {r.line}: {r.refusal}")
+            sys.stdout.flush()
+
+    report = produce(bootstrap, args.topic, open_lines, check_only=args.check, on_refused=show_refused)
+    _emit(args, report.to_dict(), lambda: (
+        f"checked {report.lines} line(s): {report.lines - len(report.refused)} valid, {len(report.refused)} refused; "
+        f"nothing sent (--check)" if args.check else
+        f"sent {report.sent} record(s) to {report.topic}" + (f"; refused {len(report.refused)}" if report.refused else "")))
+    return 0
+
+
+def cmd_publish_decisions(args: argparse.Namespace) -> int:
+    from consumers.decisions import publish_decisions
+
+    report = publish_decisions(_open(args), _bootstrap(args), args.topic, args.until_idle)
+    _emit(args, report.to_dict(), lambda: (
+        f"published {report.published} decision(s) to {report.topic}"
+        + (f" ({report.already_published} already there from an interrupted run, not sent again)"
+           if report.already_published else "")))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo.run import run_demo
 
@@ -393,7 +501,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "contract": cmd_contract, "budget": cmd_budget, "baseline": cmd_baseline, "ingest": cmd_ingest,
     "rejected": cmd_rejected, "pay": cmd_pay, "close-year": cmd_close_year, "restate": cmd_restate,
-    "statement": cmd_statement, "demo": cmd_demo, "history": cmd_history, "submissions": cmd_submissions,
+    "statement": cmd_statement, "demo": cmd_demo, "consume": cmd_consume, "produce": cmd_produce,
+    "publish-decisions": cmd_publish_decisions, "history": cmd_history, "submissions": cmd_submissions,
     "decisions": cmd_decisions, "replay": cmd_replay, "projections": cmd_projections,
 }
 

@@ -82,7 +82,14 @@ class Contract(Aggregate):
 
 
 class YearData(Aggregate):
-    """The providers' accepted data for one contract year. Corrections supersede; nothing is removed."""
+    """The providers' accepted data for one contract year. Corrections supersede; nothing is removed.
+
+    The state keeps only what a command or a year close needs — the latest version
+    per (measure, period, provider), per (provider, period) and per segment — so it
+    is bounded by the contract's shape, not by how many records or corrections
+    arrived. Every version stays in the event stream; record ids are indexed by the
+    event store's record index (see :mod:`ledger.store`).
+    """
 
     @staticmethod
     def create_id(contract_id: str, year: int, **_: Any) -> UUID:
@@ -92,12 +99,11 @@ class YearData(Aggregate):
     def __init__(self, contract_id: str, year: int) -> None:
         self.contract_id = contract_id
         self.year = year
-        self.digests: dict[str, str] = {}  # "type:id" -> content digest
-        self.submissions: dict[str, list[Any]] = {}  # id -> [provider, measure, period, num, den, value]
-        self.latest_submission: dict[str, str] = {}  # "measure|period|provider" -> id
-        self.costs: dict[str, list[Any]] = {}  # id -> [provider, period, total, [[case, cost], ...]]
-        self.latest_cost: dict[str, str] = {}  # "provider|period" -> id
-        self.population: dict[str, list[Any]] = {}  # segment -> [record id, count]
+        # "measure|period|provider" -> [id, provider, measure, period, num, den, value, supersedes]
+        self.latest_submission: dict[str, list[Any]] = {}
+        # "provider|period" -> [id, provider, period, total, [[case, cost], ...], supersedes]
+        self.latest_cost: dict[str, list[Any]] = {}
+        self.population: dict[str, list[Any]] = {}  # segment -> [record id, count, supersedes]
 
     class SubmissionAccepted(Aggregate.Event):
         submission_id: str
@@ -112,10 +118,9 @@ class YearData(Aggregate):
         actor: str
 
         def apply(self, agg: "YearData") -> None:
-            agg.digests["submission:" + self.submission_id] = self.digest
-            agg.submissions[self.submission_id] = [self.provider_id, self.indicator_id, self.period,
-                                                   self.numerator, self.denominator, self.value]
-            agg.latest_submission[_key(self.indicator_id, self.period, self.provider_id)] = self.submission_id
+            agg.latest_submission[_key(self.indicator_id, self.period, self.provider_id)] = [
+                self.submission_id, self.provider_id, self.indicator_id, self.period,
+                self.numerator, self.denominator, self.value, self.supersedes]
 
     class CostReported(Aggregate.Event):
         report_id: str
@@ -128,9 +133,9 @@ class YearData(Aggregate):
         actor: str
 
         def apply(self, agg: "YearData") -> None:
-            agg.digests["cost_report:" + self.report_id] = self.digest
-            agg.costs[self.report_id] = [self.provider_id, self.period, self.total_cost, self.high_cost_cases]
-            agg.latest_cost[_key(self.provider_id, self.period)] = self.report_id
+            agg.latest_cost[_key(self.provider_id, self.period)] = [
+                self.report_id, self.provider_id, self.period, self.total_cost, self.high_cost_cases,
+                self.supersedes]
 
     class PopulationCounted(Aggregate.Event):
         record_id: str
@@ -141,11 +146,11 @@ class YearData(Aggregate):
         actor: str
 
         def apply(self, agg: "YearData") -> None:
-            agg.digests["population:" + self.record_id] = self.digest
-            agg.population[self.segment_id] = [self.record_id, self.count]
+            agg.population[self.segment_id] = [self.record_id, self.count, self.supersedes]
 
     def accept_submission(self, s: Any, actor: str) -> str | None:
-        supersedes = self.latest_submission.get(_key(s.indicator_id, s.period, s.provider_id))
+        previous = self.latest_submission.get(_key(s.indicator_id, s.period, s.provider_id))
+        supersedes = previous[0] if previous else None
         self.trigger_event(
             self.SubmissionAccepted, submission_id=s.submission_id, provider_id=s.provider_id,
             indicator_id=s.indicator_id, period=s.period, numerator=s.numerator,
@@ -154,7 +159,8 @@ class YearData(Aggregate):
         return supersedes
 
     def accept_cost_report(self, c: Any, actor: str) -> str | None:
-        supersedes = self.latest_cost.get(_key(c.provider_id, c.period))
+        previous = self.latest_cost.get(_key(c.provider_id, c.period))
+        supersedes = previous[0] if previous else None
         self.trigger_event(
             self.CostReported, report_id=c.report_id, provider_id=c.provider_id, period=c.period,
             total_cost=c.total_cost, high_cost_cases=[[ref, cost] for ref, cost in c.high_cost_cases],

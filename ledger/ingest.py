@@ -1,10 +1,12 @@
 """Batch ingest: records applied to the ledger many at a time, one transaction per batch.
 
 The naive get → command → save path runs at a few hundred commands/s; here a
-batch of records is applied to aggregates held in memory for the whole run and
-saved together, so a 2-core machine ingests tens of thousands of records a second.
-A batch is all-or-nothing: a crash loses at most the batch in flight, and
-re-running the same input acknowledges what was already applied as duplicates.
+batch of records is validated, its ids are looked up in the event store's record
+index with a few queries, and the records are applied to year streams held in a
+bounded cache and saved together. A batch is all-or-nothing: a crash loses at
+most the batch in flight, and re-running the same input acknowledges what was
+already applied as duplicates. Memory is bounded by the batch and the cache, not
+by the number of records ingested.
 """
 
 from __future__ import annotations
@@ -17,9 +19,8 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import Tracking
 
-from .domain import SNAPSHOT_EVERY, Contract, Rejection, Settlement, YearData, rejection_uuid, settlement_uuid, \
-    year_data_uuid
 from .definition import ContractDefinition
+from .domain import SNAPSHOT_EVERY, Contract, Rejection, YearData, rejection_uuid, settlement_uuid, year_data_uuid
 from .errors import NotFound
 from .periods import Calendar
 from .records import (ID_FIELDS, CostReport, Envelope, PopulationCount, Record, RecordRefused, Refusal, Submission,
@@ -29,7 +30,10 @@ if TYPE_CHECKING:
     from .application import Ledger
 
 BATCH_SIZE = 2000
-MAX_CACHED_CONTRACTS = 64
+MAX_CACHED_CONTRACTS = 256
+MAX_CACHED_YEARS = 64
+
+ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 
 
 @dataclass
@@ -66,8 +70,6 @@ class _ContractState:
     contract: Contract
     definition: ContractDefinition
     calendar: Calendar
-    years: dict[int, YearData | None]
-    index: dict[str, tuple[int, str]]  # "type:id" -> (year, digest)
     closed: dict[int, bool] = field(default_factory=dict)
 
 
@@ -81,17 +83,29 @@ class Rejected:
     record_id: str | None = None
 
 
+@dataclass
+class Outcome:
+    """What became of one record: accepted, duplicate or rejected (with the refusal)."""
+
+    status: str
+    refusal: Refusal | None = None
+    record: Record | None = None
+
+
 class IngestSession:
-    """Applies records to cached aggregates; :meth:`flush` saves a batch atomically."""
+    """Applies batches of records to cached aggregates; :meth:`flush` saves a batch atomically."""
 
     def __init__(self, app: "Ledger", source: str, actor: str) -> None:
         self.app = app
         self.source = source
         self.actor = actor
         self._contracts: OrderedDict[str, _ContractState | None] = OrderedDict()
+        self._years: OrderedDict[tuple[str, int], YearData] = OrderedDict()
         self._touched: dict[Any, Any] = {}
         self._loaded_versions: dict[Any, int] = {}
         self._rejections: list[Rejected] = []
+        self._index_rows: list[tuple[str, str, str]] = []
+        self._batch_index: dict[tuple[str, str], str] = {}
         self.report = IngestReport()
 
     # -- loading -----------------------------------------------------------------
@@ -105,86 +119,102 @@ class IngestSession:
         except NotFound:
             state = None
         else:
-            calendar = definition.calendar(contract.extended)
-            years: dict[int, YearData | None] = {}
-            index: dict[str, tuple[int, str]] = {}
-            for year in range(1, calendar.years + 1):
-                data = self._get(YearData, year_data_uuid(contract_id, year))
-                years[year] = data
-                if data is not None:
-                    for key, dig in data.digests.items():
-                        index[key] = (year, dig)
-            state = _ContractState(contract, definition, calendar, years, index)
+            state = _ContractState(contract, definition, definition.calendar(contract.extended))
         self._contracts[contract_id] = state
-        if len(self._contracts) > MAX_CACHED_CONTRACTS and not self._touched:
-            self._contracts.popitem(last=False)
         return state
 
-    def _get(self, cls: type, aggregate_id: Any) -> Any:
-        try:
-            agg = self.app.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        self._loaded_versions[agg.id] = agg.version
-        return agg
-
     def _year_data(self, state: _ContractState, year: int) -> YearData:
-        data = state.years.get(year)
+        key = (state.definition.id, year)
+        data = self._years.get(key)
         if data is None:
-            data = YearData(contract_id=state.definition.id, year=year)
-            self._loaded_versions[data.id] = 0
-            state.years[year] = data
+            try:
+                data = self.app.repository.get(year_data_uuid(*key))
+            except AggregateNotFoundError:
+                data = YearData(contract_id=state.definition.id, year=year)
+                self._loaded_versions[data.id] = 0
+            else:
+                self._loaded_versions[data.id] = data.version
+            self._years[key] = data
+        else:
+            self._years.move_to_end(key)
         self._touched[data.id] = data
         return data
 
     def _is_closed(self, state: _ContractState, year: int) -> bool:
         if year not in state.closed:
-            settlement = self._get(Settlement, settlement_uuid(state.definition.id, year))
-            state.closed[year] = bool(settlement and settlement.closed)
+            try:
+                settlement = self.app.repository.get(settlement_uuid(state.definition.id, year))
+            except AggregateNotFoundError:
+                state.closed[year] = False
+            else:
+                state.closed[year] = settlement.closed is not None
         return state.closed[year]
 
     # -- applying ----------------------------------------------------------------
 
-    def apply_text(self, text: str, line: int | None = None) -> str:
-        """Apply one JSON-lines record; returns 'accepted', 'duplicate' or 'rejected'."""
-        try:
-            obj = parse_json_line(text)
-            env = envelope(obj)
-        except RecordRefused as exc:
-            return self._reject(Rejected(line, text, exc.refusal))
-        return self.apply_envelope(env, text, line)
+    def apply_text(self, text: str, line: int | None = None) -> Outcome:
+        """Apply one JSON-lines record (prefer :meth:`apply_many` for throughput)."""
+        return self.apply_many([(text, None, line)])[0]
 
-    def apply_object(self, obj: Any, raw: str, line: int | None = None) -> str:
+    def apply_object(self, obj: Any, raw: str, line: int | None = None) -> Outcome:
         """Apply one record already decoded to a dict (e.g. from Avro)."""
-        try:
-            env = envelope(obj)
-        except RecordRefused as exc:
-            return self._reject(Rejected(line, raw, exc.refusal))
-        return self.apply_envelope(env, raw, line)
+        return self.apply_many([(None, obj, line)], raws=[raw])[0]
 
-    def apply_envelope(self, env: Envelope, raw: str, line: int | None = None) -> str:
+    def apply_many(self, items: Sequence[tuple[str | None, Any, int | None]],
+                   raws: Sequence[str] | None = None) -> list[Outcome]:
+        """Apply records in order. Each item is (json_text, None, line) or (None, decoded_dict, line);
+        ``raws`` gives the text kept with a rejected decoded record. Nothing is saved until :meth:`flush`.
+        """
+        texts = [text if text is not None else (raws[i] if raws else repr(obj))
+                 for i, (text, obj, _) in enumerate(items)]
+        prepared: list[tuple[Record | None, Rejected | None]] = []
+        wanted: dict[str, set[str]] = {}
+        for (text, obj, line), raw in zip(items, texts):
+            record, rejected = self._check(text, obj, raw, line)
+            prepared.append((record, rejected))
+            if record is not None:
+                wanted.setdefault(record.contract_id, set()).add(f"{record.type}:{record.record_id}")
+        known: dict[str, dict[str, str]] = {}
+        for contract_id, keys in wanted.items():
+            missing = [k for k in keys if (contract_id, k) not in self._batch_index]
+            known[contract_id] = self.app.recorder.lookup_records(contract_id, missing) if missing else {}
+        outcomes = []
+        for (record, rejected), (_, _, line), raw in zip(prepared, items, texts):
+            if rejected is not None:
+                outcomes.append(self._reject(rejected))
+            else:
+                assert record is not None
+                outcomes.append(self._apply(record, known[record.contract_id], raw, line))
+        return outcomes
+
+    def _check(self, text: str | None, obj: Any, raw: str, line: int | None) -> tuple[Record | None, Rejected | None]:
+        try:
+            env = envelope(parse_json_line(text) if text is not None else obj)
+        except RecordRefused as exc:
+            return None, Rejected(line, raw, exc.refusal)
         state = self._state(env.contract_id)
         if state is None:
-            return self._reject(Rejected(line, raw, Refusal("unknown_contract", "contract_id",
-                                                            f"no contract {env.contract_id!r} is registered"),
-                                         env.contract_id, env.type, env.record_id))
+            return None, Rejected(line, raw, Refusal("unknown_contract", "contract_id",
+                                                     f"no contract {env.contract_id!r} is registered"),
+                                  env.contract_id, env.type, env.record_id)
         try:
-            record = check_record(env, state.definition, state.calendar)
+            return check_record(env, state.definition, state.calendar), None
         except RecordRefused as exc:
-            return self._reject(Rejected(line, raw, exc.refusal, env.contract_id, env.type, env.record_id))
-        return self.apply_record(state, record, raw, line)
+            return None, Rejected(line, raw, exc.refusal, env.contract_id, env.type, env.record_id)
 
-    def apply_record(self, state: _ContractState, record: Record, raw: str, line: int | None) -> str:
+    def _apply(self, record: Record, known: dict[str, str], raw: str, line: int | None) -> Outcome:
         key = f"{record.type}:{record.record_id}"
-        seen = state.index.get(key)
+        seen = self._batch_index.get((record.contract_id, key)) or known.get(key)
         if seen is not None:
-            if seen[1] == record.digest:
+            if seen == record.digest:
                 self.report.duplicates += 1
-                return "duplicate"
+                return Outcome(DUPLICATE, record=record)
             return self._reject(Rejected(line, raw, Refusal(
                 "conflicting_duplicate", ID_FIELDS[record.type],
                 f"{record.record_id!r} was already accepted with different content; "
                 f"send a correction under a new id"), record.contract_id, record.type, record.record_id))
+        state = self._state(record.contract_id)
+        assert state is not None
         data = self._year_data(state, record.year)
         if isinstance(record, Submission):
             superseded = data.accept_submission(record, self.actor)
@@ -194,13 +224,14 @@ class IngestSession:
             before = data.population_counts()
             superseded = data.accept_population(record, self.actor)
             self._population_changed(state, record, before, data.population_counts())
-        state.index[key] = (record.year, record.digest)
+        self._batch_index[(record.contract_id, key)] = record.digest
+        self._index_rows.append((record.contract_id, key, record.digest))
         self.report.accepted += 1
         if superseded is not None:
             self.report.corrections += 1
         if self._is_closed(state, record.year):
             self.report.late[(record.contract_id, record.year)] += 1
-        return "accepted"
+        return Outcome(ACCEPTED, record=record)
 
     def _population_changed(self, state: _ContractState, record: PopulationCount,
                             before: dict[str, int], after: dict[str, int]) -> None:
@@ -215,11 +246,11 @@ class IngestSession:
         self.report.budget_changes.append({"contract_id": record.contract_id, "year": record.year,
                                            "budget": format(amount, "f"), "record_id": record.record_id})
 
-    def _reject(self, rejected: Rejected) -> str:
+    def _reject(self, rejected: Rejected) -> Outcome:
         self._rejections.append(rejected)
         self.report.rejected += 1
         self.report.by_code[rejected.refusal.code] += 1
-        return "rejected"
+        return Outcome(REJECTED, refusal=rejected.refusal)
 
     # -- saving ------------------------------------------------------------------
 
@@ -241,7 +272,7 @@ class IngestSession:
                 field=r.refusal.field, message=r.refusal.message, contract_id=r.contract_id,
                 record_type=r.record_type, record_id=r.record_id, actor=self.actor))
         if aggregates or trackings:
-            self.app.save(*aggregates, trackings=list(trackings))
+            self.app.save(*aggregates, trackings=list(trackings), record_index=self._index_rows)
         for agg in self._touched.values():
             if isinstance(agg, YearData):
                 before = self._loaded_versions.get(agg.id, 0)
@@ -251,6 +282,11 @@ class IngestSession:
         report, self.report = self.report, IngestReport()
         self._touched.clear()
         self._rejections.clear()
+        self._index_rows = []
+        self._batch_index.clear()
+        while len(self._years) > MAX_CACHED_YEARS:
+            _, evicted = self._years.popitem(last=False)
+            self._loaded_versions.pop(evicted.id, None)
         while len(self._contracts) > MAX_CACHED_CONTRACTS:
             self._contracts.popitem(last=False)
         return report
@@ -258,9 +294,12 @@ class IngestSession:
     def reset(self) -> None:
         """Forget all cached state (after a concurrent write made it stale)."""
         self._contracts.clear()
+        self._years.clear()
         self._touched.clear()
         self._loaded_versions.clear()
         self._rejections.clear()
+        self._index_rows = []
+        self._batch_index.clear()
         self.report = IngestReport()
 
 
