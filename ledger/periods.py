@@ -94,13 +94,18 @@ class Calendar:
 
     def year_of(self, period: Period) -> int | None:
         """The contract year containing the period's first day, or None outside the term."""
-        return self.year_of_date(period.first_day)
+        return _year_of(self, period.first_day)
 
     def periods(self, year: int) -> tuple[Period, ...]:
         return _periods(self.start, self.kind, year)
 
     def period(self, text: str) -> Period:
         return parse_period(text, self.kind)
+
+
+@lru_cache(maxsize=65536)
+def _year_of(calendar: Calendar, day: date) -> int | None:
+    return calendar.year_of_date(day)
 
 
 @lru_cache(maxsize=1024)

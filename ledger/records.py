@@ -164,19 +164,26 @@ def _amount(fields: Mapping[str, Any], name: str) -> Decimal:
     return amount
 
 
-def _canon(value: Any) -> Any:
+def _canon(value: Any) -> str:
+    if value is None:
+        return "~"
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     if isinstance(value, (list, tuple)):
-        return [_canon(v) for v in value]
-    return value
+        return "[" + ",".join(_canon(v) for v in value) + "]"
+    text = str(value)
+    for special in ("\\", "|", ",", "[", "]", "~"):
+        text = text.replace(special, "\\" + special)
+    return text
 
 
 def digest(kind: str, content: Mapping[str, Any]) -> str:
-    """Content digest used to tell a duplicate (same content) from a conflicting one."""
-    canonical = json.dumps({"type": kind, **{k: _canon(v) for k, v in content.items()}},
-                           sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """Content digest used to tell a duplicate (same content) from a conflicting one.
+
+    Numbers count by value ("300", 300 and "300.0" are the same content).
+    """
+    canonical = kind + "|" + "|".join(f"{k}={_canon(content[k])}" for k in sorted(content))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 def _provider(defn: ContractDefinition, fields: Mapping[str, Any]) -> str:
