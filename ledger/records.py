@@ -164,17 +164,15 @@ def _amount(fields: Mapping[str, Any], name: str) -> Decimal:
     return amount
 
 
-def _canon(value: Any) -> str:
-    if value is None:
-        return "~"
+def _canon(value: Any) -> Any:
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_canon(v) for v in value) + "]"
-    text = str(value)
-    for special in ("\\", "|", ",", "[", "]", "~"):
-        text = text.replace(special, "\\" + special)
-    return text
+        return [_canon(v) for v in value]
+    return value
+
+
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def digest(kind: str, content: Mapping[str, Any]) -> str:
@@ -182,7 +180,7 @@ def digest(kind: str, content: Mapping[str, Any]) -> str:
 
     Numbers count by value ("300", 300 and "300.0" are the same content).
     """
-    canonical = kind + "|" + "|".join(f"{k}={_canon(content[k])}" for k in sorted(content))
+    canonical = _ENCODE([kind, {k: _canon(v) for k, v in content.items()}])
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
