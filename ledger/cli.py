@@ -132,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ISO 8601; naive times are UTC; a bare date means the end of that day")
     p.add_argument("--contract")
 
+    p = command("verify", "recompute every event's seal; report the first broken link (exit 1 when broken)")
+    p.add_argument("--against", metavar="DIGEST", help="a digest (JSON text or a file) the log must still extend")
+    command("digest", "print a checkpoint of the log (position + chain hash; HMAC-signed if "
+                      "$OBC_LEDGER_DIGEST_KEY is set) for an auditor to keep")
+
     proj = sub.add_parser("projections", help="build and inspect the read models")
     psub = proj.add_subparsers(dest="projections_command", metavar="ACTION", parser_class=_Parser)
     psub.required = True
@@ -393,6 +398,34 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    from . import audit
+
+    against = audit.load_digest(args.against) if args.against else None
+    result = audit.verify(_open(args), against)
+
+    def text() -> str:
+        lines = []
+        if result.problem:
+            lines.append(f"BROKEN after {result.checked} good event(s): {result.problem['message']}")
+        else:
+            lines.append(f"ok: {result.checked} event(s) verified; head #{result.position} {result.head_hash}")
+        if result.digest_checked:
+            lines.append(("ok: " if result.digest_checked["ok"] else "BROKEN: ") + result.digest_checked["message"])
+        return "\n".join(lines)
+
+    _emit(args, result.to_dict(), text)
+    return 0 if result.ok else 1
+
+
+def cmd_digest(args: argparse.Namespace) -> int:
+    from . import audit
+
+    value = audit.digest(_open(args))
+    print(json.dumps(value, indent=2 if getattr(args, "json", False) else None))
+    return 0
+
+
 def cmd_projections(args: argparse.Namespace) -> int:
     proj = _projections(args)
     action = args.projections_command
@@ -504,6 +537,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "statement": cmd_statement, "demo": cmd_demo, "consume": cmd_consume, "produce": cmd_produce,
     "publish-decisions": cmd_publish_decisions, "history": cmd_history, "submissions": cmd_submissions,
     "decisions": cmd_decisions, "replay": cmd_replay, "projections": cmd_projections,
+    "verify": cmd_verify, "digest": cmd_digest,
 }
 
 

@@ -7,6 +7,9 @@
   batch produced no events (all duplicates). Single-row tracking only moves
   forward, so a stale writer (a consumer that lost its partitions in a
   rebalance) fails with IntegrityError instead of rewinding a position.
+* **Seals.** Every event gets a stream hash and a global hash chained over the
+  notification log (:mod:`ledger.audit`), written while the store's write lock
+  is held so the chain has one order; ``verify`` recomputes them.
 * **The record index.** ``record_index=[(contract_id, "type:id", digest), ...]``
   adds rows to a table keyed by (contract, record id): the ids every accepted
   record used, with its content digest. Ingest looks a batch's ids up there to
@@ -26,6 +29,8 @@ from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
 from psycopg.sql import SQL, Identifier
 
+from .audit import GENESIS, seal_rows
+
 LOOKUP_CHUNK = 500
 
 
@@ -33,12 +38,28 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
     def construct_create_table_statements(self) -> list[str]:
         return super().construct_create_table_statements() + [
             "CREATE TABLE IF NOT EXISTS record_index (contract_id TEXT NOT NULL, record_key TEXT NOT NULL, "
-            "digest TEXT NOT NULL, PRIMARY KEY (contract_id, record_key)) WITHOUT ROWID"
+            "digest TEXT NOT NULL, PRIMARY KEY (contract_id, record_key)) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS event_hashes (notification_id INTEGER PRIMARY KEY, "
+            "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, stream_hash TEXT NOT NULL, "
+            "global_hash TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS event_hashes_stream ON event_hashes (originator_id, notification_id)",
         ]
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent],
                        **kwargs: Any) -> Sequence[int] | None:
         returning = super()._insert_events(c, stored_events, **kwargs)
+        if stored_events:  # the insert above holds the write lock: the chain has one order
+            c.execute("SELECT global_hash FROM event_hashes ORDER BY notification_id DESC LIMIT 1")
+            row = c.fetchone()
+
+            def last_of_stream(oid: str) -> str | None:
+                c.execute("SELECT stream_hash FROM event_hashes WHERE originator_id = ? "
+                          "ORDER BY notification_id DESC LIMIT 1", (oid,))
+                found = c.fetchone()
+                return found[0] if found else None
+
+            c.executemany("INSERT INTO event_hashes VALUES (?, ?, ?, ?, ?)",
+                          seal_rows(stored_events, returning or [], row[0] if row else GENESIS, last_of_stream))
         for tracking in kwargs.get("trackings") or ():
             self._insert_tracking(c, tracking)
         rows = kwargs.get("record_index")
@@ -61,6 +82,18 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
         with self.datastore.transaction(commit=True) as c:
             c.execute("DELETE FROM record_index")
 
+    def select_seals(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT notification_id, originator_id, originator_version, stream_hash, global_hash "
+                      "FROM event_hashes WHERE notification_id > ? ORDER BY notification_id LIMIT ?", (after, limit))
+            return [tuple(row) for row in c.fetchall()]
+
+    def last_seal(self) -> tuple[int, str] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT notification_id, global_hash FROM event_hashes ORDER BY notification_id DESC LIMIT 1")
+            row = c.fetchone()
+            return (row[0], row[1]) if row else None
+
 
 class PostgresLedgerRecorder(PostgresProcessRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
@@ -75,6 +108,22 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
                                  "WHERE contract_id = %s AND record_key = ANY(%s)").format(
             schema=Identifier(self.datastore.schema))
         self._clear_index = SQL("DELETE FROM {schema}.record_index").format(schema=Identifier(self.datastore.schema))
+        schema = Identifier(self.datastore.schema)
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.event_hashes (notification_id bigint PRIMARY KEY, "
+            "originator_id text NOT NULL, originator_version bigint NOT NULL, stream_hash text NOT NULL, "
+            "global_hash text NOT NULL)").format(schema=schema))
+        self.sql_create_statements.append(SQL(
+            "CREATE INDEX IF NOT EXISTS event_hashes_stream ON {schema}.event_hashes "
+            "(originator_id, notification_id)").format(schema=schema))
+        self._last_global = SQL("SELECT notification_id, global_hash FROM {schema}.event_hashes "
+                                "ORDER BY notification_id DESC LIMIT 1").format(schema=schema)
+        self._last_stream = SQL("SELECT stream_hash FROM {schema}.event_hashes WHERE originator_id = %s "
+                                "ORDER BY notification_id DESC LIMIT 1").format(schema=schema)
+        self._insert_seal = SQL("INSERT INTO {schema}.event_hashes VALUES (%s, %s, %s, %s, %s)").format(schema=schema)
+        self._select_seals = SQL("SELECT notification_id, originator_id, originator_version, stream_hash, "
+                                 "global_hash FROM {schema}.event_hashes WHERE notification_id > %s "
+                                 "ORDER BY notification_id LIMIT %s").format(schema=schema)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         for tracking in kwargs.get("trackings") or ():
@@ -83,6 +132,34 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
         if rows:
             curs.executemany(self._insert_index, rows)
         super()._insert_events(curs, stored_events, **kwargs)
+
+    def _fetch_ids_after_insert_events(self, curs: Any, stored_events: Sequence[StoredEvent],
+                                       **kwargs: Any) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if stored_events and ids:  # the events table is locked until commit: the chain has one order
+            curs.execute(self._last_global)
+            row = curs.fetchone()
+
+            def last_of_stream(oid: str) -> str | None:
+                curs.execute(self._last_stream, (oid,))
+                found = curs.fetchone()
+                return found["stream_hash"] if found else None
+
+            rows = seal_rows(stored_events, ids, row["global_hash"] if row else GENESIS, last_of_stream)
+            curs.executemany(self._insert_seal, rows)
+        return ids
+
+    def select_seals(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_seals, (after, limit))
+            return [(r["notification_id"], r["originator_id"], r["originator_version"], r["stream_hash"],
+                     r["global_hash"]) for r in curs.fetchall()]
+
+    def last_seal(self) -> tuple[int, str] | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._last_global)
+            row = curs.fetchone()
+            return (row["notification_id"], row["global_hash"]) if row else None
 
     def lookup_records(self, contract_id: str, keys: Iterable[str]) -> dict[str, str]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
