@@ -7,7 +7,7 @@ retries on an optimistic-concurrency conflict, and returns plain values.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
@@ -17,7 +17,9 @@ from eventsourcing.utils import get_topic
 
 from .config import persistence_env
 from .definition import ContractDefinition, degenerate_sliding_scales, from_document, parse_definition
-from .domain import Contract, Rejection, Settlement, YearData, contract_uuid, settlement_uuid, year_data_uuid
+from .access import Actor, NotAuthorized, refusal
+from .domain import (AccessRefused, Contract, Rejection, Settlement, YearData, contract_uuid, settlement_uuid,
+                     year_data_uuid)
 from .errors import AlreadyExists, InvalidCommand, LedgerError, NotFound, YearClosed, YearNotClosed
 from .ingest import BATCH_SIZE, IngestReport, IngestSession, numbered_lines
 from .numbers import ZERO, fmt, fmt_money, split, to_decimal, NotANumber
@@ -85,6 +87,17 @@ class Ledger(Application):
         except AggregateNotFoundError:
             return None
 
+    def authorize(self, actor: str, action: str, definition: ContractDefinition | None,
+                  contract_id: str | None = None) -> Actor:
+        """Parse the actor and check it may do ``action``; a refusal is recorded, then raised."""
+        who = Actor.parse(actor)
+        reason = refusal(who, action, definition)
+        if reason is not None:
+            cid = definition.id if definition is not None else contract_id
+            self.save(AccessRefused(actor=str(who), action=action, contract_id=cid, reason=reason))
+            raise NotAuthorized(reason)
+        return who
+
     def snapshot(self, aggregate: Any) -> None:
         assert self.snapshots is not None
         self.snapshots.put([type(aggregate).Snapshot.take(aggregate)])
@@ -99,6 +112,7 @@ class Ledger(Application):
             raise LedgerError(f"the contract file is not valid YAML: {exc}".replace("\n", " "),
                               code="invalid_yaml") from None
         definition = parse_definition(document)
+        self.authorize(actor, "register", definition)
         sha = hashlib.sha256(text.encode()).hexdigest()
         existing = self._maybe(contract_uuid(definition.id))
         if existing is not None:
@@ -146,6 +160,7 @@ class Ledger(Application):
     def record_extension(self, contract_id: str, actor: str = "system") -> list[int]:
         def attempt() -> list[int]:
             contract, definition = self.load_contract(contract_id)
+            self.authorize(actor, "extend", definition)
             if contract.extended:
                 raise InvalidCommand(f"contract {contract_id!r} is already extended")
             if definition.extension_years == 0:
@@ -174,6 +189,7 @@ class Ledger(Application):
 
         def attempt() -> Decimal:
             contract, definition = self.load_contract(contract_id)
+            self.authorize(actor, "adjust_budget", definition)
             self._check_year(definition.calendar(contract.extended), year)
             contract.set_budget(year=year, amount=value, reason=reason, note=note,
                                 trace={"previous": fmt(contract.budget(year))}, actor=actor)
@@ -189,6 +205,7 @@ class Ledger(Application):
 
         def attempt() -> None:
             contract, definition = self.load_contract(contract_id)
+            self.authorize(actor, "record_baseline", definition)
             if definition.measure(key) is None and definition.indicator(key) is None and \
                     key not in {m.id.rsplit(".", 1)[-1] for i in definition.indicators for m in i.subcomponents}:
                 raise NotFound(f"{key!r} is not an indicator of contract {contract_id!r}", code="unknown_indicator")
@@ -212,11 +229,18 @@ class Ledger(Application):
     def ingest_lines(self, lines: Iterable[str], source: str, actor: str = "system",
                      batch_size: int = BATCH_SIZE) -> IngestReport:
         """Ingest JSON-lines records; one transaction per batch; re-running is harmless."""
-        session = IngestSession(self, source, actor)
+        session = self.ingest_session(source, actor)
         total = IngestReport()
         for chunk in batched(numbered_lines(lines), batch_size):
             total.add(self._apply_chunk(session, chunk))
         return total
+
+    def ingest_session(self, source: str, actor: str = "system") -> IngestSession:
+        """A session applying records as ``actor`` (the system, or a provider for its own records)."""
+        who = Actor.parse(actor)
+        if who.role not in ("system", "provider"):
+            self.authorize(actor, "submit", None)
+        return IngestSession(self, source, str(who))
 
     def _apply_chunk(self, session: IngestSession, chunk: Sequence[tuple[int, str]]) -> IngestReport:
         for attempt in range(RETRIES):
@@ -319,6 +343,7 @@ class Ledger(Application):
         """Decide every core instalment due up to and including period ``through``."""
         def attempt() -> list[dict[str, Any]]:
             contract, definition = self.load_contract(contract_id)
+            self.authorize(actor, "pay", definition)
             calendar = definition.calendar(contract.extended)
             try:
                 until = calendar.period(through)
@@ -378,6 +403,7 @@ class Ledger(Application):
         """Decide outstanding instalments, then the outcomes payment and the risk share."""
         def attempt() -> dict[str, Any]:
             contract, definition = self.load_contract(contract_id)
+            self.authorize(actor, "close_year", definition)
             calendar = definition.calendar(contract.extended)
             self._check_year(calendar, year)
             settlement = self._settlement(contract_id, year)
@@ -392,16 +418,18 @@ class Ledger(Application):
             return self.statement(contract_id, year)
         return self._retrying(attempt)
 
-    def restate(self, contract_id: str, year: int, actor: str = "system") -> dict[str, Any] | None:
+    def restate(self, contract_id: str, year: int, actor: str = "system",
+                reason_prefix: str = "") -> dict[str, Any] | None:
         """Recompute a closed year; record a true-up for any difference. None when nothing changed."""
         def attempt() -> dict[str, Any] | None:
             contract, definition = self.load_contract(contract_id)
+            self.authorize(actor, "restate", definition)
             self._check_year(definition.calendar(contract.extended), year)
             settlement = self._maybe(settlement_uuid(contract_id, year))
             if settlement is None or not settlement.closed:
                 raise YearNotClosed(f"year {year} of {contract_id!r} is not closed; close it first")
             current = settlement.current_figures()
-            previous_trace = settlement.true_ups[-1]["trace"] if settlement.true_ups else settlement.closed["trace"]
+            previous_trace = settlement.current_trace()
             figures, trace = self._decision(contract, definition, settlement, year)
             amount = Decimal(figures["total"]) - Decimal(current["total"])
             parties = list(dict.fromkeys([*current["by_party"], *figures["by_party"]]))
@@ -409,13 +437,92 @@ class Ledger(Application):
                         for p in parties}
             if amount == ZERO and not any(by_party.values()):
                 return None
-            reason = self._restatement_reason(contract_id, year, previous_trace, trace)
+            reason = reason_prefix + self._restatement_reason(contract_id, year, previous_trace, trace)
             settlement.true_up(amount=amount, by_party=by_party, reason=reason, figures=figures, trace=trace,
                                decided_at=iso(self.clock()), actor=actor)
             self.save(settlement)
             return {"decided_at": settlement.true_ups[-1]["decided_at"], "amount": fmt_money(amount),
                     "reason": reason, "by_party": {p: fmt_money(v) for p, v in by_party.items()}}
         return self._retrying(attempt)
+
+    # ------------------------------------------------------------------ disputes
+
+    def raise_dispute(self, contract_id: str, year: int, reason: str, actor: str) -> dict[str, Any]:
+        """A provider disputes the year's latest decision, within the contract's time bar."""
+        def attempt() -> dict[str, Any]:
+            contract, definition = self.load_contract(contract_id)
+            who = self.authorize(actor, "raise_dispute", definition)
+            self._check_year(definition.calendar(contract.extended), year)
+            settlement = self._maybe(settlement_uuid(contract_id, year))
+            latest = settlement.latest_decision() if settlement is not None else None
+            if latest is None:
+                raise InvalidCommand(f"year {year} of {contract_id!r} has no decision to dispute yet",
+                                     code="nothing_to_dispute")
+            if not reason.strip():
+                raise InvalidCommand("--reason: say what is disputed and why", code="invalid_command")
+            label, decided_at = latest
+            now = self.clock()
+            bar = definition.dispute_time_bar_days
+            decided = datetime.fromisoformat(decided_at.replace("Z", "+00:00"))
+            if now - decided > timedelta(days=bar):
+                raise InvalidCommand(
+                    f"the {label} of {contract_id} year {year} was decided on {decided_at}; disputes must be raised "
+                    f"within {bar} days (time bar passed {iso(decided + timedelta(days=bar))})", code="time_barred")
+            dispute_id = f"D{year}-{len(settlement.disputes) + 1}"
+            settlement.raise_dispute(dispute_id=dispute_id, raised_by=str(who), reason=reason, decision=label,
+                                     decision_at=decided_at, raised_at=iso(now), actor=str(who))
+            self.save(settlement)
+            return dict(settlement.disputes[dispute_id])
+        return self._retrying(attempt)
+
+    def resolve_dispute(self, contract_id: str, year: int, dispute_id: str, upheld: bool, note: str,
+                        actor: str, adjust: str | None = None, party: str | None = None) -> dict[str, Any]:
+        """The commissioner upholds or rejects a dispute. Upheld: a restatement, or a manual adjustment."""
+        amount = None
+        if adjust is not None:
+            try:
+                amount = to_decimal(adjust)
+            except NotANumber as exc:
+                raise InvalidCommand(f"--adjust: {exc}") from None
+            if amount.as_tuple().exponent < -2 or not upheld:  # type: ignore[operator]
+                raise InvalidCommand("--adjust takes an amount in pence (2 places) and only with --upheld")
+
+        def attempt() -> dict[str, Any]:
+            contract, definition = self.load_contract(contract_id)
+            who = self.authorize(actor, "resolve_dispute", definition)
+            settlement = self._maybe(settlement_uuid(contract_id, year))
+            dispute = (settlement.disputes if settlement is not None else {}).get(dispute_id)
+            if dispute is None:
+                raise NotFound(f"no dispute {dispute_id!r} on {contract_id} year {year}", code="unknown_dispute")
+            if dispute["status"] != "open":
+                raise InvalidCommand(f"dispute {dispute_id} is already {dispute['status']}", code="dispute_closed")
+            target = party or definition.lead_provider.id
+            if target not in definition.providers:
+                raise InvalidCommand(f"--party {target!r} is not a provider party to {contract_id}")
+            settlement.resolve_dispute(dispute_id=dispute_id, upheld=upheld, note=note, resolved_at=iso(self.clock()),
+                                       actor=str(who))
+            outcome: dict[str, Any] = {"dispute_id": dispute_id, "status": "upheld" if upheld else "rejected"}
+            if upheld and amount is not None:
+                settlement.adjust(amount=amount, by_party={target: amount},
+                                  reason=f"dispute {dispute_id} upheld: {note}", dispute_id=dispute_id,
+                                  decided_at=iso(self.clock()), actor=str(who))
+                outcome["adjustment"] = {"amount": fmt_money(amount), "party": target}
+            self.save(settlement)
+            if upheld and amount is None:
+                outcome["true_up"] = self.restate(contract_id, year, actor=actor,
+                                                  reason_prefix=f"dispute {dispute_id} upheld: {note}; ")
+            return outcome
+        return self._retrying(attempt)
+
+    def disputes(self, contract_id: str, year: int | None = None) -> list[dict[str, Any]]:
+        contract, definition = self.load_contract(contract_id)
+        years = [year] if year else range(1, definition.term_years(contract.extended) + 1)
+        out = []
+        for y in years:
+            settlement = self._maybe(settlement_uuid(contract_id, y))
+            for d in (settlement.disputes.values() if settlement is not None else []):
+                out.append({"year": y, **d})
+        return out
 
     def _restatement_reason(self, contract_id: str, year: int, before: Mapping[str, Any],
                             after: Mapping[str, Any]) -> str:

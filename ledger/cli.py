@@ -132,6 +132,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ISO 8601; naive times are UTC; a bare date means the end of that day")
     p.add_argument("--contract")
 
+    dispute = sub.add_parser("dispute", help="raise, resolve and list disputes on payment decisions")
+    dsub = dispute.add_subparsers(dest="dispute_command", metavar="ACTION", parser_class=_Parser)
+    dsub.required = True
+    p = command("raise", "a provider disputes a year's latest decision (within the contract's time bar)", dsub)
+    p.add_argument("contract_id")
+    p.add_argument("--year", type=int, required=True)
+    p.add_argument("--reason", required=True)
+    p = command("resolve", "the commissioner upholds or rejects a dispute", dsub)
+    p.add_argument("contract_id")
+    p.add_argument("dispute_id")
+    p.add_argument("--year", type=int, required=True)
+    verdict = p.add_mutually_exclusive_group(required=True)
+    verdict.add_argument("--upheld", action="store_true")
+    verdict.add_argument("--rejected", action="store_true")
+    p.add_argument("--note", required=True)
+    p.add_argument("--adjust", metavar="AMOUNT",
+                   help="upheld: a manual adjustment of this amount (else the year is restated)")
+    p.add_argument("--party", help="who receives the adjustment (default the lead provider)")
+    p = command("list", "disputes of a contract", dsub)
+    p.add_argument("contract_id")
+    p.add_argument("--year", type=int)
+
     p = command("verify", "recompute every event's seal; report the first broken link (exit 1 when broken)")
     p.add_argument("--against", metavar="DIGEST", help="a digest (JSON text or a file) the log must still extend")
     command("digest", "print a checkpoint of the log (position + chain hash; HMAC-signed if "
@@ -398,6 +420,38 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dispute(args: argparse.Namespace) -> int:
+    app = _open(args)
+    action = args.dispute_command
+    if action == "raise":
+        d = app.raise_dispute(args.contract_id, args.year, args.reason, actor=_actor(args))
+        _emit(args, d, lambda: f"dispute {d['dispute_id']} raised on the {d['decision']} of {args.contract_id} "
+                               f"year {args.year} (decided {d['decision_at']})")
+        return 0
+    if action == "resolve":
+        out = app.resolve_dispute(args.contract_id, args.year, args.dispute_id, args.upheld, args.note,
+                                  actor=_actor(args), adjust=args.adjust, party=args.party)
+
+        def text() -> str:
+            line = f"dispute {out['dispute_id']} {out['status']}"
+            if "adjustment" in out:
+                line += f"; adjustment {out['adjustment']['amount']} to {out['adjustment']['party']}"
+            elif out.get("true_up"):
+                line += f"; true-up {out['true_up']['amount']} ({out['true_up']['reason']})"
+            elif out["status"] == "upheld":
+                line += "; the year was restated with no difference"
+            return line
+
+        _emit(args, out, text)
+        return 0
+    rows = app.disputes(args.contract_id, args.year)
+    _emit(args, rows, lambda: "\n".join(
+        f"year {r['year']} {r['dispute_id']:<6} {r['status']:<9} raised {r['raised_at']} by {r['raised_by']}: "
+        f"{r['reason']}" + (f" — {r['resolution']['note']}" if r["resolution"] else "") for r in rows)
+        or "no disputes")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from . import audit
 
@@ -537,7 +591,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "statement": cmd_statement, "demo": cmd_demo, "consume": cmd_consume, "produce": cmd_produce,
     "publish-decisions": cmd_publish_decisions, "history": cmd_history, "submissions": cmd_submissions,
     "decisions": cmd_decisions, "replay": cmd_replay, "projections": cmd_projections,
-    "verify": cmd_verify, "digest": cmd_digest,
+    "verify": cmd_verify, "digest": cmd_digest, "dispute": cmd_dispute,
 }
 
 

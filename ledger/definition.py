@@ -182,6 +182,7 @@ class ContractDefinition:
     risk_shares: tuple[RiskShareTerms, ...]
     baselines: tuple[tuple[str, Decimal], ...]
     indicators: tuple[Indicator, ...]
+    dispute_time_bar_days: int = 30
     document: Mapping[str, Any] = field(compare=False, repr=False, default_factory=dict)
 
     @property
@@ -354,7 +355,7 @@ def parse_definition(document: Any) -> ContractDefinition:
     doc = r.mapping(document, "(document)")
     if doc is None:
         raise ValidationFailed(r.problems)
-    r.unknown_keys(doc, {"contract", "budget", "payment", "baselines", "indicators"}, "")
+    r.unknown_keys(doc, {"contract", "budget", "payment", "baselines", "indicators", "disputes"}, "")
     c = r.mapping(doc.get("contract"), "contract") or {}
     r.unknown_keys(c, {"id", "name", "model", "commissioner", "lead_provider", "subcontractors",
                        "currency", "start", "years", "extension_years", "period"}, "contract")
@@ -418,16 +419,20 @@ def parse_definition(document: Any) -> ContractDefinition:
         if key not in known:
             r.problem(f"baselines.{key}", "no indicator or sub-indicator has this id")
 
+    disputes = r.mapping(doc.get("disputes"), "disputes", required=False) or {}
+    r.unknown_keys(disputes, {"time_bar_days"}, "disputes")
+    time_bar = r.integer(disputes.get("time_bar_days", 30), "disputes.time_bar_days", low=0)
+
     if r.problems:
         raise ValidationFailed(r.problems)
-    assert contract_id and name and model and commissioner and lead and currency and start
+    assert contract_id and name and time_bar is not None and model and commissioner and lead and currency and start
     assert years and period and budget
     definition = ContractDefinition(
         id=contract_id, name=name, model=model, commissioner=commissioner, lead_provider=lead,
         subcontractors=subs, currency=currency, start=start, years=years,
         extension_years=extension, period=period, budget=budget,
         core_split=tuple(core_split.items()), schedule=schedule, risk_shares=risk_shares,
-        baselines=tuple(baselines.items()), indicators=indicators,
+        baselines=tuple(baselines.items()), indicators=indicators, dispute_time_bar_days=time_bar,
     )
     object.__setattr__(definition, "document", to_document(document))
     return definition

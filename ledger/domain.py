@@ -194,7 +194,8 @@ class Settlement(Aggregate):
         self.year = year
         self.instalments: list[dict[str, Any]] = []
         self.closed: dict[str, Any] | None = None
-        self.true_ups: list[dict[str, Any]] = []
+        self.true_ups: list[dict[str, Any]] = []  # restatements and adjustments, in order
+        self.disputes: dict[str, dict[str, Any]] = {}
 
     @event("InstalmentDecided")
     def decide_instalment(self, period: str, index: int, count: int, amount: Decimal, budget: Decimal,
@@ -211,8 +212,35 @@ class Settlement(Aggregate):
     @event("TrueUpDecided")
     def true_up(self, amount: Decimal, by_party: dict[str, Decimal], reason: str, figures: dict[str, Any],
                 trace: dict[str, Any], decided_at: str, actor: str) -> None:
-        self.true_ups.append({"amount": amount, "by_party": by_party, "reason": reason, "figures": figures,
-                              "trace": trace, "decided_at": decided_at})
+        self.true_ups.append({"kind": "restatement", "amount": amount, "by_party": by_party, "reason": reason,
+                              "figures": figures, "trace": trace, "decided_at": decided_at})
+
+    @event("AdjustmentDecided")
+    def adjust(self, amount: Decimal, by_party: dict[str, Decimal], reason: str, dispute_id: str | None,
+               decided_at: str, actor: str) -> None:
+        """A manual adjustment (e.g. an upheld dispute): money moved without recomputing the year."""
+        self.true_ups.append({"kind": "adjustment", "amount": amount, "by_party": by_party, "reason": reason,
+                              "dispute_id": dispute_id, "decided_at": decided_at})
+
+    @event("DisputeRaised")
+    def raise_dispute(self, dispute_id: str, raised_by: str, reason: str, decision: str, decision_at: str,
+                      raised_at: str, actor: str) -> None:
+        self.disputes[dispute_id] = {"dispute_id": dispute_id, "raised_by": raised_by, "reason": reason,
+                                     "decision": decision, "decision_at": decision_at, "raised_at": raised_at,
+                                     "status": "open", "resolution": None}
+
+    @event("DisputeResolved")
+    def resolve_dispute(self, dispute_id: str, upheld: bool, note: str, resolved_at: str, actor: str) -> None:
+        self.disputes[dispute_id].update(status="upheld" if upheld else "rejected",
+                                         resolution={"note": note, "resolved_at": resolved_at, "by": actor})
+
+    def latest_decision(self) -> tuple[str, str] | None:
+        """(label, decided_at) of the latest decision of the year: the close or a later true-up."""
+        if self.closed is None:
+            return None
+        if self.true_ups:
+            return f"true-up {len(self.true_ups)}", self.true_ups[-1]["decided_at"]
+        return "close", self.closed["decided_at"]
 
     @property
     def paid(self) -> Decimal:
@@ -223,9 +251,14 @@ class Settlement(Aggregate):
 
     def current_figures(self) -> dict[str, Any] | None:
         """The figures now in force: the latest restatement's, else the original close's."""
-        if self.true_ups:
-            return self.true_ups[-1]["figures"]
+        restated = [t for t in self.true_ups if t["kind"] == "restatement"]
+        if restated:
+            return restated[-1]["figures"]
         return self.closed["figures"] if self.closed else None
+
+    def current_trace(self) -> dict[str, Any]:
+        restated = [t for t in self.true_ups if t["kind"] == "restatement"]
+        return restated[-1]["trace"] if restated else (self.closed or {}).get("trace", {})
 
 
 class Rejection(Aggregate):
@@ -249,3 +282,14 @@ class Rejection(Aggregate):
         self.contract_id = contract_id
         self.record_type = record_type
         self.record_id = record_id
+
+
+class AccessRefused(Aggregate):
+    """A command refused because its actor may not do it: kept for the audit trail."""
+
+    @event("Recorded")
+    def __init__(self, actor: str, action: str, contract_id: str | None, reason: str) -> None:
+        self.actor = actor
+        self.action = action
+        self.contract_id = contract_id
+        self.reason = reason

@@ -81,6 +81,7 @@ class Rejected:
     contract_id: str | None = None
     record_type: str | None = None
     record_id: str | None = None
+    source: str | None = None  # overrides the session's source (e.g. kafka:topic:partition)
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Outcome:
     status: str
     refusal: Refusal | None = None
     record: Record | None = None
+    rejected: Rejected | None = None  # what will be stored as the Rejection (its raw/source may be set)
 
 
 class IngestSession:
@@ -99,6 +101,7 @@ class IngestSession:
         self.app = app
         self.source = source
         self.actor = actor
+        self._provider = actor.split(":", 1)[1] if actor.startswith("provider:") else None
         self._contracts: OrderedDict[str, _ContractState | None] = OrderedDict()
         self._years: OrderedDict[tuple[str, int], YearData] = OrderedDict()
         self._touched: dict[Any, Any] = {}
@@ -198,9 +201,20 @@ class IngestSession:
                                                      f"no contract {env.contract_id!r} is registered"),
                                   env.contract_id, env.type, env.record_id)
         try:
-            return check_record(env, state.definition, state.calendar), None
+            record = check_record(env, state.definition, state.calendar)
         except RecordRefused as exc:
             return None, Rejected(line, raw, exc.refusal, env.contract_id, env.type, env.record_id)
+        if self._provider is not None:
+            if self._provider not in state.definition.providers:
+                return None, Rejected(line, raw, Refusal(
+                    "not_authorized", "contract_id", f"provider:{self._provider} is not a provider party to "
+                                                     f"{state.definition.id}"), env.contract_id, env.type, env.record_id)
+            own = getattr(record, "provider_id", self._provider)
+            if own != self._provider:
+                return None, Rejected(line, raw, Refusal(
+                    "not_authorized", "provider_id", f"provider:{self._provider} may submit only its own records, "
+                                                     f"not {own}'s"), env.contract_id, env.type, env.record_id)
+        return record, None
 
     def _apply(self, record: Record, known: dict[str, str], raw: str, line: int | None) -> Outcome:
         key = f"{record.type}:{record.record_id}"
@@ -246,11 +260,15 @@ class IngestSession:
         self.report.budget_changes.append({"contract_id": record.contract_id, "year": record.year,
                                            "budget": format(amount, "f"), "record_id": record.record_id})
 
+    def reject(self, refusal: Refusal, raw: str, line: int | None = None, source: str | None = None) -> Outcome:
+        """Record a refusal decided before the ledger could read the record (e.g. undecodable bytes)."""
+        return self._reject(Rejected(line, raw, refusal, source=source))
+
     def _reject(self, rejected: Rejected) -> Outcome:
         self._rejections.append(rejected)
         self.report.rejected += 1
         self.report.by_code[rejected.refusal.code] += 1
-        return Outcome(REJECTED, refusal=rejected.refusal)
+        return Outcome(REJECTED, refusal=rejected.refusal, rejected=rejected)
 
     # -- saving ------------------------------------------------------------------
 
@@ -268,7 +286,7 @@ class IngestSession:
                 continue
             seen_keys.add(key)
             aggregates.append(Rejection(
-                key=key, source=self.source, line=r.line, raw=r.raw, code=r.refusal.code,
+                key=key, source=r.source or self.source, line=r.line, raw=r.raw, code=r.refusal.code,
                 field=r.refusal.field, message=r.refusal.message, contract_id=r.contract_id,
                 record_type=r.record_type, record_id=r.record_id, actor=self.actor))
         if aggregates or trackings:

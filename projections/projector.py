@@ -72,7 +72,9 @@ class Projector:
             "YearData.SubmissionAccepted": self._submission, "YearData.CostReported": self._cost,
             "YearData.PopulationCounted": self._population, "Settlement.InstalmentDecided": self._instalment,
             "Settlement.YearClosed": self._closed, "Settlement.TrueUpDecided": self._true_up,
-            "Rejection.Recorded": self._rejection,
+            "Rejection.Recorded": self._rejection, "Settlement.AdjustmentDecided": self._adjustment,
+            "Settlement.DisputeRaised": self._dispute_raised, "Settlement.DisputeResolved": self._dispute_resolved,
+            "AccessRefused.Recorded": self._refused,
         }
 
     # ------------------------------------------------------------------ control
@@ -191,6 +193,8 @@ class Projector:
             return "settlement", state["contract_id"], state["year"]
         if kind == "Rejection.Recorded":
             return "rejection", state.get("contract_id") or "", None
+        if kind == "AccessRefused.Recorded":
+            return "refusal", state.get("contract_id") or "", None
         return None
 
     # ----------------------------------------------------------------- handlers
@@ -311,6 +315,40 @@ class Projector:
 
     def _true_up(self, b: _Batch, n: Any, s: dict[str, Any], stream: tuple[str, str, int | None]) -> None:
         self._decision(b, n, s, stream, "true_up", Decimal(s["amount"]), s["by_party"], s["reason"])
+
+    def _adjustment(self, b: _Batch, n: Any, s: dict[str, Any], stream: tuple[str, str, int | None]) -> None:
+        _, contract_id, year = stream
+        b.inserts[t.decisions].append({
+            "notification_id": n.id, "contract_id": contract_id, "year": year, "kind": "adjustment",
+            "amount": s["amount"], "reason": s["reason"], "decided_at": s["decided_at"], "actor": s.get("actor"),
+            "figures": "{}", "trace": json.dumps({"dispute_id": s.get("dispute_id")}),
+        })
+        b.inserts[t.decision_parties].extend(
+            {"notification_id": n.id, "party_id": p, "contract_id": contract_id, "year": year, "kind": "adjustment",
+             "amount": Decimal(v)} for p, v in s["by_party"].items())
+
+    def _dispute_raised(self, b: _Batch, n: Any, s: dict[str, Any], stream: tuple[str, str, int | None]) -> None:
+        _, contract_id, year = stream
+        b.inserts[t.disputes].append({
+            "contract_id": contract_id, "year": year, "dispute_id": s["dispute_id"], "raised_by": s["raised_by"],
+            "reason": s["reason"], "decision": s["decision"], "decision_at": s["decision_at"],
+            "raised_at": s["raised_at"], "status": "open", "resolution_note": None, "resolved_at": None,
+            "resolved_by": None, "notification_id": n.id,
+        })
+
+    def _dispute_resolved(self, b: _Batch, n: Any, s: dict[str, Any], stream: tuple[str, str, int | None]) -> None:
+        _, contract_id, year = stream
+        b.flags.append((update(t.disputes).where(and_(
+            t.disputes.c.contract_id == contract_id, t.disputes.c.year == year,
+            t.disputes.c.dispute_id == s["dispute_id"])).values(
+            status="upheld" if s["upheld"] else "rejected", resolution_note=s["note"],
+            resolved_at=s["resolved_at"], resolved_by=s.get("actor"), resolved_notification_id=n.id), {}))
+
+    def _refused(self, b: _Batch, n: Any, s: dict[str, Any], stream: tuple[str, str, int | None]) -> None:
+        b.inserts[t.access_refusals].append({
+            "notification_id": n.id, "actor": s["actor"], "action": s["action"], "contract_id": s["contract_id"],
+            "reason": s["reason"], "recorded_at": _when(s["timestamp"]),
+        })
 
     def _rejection(self, b: _Batch, n: Any, s: dict[str, Any], stream: tuple[str, str, int | None]) -> None:
         b.inserts[t.rejected_records].append({

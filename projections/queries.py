@@ -155,10 +155,19 @@ class ReadModels:
                                                                  t.decisions.c.year == year))):
                 trace = json.loads(r.trace)
                 out.append({"notification_id": r.notification_id, "at": r.decided_at,
-                            "event": "year_closed" if r.kind == "close" else "true_up_decided",
+                            "event": {"close": "year_closed", "true_up": "true_up_decided"}.get(
+                                r.kind, "adjustment_decided"),
                             "amount": fmt_money(r.amount), "reason": r.reason, "actor": r.actor,
                             "submissions_used": trace.get("submissions_used", []),
                             "cost_reports_used": trace.get("cost_reports_used", [])})
+            for r in conn.execute(select(t.disputes).where(and_(t.disputes.c.contract_id == contract_id,
+                                                                t.disputes.c.year == year))):
+                out.append({"notification_id": r.notification_id, "at": r.raised_at, "event": "dispute_raised",
+                            "dispute_id": r.dispute_id, "amount": "0.00", "reason": r.reason, "actor": r.raised_by})
+                if r.status != "open":
+                    out.append({"notification_id": r.resolved_notification_id, "at": r.resolved_at,
+                                "event": f"dispute_{r.status}", "dispute_id": r.dispute_id, "amount": "0.00",
+                                "reason": r.resolution_note, "actor": r.resolved_by})
             out.sort(key=lambda e: e["notification_id"])
             return out
 

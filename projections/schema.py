@@ -251,6 +251,34 @@ indicator_performance = Table(
     Column("earned", D),
 )
 
+disputes = Table(
+    "disputes", metadata,
+    Column("contract_id", String(64), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("dispute_id", String(32), primary_key=True),
+    Column("raised_by", String(128)),
+    Column("reason", Text),
+    Column("decision", String(32)),
+    Column("decision_at", String(40)),
+    Column("raised_at", String(40)),
+    Column("status", String(16), nullable=False),  # open | upheld | rejected
+    Column("resolution_note", Text),
+    Column("resolved_at", String(40)),
+    Column("resolved_by", String(128)),
+    Column("notification_id", BigInteger, nullable=False),
+    Column("resolved_notification_id", BigInteger),
+)
+
+access_refusals = Table(
+    "access_refusals", metadata,
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("contract_id", String(64)),
+    Column("reason", Text),
+    Column("recorded_at", String(40)),
+)
+
 audit_trail = Table(
     "audit_trail", metadata,
     Column("notification_id", BigInteger, primary_key=True),

@@ -62,14 +62,15 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
     out.mkdir(parents=True, exist_ok=True)
     url = _fresh_database(db, out)
     app = Ledger.from_url(url)
-    actor = "commissioner:demo"
     log: list[str] = []
     results: dict[str, Any] = {"database": url, "contracts": {}}
     for name in DEMO_CONTRACTS:
         text = resources.files("ledger.demo").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+        document = load_yaml(text)
+        actor = f"commissioner:{document['contract']['commissioner']['id']}"
         definition, _ = app.register_contract(text, actor=actor)
         years = DEMO_YEARS[name]
-        tagged = generate_tagged_records(load_yaml(text), years)
+        tagged = generate_tagged_records(document, years)
         write_jsonl((t.record for t in tagged), out / f"{definition.id}.jsonl")
         on_time = [t for t in tagged if t.detail != "late"]
         late = [t for t in tagged if t.detail == "late"]
@@ -79,7 +80,7 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
                 app.record_extension(definition.id, actor=actor)
                 log.append(f"{definition.id}: extension recorded (years {definition.years + 1}-{years})")
             batch = [json.dumps(t.record) for t in on_time if t.year == year or (year == 1 and t.year == 0)]
-            report = app.ingest_lines(batch, f"{definition.id}-year{year}.jsonl", actor=f"provider:{name}")
+            report = app.ingest_lines(batch, f"{definition.id}-year{year}.jsonl", actor="system")
             counts["accepted"] += report.accepted
             counts["duplicates"] += report.duplicates
             counts["rejected"] += report.rejected
@@ -87,7 +88,7 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
             app.pay(definition.id, last_period, actor=actor)
             app.close_year(definition.id, year, actor=actor)
         report = app.ingest_lines([json.dumps(t.record) for t in late], f"{definition.id}-late.jsonl",
-                                  actor=f"provider:{name}")
+                                  actor="system")
         counts["accepted"] += report.accepted
         counts["duplicates"] += report.duplicates
         counts["rejected"] += report.rejected

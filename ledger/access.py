@@ -1,0 +1,69 @@
+"""Who may do what. Every command carries an actor; refusals are errors and are recorded.
+
+Actors: ``commissioner:<party id>``, ``provider:<party id>``, ``auditor[:name]``,
+and ``system`` — the local operator of an embedded ledger (the default when no
+``--as`` is given), trusted with every command.
+
+* only the contract's commissioner registers it, extends it, adjusts budgets,
+  records baselines, decides instalments, closes and restates years, and
+  resolves disputes;
+* a provider submits data only for contracts it is party to and only for itself,
+  and raises disputes on its contracts' decisions;
+* auditors (and everyone else) read; an auditor changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .definition import ContractDefinition
+from .errors import InvalidCommand, LedgerError
+
+ACTOR = re.compile(r"^(system|auditor(:[A-Za-z0-9_.@-]+)?|commissioner:[A-Za-z0-9_-]+|provider:[A-Za-z0-9_-]+)$")
+
+COMMISSIONER_ACTIONS = {"register", "extend", "adjust_budget", "record_baseline", "pay", "close_year", "restate",
+                        "resolve_dispute"}
+PROVIDER_ACTIONS = {"submit", "raise_dispute"}
+
+
+class NotAuthorized(LedgerError):
+    code = "not_authorized"
+
+
+@dataclass(frozen=True)
+class Actor:
+    role: str  # system | auditor | commissioner | provider
+    party: str | None
+
+    @classmethod
+    def parse(cls, text: str) -> "Actor":
+        if not ACTOR.match(text or ""):
+            raise InvalidCommand(f"--as {text!r}: expected commissioner:ID, provider:ID, auditor or system",
+                                 code="invalid_actor")
+        role, _, party = text.partition(":")
+        return cls(role, party or None)
+
+    def __str__(self) -> str:
+        return f"{self.role}:{self.party}" if self.party else self.role
+
+
+def refusal(actor: Actor, action: str, definition: ContractDefinition | None) -> str | None:
+    """Why ``actor`` may not do ``action`` on the contract, or None when it may."""
+    if actor.role == "system":
+        return None
+    if actor.role == "auditor":
+        return f"{actor} may read but not {action.replace('_', ' ')}"
+    if action in COMMISSIONER_ACTIONS:
+        if actor.role != "commissioner":
+            return f"only the contract's commissioner may {action.replace('_', ' ')}; {actor} may not"
+        if definition is not None and actor.party != definition.commissioner.id:
+            return f"{actor} is not the commissioner of {definition.id} ({definition.commissioner.id} is)"
+        return None
+    if action in PROVIDER_ACTIONS:
+        if actor.role != "provider":
+            return f"only a provider party may {action.replace('_', ' ')}; {actor} may not"
+        if definition is not None and actor.party not in definition.providers:
+            return f"{actor} is not a provider party to {definition.id}"
+        return None
+    return f"unknown action {action!r}"

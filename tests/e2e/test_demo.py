@@ -1,0 +1,17 @@
+"""`make demo`: the main job runs end to end on a fresh SQLite file and says what it did."""
+
+from ledger.cli import main
+
+
+def test_the_demo_settles_both_contracts_and_lists_rejections(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "== oxon-mh" in out and "== cheshire-amh" in out
+    assert "extension recorded (years 6-7)" in out
+    assert "true-up" in out
+    assert "numerator_exceeds_denominator" in out and "provider_not_party" in out
+    assert (tmp_path / "out" / "demo.db").exists()
+    # a second run starts afresh rather than piling onto the first ledger
+    assert main(["demo", "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.count("== oxon-mh") == 1
