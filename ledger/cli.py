@@ -18,6 +18,7 @@ from . import __version__
 from .config import DB_ENV, database_url
 from .errors import LedgerError, ValidationFailed
 from .render import render_rejections, render_statement
+from .cli_views import VIEW_COMMANDS, add_view_commands
 
 BOOTSTRAP_ENV = "OBC_LEDGER_BOOTSTRAP"
 EXIT_ERROR = 1
@@ -168,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("rebuild", "drop every read model and rebuild it from position zero", psub)
     command("status", "the read models' position in the event log and their lag", psub)
     _stream_commands(command)
+    add_view_commands(command)
     p = command("demo", "build two realistic demo contracts in a fresh SQLite file and settle them")
     p.add_argument("--out", type=Path, default=Path("demo-output"),
                    help="directory for the demo's generated files (default ./demo-output)")
@@ -206,6 +208,51 @@ def _bootstrap(args: argparse.Namespace) -> str:
     if not args.bootstrap:
         raise UsageError(f"obc-ledger {args.command}: --bootstrap HOST:PORT is required (or set ${BOOTSTRAP_ENV})")
     return args.bootstrap
+
+
+ENV_PREFIX = "OBC_LEDGER_"
+
+
+def env_name(action: argparse.Action) -> str:
+    """The environment variable that supplies an option's default: OBC_LEDGER_<DEST>."""
+    return ENV_PREFIX + action.dest.upper()
+
+
+def option_actions(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.Action]]:
+    """(command path, option) for every option of every command, recursively."""
+    found: list[tuple[str, argparse.Action]] = []
+
+    def walk(p: argparse.ArgumentParser, path: str) -> None:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk(child, f"{path} {name}".strip())
+            elif action.option_strings and action.dest not in ("help", "version"):
+                found.append((path, action))
+
+    walk(parser, "")
+    return found
+
+
+def apply_env_defaults(parser: argparse.ArgumentParser, environ: Any = None) -> None:
+    """Every option may also be given as an environment variable (the option wins)."""
+    environ = os.environ if environ is None else environ
+    for _, action in option_actions(parser):
+        value = environ.get(env_name(action))
+        if value is None:
+            continue
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            action.default = value.strip().lower() in ("1", "true", "yes", "on")
+        elif action.type is not None and callable(action.type):
+            try:
+                action.default = action.type(value)
+            except (TypeError, ValueError):
+                raise UsageError(f"{env_name(action)}={value!r} is not a valid {action.dest}") from None
+        elif action.nargs in ("*", "+") or isinstance(action, argparse._AppendAction):
+            action.default = [v for v in value.split(",") if v]
+        else:
+            action.default = value
+        action.required = False
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -593,6 +640,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "decisions": cmd_decisions, "replay": cmd_replay, "projections": cmd_projections,
     "verify": cmd_verify, "digest": cmd_digest, "dispute": cmd_dispute,
 }
+COMMANDS.update(VIEW_COMMANDS)
 
 
 def _fail(as_json: bool, error: dict[str, Any], lines: Sequence[str], code: int) -> int:
@@ -608,7 +656,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        apply_env_defaults(parser)
+        args = parser.parse_args(argv)
         return COMMANDS[args.command](args)
     except UsageError as exc:
         return _fail(as_json, {"error": "usage", "message": str(exc)}, [f"error: {exc}"], EXIT_USAGE)
