@@ -144,18 +144,18 @@ class Ledger(Application):
             self._definitions[key] = definition
         return contract, definition
 
-    def contract_ids(self) -> list[str]:
-        topic = get_topic(Contract.Registered)
-        ids: list[str] = []
+    def log(self, *event_classes: type, page: int = 1000) -> Iterator[tuple[Any, Any]]:
+        """(notification, domain event) for every recorded event of these classes, in log order."""
+        topics = [get_topic(cls) for cls in event_classes]
         start = None
-        while True:
-            page = self.recorder.select_notifications(start=start, limit=1000, topics=[topic],
-                                                      inclusive_of_start=False)
-            if not page:
-                return ids
-            for n in page:
-                ids.append(self.mapper.to_domain_event(n).contract_id)  # type: ignore[attr-defined]
-            start = page[-1].id
+        while notifications := self.recorder.select_notifications(start=start, limit=page, topics=topics,
+                                                                  inclusive_of_start=False):
+            for n in notifications:
+                yield n, self.mapper.to_domain_event(n)
+            start = notifications[-1].id
+
+    def contract_ids(self) -> list[str]:
+        return [e.contract_id for _, e in self.log(Contract.Registered)]
 
     def record_extension(self, contract_id: str, actor: str = "system") -> list[int]:
         def attempt() -> list[int]:
@@ -255,29 +255,25 @@ class Ledger(Application):
 
     def rebuild_record_index(self) -> int:
         """Rebuild the record-id index from the events (it is derived data, written with them)."""
-        kinds = {get_topic(YearData.SubmissionAccepted): ("submission", "submission_id"),
-                 get_topic(YearData.CostReported): ("cost_report", "report_id"),
-                 get_topic(YearData.PopulationCounted): ("population", "record_id")}
-        opened = get_topic(YearData.Opened)
+        id_fields = {YearData.SubmissionAccepted: ("submission", "submission_id"),
+                     YearData.CostReported: ("cost_report", "report_id"),
+                     YearData.PopulationCounted: ("population", "record_id")}
         contract_of: dict[Any, str] = {}
         self.recorder.clear_record_index()
-        start, count = None, 0
-        while True:
-            page = self.recorder.select_notifications(start=start, limit=5000, topics=[opened, *kinds],
-                                                      inclusive_of_start=False)
-            if not page:
-                return count
-            rows = []
-            for n in page:
-                e = self.mapper.to_domain_event(n)
-                if n.topic == opened:
-                    contract_of[n.originator_id] = e.contract_id  # type: ignore[attr-defined]
-                    continue
-                kind, field = kinds[n.topic]
-                rows.append((contract_of[n.originator_id], f"{kind}:{getattr(e, field)}", e.digest))  # type: ignore
+        rows: list[tuple[str, str, str]] = []
+        count = 0
+        for n, e in self.log(YearData.Opened, *id_fields, page=5000):
+            if isinstance(e, YearData.Opened):
+                contract_of[n.originator_id] = e.contract_id  # type: ignore[attr-defined]
+                continue
+            kind, field = id_fields[type(e)]
+            rows.append((contract_of[n.originator_id], f"{kind}:{getattr(e, field)}", e.digest))
+            if len(rows) >= 5000:
+                self.save(record_index=rows)
+                count, rows = count + len(rows), []
+        if rows:
             self.save(record_index=rows)
-            count += len(rows)
-            start = page[-1].id
+        return count + len(rows)
 
     def population_budget_change(self, definition: ContractDefinition, year: int, before: Mapping[str, int],
                                  after: Mapping[str, int]) -> tuple[Decimal, dict[str, Any]] | None:
@@ -288,21 +284,9 @@ class Ledger(Application):
         return new.amount, dict(new.trace)
 
     def rejected(self) -> list[dict[str, Any]]:
-        topic = get_topic(Rejection.Recorded)
-        out: list[dict[str, Any]] = []
-        start = None
-        while True:
-            page = self.recorder.select_notifications(start=start, limit=1000, topics=[topic],
-                                                      inclusive_of_start=False)
-            if not page:
-                return out
-            for n in page:
-                e = self.mapper.to_domain_event(n)
-                out.append({"source": e.source, "line": e.line, "code": e.code, "field": e.field,  # type: ignore
-                            "message": e.message, "contract_id": e.contract_id,  # type: ignore
-                            "record_type": e.record_type, "record_id": e.record_id,  # type: ignore
-                            "recorded_at": iso(e.timestamp), "raw": e.raw})  # type: ignore
-            start = page[-1].id
+        return [{"source": e.source, "line": e.line, "code": e.code, "field": e.field, "message": e.message,
+                 "contract_id": e.contract_id, "record_type": e.record_type, "record_id": e.record_id,
+                 "recorded_at": iso(e.timestamp), "raw": e.raw} for _, e in self.log(Rejection.Recorded)]
 
     # ----------------------------------------------------------------- payments
 
