@@ -23,7 +23,7 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 rcParams["svg.fonttype"] = "none"  # text stays text: smaller, searchable, selectable
 
 COMPONENT_COLOURS = {"core": "#4c72b0", "outcomes": "#55a868", "reserve": "#8172b2",
-                     "risk adjustment": "#c44e52", "high-cost": "#dd8452", "true-ups": "#937860"}
+                     "risk adjustment": "#c44e52", "high-cost": "#dd8452", "true-ups": "#937860", "adjustments": "#da8bc3"}
 
 
 def _svg(fig: Figure, salt: str) -> str:
@@ -31,7 +31,8 @@ def _svg(fig: Figure, salt: str) -> str:
     with matplotlib.rc_context({"svg.hashsalt": salt}):
         fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
     text = buf.getvalue()
-    return text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: inline SVG
+    text = text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: inline SVG
+    return _METADATA.sub("", text, count=1)
 
 
 def _millions(value: float, _: object) -> str:
@@ -49,13 +50,13 @@ def payments_chart(years: Sequence[int], components: Mapping[str, Sequence[Decim
         if not any(values):
             continue
         heights = [float(v) for v in values]  # float-ok: plotting
-        bottoms = [up[i] if h >= 0 else down[i] for i, h in enumerate(heights)]
+        bottoms = [up[i] if h >= 0 else down[i] for i, h in enumerate(heights)]  # float-ok: plotting
         ax.bar(x, heights, bottom=bottoms, label=name, color=COMPONENT_COLOURS.get(name), width=0.6)
         for i, h in enumerate(heights):
             if h >= 0:
-                up[i] += h
+                up[i] += h  # float-ok: plotting
             else:
-                down[i] += h
+                down[i] += h  # float-ok: plotting
     ax.axhline(0, color="#333", linewidth=0.8)
     ax.set_xticks(x, [f"year {y}" for y in years])
     ax.yaxis.set_major_formatter(FuncFormatter(_millions))
@@ -132,6 +133,7 @@ def cost_chart(years: Sequence[int], budgets: Sequence[Decimal], costs: Sequence
 
 
 _ID = re.compile(r"[^A-Za-z0-9_-]")
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
 
 
 def salt_for(*parts: object) -> str:

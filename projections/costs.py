@@ -26,7 +26,7 @@ def costs(read: ReadModels, contract_id: str, year: int) -> dict[str, Any]:
         reports = facts.cost_reports(conn, contract_id, year)
         cases = facts.cases_by_report(conn, contract_id, [r.report_id for r in reports])
         budget = facts.budget_now(conn, contract_id, definition, year)
-        decided = facts.decisions(conn, contract_id, year)
+        decided = [d for d in facts.decisions(conn, contract_id, year) if d.kind in ("close", "true_up")]
     entry = definition.schedule_for(year)
     terms = definition.risk_share(entry.risk_share) if entry.risk_share else None
     threshold = terms.high_cost_threshold if terms else None

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 from sqlalchemy.engine import Connection, Row
 
@@ -26,6 +26,7 @@ from . import facts
 from .queries import ReadModels
 
 _LATER = 2 ** 62  # the notification id of "now", for an open year's provisional figures
+_LABELS = {"close": "original close", "true_up": "true-up {n}", "adjustment": "manual adjustment {n}"}
 
 
 def explain(read: ReadModels, contract_id: str, year: int, indicator: str | None = None) -> dict[str, Any]:
@@ -42,12 +43,19 @@ def explain(read: ReadModels, contract_id: str, year: int, indicator: str | None
         out: list[dict[str, Any]] = []
         if decided:
             previous: Mapping[str, Any] | None = None
-            for n, d in enumerate(decided):
+            counts: dict[str, int] = {}
+            for d in decided:
+                counts[d.kind] = counts.get(d.kind, 0) + 1
                 figures, trace = json.loads(d.figures), json.loads(d.trace)
-                entry = {"kind": d.kind, "label": "original close" if d.kind == "close" else f"true-up {n}",
+                entry = {"kind": d.kind, "label": _LABELS.get(d.kind, d.kind).format(n=counts[d.kind]),
                          "notification_id": d.notification_id, "decided_at": d.decided_at, "actor": d.actor,
                          "reason": d.reason, "amount": fmt_money(d.amount),
                          "by_party": {p: fmt_money(v) for p, v in parties.get(d.notification_id, {}).items()}}
+                if d.kind not in ("close", "true_up"):
+                    # a manual adjustment (e.g. an upheld dispute) moves money without recomputing the year
+                    entry.update(figures=None, dispute_id=trace.get("dispute_id"))
+                    out.append(entry)
+                    continue
                 entry.update(_decision(data, figures, trace, d.notification_id, indicator))
                 if previous is not None:
                     entry["previous_total"] = previous["total"]
@@ -151,7 +159,8 @@ def _measure(data: _YearData, m: Measure, traced: Mapping[str, Any], baselines: 
              at: int, share: str | None) -> dict[str, Any]:
     used_ids = list(traced.get("submissions", []))
     used = set(used_ids)
-    submissions = [_submission(data, sid, used) for sid in used_ids]
+    submissions = sorted((_submission(data, sid, used) for sid in used_ids),
+                         key=lambda x: (x.get("period") or "", x.get("provider_id") or "", x["submission_id"]))
     excluded = []
     for r in data.submissions.values():
         if r.indicator_id != m.id or r.submission_id in used:
@@ -201,7 +210,7 @@ def _baseline(data: _YearData, measure_id: str, used: Mapping[str, str], at: int
         return None
     value = used[key]
     recorded = [r for r in data.baselines if r.key == key and r.notification_id < at]
-    if recorded and fmt(recorded[-1].value) == fmt(Decimal(value)):
+    if recorded and recorded[-1].value == Decimal(value):
         last = recorded[-1]
         return {"key": key, "value": value, "source": "recorded", "recorded_at": last.recorded_at,
                 "note": last.note, "actor": last.actor}
@@ -324,6 +333,12 @@ def render(data: Mapping[str, Any]) -> str:
                      if d["decided_at"] else "")]
         if d["reason"]:
             lines.append(f"  reason: {d['reason']}")
+        if d["figures"] is None:
+            lines.append(f"  manual adjustment {_m(d['amount'])}"
+                         + (f" (dispute {d['dispute_id']})" if d.get("dispute_id") else "")
+                         + "; the year's figures are unchanged")
+            lines += [f"    {p:<24}{_m(v):>20}" for p, v in d["by_party"].items()]
+            continue
         if d["kind"] == "true_up":
             lines.append(f"  true-up = new total {_m(d['figures']['total'])} − previous total "
                          f"{_m(d['previous_total'])} = {_m(d['amount'])}")

@@ -108,8 +108,6 @@ def instalment_parties(conn: Connection, contract_id: str, year: int) -> list[Ro
         .order_by(t.instalment_parties.c.period, t.instalment_parties.c.party_id)))
 
 
-def audit_events(conn: Connection, contract_id: str, containing: str) -> list[Row[Any]]:
-    """Audit-trail rows of a contract whose event type contains ``containing`` (e.g. ``Dispute``)."""
-    return list(conn.execute(select(t.audit_trail).where(and_(
-        t.audit_trail.c.contract_id == contract_id, t.audit_trail.c.event_type.contains(containing)))
-        .order_by(t.audit_trail.c.notification_id)))
+def disputes(conn: Connection, contract_id: str) -> list[Row[Any]]:
+    return list(conn.execute(select(t.disputes).where(t.disputes.c.contract_id == contract_id)
+                             .order_by(t.disputes.c.notification_id)))

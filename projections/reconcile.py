@@ -28,8 +28,9 @@ Payment register format (CSV, UTF-8, an optional byte-order mark):
 * ``amount`` is money: an optional ``-``, digits, at most two decimal places; no
   thousands separators or currency sign. It is read as Decimal, never float.
 * ``period`` is an instalment's period (``YYYY-MM`` or ``YYYY-Qn``, as in the
-  ledger), ``Y<n>-close`` for contract year n's year-close payment, or
-  ``Y<n>-true-up-<k>`` for the k-th true-up of year n (in the order decided).
+  ledger), ``Y<n>-close`` for contract year n's year-close payment,
+  ``Y<n>-true-up-<k>`` for the k-th true-up of year n and ``Y<n>-adjustment-<k>``
+  for its k-th manual adjustment (an upheld dispute), each in the order decided.
 * Rows of the same period and party are added up (part payments). Rows of other
   contract years, or outside the term, are counted and otherwise ignored.
 
@@ -37,7 +38,7 @@ The ledger's side: instalments per period and party (``instalment_parties``);
 the year-close payment per party is the close decision's ``by_party`` less the
 instalments already paid to that party in the year (so it holds the outcome
 payment, reserve, risk-share adjustment, high-cost reimbursement and any core
-balance paid at close); each true-up's ``by_party`` difference. A missing row
+balance paid at close); each true-up's and manual adjustment's ``by_party``. A missing row
 counts as zero, so parties owed 0.00 need no row. ``difference`` is register −
 ledger.
 """
@@ -68,6 +69,7 @@ EXIT_NOT_RECONCILED = 3
 _MONEY = re.compile(r"^-?\d+(\.\d{1,2})?$")
 _CLOSE = re.compile(r"^Y(\d+)-close$")
 _TRUE_UP = re.compile(r"^Y(\d+)-true-up-(\d+)$")
+_ADJUSTMENT = re.compile(r"^Y(\d+)-adjustment-(\d+)$")
 
 
 def close_label(year: int) -> str:
@@ -76,6 +78,10 @@ def close_label(year: int) -> str:
 
 def true_up_label(year: int, n: int) -> str:
     return f"Y{year}-true-up-{n}"
+
+
+def adjustment_label(year: int, n: int) -> str:
+    return f"Y{year}-adjustment-{n}"
 
 
 class NotReconciled(LedgerError):
@@ -121,7 +127,7 @@ def read_register(path: Path) -> list[RegisterRow]:
 
 def parse_register(text: str, source: str = "register") -> list[RegisterRow]:
     """Every row of a register CSV, or InvalidRegister listing every problem at once."""
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text[1:] if text.startswith("\ufeff") else text))
     problems: list[tuple[str, str]] = []
     header = next(reader, None)
     names = [h.strip().lower() for h in header or []]
@@ -136,8 +142,8 @@ def parse_register(text: str, source: str = "register") -> list[RegisterRow]:
         if not any(c.strip() for c in cells):
             continue
         where = f"{source}:{line}"
-        if len(cells) < len(names):
-            problems.append((where, f"expected {len(names)} columns, found {len(cells)}"))
+        if len(cells) != len(names):  # more is usually an unquoted comma: 1,234.56
+            problems.append((where, f"expected {len(names)} columns as in the header, found {len(cells)}"))
             continue
         period, party, amount = (cells[col[h]].strip() for h in HEADER)
         bad = False
@@ -145,8 +151,8 @@ def parse_register(text: str, source: str = "register") -> list[RegisterRow]:
             problems.append((f"{where}: period", "is empty"))
             bad = True
         elif _label_year(period) is _INVALID:
-            problems.append((f"{where}: period", f"{period!r} is not YYYY-MM, YYYY-Qn, Y<n>-close or "
-                                                 f"Y<n>-true-up-<k>"))
+            problems.append((f"{where}: period", f"{period!r} is not YYYY-MM, YYYY-Qn, Y<n>-close, "
+                                                 f"Y<n>-true-up-<k> or Y<n>-adjustment-<k>"))
             bad = True
         if not party:
             problems.append((f"{where}: party", "is empty"))
@@ -171,6 +177,8 @@ def _label_year(label: str) -> Any:
         return ("close", int(m.group(1)))
     if m := _TRUE_UP.match(label):
         return ("true_up", int(m.group(1)))
+    if m := _ADJUSTMENT.match(label):
+        return ("adjustment", int(m.group(1)))
     for kind in (QUARTERLY, MONTHLY):
         try:
             return ("period", parse_period(label, kind).first_day)
@@ -191,16 +199,17 @@ def ledger_payments(conn: Connection, contract_id: str, year: int) -> dict[tuple
         paid[r.party_id] = paid.get(r.party_id, ZERO) + r.amount
     decided = facts.decisions(conn, contract_id, year)
     parties = facts.decision_parties(conn, [d.notification_id for d in decided])
-    n = 0
+    counts: dict[str, int] = {}
     for d in decided:
         by_party = parties.get(d.notification_id, {})
+        counts[d.kind] = n = counts.get(d.kind, 0) + 1
         if d.kind == "close":
             for party in dict.fromkeys([*by_party, *paid]):
                 out[(close_label(year), party)] = by_party.get(party, ZERO) - paid.get(party, ZERO)
-        else:
-            n += 1
-            for party, amount in by_party.items():
-                out[(true_up_label(year, n), party)] = amount
+            continue
+        label = true_up_label(year, n) if d.kind == "true_up" else adjustment_label(year, n)
+        for party, amount in by_party.items():
+            out[(label, party)] = amount
     return out
 
 
@@ -209,6 +218,8 @@ def _order(label: str) -> tuple[int, int, str]:
         return (1, 0, label)
     if m := _TRUE_UP.match(label):
         return (2, int(m.group(2)), label)
+    if m := _ADJUSTMENT.match(label):
+        return (3, int(m.group(2)), label)
     return (0, 0, label)
 
 
@@ -259,7 +270,8 @@ def reconcile(read: ReadModels, contract_id: str, year: int, register: Sequence[
         current_costs = [r for r in facts.cost_reports(conn, contract_id, year) if r.is_current]
         budget_now = facts.budget_now(conn, contract_id, definition, year)
         payments = ledger_payments(conn, contract_id, year) if register is not None else None
-    in_force = decided[-1] if decided else None
+    restated = [d for d in decided if d.kind in ("close", "true_up")]  # adjustments carry no figures
+    in_force = restated[-1] if restated else None
     figures = json.loads(in_force.figures) if in_force else None
     trace = json.loads(in_force.trace) if in_force else None
     mismatches: list[dict[str, Any]] = []
@@ -323,7 +335,7 @@ def _indicators(definition: ContractDefinition, year: int, now: Any, trace: Mapp
                                             "relative_change": fmt(value / base_now - ONE) if base_now else None}
             if in_force is None:
                 entry["status"] = "provisional"
-            elif entry["value_decided"] != entry["value_now"]:
+            elif _number(entry["value_decided"]) != _number(entry["value_now"]):
                 entry["status"] = "value_changed"
                 mismatches.append({"check": "indicator", "key": m.id, "ledger": entry["value_decided"],
                                    "now": entry["value_now"],
@@ -332,7 +344,7 @@ def _indicators(definition: ContractDefinition, year: int, now: Any, trace: Mapp
                                               f"not yet restated)"})
             else:
                 entry["status"] = "ok"
-            if trace and entry["baseline_used"] != entry["baseline_now"]:
+            if trace and _number(entry["baseline_used"]) != _number(entry["baseline_now"]):
                 entry["notes"].append(f"baseline now {entry['baseline_now']}, the decision used "
                                       f"{entry['baseline_used']} (decisions keep the baseline they used; "
                                       f"a restatement would use the new one)")
@@ -340,6 +352,10 @@ def _indicators(definition: ContractDefinition, year: int, now: Any, trace: Mapp
                 entry["notes"].append("no submission: missing")
             out.append(entry)
     return out
+
+
+def _number(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
 
 
 def _spend(definition: ContractDefinition, year: int, figures: Mapping[str, Any] | None, budget_now: Decimal,

@@ -38,9 +38,10 @@ def build(projections: Projections, contract_id: str, year: int | None = None) -
         years = [year] if year is not None else list(range(1, term + 1))
         decided = facts.decisions(conn, contract_id)
         instalments = facts.instalments(conn, contract_id)
-        disputes = [{"notification_id": r.notification_id, "year": r.year, "event": r.event_type,
-                     "recorded_at": r.recorded_at, "actor": r.actor}
-                    for r in facts.audit_events(conn, contract_id, "Dispute") if year is None or r.year == year]
+        disputes = [{"year": r.year, "dispute_id": r.dispute_id, "raised_by": r.raised_by, "raised_at": r.raised_at,
+                     "reason": r.reason, "decision": r.decision, "status": r.status, "note": r.resolution_note,
+                     "resolved_at": r.resolved_at, "resolved_by": r.resolved_by}
+                    for r in facts.disputes(conn, contract_id) if year is None or r.year == year]
         per_year = {y: _year(conn, read, row, definition, contract_id, y, decided, instalments) for y in years}
     data = {
         "contract": contract, "years": years, "scope": f"year {year}" if year is not None else "all years",
@@ -50,7 +51,7 @@ def build(projections: Projections, contract_id: str, year: int | None = None) -
         "verification": _verification(projections.app),
         "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     }
-    data["true_ups"] = [d for d in data["decisions"] if d["kind"] == "true_up"]
+    data["true_ups"] = [d for d in data["decisions"] if d["kind"] != "close"]
     data["totals"] = {"decided": fmt_money(sum((Decimal(y["net_total"]) for y in data["per_year"]
                                                if y["net_total"] is not None), ZERO))}
     data["measures"] = _measures(definition, data["per_year"])
@@ -60,6 +61,7 @@ def build(projections: Projections, contract_id: str, year: int | None = None) -
 def _year(conn: Any, read: Any, row: Any, definition: Any, contract_id: str, year: int,
           decided: list[Any], instalments: list[Any]) -> dict[str, Any]:
     mine = [d for d in decided if d.year == year]
+    restated = [d for d in mine if d.kind in ("close", "true_up")]  # adjustments carry no figures
     paid = sum((i.amount for i in instalments if i.year == year), ZERO)
     current_costs = [r for r in facts.cost_reports(conn, contract_id, year) if r.is_current]
     costs = sum((r.total_cost for r in current_costs), ZERO) if current_costs else None
@@ -70,16 +72,17 @@ def _year(conn: Any, read: Any, row: Any, definition: Any, contract_id: str, yea
                            "variance": fmt_money(budget - costs) if costs is not None else None,
                            "risk_share": entry.risk_share, "measures": {}, "corridor": []}
     if mine:
-        first, last = json.loads(mine[0].figures), json.loads(mine[-1].trace)
+        first, last = json.loads(mine[0].figures), json.loads(restated[-1].trace)
         rs = first.get("risk_share") or {}
-        true_ups = sum((d.amount for d in mine[1:]), ZERO)
+        true_ups = sum((d.amount for d in mine[1:] if d.kind == "true_up"), ZERO)
+        adjustments = sum((d.amount for d in mine[1:] if d.kind not in ("close", "true_up")), ZERO)
         out["components"] = {
             "core": first["core"], "outcomes": first["outcome_payment"], "reserve": first["reserve"],
             "risk adjustment": rs.get("adjustment", "0.00"), "high-cost": first["high_cost_reimbursement"],
-            "true-ups": fmt_money(true_ups)}
+            "true-ups": fmt_money(true_ups), "adjustments": fmt_money(adjustments)}
         out["total"] = first["total"]
-        out["net_total"] = fmt_money(Decimal(first["total"]) + true_ups)
-        out["budget"] = first["budget"] if len(mine) == 1 else json.loads(mine[-1].figures)["budget"]
+        out["net_total"] = fmt_money(Decimal(first["total"]) + true_ups + adjustments)
+        out["budget"] = json.loads(restated[-1].figures)["budget"]
         reference = Decimal(rs["reference"]) if rs.get("reference") else Decimal(out["budget"])
         if costs is not None:
             out["variance"] = fmt_money(Decimal(out["budget"]) - costs)
@@ -89,7 +92,8 @@ def _year(conn: Any, read: Any, row: Any, definition: Any, contract_id: str, yea
                                             "scoring": m.get("scoring")}
     else:
         out["components"] = {"core": fmt_money(paid), "outcomes": "0.00", "reserve": "0.00",
-                             "risk adjustment": "0.00", "high-cost": "0.00", "true-ups": "0.00"}
+                             "risk adjustment": "0.00", "high-cost": "0.00", "true-ups": "0.00",
+                             "adjustments": "0.00"}
         out["total"] = fmt_money(paid) if paid else None
         out["net_total"] = out["total"]
         reference = budget
@@ -184,7 +188,7 @@ def render_html(data: Mapping[str, Any]) -> str:
     env.filters["number"] = _number
     cid = data["contract"]["contract_id"]
     years = [y["year"] for y in data["per_year"]]
-    names = ["core", "outcomes", "reserve", "risk adjustment", "high-cost", "true-ups"]
+    names = ["core", "outcomes", "reserve", "risk adjustment", "high-cost", "true-ups", "adjustments"]
     svg = {
         "payments": charts.payments_chart(
             years, {n: [Decimal(y["components"][n]) for y in data["per_year"]] for n in names},

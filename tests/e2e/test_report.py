@@ -1,0 +1,105 @@
+"""The auditor's report: rendered by the CLI, then loaded in headless Chromium.
+
+Chromium is Debian's `chromium` package, installed by `make test` when missing. A
+missing browser fails these tests rather than skipping them: the report must be
+proven to load in a real browser.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tests.support.cli import EXAMPLES
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage"]
+
+
+def _chromium():
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("chromium is not installed: run `make test` (it installs Debian's chromium) "
+                    "or `apt-get install -y chromium`")
+    return found
+
+
+def _dump_dom(path, tmp_path):
+    profile = tmp_path / "chromium-profile"
+    proc = subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
+                           path.resolve().as_uri()], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+def _example(cli, tmp_path):
+    cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
+    cli.ok("ingest", EXAMPLES / "worked-example-data.jsonl")
+    cli.ok("close-year", "beds-msk", "1")
+    cli.ok("close-year", "beds-msk", "2")
+    cli.ok("ingest", _late(tmp_path))
+    cli.ok("restate", "beds-msk", "2")
+
+
+def _late(tmp_path):
+    path = tmp_path / "late.jsonl"
+    path.write_text(json.dumps({"type": "submission", "submission_id": "s-0419", "contract_id": "beds-msk",
+                                "provider_id": "circle", "indicator_id": "readmissions", "period": "2027-Q1",
+                                "value": "80"}) + "\n")
+    return path
+
+
+def test_the_report_loads_in_headless_chromium_and_shows_the_contract_figures(cli, tmp_path):
+    _example(cli, tmp_path)
+    out = tmp_path / "report.html"
+    summary = cli.ok("report", "beds-msk", "--out", out, "--json").json()
+    assert summary["years"] == [1, 2, 3] and summary["decisions"] == 3
+    html = out.read_text()
+    # self-contained: nothing to fetch, nothing to run (SVG namespace URIs are names, not fetched)
+    assert not re.search(r"<script|<link|<img|<iframe|(src|href)=\"(https?:|//)|url\((?!#)", html)
+    dom = _dump_dom(out, tmp_path)
+    assert 'data-report="ok"' in dom and 'class="report-error"' not in dom
+    assert "Bedfordshire MSK pathway (worked example)" in dom
+    assert "21,813,025.07" in dom  # year 2's total as closed
+    assert "24,000,000.00" in dom  # year 1's
+    assert "-882,144.00" in dom  # the true-up
+    assert "restated after correction s-0419" in dom
+    assert re.search(r'data-year-total="2">\s*20,930,881.07\s*<', dom)  # net of the true-up
+    assert dom.count("<svg") >= 2 + 4  # payments, costs, one per measure with values
+    assert "Cost against budget, with the risk-share corridor" in dom
+    assert "readmissions" in dom and "279.00" in dom  # the threshold from the baseline 310
+    head = re.search(r'id="max-notification-id">(\d+)<', dom)
+    assert head and int(head.group(1)) == summary["max_notification_id"] > 0
+
+
+def test_a_one_year_report_shows_only_that_year(cli, tmp_path):
+    _example(cli, tmp_path)
+    out = tmp_path / "year2.html"
+    cli.ok("report", "beds-msk", "--year", "2", "--out", out)
+    dom = _dump_dom(out, tmp_path)
+    assert "21,813,025.07" in dom and 'class="report-error"' not in dom
+    assert 'data-year-total="1"' not in dom and "(year 2)" in dom
+
+
+def test_a_report_for_an_unknown_contract_is_a_clear_error_and_writes_nothing(cli, tmp_path):
+    out = tmp_path / "none.html"
+    result = cli("report", "nope", "--out", out)
+    assert result.code == 1 and "unknown_contract" in result.err
+    assert not out.exists()
+
+
+def test_the_report_lists_disputes_and_manual_adjustments(cli, tmp_path):
+    _example(cli, tmp_path)
+    cli.ok("dispute", "raise", "beds-msk", "--year", "2", "--reason", "physio sessions missed", "--as",
+           "provider:physio")
+    cli.ok("dispute", "resolve", "beds-msk", "D2-1", "--year", "2", "--upheld", "--note", "agreed recount",
+           "--adjust", "12500.00", "--party", "physio", "--as", "commissioner:bccg")
+    out = tmp_path / "disputes.html"
+    cli.ok("report", "beds-msk", "--out", out)
+    dom = _dump_dom(out, tmp_path)
+    assert "D2-1" in dom and "physio sessions missed" in dom and "agreed recount" in dom
+    assert "12,500.00" in dom and 'class="report-error"' not in dom
+    assert re.search(r'data-year-total="2">\s*20,943,381.07\s*<', dom)  # 21,813,025.07 − 882,144.00 + 12,500.00
