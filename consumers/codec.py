@@ -1,0 +1,238 @@
+"""Avro on the wire: Confluent framing and the providers' record types.
+
+A message value is ``0x00`` + the schema id (4 bytes, big endian) + the Avro body
+written with that schema (ids from :mod:`schemas`). Decoding resolves the writer's
+version to the newest reader of its subject, so v1 messages stay readable.
+
+* :func:`encode_record` turns a record in its JSON-lines form (contract-format.md)
+  into framed bytes, refusing what cannot be checked or encoded without the ledger
+  (:class:`ledger.records.RecordRefused`, the same reason codes as ``ingest``).
+* :func:`decode_record` turns framed bytes back into the JSON-lines form, or raises
+  :class:`SerializationError` with a stable code (the message goes to the dead letters).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Mapping
+
+from fastavro import schemaless_reader, schemaless_writer
+
+import schemas
+from ledger.numbers import NotANumber, to_decimal
+from ledger.records import ID_FIELDS, RecordRefused, envelope, refuse
+
+MAGIC = 0
+HEADER = struct.Struct(">bI")
+MAX_MONEY = Decimal(10) ** 16  # decimal(18, 2)
+
+
+class SerializationError(Exception):
+    """Bytes that are not a record we can read; ``code`` is stable (a dead-letter reason)."""
+
+    def __init__(self, code: str, message: str, schema_id: int | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.schema_id = schema_id
+
+
+# ---------------------------------------------------------------- framing
+
+
+def frame(schema_id: int, body: bytes) -> bytes:
+    return HEADER.pack(MAGIC, schema_id) + body
+
+
+def unframe(data: bytes | None) -> tuple[int, bytes]:
+    """(schema id, Avro body) of a Confluent-framed message."""
+    if not data:
+        raise SerializationError("empty_message", "the message has no value")
+    if data[0] != MAGIC:
+        hint = " (magic byte 1: a schema GUID framing this ledger does not accept)" if data[0] == 1 else ""
+        raise SerializationError("unsupported_framing",
+                                 f"magic byte {data[0]}, expected 0 (Confluent framing){hint}")
+    if len(data) < HEADER.size:
+        raise SerializationError("truncated", f"{len(data)} byte(s): shorter than the 5-byte framing header")
+    return HEADER.unpack_from(data)[1], data[HEADER.size:]
+
+
+def encode(schema_id: int, value: Mapping[str, Any]) -> bytes:
+    out = io.BytesIO()
+    schemaless_writer(out, schemas.parsed(schema_id), dict(value))
+    return frame(schema_id, out.getvalue())
+
+
+_SCHEMAS: dict[int, tuple[schemas.SchemaVersion, Any, Any]] = {}
+
+
+def _schemas(schema_id: int) -> tuple[schemas.SchemaVersion, Any, Any]:
+    """(writer version, writer schema, reader schema or None when the writer is the newest)."""
+    found = _SCHEMAS.get(schema_id)
+    if found is None:
+        writer = schemas.by_id(schema_id)
+        reader = schemas.latest(writer.subject)
+        found = _SCHEMAS[schema_id] = (writer, schemas.parsed(schema_id),
+                                       None if reader.id == schema_id else schemas.parsed(reader.id))
+    return found
+
+
+def decode(data: bytes | None, subjects: tuple[str, ...] | None = None) -> tuple[schemas.SchemaVersion, dict[str, Any]]:
+    """Read framed bytes with the newest reader of the writer's subject."""
+    schema_id, body = unframe(data)
+    try:
+        writer, writer_schema, reader_schema = _schemas(schema_id)
+    except schemas.UnknownSchema:
+        raise SerializationError("unknown_schema_id", f"schema id {schema_id} is not in the registry",
+                                 schema_id) from None
+    if subjects is not None and writer.subject not in subjects:
+        raise SerializationError("unexpected_schema",
+                                 f"schema id {schema_id} is a {writer.subject} schema; this topic carries "
+                                 f"{', '.join(subjects)}", schema_id)
+    fo = io.BytesIO(body)
+    try:
+        value = schemaless_reader(fo, writer_schema, reader_schema)
+    except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeDecodeError, …
+        raise SerializationError("undecodable", f"not a valid {writer.subject} v{writer.version} Avro body "
+                                                f"({type(exc).__name__}: {exc})"[:300], schema_id) from None
+    if fo.tell() != len(body):
+        raise SerializationError("undecodable", f"{len(body) - fo.tell()} trailing byte(s) after the "
+                                                f"{writer.subject} v{writer.version} Avro body", schema_id)
+    return writer, value
+
+
+# ---------------------------------------------------------------- records
+
+
+def _text(obj: Mapping[str, Any], name: str) -> str:
+    value = obj.get(name)
+    if value is None:
+        raise refuse("missing_field", name, "is required")
+    if not isinstance(value, str) or not value.strip():
+        raise refuse("invalid_field", name, f"must be a non-empty string (got {value!r})")
+    return value
+
+
+def _decimal_text(obj: Mapping[str, Any], name: str) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    try:
+        number = to_decimal(value)
+    except NotANumber as exc:
+        raise refuse("non_numeric", name, str(exc)) from None
+    return value.strip() if isinstance(value, str) else format(number, "f")
+
+
+def _money(obj: Mapping[str, Any], name: str, path: str | None = None) -> Decimal:
+    path = path or name
+    value = obj.get(name)
+    if value is None:
+        raise refuse("missing_field", path, "is required")
+    try:
+        amount = to_decimal(value)
+    except NotANumber as exc:
+        raise refuse("non_numeric", path, str(exc)) from None
+    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
+        raise refuse("invalid_amount", path, f"an amount has at most 2 decimal places (got {value})")
+    if abs(amount) >= MAX_MONEY:
+        raise refuse("invalid_amount", path, f"{value} is beyond the wire format's decimal(18, 2)")
+    return amount.quantize(Decimal("0.01"))
+
+
+def _whole(obj: Mapping[str, Any], name: str, code: str) -> int:
+    value = obj.get(name)
+    if value is None:
+        raise refuse("missing_field", name, "is required")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise refuse(code, name, f"must be a whole number (got {value!r})")
+    if not -2**31 <= value < 2**31:
+        raise refuse(code, name, f"{value} is out of range")
+    return value
+
+
+def to_avro(obj: Any) -> tuple[str, dict[str, Any]]:
+    """(subject, Avro value) of a record in its JSON-lines form; raises RecordRefused.
+
+    Checks what needs no contract: the envelope, required fields, numbers that are
+    numbers, money with at most two places. The rest (is the provider a party, is the
+    period in the term, …) is the ledger's to decide, and goes to the dead letters.
+    """
+    env = envelope(obj)
+    kind = env.type
+    if kind == "submission":
+        value: dict[str, Any] = {"submission_id": env.record_id, "contract_id": env.contract_id}
+        for name in ("provider_id", "indicator_id", "period"):
+            value[name] = _text(obj, name)
+        for name in ("numerator", "denominator", "value"):
+            value[name] = _decimal_text(obj, name)
+        if value["value"] is None and value["numerator"] is None:
+            raise refuse("missing_field", "value", "send value, or numerator and denominator")
+        if value["numerator"] is not None and value["denominator"] is None:
+            raise refuse("missing_field", "denominator", "a numerator needs its denominator")
+        value["submitted_at"] = None
+        return kind, value
+    if kind == "cost_report":
+        value = {"report_id": env.record_id, "contract_id": env.contract_id,
+                 "provider_id": _text(obj, "provider_id"), "period": _text(obj, "period"),
+                 "total_cost": _money(obj, "total_cost"), "high_cost_cases": []}
+        cases = obj.get("high_cost_cases") or []
+        if not isinstance(cases, list):
+            raise refuse("invalid_field", "high_cost_cases", "must be a list of {case_ref, cost}")
+        for i, case in enumerate(cases):
+            path = f"high_cost_cases[{i}]"
+            if not isinstance(case, dict):
+                raise refuse("invalid_field", path, "must be an object {case_ref, cost}")
+            try:
+                ref = _text(case, "case_ref")
+            except RecordRefused as exc:
+                raise refuse(exc.refusal.code, f"{path}.case_ref", exc.refusal.message) from None
+            value["high_cost_cases"].append({"case_ref": ref, "cost": _money(case, "cost", f"{path}.cost")})
+        return kind, value
+    return kind, {"record_id": env.record_id, "contract_id": env.contract_id,
+                  "year": _whole(obj, "year", "invalid_field"), "segment_id": _text(obj, "segment_id"),
+                  "count": _whole(obj, "count", "non_numeric")}
+
+
+def encode_record(obj: Any) -> tuple[bytes, bytes]:
+    """(key, framed value) for a record in its JSON-lines form; the key is the contract id."""
+    subject, value = to_avro(obj)
+    return value["contract_id"].encode(), encode(schemas.latest(subject).id, value)
+
+
+def from_avro(subject: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON-lines form of a decoded record (``type`` first, absent optionals dropped)."""
+    out: dict[str, Any] = {"type": subject}
+    out.update((name, v) for name, v in value.items() if v is not None)
+    at = out.get("submitted_at")
+    if isinstance(at, datetime):
+        out["submitted_at"] = at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return out
+
+
+def decode_record(data: bytes | None) -> dict[str, Any]:
+    """A provider's record from framed bytes, in its JSON-lines form; raises SerializationError."""
+    writer, value = decode(data, schemas.RECORD_SUBJECTS)
+    return from_avro(writer.subject, value)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, (bytes, bytearray)):
+        return value.hex()
+    return str(value)
+
+
+def record_text(record: Mapping[str, Any]) -> str:
+    """A decoded record as one JSON line (kept as the raw text of a rejected record)."""
+    return json.dumps(record, default=_json_default, separators=(", ", ": "))
+
+
+assert set(ID_FIELDS) == set(schemas.RECORD_SUBJECTS)

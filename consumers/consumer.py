@@ -1,0 +1,353 @@
+"""Kafka → ledger with an exactly-once effect: ``obc-ledger consume``.
+
+A batch (up to ``batch`` records over the partitions this process owns) is decoded
+and applied to the ledger in memory; its dead letters are sent and acknowledged;
+then the batch's events, rejected records, and the last offset of every partition
+it read (``Tracking("kafka:topic:partition", offset)``) plus each partition's last
+DLQ offset are saved in ONE database transaction. Kafka's committed offsets are not
+used: on (re)assignment a partition is paused in the rebalance listener (which must
+not block), and the main thread seeks it to the stored offset + 1, reads back its
+DLQ tail, then resumes it. A crash anywhere loses at most the batch in flight and
+duplicates nothing. Tracked positions only move forward, so a consumer that lost a
+partition to another during a rebalance fails its save with ``IntegrityError``; it
+then drops its cached state and re-seeks from the stored positions.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from eventsourcing.persistence import IntegrityError, Tracking
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+from ledger.ingest import IngestSession
+from ledger.records import Refusal
+
+from .codec import SerializationError, decode_record, record_text
+from .dead_letters import DeadLetter, DeadLetters, dlq_topic, dlq_tracking_name, raw_bytes_text
+from .kafka import StreamError, ensure_topic, producer
+
+if TYPE_CHECKING:
+    from ledger.application import Ledger
+
+DEFAULT_TOPIC = "ledger.records"
+DEFAULT_GROUP = "obc-ledger"
+DEFAULT_BATCH = 2000
+DEFAULT_SESSION_TIMEOUT_MS = 10_000
+BATCH_WAIT_S = 0.5  # longest wait to fill a batch once records are flowing
+
+
+def tracking_name(topic: str, partition: int) -> str:
+    return f"kafka:{topic}:{partition}"
+
+
+@dataclass
+class ConsumeReport:
+    consumed: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    dead_letters_already_sent: int = 0  # found in the DLQ, sent by a run that crashed before its commit
+    corrections: int = 0
+    batches: int = 0
+    rebalances: int = 0
+    retried_batches: int = 0  # discarded after a rebalance or a stale-position conflict, then re-read
+    by_code: Counter[str] = field(default_factory=Counter)
+    by_partition: Counter[str] = field(default_factory=Counter)
+    late: Counter[tuple[str, int]] = field(default_factory=Counter)
+    seconds: float = 0.0
+    processing_seconds: float = 0.0  # from the first record polled to the last commit (no join, no idle wait)
+
+    @property
+    def reconciles(self) -> bool:
+        return self.consumed == self.accepted + self.duplicates + self.dead_lettered
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "consumed": self.consumed, "accepted": self.accepted, "duplicates": self.duplicates,
+            "dead_lettered": self.dead_lettered, "reconciles": self.reconciles,
+            "dead_letters_already_sent": self.dead_letters_already_sent,
+            "corrections": self.corrections, "dead_lettered_by_reason": dict(sorted(self.by_code.items())),
+            "consumed_by_partition": dict(sorted(self.by_partition.items())),
+            "late_for_closed_years": [{"contract_id": c, "year": y, "records": n}
+                                      for (c, y), n in sorted(self.late.items())],
+            "batches": self.batches, "rebalances": self.rebalances, "retried_batches": self.retried_batches,
+            "seconds": round(self.seconds, 3), "processing_seconds": round(self.processing_seconds, 3),
+        }
+
+
+class _Listener(ConsumerRebalanceListener):
+    """Runs on kafka-python's I/O thread: must not block, so it only pauses and flags."""
+
+    def __init__(self, owner: "LedgerConsumer") -> None:
+        self.owner = owner
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        with self.owner._lock:
+            self.owner._generation += 1
+            self.owner._joining = True
+
+    def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
+        with self.owner._lock:
+            self.owner._generation += 1
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        assigned = list(assigned)
+        if assigned:
+            self.owner._consumer.pause(*assigned)
+        with self.owner._lock:
+            self.owner._generation += 1
+            self.owner._joined += 1
+            self.owner._joining = False
+            self.owner._pending.update(assigned)
+
+
+class _Abandon(Exception):
+    """The batch must not be committed (a rebalance happened while it was applied)."""
+
+
+class LedgerConsumer:
+    def __init__(self, app: "Ledger", bootstrap: str, topics: list[str] | None = None, group: str = DEFAULT_GROUP,
+                 batch: int = DEFAULT_BATCH, until_idle: float | None = None, actor: str = "system",
+                 session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
+                 on_batch: Callable[[ConsumeReport], None] | None = None) -> None:
+        self.app = app
+        self.bootstrap = bootstrap
+        self.topics = list(topics or [DEFAULT_TOPIC])
+        self.group = group
+        self.batch = max(1, batch)
+        self.until_idle = until_idle
+        self.actor = actor
+        self.session_timeout_ms = session_timeout_ms
+        self.on_batch = on_batch
+        self.report = ConsumeReport()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._joined = 0  # group assignments completed (the idle clock starts at the first)
+        self._joining = False  # between a revocation and the next assignment
+        self._pending: set[TopicPartition] = set()
+        self._committed: dict[TopicPartition, int] = {}  # last offset stored in the ledger
+        self._consumer: KafkaConsumer = None  # type: ignore[assignment]
+
+    def stop(self) -> None:
+        """Ask the loop to finish the batch in hand, save it and return (signal-safe)."""
+        self._stop.set()
+
+    # ------------------------------------------------------------------ setup
+
+    def _open(self) -> None:
+        dlq_partitions = {}
+        for topic in self.topics:
+            partitions = ensure_topic(self.bootstrap, topic)
+            dlq_partitions[topic] = ensure_topic(self.bootstrap, dlq_topic(topic), partitions)
+        try:
+            self._consumer = KafkaConsumer(
+                bootstrap_servers=self.bootstrap, group_id=self.group, client_id=f"obc-ledger-{self.group}",
+                enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.batch,
+                session_timeout_ms=self.session_timeout_ms,
+                heartbeat_interval_ms=max(100, min(3000, self.session_timeout_ms // 3)),
+                bootstrap_timeout_ms=10_000)
+        except KafkaError as exc:
+            raise StreamError(f"cannot reach the Kafka broker at {self.bootstrap}: {exc}",
+                              code="broker_unavailable") from None
+        self._producer = producer(self.bootstrap, linger_ms=0)
+        self.dead_letters = DeadLetters(self.bootstrap, self._producer, dlq_partitions)
+        self.session = IngestSession(self.app, source="kafka", actor=self.actor)
+        self._consumer.subscribe(self.topics, listener=_Listener(self))
+
+    def _close(self) -> None:
+        # Leaving a group in the middle of a join wedges the group on the Tansu broker (later
+        # members never complete SyncGroup): let a join in progress finish first.
+        deadline = time.monotonic() + self.session_timeout_ms / 1000 + 10
+        while self._joining and time.monotonic() < deadline:
+            self._consumer.poll(timeout_ms=100)  # records fetched now are not applied: re-read next time
+        try:
+            self._consumer.close(autocommit=False)
+        finally:
+            self._producer.close(timeout=10)
+
+    # --------------------------------------------------------------- positions
+
+    def _stored(self, name: str) -> int | None:
+        return self.app.recorder.max_tracking_id(name)
+
+    def _recover(self, tps: Iterable[TopicPartition]) -> None:
+        """Seek to the stored offset + 1 and read back the DLQ tail (main thread only)."""
+        for tp in tps:
+            stored = self._stored(tracking_name(tp.topic, tp.partition))
+            if stored is None:
+                self._consumer.seek_to_beginning(tp)
+                self._committed[tp] = -1
+            else:
+                self._consumer.seek(tp, stored + 1)
+                self._committed[tp] = stored
+            self.dead_letters.recover(tp.topic, tp.partition, stored,
+                                      self._stored(dlq_tracking_name(tp.topic, tp.partition)))
+
+    def _take_pending(self) -> bool:
+        with self._lock:
+            pending, self._pending = self._pending, set()
+        if not pending:
+            return False
+        assigned = self._consumer.assignment()
+        for tp in list(self._committed):
+            if tp not in assigned:
+                del self._committed[tp]
+                self.dead_letters.forget(tp.topic, tp.partition)
+        ready = [tp for tp in pending if tp in assigned]
+        self._recover(ready)
+        if ready:
+            self._consumer.resume(*ready)
+        self.report.rebalances += 1
+        return True
+
+    def _resync(self) -> None:
+        """Drop cached state and re-read every owned partition from its stored position."""
+        self.session.reset()
+        self.report.retried_batches += 1
+        self._recover([tp for tp in self._consumer.assignment() if tp in self._committed])
+
+    # -------------------------------------------------------------------- loop
+
+    def _poll_batch(self) -> list[Any]:
+        records: list[Any] = []
+        deadline = time.monotonic() + BATCH_WAIT_S
+        while len(records) < self.batch and not self._stop.is_set():
+            with self._lock:
+                if self._pending:
+                    break
+            polled = self._consumer.poll(timeout_ms=100, max_records=self.batch - len(records))
+            got = 0
+            for tp, batch in polled.items():
+                committed = self._committed.get(tp)
+                if committed is None:
+                    continue  # not (yet) recovered here: it will be re-read after its seek
+                fresh = [r for r in batch if r.offset > committed]
+                records.extend(fresh)
+                got += len(fresh)
+            if not got or time.monotonic() > deadline:
+                break
+        return records
+
+    def _apply(self, records: list[Any]) -> tuple[list[DeadLetter], dict[TopicPartition, int], Counter[str]]:
+        session = self.session
+        letters: list[DeadLetter] = []
+        last: dict[TopicPartition, int] = {}
+        per_partition: Counter[str] = Counter()
+        decoded: list[tuple[Any, dict[str, Any]]] = []
+        for r in records:
+            last[TopicPartition(r.topic, r.partition)] = r.offset
+            per_partition[f"{r.topic}:{r.partition}"] += 1
+            try:
+                decoded.append((r, decode_record(r.value)))
+            except SerializationError as exc:
+                session.reject(Refusal(exc.code, None, exc.message), raw_bytes_text(r.value), r.offset,
+                               f"kafka:{r.topic}:{r.partition}")
+                letters.append(DeadLetter(r.topic, r.partition, r.offset, r.key, r.value, exc.code, None,
+                                          exc.message, schema_id=exc.schema_id))
+        outcomes = session.apply_many([(None, obj, r.offset) for r, obj in decoded], raws=[""] * len(decoded))
+        for (r, obj), outcome in zip(decoded, outcomes):
+            rejected = outcome.rejected
+            if rejected is None:
+                continue
+            rejected.raw = record_text(obj)
+            rejected.source = f"kafka:{r.topic}:{r.partition}"
+            refusal = rejected.refusal
+            letters.append(DeadLetter(r.topic, r.partition, r.offset, r.key, r.value, refusal.code, refusal.field,
+                                      refusal.message, schema_id=int.from_bytes(r.value[1:5], "big"),
+                                      record_type=obj.get("type"), record_id=rejected.record_id,
+                                      contract_id=rejected.contract_id))
+        letters.sort(key=lambda d: (d.topic, d.partition, d.offset))
+        return letters, last, per_partition
+
+    def _process(self, records: list[Any]) -> None:
+        generation = self._generation
+        letters, last, per_partition = self._apply(records)
+        if self._generation != generation:
+            raise _Abandon()
+        dlq_last, found = self.dead_letters.send(letters)
+        if self._generation != generation:
+            raise _Abandon()
+        trackings = [Tracking(tracking_name(tp.topic, tp.partition), offset) for tp, offset in last.items()]
+        trackings += [Tracking(dlq_tracking_name(topic, partition), offset)
+                      for (topic, partition), offset in dlq_last.items()]
+        result = self.session.flush(trackings=trackings)
+        for tp, offset in last.items():
+            self._committed[tp] = offset
+            self.dead_letters.committed(tp.topic, tp.partition, offset)
+        rep = self.report
+        rep.consumed += len(records)
+        rep.accepted += result.accepted
+        rep.duplicates += result.duplicates
+        rep.dead_lettered += len(letters)
+        rep.dead_letters_already_sent += found
+        rep.corrections += result.corrections
+        rep.by_code.update(letter.code for letter in letters)
+        rep.by_partition.update(per_partition)
+        rep.late.update(result.late)
+        rep.batches += 1
+
+    def run(self) -> ConsumeReport:
+        started = time.monotonic()
+        restore = install_stop_handlers(self.stop)
+        self._open()
+        try:
+            last_activity = time.monotonic()
+            joined = 0
+            first_record: float | None = None
+            join_deadline = last_activity + 2 * self.session_timeout_ms / 1000 + 30
+            while not self._stop.is_set():
+                if self._take_pending() or joined != self._joined or self._joining:
+                    joined = self._joined  # the idle clock stops while the group rebalances
+                    last_activity = time.monotonic()
+                polled_at = time.monotonic()
+                records = self._poll_batch()
+                if not records:
+                    if self.until_idle is not None:
+                        now = time.monotonic()
+                        if (joined and now - last_activity >= self.until_idle) or \
+                                (not joined and now > join_deadline + self.until_idle):
+                            break
+                    continue
+                last_activity = time.monotonic()
+                if first_record is None:
+                    first_record = polled_at
+                try:
+                    self._process(records)
+                except _Abandon:
+                    self._resync()
+                    continue
+                except IntegrityError:
+                    self._resync()
+                    continue
+                self.report.processing_seconds = time.monotonic() - first_record
+                if self.on_batch is not None:
+                    self.on_batch(self.report)
+        finally:
+            self.report.seconds = time.monotonic() - started
+            try:
+                self._close()
+            finally:
+                restore()
+        return self.report
+
+
+def install_stop_handlers(stop: Callable[[], None]) -> Callable[[], None]:
+    """SIGTERM/SIGINT finish the batch in hand, save it, leave the group and return."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for sig in previous:
+        signal.signal(sig, lambda *_: stop())
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return restore

@@ -1,0 +1,183 @@
+"""Payment decisions out to finance systems: ``obc-ledger publish-decisions``.
+
+Reads ``InstalmentDecided``, ``YearClosed`` and ``TrueUpDecided`` from the ledger's
+event log after a tracked position and publishes each to ``ledger.decisions`` (Avro,
+``decision`` schema), keyed by contract id, with the event's notification id in the
+``notification-id`` header. After each page is acknowledged, the position and the
+last offset written to each partition are saved in one transaction. A publisher that
+crashed between the acknowledgement and that save finds, on restart, the decisions
+already sent by reading each partition past its saved offset, and does not send
+them again: exactly once in effect, for one publisher at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Callable
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.utils import get_topic
+from kafka import TopicPartition
+
+from ledger.domain import Settlement
+
+from .codec import encode
+from .consumer import install_stop_handlers
+from .kafka import StreamError, ensure_topic, producer, read_tail
+
+if TYPE_CHECKING:
+    from ledger.application import Ledger
+
+DEFAULT_DECISIONS_TOPIC = "ledger.decisions"
+DECISION_SCHEMA_ID = 6
+HEADER = "notification-id"
+PAGE = 500
+CENT = Decimal("0.01")
+KINDS = {get_topic(Settlement.InstalmentDecided): "instalment", get_topic(Settlement.YearClosed): "year_close",
+         get_topic(Settlement.TrueUpDecided): "true_up"}
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value)).quantize(CENT)
+
+
+@dataclass
+class PublishReport:
+    topic: str
+    published: int = 0
+    already_published: int = 0
+    position: int | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"topic": self.topic, "published": self.published, "already_published": self.already_published,
+                "position": self.position, "seconds": round(self.seconds, 3)}
+
+
+class DecisionPublisher:
+    def __init__(self, app: "Ledger", bootstrap: str, topic: str = DEFAULT_DECISIONS_TOPIC,
+                 until_idle: float | None = None, poll_interval: float = 0.5) -> None:
+        self.app = app
+        self.bootstrap = bootstrap
+        self.topic = topic
+        self.until_idle = until_idle
+        self.poll_interval = poll_interval
+        self.report = PublishReport(topic)
+        self._stop = threading.Event()
+        self._settlements: dict[Any, tuple[str, int]] = {}
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _name(self, partition: int | None = None) -> str:
+        return f"publish:{self.topic}" if partition is None else f"publish:{self.topic}:{partition}"
+
+    def _already_published(self, partitions: int, position: int | None) -> tuple[set[int], dict[int, int]]:
+        """Notification ids past ``position`` already in the topic, and each partition's last offset."""
+        seen: set[int] = set()
+        last: dict[int, int] = {}
+        for p in range(partitions):
+            stored = self.app.recorder.max_tracking_id(self._name(p))
+            for message in read_tail(self.bootstrap, TopicPartition(self.topic, p), 0 if stored is None else stored + 1):
+                header = dict(message.headers or []).get(HEADER)
+                if header is None:
+                    continue
+                nid = int(header)
+                if position is None or nid > position:
+                    seen.add(nid)
+                    last[p] = max(last.get(p, -1), message.offset)
+        return seen, last
+
+    def _where(self, originator_id: Any) -> tuple[str, int]:
+        found = self._settlements.get(originator_id)
+        if found is None:
+            settlement = self.app.repository.get(originator_id)
+            found = self._settlements[originator_id] = (settlement.contract_id, settlement.year)
+        return found
+
+    def decision(self, notification: Any) -> dict[str, Any]:
+        """The ``decision`` Avro value of a decision event."""
+        event = self.app.mapper.to_domain_event(notification)
+        kind = KINDS[notification.topic]
+        contract_id, year = self._where(event.originator_id)
+        value: dict[str, Any] = {"notification_id": notification.id, "kind": kind, "contract_id": contract_id,
+                                 "year": year, "period": None, "total": None, "reason": None,
+                                 "figures_json": None, "decided_at": event.decided_at, "actor": event.actor}
+        if kind == "instalment":
+            value.update(decision_id=f"{contract_id}:{year}:instalment:{event.period}", period=event.period,
+                         amount=_money(event.amount),
+                         by_party={p: _money(v) for p, v in event.by_party.items()})
+        else:
+            figures = event.figures
+            value.update(total=_money(figures["total"]), figures_json=json.dumps(figures, default=str))
+            if kind == "year_close":
+                value.update(decision_id=f"{contract_id}:{year}:year_close",
+                             amount=_money(figures["year_close_payment"]),
+                             by_party={p: _money(v) for p, v in figures["by_party"].items()})
+            else:
+                value.update(decision_id=f"{contract_id}:{year}:true_up:{event.originator_version}",
+                             amount=_money(event.amount), reason=event.reason,
+                             by_party={p: _money(v) for p, v in event.by_party.items()})
+        return value
+
+    def run(self) -> PublishReport:
+        started = time.monotonic()
+        restore = install_stop_handlers(self.stop)
+        partitions = ensure_topic(self.bootstrap, self.topic)
+        position = self.app.recorder.max_tracking_id(self._name())
+        seen, last = self._already_published(partitions, position)
+        client = producer(self.bootstrap)
+        try:
+            idle_since = time.monotonic()
+            while not self._stop.is_set():
+                page = self.app.recorder.select_notifications(start=position, limit=PAGE, topics=list(KINDS),
+                                                              inclusive_of_start=False)
+                if not page:
+                    if self.until_idle is not None and time.monotonic() - idle_since >= self.until_idle:
+                        break
+                    self._stop.wait(self.poll_interval)
+                    continue
+                idle_since = time.monotonic()
+                futures = []
+                for n in page:
+                    if n.id in seen:
+                        self.report.already_published += 1
+                        continue
+                    value = self.decision(n)
+                    futures.append(client.send(self.topic, key=value["contract_id"].encode(),
+                                               value=encode(DECISION_SCHEMA_ID, value),
+                                               headers=[(HEADER, str(n.id).encode())]))
+                client.flush()
+                for future in futures:
+                    try:
+                        metadata = future.get(timeout=30)
+                    except Exception as exc:
+                        raise StreamError(f"a decision was not acknowledged by the broker: {exc}",
+                                          code="send_failed") from None
+                    last[metadata.partition] = max(last.get(metadata.partition, -1), metadata.offset)
+                self.report.published += len(futures)
+                position = page[-1].id
+                trackings = [Tracking(self._name(), position)]
+                trackings += [Tracking(self._name(p), off) for p, off in last.items()
+                              if off > (self.app.recorder.max_tracking_id(self._name(p)) or -1)]
+                self.app.save(trackings=trackings)
+                seen = {nid for nid in seen if nid > position}
+        finally:
+            client.close(timeout=10)
+            restore()
+            self.report.position = position
+            self.report.seconds = time.monotonic() - started
+        return self.report
+
+
+def publish_decisions(app: "Ledger", bootstrap: str, topic: str = DEFAULT_DECISIONS_TOPIC,
+                      until_idle: float | None = None, on_start: Callable[[DecisionPublisher], None] | None = None
+                      ) -> PublishReport:
+    publisher = DecisionPublisher(app, bootstrap, topic, until_idle)
+    if on_start is not None:
+        on_start(publisher)
+    return publisher.run()

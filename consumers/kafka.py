@@ -1,0 +1,82 @@
+"""kafka-python clients configured for the ledger, and reading a partition's tail.
+
+The Tansu broker used in tests answers ListOffsets(LATEST) wrongly (a batch's base
+offset + 1), so nothing here uses ``end_offsets()``: the end of a partition is the
+high watermark carried by a Fetch response (:meth:`KafkaConsumer.highwater`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.consumer.fetcher import ConsumerRecord
+
+from ledger.errors import LedgerError
+
+DEFAULT_PARTITIONS = 3
+TAIL_TIMEOUT_S = 30.0
+
+
+class StreamError(LedgerError):
+    code = "stream_error"
+
+
+def producer(bootstrap: str, **config: Any) -> KafkaProducer:
+    """Idempotent, acks=all (kafka-python 3.0 defaults), small linger for batching."""
+    defaults: dict[str, Any] = {"linger_ms": 5, "batch_size": 64 * 1024, "bootstrap_timeout_ms": 10_000}
+    try:
+        return KafkaProducer(bootstrap_servers=bootstrap, **(defaults | config))
+    except KafkaError as exc:
+        raise StreamError(f"cannot reach the Kafka broker at {bootstrap}: {exc}", code="broker_unavailable") from None
+
+
+def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS) -> int:
+    """Create ``topic`` if it does not exist; return its number of partitions."""
+    try:
+        with KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=10_000,
+                              request_timeout_ms=15_000, client_id="obc-ledger-admin") as admin:
+            if topic not in set(admin.list_topics()):
+                try:
+                    admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": 1}},
+                                        wait_for_metadata=True)
+                except TopicAlreadyExistsError:
+                    pass
+            described = admin.describe_topics([topic])
+    except KafkaError as exc:
+        raise StreamError(f"cannot reach the Kafka broker at {bootstrap}: {exc}", code="broker_unavailable") from None
+    found = [t for t in described if (t.get("name") or t.get("topic")) == topic]
+    count = len(found[0].get("partitions", [])) if found else 0
+    if count == 0:
+        raise StreamError(f"topic {topic!r} has no partitions", code="broker_unavailable")
+    return count
+
+
+def read_tail(bootstrap: str, tp: TopicPartition, start: int,
+              timeout_s: float = TAIL_TIMEOUT_S) -> list[ConsumerRecord]:
+    """Every record of partition ``tp`` from offset ``start`` up to its high watermark.
+
+    A fresh consumer (no group) each time, so the high watermark read is from a
+    Fetch response of this call, never a stale one.
+    """
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                             bootstrap_timeout_ms=10_000, fetch_max_wait_ms=100,
+                             auto_offset_reset="earliest")
+    out: list[ConsumerRecord] = []
+    try:
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for records in consumer.poll(timeout_ms=200).values():
+                out.extend(records)
+            high = consumer.highwater(tp)
+            if high is not None and consumer.position(tp) >= high:
+                return out
+            if time.monotonic() > deadline:
+                raise StreamError(f"could not read {tp.topic}[{tp.partition}] to its end within {timeout_s:.0f}s",
+                                  code="broker_unavailable")
+    finally:
+        consumer.close()

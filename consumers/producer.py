@@ -1,0 +1,106 @@
+"""A provider's side: ``obc-ledger produce FILE.jsonl`` validates, encodes, then sends.
+
+Every line is checked first (JSON, the record envelope, required fields, numbers that
+are numbers, money with at most two places: what needs no contract) and the refused
+lines are reported, with reasons, before anything is sent. The rest are sent Avro-
+encoded and Confluent-framed, keyed by contract id so a contract's records stay in
+order on one partition. What only the ledger can judge (is the provider a party, is
+the period in the term, …) goes to the dead-letter topic when consumed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+from ledger.ingest import numbered_lines
+from ledger.records import RecordRefused, Refusal, parse_json_line
+
+from .codec import encode_record
+from .kafka import StreamError, ensure_topic, producer
+
+
+@dataclass
+class Refused:
+    line: int
+    refusal: Refusal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "code": self.refusal.code, "field": self.refusal.field,
+                "message": self.refusal.message}
+
+
+@dataclass
+class ProduceReport:
+    topic: str
+    lines: int = 0
+    sent: int = 0
+    failed: int = 0
+    refused: list[Refused] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"topic": self.topic, "lines": self.lines, "sent": self.sent, "failed": self.failed,
+                "refused": [r.to_dict() for r in self.refused]}
+
+
+def encode_line(text: str) -> tuple[bytes, bytes]:
+    """(key, framed Avro value) of one JSON line; raises RecordRefused."""
+    return encode_record(parse_json_line(text))
+
+
+def check_lines(lines: Iterable[str]) -> tuple[int, list[Refused]]:
+    """Validate every line without sending: (number of records, refused lines)."""
+    count, refused = 0, []
+    for number, text in numbered_lines(lines):
+        count += 1
+        try:
+            encode_line(text)
+        except RecordRefused as exc:
+            refused.append(Refused(number, exc.refusal))
+    return count, refused
+
+
+def send_lines(bootstrap: str, topic: str, lines: Iterable[str], skip: set[int] = frozenset(),  # type: ignore[assignment]
+               report: ProduceReport | None = None) -> ProduceReport:
+    """Encode and send every line not in ``skip``; wait for all acknowledgements."""
+    report = report or ProduceReport(topic)
+    ensure_topic(bootstrap, topic)
+    client = producer(bootstrap)
+    failures: list[BaseException] = []
+    try:
+        for number, text in numbered_lines(lines):
+            if number in skip:
+                continue
+            try:
+                key, value = encode_line(text)
+            except RecordRefused as exc:  # the file changed since it was checked
+                report.refused.append(Refused(number, exc.refusal))
+                continue
+            client.send(topic, key=key, value=value).add_errback(failures.append)
+            report.sent += 1
+        client.flush()
+    finally:
+        client.close(timeout=10)
+    report.failed = len(failures)
+    report.sent -= len(failures)
+    if failures:
+        raise StreamError(f"{len(failures)} record(s) were not acknowledged by the broker "
+                          f"(first: {failures[0]}); sending again is safe: the ledger acknowledges duplicates",
+                          code="send_failed")
+    return report
+
+
+def produce(bootstrap: str, topic: str, open_lines: Callable[[], Iterator[str]], check_only: bool = False,
+            on_refused: Callable[[list[Refused]], None] | None = None) -> ProduceReport:
+    """Check every line, report refusals (``on_refused``), then send the rest.
+
+    ``open_lines`` is called once per pass (twice unless ``check_only``), so a file is
+    streamed rather than held in memory.
+    """
+    count, refused = check_lines(open_lines())
+    report = ProduceReport(topic, lines=count, refused=refused)
+    if on_refused is not None:
+        on_refused(refused)
+    if check_only:
+        return report
+    return send_lines(bootstrap, topic, open_lines(), {r.line for r in refused}, report)
