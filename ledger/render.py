@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
-from .definition import ContractDefinition
 
 
 def _m(value: str | None) -> str:
@@ -67,22 +66,3 @@ def render_rejections(rows: Sequence[Mapping[str, Any]]) -> str:
         lines.append(f"{where}  {r['code']}:{field} {r['message']}")
     lines.append(f"{len(rows)} rejected record(s)")
     return "\n".join(lines)
-
-
-def contract_summary(contract: Any, d: ContractDefinition) -> dict[str, Any]:
-    calendar = d.calendar(contract.extended)
-    return {
-        "contract_id": d.id, "name": d.name, "model": d.model,
-        "commissioner": d.commissioner.id, "lead_provider": d.lead_provider.id,
-        "subcontractors": [p.id for p in d.subcontractors], "currency": d.currency,
-        "start": d.start.isoformat(), "years": d.years, "extension_years": d.extension_years,
-        "extended": contract.extended, "period": d.period,
-        "budgets": {str(y): format(contract.budget(y), "f") for y in range(1, calendar.years + 1)
-                    if contract.budget(y) is not None},
-        "schedule": [{"from_year": e.from_year, "core": str(e.core), "outcomes": str(e.outcomes),
-                      "reserve": str(e.reserve), "risk_share": e.risk_share} for e in d.schedule],
-        "baselines": {**{k: str(v) for k, v in d.baselines}, **{k: str(v) for k, v in contract.baselines.items()}},
-        "indicators": [{"id": i.id, "name": i.name, "domain": i.domain, "weight": str(i.weight),
-                        "paid_from_year": i.paid_from_year, "measures": [m.id for m in i.measures]}
-                       for i in d.indicators],
-    }
