@@ -7,6 +7,7 @@ retries on an optimistic-concurrency conflict, and returns plain values.
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
@@ -63,7 +64,15 @@ class Ledger(Application):
 
     def __init__(self, env: Mapping[str, str] | None = None,
                  clock: Callable[[], datetime] = utc_now) -> None:
-        super().__init__(env)
+        for attempt in range(5):
+            try:
+                super().__init__(env)
+                break
+            except Exception as exc:  # several workers creating the same tables at once (PostgreSQL)
+                concurrent = "concurrently" in str(exc) or "pg_type_typname_nsp_index" in str(exc)
+                if not concurrent or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
         self.clock = clock
         self._definitions: dict[tuple[str, str], ContractDefinition] = {}
 
