@@ -11,6 +11,14 @@ DLQ tail, then resumes it. A crash anywhere loses at most the batch in flight an
 duplicates nothing. Tracked positions only move forward, so a consumer that lost a
 partition to another during a rebalance fails its save with ``IntegrityError``; it
 then drops its cached state and re-seeks from the stored positions.
+
+``until_idle``: the process exits only when (1) no record has arrived for that long
+since the last batch was *saved* (a batch's processing time is not idle time), (2) no
+rebalance is under way or about to start (one often begins inside the very poll that
+came back empty), and (3) every partition it owns is saved up to the high watermark of
+its last Fetch response (the Tansu broker's ListOffsets is wrong; Fetch's is right).
+So a member never leaves records behind on partitions it owns, and a member that is
+mid-rebalance stays to take over the partitions of one that left.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from eventsourcing.persistence import IntegrityError, Tracking
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import IllegalStateError, KafkaError
 
 from ledger.ingest import IngestSession
 from ledger.records import Refusal
@@ -41,6 +49,7 @@ DEFAULT_GROUP = "obc-ledger"
 DEFAULT_BATCH = 2000
 DEFAULT_SESSION_TIMEOUT_MS = 10_000
 BATCH_WAIT_S = 0.5  # longest wait to fill a batch once records are flowing
+STALL_S = 60.0  # --until-idle: give up (with an error) if owned records stop arriving for this long
 
 
 def tracking_name(topic: str, partition: int) -> str:
@@ -94,8 +103,10 @@ class _Listener(ConsumerRebalanceListener):
             self.owner._joining = True
 
     def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
+        # Evicted from the group (e.g. a missed rebalance): a join follows, as after a revocation.
         with self.owner._lock:
             self.owner._generation += 1
+            self.owner._joining = True
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         assigned = list(assigned)
@@ -214,6 +225,52 @@ class LedgerConsumer:
         self.report.retried_batches += 1
         self._recover([tp for tp in self._consumer.assignment() if tp in self._committed])
 
+    # ------------------------------------------------------------------- idle
+
+    def _rebalancing(self) -> bool:
+        """A rebalance is under way or about to start (the heartbeat saw one, the next poll joins)."""
+        with self._lock:
+            if self._joining or self._pending:
+                return True
+        coordinator = getattr(self._consumer, "_coordinator", None)  # kafka-python internals, if present
+        try:
+            return bool(coordinator is not None and coordinator.need_rejoin())
+        except Exception:  # noqa: BLE001 - an internal API changed: rely on the listener's flags alone
+            return False
+
+    def _unfinished(self) -> dict[TopicPartition, tuple[int | None, int | None]]:
+        """Owned partitions not saved up to their high watermark: tp -> (stored offset, high watermark).
+
+        The high watermark is the one carried by the last Fetch response for the partition
+        (None until a fetch returned); the producer is not transactional, so the last record
+        of a partition is at high watermark - 1.
+        """
+        left: dict[TopicPartition, tuple[int | None, int | None]] = {}
+        for tp in self._consumer.assignment():
+            stored = self._committed.get(tp)
+            try:
+                high = self._consumer.highwater(tp)
+            except IllegalStateError:  # revoked meanwhile: a rebalance is under way
+                high = None
+            if stored is None or high is None or stored + 1 < high:
+                left[tp] = (stored, high)
+        return left
+
+    def _may_exit_idle(self, idle_since: float) -> bool:
+        assert self.until_idle is not None
+        now = time.monotonic()
+        if now - idle_since < self.until_idle or self._rebalancing():
+            return False
+        left = self._unfinished()
+        if not left:
+            return True
+        if now - idle_since > self.until_idle + max(STALL_S, 2 * self.session_timeout_ms / 1000):
+            where = ", ".join(f"{tp.topic}[{tp.partition}] saved up to {stored}, high watermark {high}"
+                              for tp, (stored, high) in sorted(left.items()))
+            raise StreamError(f"no record arrived for {now - idle_since:.0f} s but records remain on "
+                              f"partitions this consumer owns: {where}", code="consume_stalled")
+        return False
+
     # -------------------------------------------------------------------- loop
 
     def _poll_batch(self) -> list[Any]:
@@ -304,29 +361,30 @@ class LedgerConsumer:
             first_record: float | None = None
             join_deadline = last_activity + 2 * self.session_timeout_ms / 1000 + 30
             while not self._stop.is_set():
-                if self._take_pending() or joined != self._joined or self._joining:
+                if self._take_pending() or joined != self._joined or self._rebalancing():
                     joined = self._joined  # the idle clock stops while the group rebalances
                     last_activity = time.monotonic()
                 polled_at = time.monotonic()
                 records = self._poll_batch()
                 if not records:
                     if self.until_idle is not None:
-                        now = time.monotonic()
-                        if (joined and now - last_activity >= self.until_idle) or \
-                                (not joined and now > join_deadline + self.until_idle):
+                        if joined:
+                            # a rebalance that began inside this poll (revoked, nothing returned) is
+                            # not idleness: _may_exit_idle checks, and the next turn restarts the clock
+                            if joined == self._joined and self._may_exit_idle(last_activity):
+                                break
+                        elif time.monotonic() > join_deadline + self.until_idle:
                             break
                     continue
-                last_activity = time.monotonic()
                 if first_record is None:
                     first_record = polled_at
                 try:
                     self._process(records)
-                except _Abandon:
+                except (_Abandon, IntegrityError):
                     self._resync()
                     continue
-                except IntegrityError:
-                    self._resync()
-                    continue
+                finally:
+                    last_activity = time.monotonic()  # idle time starts once the batch is saved, not polled
                 self.report.processing_seconds = time.monotonic() - first_record
                 if self.on_batch is not None:
                     self.on_batch(self.report)

@@ -188,7 +188,8 @@ def _stream_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
                    help="topic to consume (repeatable; default ledger.records)")
     p.add_argument("--group", default="obc-ledger", help="consumer group (default obc-ledger)")
     p.add_argument("--until-idle", type=float, metavar="SECONDS",
-                   help="exit cleanly after this many seconds without a new record")
+                   help="exit cleanly once no record arrived for this long after the last save, no rebalance "
+                        "is in progress, and every partition it owns is consumed to its end")
     p.add_argument("--batch", type=int, default=2000, metavar="N", help="records per transaction (default 2000)")
     p.add_argument("--session-timeout-ms", type=int, default=10_000, metavar="MS",
                    help="group session timeout (default 10000; joining a group takes about half of it)")

@@ -6,6 +6,7 @@ import json
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from decimal import Decimal
@@ -328,6 +329,66 @@ def test_two_consumer_processes_in_one_group_share_the_partitions(kafka_broker, 
     assert sorted(keys) == sorted(expected)
     keys = record_keys(stream.lines)
     assert ledger_view(postgres_url, contracts, keys) == ledger_view(reference, contracts, keys)
+
+
+def send_counting(bootstrap, topic, messages):
+    """Send (key, value, is_bad) and return how many records went to each partition (from the acks)."""
+    client = producer(bootstrap)
+    futures = [client.send(topic, key=key, value=value) for key, value, _ in messages]
+    client.flush()
+    per_partition = Counter(future.get(timeout=30).partition for future in futures)
+    client.close()
+    return per_partition
+
+
+def test_a_consumer_with_slow_saves_does_not_exit_mid_rebalance_when_the_other_member_leaves(
+        kafka_broker, kafka_topic, postgres_url, monkeypatch):
+    """The bench's lost records (2 consumers on PostgreSQL). A member whose batches take longer than
+    --until-idle used to count its processing time as idle: when the other member finished and left,
+    the rebalance revoked its partitions inside the next poll, that poll came back empty, and it
+    exited mid-rebalance with records still on the partitions it owned; no member was left to take
+    them. Every produced record must be tracked in the ledger once both members have exited."""
+    contracts = contract_ids(9)
+    ledger(postgres_url, contracts)
+    stream = make_stream(1500, contracts, seed=5)
+    produced = send_counting(kafka_broker.bootstrap, kafka_topic, stream.messages())
+    assert sum(produced.values()) == stream.total and len(produced) == 3
+
+    real_flush = IngestSession.flush
+
+    def flush(self, trackings=()):
+        if threading.current_thread().name == "slow":
+            time.sleep(2.5)  # a loaded database: each batch's transaction outlasts --until-idle
+        return real_flush(self, trackings)
+
+    monkeypatch.setattr(IngestSession, "flush", flush)
+    members = {name: LedgerConsumer(Ledger.from_url(postgres_url), kafka_broker.bootstrap, [kafka_topic],
+                                    group=kafka_topic, batch=150, until_idle=1.5, session_timeout_ms=SESSION_MS)
+               for name in ("slow", "fast")}
+    reports, errors = {}, []
+
+    def run(name):
+        try:
+            reports[name] = members[name].run()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(name,), name=name, daemon=True) for name in members]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    for member in members.values():
+        member.stop()
+    assert not any(thread.is_alive() for thread in threads), "a consumer did not exit"
+    assert not errors, errors
+    assert reports["slow"].consumed > 0 and reports["fast"].consumed > 0, "both members got partitions"
+
+    app = Ledger.from_url(postgres_url)
+    tracked = {p: (app.recorder.max_tracking_id(tracking_name(kafka_topic, p)) or -1) + 1 for p in range(3)}
+    assert tracked == dict(produced), "records left behind on a partition (tracked vs produced)"
+    assert sum(r.consumed for r in reports.values()) == stream.total
+    assert all(r.reconciles for r in reports.values())
 
 
 def _progress(app, topic):
