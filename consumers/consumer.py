@@ -70,8 +70,9 @@ class ConsumeReport:
     by_code: Counter[str] = field(default_factory=Counter)
     by_partition: Counter[str] = field(default_factory=Counter)
     late: Counter[tuple[str, int]] = field(default_factory=Counter)
-    seconds: float = 0.0
-    processing_seconds: float = 0.0  # from the first record polled to the last commit (no join, no idle wait)
+    seconds: float = 0.0  # float-ok: seconds, not money
+    # from the first record polled to the last commit (no join, no idle wait)
+    processing_seconds: float = 0.0  # float-ok: seconds, not money
 
     @property
     def reconciles(self) -> bool:
@@ -125,7 +126,7 @@ class _Abandon(Exception):
 
 class LedgerConsumer:
     def __init__(self, app: "Ledger", bootstrap: str, topics: list[str] | None = None, group: str = DEFAULT_GROUP,
-                 batch: int = DEFAULT_BATCH, until_idle: float | None = None, actor: str = "system",
+                 batch: int = DEFAULT_BATCH, until_idle: float | None = None, actor: str = "system",  # float-ok: seconds, not money
                  session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
                  on_batch: Callable[[ConsumeReport], None] | None = None) -> None:
         self.app = app
@@ -256,7 +257,7 @@ class LedgerConsumer:
                 left[tp] = (stored, high)
         return left
 
-    def _may_exit_idle(self, idle_since: float) -> bool:
+    def _may_exit_idle(self, idle_since: float) -> bool:  # float-ok: seconds, not money
         assert self.until_idle is not None
         now = time.monotonic()
         if now - idle_since < self.until_idle or self._rebalancing():
@@ -358,7 +359,7 @@ class LedgerConsumer:
         try:
             last_activity = time.monotonic()
             joined = 0
-            first_record: float | None = None
+            first_record: float | None = None  # float-ok: seconds, not money
             join_deadline = last_activity + 2 * self.session_timeout_ms / 1000 + 30
             while not self._stop.is_set():
                 if self._take_pending() or joined != self._joined or self._rebalancing():

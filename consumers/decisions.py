@@ -51,7 +51,7 @@ class PublishReport:
     published: int = 0
     already_published: int = 0
     position: int | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # float-ok: seconds, not money
 
     def to_dict(self) -> dict[str, Any]:
         return {"topic": self.topic, "published": self.published, "already_published": self.already_published,
@@ -60,7 +60,7 @@ class PublishReport:
 
 class DecisionPublisher:
     def __init__(self, app: "Ledger", bootstrap: str, topic: str = DEFAULT_DECISIONS_TOPIC,
-                 until_idle: float | None = None, poll_interval: float = 0.5) -> None:
+                 until_idle: float | None = None, poll_interval: float = 0.5) -> None:  # float-ok: seconds, not money
         self.app = app
         self.bootstrap = bootstrap
         self.topic = topic
@@ -175,7 +175,7 @@ class DecisionPublisher:
 
 
 def publish_decisions(app: "Ledger", bootstrap: str, topic: str = DEFAULT_DECISIONS_TOPIC,
-                      until_idle: float | None = None, on_start: Callable[[DecisionPublisher], None] | None = None
+                      until_idle: float | None = None, on_start: Callable[[DecisionPublisher], None] | None = None  # float-ok: seconds, not money
                       ) -> PublishReport:
     publisher = DecisionPublisher(app, bootstrap, topic, until_idle)
     if on_start is not None:

@@ -55,7 +55,7 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITION
 
 
 def read_tail(bootstrap: str, tp: TopicPartition, start: int,
-              timeout_s: float = TAIL_TIMEOUT_S) -> list[ConsumerRecord]:
+              timeout_s: float = TAIL_TIMEOUT_S) -> list[ConsumerRecord]:  # float-ok: seconds, not money
     """Every record of partition ``tp`` from offset ``start`` up to its high watermark.
 
     A fresh consumer (no group) each time, so the high watermark read is from a

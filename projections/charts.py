@@ -35,7 +35,7 @@ def _svg(fig: Figure, salt: str) -> str:
     return _METADATA.sub("", text, count=1)
 
 
-def _millions(value: float, _: object) -> str:
+def _millions(value: float, _: object) -> str:  # float-ok: plotting
     return f"{value / 1e6:,.1f}m"  # float-ok: plotting
 
 

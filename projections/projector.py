@@ -186,7 +186,7 @@ class Projector:
             position = page[-1].id
             done += len(page)
 
-    def follow(self, *, poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False) -> int:
+    def follow(self, *, poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False) -> int:  # float-ok: seconds, not money
         done = 0
         while not stop():
             n = self.run()
