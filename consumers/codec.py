@@ -24,7 +24,7 @@ from fastavro import schemaless_reader, schemaless_writer
 
 import schemas
 from ledger.numbers import NotANumber, to_decimal
-from ledger.records import ID_FIELDS, RecordRefused, envelope, refuse
+from ledger.records import ID_FIELDS, RecordRefused, envelope, refuse, text_field
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
@@ -108,15 +108,6 @@ def decode(data: bytes | None, subjects: tuple[str, ...] | None = None) -> tuple
 # ---------------------------------------------------------------- records
 
 
-def _text(obj: Mapping[str, Any], name: str) -> str:
-    value = obj.get(name)
-    if value is None:
-        raise refuse("missing_field", name, "is required")
-    if not isinstance(value, str) or not value.strip():
-        raise refuse("invalid_field", name, f"must be a non-empty string (got {value!r})")
-    return value
-
-
 def _decimal_text(obj: Mapping[str, Any], name: str) -> str | None:
     value = obj.get(name)
     if value is None:
@@ -169,7 +160,7 @@ def to_avro(obj: Any) -> tuple[str, dict[str, Any]]:
     if kind == "submission":
         value: dict[str, Any] = {"submission_id": env.record_id, "contract_id": env.contract_id}
         for name in ("provider_id", "indicator_id", "period"):
-            value[name] = _text(obj, name)
+            value[name] = text_field(obj, name)
         for name in ("numerator", "denominator", "value"):
             value[name] = _decimal_text(obj, name)
         if value["value"] is None and value["numerator"] is None:
@@ -180,7 +171,7 @@ def to_avro(obj: Any) -> tuple[str, dict[str, Any]]:
         return kind, value
     if kind == "cost_report":
         value = {"report_id": env.record_id, "contract_id": env.contract_id,
-                 "provider_id": _text(obj, "provider_id"), "period": _text(obj, "period"),
+                 "provider_id": text_field(obj, "provider_id"), "period": text_field(obj, "period"),
                  "total_cost": _money(obj, "total_cost"), "high_cost_cases": []}
         cases = obj.get("high_cost_cases") or []
         if not isinstance(cases, list):
@@ -190,13 +181,13 @@ def to_avro(obj: Any) -> tuple[str, dict[str, Any]]:
             if not isinstance(case, dict):
                 raise refuse("invalid_field", path, "must be an object {case_ref, cost}")
             try:
-                ref = _text(case, "case_ref")
+                ref = text_field(case, "case_ref")
             except RecordRefused as exc:
                 raise refuse(exc.refusal.code, f"{path}.case_ref", exc.refusal.message) from None
             value["high_cost_cases"].append({"case_ref": ref, "cost": _money(case, "cost", f"{path}.cost")})
         return kind, value
     return kind, {"record_id": env.record_id, "contract_id": env.contract_id,
-                  "year": _whole(obj, "year", "invalid_field"), "segment_id": _text(obj, "segment_id"),
+                  "year": _whole(obj, "year", "invalid_field"), "segment_id": text_field(obj, "segment_id"),
                   "count": _whole(obj, "count", "non_numeric")}
 
 

@@ -23,7 +23,7 @@ from .definition import ContractDefinition
 from .domain import SNAPSHOT_EVERY, Contract, Rejection, YearData, rejection_uuid, settlement_uuid, year_data_uuid
 from .errors import NotFound
 from .periods import Calendar
-from .records import (ID_FIELDS, CostReport, Envelope, PopulationCount, Record, RecordRefused, Refusal, Submission,
+from .records import (ID_FIELDS, CostReport, PopulationCount, Record, RecordRefused, Refusal, Submission,
                       check_record, envelope, parse_json_line)
 
 if TYPE_CHECKING:

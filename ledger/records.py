@@ -117,7 +117,8 @@ def _no_constant(name: str) -> Any:
     raise refuse("non_numeric", None, f"{name} is not a number")
 
 
-def _text(fields: Mapping[str, Any], name: str) -> str:
+def text_field(fields: Mapping[str, Any], name: str) -> str:
+    """A required non-empty text field, or a refusal naming it."""
     value = fields.get(name)
     if value is None:
         raise refuse("missing_field", name, "is required")
@@ -136,8 +137,8 @@ def envelope(obj: Any) -> Envelope:
     if kind not in ID_FIELDS:
         raise refuse("unknown_type", "type", f"{kind!r} is not one of submission, cost_report, population")
     id_field = ID_FIELDS[kind]
-    record_id = _text(obj, id_field)
-    contract_id = _text(obj, "contract_id")
+    record_id = text_field(obj, id_field)
+    contract_id = text_field(obj, "contract_id")
     return Envelope(kind, record_id, contract_id, obj)
 
 
@@ -185,7 +186,7 @@ def digest(kind: str, content: Mapping[str, Any]) -> str:
 
 
 def _provider(defn: ContractDefinition, fields: Mapping[str, Any]) -> str:
-    provider = _text(fields, "provider_id")
+    provider = text_field(fields, "provider_id")
     if provider not in defn.providers:
         raise refuse("provider_not_party", "provider_id",
                      f"{provider!r} is not a provider party to contract {defn.id!r} "
@@ -194,7 +195,7 @@ def _provider(defn: ContractDefinition, fields: Mapping[str, Any]) -> str:
 
 
 def _period(calendar: Calendar, fields: Mapping[str, Any]) -> tuple[str, int]:
-    text = _text(fields, "period")
+    text = text_field(fields, "period")
     try:
         period = calendar.period(text)
     except PeriodError as exc:
@@ -229,7 +230,7 @@ def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) ->
             if not isinstance(case, dict):
                 raise refuse("invalid_field", name, "must be an object {case_ref, cost}")
             try:
-                ref = _text(case, "case_ref")
+                ref = text_field(case, "case_ref")
             except RecordRefused as exc:
                 r = exc.refusal
                 raise RecordRefused(Refusal(r.code, f"{name}.case_ref", r.message)) from None
@@ -257,7 +258,7 @@ def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) ->
         raise refuse("invalid_field", "year", f"must be a whole contract year number (got {year!r})")
     if not 1 <= year <= calendar.years:
         raise refuse("year_outside_term", "year", f"year {year} is outside the contract term (1..{calendar.years})")
-    segment = _text(f, "segment_id")
+    segment = text_field(f, "segment_id")
     if segment not in {s.id for s in defn.budget.capitation.segments}:
         raise refuse("unknown_segment", "segment_id", f"{segment!r} is not a segment of contract {defn.id!r}")
     count = f.get("count")
@@ -277,7 +278,7 @@ def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) ->
 def _submission(env: Envelope, defn: ContractDefinition, calendar: Calendar) -> Submission:
     f = env.fields
     provider = _provider(defn, f)
-    key = _text(f, "indicator_id")
+    key = text_field(f, "indicator_id")
     measure = defn.measure(key)
     if measure is None:
         indicator = defn.indicator(key)

@@ -5,10 +5,24 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
+from .numbers import fmt
 
 
-def _m(value: str | None) -> str:
+
+def money_text(value: str | None) -> str:
+    """Money for reading: thousands separators, two places; — for none."""
     return "—" if value is None else f"{Decimal(value):,.2f}"
+
+
+def number_text(value: str | None, limit: int = 14, places: int = 10, mark: str = "…") -> str:
+    """A ratio or score for reading, shortened past ``limit`` characters (the JSON keeps every digit)."""
+    if value is None:
+        return "—"
+    text = fmt(Decimal(value)) or ""
+    return text if len(text) <= limit else f"{Decimal(value):.{places}f}{mark}"
+
+
+_m = money_text  # the statement table's short name
 
 
 def _row(label: str, value: str | None, indent: int = 0) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Row
 from ledger.definition import ContractDefinition, Indicator, Measure, Threshold
 from ledger.errors import NotFound
 from ledger.numbers import ZERO, exact, fmt, fmt_money
+from ledger.render import money_text, number_text
 
 from . import facts
 from .queries import ReadModels
@@ -312,16 +313,8 @@ def _risk_share(data: _YearData, figures: Mapping[str, Any], rs: Mapping[str, An
 # ---------------------------------------------------------------------- text
 
 
-def _m(value: str | None) -> str:
-    return "—" if value is None else f"{Decimal(value):,.2f}"
-
-
-def _n(value: str | None) -> str:
-    """A ratio or score, shortened for reading (the JSON keeps every digit)."""
-    if value is None:
-        return "—"
-    text = fmt(Decimal(value)) or ""
-    return text if len(text) <= 14 else f"{Decimal(value):.10f}…"
+_m = money_text
+_n = number_text
 
 
 def render(data: Mapping[str, Any]) -> str:

@@ -59,6 +59,7 @@ from sqlalchemy.engine import Connection
 from ledger.definition import ContractDefinition, baseline_for
 from ledger.errors import LedgerError
 from ledger.numbers import ONE, ZERO, exact, fmt, fmt_money
+from ledger.render import money_text, number_text
 from ledger.periods import MONTHLY, QUARTERLY, PeriodError, parse_period
 
 from . import facts
@@ -430,15 +431,11 @@ def _payments(definition: ContractDefinition, row: Any, year: int, ledger: Mappi
 # ---------------------------------------------------------------------- text
 
 
-def _m(value: str | None) -> str:
-    return "—" if value is None else f"{Decimal(value):,.2f}"
+_m = money_text
 
 
 def _n(value: str | None) -> str:
-    if value is None:
-        return "—"
-    text = fmt(Decimal(value)) or ""
-    return text if len(text) <= 12 else f"{Decimal(value):.6f}"
+    return number_text(value, limit=12, places=6, mark="")
 
 
 def render(r: Mapping[str, Any]) -> str:
