@@ -33,14 +33,25 @@ def producer(bootstrap: str, **config: Any) -> KafkaProducer:
         raise StreamError(f"cannot reach the Kafka broker at {bootstrap}: {exc}", code="broker_unavailable") from None
 
 
+def _replication_factor(admin: KafkaAdminClient) -> int:
+    """As many replicas as the cluster has brokers, up to 3 (1 on a single-broker development broker)."""
+    try:
+        brokers = len(admin.describe_cluster().get("brokers") or [])
+    except KafkaError:  # a broker that cannot describe its cluster: assume a development broker
+        brokers = 1
+    return max(1, min(3, brokers))
+
+
 def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS) -> int:
-    """Create ``topic`` if it does not exist; return its number of partitions."""
+    """Create ``topic`` if it does not exist (a fallback: deployments create their topics first,
+    see deploy/); return its number of partitions."""
     try:
         with KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=10_000,
                               request_timeout_ms=15_000, client_id="obc-ledger-admin") as admin:
             if topic not in set(admin.list_topics()):
                 try:
-                    admin.create_topics({topic: {"num_partitions": partitions, "replication_factor": 1}},
+                    admin.create_topics({topic: {"num_partitions": partitions,
+                                                 "replication_factor": _replication_factor(admin)}},
                                         wait_for_metadata=True)
                 except TopicAlreadyExistsError:
                     pass
