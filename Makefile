@@ -26,8 +26,11 @@ test: $(STAMP) chromium
 chromium:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+# The quick benchmarks (≈ 2 min); the others are listed in bench/README.md
+# (bench.projections ≈ 5 min, bench.streaming ≈ 3 min, bench.cluster).
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
+	$(BIN)/python -m bench.close_year
 
 clean:
 	rm -rf $(VENV) demo.db demo-output *.egg-info
