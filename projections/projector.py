@@ -211,6 +211,8 @@ class Projector:
     def _project(self, page: list[Any], as_of: datetime | None, contracts: set[str] | None) -> None:
         decode = self.app.mapper.transcoder.decode
         batch = _Batch()
+        # SQLite only: on PostgreSQL the driver's per-row executemany measured 5x slower than
+        # SQLAlchemy's multi-row "insertmanyvalues" batches (a PostgreSQL fast path wants COPY).
         fast = _Fast() if (self.engine.dialect.name == "sqlite" and as_of is None) else None
         with self.engine.begin() as conn:
             streams = self._load_streams(conn)
