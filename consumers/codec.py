@@ -24,7 +24,7 @@ from fastavro import schemaless_reader, schemaless_writer
 
 import schemas
 from ledger.numbers import NotANumber, to_decimal
-from ledger.records import ID_FIELDS, RecordRefused, envelope, refuse, text_field
+from ledger.records import ID_FIELDS, envelope, refuse, text_field, within
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
@@ -180,10 +180,8 @@ def to_avro(obj: Any) -> tuple[str, dict[str, Any]]:
             path = f"high_cost_cases[{i}]"
             if not isinstance(case, dict):
                 raise refuse("invalid_field", path, "must be an object {case_ref, cost}")
-            try:
+            with within(path):
                 ref = text_field(case, "case_ref")
-            except RecordRefused as exc:
-                raise refuse(exc.refusal.code, f"{path}.case_ref", exc.refusal.message) from None
             value["high_cost_cases"].append({"case_ref": ref, "cost": _money(case, "cost", f"{path}.cost")})
         return kind, value
     return kind, {"record_id": env.record_id, "contract_id": env.contract_id,

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping, Union
+from typing import Any, Iterator, Mapping, Union
 
 from .definition import ContractDefinition
 from .numbers import ZERO, NotANumber, to_decimal
@@ -39,6 +40,16 @@ class RecordRefused(Exception):
 
 def refuse(code: str, field: str | None, message: str) -> RecordRefused:
     return RecordRefused(Refusal(code, field, message))
+
+
+@contextmanager
+def within(path: str) -> Iterator[None]:
+    """Refusals raised inside name their field under ``path`` (e.g. ``high_cost_cases[0].cost``)."""
+    try:
+        yield
+    except RecordRefused as exc:
+        r = exc.refusal
+        raise RecordRefused(Refusal(r.code, f"{path}.{r.field}" if r.field else path, r.message)) from None
 
 
 @dataclass(frozen=True)
@@ -229,19 +240,13 @@ def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) ->
             name = f"high_cost_cases[{i}]"
             if not isinstance(case, dict):
                 raise refuse("invalid_field", name, "must be an object {case_ref, cost}")
-            try:
+            with within(name):
                 ref = text_field(case, "case_ref")
-            except RecordRefused as exc:
-                r = exc.refusal
-                raise RecordRefused(Refusal(r.code, f"{name}.case_ref", r.message)) from None
             if ref in seen:
                 raise refuse("duplicate_case", f"{name}.case_ref", f"case {ref!r} appears twice in one report")
             seen.add(ref)
-            try:
+            with within(name):
                 cost = _amount(case, "cost")
-            except RecordRefused as exc:
-                r = exc.refusal
-                raise RecordRefused(Refusal(r.code, f"{name}.{r.field}", r.message)) from None
             cases.append((ref, cost))
         content = {"report_id": env.record_id, "contract_id": env.contract_id, "provider_id": provider,
                    "period": period, "total_cost": total, "high_cost_cases": [list(c) for c in cases]}
