@@ -23,6 +23,8 @@ mid-rebalance stays to take over the partitions of one that left.
 
 from __future__ import annotations
 
+import logging
+import re
 import signal
 import threading
 import time
@@ -38,6 +40,8 @@ from ledger.ingest import IngestSession
 from ledger.records import Refusal
 
 from .codec import SerializationError, decode_record, record_text
+
+log = logging.getLogger("obc_ledger.consumer")
 from .dead_letters import DeadLetter, DeadLetters, dlq_topic, dlq_tracking_name, raw_bytes_text
 from .kafka import StreamError, ensure_topic, producer
 
@@ -54,6 +58,35 @@ STALL_S = 60.0  # --until-idle: give up (with an error) if owned records stop ar
 
 def tracking_name(topic: str, partition: int) -> str:
     return f"kafka:{topic}:{partition}"
+
+
+ASSIGNED = re.compile(r"assigned (?P<partitions>.*)$")
+
+
+def assignment_text(assigned: Iterable[TopicPartition]) -> str:
+    """``ledger.records:0,3 other:1`` — what a consumer logs after each assignment."""
+    by_topic: dict[str, list[int]] = {}
+    for tp in assigned:
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return " ".join(f"{t}:{','.join(map(str, sorted(ps)))}" for t, ps in sorted(by_topic.items()))
+
+
+def parse_assignment(log_text: str) -> dict[str, list[int]] | None:
+    """The partitions of the last assignment logged in LOG_TEXT (None if none was logged)."""
+    last = None
+    for line in log_text.splitlines():
+        found = ASSIGNED.search(line)
+        if found and "obc_ledger.consumer" in line:
+            last = found["partitions"].strip()
+    if last is None:
+        return None
+    if last == "no partitions":
+        return {}
+    out: dict[str, list[int]] = {}
+    for part in last.split():
+        topic, _, numbers = part.rpartition(":")
+        out[topic] = [int(n) for n in numbers.split(",") if n]
+    return out
 
 
 @dataclass
@@ -218,6 +251,7 @@ class LedgerConsumer:
         if ready:
             self._consumer.resume(*ready)
         self.report.rebalances += 1
+        log.info("assigned %s", assignment_text(assigned) or "no partitions")
         return True
 
     def _resync(self) -> None:

@@ -15,8 +15,9 @@ contract id and waits until the ledger has applied every record: the offsets the
 tracked in its own database reach, on every partition, the last offset the broker
 acknowledged to the producer (never Kafka end offsets, which Tansu reports wrongly).
 
-``--kill-one-at F`` SIGKILLs one consumer once a fraction F of the records is applied;
-the partitions it held stall until the group's session timeout expires, then the others
+``--kill-one-at F`` SIGKILLs one consumer once a fraction F of the records is applied:
+the one with the most records left on the partitions it owns (each consumer logs its
+assignments, ``OBC_LEDGER_LOG_LEVEL=info``); the partitions it held stall until the group's session timeout expires, then the others
 take them over (reported with the delay). ``--restart-killed`` starts a replacement once
 they have. Then every contract year is closed, the publisher sends the decisions and the
 projection worker catches up; the statements are read from the read models and printed.
@@ -158,7 +159,8 @@ class LocalCluster:
         o = self.options
         return Worker(f"consumer-{n}", ["consume"], self.env() | {
             "OBC_LEDGER_TOPICS": RECORDS_TOPIC, "OBC_LEDGER_GROUP": GROUP, "OBC_LEDGER_BATCH": str(o.batch),
-            "OBC_LEDGER_SESSION_TIMEOUT_MS": str(o.session_timeout_ms)}, self.logs).start()
+            "OBC_LEDGER_SESSION_TIMEOUT_MS": str(o.session_timeout_ms),
+            "OBC_LEDGER_LOG_LEVEL": "info"}, self.logs).start()  # logs its partition assignments
 
     def start_consumers(self) -> None:
         self.consumers = [self.consumer(n) for n in range(1, self.options.consumers + 1)]
@@ -252,9 +254,10 @@ class LocalCluster:
                 if self.on_first_commit is not None:
                     self.on_first_commit()
             finished = all(tracked[p] >= last for p, last in self.last_offsets.items())
-            if o.kill_one_at is not None and self.kill is None and not finished \
-                    and applied >= o.kill_one_at * self.sent:
-                self._kill_one(tracked, applied, now)
+            victim = self._victim(tracked) if o.kill_one_at is not None and self.kill is None \
+                and not finished and applied >= o.kill_one_at * self.sent else None
+            if victim is not None:
+                self._kill_one(victim, tracked, applied, now)
             elif self.kill is not None:
                 self._watch_takeover(tracked, now, finished)
             if finished:
@@ -274,8 +277,32 @@ class LocalCluster:
         self.say(f"all {self.sent:,} records applied: the ledger's tracked offsets equal the produced ones on every "
                  f"partition ({self.timings['apply_s']:.1f} s after producing)")
 
-    def _kill_one(self, tracked: dict[int, int], applied: int, now: float) -> None:
-        victim = self.consumers[0]
+    def assignments(self) -> dict[str, list[int]]:
+        """Each running consumer's partitions of the records topic, from the last assignment it logged."""
+        from consumers.consumer import parse_assignment
+
+        out = {}
+        for worker in self.consumers:
+            if worker.running() and worker.err.exists():
+                logged = parse_assignment(worker.err.read_text(errors="replace"))
+                if logged is not None:
+                    out[worker.name] = logged.get(RECORDS_TOPIC, [])
+        return out
+
+    def _victim(self, tracked: dict[int, int]) -> Worker | None:
+        """The consumer with the most records still to apply on the partitions it owns, if any.
+
+        Records are keyed by contract id, so partitions hold very different numbers of
+        records: a consumer whose partitions are finished would show no takeover when killed.
+        """
+        left = {name: sum(max(0, self.last_offsets[p] - tracked[p]) for p in partitions)
+                for name, partitions in self.assignments().items()}
+        name = max(left, key=lambda n: left[n], default=None)
+        if name is None or left[name] == 0:
+            return None  # no assignment logged yet, or none with records left: look again next poll
+        return next(w for w in self.consumers if w.name == name)
+
+    def _kill_one(self, victim: Worker, tracked: dict[int, int], applied: int, now: float) -> None:
         victim.kill()
         self.kill = KillReport(victim.name, victim.pid, applied)
         self._at_kill, self._killed_at, self._moved = dict(tracked), now, {}

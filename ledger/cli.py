@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from decimal import Decimal
@@ -23,6 +24,9 @@ from .cli_views import VIEW_COMMANDS, add_view_commands
 BOOTSTRAP_ENV = "OBC_LEDGER_BOOTSTRAP"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 class UsageError(Exception):
@@ -46,6 +50,9 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                              "or $OBC_LEDGER_PROJECTIONS_DB)")
     parser.add_argument("--as", dest="actor", default=default, metavar="ACTOR",
                         help="who is acting, recorded on every event (e.g. commissioner:occg); default $OBC_LEDGER_ACTOR or 'system'")
+    parser.add_argument("--log-level", dest="log_level", default=default, choices=LOG_LEVELS, type=str.lower,
+                        help="diagnostics on stderr, e.g. a consumer's partition assignments at 'info' "
+                             "(default 'warning', or $OBC_LEDGER_LOG_LEVEL)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -653,6 +660,18 @@ def _fail(as_json: bool, error: dict[str, Any], lines: Sequence[str], code: int)
     return code
 
 
+def _configure_logging(level: str) -> None:
+    """The ledger's own loggers (``obc_ledger.*``) at LEVEL on stderr; libraries stay at warning."""
+    if level not in LOG_LEVELS:  # from $OBC_LEDGER_LOG_LEVEL, which argparse's choices do not check
+        raise UsageError(f"obc-ledger: --log-level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    ours = logging.getLogger("obc_ledger")
+    ours.handlers[:] = [handler]
+    ours.setLevel(level.upper())
+    ours.propagate = False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
@@ -660,6 +679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         apply_env_defaults(parser)
         args = parser.parse_args(argv)
+        _configure_logging(getattr(args, "log_level", None) or "warning")
         return COMMANDS[args.command](args)
     except UsageError as exc:
         return _fail(as_json, {"error": "usage", "message": str(exc)}, [f"error: {exc}"], EXIT_USAGE)

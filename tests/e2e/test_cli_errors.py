@@ -71,3 +71,14 @@ def test_usage_errors_are_one_line(cli):
     result = cli("statement", "beds-msk")
     assert result.code == 2
     assert result.err.count("\n") == 1 and "--year" in result.err
+
+
+def test_a_log_level_from_the_environment_is_checked_like_the_option(cli, monkeypatch):
+    monkeypatch.setenv("OBC_LEDGER_LOG_LEVEL", "loud")
+    result = cli("contract", "list")
+    assert result.code == 2
+    assert result.err.count("\n") == 1 and "--log-level" in result.err and "'loud'" in result.err
+    monkeypatch.setenv("OBC_LEDGER_LOG_LEVEL", "INFO")
+    assert cli("contract", "list").code == 0
+    wrong = cli("--log-level", "loud", "contract", "list")
+    assert wrong.code == 2 and "--log-level" in wrong.err

@@ -70,7 +70,8 @@ def test_the_local_cluster_with_a_consumer_killed_mid_run_gives_the_statements_o
 
     # the killed consumer's partitions stalled, then the others took them over
     kill = result["kill"]
-    assert kill["consumer"] == "consumer-1" and reports["consumer-1"] is None, "killed: no report"
+    assert kill["consumer"] in {"consumer-1", "consumer-2", "consumer-3"}
+    assert reports[kill["consumer"]] is None, "killed: no report"
     assert kill["stalled_partitions"], "the kill landed while the consumer still had records to apply"
     assert kill["taken_over_after_s"] is not None
     taken = set().union(*(r["consumed_by_partition"] for r in survivors.values()))

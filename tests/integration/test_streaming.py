@@ -15,7 +15,7 @@ import pytest
 from kafka import TopicPartition
 
 from consumers.codec import decode
-from consumers.consumer import LedgerConsumer, tracking_name
+from consumers.consumer import LedgerConsumer, parse_assignment, tracking_name
 from consumers.dead_letters import decode_dead_letter, dlq_topic, parse_key
 from consumers.decisions import HEADER, DecisionPublisher
 from consumers.kafka import ensure_topic, producer, read_tail
@@ -313,14 +313,20 @@ def test_two_consumer_processes_in_one_group_share_the_partitions(kafka_broker, 
     expected = send(kafka_broker.bootstrap, kafka_topic, stream.messages())
 
     procs = [_consume_process(postgres_url, kafka_broker.bootstrap, kafka_topic, "--until-idle", "4",
-                              "--batch", "500") for _ in range(2)]
-    reports = []
+                              "--batch", "500", "--log-level", "info") for _ in range(2)]
+    reports, logs = [], []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         reports.append(json.loads(out))
+        logs.append(err)
     assert all(r["consumed"] > 0 for r in reports), "both processes got partitions"
     partitions = [set(r["consumed_by_partition"]) for r in reports]
+    # each logged its assignments (--log-level info): it consumed only partitions it was assigned
+    for consumed, log in zip(partitions, logs):
+        logged = {f"{t}:{p}" for line in log.splitlines() if "obc_ledger.consumer" in line
+                  for t, ps in (parse_assignment(line) or {}).items() for p in ps}
+        assert consumed <= logged, log
     assert sum(r["consumed"] for r in reports) == stream.total
     assert all(r["reconciles"] for r in reports)
     assert sum(r["dead_lettered"] for r in reports) == stream.bad_count
