@@ -61,34 +61,115 @@ def unframe(data: bytes | None) -> tuple[int, bytes]:
     return HEADER.unpack_from(data)[1], data[HEADER.size:]
 
 
-def encode(schema_id: int, value: Mapping[str, Any]) -> bytes:
+class LocalIds:
+    """Ids on the wire are the fixed ids of :data:`schemas.SCHEMA_IDS` (no registry configured)."""
+
+    def __init__(self) -> None:
+        self._resolved: dict[int, tuple[schemas.SchemaVersion, Any, Any]] = {}
+
+    def wire_id(self, schema_id: int) -> int:
+        return schema_id
+
+    def resolve(self, wire_id: int) -> tuple[schemas.SchemaVersion, Any, Any]:
+        """(writer version, writer schema, reader schema or None when the writer is the newest)."""
+        found = self._resolved.get(wire_id)
+        if found is None:
+            try:
+                writer = schemas.by_id(wire_id)
+            except schemas.UnknownSchema:
+                raise SerializationError("unknown_schema_id", f"schema id {wire_id} is not in the registry",
+                                         wire_id) from None
+            reader = schemas.latest(writer.subject)
+            found = self._resolved[wire_id] = (writer, schemas.parsed(wire_id),
+                                               None if reader.id == wire_id else schemas.parsed(reader.id))
+        return found
+
+
+class RegistryIds(LocalIds):
+    """Ids on the wire are a Confluent-compatible registry's (schemas/confluent.py)."""
+
+    def __init__(self, registry: Any) -> None:
+        super().__init__()
+        self.registry = registry
+        self._wire: dict[int, int] = {}
+
+    def wire_id(self, schema_id: int) -> int:
+        found = self._wire.get(schema_id)
+        if found is None:
+            sv = schemas.by_id(schema_id)
+            found = self._wire[schema_id] = self.registry.register(schemas.raw(sv.subject, sv.version))
+        return found
+
+    def resolve(self, wire_id: int) -> tuple[schemas.SchemaVersion, Any, Any]:
+        found = self._resolved.get(wire_id)
+        if found is None:
+            found = self._resolved[wire_id] = self._lookup(wire_id)
+        return found
+
+    def _lookup(self, wire_id: int) -> tuple[schemas.SchemaVersion, Any, Any]:
+        from fastavro import parse_schema
+        from fastavro.schema import to_parsing_canonical_form
+
+        from schemas.confluent import NotInRegistry, full_name
+
+        try:
+            document = self.registry.schema(wire_id)  # RegistryUnavailable propagates: not a dead letter
+        except NotInRegistry as exc:
+            raise SerializationError("unknown_schema_id", str(exc), wire_id) from None
+        try:
+            writer_schema = parse_schema(document)
+        except Exception as exc:  # fastavro's SchemaParseException and friends
+            raise SerializationError("unknown_schema_id", f"schema id {wire_id} in the registry is not a "
+                                                          f"usable Avro schema ({exc})"[:300], wire_id) from None
+        canonical = to_parsing_canonical_form(writer_schema)
+        for schema_id, (subject, version) in schemas.SCHEMA_IDS.items():
+            if to_parsing_canonical_form(schemas.parsed(schema_id)) == canonical:
+                reader = schemas.latest(subject)
+                return (schemas.SchemaVersion(schema_id, subject, version), schemas.parsed(schema_id),
+                        None if reader.id == schema_id else schemas.parsed(reader.id))
+        name = full_name(document)
+        for subject in schemas.subjects():
+            newest = schemas.latest(subject)
+            if full_name(schemas.raw(subject, newest.version)) == name:
+                # a version this ledger does not have: the writer's schema, resolved to our newest reader
+                return schemas.SchemaVersion(wire_id, subject, 0), writer_schema, schemas.parsed(newest.id)
+        raise SerializationError("unknown_schema_id", f"schema id {wire_id} is a {name} schema, which this ledger "
+                                                      f"does not read", wire_id)
+
+
+_ids: LocalIds = LocalIds()
+
+
+def _label(writer: schemas.SchemaVersion) -> str:
+    return f"{writer.subject} v{writer.version}" if writer.version else f"{writer.subject} (registry id {writer.id})"
+
+
+def use_registry(url: str | None) -> None:
+    """Frame with, and resolve, a Confluent-compatible registry's ids (None: the local fixed ids)."""
+    global _ids
+    if url:
+        from schemas.confluent import ConfluentRegistry
+
+        _ids = RegistryIds(ConfluentRegistry(url))
+    else:
+        _ids = LocalIds()
+
+
+def avro_body(schema_id: int, value: Mapping[str, Any]) -> bytes:
     out = io.BytesIO()
     schemaless_writer(out, schemas.parsed(schema_id), dict(value))
-    return frame(schema_id, out.getvalue())
+    return out.getvalue()
 
 
-_SCHEMAS: dict[int, tuple[schemas.SchemaVersion, Any, Any]] = {}
-
-
-def _schemas(schema_id: int) -> tuple[schemas.SchemaVersion, Any, Any]:
-    """(writer version, writer schema, reader schema or None when the writer is the newest)."""
-    found = _SCHEMAS.get(schema_id)
-    if found is None:
-        writer = schemas.by_id(schema_id)
-        reader = schemas.latest(writer.subject)
-        found = _SCHEMAS[schema_id] = (writer, schemas.parsed(schema_id),
-                                       None if reader.id == schema_id else schemas.parsed(reader.id))
-    return found
+def encode(schema_id: int, value: Mapping[str, Any]) -> bytes:
+    """Avro body written with local schema ``schema_id``, framed with its id on the wire."""
+    return frame(_ids.wire_id(schema_id), avro_body(schema_id, value))
 
 
 def decode(data: bytes | None, subjects: tuple[str, ...] | None = None) -> tuple[schemas.SchemaVersion, dict[str, Any]]:
     """Read framed bytes with the newest reader of the writer's subject."""
     schema_id, body = unframe(data)
-    try:
-        writer, writer_schema, reader_schema = _schemas(schema_id)
-    except schemas.UnknownSchema:
-        raise SerializationError("unknown_schema_id", f"schema id {schema_id} is not in the registry",
-                                 schema_id) from None
+    writer, writer_schema, reader_schema = _ids.resolve(schema_id)
     if subjects is not None and writer.subject not in subjects:
         raise SerializationError("unexpected_schema",
                                  f"schema id {schema_id} is a {writer.subject} schema; this topic carries "
@@ -97,11 +178,11 @@ def decode(data: bytes | None, subjects: tuple[str, ...] | None = None) -> tuple
     try:
         value = schemaless_reader(fo, writer_schema, reader_schema)
     except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeDecodeError, …
-        raise SerializationError("undecodable", f"not a valid {writer.subject} v{writer.version} Avro body "
+        raise SerializationError("undecodable", f"not a valid {_label(writer)} Avro body "
                                                 f"({type(exc).__name__}: {exc})"[:300], schema_id) from None
     if fo.tell() != len(body):
         raise SerializationError("undecodable", f"{len(body) - fo.tell()} trailing byte(s) after the "
-                                                f"{writer.subject} v{writer.version} Avro body", schema_id)
+                                                f"{_label(writer)} Avro body", schema_id)
     return writer, value
 
 
@@ -187,6 +268,12 @@ def to_avro(obj: Any) -> tuple[str, dict[str, Any]]:
     return kind, {"record_id": env.record_id, "contract_id": env.contract_id,
                   "year": _whole(obj, "year", "invalid_field"), "segment_id": text_field(obj, "segment_id"),
                   "count": _whole(obj, "count", "non_numeric")}
+
+
+def check_record(obj: Any) -> None:
+    """Raise RecordRefused if ``obj`` could not be sent; touches no registry (``produce --check``)."""
+    subject, value = to_avro(obj)
+    avro_body(schemas.latest(subject).id, value)
 
 
 def encode_record(obj: Any) -> tuple[bytes, bytes]:

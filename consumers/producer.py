@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator
 from ledger.ingest import numbered_lines
 from ledger.records import RecordRefused, Refusal, parse_json_line
 
-from .codec import encode_record
+from .codec import check_record, encode_record
 from .kafka import StreamError, ensure_topic, producer
 
 
@@ -54,7 +54,7 @@ def check_lines(lines: Iterable[str]) -> tuple[int, list[Refused]]:
     for number, text in numbered_lines(lines):
         count += 1
         try:
-            encode_line(text)
+            check_record(parse_json_line(text))
         except RecordRefused as exc:
             refused.append(Refused(number, exc.refusal))
     return count, refused

@@ -187,6 +187,9 @@ def _stream_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     def bootstrap(p: argparse.ArgumentParser) -> None:
         p.add_argument("--bootstrap", default=os.environ.get(BOOTSTRAP_ENV), metavar="HOST:PORT",
                        help=f"Kafka bootstrap server(s), comma-separated (or ${BOOTSTRAP_ENV})")
+        p.add_argument("--registry", metavar="URL",
+                       help="a Confluent-compatible schema registry (http[s]://[KEY:SECRET@]host:port): "
+                            "schema ids on the wire are its ids (default: the fixed ids of schemas/)")
 
     p = command("consume", "apply providers' Avro records from Kafka, exactly once in effect; "
                            "records that cannot be applied go to <topic>.dlq with the reason")
@@ -213,6 +216,10 @@ def _stream_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
 
 
 def _bootstrap(args: argparse.Namespace) -> str:
+    """The Kafka bootstrap servers; also sets the schema registry the codec uses (--registry)."""
+    from consumers.codec import use_registry
+
+    use_registry(args.registry)
     if not args.bootstrap:
         raise UsageError(f"obc-ledger {args.command}: --bootstrap HOST:PORT is required (or set ${BOOTSTRAP_ENV})")
     return args.bootstrap

@@ -14,7 +14,7 @@ from decimal import Decimal
 import pytest
 from kafka import TopicPartition
 
-from consumers.codec import decode
+from consumers.codec import decode, use_registry
 from consumers.consumer import LedgerConsumer, parse_assignment, tracking_name
 from consumers.dead_letters import decode_dead_letter, dlq_topic, parse_key
 from consumers.decisions import HEADER, DecisionPublisher
@@ -25,6 +25,7 @@ from ledger.ingest import IngestSession
 from ledger.records import ID_FIELDS
 from tests.integration.streaming_data import contract_ids, make_stream, register
 from tests.support.cli import EXAMPLES, OBC_LEDGER
+from tests.support.registry import RegistryServer
 
 WIRE_CODES = {"empty_message", "truncated", "unsupported_framing", "unknown_schema_id", "undecodable",
               "unexpected_schema"}
@@ -130,6 +131,43 @@ def test_a_providers_file_produced_then_consumed_gives_the_statements_of_ingest(
     again = cli.ok("consume", "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--group",
                    kafka_topic, "--until-idle", "1", "--session-timeout-ms", str(SESSION_MS), "--json").json()
     assert again["consumed"] == 0, "stored offsets: nothing is consumed twice"
+
+
+@pytest.fixture
+def schema_registry():
+    with RegistryServer() as server:
+        yield server
+    use_registry(None)  # the in-process CLI set the codec's registry: later tests use the fixed ids
+
+
+def test_with_a_schema_registry_the_ids_on_the_wire_are_the_registrys(kafka_broker, kafka_topic, cli,
+                                                                      schema_registry):
+    cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
+    wire = ("--bootstrap", kafka_broker.bootstrap, "--registry", schema_registry.url)
+    sent = cli.ok("produce", EXAMPLES / "worked-example-data.jsonl", *wire, "--topic", kafka_topic, "--json").json()
+    assert sent["sent"] == 34
+    ids = {m.value[1:5] for m in read_topic(kafka_broker.bootstrap, kafka_topic)}
+    assert {int.from_bytes(i, "big") for i in ids} <= set(schema_registry.schemas), "the registry's ids, not ours"
+
+    consumed = cli.ok("consume", *wire, "--topic", kafka_topic, "--group", kafka_topic, "--until-idle", "1.5",
+                      "--session-timeout-ms", str(SESSION_MS), "--json").json()
+    assert (consumed["consumed"], consumed["accepted"], consumed["duplicates"], consumed["dead_lettered"]) == \
+        (34, 33, 1, 0)
+    cli.ok("close-year", "beds-msk", "1")
+    decisions = f"{kafka_topic}.decisions"
+    published = cli.ok("publish-decisions", *wire, "--topic", decisions, "--until-idle", "1", "--json").json()
+    assert published["published"] > 0
+    messages = read_topic(kafka_broker.bootstrap, decisions)
+    assert len(messages) == published["published"]
+    assert all(int.from_bytes(m.value[1:5], "big") in schema_registry.schemas for m in messages)
+    assert all(decode(m.value, ("decision",))[0].subject == "decision" for m in messages)
+
+    # a consumer not told about the registry cannot resolve its ids: dead letters, with the reason
+    other = f"{kafka_topic}-no-registry"
+    cli.ok("produce", EXAMPLES / "worked-example-data.jsonl", *wire, "--topic", other)
+    lost = cli.ok("consume", "--bootstrap", kafka_broker.bootstrap, "--topic", other, "--group", other,
+                  "--until-idle", "1.5", "--session-timeout-ms", str(SESSION_MS), "--json").json()
+    assert lost["dead_lettered"] == 34 and lost["dead_lettered_by_reason"] == {"unknown_schema_id": 34}
 
 
 def test_produce_reports_refused_lines_with_reasons_before_sending_the_rest(kafka_broker, kafka_topic, cli, tmp_path):

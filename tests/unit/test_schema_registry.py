@@ -1,0 +1,134 @@
+"""Schema ids from a Confluent-compatible registry (--registry URL): schemas/confluent.py and
+the codec's RegistryIds, against a loopback server speaking the registry's REST API."""
+
+import copy
+import io
+import json
+import struct
+
+import pytest
+from fastavro import parse_schema, schemaless_writer
+
+import schemas
+from consumers import codec
+from consumers.codec import SerializationError, decode_record, encode_record, frame
+from consumers.dead_letters import DeadLetter, decode_dead_letter
+from ledger.errors import LedgerError
+from schemas.confluent import ConfluentRegistry, RegistryRefused, RegistryUnavailable
+from tests.support.registry import RegistryServer
+
+SUBMISSION = {"type": "submission", "submission_id": "s-0001", "contract_id": "oxon-mh", "provider_id": "ohft",
+              "indicator_id": "care-plans-reviewed", "period": "2027-04", "numerator": "412", "denominator": "480"}
+SUBJECT = "uk.nhs.obc.ledger.Submission"
+
+
+@pytest.fixture
+def registry():
+    with RegistryServer() as server:
+        codec.use_registry(server.url)
+        yield server
+    codec.use_registry(None)
+
+
+def wire_id(data: bytes) -> int:
+    return struct.unpack(">bI", data[:5])[1]
+
+
+def body(schema: dict, value: dict) -> bytes:
+    out = io.BytesIO()
+    schemaless_writer(out, parse_schema(schema), value)
+    return out.getvalue()
+
+
+def test_records_are_framed_with_the_registrys_id_and_read_back(registry):
+    key, value = encode_record(SUBMISSION)
+    assert key == b"oxon-mh"
+    assert wire_id(value) == 101 and registry.subjects == {SUBJECT: [101]}
+    assert json.loads(registry.schemas[101]) == schemas.raw("submission", 2)
+    assert decode_record(value) == SUBMISSION
+    encode_record(SUBMISSION)
+    assert [r for r in registry.requests if r[0] == "POST"] == [("POST", f"/subjects/{SUBJECT}/versions")], \
+        "registered once per process"
+    assert [r for r in registry.requests if r[0] == "GET"] == [], "its own id needs no lookup"
+
+
+def test_a_v1_message_registered_by_another_producer_is_read_by_the_v2_reader(registry):
+    v1 = schemas.raw("submission", 1)
+    other_id = registry.register(SUBJECT, json.dumps(v1))
+    fields = {f["name"] for f in v1["fields"]}
+    value = {k: v for k, v in codec.to_avro(SUBMISSION)[1].items() if k in fields}
+    record = decode_record(frame(other_id, body(v1, value)))
+    assert record["submission_id"] == "s-0001" and record["numerator"] == "412"
+    assert ("GET", f"/schemas/ids/{other_id}") in registry.requests
+
+
+def test_a_provider_version_the_ledger_lacks_is_resolved_to_its_newest_reader(registry):
+    newer = copy.deepcopy(schemas.raw("submission", 2))
+    newer["fields"].append({"name": "source_system", "type": ["null", "string"], "default": None})
+    newer_id = registry.register(SUBJECT, json.dumps(newer))
+    value = codec.to_avro(SUBMISSION)[1] | {"source_system": "EPR-7"}
+    record = decode_record(frame(newer_id, body(newer, value)))
+    assert record["indicator_id"] == "care-plans-reviewed" and "source_system" not in record
+
+    broken = copy.deepcopy(newer)
+    broken["fields"] = [f for f in broken["fields"] if f["name"] != "provider_id"]  # our reader needs it
+    broken_id = registry.register(SUBJECT, json.dumps(broken))
+    value = {k: v for k, v in value.items() if k != "provider_id"}
+    with pytest.raises(SerializationError) as caught:
+        decode_record(frame(broken_id, body(broken, value)))
+    assert caught.value.code == "undecodable" and f"registry id {broken_id}" in caught.value.message
+
+
+def test_ids_the_registry_does_not_know_or_records_the_ledger_does_not_read_are_dead_letters(registry):
+    with pytest.raises(SerializationError) as caught:
+        decode_record(frame(999, b"\x00"))
+    assert caught.value.code == "unknown_schema_id" and "999" in caught.value.message
+    alien = {"type": "record", "name": "Invoice", "namespace": "acme", "fields": [{"name": "n", "type": "long"}]}
+    alien_id = registry.register("acme.Invoice", json.dumps(alien))
+    with pytest.raises(SerializationError) as caught:
+        decode_record(frame(alien_id, body(alien, {"n": 1})))
+    assert caught.value.code == "unknown_schema_id" and "acme.Invoice" in caught.value.message
+
+
+def test_dead_letters_use_registry_ids_too(registry):
+    letter = DeadLetter(topic="ledger.records", partition=2, offset=17, key=b"oxon-mh", value=b"\x07junk",
+                        code="truncated", field=None, message="too short")
+    data = letter.encode()
+    assert wire_id(data) >= 101 and "uk.nhs.obc.ledger.DeadLetter" in registry.subjects
+    decoded = decode_dead_letter(data)
+    assert (decoded["offset"], decoded["value"], decoded["code"]) == (17, b"\x07junk", "truncated")
+
+
+def test_an_unreachable_registry_is_an_error_not_a_dead_letter(registry):
+    registry.failing = True
+    with pytest.raises(RegistryUnavailable) as caught:
+        decode_record(frame(150, b"\x00"))
+    assert "did not answer GET /schemas/ids/150" in caught.value.message
+    with pytest.raises(RegistryUnavailable):
+        encode_record(SUBMISSION)
+
+
+def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown():
+    with RegistryServer(credentials=("key", "s3cret")) as server:
+        host = server.url.removeprefix("http://")
+        good = ConfluentRegistry(f"http://key:s3cret@{host}")
+        assert good.register(schemas.raw("population", 1)) == 101
+        assert "s3cret" not in repr(good)
+        with pytest.raises(RegistryRefused) as caught:
+            ConfluentRegistry(f"http://key:wrong@{host}").register(schemas.raw("population", 1))
+        assert "HTTP 401" in caught.value.message and "s3cret" not in caught.value.message
+
+
+def test_a_registry_url_must_be_http():
+    with pytest.raises(LedgerError) as caught:
+        ConfluentRegistry("localhost:8081")
+    assert caught.value.code == "invalid_registry_url"
+
+
+def test_checking_a_file_before_sending_touches_no_registry(registry):
+    from consumers.producer import check_lines
+
+    bad = dict(SUBMISSION, numerator="many")
+    count, refused = check_lines([json.dumps(SUBMISSION), json.dumps(bad)])
+    assert count == 2 and [(r.line, r.refusal.code) for r in refused] == [(2, "non_numeric")]
+    assert registry.requests == []
