@@ -161,8 +161,9 @@ class LedgerConsumer:
     def __init__(self, app: "Ledger", bootstrap: str, topics: list[str] | None = None, group: str = DEFAULT_GROUP,
                  batch: int = DEFAULT_BATCH, until_idle: float | None = None, actor: str = "system",  # float-ok: seconds, not money
                  session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
-                 on_batch: Callable[[ConsumeReport], None] | None = None) -> None:
+                 on_batch: Callable[[ConsumeReport], None] | None = None, create_topics: bool = False) -> None:
         self.app = app
+        self.create_topics = create_topics  # create a missing records topic (its .dlq is created anyway)
         self.bootstrap = bootstrap
         self.topics = list(topics or [DEFAULT_TOPIC])
         self.group = group
@@ -190,7 +191,7 @@ class LedgerConsumer:
     def _open(self) -> None:
         dlq_partitions = {}
         for topic in self.topics:
-            partitions = ensure_topic(self.bootstrap, topic)
+            partitions = ensure_topic(self.bootstrap, topic, create=self.create_topics)
             dlq_partitions[topic] = ensure_topic(self.bootstrap, dlq_topic(topic), partitions)
         try:
             self._consumer = KafkaConsumer(

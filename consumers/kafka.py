@@ -42,13 +42,23 @@ def _replication_factor(admin: KafkaAdminClient) -> int:
     return max(1, min(3, brokers))
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS) -> int:
-    """Create ``topic`` if it does not exist (a fallback: deployments create their topics first,
-    see deploy/); return its number of partitions."""
+def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS, create: bool = True) -> int:
+    """The number of partitions of ``topic``, created first if it does not exist and ``create``.
+
+    The ledger creates the topics it owns when they are missing (``<topic>.dlq``, as Kafka
+    Connect does its dead-letter queue; the decisions topic), with as many replicas as the
+    cluster has brokers, up to 3. The records topic is the providers' and the deployment's:
+    ``consume`` and ``produce`` create it only with ``--create-topics``, so a mistyped name is
+    an error rather than a new topic nobody reads (deployments create their topics first,
+    see deploy/).
+    """
     try:
         with KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=10_000,
                               request_timeout_ms=15_000, client_id="obc-ledger-admin") as admin:
             if topic not in set(admin.list_topics()):
+                if not create:
+                    raise StreamError(f"topic {topic!r} does not exist on {bootstrap}: create it first "
+                                      f"(deploy/README.md) or pass --create-topics", code="topic_not_found")
                 try:
                     admin.create_topics({topic: {"num_partitions": partitions,
                                                  "replication_factor": _replication_factor(admin)}},

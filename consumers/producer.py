@@ -61,10 +61,10 @@ def check_lines(lines: Iterable[str]) -> tuple[int, list[Refused]]:
 
 
 def send_lines(bootstrap: str, topic: str, lines: Iterable[str], skip: set[int] = frozenset(),  # type: ignore[assignment]
-               report: ProduceReport | None = None) -> ProduceReport:
+               report: ProduceReport | None = None, create_topic: bool = False) -> ProduceReport:
     """Encode and send every line not in ``skip``; wait for all acknowledgements."""
     report = report or ProduceReport(topic)
-    ensure_topic(bootstrap, topic)
+    ensure_topic(bootstrap, topic, create=create_topic)
     client = producer(bootstrap)
     failures: list[BaseException] = []
     try:
@@ -91,7 +91,7 @@ def send_lines(bootstrap: str, topic: str, lines: Iterable[str], skip: set[int] 
 
 
 def produce(bootstrap: str, topic: str, open_lines: Callable[[], Iterator[str]], check_only: bool = False,
-            on_refused: Callable[[list[Refused]], None] | None = None) -> ProduceReport:
+            on_refused: Callable[[list[Refused]], None] | None = None, create_topic: bool = False) -> ProduceReport:
     """Check every line, report refusals (``on_refused``), then send the rest.
 
     ``open_lines`` is called once per pass (twice unless ``check_only``), so a file is
@@ -103,4 +103,4 @@ def produce(bootstrap: str, topic: str, open_lines: Callable[[], Iterator[str]],
         on_refused(refused)
     if check_only:
         return report
-    return send_lines(bootstrap, topic, open_lines(), {r.line for r in refused}, report)
+    return send_lines(bootstrap, topic, open_lines(), {r.line for r in refused}, report, create_topic)

@@ -203,11 +203,14 @@ def _stream_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--batch", type=int, default=2000, metavar="N", help="records per transaction (default 2000)")
     p.add_argument("--session-timeout-ms", type=int, default=10_000, metavar="MS",
                    help="group session timeout (default 10000; joining a group takes about half of it)")
+    create_topics = "create the topic when it does not exist (3 partitions); without it a missing topic is an error"
+    p.add_argument("--create-topics", dest="create_topics", action="store_true", help=create_topics)
     p = command("produce", "check a provider's JSON-lines file, report refused lines, send the rest as Avro")
     p.add_argument("file", help="JSON-lines file ('-' for stdin)")
     bootstrap(p)
     p.add_argument("--topic", default="ledger.records", help="topic to send to (default ledger.records)")
     p.add_argument("--check", action="store_true", help="only check the file; send nothing")
+    p.add_argument("--create-topics", dest="create_topics", action="store_true", help=create_topics)
     p = command("publish-decisions", "publish payment decisions from the ledger to a topic, exactly once in effect")
     bootstrap(p)
     p.add_argument("--topic", default="ledger.decisions", help="topic to publish to (default ledger.decisions)")
@@ -577,7 +580,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
         raise UsageError("obc-ledger consume: --batch must be at least 1")
     consumer = LedgerConsumer(_open(args), bootstrap, args.topics, group=args.group, batch=args.batch,
                               until_idle=args.until_idle, actor=_actor(args),
-                              session_timeout_ms=args.session_timeout_ms)
+                              session_timeout_ms=args.session_timeout_ms, create_topics=args.create_topics)
     report = consumer.run()
 
     def text() -> str:
@@ -622,7 +625,8 @@ def cmd_produce(args: argparse.Namespace) -> int:
                 print(f"  line {r.line}: {r.refusal}")
             sys.stdout.flush()
 
-    report = produce(bootstrap, args.topic, open_lines, check_only=args.check, on_refused=show_refused)
+    report = produce(bootstrap, args.topic, open_lines, check_only=args.check, on_refused=show_refused,
+                     create_topic=args.create_topics)
     _emit(args, report.to_dict(), lambda: (
         f"checked {report.lines} line(s): {report.lines - len(report.refused)} valid, {len(report.refused)} refused; "
         f"nothing sent (--check)" if args.check else

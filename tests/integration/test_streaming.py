@@ -12,7 +12,7 @@ from collections import Counter
 from decimal import Decimal
 
 import pytest
-from kafka import TopicPartition
+from kafka import KafkaAdminClient, TopicPartition
 
 from consumers.codec import decode, use_registry
 from consumers.consumer import LedgerConsumer, parse_assignment, tracking_name
@@ -164,10 +164,24 @@ def test_with_a_schema_registry_the_ids_on_the_wire_are_the_registrys(kafka_brok
 
     # a consumer not told about the registry cannot resolve its ids: dead letters, with the reason
     other = f"{kafka_topic}-no-registry"
-    cli.ok("produce", EXAMPLES / "worked-example-data.jsonl", *wire, "--topic", other)
+    cli.ok("produce", EXAMPLES / "worked-example-data.jsonl", *wire, "--topic", other, "--create-topics")
     lost = cli.ok("consume", "--bootstrap", kafka_broker.bootstrap, "--topic", other, "--group", other,
                   "--until-idle", "1.5", "--session-timeout-ms", str(SESSION_MS), "--json").json()
     assert lost["dead_lettered"] == 34 and lost["dead_lettered_by_reason"] == {"unknown_schema_id": 34}
+
+
+def test_a_missing_records_topic_is_an_error_unless_asked_to_create_it(kafka_broker, kafka_topic, cli):
+    typo = f"{kafka_topic}-typo"
+    for args in (("produce", EXAMPLES / "worked-example-data.jsonl", "--topic", typo),
+                 ("consume", "--topic", typo, "--until-idle", "1")):
+        result = cli(*args, "--bootstrap", kafka_broker.bootstrap, "--json")
+        assert result.code == 1 and json.loads(result.err)["error"] == "topic_not_found"
+        assert typo in json.loads(result.err)["message"] and "--create-topics" in json.loads(result.err)["message"]
+    with KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap) as admin:
+        assert typo not in admin.list_topics(), "nothing was created"
+    sent = cli.ok("produce", EXAMPLES / "worked-example-data.jsonl", "--topic", typo, "--create-topics",
+                  "--bootstrap", kafka_broker.bootstrap, "--json").json()
+    assert sent["sent"] == 34 and len(read_topic(kafka_broker.bootstrap, typo)) == 34
 
 
 def test_produce_reports_refused_lines_with_reasons_before_sending_the_rest(kafka_broker, kafka_topic, cli, tmp_path):
