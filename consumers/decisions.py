@@ -2,16 +2,25 @@
 
 Reads ``InstalmentDecided``, ``YearClosed`` and ``TrueUpDecided`` from the ledger's
 event log after a tracked position and publishes each to ``ledger.decisions`` (Avro,
-``decision`` schema), keyed by contract id, with the event's notification id in the
-``notification-id`` header. After each page is acknowledged, the position and the
-last offset written to each partition are saved in one transaction. A publisher that
-crashed between the acknowledgement and that save finds, on restart, the decisions
-already sent by reading each partition past its saved offset, and does not send
-them again: exactly once in effect, for one publisher at a time.
+``decision`` schema), keyed by contract id, with headers ``notification-id``,
+``decision-id`` (stable: ``contract:year:kind[:period|:version]``) and
+``decision-digest`` (SHA-256 of the decision's money and reasons: everything but the
+notification id, decision time and actor). After each page is acknowledged, the
+position and the last offset written to each partition are saved in one transaction.
+A publisher that crashed between the acknowledgement and that save finds, on restart,
+the decisions already sent by reading each partition past its saved offset, and does
+not send them again: exactly once in effect, for one publisher at a time.
+
+Already-sent decisions are recognised by (decision id, digest), not by notification
+id: after a restore that lost events, the ledger reuses notification ids for new
+events, and a decision re-made with *different* figures must reach the finance
+system, while one re-made identically must not be sent twice. (Messages from before
+these headers existed are recognised by notification id, as they were then.)
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -35,6 +44,9 @@ if TYPE_CHECKING:
 DEFAULT_DECISIONS_TOPIC = "ledger.decisions"
 DECISION_SCHEMA_ID = 6
 HEADER = "notification-id"
+ID_HEADER = "decision-id"
+DIGEST_HEADER = "decision-digest"
+NOT_CONTENT = ("notification_id", "decided_at", "actor")
 PAGE = 500
 CENT = Decimal("0.01")
 KINDS = {get_topic(Settlement.InstalmentDecided): "instalment", get_topic(Settlement.YearClosed): "year_close",
@@ -43,6 +55,12 @@ KINDS = {get_topic(Settlement.InstalmentDecided): "instalment", get_topic(Settle
 
 def _money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(CENT)
+
+
+def content_digest(value: dict[str, Any]) -> str:
+    """SHA-256 of what a decision decides: its ids, money, reasons and figures."""
+    content = {k: v for k, v in value.items() if k not in NOT_CONTENT}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
 @dataclass
@@ -76,21 +94,25 @@ class DecisionPublisher:
     def _name(self, partition: int | None = None) -> str:
         return f"publish:{self.topic}" if partition is None else f"publish:{self.topic}:{partition}"
 
-    def _already_published(self, partitions: int, position: int | None) -> tuple[set[int], dict[int, int]]:
-        """Notification ids past ``position`` already in the topic, and each partition's last offset."""
-        seen: set[int] = set()
+    def _already_published(self, partitions: int, position: int | None
+                            ) -> tuple[set[tuple[str, str]], set[int], dict[int, int]]:
+        """What is in the topic past each partition's saved offset: (decision id, digest) pairs,
+        notification ids of messages without those headers (older publishers), last offsets."""
+        seen: set[tuple[str, str]] = set()
+        legacy: set[int] = set()
         last: dict[int, int] = {}
         for p in range(partitions):
             stored = self.app.recorder.max_tracking_id(self._name(p))
             for message in read_tail(self.bootstrap, TopicPartition(self.topic, p), 0 if stored is None else stored + 1):
-                header = dict(message.headers or []).get(HEADER)
-                if header is None:
+                headers = {k: v.decode() for k, v in (message.headers or [])}
+                if ID_HEADER in headers and DIGEST_HEADER in headers:
+                    seen.add((headers[ID_HEADER], headers[DIGEST_HEADER]))
+                elif HEADER in headers and (position is None or int(headers[HEADER]) > position):
+                    legacy.add(int(headers[HEADER]))
+                else:
                     continue
-                nid = int(header)
-                if position is None or nid > position:
-                    seen.add(nid)
-                    last[p] = max(last.get(p, -1), message.offset)
-        return seen, last
+                last[p] = max(last.get(p, -1), message.offset)
+        return seen, legacy, last
 
     def _where(self, originator_id: Any) -> tuple[str, int]:
         found = self._settlements.get(originator_id)
@@ -129,7 +151,7 @@ class DecisionPublisher:
         restore = install_stop_handlers(self.stop)
         partitions = ensure_topic(self.bootstrap, self.topic)
         position = self.app.recorder.max_tracking_id(self._name())
-        seen, last = self._already_published(partitions, position)
+        seen, legacy, last = self._already_published(partitions, position)
         client = producer(self.bootstrap)
         try:
             idle_since = time.monotonic()
@@ -144,13 +166,16 @@ class DecisionPublisher:
                 idle_since = time.monotonic()
                 futures = []
                 for n in page:
-                    if n.id in seen:
+                    value = self.decision(n)
+                    identity = (value["decision_id"], content_digest(value))
+                    if identity in seen or n.id in legacy:
                         self.report.already_published += 1
                         continue
-                    value = self.decision(n)
                     futures.append(client.send(self.topic, key=value["contract_id"].encode(),
                                                value=encode(DECISION_SCHEMA_ID, value),
-                                               headers=[(HEADER, str(n.id).encode())]))
+                                               headers=[(HEADER, str(n.id).encode()),
+                                                        (ID_HEADER, identity[0].encode()),
+                                                        (DIGEST_HEADER, identity[1].encode())]))
                 client.flush()
                 for future in futures:
                     try:
@@ -165,7 +190,7 @@ class DecisionPublisher:
                 trackings += [Tracking(self._name(p), off) for p, off in last.items()
                               if off > (self.app.recorder.max_tracking_id(self._name(p)) or -1)]
                 self.app.save(trackings=trackings)
-                seen = {nid for nid in seen if nid > position}
+                legacy = {nid for nid in legacy if nid > position}
         finally:
             client.close(timeout=10)
             restore()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -17,7 +18,7 @@ from kafka import KafkaAdminClient, TopicPartition
 from consumers.codec import decode, use_registry
 from consumers.consumer import LedgerConsumer, parse_assignment, tracking_name
 from consumers.dead_letters import decode_dead_letter, dlq_topic, parse_key
-from consumers.decisions import HEADER, DecisionPublisher
+from consumers.decisions import HEADER, ID_HEADER, DecisionPublisher
 from consumers.kafka import ensure_topic, producer, read_tail
 from ledger.application import Ledger
 from ledger.domain import year_data_uuid
@@ -344,6 +345,44 @@ def test_decisions_are_published_once_and_a_restarted_publisher_does_not_repeat_
     assert (report.published, report.already_published) == (1, 0)
     true_up = decode(read_topic(kafka_broker.bootstrap, kafka_topic)[-1].value)[1]
     assert true_up["kind"] == "true_up" and "c-late" in true_up["reason"] and true_up["amount"] != 0
+
+
+def test_after_a_restore_that_lost_events_a_decision_remade_differently_is_published_and_one_remade_alike_is_not(
+        kafka_broker, kafka_topic, tmp_path):
+    """A restore from a logical backup older than the last decisions: the restored ledger reuses
+    notification ids for new events. Decisions are recognised by (decision id, content digest)."""
+    live = tmp_path / "live.db"
+    app = Ledger.from_url(f"sqlite:///{live}")
+    app.register_contract((EXAMPLES / "worked-example.yaml").read_text())
+    app.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example")
+    app.close_year("beds-msk", 1)
+    backup = tmp_path / "backup.db"
+    with sqlite3.connect(live) as source, sqlite3.connect(backup) as target:
+        source.backup(target)  # taken before year 2 was closed and anything published
+    app.ingest_lines(['{"type": "cost_report", "report_id": "c-y3", "contract_id": "beds-msk", '
+                      '"provider_id": "circle", "period": "2027-Q2", "total_cost": "5000000.00"}'], "year 3")
+    app.close_year("beds-msk", 2)
+    first = DecisionPublisher(app, kafka_broker.bootstrap, kafka_topic, until_idle=0.5).run()
+    assert first.published == 4 + 1 + 4 + 1
+    published = {dict(m.headers)[ID_HEADER].decode(): m for m in read_topic(kafka_broker.bootstrap, kafka_topic)}
+    close_before = decode(published["beds-msk:2:year_close"].value)[1]
+
+    restored = Ledger.from_url(f"sqlite:///{backup}")
+    restored.ingest_lines(['{"type": "cost_report", "report_id": "c-late", "contract_id": "beds-msk", '
+                           '"provider_id": "circle", "period": "2026-Q2", "total_cost": "6900000.00"}'], "late")
+    restored.close_year("beds-msk", 2)  # the same instalments, a different close: costs changed
+    on_topic = {int(dict(m.headers)[HEADER]) for m in published.values()}
+    remade_close = [n.id for n in restored.recorder.select_notifications(start=1, limit=10_000)
+                    if n.topic.endswith("YearClosed")][-1]
+    assert remade_close in on_topic, "the re-made close reuses a notification id already on the topic"
+
+    again = DecisionPublisher(restored, kafka_broker.bootstrap, kafka_topic, until_idle=0.5).run()
+    assert (again.published, again.already_published) == (1, 4 + 1 + 4)
+    last = read_topic(kafka_broker.bootstrap, kafka_topic)[-1]
+    close_after = decode(last.value)[1]
+    assert dict(last.headers)[ID_HEADER] == b"beds-msk:2:year_close"
+    assert close_after["total"] != close_before["total"]
+    assert str(close_after["total"]) == restored.statement("beds-msk", 2)["total"]
 
 
 # ------------------------------------------------------------------ processes
