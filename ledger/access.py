@@ -9,7 +9,10 @@ and ``system`` — the local operator of an embedded ledger (the default when no
   resolves disputes;
 * a provider submits data only for contracts it is party to and only for itself,
   and raises disputes on its contracts' decisions;
-* auditors (and everyone else) read; an auditor changes nothing.
+* a contract is read (statements, history, submissions, costs, explanations,
+  reports, …) by its parties — its commissioner and its providers, who see each
+  other's figures: the book is open among the parties — and by auditors; lists
+  show such an actor only the contracts it may read; an auditor changes nothing.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ def refusal(actor: Actor, action: str, definition: ContractDefinition | None) ->
     """Why ``actor`` may not do ``action`` on the contract, or None when it may."""
     if actor.role == "system":
         return None
+    if action == "read":
+        return _read_refusal(actor, definition)
     if actor.role == "auditor":
         return f"{actor} may read but not {action.replace('_', ' ')}"
     if action in COMMISSIONER_ACTIONS:
@@ -67,3 +72,20 @@ def refusal(actor: Actor, action: str, definition: ContractDefinition | None) ->
             return f"{actor} is not a provider party to {definition.id}"
         return None
     return f"unknown action {action!r}"
+
+
+def _read_refusal(actor: Actor, definition: ContractDefinition | None) -> str | None:
+    if actor.role == "auditor" or definition is None:  # an unknown contract: the command says so
+        return None
+    if actor.role == "commissioner" and actor.party == definition.commissioner.id:
+        return None
+    if actor.role == "provider" and actor.party in definition.providers:
+        return None
+    return f"{actor} is not a party to {definition.id}: only its commissioner, its providers and auditors read it"
+
+
+def may_read(actor: Actor, definition: ContractDefinition | None) -> bool:
+    """Whether a list shows ``actor`` this contract (None: a record for no registered contract)."""
+    if actor.role in ("system", "auditor"):
+        return True
+    return definition is not None and _read_refusal(actor, definition) is None

@@ -18,7 +18,7 @@ from eventsourcing.utils import get_topic
 
 from .config import persistence_env
 from .definition import ContractDefinition, degenerate_sliding_scales, from_document, parse_definition
-from .access import Actor, NotAuthorized, refusal
+from .access import Actor, NotAuthorized, may_read, refusal
 from .domain import (AccessRefused, Contract, Rejection, Settlement, YearData, contract_uuid, settlement_uuid,
                      year_data_uuid)
 from .errors import AlreadyExists, InvalidCommand, LedgerError, NotFound, YearClosed, YearNotClosed
@@ -106,6 +106,33 @@ class Ledger(Application):
             self.save(AccessRefused(actor=str(who), action=action, contract_id=cid, reason=reason))
             raise NotAuthorized(reason)
         return who
+
+    def authorize_read(self, actor: str, contract_id: str) -> None:
+        """Refuse (recorded, raised) an actor that may not read this contract; an unknown one passes
+        (the read itself reports ``unknown_contract``)."""
+        try:
+            _, definition = self.load_contract(contract_id)
+        except NotFound:
+            return
+        self.authorize(actor, "read", definition)
+
+    def readable(self, actor: str) -> Callable[[str | None], bool]:
+        """Which contracts a list may show ``actor`` (see ledger.access)."""
+        who = Actor.parse(actor)
+        known: dict[str, bool] = {}
+
+        def may(contract_id: str | None) -> bool:
+            if contract_id is None:
+                return may_read(who, None)
+            if contract_id not in known:
+                try:
+                    definition: ContractDefinition | None = self.load_contract(contract_id)[1]
+                except NotFound:
+                    definition = None
+                known[contract_id] = may_read(who, definition)
+            return known[contract_id]
+
+        return may
 
     def snapshot(self, aggregate: Any) -> None:
         assert self.snapshots is not None

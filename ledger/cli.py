@@ -277,6 +277,32 @@ def _actor(args: argparse.Namespace) -> str:
     return getattr(args, "actor", None) or os.environ.get("OBC_LEDGER_ACTOR") or "system"
 
 
+# Commands that read one contract, and where its id is (``contract``: optional, a filter).
+READ_TARGETS = {"statement": "contract_id", "history": "contract_id", "submissions": "contract_id",
+                "decisions": "contract_id", "explain": "contract_id", "costs": "contract_id",
+                "reconcile": "contract_id", "report": "contract_id", "replay": "contract", "rejected": "contract",
+                ("contract", "show"): "contract_id", ("budget", "show"): "contract_id",
+                ("dispute", "list"): "contract_id"}
+
+
+def _check_read(args: argparse.Namespace) -> None:
+    """A read of one contract by someone who is not party to it is refused, and recorded."""
+    actor = _actor(args)
+    if actor == "system":
+        return
+    sub = getattr(args, f"{args.command}_command", None)
+    field = READ_TARGETS.get((args.command, sub)) or READ_TARGETS.get(args.command)
+    contract_id = getattr(args, field, None) if field else None
+    if contract_id:
+        _open(args).authorize_read(actor, contract_id)
+
+
+def _readable(args: argparse.Namespace) -> Callable[[str | None], bool]:
+    """Which contracts a list shows the acting party: all for system and auditors."""
+    actor = _actor(args)
+    return (lambda _cid: True) if actor == "system" else _open(args).readable(actor)
+
+
 def _open(args: argparse.Namespace) -> Any:
     from .application import Ledger
 
@@ -319,7 +345,8 @@ def cmd_contract(args: argparse.Namespace) -> int:
                                                    f"with this definition; nothing changed"))
         return 0
     if action == "list":
-        rows = _projections(args, app).current().contracts()
+        may = _readable(args)
+        rows = [r for r in _projections(args, app).current().contracts() if may(r["contract_id"])]
         _emit(args, rows, lambda: "\n".join(
             f"{r['contract_id']:<24} {r['model']:<10} {r['start']}  {r['years']}y {r['period']:<9} {r['name']}"
             for r in rows) or "no contracts registered")
@@ -392,8 +419,10 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_rejected(args: argparse.Namespace) -> int:
+    may = _readable(args)
     rows = [r for r in _read(args).rejected()
-            if (not args.contract or r["contract_id"] == args.contract) and (not args.code or r["code"] == args.code)]
+            if (not args.contract or r["contract_id"] == args.contract) and (not args.code or r["code"] == args.code)
+            and may(r["contract_id"])]
     _emit(args, rows, lambda: render_rejections(rows))
     return 0
 
@@ -463,7 +492,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     instant = parse_instant(args.as_of)
     read = Projections.as_of(_open(args), instant, {args.contract} if args.contract else None).read
-    contracts = [args.contract] if args.contract else read.contract_ids()
+    may = _readable(args)
+    contracts = [args.contract] if args.contract else [cid for cid in read.contract_ids() if may(cid)]
     data: dict[str, Any] = {"as_of": instant.isoformat(), "contracts": {}}
     for cid in contracts:
         data["contracts"][cid] = {
@@ -691,6 +721,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         apply_env_defaults(parser)
         args = parser.parse_args(argv)
         _configure_logging(getattr(args, "log_level", None) or "warning")
+        _check_read(args)
         return COMMANDS[args.command](args)
     except UsageError as exc:
         return _fail(as_json, {"error": "usage", "message": str(exc)}, [f"error: {exc}"], EXIT_USAGE)

@@ -84,6 +84,57 @@ def test_everyone_reads_and_events_carry_the_actor(ledger):
     assert {h["actor"] for h in history} == {COMMISSIONER}
 
 
+READS = [("statement", "beds-msk", "--year", "1"), ("history", "beds-msk", "--year", "1"),
+         ("submissions", "beds-msk"), ("decisions", "beds-msk"), ("explain", "beds-msk", "--year", "1"),
+         ("costs", "beds-msk", "--year", "1"), ("reconcile", "beds-msk", "--year", "1"),
+         ("contract", "show", "beds-msk"), ("budget", "show", "beds-msk"), ("dispute", "list", "beds-msk"),
+         ("replay", "--as-of", "2100-01-01T00:00:00Z", "--contract", "beds-msk"),
+         ("rejected", "list", "--contract", "beds-msk")]
+
+
+def test_a_contract_is_read_by_its_parties_and_auditors_only_and_refusals_are_recorded(ledger, sqlite_url, tmp_path):
+    ledger.ok("close-year", "beds-msk", "1", "--as", COMMISSIONER)
+    for args in READS:
+        for who in ("auditor", "auditor:kpmg", COMMISSIONER, LEAD, SUB):
+            assert ledger(*args, "--as", who).code in (0, 3), (args, who)  # reconcile: 3 = not reconciled
+        for who in ("provider:stranger", "commissioner:another-icb"):
+            refused = ledger(*args, "--as", who, "--json")
+            assert refused.code == 1 and json.loads(refused.err)["error"] == "not_authorized", (args, who)
+            assert "not a party to beds-msk" in json.loads(refused.err)["message"]
+    assert ledger("report", "beds-msk", "--out", tmp_path / "r.html", "--as", "provider:stranger").code == 1
+    assert not (tmp_path / "r.html").exists()
+
+    from projections import schema as t
+    from projections.bootstrap import Projections
+    from sqlalchemy import func, select
+
+    projections = Projections.for_ledger(Ledger.from_url(sqlite_url), sqlite_url)
+    projections.projector.run()
+    with projections.engine.connect() as conn:
+        refusals = dict(conn.execute(select(t.access_refusals.c.actor, func.count())
+                                     .where(t.access_refusals.c.action == "read")
+                                     .group_by(t.access_refusals.c.actor)).all())
+    assert refusals == {"provider:stranger": len(READS) + 1, "commissioner:another-icb": len(READS)}
+
+
+def test_lists_show_an_actor_only_the_contracts_it_may_read(ledger, tmp_path):
+    other = (EXAMPLES / "worked-example.yaml").read_text().replace("beds-msk", "herts-msk")
+    (tmp_path / "other.yaml").write_text(other)
+    ledger.ok("contract", "register", tmp_path / "other.yaml")
+    bad = {**GOOD, "submission_id": "s-bad", "numerator": "999"}  # numerator > denominator: rejected
+    ledger.ok("ingest", _write(tmp_path, bad, {**bad, "contract_id": "herts-msk"}, {**GOOD, "contract_id": "nowhere"}))
+    listed = lambda who: {r["contract_id"] for r in ledger.ok("contract", "list", "--as", who, "--json").json()}  # noqa: E731
+    assert listed("auditor") == listed("system") == {"beds-msk", "herts-msk"}
+    assert listed(LEAD) == listed(COMMISSIONER) == {"beds-msk", "herts-msk"}, "herts-msk has the same parties"
+    assert listed("provider:stranger") == set()
+    rejected = lambda who: {r["contract_id"] for r in ledger.ok("rejected", "list", "--as", who, "--json").json()}  # noqa: E731
+    assert rejected("auditor") == {"beds-msk", "herts-msk", "nowhere"}
+    assert rejected(LEAD) == {"beds-msk", "herts-msk"}, "a record for no registered contract is not a party's"
+    assert rejected("provider:stranger") == set()
+    replayed = ledger.ok("replay", "--as-of", "2100-01-01T00:00:00Z", "--as", "provider:stranger", "--json").json()
+    assert replayed["contracts"] == {}
+
+
 def test_an_unknown_kind_of_actor_is_a_usage_mistake(ledger):
     result = ledger("close-year", "beds-msk", "1", "--as", "mayor:bob")
     assert result.code == 1 and "invalid_actor" in result.err
