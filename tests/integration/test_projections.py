@@ -198,12 +198,15 @@ def test_kill_9_during_rebuild_then_run_gives_the_same_tables(tmp_path):
     assert dict(table_rows(probe.engine)) == dict(table_rows(reference.engine))
 
 
-def test_the_fast_rebuild_path_writes_exactly_the_rows_of_the_ordinary_handlers(tmp_path):
+@pytest.mark.parametrize("where", ["sqlite", "postgres"])
+def test_the_fast_rebuild_path_writes_exactly_the_rows_of_the_ordinary_handlers(tmp_path, request, where):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     app = Ledger.from_url(url)
     app.register_contract(CONTRACT)
     _random_commands(app, random.Random(3), 40)
-    fast = Projections(app, f"sqlite:///{tmp_path / 'fast.db'}")
+    # SQLite: executemany through the driver; PostgreSQL: COPY
+    read_db = f"sqlite:///{tmp_path / 'fast.db'}" if where == "sqlite" else request.getfixturevalue("postgres_url")
+    fast = Projections(app, read_db)
     fast.projector.rebuild()
     ordinary = Projections.as_of(app, datetime(9999, 1, 1, tzinfo=timezone.utc))  # as-of reads take the slow path
     fast_rows = dict(table_rows(fast.engine))
