@@ -295,8 +295,12 @@ class LocalCluster:
         Records are keyed by contract id, so partitions hold very different numbers of
         records: a consumer whose partitions are finished would show no takeover when killed.
         """
+        assignments = self.assignments()
+        owned = sorted(p for partitions in assignments.values() for p in partitions)
+        if owned != list(range(self.options.partitions)):
+            return None  # a rebalance is under way (not every member logged the same generation yet)
         left = {name: sum(max(0, self.last_offsets[p] - tracked[p]) for p in partitions)
-                for name, partitions in self.assignments().items()}
+                for name, partitions in assignments.items()}
         name = max(left, key=lambda n: left[n], default=None)
         if name is None or left[name] == 0:
             return None  # no assignment logged yet, or none with records left: look again next poll
