@@ -74,15 +74,21 @@ class LocalIds:
         """(writer version, writer schema, reader schema or None when the writer is the newest)."""
         found = self._resolved.get(wire_id)
         if found is None:
-            try:
-                writer = schemas.by_id(wire_id)
-            except schemas.UnknownSchema:
-                raise SerializationError("unknown_schema_id", f"schema id {wire_id} is not in the registry",
-                                         wire_id) from None
-            reader = schemas.latest(writer.subject)
-            found = self._resolved[wire_id] = (writer, schemas.parsed(wire_id),
-                                               None if reader.id == wire_id else schemas.parsed(reader.id))
+            found = self._resolved[wire_id] = self._lookup(wire_id)
         return found
+
+    def _lookup(self, wire_id: int) -> tuple[schemas.SchemaVersion, Any, Any]:
+        return self._local(wire_id)
+
+    @staticmethod
+    def _local(schema_id: int) -> tuple[schemas.SchemaVersion, Any, Any]:
+        try:
+            writer = schemas.by_id(schema_id)
+        except schemas.UnknownSchema:
+            raise SerializationError("unknown_schema_id", f"schema id {schema_id} is not in the registry",
+                                     schema_id) from None
+        reader = schemas.latest(writer.subject)
+        return writer, schemas.parsed(schema_id), None if reader.id == schema_id else schemas.parsed(reader.id)
 
 
 class RegistryIds(LocalIds):
@@ -98,12 +104,6 @@ class RegistryIds(LocalIds):
         if found is None:
             sv = schemas.by_id(schema_id)
             found = self._wire[schema_id] = self.registry.register(schemas.raw(sv.subject, sv.version))
-        return found
-
-    def resolve(self, wire_id: int) -> tuple[schemas.SchemaVersion, Any, Any]:
-        found = self._resolved.get(wire_id)
-        if found is None:
-            found = self._resolved[wire_id] = self._lookup(wire_id)
         return found
 
     def _lookup(self, wire_id: int) -> tuple[schemas.SchemaVersion, Any, Any]:
@@ -122,11 +122,9 @@ class RegistryIds(LocalIds):
             raise SerializationError("unknown_schema_id", f"schema id {wire_id} in the registry is not a "
                                                           f"usable Avro schema ({exc})"[:300], wire_id) from None
         canonical = to_parsing_canonical_form(writer_schema)
-        for schema_id, (subject, version) in schemas.SCHEMA_IDS.items():
+        for schema_id in schemas.SCHEMA_IDS:
             if to_parsing_canonical_form(schemas.parsed(schema_id)) == canonical:
-                reader = schemas.latest(subject)
-                return (schemas.SchemaVersion(schema_id, subject, version), schemas.parsed(schema_id),
-                        None if reader.id == schema_id else schemas.parsed(reader.id))
+                return self._local(schema_id)
         name = full_name(document)
         for subject in schemas.subjects():
             newest = schemas.latest(subject)

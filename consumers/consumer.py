@@ -40,8 +40,6 @@ from ledger.ingest import IngestSession
 from ledger.records import Refusal
 
 from .codec import SerializationError, decode_record, record_text
-
-log = logging.getLogger("obc_ledger.consumer")
 from .dead_letters import DeadLetter, DeadLetters, dlq_topic, dlq_tracking_name, raw_bytes_text
 from .kafka import StreamError, ensure_topic, producer
 
@@ -54,6 +52,8 @@ DEFAULT_BATCH = 2000
 DEFAULT_SESSION_TIMEOUT_MS = 10_000
 BATCH_WAIT_S = 0.5  # longest wait to fill a batch once records are flowing
 STALL_S = 60.0  # --until-idle: give up (with an error) if owned records stop arriving for this long
+
+log = logging.getLogger("obc_ledger.consumer")
 
 
 def tracking_name(topic: str, partition: int) -> str:

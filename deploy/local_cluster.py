@@ -17,8 +17,8 @@ acknowledged to the producer (never Kafka end offsets, which Tansu reports wrong
 
 ``--kill-one-at F`` SIGKILLs one consumer once a fraction F of the records is applied:
 the one with the most records left on the partitions it owns (each consumer logs its
-assignments, ``OBC_LEDGER_LOG_LEVEL=info``); the partitions it held stall until the group's session timeout expires, then the others
-take them over (reported with the delay). ``--restart-killed`` starts a replacement once
+assignments, ``OBC_LEDGER_LOG_LEVEL=info``). The partitions it held stall until the
+group's session timeout expires, then the others take them over (reported with the delay). ``--restart-killed`` starts a replacement once
 they have. Then every contract year is closed, the publisher sends the decisions and the
 projection worker catches up; the statements are read from the read models and printed.
 ``--compare`` ingests the same lines as one JSON-lines file into a fresh SQLite ledger
