@@ -280,7 +280,8 @@ def _actor(args: argparse.Namespace) -> str:
 # Commands that read one contract, and where its id is (``contract``: optional, a filter).
 READ_TARGETS = {"statement": "contract_id", "history": "contract_id", "submissions": "contract_id",
                 "decisions": "contract_id", "explain": "contract_id", "costs": "contract_id",
-                "reconcile": "contract_id", "report": "contract_id", "replay": "contract", "rejected": "contract",
+                "reconcile": "contract_id", "payments": "contract_id", "report": "contract_id",
+                "replay": "contract", "rejected": "contract",
                 ("contract", "show"): "contract_id", ("budget", "show"): "contract_id",
                 ("dispute", "list"): "contract_id"}
 

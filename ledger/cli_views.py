@@ -27,6 +27,11 @@ def add_view_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--payments", type=Path, metavar="FILE.csv",
                    help="the finance system's payment register: CSV with header period,party,amount")
+    p = command("payments", "every payment decided, by period and party, in the payment-register format "
+                            "`reconcile --payments` reads (period,party,amount)")
+    p.add_argument("contract_id")
+    p.add_argument("--year", type=int, help="only this contract year (default: every year of the term)")
+    p.add_argument("--csv", action="store_true", help="CSV with the header period,party,amount")
     p = command("report", "write the auditor's report: a self-contained HTML page with charts")
     p.add_argument("contract_id")
     p.add_argument("--year", type=int, help="only this contract year (default: every year of the term)")
@@ -78,6 +83,25 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return EXIT_NOT_RECONCILED
 
 
+def cmd_payments(args: argparse.Namespace) -> int:
+    import csv
+
+    from projections.reconcile import payment_schedule
+
+    from .cli import _emit, _read
+
+    rows = payment_schedule(_read(args), args.contract_id, args.year)
+    if args.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["period", "party", "amount"])
+        writer.writerows([r["period"], r["party"], r["amount"]] for r in rows)
+        return 0
+    _emit(args, rows, lambda: "\n".join(
+        f"year {r['year']}  {r['period']:<18} {r['party']:<16} {r['amount']:>16}" for r in rows)
+        or "no payments decided yet")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from projections.report import write
 
@@ -99,5 +123,6 @@ def _stderr(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) ->
 
 
 VIEW_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "explain": cmd_explain, "costs": cmd_costs, "reconcile": cmd_reconcile, "report": cmd_report,
+    "explain": cmd_explain, "costs": cmd_costs, "reconcile": cmd_reconcile, "payments": cmd_payments,
+    "report": cmd_report,
 }

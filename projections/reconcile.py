@@ -214,6 +214,24 @@ def ledger_payments(conn: Connection, contract_id: str, year: int) -> dict[tuple
     return out
 
 
+def payment_schedule(read: ReadModels, contract_id: str, year: int | None = None) -> list[dict[str, Any]]:
+    """Every payment the ledger decided, as payment-register rows (``period``, ``party``,
+    ``amount`` — what ``reconcile --payments`` reads), year by year in register order;
+    parties owed 0.00 are left out, as a register may leave them out."""
+    with read.engine.connect() as conn:
+        row, definition = facts.contract(conn, contract_id)
+        if year is not None:
+            facts.check_year(row, definition, year)
+        years = [year] if year is not None else range(1, definition.term_years(bool(row.extended)) + 1)
+        out = []
+        for y in years:
+            payments = ledger_payments(conn, contract_id, y)
+            out += [{"year": y, "period": label, "party": party, "amount": fmt_money(amount)}
+                    for (label, party), amount in sorted(payments.items(), key=lambda kv: (_order(kv[0][0]), kv[0][1]))
+                    if amount != ZERO]
+    return out
+
+
 def _order(label: str) -> tuple[int, int, str]:
     if _CLOSE.match(label):
         return (1, 0, label)

@@ -266,3 +266,26 @@ def test_a_manual_adjustment_from_an_upheld_dispute_is_a_payment_of_its_own(cli,
     assert adjustment["figures"] is None and adjustment["by_party"] == {"physio": "12500.00"}
     assert explanation["net_total"] == "21825525.07"
     assert "manual adjustment 12,500.00 (dispute D2-1)" in cli.ok("explain", "beds-msk", "--year", "2").out
+
+
+def test_the_ledgers_payments_export_is_the_register_the_finance_system_would_hold(cli, tmp_path):
+    _example(cli, 1, 2)
+    cli.ok("ingest", _write(tmp_path, "late.jsonl", [
+        {"type": "submission", "submission_id": "s-0419", "contract_id": "beds-msk", "provider_id": "circle",
+         "indicator_id": "readmissions", "period": "2027-Q1", "value": "80"}]))
+    cli.ok("restate", "beds-msk", "2")
+    exported = cli.ok("payments", "beds-msk", "--year", "2", "--csv").out
+    rows = list(csv.reader(exported.splitlines()))
+    assert rows[0] == ["period", "party", "amount"]
+    assert [tuple(r) for r in rows[1:]] == MATCHING + [("Y2-true-up-1", "circle", "-882144.00")]
+    register = tmp_path / "exported.csv"
+    register.write_text(exported)
+    assert cli("reconcile", "beds-msk", "--year", "2", "--payments", register).code == 0
+
+    # every year's rows add up to its statement: the total decided plus each true-up
+    every = cli.ok("payments", "beds-msk", "--json").json()
+    assert {r["year"] for r in every} == {1, 2}
+    for year in (1, 2):
+        statement = cli.ok("statement", "beds-msk", "--year", str(year), "--json").json()
+        net = Decimal(statement["total"]) + sum((Decimal(t["amount"]) for t in statement["true_ups"]), Decimal(0))
+        assert sum(Decimal(r["amount"]) for r in every if r["year"] == year) == net

@@ -86,7 +86,7 @@ def test_everyone_reads_and_events_carry_the_actor(ledger):
 
 READS = [("statement", "beds-msk", "--year", "1"), ("history", "beds-msk", "--year", "1"),
          ("submissions", "beds-msk"), ("decisions", "beds-msk"), ("explain", "beds-msk", "--year", "1"),
-         ("costs", "beds-msk", "--year", "1"), ("reconcile", "beds-msk", "--year", "1"),
+         ("costs", "beds-msk", "--year", "1"), ("reconcile", "beds-msk", "--year", "1"), ("payments", "beds-msk"),
          ("contract", "show", "beds-msk"), ("budget", "show", "beds-msk"), ("dispute", "list", "beds-msk"),
          ("replay", "--as-of", "2100-01-01T00:00:00Z", "--contract", "beds-msk"),
          ("rejected", "list", "--contract", "beds-msk")]
