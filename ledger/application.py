@@ -22,7 +22,7 @@ from .access import Actor, NotAuthorized, may_read, refusal
 from .domain import (AccessRefused, Contract, Rejection, Settlement, YearData, contract_uuid, settlement_uuid,
                      year_data_uuid)
 from .errors import AlreadyExists, InvalidCommand, LedgerError, NotFound, YearClosed, YearNotClosed
-from .ingest import BATCH_SIZE, IngestReport, IngestSession, numbered_lines
+from .ingest import BATCH_SIZE, IngestReport, IngestSession, Rejected, numbered_lines
 from .numbers import ZERO, fmt, fmt_money, split, to_decimal, NotANumber
 from .periods import Calendar, PeriodError
 from .rules.budget import budget_for_year, core_for_year, instalment
@@ -270,6 +270,17 @@ class Ledger(Application):
         for chunk in batched(numbered_lines(lines), batch_size):
             total.add(self._apply_chunk(session, chunk))
         return total
+
+    def check_lines(self, lines: Iterable[str], source: str, actor: str = "system",
+                    batch_size: int = BATCH_SIZE) -> tuple[IngestReport, list[Rejected]]:
+        """What ingesting these lines would do now — counts and every refusal — recording nothing."""
+        session = self.ingest_session(source, actor)
+        refused: list[Rejected] = []
+        for chunk in batched(numbered_lines(lines), batch_size):
+            outcomes = session.apply_many([(text, None, line) for line, text in chunk])
+            refused += [o.rejected for o in outcomes if o.rejected is not None]
+            session.discard_pending()
+        return session.report, refused
 
     def ingest_session(self, source: str, actor: str = "system") -> IngestSession:
         """A session applying records as ``actor`` (the system, or a provider for its own records)."""

@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("ingest", "ingest providers' records from a JSON-lines file ('-' for stdin)")
     p.add_argument("file")
     p.add_argument("--source", help="source name kept with rejected records (default: the file name)")
+    p.add_argument("--check", action="store_true",
+                   help="a dry run: report what would be accepted, duplicate or rejected (each refusal with its "
+                        "line and reason) against the ledger as it stands; record nothing")
 
     rejected = sub.add_parser("rejected", help="records that could not be accepted, with reasons")
     rsub = rejected.add_subparsers(dest="rejected_command", metavar="ACTION", parser_class=_Parser)
@@ -390,18 +393,35 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     app = _open(args)
     source = args.source or ("stdin" if args.file == "-" else Path(args.file).name)
+    refused: list[Any] = []
+
+    def run(lines: Any) -> Any:
+        if args.check:
+            report, refused[:] = app.check_lines(lines, source, actor=_actor(args))
+            return report
+        return app.ingest_lines(lines, source, actor=_actor(args))
+
     if args.file == "-":
-        report = app.ingest_lines(sys.stdin, source, actor=_actor(args))
+        report = run(sys.stdin)
     else:
         try:
             handle = open(args.file, encoding="utf-8", errors="surrogateescape")
         except OSError as exc:
             raise LedgerError(f"cannot read {args.file}: {exc.strerror}", code="file_not_found") from None
         with handle:
-            report = app.ingest_lines(handle, source, actor=_actor(args))
+            report = run(handle)
     data = report.to_dict()
+    if args.check:
+        data["checked_only"] = True
+        data["refused"] = [{"line": r.line, "code": r.refusal.code, "field": r.refusal.field,
+                            "message": r.refusal.message} for r in refused]
 
     def text() -> str:
+        if args.check:
+            head = [f"would accept {report.accepted}, duplicates {report.duplicates}, reject {report.rejected}"
+                    + (f" (corrections among accepted: {report.corrections})" if report.corrections else "")
+                    + "; nothing was recorded (--check)"]
+            return "\n".join(head + [f"  line {r.line}: {r.refusal}" for r in refused])
         lines = [f"accepted {report.accepted}, duplicates {report.duplicates}, rejected {report.rejected}"
                  + (f" (corrections among accepted: {report.corrections})" if report.corrections else "")]
         for code, n in sorted(report.by_code.items()):

@@ -309,6 +309,15 @@ class IngestSession:
             self._contracts.popitem(last=False)
         return report
 
+    def discard_pending(self) -> None:
+        """Drop what :meth:`flush` would save, keeping the state it produced (a dry run's
+        next batch still sees this one's records: duplicates within a file are found)."""
+        for aggregate in self._touched.values():
+            aggregate.collect_events()
+        self._touched.clear()
+        self._rejections.clear()
+        self._index_rows = []
+
     def reset(self) -> None:
         """Forget all cached state (after a concurrent write made it stale)."""
         self._contracts.clear()

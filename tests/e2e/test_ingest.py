@@ -76,3 +76,36 @@ def test_ingest_reads_standard_input(registered, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(GOOD) + "\n"))
     report = registered.ok("ingest", "-", "--json").json()
     assert report["accepted"] == 1
+
+
+def test_check_reports_what_ingest_would_do_and_records_nothing(registered, tmp_path, sqlite_url):
+    from ledger.application import Ledger
+
+    data = _write(tmp_path / "mixed.jsonl", [json.dumps(GOOD)] + [line for line, _, _ in BAD_LINES])
+    app = Ledger.from_url(sqlite_url)
+    head = app.recorder.max_notification_id()
+    checked = registered.ok("ingest", data, "--check", "--json").json()
+    assert app.recorder.max_notification_id() == head, "nothing was recorded"
+    assert registered.ok("rejected", "list", "--json").json() == []
+    assert checked["checked_only"] is True
+    assert [(r["line"], r["code"], r["field"]) for r in checked["refused"]] == [
+        (n, code, field) for n, (_, code, field) in enumerate(BAD_LINES, start=2)]
+    ingested = registered.ok("ingest", data, "--json").json()
+    assert {k: v for k, v in checked.items() if k not in ("checked_only", "refused")} == ingested
+    plain = registered.ok("ingest", data, "--check").out
+    assert plain.startswith(f"would accept 0, duplicates 1, reject {len(BAD_LINES)}")
+    assert "line 2: invalid_json" in plain and "nothing was recorded" in plain
+
+
+def test_check_finds_duplicates_and_corrections_within_the_file_across_batches(sqlite_url):
+    from ledger.application import Ledger
+
+    app = Ledger.from_url(sqlite_url)
+    app.register_contract((EXAMPLES / "worked-example.yaml").read_text())
+    lines = (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines()
+    checked, refused = app.check_lines(lines, "example", batch_size=3)
+    head = app.recorder.max_notification_id()
+    ingested = app.ingest_lines(lines, "example", batch_size=3)
+    assert checked.to_dict() == ingested.to_dict() and refused == []
+    assert (checked.accepted, checked.duplicates, checked.corrections) == (33, 1, 1)
+    assert app.recorder.max_notification_id() > head
