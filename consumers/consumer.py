@@ -52,6 +52,7 @@ DEFAULT_BATCH = 2000
 DEFAULT_SESSION_TIMEOUT_MS = 10_000
 BATCH_WAIT_S = 0.5  # longest wait to fill a batch once records are flowing
 STALL_S = 60.0  # --until-idle: give up (with an error) if owned records stop arriving for this long
+PROGRESS_S = 30.0  # --log-level info: the running counts at most this often
 
 log = logging.getLogger("obc_ledger.consumer")
 
@@ -181,10 +182,21 @@ class LedgerConsumer:
         self._pending: set[TopicPartition] = set()
         self._committed: dict[TopicPartition, int] = {}  # last offset stored in the ledger
         self._consumer: KafkaConsumer = None  # type: ignore[assignment]
+        self._progress_at = time.monotonic()
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, save it and return (signal-safe)."""
         self._stop.set()
+
+    def _log_progress(self) -> None:
+        """At most every PROGRESS_S, at info: the running counts (a long-lived worker's heartbeat)."""
+        now = time.monotonic()
+        if now - self._progress_at < PROGRESS_S or not log.isEnabledFor(logging.INFO):
+            return
+        self._progress_at = now
+        r = self.report
+        log.info("consumed %d: accepted %d, duplicates %d, dead-lettered %d (%d batches, %d rebalances)",
+                 r.consumed, r.accepted, r.duplicates, r.dead_lettered, r.batches, r.rebalances)
 
     # ------------------------------------------------------------------ setup
 
@@ -422,6 +434,7 @@ class LedgerConsumer:
                 finally:
                     last_activity = time.monotonic()  # idle time starts once the batch is saved, not polled
                 self.report.processing_seconds = time.monotonic() - first_record
+                self._log_progress()
                 if self.on_batch is not None:
                     self.on_batch(self.report)
         finally:

@@ -722,11 +722,23 @@ def _fail(as_json: bool, error: dict[str, Any], lines: Sequence[str], code: int)
     return code
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (it may be redirected)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def _configure_logging(level: str) -> None:
     """The ledger's own loggers (``obc_ledger.*``) at LEVEL on stderr; libraries stay at warning."""
     if level not in LOG_LEVELS:  # from $OBC_LEDGER_LOG_LEVEL, which argparse's choices do not check
         raise UsageError(f"obc-ledger: --log-level must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Stderr()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     ours = logging.getLogger("obc_ledger")
     ours.handlers[:] = [handler]

@@ -106,7 +106,7 @@ def ledger(url, contracts):
 
 
 def test_a_providers_file_produced_then_consumed_gives_the_statements_of_ingest(kafka_broker, kafka_topic, cli,
-                                                                                 tmp_path):
+                                                                                 tmp_path, monkeypatch):
     reference = tmp_path / "reference.db"
     ref = lambda *a: cli.__class__(f"sqlite:///{reference}").ok(*a)  # noqa: E731
     for run in (cli.ok, ref):
@@ -116,11 +116,16 @@ def test_a_providers_file_produced_then_consumed_gives_the_statements_of_ingest(
     sent = cli.ok("produce", EXAMPLES / "worked-example-data.jsonl", "--bootstrap", kafka_broker.bootstrap,
                   "--topic", kafka_topic, "--json").json()
     assert sent["sent"] == 34 and sent["refused"] == []
-    consumed = cli.ok("consume", "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--group",
-                      kafka_topic, "--until-idle", "1.5", "--session-timeout-ms", str(SESSION_MS), "--json").json()
+    monkeypatch.setattr("consumers.consumer.PROGRESS_S", 0.0)  # a progress line after every batch
+    run = cli.ok("consume", "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--group",
+                 kafka_topic, "--until-idle", "1.5", "--session-timeout-ms", str(SESSION_MS), "--json",
+                 "--log-level", "info")
+    consumed = run.json()
     assert (consumed["consumed"], consumed["accepted"], consumed["duplicates"], consumed["dead_lettered"]) == \
         (34, 33, 1, 0)
     assert consumed["reconciles"]
+    assert f"INFO obc_ledger.consumer: assigned {kafka_topic}:0,1,2" in run.err
+    assert "INFO obc_ledger.consumer: consumed 34: accepted 33, duplicates 1, dead-lettered 0" in run.err
 
     for run in (cli.ok, ref):
         run("close-year", "beds-msk", "1")
