@@ -36,6 +36,8 @@ def add_view_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("contract_id")
     p.add_argument("--year", type=int, help="only this contract year (default: every year of the term)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE.html")
+    p.add_argument("--as-of", dest="as_of", metavar="TIMESTAMP",
+                   help="the report as the ledger stood then: only events recorded up to that instant")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -105,9 +107,15 @@ def cmd_payments(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from projections.report import write
 
-    from .cli import _emit, _projections
+    from .cli import _emit, _open, _projections
 
-    summary = write(_projections(args), args.contract_id, args.out, args.year)
+    if args.as_of:
+        from projections.bootstrap import Projections, parse_instant
+
+        projections = Projections.as_of(_open(args), parse_instant(args.as_of), {args.contract_id})
+    else:
+        projections = _projections(args)
+    summary = write(projections, args.contract_id, args.out, args.year)
     _emit(args, summary, lambda: (f"wrote {summary['out']} ({summary['bytes']:,} bytes): years "
                                   f"{', '.join(map(str, summary['years']))}, {summary['decisions']} decision(s), "
                                   f"{summary['charts']} chart(s), log position {summary['max_notification_id']}"))

@@ -67,14 +67,16 @@ class Projections:
         self.engine = make_engine(url)
         self.projector = Projector(app, self.engine)
         self.read = ReadModels(self.engine)
+        self.as_of_instant: datetime | None = None  # set for read models of the past (:meth:`as_of`)
 
     @classmethod
     def for_ledger(cls, app: Ledger, ledger_url: str, projections_url: str | None = None) -> "Projections":
         return cls(app, projections_url or os.environ.get(PROJECTIONS_DB_ENV) or ledger_url)
 
     def current(self) -> ReadModels:
-        """Catch up with the event log, then hand out the read models."""
-        self.projector.run()
+        """Catch up with the event log, then hand out the read models (the past stays as it was)."""
+        if self.as_of_instant is None:
+            self.projector.run()
         return self.read
 
     @classmethod
@@ -82,4 +84,5 @@ class Projections:
         """Read models rebuilt in a scratch database from the events recorded up to ``instant``."""
         scratch = cls(app, "sqlite://")
         scratch.projector.run(as_of=instant, contracts=contracts)
+        scratch.as_of_instant = instant
         return scratch

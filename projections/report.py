@@ -49,6 +49,7 @@ def build(projections: Projections, contract_id: str, year: int | None = None) -
         "decisions": [_decision_row(d) for d in decided if year is None or d.year == year],
         "disputes": disputes,
         "verification": _verification(projections.app),
+        "as_of": _as_of(projections, contract_id),
         "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     }
     data["true_ups"] = [d for d in data["decisions"] if d["kind"] != "close"]
@@ -147,6 +148,20 @@ def _measures(definition: Any, per_year: list[dict[str, Any]]) -> list[dict[str,
             out.append({"indicator_id": ind.id, "measure_id": m.id, "name": ind.name, "weight": fmt(ind.weight),
                         "paid_from_year": ind.paid_from_year, "rows": rows, "threshold_names": list(names)})
     return out
+
+
+def _as_of(projections: Any, contract_id: str) -> dict[str, Any] | None:
+    """For a report of the past: the instant, and the contract's last event recorded by then."""
+    if projections.as_of_instant is None:
+        return None
+    from sqlalchemy import func, select
+
+    from . import schema as t
+
+    with projections.engine.connect() as conn:
+        last = conn.execute(select(func.max(t.audit_trail.c.notification_id))
+                            .where(t.audit_trail.c.contract_id == contract_id)).scalar()
+    return {"instant": projections.as_of_instant.isoformat(), "last_event": last}
 
 
 def _verification(app: Any) -> dict[str, Any]:

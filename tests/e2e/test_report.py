@@ -9,6 +9,8 @@ import json
 import re
 import shutil
 import subprocess
+import time
+from datetime import datetime, timezone
 
 import pytest
 
@@ -103,3 +105,24 @@ def test_the_report_lists_disputes_and_manual_adjustments(cli, tmp_path):
     assert "D2-1" in dom and "physio sessions missed" in dom and "agreed recount" in dom
     assert "12,500.00" in dom and 'class="report-error"' not in dom
     assert re.search(r'data-year-total="2">\s*20,943,381.07\s*<', dom)  # 21,813,025.07 − 882,144.00 + 12,500.00
+
+
+def test_a_report_as_of_an_instant_shows_only_what_was_recorded_by_then(cli, tmp_path):
+    cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
+    cli.ok("ingest", EXAMPLES / "worked-example-data.jsonl")
+    cli.ok("close-year", "beds-msk", "2")
+    time.sleep(0.01)
+    before_restatement = datetime.now(timezone.utc)
+    time.sleep(0.01)
+    cli.ok("ingest", _late(tmp_path))
+    cli.ok("restate", "beds-msk", "2")
+
+    then, now = tmp_path / "then.html", tmp_path / "now.html"
+    cli.ok("report", "beds-msk", "--year", "2", "--as-of", before_restatement.isoformat(), "--out", then)
+    cli.ok("report", "beds-msk", "--year", "2", "--out", now)
+    then_dom, now_dom = _dump_dom(then, tmp_path), _dump_dom(now, tmp_path)
+    assert f"As recorded at {before_restatement.isoformat()}" in then_dom and "As recorded at" not in now_dom
+    assert "No true-ups or adjustments." in then_dom and "-882,144.00" not in then_dom
+    assert "-882,144.00" in now_dom
+    assert re.search(r'data-year-total="2">\s*21,813,025.07\s*<', then_dom)
+    assert re.search(r'data-year-total="2">\s*20,930,881.07\s*<', now_dom)  # 21,813,025.07 − 882,144.00
