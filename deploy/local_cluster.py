@@ -112,6 +112,7 @@ class LocalCluster:
         self._killed_at = 0.0
         self._moved: dict[int, float] = {}
         self._classified = False
+        self.stop_logs: dict[str, str] = {}  # workers that printed no report when stopped: their log's tail
 
     # ---------------------------------------------------------------- servers
 
@@ -407,11 +408,33 @@ class LocalCluster:
 
     # ---------------------------------------------------------------- stop
 
-    def stop_workers(self) -> dict[str, Any]:
-        reports = {}
-        for worker in self.consumers + self.others:
+    def settled(self) -> bool:
+        """Every running consumer has logged an assignment and together they own each partition once."""
+        running = [w for w in self.consumers if w.running()]
+        assignments = self.assignments()
+        owned = sorted(p for partitions in assignments.values() for p in partitions)
+        return len(assignments) == len(running) and owned == list(range(self.options.partitions))
+
+    def stop_workers(self, settle_s: float = 30.0) -> dict[str, Any]:  # float-ok: seconds, not money
+        """Stop every worker with SIGTERM and collect the reports they print.
+
+        The consumers are stopped once the group has settled (a replacement that is still
+        joining would first have to finish its join) and all together, so that none waits
+        on a rebalance caused by another's leaving. A worker that prints no report leaves
+        the tail of its log in ``self.stop_logs``.
+        """
+        deadline = time.monotonic() + settle_s
+        while not self.settled() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for worker in self.consumers:
+            worker.terminate()
+        for worker in self.consumers:
+            worker.wait_stopped(self.options.session_timeout_ms / 1000 + 20)
+        for worker in self.others:
             worker.stop()
-            reports[worker.name] = worker.report()
+        reports = {w.name: w.report() for w in self.consumers + self.others}
+        self.stop_logs = {w.name: w.log_tail() for w in self.consumers + self.others
+                          if reports[w.name] is None and (self.kill is None or w.name != self.kill.consumer)}
         return reports
 
     def stop(self) -> None:
@@ -513,6 +536,7 @@ def run(workload: Workload, options: Options, work: Path, *, compare: bool = Fal
         if serve:
             serve_until_interrupted(cluster, say)
         result["worker_reports"] = cluster.stop_workers()
+        result["stop_logs"] = cluster.stop_logs
     finally:
         cluster.stop()
     result.update(sent=cluster.sent, refused_by_producer=cluster.refused, last_offsets=cluster.last_offsets,

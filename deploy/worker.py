@@ -65,14 +65,26 @@ class Worker:
             self.proc.wait()  # type: ignore[union-attr]
 
     def stop(self, grace: float = STOP_GRACE_S) -> None:
-        if not self.running():
+        self.terminate()
+        self.wait_stopped(grace)
+
+    def terminate(self) -> None:
+        """SIGTERM: finish the batch in hand, save it, leave the group, print the report."""
+        if self.running():
+            self.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+
+    def wait_stopped(self, grace: float = STOP_GRACE_S) -> None:
+        """Wait for a terminated worker; SIGKILL it after ``grace`` seconds (it then prints no report)."""
+        if self.proc is None:
             return
-        self.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
         try:
-            self.proc.wait(grace)  # type: ignore[union-attr]
+            self.proc.wait(grace)
         except subprocess.TimeoutExpired:
-            self.proc.kill()  # type: ignore[union-attr]
-            self.proc.wait()  # type: ignore[union-attr]
+            self.proc.kill()
+            self.proc.wait()
+
+    def log_tail(self, lines: int = 15) -> str:
+        return "\n".join(self.err.read_text(errors="replace").splitlines()[-lines:]) if self.err.exists() else ""
 
     def report(self) -> dict[str, Any] | None:
         """The JSON report it printed when it stopped (None if it was killed)."""
