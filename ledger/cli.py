@@ -308,9 +308,13 @@ def _readable(args: argparse.Namespace) -> Callable[[str | None], bool]:
 
 
 def _open(args: argparse.Namespace) -> Any:
+    """The command's ledger, opened once (the read check and the command share it)."""
     from .application import Ledger
 
-    return Ledger.from_url(database_url(getattr(args, "db", None)))
+    app = getattr(args, "_ledger", None)
+    if app is None:
+        app = args._ledger = Ledger.from_url(database_url(getattr(args, "db", None)))
+    return app
 
 
 def _projections(args: argparse.Namespace, app: Any = None) -> Any:
