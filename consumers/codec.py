@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import struct
+from contextlib import nullcontext
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Mapping
@@ -23,8 +24,8 @@ from typing import Any, Mapping
 from fastavro import schemaless_reader, schemaless_writer
 
 import schemas
-from ledger.numbers import NotANumber, to_decimal
-from ledger.records import ID_FIELDS, envelope, refuse, text_field, within
+from ledger.records import (ID_FIELDS, RecordRefused, envelope, measure_field, money_field, refuse, text_field,
+                            whole_value, within)
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
@@ -188,43 +189,29 @@ def decode(data: bytes | None, subjects: tuple[str, ...] | None = None) -> tuple
 
 
 def _decimal_text(obj: Mapping[str, Any], name: str) -> str | None:
-    value = obj.get(name)
-    if value is None:
+    number = measure_field(obj, name, required=False)
+    if number is None:
         return None
-    try:
-        number = to_decimal(value)
-    except NotANumber as exc:
-        raise refuse("non_numeric", name, str(exc)) from None
+    value = obj[name]
     return value.strip() if isinstance(value, str) else format(number, "f")
 
 
 def _money(obj: Mapping[str, Any], name: str, path: str | None = None) -> Decimal:
-    path = path or name
-    value = obj.get(name)
-    if value is None:
-        raise refuse("missing_field", path, "is required")
-    try:
-        amount = to_decimal(value)
-    except NotANumber as exc:
-        raise refuse("non_numeric", path, str(exc)) from None
-    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise refuse("invalid_amount", path, f"an amount has at most 2 decimal places (got {value})")
-    if abs(amount) >= MAX_MONEY:
-        raise refuse("invalid_amount", path, f"{value} is beyond the wire format's decimal(18, 2)")
-    return amount.quantize(Decimal("0.01"))
+    with within(path.rsplit(".", 1)[0]) if path and "." in path else nullcontext():
+        amount = money_field(obj, name, allow_negative=True)  # the sign is the ledger's to judge
+    return amount.quantize(Decimal("0.01"))  # bounded to 13 integer digits: fits decimal(18, 2)
 
 
 def _whole(obj: Mapping[str, Any], name: str, code: str) -> int:
     value = obj.get(name)
     if value is None:
         raise refuse("missing_field", name, "is required")
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise refuse(code, name, f"must be a whole number (got {value!r})")
-    if not -2**31 <= value < 2**31:
-        raise refuse(code, name, f"{value} is out of range")
-    return value
+    try:
+        return whole_value(value, name, low=0, high=2**31 - 1)
+    except RecordRefused as exc:
+        if exc.refusal.code == "non_numeric":
+            raise refuse(code, name, exc.refusal.message) from None
+        raise
 
 
 def to_avro(obj: Any) -> tuple[str, dict[str, Any]]:

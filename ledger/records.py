@@ -16,10 +16,17 @@ from decimal import Decimal
 from typing import Any, Iterator, Mapping, Union
 
 from .definition import ContractDefinition
-from .numbers import ZERO, NotANumber, to_decimal
+from .ids import PARTY_ID_LENGTH, RECORD_ID_LENGTH, id_problem, safe
+from .numbers import MAX_COUNT, MAX_NUMBER_TEXT, ZERO, NotANumber, to_measure, to_money
 from .periods import Calendar, PeriodError
 
 ID_FIELDS = {"submission": "submission_id", "cost_report": "report_id", "population": "record_id"}
+
+# Ids a record carries, with the width the read models store for each.
+ID_LENGTHS = {"submission_id": RECORD_ID_LENGTH, "report_id": RECORD_ID_LENGTH, "record_id": RECORD_ID_LENGTH,
+              "contract_id": PARTY_ID_LENGTH, "provider_id": PARTY_ID_LENGTH, "indicator_id": RECORD_ID_LENGTH,
+              "segment_id": PARTY_ID_LENGTH, "case_ref": RECORD_ID_LENGTH, "period": 16}
+MAX_CASES = 10_000  # high-cost cases in one cost report
 
 
 @dataclass(frozen=True)
@@ -116,8 +123,10 @@ class Envelope:
 
 
 def parse_json_line(text: str) -> Any:
+    """One JSON value; duplicate keys, lone surrogates and over-long numbers are refused."""
     try:
-        return json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
+        return json.loads(text, parse_float=_parse_float, parse_int=_parse_int, parse_constant=_no_constant,
+                          object_pairs_hook=_object)
     except RecordRefused:
         raise
     except (ValueError, RecursionError) as exc:
@@ -128,13 +137,48 @@ def _no_constant(name: str) -> Any:
     raise refuse("non_numeric", None, f"{name} is not a number")
 
 
+def _parse_float(text: str) -> Decimal | str:
+    # over-long number text is kept as text: the field's own check names it out of range
+    return text if len(text) > MAX_NUMBER_TEXT else Decimal(text)
+
+
+def _parse_int(text: str) -> int | str:
+    return text if len(text) > MAX_NUMBER_TEXT else int(text)
+
+
+def _check_text(value: Any, where: str) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise refuse("invalid_encoding", where or None,
+                         f"contains a lone surrogate (\\u{ord(value[exc.start]):04x}): not valid Unicode") from None
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_text(item, f"{where}[{i}]")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        _check_text(key, "")
+        if key in obj:
+            raise refuse("duplicate_key", key, f"appears more than once in one object (which one counts is ambiguous)")
+        _check_text(value, key)
+        obj[key] = value
+    return obj
+
+
 def text_field(fields: Mapping[str, Any], name: str) -> str:
-    """A required non-empty text field, or a refusal naming it."""
+    """A required non-empty text field, or a refusal naming it; ids obey the id grammar."""
     value = fields.get(name)
     if value is None:
         raise refuse("missing_field", name, "is required")
     if not isinstance(value, str) or not value.strip():
-        raise refuse("invalid_field", name, f"must be a non-empty string (got {value!r})")
+        raise refuse("invalid_field", name, f"must be a non-empty string (got {safe(value)})")
+    problem = id_problem(value, max_length=ID_LENGTHS.get(name, RECORD_ID_LENGTH))
+    if problem is not None:
+        raise refuse("invalid_id", name, problem)
     return value
 
 
@@ -146,34 +190,53 @@ def envelope(obj: Any) -> Envelope:
     if kind is None:
         raise refuse("missing_field", "type", "is required (submission, cost_report or population)")
     if kind not in ID_FIELDS:
-        raise refuse("unknown_type", "type", f"{kind!r} is not one of submission, cost_report, population")
+        raise refuse("unknown_type", "type", f"{safe(kind)} is not one of submission, cost_report, population")
     id_field = ID_FIELDS[kind]
     record_id = text_field(obj, id_field)
     contract_id = text_field(obj, "contract_id")
     return Envelope(kind, record_id, contract_id, obj)
 
 
-def _number(fields: Mapping[str, Any], name: str, *, required: bool = True) -> Decimal | None:
+def measure_field(fields: Mapping[str, Any], name: str, *, required: bool = True) -> Decimal | None:
     value = fields.get(name)
     if value is None:
         if required:
             raise refuse("missing_field", name, "is required")
         return None
     try:
-        number = to_decimal(value)
+        number = to_measure(value)
     except NotANumber as exc:
-        raise refuse("non_numeric", name, str(exc)) from None
+        raise refuse(exc.code, name, str(exc)) from None
     return number
 
 
-def _amount(fields: Mapping[str, Any], name: str) -> Decimal:
-    amount = _number(fields, name)
-    assert amount is not None
-    if amount < ZERO:
-        raise refuse("negative_value", name, f"must not be negative (got {fields[name]})")
-    if amount.as_tuple().exponent < -2:  # type: ignore[operator]
-        raise refuse("invalid_amount", name, f"an amount has at most 2 decimal places (got {fields[name]})")
+def money_field(fields: Mapping[str, Any], name: str, *, allow_negative: bool = False) -> Decimal:
+    value = fields.get(name)
+    if value is None:
+        raise refuse("missing_field", name, "is required")
+    try:
+        amount = to_money(value)
+    except NotANumber as exc:
+        raise refuse(exc.code, name, str(exc)) from None
+    if amount < ZERO and not allow_negative:
+        raise refuse("negative_value", name, f"must not be negative (got {safe(value)})")
     return amount
+
+
+def whole_value(value: Any, name: str, *, low: int, high: int) -> int:
+    """A whole number field (JSON integer or its digits as text) within [low, high]."""
+    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
+        if len(value.strip()) > MAX_NUMBER_TEXT:
+            raise refuse("number_out_of_range", name, f"{safe(value)} is too large (at most {high:,})")
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise refuse("non_numeric", name, f"must be a whole number (got {safe(value)})")
+    if value < low:
+        raise refuse("negative_value" if value < 0 else "number_out_of_range", name,
+                     f"must be at least {low} (got {value})")
+    if value > high:
+        raise refuse("number_out_of_range", name, f"{value:,} is too large (at most {high:,})")
+    return value
 
 
 def _canon(value: Any) -> Any:
@@ -228,25 +291,24 @@ def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) ->
     if env.type == "cost_report":
         provider = _provider(defn, f)
         period, year = _period(calendar, f)
-        total = _amount(f, "total_cost")
+        total = money_field(f, "total_cost")
         cases_raw = f.get("high_cost_cases", [])
         if cases_raw is None:
             cases_raw = []
         if not isinstance(cases_raw, list):
             raise refuse("invalid_field", "high_cost_cases", "must be a list of {case_ref, cost}")
+        if len(cases_raw) > MAX_CASES:
+            raise refuse("too_many_cases", "high_cost_cases",
+                         f"{len(cases_raw):,} cases in one report (at most {MAX_CASES:,}); split the period's report")
+        # a case may appear more than once (several episodes in the period): its entries add up (§5)
         cases: list[tuple[str, Decimal]] = []
-        seen: set[str] = set()
         for i, case in enumerate(cases_raw):
             name = f"high_cost_cases[{i}]"
             if not isinstance(case, dict):
                 raise refuse("invalid_field", name, "must be an object {case_ref, cost}")
             with within(name):
                 ref = text_field(case, "case_ref")
-            if ref in seen:
-                raise refuse("duplicate_case", f"{name}.case_ref", f"case {ref!r} appears twice in one report")
-            seen.add(ref)
-            with within(name):
-                cost = _amount(case, "cost")
+                cost = money_field(case, "cost")
             cases.append((ref, cost))
         content = {"report_id": env.record_id, "contract_id": env.contract_id, "provider_id": provider,
                    "period": period, "total_cost": total, "high_cost_cases": [list(c) for c in cases]}
@@ -260,7 +322,7 @@ def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) ->
     if year is None:
         raise refuse("missing_field", "year", "is required")
     if isinstance(year, bool) or not isinstance(year, int):
-        raise refuse("invalid_field", "year", f"must be a whole contract year number (got {year!r})")
+        raise refuse("invalid_field", "year", f"must be a whole contract year number (got {safe(year)})")
     if not 1 <= year <= calendar.years:
         raise refuse("year_outside_term", "year", f"year {year} is outside the contract term (1..{calendar.years})")
     segment = text_field(f, "segment_id")
@@ -269,12 +331,7 @@ def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) ->
     count = f.get("count")
     if count is None:
         raise refuse("missing_field", "count", "is required")
-    if isinstance(count, str) and count.strip().isdigit():
-        count = int(count.strip())
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise refuse("non_numeric", "count", f"must be a whole number (got {count!r})")
-    if count < 0:
-        raise refuse("negative_value", "count", f"must not be negative (got {count})")
+    count = whole_value(count, "count", low=0, high=MAX_COUNT - 1)
     content = {"record_id": env.record_id, "contract_id": env.contract_id, "year": year,
                "segment_id": segment, "count": count}
     return PopulationCount(env.record_id, env.contract_id, year, segment, count, digest(env.type, content))
@@ -296,8 +353,8 @@ def _submission(env: Envelope, defn: ContractDefinition, calendar: Calendar) -> 
     if measure.unit == "ratio":
         if f.get("value") is not None and f.get("numerator") is None:
             raise refuse("missing_field", "numerator", f"{key} is a ratio: send numerator and denominator, not value")
-        numerator = _number(f, "numerator")
-        denominator = _number(f, "denominator")
+        numerator = measure_field(f, "numerator")
+        denominator = measure_field(f, "denominator")
         assert numerator is not None and denominator is not None
         if denominator <= ZERO:
             raise refuse("invalid_denominator", "denominator", f"must be greater than 0 (got {f['denominator']})")
@@ -309,7 +366,7 @@ def _submission(env: Envelope, defn: ContractDefinition, calendar: Calendar) -> 
     else:
         if f.get("value") is None and f.get("numerator") is not None:
             raise refuse("missing_field", "value", f"{key} is a value indicator: send value, not numerator/denominator")
-        value = _number(f, "value")
+        value = measure_field(f, "value")
     content = {"submission_id": env.record_id, "contract_id": env.contract_id, "provider_id": provider,
                "indicator_id": key, "period": period, "numerator": numerator, "denominator": denominator,
                "value": value}
