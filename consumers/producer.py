@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
-from ledger.ingest import numbered_lines
+from ledger.framing import text_lines
 from ledger.records import RecordRefused, Refusal, parse_json_line
 
 from .codec import check_record, encode_record
@@ -51,12 +51,15 @@ def encode_line(text: str) -> tuple[bytes, bytes]:
 def check_lines(lines: Iterable[str]) -> tuple[int, list[Refused]]:
     """Validate every line without sending: (number of records, refused lines)."""
     count, refused = 0, []
-    for number, text in numbered_lines(lines):
+    for line in text_lines(lines):
         count += 1
+        if line.refusal is not None:  # not UTF-8, a byte-order mark, over the line limit
+            refused.append(Refused(line.number, line.refusal))
+            continue
         try:
-            check_record(parse_json_line(text))
+            check_record(parse_json_line(line.text or ""))
         except RecordRefused as exc:
-            refused.append(Refused(number, exc.refusal))
+            refused.append(Refused(line.number, exc.refusal))
     return count, refused
 
 
@@ -68,11 +71,15 @@ def send_lines(bootstrap: str, topic: str, lines: Iterable[str], skip: set[int] 
     client = producer(bootstrap)
     failures: list[BaseException] = []
     try:
-        for number, text in numbered_lines(lines):
+        for line in text_lines(lines):
+            number = line.number
             if number in skip:
                 continue
+            if line.refusal is not None:
+                report.refused.append(Refused(number, line.refusal))
+                continue
             try:
-                key, value = encode_line(text)
+                key, value = encode_line(line.text or "")
             except RecordRefused as exc:  # the file changed since it was checked
                 report.refused.append(Refused(number, exc.refusal))
                 continue

@@ -10,7 +10,7 @@ import hashlib
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
@@ -22,7 +22,9 @@ from .access import Actor, NotAuthorized, may_read, refusal
 from .domain import (AccessRefused, Contract, Rejection, Settlement, YearData, contract_uuid, settlement_uuid,
                      year_data_uuid)
 from .errors import AlreadyExists, InvalidCommand, LedgerError, NotFound, YearClosed, YearNotClosed
-from .ingest import BATCH_SIZE, IngestReport, IngestSession, Rejected, numbered_lines
+from .framing import Line, read_lines, text_lines
+from .ingest import (BATCH_SIZE, IngestReport, IngestSession, Rejected, apply_lines, storage_failure,
+                     unprocessable)
 from .numbers import ZERO, fmt, fmt_money, split, to_decimal, NotANumber
 from .periods import Calendar, PeriodError
 from .rules.budget import budget_for_year, core_for_year, instalment
@@ -265,19 +267,36 @@ class Ledger(Application):
     def ingest_lines(self, lines: Iterable[str], source: str, actor: str = "system",
                      batch_size: int = BATCH_SIZE) -> IngestReport:
         """Ingest JSON-lines records; one transaction per batch; re-running is harmless."""
+        return self.ingest_framed(text_lines(lines), source, actor, batch_size)
+
+    def ingest_stream(self, stream: BinaryIO, source: str, actor: str = "system",
+                      batch_size: int = BATCH_SIZE, max_line_bytes: int | None = None) -> IngestReport:
+        """Ingest a JSON-lines file read as bytes (encoding and line length judged per line)."""
+        return self.ingest_framed(read_lines(stream, max_line_bytes), source, actor, batch_size)
+
+    def ingest_framed(self, lines: Iterable[Line], source: str, actor: str = "system",
+                      batch_size: int = BATCH_SIZE) -> IngestReport:
         session = self.ingest_session(source, actor)
         total = IngestReport()
-        for chunk in batched(numbered_lines(lines), batch_size):
+        for chunk in batched(lines, batch_size):
             total.add(self._apply_chunk(session, chunk))
         return total
 
     def check_lines(self, lines: Iterable[str], source: str, actor: str = "system",
                     batch_size: int = BATCH_SIZE) -> tuple[IngestReport, list[Rejected]]:
         """What ingesting these lines would do now — counts and every refusal — recording nothing."""
+        return self.check_framed(text_lines(lines), source, actor, batch_size)
+
+    def check_stream(self, stream: BinaryIO, source: str, actor: str = "system", batch_size: int = BATCH_SIZE,
+                     max_line_bytes: int | None = None) -> tuple[IngestReport, list[Rejected]]:
+        return self.check_framed(read_lines(stream, max_line_bytes), source, actor, batch_size)
+
+    def check_framed(self, lines: Iterable[Line], source: str, actor: str = "system",
+                     batch_size: int = BATCH_SIZE) -> tuple[IngestReport, list[Rejected]]:
         session = self.ingest_session(source, actor)
         refused: list[Rejected] = []
-        for chunk in batched(numbered_lines(lines), batch_size):
-            outcomes = session.apply_many([(text, None, line) for line, text in chunk])
+        for chunk in batched(lines, batch_size):
+            outcomes = apply_lines(session, chunk)
             refused += [o.rejected for o in outcomes if o.rejected is not None]
             session.discard_pending()
         return session.report, refused
@@ -289,16 +308,43 @@ class Ledger(Application):
             self.authorize(actor, "submit", None)
         return IngestSession(self, source, str(who))
 
-    def _apply_chunk(self, session: IngestSession, chunk: Sequence[tuple[int, str]]) -> IngestReport:
+    def _apply_chunk(self, session: IngestSession, chunk: Sequence[Line]) -> IngestReport:
+        """Apply and save one batch. A batch failing for a reason its data may cause (not an
+        outage, not a full disk) is split in halves until the one record at fault is found:
+        that record is kept as refused (``unprocessable``) and the rest are applied."""
         for attempt in range(RETRIES):
-            session.apply_many([(text, None, line) for line, text in chunk])
             try:
+                apply_lines(session, chunk)
                 return session.flush()
             except IntegrityError:
                 if attempt == RETRIES - 1:
                     raise
                 session.reset()
+            except Exception as exc:  # noqa: BLE001 - isolate the record at fault
+                session.reset()
+                if storage_failure(exc):
+                    raise
+                if len(chunk) == 1:
+                    return self._keep_unprocessable(session, chunk[0], exc)
+                half = len(chunk) // 2
+                report = self._apply_chunk(session, chunk[:half])
+                report.add(self._apply_chunk(session, chunk[half:]))
+                return report
         raise AssertionError("unreachable")
+
+    def _keep_unprocessable(self, session: IngestSession, line: Line, exc: BaseException) -> IngestReport:
+        raw = line.raw if line.text is None else line.text
+        session.reject(unprocessable(exc), raw, line.number)
+        try:
+            return session.flush()
+        except Exception as again:  # noqa: BLE001 - even the raw text cannot be stored: keep its digest
+            session.reset()
+            if storage_failure(again):
+                raise
+            digest = hashlib.sha256(raw.encode("utf-8", errors="surrogatepass")).hexdigest()
+            session.reject(unprocessable(exc), f"(raw text not storable: {len(raw):,} characters, sha256 {digest})",
+                           line.number)
+            return session.flush()
 
     def rebuild_record_index(self) -> int:
         """Rebuild the record-id index from the events (it is derived data, written with them)."""
@@ -445,7 +491,8 @@ class Ledger(Application):
             self._decide_instalments(contract, definition, settlement, periods, periods[-1], actor)
             figures, trace = self._decision(contract, definition, settlement, year)
             settlement.close(figures=figures, trace=trace, decided_at=iso(self.clock()), actor=actor)
-            self.save(settlement)
+            # decided on the data as read: a record landing meanwhile fails this save and the close is retried
+            self.save(settlement, expect_versions={year_data_uuid(contract_id, year): trace["data_version"]})
             return self.statement(contract_id, year)
         return self._retrying(attempt)
 
@@ -471,7 +518,7 @@ class Ledger(Application):
             reason = reason_prefix + self._restatement_reason(contract_id, year, previous_trace, trace)
             settlement.true_up(amount=amount, by_party=by_party, reason=reason, figures=figures, trace=trace,
                                decided_at=iso(self.clock()), actor=actor)
-            self.save(settlement)
+            self.save(settlement, expect_versions={year_data_uuid(contract_id, year): trace["data_version"]})
             return {"decided_at": settlement.true_ups[-1]["decided_at"], "amount": fmt_money(amount),
                     "reason": reason, "by_party": {p: fmt_money(v) for p, v in by_party.items()}}
         return self._retrying(attempt)
@@ -603,3 +650,4 @@ class Ledger(Application):
 
     def settlement_state(self, contract_id: str, year: int) -> Settlement | None:
         return self._maybe(settlement_uuid(contract_id, year))
+

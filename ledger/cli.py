@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import io
 import logging
 import os
 import sys
@@ -18,6 +19,7 @@ from typing import Any, Callable, Sequence
 from . import __version__
 from .config import DB_ENV, database_url
 from .errors import LedgerError, ValidationFailed
+from .framing import read_lines, text_lines
 from .render import render_rejections, render_statement
 from .cli_views import VIEW_COMMANDS, add_view_commands
 
@@ -106,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="a dry run: report what would be accepted, duplicate or rejected (each refusal with its "
                         "line and reason) against the ledger as it stands; record nothing")
+    p.add_argument("--max-line-bytes", type=_positive_int, default=None, metavar="N",
+                   help="refuse (and keep) any line longer than N bytes (default 1048576; "
+                        "also OBC_LEDGER_MAX_LINE_BYTES)")
 
     rejected = sub.add_parser("rejected", help="records that could not be accepted, with reasons")
     rsub = rejected.add_subparsers(dest="rejected_command", metavar="ACTION", parser_class=_Parser)
@@ -394,22 +399,30 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or len(text) > 12 or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 999999999999 (got {text[:20]!r})")
+    return int(text)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     app = _open(args)
     source = args.source or ("stdin" if args.file == "-" else Path(args.file).name)
     refused: list[Any] = []
 
-    def run(lines: Any) -> Any:
+    def run(stream: Any) -> Any:  # bytes: encoding and line length are judged line by line
+        framed = (read_lines(stream, args.max_line_bytes) if hasattr(stream, "readline") and not
+                  isinstance(stream, io.TextIOBase) else text_lines(stream, args.max_line_bytes))
         if args.check:
-            report, refused[:] = app.check_lines(lines, source, actor=_actor(args))
+            report, refused[:] = app.check_framed(framed, source, actor=_actor(args))
             return report
-        return app.ingest_lines(lines, source, actor=_actor(args))
+        return app.ingest_framed(framed, source, actor=_actor(args))
 
     if args.file == "-":
-        report = run(sys.stdin)
+        report = run(getattr(sys.stdin, "buffer", sys.stdin))
     else:
         try:
-            handle = open(args.file, encoding="utf-8", errors="surrogateescape")
+            handle = open(args.file, "rb")
         except OSError as exc:
             raise LedgerError(f"cannot read {args.file}: {exc.strerror}", code="file_not_found") from None
         with handle:

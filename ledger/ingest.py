@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
 
 from .definition import ContractDefinition
 from .domain import SNAPSHOT_EVERY, Contract, Rejection, YearData, rejection_uuid, settlement_uuid, year_data_uuid
@@ -28,6 +28,7 @@ from .records import (ID_FIELDS, CostReport, PopulationCount, Record, RecordRefu
 
 if TYPE_CHECKING:
     from .application import Ledger
+    from .framing import Line
 
 BATCH_SIZE = 2000
 MAX_CACHED_CONTRACTS = 256
@@ -109,6 +110,7 @@ class IngestSession:
         self._rejections: list[Rejected] = []
         self._index_rows: list[tuple[str, str, str]] = []
         self._batch_index: dict[tuple[str, str], str] = {}
+        self._accepted_years: Counter[tuple[str, int]] = Counter()
         self.report = IngestReport()
 
     # -- loading -----------------------------------------------------------------
@@ -173,7 +175,10 @@ class IngestSession:
         prepared: list[tuple[Record | None, Rejected | None]] = []
         wanted: dict[str, set[str]] = {}
         for (text, obj, line), raw in zip(items, texts):
-            record, rejected = self._check(text, obj, raw, line)
+            try:
+                record, rejected = self._check(text, obj, raw, line)
+            except Exception as exc:  # noqa: BLE001 - one record's surprise is that record's refusal
+                record, rejected = None, Rejected(line, raw, unprocessable(exc))
             prepared.append((record, rejected))
             if record is not None:
                 wanted.setdefault(record.contract_id, set()).add(f"{record.type}:{record.record_id}")
@@ -243,8 +248,7 @@ class IngestSession:
         self.report.accepted += 1
         if superseded is not None:
             self.report.corrections += 1
-        if self._is_closed(state, record.year):
-            self.report.late[(record.contract_id, record.year)] += 1
+        self._accepted_years[(record.contract_id, record.year)] += 1
         return Outcome(ACCEPTED, record=record)
 
     def _population_changed(self, state: _ContractState, record: PopulationCount,
@@ -289,8 +293,13 @@ class IngestSession:
                 key=key, source=r.source or self.source, line=r.line, raw=r.raw, code=r.refusal.code,
                 field=r.refusal.field, message=r.refusal.message, contract_id=r.contract_id,
                 record_type=r.record_type, record_id=r.record_id, actor=self.actor))
+        probe = {settlement_uuid(*key): key for key in self._accepted_years}
+        closed: set[Any] = set()
         if aggregates or trackings:
-            self.app.save(*aggregates, trackings=list(trackings), record_index=self._index_rows)
+            self.app.save(*aggregates, trackings=list(trackings), record_index=self._index_rows,
+                          probe_closed=list(probe), closed_found=closed)
+        for stream_id in closed:  # decided under the batch's write lock, not from a cache
+            self.report.late[probe[stream_id]] += self._accepted_years[probe[stream_id]]
         for agg in self._touched.values():
             if isinstance(agg, YearData):
                 before = self._loaded_versions.get(agg.id, 0)
@@ -302,6 +311,7 @@ class IngestSession:
         self._rejections.clear()
         self._index_rows = []
         self._batch_index.clear()
+        self._accepted_years.clear()
         while len(self._years) > MAX_CACHED_YEARS:
             _, evicted = self._years.popitem(last=False)
             self._loaded_versions.pop(evicted.id, None)
@@ -314,6 +324,11 @@ class IngestSession:
         next batch still sees this one's records: duplicates within a file are found)."""
         for aggregate in self._touched.values():
             aggregate.collect_events()
+        for (contract_id, year), n in self._accepted_years.items():
+            state = self._state(contract_id)
+            if state is not None and self._is_closed(state, year):
+                self.report.late[(contract_id, year)] += n
+        self._accepted_years.clear()
         self._touched.clear()
         self._rejections.clear()
         self._index_rows = []
@@ -327,12 +342,25 @@ class IngestSession:
         self._rejections.clear()
         self._index_rows = []
         self._batch_index.clear()
+        self._accepted_years.clear()
         self.report = IngestReport()
 
 
-def numbered_lines(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
-    """(line number, text) for each non-blank line."""
-    for number, text in enumerate(lines, start=1):
-        text = text.rstrip("\r\n")
-        if text.strip():
-            yield number, text
+def apply_lines(session: IngestSession, chunk: Sequence["Line"]) -> list[Outcome]:
+    """Apply framed lines: refused frames are kept as refusals, the rest parsed and applied."""
+    outcomes = [session.reject(line.refusal, line.raw, line.number) for line in chunk if line.refusal is not None]
+    outcomes += session.apply_many([(line.text, None, line.number) for line in chunk if line.text is not None])
+    return outcomes
+
+
+def unprocessable(exc: BaseException) -> Refusal:
+    """The refusal of a record whose processing raised something unforeseen (kept, never fatal)."""
+    text = " ".join(str(exc).split())
+    return Refusal("unprocessable", None, f"the record could not be processed ({type(exc).__name__}: "
+                                          f"{text[:300]}{'…' if len(text) > 300 else ''})")
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """True for an outage or a full disk (the batch is retried later), False for a failure one
+    record's data can cause (the batch is split to isolate that record)."""
+    return isinstance(exc, (OperationalError, InterfaceError, OSError, MemoryError))

@@ -18,13 +18,20 @@
   primary key makes two writers racing with the same new id collide
   (IntegrityError → retry → the loser sees a duplicate). The index is derived
   from the events (:meth:`Ledger.rebuild_record_index`) and written with them.
+* **Checks made under the write lock.** ``expect_versions={stream id: version}``
+  fails the transaction (IntegrityError → the command retries) when a stream it
+  read has moved on — a year close whose data gained a record after it was read
+  is decided again, so no record lands unseen beside a close. ``probe_closed=
+  [settlement stream id, ...]`` fills ``closed_found`` with the streams whose year
+  is closed at commit time, so ingest's "closed year: run restate" notice is decided
+  in the batch's own transaction, not from what a session cached.
 """
 
 from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
 from psycopg.sql import SQL, Identifier
@@ -32,6 +39,11 @@ from psycopg.sql import SQL, Identifier
 from .audit import GENESIS, seal_rows
 
 LOOKUP_CHUNK = 500
+CLOSED_TOPIC = "ledger.domain:Settlement.YearClosed"
+
+
+def _stale(stream_id: Any, expected: int, current: int | None) -> IntegrityError:
+    return IntegrityError(f"stream {stream_id} moved on from version {expected} to {current} while it was read")
 
 
 class SQLiteLedgerRecorder(SQLiteProcessRecorder):
@@ -65,7 +77,22 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
         rows = kwargs.get("record_index")
         if rows:  # a duplicate key raises sqlite3.IntegrityError, which the transaction re-raises as ours
             c.executemany("INSERT INTO record_index VALUES (?, ?, ?)", rows)
+        self._locked_checks(c, kwargs)
         return returning
+
+    def _locked_checks(self, c: SQLiteCursor, kwargs: dict[str, Any]) -> None:
+        table = self.events_table_name
+        for stream_id, expected in (kwargs.get("expect_versions") or {}).items():
+            c.execute(f"SELECT MAX(originator_version) FROM {table} WHERE originator_id = ?", (stream_id.hex,))
+            current = c.fetchone()[0]
+            if (current or 0) != expected:
+                raise _stale(stream_id, expected, current)
+        found = kwargs.get("closed_found")
+        for stream_id in kwargs.get("probe_closed") or ():
+            c.execute(f"SELECT 1 FROM {table} WHERE originator_id = ? AND topic = ? LIMIT 1",
+                      (stream_id.hex, CLOSED_TOPIC))
+            if c.fetchone() is not None and found is not None:
+                found.add(stream_id)
 
     def lookup_records(self, contract_id: str, keys: Iterable[str]) -> dict[str, str]:
         keys = list(keys)
@@ -121,6 +148,10 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
         self._last_stream = SQL("SELECT stream_hash FROM {schema}.event_hashes WHERE originator_id = %s "
                                 "ORDER BY notification_id DESC LIMIT 1").format(schema=schema)
         self._insert_seal = SQL("INSERT INTO {schema}.event_hashes VALUES (%s, %s, %s, %s, %s)").format(schema=schema)
+        self._max_version = SQL("SELECT MAX(originator_version) AS v FROM {table} WHERE originator_id = %s").format(
+            table=Identifier(self.datastore.schema, self.events_table_name))
+        self._closed = SQL("SELECT 1 AS one FROM {table} WHERE originator_id = %s AND topic = %s LIMIT 1").format(
+            table=Identifier(self.datastore.schema, self.events_table_name))
         self._select_seals = SQL("SELECT notification_id, originator_id, originator_version, stream_hash, "
                                  "global_hash FROM {schema}.event_hashes WHERE notification_id > %s "
                                  "ORDER BY notification_id LIMIT %s").format(schema=schema)
@@ -147,6 +178,17 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
 
             rows = seal_rows(stored_events, ids, row["global_hash"] if row else GENESIS, last_of_stream)
             curs.executemany(self._insert_seal, rows)
+        if stored_events:  # under the table lock taken for the insert
+            for stream_id, expected in (kwargs.get("expect_versions") or {}).items():
+                curs.execute(self._max_version, (stream_id,))
+                current = curs.fetchone()["v"]
+                if (current or 0) != expected:
+                    raise _stale(stream_id, expected, current)
+            found = kwargs.get("closed_found")
+            for stream_id in kwargs.get("probe_closed") or ():
+                curs.execute(self._closed, (stream_id, CLOSED_TOPIC))
+                if curs.fetchone() is not None and found is not None:
+                    found.add(stream_id)
         return ids
 
     def select_seals(self, after: int, limit: int) -> list[tuple[Any, ...]]:
