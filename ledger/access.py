@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 from .definition import ContractDefinition
 from .errors import InvalidCommand, LedgerError
+from .ids import safe
 
-ACTOR = re.compile(r"^(system|auditor(:[A-Za-z0-9_.@-]+)?|commissioner:[A-Za-z0-9_-]+|provider:[A-Za-z0-9_-]+)$")
+ACTOR = re.compile(r"system|auditor(:[A-Za-z0-9_.@-]{1,64})?|commissioner:[A-Za-z0-9_-]{1,64}|provider:[A-Za-z0-9_-]{1,64}")
 
 COMMISSIONER_ACTIONS = {"register", "extend", "adjust_budget", "record_baseline", "pay", "close_year", "restate",
                         "resolve_dispute"}
@@ -41,8 +42,8 @@ class Actor:
 
     @classmethod
     def parse(cls, text: str) -> "Actor":
-        if not ACTOR.match(text or ""):
-            raise InvalidCommand(f"--as {text!r}: expected commissioner:ID, provider:ID, auditor or system",
+        if not isinstance(text, str) or not ACTOR.fullmatch(text):
+            raise InvalidCommand(f"--as {safe(text)}: expected commissioner:ID, provider:ID, auditor or system",
                                  code="invalid_actor")
         role, _, party = text.partition(":")
         return cls(role, party or None)

@@ -21,18 +21,20 @@ from .definition import ContractDefinition, degenerate_sliding_scales, from_docu
 from .access import Actor, NotAuthorized, may_read, refusal
 from .domain import (AccessRefused, Contract, Rejection, Settlement, YearData, contract_uuid, settlement_uuid,
                      year_data_uuid)
-from .errors import AlreadyExists, InvalidCommand, LedgerError, NotFound, YearClosed, YearNotClosed
+from .errors import (AlreadyExists, InvalidCommand, LedgerError, NotFound, ValidationFailed, YearClosed,
+                     YearNotClosed)
 from .framing import Line, read_lines, text_lines
 from .ingest import (BATCH_SIZE, IngestReport, IngestSession, Rejected, apply_lines, storage_failure,
                      unprocessable)
-from .numbers import ZERO, fmt, fmt_money, split, to_decimal, NotANumber
+from .ids import check_note
+from .numbers import MONEY_DIGITS, MONEY_PLACES, ZERO, NotANumber, check_bounds, fmt, fmt_money, split, to_measure, to_money
 from .periods import Calendar, PeriodError
 from .rules.budget import budget_for_year, core_for_year, instalment
 from .rules.outcomes import Observation
 from .rules.riskshare import CostFact
 from .rules.settlement import YearSettlement, settle_year
 from .statement import closed_statement, open_statement
-from .yamlio import load_yaml
+from .yamlio import YamlRefused, load_yaml
 
 T = TypeVar("T")
 RETRIES = 8
@@ -45,6 +47,23 @@ def utc_now() -> datetime:
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _bounded_budgets(definition: ContractDefinition) -> dict[int, Any]:
+    """Every year's budget from the terms (extension years included), refused as a whole when
+    one does not fit an amount's 13 integer digits (weights × counts × rates can)."""
+    figures, problems = {}, []
+    for year in range(1, definition.term_years(True) + 1):
+        try:
+            figure = budget_for_year(definition, year)
+            check_bounds(figure.amount, figure.amount, digits=MONEY_DIGITS, places=MONEY_PLACES)
+        except (ArithmeticError, NotANumber):
+            problems.append(("budget", f"year {year}'s budget from these terms is beyond 13 integer digits"))
+            continue
+        figures[year] = figure
+    if problems:
+        raise ValidationFailed(problems)
+    return figures
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -146,6 +165,8 @@ class Ledger(Application):
         """Register a contract from its YAML text. Returns (definition, newly registered)."""
         try:
             document = load_yaml(text)
+        except YamlRefused as exc:
+            raise LedgerError(f"the contract file is refused: {exc}", code=exc.code) from None
         except Exception as exc:  # yaml.YAMLError and friends: report, never trace back
             raise LedgerError(f"the contract file is not valid YAML: {exc}".replace("\n", " "),
                               code="invalid_yaml") from None
@@ -161,8 +182,9 @@ class Ledger(Application):
                                 f"or an extension instead)")
         contract = Contract(contract_id=definition.id, definition=dict(definition.document),
                             source_sha256=sha, actor=actor)
+        figures = _bounded_budgets(definition)
         for year in range(1, definition.years + 1):
-            figure = budget_for_year(definition, year)
+            figure = figures[year]
             contract.set_budget(year=year, amount=figure.amount, reason="initial",
                                 note="budget from the contract terms", trace=dict(figure.trace), actor=actor)
         try:
@@ -218,11 +240,12 @@ class Ledger(Application):
                       actor: str = "system") -> Decimal:
         if reason not in BUDGET_REASONS:
             raise InvalidCommand(f"reason {reason!r} must be one of: {', '.join(BUDGET_REASONS)}")
+        check_note(note, "note")
         try:
-            value = to_decimal(amount)
+            value = to_money(amount)
         except NotANumber as exc:
-            raise InvalidCommand(f"amount: {exc}") from None
-        if value < ZERO or value.as_tuple().exponent < -2:  # type: ignore[operator]
+            raise InvalidCommand(f"amount: {exc}", code=exc.code) from None
+        if value < ZERO:
             raise InvalidCommand(f"amount: {amount} must be a non-negative amount with at most 2 decimal places")
 
         def attempt() -> Decimal:
@@ -236,10 +259,11 @@ class Ledger(Application):
         return self._retrying(attempt)
 
     def record_baseline(self, contract_id: str, key: str, value: str, note: str, actor: str = "system") -> None:
+        check_note(note, "note")
         try:
-            number = to_decimal(value)
+            number = to_measure(value)
         except NotANumber as exc:
-            raise InvalidCommand(f"value: {exc}") from None
+            raise InvalidCommand(f"value: {exc}", code=exc.code) from None
 
         def attempt() -> None:
             contract, definition = self.load_contract(contract_id)
@@ -538,6 +562,7 @@ class Ledger(Application):
                                      code="nothing_to_dispute")
             if not reason.strip():
                 raise InvalidCommand("--reason: say what is disputed and why", code="invalid_command")
+            check_note(reason, "reason")
             label, decided_at = latest
             now = self.clock()
             bar = definition.dispute_time_bar_days
@@ -556,13 +581,14 @@ class Ledger(Application):
     def resolve_dispute(self, contract_id: str, year: int, dispute_id: str, upheld: bool, note: str,
                         actor: str, adjust: str | None = None, party: str | None = None) -> dict[str, Any]:
         """The commissioner upholds or rejects a dispute. Upheld: a restatement, or a manual adjustment."""
+        check_note(note, "note")
         amount = None
         if adjust is not None:
             try:
-                amount = to_decimal(adjust)
+                amount = to_money(adjust)
             except NotANumber as exc:
-                raise InvalidCommand(f"--adjust: {exc}") from None
-            if amount.as_tuple().exponent < -2 or not upheld:  # type: ignore[operator]
+                raise InvalidCommand(f"--adjust: {exc}", code=exc.code) from None
+            if not upheld:
                 raise InvalidCommand("--adjust takes an amount in pence (2 places) and only with --upheld")
 
         def attempt() -> dict[str, Any]:

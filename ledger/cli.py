@@ -20,12 +20,14 @@ from . import __version__
 from .config import DB_ENV, database_url
 from .errors import LedgerError, ValidationFailed
 from .framing import read_lines, text_lines
+from .yamlio import MAX_YAML_BYTES
 from .render import render_rejections, render_statement
 from .cli_views import VIEW_COMMANDS, add_view_commands
 
 BOOTSTRAP_ENV = "OBC_LEDGER_BOOTSTRAP"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_REFUSED = 3  # ingest / ingest --check: some record was refused (the rest was applied)
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -341,14 +343,28 @@ def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
         print(text())
 
 
+def read_document(path: Path) -> str:
+    """A YAML document's text: at most MAX_YAML_BYTES read (a huge file is refused, not parsed), UTF-8."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise LedgerError(f"cannot read {path}: {exc.strerror}", code="file_not_found") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise LedgerError(f"{path} is larger than {MAX_YAML_BYTES:,} bytes; a contract document is far smaller",
+                          code="document_too_large")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LedgerError(f"{path} is not valid UTF-8 at byte {exc.start + 1} (0x{data[exc.start]:02x})",
+                          code="invalid_encoding") from None
+
+
 def cmd_contract(args: argparse.Namespace) -> int:
     app = _open(args)
     action = args.contract_command
     if action == "register":
-        try:
-            text = args.file.read_text()
-        except OSError as exc:
-            raise LedgerError(f"cannot read {args.file}: {exc.strerror}", code="file_not_found") from None
+        text = read_document(args.file)
         definition, created = app.register_contract(text, actor=_actor(args))
         data = {"contract_id": definition.id, "registered": created,
                 "years": definition.years, "indicators": len(definition.indicators)}
@@ -453,7 +469,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return "\n".join(lines)
 
     _emit(args, data, text)
-    return 0
+    return EXIT_REFUSED if report.rejected else 0
 
 
 def cmd_rejected(args: argparse.Namespace) -> int:

@@ -18,11 +18,15 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from .errors import ValidationFailed
-from .numbers import ONE, ZERO, NotANumber, to_decimal
+from .ids import PARTY_ID_LENGTH, safe, text_problem
+from .numbers import ONE, ZERO, NotANumber, to_decimal, to_money
 from .periods import MONTHLY, QUARTERLY, Calendar
 
-ID_PATTERN = re.compile(r"^[a-z0-9-]+$")
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+# ids are matched whole (fullmatch), at most 64 characters: the width the read models store
+ID_PATTERN = re.compile(r"[a-z0-9-]{1,64}")
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_WHOLE = 10 ** 9
+MAX_TERM_YEARS = 50  # years of a term, and of an extension
 RULES = ("fixed", "bands", "sliding")
 UNITS = ("ratio", "value")
 AGGREGATIONS = ("sum", "mean", "latest")
@@ -291,11 +295,16 @@ class _Reader:
         if not isinstance(value, str) or not value.strip():
             self.problem(path, "must be a non-empty text")
             return None
-        if pattern is not None and not pattern.match(value):
-            self.problem(path, f"{value!r} must match {pattern.pattern}")
+        if pattern is not None and not pattern.fullmatch(value):
+            self.problem(path, f"{safe(value)} must match {pattern.pattern}"
+                         + (f" (at most {PARTY_ID_LENGTH} characters)" if len(value) > PARTY_ID_LENGTH else ""))
             return None
         if choices and value not in choices:
-            self.problem(path, f"{value!r} must be one of: {', '.join(choices)}")
+            self.problem(path, f"{safe(value)} must be one of: {', '.join(choices)}")
+            return None
+        problem = text_problem(value)
+        if problem is not None:
+            self.problem(path, problem)
             return None
         return value
 
@@ -307,7 +316,7 @@ class _Reader:
                 self.problem(path, "is required")
             return None
         try:
-            number = to_decimal(value)
+            number = to_money(value) if money else to_decimal(value)
         except NotANumber as exc:
             self.problem(path, str(exc))
             return None
@@ -329,16 +338,19 @@ class _Reader:
         return self.number(value, path, required=required, low=ZERO, high=ONE)
 
     def integer(self, value: Any, path: str, *, required: bool = True,
-                low: int | None = None) -> int | None:
+                low: int | None = None, high: int = MAX_WHOLE) -> int | None:
         if value is None:
             if required:
                 self.problem(path, "is required")
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(path, f"must be a whole number (got {value!r})")
+            self.problem(path, f"must be a whole number (got {safe(value)})")
             return None
         if low is not None and value < low:
             self.problem(path, f"must be at least {low} (got {value})")
+            return None
+        if value > high:
+            self.problem(path, f"must be at most {high:,} (got {safe(value)})")
             return None
         return value
 
@@ -380,8 +392,9 @@ def parse_definition(document: Any) -> ContractDefinition:
         r.problem("contract.start", "is required as a date YYYY-MM-DD" if start is None
                   else f"{start!r} is not a date YYYY-MM-DD")
         start = None
-    years = r.integer(c.get("years"), "contract.years", low=1)
-    extension = r.integer(c.get("extension_years", 0), "contract.extension_years", low=0) or 0
+    years = r.integer(c.get("years"), "contract.years", low=1, high=MAX_TERM_YEARS)
+    extension = r.integer(c.get("extension_years", 0), "contract.extension_years", low=0,
+                          high=MAX_TERM_YEARS) or 0
     period = r.text(c.get("period", MONTHLY), "contract.period", choices=(MONTHLY, QUARTERLY))
     if period == QUARTERLY and start is not None and (start.day != 1 or start.month not in (1, 4, 7, 10)):
         r.problem("contract.start", f"a quarterly contract must start on the first day of a "
@@ -421,7 +434,7 @@ def parse_definition(document: Any) -> ContractDefinition:
 
     disputes = r.mapping(doc.get("disputes"), "disputes", required=False) or {}
     r.unknown_keys(disputes, {"time_bar_days"}, "disputes")
-    time_bar = r.integer(disputes.get("time_bar_days", 30), "disputes.time_bar_days", low=0)
+    time_bar = r.integer(disputes.get("time_bar_days", 30), "disputes.time_bar_days", low=0, high=3660)
 
     if r.problems:
         raise ValidationFailed(r.problems)
@@ -571,7 +584,7 @@ def _schedule(r: _Reader, raw: Any, path: str, risk_names: set[str]) -> tuple[Sc
         if e is None:
             continue
         r.unknown_keys(e, {"from_year", "core", "outcomes", "reserve", "risk_share"}, p)
-        from_year = r.integer(e.get("from_year"), f"{p}.from_year", low=1)
+        from_year = r.integer(e.get("from_year"), f"{p}.from_year", low=1, high=MAX_TERM_YEARS)
         if from_year is not None:
             if i == 0 and from_year != 1:
                 r.problem(f"{p}.from_year", "the first entry must start at year 1")
@@ -760,7 +773,7 @@ def _indicators(r: _Reader, raw: Any, providers: list[str], lead: str,
             r.problem(f"{path}.id", f"indicator id {iid!r} is used more than once")
         seen.add(iid or "")
         weight = r.number(m.get("weight"), f"{path}.weight", positive=True)
-        paid_from = r.integer(m.get("paid_from_year", 1), f"{path}.paid_from_year", low=1)
+        paid_from = r.integer(m.get("paid_from_year", 1), f"{path}.paid_from_year", low=1, high=MAX_TERM_YEARS)
         attribution = _split(r, m.get("attribution"), f"{path}.attribution", providers, lead)
         measure = None
         subs: list[Measure] = []

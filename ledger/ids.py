@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import unicodedata
 
+from .errors import InvalidCommand
+
 # The widths the read models store (projections/schema.py): parties and contracts 64,
 # record ids, indicator keys and case references 128.
 PARTY_ID_LENGTH = 64
@@ -52,3 +54,25 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() or c == " " else
                    (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" if ord(c) < 0x10000
                     else f"\\U{ord(c):08x}") for c in text)
+
+
+NOTE_LENGTH = 2000  # a note, reason or other free text recorded with an event
+
+
+def text_problem(value: object, *, max_length: int = NOTE_LENGTH) -> str | None:
+    """Why ``value`` is not acceptable free text (one line, printable, bounded), or None."""
+    if not isinstance(value, str):
+        return f"must be text (got {type(value).__name__})"
+    if len(value) > max_length:
+        return f"is {len(value):,} characters long (at most {max_length:,})"
+    for position, char in enumerate(value, start=1):
+        if not char.isprintable() and char != " ":
+            return f"contains a non-printable character U+{ord(char):04X} at position {position}"
+    return None
+
+
+def check_note(value: object, name: str) -> None:
+    """Raise an ``invalid_text`` error naming ``name`` unless ``value`` is acceptable free text."""
+    problem = text_problem(value)
+    if problem is not None:
+        raise InvalidCommand(f"{name}: {problem}", code="invalid_text")

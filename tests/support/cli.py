@@ -40,7 +40,13 @@ class Cli:
 
     def ok(self, *args: str) -> Result:
         result = self(*args)
-        assert result.code == 0, f"obc-ledger {' '.join(args)} failed: {result.err}"
+        assert result.code == 0, f"obc-ledger {' '.join(map(str, args))} failed ({result.code}): {result.err}"
+        return result
+
+    def refused(self, *args: str) -> Result:
+        """A command that ran but refused some of its input: `ingest` exits 3 when any record was refused."""
+        result = self(*args)
+        assert result.code == 3, f"obc-ledger {' '.join(map(str, args))} exited {result.code}, not 3: {result.err}"
         return result
 
     def subprocess(self, *args: str, timeout: float = 120) -> Result:
