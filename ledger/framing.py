@@ -56,8 +56,9 @@ def read_lines(stream: BinaryIO, limit: int | None = None) -> Iterator[Line]:
                 data = stream.readline(_READ)
                 if not data:
                     break
-                digest.update(data)
-                length += len(data)
+                body = data.rstrip(b"\r\n")  # the length and digest are the line's, not its ending's
+                digest.update(body)
+                length += len(body)
             yield _refused(number, "line_too_long", f"the line is longer than {limit:,} bytes; the first "
                            f"{limit:,} are kept", first, length, digest.hexdigest())
             continue

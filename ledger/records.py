@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Iterator, Mapping, Union
 
 from .definition import ContractDefinition
-from .ids import PARTY_ID_LENGTH, RECORD_ID_LENGTH, id_problem, safe
+from .ids import PARTY_ID_LENGTH, RECORD_ID_LENGTH, id_problem, printable, safe
 from .numbers import MAX_COUNT, MAX_NUMBER_TEXT, ZERO, NotANumber, to_measure, to_money
 from .periods import Calendar, PeriodError
 
@@ -163,7 +163,7 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
         _check_text(key, "")
         if key in obj:
-            raise refuse("duplicate_key", key, f"appears more than once in one object (which one counts is ambiguous)")
+            raise refuse("duplicate_key", printable(key)[:RECORD_ID_LENGTH], f"appears more than once in one object (which one counts is ambiguous)")
         _check_text(value, key)
         obj[key] = value
     return obj

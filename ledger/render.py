@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Mapping, Sequence
 
+from .ids import printable
 from .numbers import fmt
 
 
@@ -77,6 +78,6 @@ def render_rejections(rows: Sequence[Mapping[str, Any]]) -> str:
     for r in rows:
         where = f"{r['source']}:{r['line']}" if r["line"] is not None else r["source"]
         field = f" {r['field']}:" if r["field"] else ""
-        lines.append(f"{where}  {r['code']}:{field} {r['message']}")
+        lines.append(printable(f"{where}  {r['code']}:{field} {r['message']}"))  # nothing raw reaches a terminal
     lines.append(f"{len(rows)} rejected record(s)")
     return "\n".join(lines)
