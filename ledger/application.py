@@ -29,6 +29,7 @@ from .ingest import (BATCH_SIZE, IngestReport, IngestSession, Rejected, apply_li
 from .ids import check_note
 from .numbers import MONEY_DIGITS, MONEY_PLACES, ZERO, NotANumber, check_bounds, fmt, fmt_money, split, to_measure, to_money
 from .periods import Calendar, PeriodError
+from .rules.completeness import Gaps, year_gaps
 from .rules.budget import budget_for_year, core_for_year, instalment
 from .rules.outcomes import Observation
 from .rules.riskshare import CostFact
@@ -500,6 +501,16 @@ class Ledger(Application):
         trace["instalments_paid"] = fmt_money(settlement.paid)
         return figures, trace
 
+    def data_gaps(self, contract_id: str, year: int) -> Gaps:
+        """The cost reports and indicator periods a year's settlement lacks (payment-rules §4, §5)."""
+        contract, definition = self.load_contract(contract_id)
+        calendar = definition.calendar(contract.extended)
+        self._check_year(calendar, year)
+        data = self._maybe(year_data_uuid(contract_id, year))
+        costed = {(row[1], row[2]) for row in data.latest_cost.values()} if data else set()
+        submitted = {(row[2], row[3]) for row in data.latest_submission.values()} if data else set()
+        return year_gaps(definition, year, [p.label for p in calendar.periods(year)], costed, submitted)
+
     def close_year(self, contract_id: str, year: int, actor: str = "system") -> dict[str, Any]:
         """Decide outstanding instalments, then the outcomes payment and the risk share."""
         def attempt() -> dict[str, Any]:
@@ -511,6 +522,13 @@ class Ledger(Application):
             if settlement.closed:
                 raise YearClosed(f"year {year} of {contract_id!r} is already closed; use `restate` to "
                                  f"recompute it from the data now held")
+            if definition.require_cost_reports:
+                missing = self.data_gaps(contract_id, year).cost_reports_missing
+                if missing:
+                    shown = ", ".join(f"{p} {q}" for p, q in missing[:5]) + (" …" if len(missing) > 5 else "")
+                    raise InvalidCommand(f"year {year} of {contract_id!r} lacks {len(missing)} cost report(s) "
+                                         f"({shown}) and its terms require every one before the close",
+                                         code="incomplete_data")
             periods = calendar.periods(year)
             self._decide_instalments(contract, definition, settlement, periods, periods[-1], actor)
             figures, trace = self._decision(contract, definition, settlement, year)

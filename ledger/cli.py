@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("close-year", "decide outstanding instalments, then the outcomes payment and risk share")
     p.add_argument("contract_id")
     p.add_argument("year", type=int)
+    p = command("completeness", "the cost reports and indicator periods a year's settlement lacks")
+    p.add_argument("contract_id")
+    p.add_argument("--year", type=int, help="one contract year (default: every year of the term)")
     p = command("restate", "recompute a closed year from the data now held; record a true-up if different")
     p.add_argument("contract_id")
     p.add_argument("year", type=int)
@@ -291,7 +294,7 @@ def _actor(args: argparse.Namespace) -> str:
 READ_TARGETS = {"statement": "contract_id", "history": "contract_id", "submissions": "contract_id",
                 "decisions": "contract_id", "explain": "contract_id", "costs": "contract_id",
                 "reconcile": "contract_id", "payments": "contract_id", "report": "contract_id",
-                "replay": "contract", "rejected": "contract",
+                "replay": "contract", "rejected": "contract", "completeness": "contract_id",
                 ("contract", "show"): "contract_id", ("budget", "show"): "contract_id",
                 ("dispute", "list"): "contract_id"}
 
@@ -490,8 +493,32 @@ def cmd_pay(args: argparse.Namespace) -> int:
 
 
 def cmd_close_year(args: argparse.Namespace) -> int:
-    statement = _open(args).close_year(args.contract_id, args.year, actor=_actor(args))
-    _emit(args, statement, lambda: f"closed year {args.year} of {args.contract_id}\n\n" + render_statement(statement))
+    app = _open(args)
+    statement = app.close_year(args.contract_id, args.year, actor=_actor(args))
+    gaps = app.data_gaps(args.contract_id, args.year)
+    for line in gaps.lines():  # the close went ahead on the data held: say what was never sent
+        print(f"warning: year {args.year} of {args.contract_id}: {line}", file=sys.stderr)
+    _emit(args, statement, lambda: f"closed year {args.year} of {args.contract_id}\n\n" + render_statement(statement)
+          + _completeness_text(gaps))
+    return 0
+
+
+def _completeness_text(gaps: Any) -> str:
+    if gaps.complete:
+        return "\n\ndata completeness: every cost report and indicator period is in"
+    return (f"\n\ndata completeness: {len(gaps.cost_reports_missing)} cost report(s) and "
+            f"{len(gaps.submissions_missing)} indicator period(s) missing\n"
+            + "\n".join(f"  {line}" for line in gaps.lines()))
+
+
+def cmd_completeness(args: argparse.Namespace) -> int:
+    app = _open(args)  # the read check (READ_TARGETS) has run
+    contract, definition = app.load_contract(args.contract_id)
+    years = [args.year] if args.year else list(range(1, definition.term_years(contract.extended) + 1))
+    found = [app.data_gaps(args.contract_id, year) for year in years]
+    _emit(args, [g.to_dict() for g in found], lambda: "\n".join(
+        f"year {g.year}: " + ("complete" if g.complete else f"{len(g.lines())} gap(s)")
+        + "".join(f"\n  {line}" for line in g.lines()) for g in found))
     return 0
 
 
@@ -737,7 +764,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "contract": cmd_contract, "budget": cmd_budget, "baseline": cmd_baseline, "ingest": cmd_ingest,
-    "rejected": cmd_rejected, "pay": cmd_pay, "close-year": cmd_close_year, "restate": cmd_restate,
+    "rejected": cmd_rejected, "pay": cmd_pay, "close-year": cmd_close_year, "completeness": cmd_completeness, "restate": cmd_restate,
     "statement": cmd_statement, "demo": cmd_demo, "consume": cmd_consume, "produce": cmd_produce,
     "publish-decisions": cmd_publish_decisions, "history": cmd_history, "submissions": cmd_submissions,
     "decisions": cmd_decisions, "replay": cmd_replay, "projections": cmd_projections,

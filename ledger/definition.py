@@ -187,6 +187,7 @@ class ContractDefinition:
     baselines: tuple[tuple[str, Decimal], ...]
     indicators: tuple[Indicator, ...]
     dispute_time_bar_days: int = 30
+    require_cost_reports: bool = False  # closing.require_cost_reports: close-year refuses while any is missing
     document: Mapping[str, Any] = field(compare=False, repr=False, default_factory=dict)
 
     @property
@@ -367,7 +368,7 @@ def parse_definition(document: Any) -> ContractDefinition:
     doc = r.mapping(document, "(document)")
     if doc is None:
         raise ValidationFailed(r.problems)
-    r.unknown_keys(doc, {"contract", "budget", "payment", "baselines", "indicators", "disputes"}, "")
+    r.unknown_keys(doc, {"contract", "budget", "payment", "baselines", "indicators", "disputes", "closing"}, "")
     c = r.mapping(doc.get("contract"), "contract") or {}
     r.unknown_keys(c, {"id", "name", "model", "commissioner", "lead_provider", "subcontractors",
                        "currency", "start", "years", "extension_years", "period"}, "contract")
@@ -435,6 +436,11 @@ def parse_definition(document: Any) -> ContractDefinition:
     disputes = r.mapping(doc.get("disputes"), "disputes", required=False) or {}
     r.unknown_keys(disputes, {"time_bar_days"}, "disputes")
     time_bar = r.integer(disputes.get("time_bar_days", 30), "disputes.time_bar_days", low=0, high=3660)
+    closing = r.mapping(doc.get("closing"), "closing", required=False) or {}
+    r.unknown_keys(closing, {"require_cost_reports"}, "closing")
+    require_costs = closing.get("require_cost_reports", False)
+    if not isinstance(require_costs, bool):
+        r.problem("closing.require_cost_reports", f"must be true or false (got {safe(require_costs)})")
 
     if r.problems:
         raise ValidationFailed(r.problems)
@@ -446,6 +452,7 @@ def parse_definition(document: Any) -> ContractDefinition:
         extension_years=extension, period=period, budget=budget,
         core_split=tuple(core_split.items()), schedule=schedule, risk_shares=risk_shares,
         baselines=tuple(baselines.items()), indicators=indicators, dispute_time_bar_days=time_bar,
+        require_cost_reports=require_costs is True,
     )
     object.__setattr__(definition, "document", to_document(document))
     return definition
