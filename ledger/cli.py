@@ -20,6 +20,7 @@ from . import __version__
 from .config import DB_ENV, database_url
 from .errors import LedgerError, ValidationFailed
 from .framing import read_lines, text_lines
+from .ids import id_problem, printable
 from .yamlio import MAX_YAML_BYTES
 from .render import render_rejections, render_statement
 from .cli_views import VIEW_COMMANDS, add_view_commands
@@ -778,8 +779,21 @@ def _fail(as_json: bool, error: dict[str, Any], lines: Sequence[str], code: int)
         print(json.dumps(error), file=sys.stderr)
     else:
         for line in lines:
-            print(line, file=sys.stderr)
+            print(printable(line), file=sys.stderr)  # nothing a sender wrote reaches the terminal raw
     return code
+
+
+# Arguments that name an id: checked with the id grammar before any command runs.
+ID_ARGUMENTS = ("contract_id", "contract", "indicator", "party", "dispute_id", "key", "group")
+
+
+def _check_ids(args: argparse.Namespace) -> None:
+    for name in ID_ARGUMENTS:
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            problem = id_problem(value)
+            if problem is not None:
+                raise UsageError(f"obc-ledger: {name.replace('_', '-')} {problem}")
 
 
 class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
@@ -814,6 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         apply_env_defaults(parser)
         args = parser.parse_args(argv)
         _configure_logging(getattr(args, "log_level", None) or "warning")
+        _check_ids(args)
         _check_read(args)
         return COMMANDS[args.command](args)
     except UsageError as exc:
