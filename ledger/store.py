@@ -157,6 +157,7 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
                                  "ORDER BY notification_id LIMIT %s").format(schema=schema)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        self._locked_checks(curs, stored_events, kwargs)
         for tracking in kwargs.get("trackings") or ():
             self._insert_tracking(curs, tracking)
         rows = kwargs.get("record_index")
@@ -178,18 +179,26 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
 
             rows = seal_rows(stored_events, ids, row["global_hash"] if row else GENESIS, last_of_stream)
             curs.executemany(self._insert_seal, rows)
-        if stored_events:  # under the table lock taken for the insert
-            for stream_id, expected in (kwargs.get("expect_versions") or {}).items():
-                curs.execute(self._max_version, (stream_id,))
-                current = curs.fetchone()["v"]
-                if (current or 0) != expected:
-                    raise _stale(stream_id, expected, current)
-            found = kwargs.get("closed_found")
-            for stream_id in kwargs.get("probe_closed") or ():
-                curs.execute(self._closed, (stream_id, CLOSED_TOPIC))
-                if curs.fetchone() is not None and found is not None:
-                    found.add(stream_id)
         return ids
+
+    def _locked_checks(self, curs: Any, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> None:
+        # Made before the insert, under the table lock taken here (the insert takes it again, a no-op):
+        # an exception raised after the insert would be swallowed by the base class's pipeline handling
+        # and the transaction committed before it is re-raised.
+        expect, probe = kwargs.get("expect_versions") or {}, kwargs.get("probe_closed") or ()
+        if not stored_events or not (expect or probe):
+            return
+        self._lock_table(curs)
+        for stream_id, expected in expect.items():
+            curs.execute(self._max_version, (stream_id,))
+            current = curs.fetchone()["v"]
+            if (current or 0) != expected:
+                raise _stale(stream_id, expected, current)
+        found = kwargs.get("closed_found")
+        for stream_id in probe:
+            curs.execute(self._closed, (stream_id, CLOSED_TOPIC))
+            if curs.fetchone() is not None and found is not None:
+                found.add(stream_id)
 
     def select_seals(self, after: int, limit: int) -> list[tuple[Any, ...]]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
