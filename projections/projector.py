@@ -36,6 +36,18 @@ def _when(ts: datetime) -> str:
     return ts.isoformat()
 
 
+def case_totals(cases: Any) -> list[tuple[str, Any]]:
+    """A report's cases, one row per case reference: a case listed more than once in one
+    report (several episodes) is the sum of its entries (payment-rules §5)."""
+    totals: dict[str, Any] = {}
+    for ref, cost in cases:
+        if ref in totals:
+            totals[ref] = format(Decimal(_text(totals[ref]) or "0") + Decimal(_text(cost) or "0"), "f")
+        else:
+            totals[ref] = cost
+    return list(totals.items())
+
+
 def _text(value: Any) -> str | None:
     """A stored Decimal ({"_type_": "decimal_str", "_data_": text}) as ExactDecimal's SQLite text."""
     if value is None:
@@ -79,7 +91,7 @@ class _Fast:
                 contract_id, s["report_id"], year, s["provider_id"], s["period"], _text(s["total_cost"]),
                 s["supersedes"], None, True, recorded_at, s.get("actor"), n.id))
             self.rows[t.high_cost_cases].extend(
-                (contract_id, s["report_id"], ref, _text(cost)) for ref, cost in s["high_cost_cases"])
+                (contract_id, s["report_id"], ref, _text(cost)) for ref, cost in case_totals(s["high_cost_cases"]))
             if s["supersedes"] is not None:
                 b.supersede[t.cost_reports].append(
                     {"b_contract": contract_id, "b_old": s["supersedes"], "b_new": s["report_id"]})
@@ -366,7 +378,7 @@ class Projector:
         })
         b.inserts[t.high_cost_cases].extend(
             {"contract_id": contract_id, "report_id": s["report_id"], "case_ref": ref, "cost": Decimal(cost)}
-            for ref, cost in s["high_cost_cases"])
+            for ref, cost in case_totals(s["high_cost_cases"]))
         self._supersede(b, t.cost_reports, contract_id, s["supersedes"], s["report_id"])
 
     def _population(self, b: _Batch, n: Any, s: dict[str, Any], stream: tuple[str, str, int | None]) -> None:
