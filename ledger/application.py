@@ -282,6 +282,10 @@ class Ledger(Application):
         self._retrying(attempt)
 
     @staticmethod
+    def check_year(calendar: Calendar, year: int) -> None:
+        Ledger._check_year(calendar, year)
+
+    @staticmethod
     def _check_year(calendar: Calendar, year: int) -> None:
         if not 1 <= year <= calendar.years:
             raise InvalidCommand(f"year {year} is outside the contract term (1..{calendar.years})",

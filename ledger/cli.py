@@ -20,6 +20,7 @@ from . import __version__
 from .config import DB_ENV, database_url
 from .errors import LedgerError, ValidationFailed
 from .framing import read_lines, text_lines
+from .tabular import format_of, read_csv, read_xlsx
 from .ids import id_problem, printable
 from .yamlio import MAX_YAML_BYTES
 from .render import render_rejections, render_statement
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check", action="store_true",
                    help="a dry run: report what would be accepted, duplicate or rejected (each refusal with its "
                         "line and reason) against the ledger as it stands; record nothing")
+    p.add_argument("--format", choices=("jsonl", "csv", "xlsx"), default=None,
+                   help="the file's format (default: from its name: .csv, .xlsx, else JSON lines)")
     p.add_argument("--max-line-bytes", type=_positive_int, default=None, metavar="N",
                    help="refuse (and keep) any line longer than N bytes (default 1048576; "
                         "also OBC_LEDGER_MAX_LINE_BYTES)")
@@ -128,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("close-year", "decide outstanding instalments, then the outcomes payment and risk share")
     p.add_argument("contract_id")
     p.add_argument("year", type=int)
+    p = command("template", "an upload template of a contract year's records (CSV or xlsx) for a provider to fill in")
+    p.add_argument("contract_id")
+    p.add_argument("--year", type=int, required=True, help="the contract year whose periods the template lists")
+    p.add_argument("--format", choices=("csv", "xlsx"), default="csv", help="csv (one kind, to stdout or --out) "
+                   "or xlsx (every kind on its own sheet, and a reference sheet; needs --out)")
+    p.add_argument("--kind", choices=("submissions", "cost_reports", "population"), default="submissions",
+                   help="with csv: which records (default submissions)")
+    p.add_argument("--out", type=Path, help="write the template to this file")
     p = command("completeness", "the cost reports and indicator periods a year's settlement lacks")
     p.add_argument("contract_id")
     p.add_argument("--year", type=int, help="one contract year (default: every year of the term)")
@@ -296,6 +307,7 @@ READ_TARGETS = {"statement": "contract_id", "history": "contract_id", "submissio
                 "decisions": "contract_id", "explain": "contract_id", "costs": "contract_id",
                 "reconcile": "contract_id", "payments": "contract_id", "report": "contract_id",
                 "replay": "contract", "rejected": "contract", "completeness": "contract_id",
+                "template": "contract_id",
                 ("contract", "show"): "contract_id", ("budget", "show"): "contract_id",
                 ("dispute", "list"): "contract_id"}
 
@@ -430,9 +442,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     source = args.source or ("stdin" if args.file == "-" else Path(args.file).name)
     refused: list[Any] = []
 
-    def run(stream: Any) -> Any:  # bytes: encoding and line length are judged line by line
-        framed = (read_lines(stream, args.max_line_bytes) if hasattr(stream, "readline") and not
-                  isinstance(stream, io.TextIOBase) else text_lines(stream, args.max_line_bytes))
+    kind = format_of(args.file, args.format)
+    if kind == "xlsx" and args.file == "-":
+        raise UsageError("obc-ledger: an xlsx workbook is read from a file, not standard input")
+
+    def run(stream: Any) -> Any:  # bytes: encoding and line length are judged line by line (or row by row)
+        if kind == "xlsx":
+            framed = read_xlsx(Path(args.file), args.max_line_bytes)
+        elif isinstance(stream, io.TextIOBase) or not hasattr(stream, "readline"):
+            framed = text_lines(stream, args.max_line_bytes)
+        elif kind == "csv":
+            framed = read_csv(stream, args.max_line_bytes)
+        else:
+            framed = read_lines(stream, args.max_line_bytes)
         if args.check:
             report, refused[:] = app.check_framed(framed, source, actor=_actor(args))
             return report
@@ -510,6 +532,34 @@ def _completeness_text(gaps: Any) -> str:
     return (f"\n\ndata completeness: {len(gaps.cost_reports_missing)} cost report(s) and "
             f"{len(gaps.submissions_missing)} indicator period(s) missing\n"
             + "\n".join(f"  {line}" for line in gaps.lines()))
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    from .tabular import template_reference, template_rows, write_csv, write_template_xlsx
+
+    app = _open(args)
+    contract, definition = app.load_contract(args.contract_id)
+    calendar = definition.calendar(contract.extended)
+    app.check_year(calendar, args.year)
+    sheets = template_rows(definition, calendar, args.year)
+    if args.format == "xlsx":
+        if args.out is None:
+            raise UsageError("obc-ledger: template --format xlsx needs --out FILE")
+        write_template_xlsx(args.out, sheets, template_reference(definition, calendar, args.year),
+                            list(definition.providers), [m.id for i in definition.indicators for m in i.measures])
+        _emit(args, {"out": str(args.out), "sheets": {k: len(v[1]) for k, v in sheets.items()}},
+              lambda: f"wrote {args.out}: " + ", ".join(f"{k} ({len(v[1])} rows)" for k, v in sheets.items()))
+        return 0
+    if args.kind not in sheets:
+        raise LedgerError(f"contract {definition.id!r} takes no {args.kind} records", code="invalid_command")
+    header, rows = sheets[args.kind]
+    text = write_csv(header, rows)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text)
+        _emit(args, {"out": str(args.out), "rows": len(rows)}, lambda: f"wrote {args.out}: {len(rows)} rows")
+    return 0
 
 
 def cmd_completeness(args: argparse.Namespace) -> int:
@@ -765,7 +815,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "contract": cmd_contract, "budget": cmd_budget, "baseline": cmd_baseline, "ingest": cmd_ingest,
-    "rejected": cmd_rejected, "pay": cmd_pay, "close-year": cmd_close_year, "completeness": cmd_completeness, "restate": cmd_restate,
+    "rejected": cmd_rejected, "pay": cmd_pay, "close-year": cmd_close_year, "completeness": cmd_completeness, "template": cmd_template, "restate": cmd_restate,
     "statement": cmd_statement, "demo": cmd_demo, "consume": cmd_consume, "produce": cmd_produce,
     "publish-decisions": cmd_publish_decisions, "history": cmd_history, "submissions": cmd_submissions,
     "decisions": cmd_decisions, "replay": cmd_replay, "projections": cmd_projections,

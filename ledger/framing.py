@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import BinaryIO, Iterable, Iterator
+from typing import Any, BinaryIO, Iterable, Iterator
 
 from .records import Refusal
 
@@ -28,12 +28,17 @@ def max_line_bytes() -> int:
 
 @dataclass(frozen=True)
 class Line:
-    """One non-blank line: ``text`` to parse, or ``refusal`` with the ``raw`` text kept."""
+    """One non-blank line (or spreadsheet row): ``text`` to parse, a decoded record ``obj``
+    (CSV, xlsx), or ``refusal`` with the ``raw`` text kept; ``source`` overrides the
+    session's (e.g. an xlsx file's sheet); ``blank`` marks an unfilled template row."""
 
     number: int
     text: str | None
     refusal: Refusal | None = None
     raw: str = ""
+    obj: Any = None
+    source: str | None = None
+    blank: bool = False
 
 
 def _refused(number: int, code: str, message: str, data: bytes, length: int, digest: str) -> Line:

@@ -347,9 +347,20 @@ class IngestSession:
 
 
 def apply_lines(session: IngestSession, chunk: Sequence["Line"]) -> list[Outcome]:
-    """Apply framed lines: refused frames are kept as refusals, the rest parsed and applied."""
-    outcomes = [session.reject(line.refusal, line.raw, line.number) for line in chunk if line.refusal is not None]
-    outcomes += session.apply_many([(line.text, None, line.number) for line in chunk if line.text is not None])
+    """Apply framed lines or rows: refused frames are kept as refusals, the rest parsed and applied."""
+    outcomes = []
+    for line in chunk:
+        if line.refusal is not None:
+            outcomes.append(session.reject(line.refusal, line.raw, line.number, line.source))
+    texts = [line for line in chunk if line.refusal is None and line.text is not None]
+    outcomes += session.apply_many([(line.text, None, line.number) for line in texts])
+    rows = [line for line in chunk if line.refusal is None and line.obj is not None]
+    if rows:
+        applied = session.apply_many([(None, line.obj, line.number) for line in rows], raws=[r.raw for r in rows])
+        for line, outcome in zip(rows, applied):
+            if outcome.rejected is not None and line.source is not None:
+                outcome.rejected.source = line.source
+        outcomes += applied
     return outcomes
 
 

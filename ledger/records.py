@@ -130,7 +130,10 @@ def parse_json_line(text: str) -> Any:
     except RecordRefused:
         raise
     except (ValueError, RecursionError) as exc:
-        raise refuse("invalid_json", None, f"not valid JSON: {exc}") from None
+        hint = ""
+        if "," in text and not text.lstrip().startswith(("{", "[")):
+            hint = "; this looks like CSV: name the file .csv or pass --format csv"
+        raise refuse("invalid_json", None, f"not valid JSON: {exc}{hint}") from None
 
 
 def _no_constant(name: str) -> Any:

@@ -1,0 +1,141 @@
+"""Providers' CSV and xlsx files: the same records, refusals and row numbers as JSON lines."""
+
+import csv
+import json
+from decimal import Decimal
+
+import openpyxl
+import pytest
+
+from ledger.tabular import COST_COLUMNS, SUBMISSION_COLUMNS
+from tests.support.cli import EXAMPLES
+
+RECORDS = [json.loads(line) for line in (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines()]
+
+
+def _cells(record, columns):
+    row = []
+    for name in columns:
+        value = record.get(name)
+        if name == "high_cost_cases":
+            value = "; ".join(f"{c['case_ref']}:{c['cost']}" for c in value or [])
+        row.append("" if value is None else value)
+    return row
+
+
+def _columns(record):
+    return SUBMISSION_COLUMNS if record["type"] == "submission" else COST_COLUMNS
+
+
+def _settled(cli, path, *extra):
+    cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
+    report = cli.ok("ingest", path, *extra, "--json").json()
+    cli.ok("close-year", "beds-msk", "1")
+    cli.ok("close-year", "beds-msk", "2")
+    return report, [cli.ok("statement", "beds-msk", "--year", y, "--json").json() for y in ("1", "2")]
+
+
+@pytest.fixture
+def jsonl_statements(tmp_path):
+    from tests.support.cli import Cli
+    reference = Cli(f"sqlite:///{tmp_path / 'reference.db'}")
+    return _settled(reference, EXAMPLES / "worked-example-data.jsonl")
+
+
+def test_a_csv_file_settles_exactly_as_the_same_records_in_json_lines(cli, tmp_path, jsonl_statements):
+    path = tmp_path / "records.csv"
+    with path.open("w", newline="", encoding="utf-8-sig") as handle:  # with the BOM Excel writes
+        writer = csv.writer(handle)
+        writer.writerow(sorted(set(SUBMISSION_COLUMNS) | set(COST_COLUMNS)))
+        header = sorted(set(SUBMISSION_COLUMNS) | set(COST_COLUMNS))
+        for record in RECORDS:
+            writer.writerow(_cells(record, header))
+    report, statements = _settled(cli, path)
+    assert (report["accepted"], report["duplicates"], report["rejected"]) == (33, 1, 0)
+    assert statements == jsonl_statements[1]
+
+
+def test_an_xlsx_workbook_with_numbers_typed_as_numbers_settles_exactly_the_same(cli, tmp_path, jsonl_statements):
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for title, kind, columns in (("submissions", "submission", SUBMISSION_COLUMNS),
+                                 ("cost_reports", "cost_report", COST_COLUMNS)):
+        sheet = book.create_sheet(title)
+        sheet.append([c for c in columns if c != "type"])  # the sheet's name gives the type
+        for record in (r for r in RECORDS if r["type"] == kind):
+            row = _cells(record, [c for c in columns if c != "type"])
+            sheet.append([float(v) if isinstance(v, str) and v.replace(".", "").isdigit() and "." in v else
+                          int(v) if isinstance(v, str) and v.isdigit() else v for v in row])
+    path = tmp_path / "records.xlsx"
+    book.save(path)
+    report, statements = _settled(cli, path)
+    assert (report["accepted"], report["duplicates"], report["rejected"]) == (33, 1, 0)
+    assert statements == jsonl_statements[1]
+
+
+def test_refused_rows_are_kept_with_their_row_numbers_and_sheet(registered_cli, tmp_path):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "submissions"
+    sheet.append(SUBMISSION_COLUMNS)
+    sheet.append(["submission", "x-1", "beds-msk", "circle", "readmissions", "2025-Q2", None, None, "1e999999999"])
+    sheet.append([None] * 9)
+    sheet.append(["submission", None, "beds-msk", "circle", "readmissions", "2025-Q3", None, None, None])  # unfilled
+    sheet.append(["submission", "x-2", "beds-msk", "circle", "readmissions", "2025-Q3", None, None, 80])
+    sheet.append(["submission", "x-3\u202e", "beds-msk", "circle", "readmissions", "2025-Q4", None, None, 81])
+    path = tmp_path / "upload.xlsx"
+    book.save(path)
+    report = registered_cli.refused("ingest", path, "--json").json()
+    assert (report["accepted"], report["rejected"]) == (1, 2)
+    kept = registered_cli.ok("rejected", "list", "--json").json()
+    assert sorted((r["source"], r["line"], r["code"], r["field"]) for r in kept) == [
+        ("upload.xlsx#submissions", 2, "number_out_of_range", "value"),
+        ("upload.xlsx#submissions", 6, "invalid_id", "submission_id")]
+
+
+@pytest.fixture
+def registered_cli(cli):
+    cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
+    return cli
+
+
+def test_the_template_filled_in_by_a_provider_is_accepted(registered_cli, tmp_path):
+    path = tmp_path / "template.xlsx"
+    registered_cli.ok("template", "beds-msk", "--year", "2", "--format", "xlsx", "--out", path)
+    book = openpyxl.load_workbook(path)
+    sheet = book["submissions"]
+    header = [c.value for c in sheet[1]]
+    filled = 0
+    for row in sheet.iter_rows(min_row=2):
+        cells = dict(zip(header, row))
+        if cells["indicator_id"].value == "readmissions":
+            cells["submission_id"].value = f"t-{cells['period'].value}"
+            cells["value"].value = "70"
+            filled += 1
+    assert sheet["F2"].number_format == "@"  # text cells: Excel keeps 2026-Q2 and 0.10 as written
+    assert "reference" in book.sheetnames
+    book.save(path)
+    report = registered_cli.ok("ingest", path, "--json").json()
+    assert (report["accepted"], report["rejected"]) == (filled, 0) and filled == 4
+    rows = registered_cli.ok("submissions", "beds-msk", "--indicator", "readmissions", "--json").json()
+    assert sorted(r["submission_id"] for r in rows) == ["t-2026-Q2", "t-2026-Q3", "t-2026-Q4", "t-2027-Q1"]
+    assert {Decimal(r["value"]) for r in rows} == {Decimal(70)}
+
+
+def test_a_csv_template_lists_every_measure_and_period_of_the_year(registered_cli):
+    out = registered_cli.ok("template", "beds-msk", "--year", "2").out
+    rows = list(csv.DictReader(out.splitlines()))
+    assert {(r["indicator_id"], r["period"]) for r in rows} == {
+        (m, q) for m in ("proms-improved", "readmissions", "shared-decisions.offered", "shared-decisions.documented")
+        for q in ("2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1")}
+
+
+def test_a_json_lines_file_that_is_csv_gets_a_hint_and_a_workbook_that_is_not_one_is_refused(registered_cli, tmp_path):
+    path = tmp_path / "oops.jsonl"
+    path.write_text("type,submission_id,contract_id\nsubmission,s-1,beds-msk\n")
+    registered_cli.refused("ingest", path)
+    assert all("looks like CSV" in r["message"] for r in registered_cli.ok("rejected", "list", "--json").json())
+    fake = tmp_path / "fake.xlsx"
+    fake.write_bytes(b"not a zip")
+    result = registered_cli("ingest", fake, "--json")
+    assert result.code == 1 and json.loads(result.err)["error"] == "invalid_xlsx"
