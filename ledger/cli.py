@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from . import __version__
 from .config import DB_ENV, database_url
-from .errors import LedgerError, ValidationFailed
+from .errors import LedgerError, ValidationFailed, storage_fault
 from .render import render_rejections, render_statement
 from .cli_views import VIEW_COMMANDS, add_view_commands
 
@@ -605,7 +605,19 @@ def cmd_projections(args: argparse.Namespace) -> int:
     action = args.projections_command
     if action == "status":
         status = proj.projector.status()
-        _emit(args, status, lambda: f"position {status['position']} of {status['head']} (lag {status['lag']})")
+
+        def text() -> str:
+            lines = [f"position {status['position']} of {status['head']} (lag {status['lag']})"]
+            skipped = status["quarantined"]
+            if skipped:
+                lines.append(f"quarantined {len(skipped)} event(s) the read models could not hold "
+                             f"(`projections rebuild` tries them again):")
+                lines += [f"  #{q['notification_id']} {q['event_type']}"
+                          + (f" ({q['contract_id']}" + (f" year {q['year']}" if q["year"] else "") + ")"
+                             if q["contract_id"] else "") + f": {q['error']}: {q['reason']}" for q in skipped]
+            return "\n".join(lines)
+
+        _emit(args, status, text)
         return 0
     if action == "rebuild":
         n = proj.projector.rebuild()
@@ -773,6 +785,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # infrastructure failures: one line, never a traceback
         if os.environ.get("OBC_LEDGER_DEBUG"):
             raise
+        fault = storage_fault(exc)  # the disk or database is full, or read-only: a code of its own
+        if fault is not None:
+            return _fail(as_json, fault.to_dict(), [f"error: {fault.code}: {fault.message}"], EXIT_ERROR)
         name = type(exc).__name__
         message = str(exc).splitlines()[0] if str(exc) else name
         return _fail(as_json, {"error": "internal", "type": name, "message": message},
