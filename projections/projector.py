@@ -53,7 +53,8 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     text = value["_data_"] if type(value) is dict else value
-    if type(text) is str and "E" not in text and "e" not in text and len(text) <= 2 * t.MAX_PLACES + 2:
+    if (type(text) is str and len(text) <= 2 * t.MAX_PLACES + 2 and text.isascii()
+            and text[text[:1] == "-":].replace(".", "", 1).isdigit()):  # plain already (no exponent, NaN, "_")
         return text
     return t.plain(Decimal(text))
 
