@@ -37,6 +37,11 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, no usage dump
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, rest = super().parse_known_args(args, namespace)
+        _resolve_env(parsed)  # options absent from the command line take their environment variable
+        return parsed, rest
+
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
@@ -255,25 +260,78 @@ def option_actions(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.
     return found
 
 
+class _FromEnv:
+    """An option's default taken from its environment variable, converted only if the option is absent.
+
+    argparse lets a sub-command's defaults overwrite what the main parser read (``--db b`` before the
+    command lost to ``$OBC_LEDGER_DB``), and an append option's default is appended to; so the variable
+    is never made an ordinary default: the parsed namespace is resolved after parsing (``_Parser``).
+    """
+
+    def __init__(self, action: argparse.Action, value: str) -> None:
+        self.action, self.value = action, value
+
+    def resolve(self) -> Any:
+        action, value, name = self.action, self.value, env_name(self.action)
+        option = "/".join(action.option_strings)
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            word = value.strip().lower()
+            if word not in _TRUE + _FALSE:
+                raise UsageError(f"{name}={value!r}: {option} takes 1/true/yes/on or 0/false/no/off")
+            return (word in _TRUE) == isinstance(action, argparse._StoreTrueAction)
+        many = action.nargs in ("*", "+") or isinstance(action, argparse._AppendAction)
+        items = [v for v in value.split(",") if v] if many else [value]
+        if action.type is not None and callable(action.type):
+            try:
+                items = [action.type(v) for v in items]
+            except (TypeError, ValueError, argparse.ArgumentTypeError):
+                raise UsageError(f"{name}={value!r} is not a valid {action.dest} ({option})") from None
+        if action.choices is not None:
+            for v in items:
+                if v not in action.choices:
+                    raise UsageError(f"{name}={value!r}: {option} must be one of "
+                                     f"{', '.join(map(str, action.choices))}, not {v!r}")
+        return items if many else items[0]
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _resolve_env(namespace: argparse.Namespace) -> None:
+    for dest, value in list(vars(namespace).items()):
+        if isinstance(value, _FromEnv):
+            setattr(namespace, dest, value.resolve())
+
+
+def _fresh_when_given(action: argparse.Action) -> None:
+    """An append-style option given on the command line starts from nothing, not from $VARIABLE."""
+    base = type(action)
+    if not any(isinstance(action, c) for c in (argparse._AppendAction, argparse._AppendConstAction,
+                                               argparse._CountAction, argparse._ExtendAction)):
+        return
+
+    def __call__(self: Any, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        if isinstance(getattr(namespace, self.dest, None), _FromEnv):
+            setattr(namespace, self.dest, None)
+        base.__call__(self, parser, namespace, values, option_string)
+
+    action.__class__ = type(base.__name__, (base,), {"__call__": __call__})
+
+
 def apply_env_defaults(parser: argparse.ArgumentParser, environ: Any = None) -> None:
-    """Every option may also be given as an environment variable (the option wins)."""
+    """Every option may also be given as an environment variable; the command line always wins.
+
+    The copies of the global options on each command (default ``SUPPRESS``) are left alone: given
+    after the command they set the value, else the main parser's default (the variable) holds.
+    """
     environ = os.environ if environ is None else environ
     for _, action in option_actions(parser):
         value = environ.get(env_name(action))
-        if value is None:
+        if value is None or action.default is argparse.SUPPRESS:
             continue
-        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-            action.default = value.strip().lower() in ("1", "true", "yes", "on")
-        elif action.type is not None and callable(action.type):
-            try:
-                action.default = action.type(value)
-            except (TypeError, ValueError):
-                raise UsageError(f"{env_name(action)}={value!r} is not a valid {action.dest}") from None
-        elif action.nargs in ("*", "+") or isinstance(action, argparse._AppendAction):
-            action.default = [v for v in value.split(",") if v]
-        else:
-            action.default = value
+        action.default = _FromEnv(action, value)
         action.required = False
+        _fresh_when_given(action)
 
 
 def _actor(args: argparse.Namespace) -> str:
