@@ -84,7 +84,7 @@ def ingest_in_process(template: Path, db: Path, data: Path, every: int) -> dict[
 def ingest_cli(template: Path, db: Path, data: Path) -> dict[str, Any]:
     copy_sqlite(template, db)
     run = run_child([venv_bin("obc-ledger"), "--db", sqlite_url(db), "--json", "ingest", str(data)])
-    if run.returncode != 0:
+    if run.returncode not in (0, 3):  # 3: some record was refused (and kept); the run itself succeeded
         raise SystemExit(f"obc-ledger ingest failed ({run.returncode}): {run.stderr.strip()}")
     return {"seconds": run.seconds, "report": json.loads(run.stdout), "peak": run.peak_rss_psutil,
             "ru_children": peak_rss_children(), "events": count_events(db)}

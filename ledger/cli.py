@@ -7,6 +7,7 @@ a user mistake never shows a Python traceback.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -24,6 +25,8 @@ from .cli_views import VIEW_COMMANDS, add_view_commands
 BOOTSTRAP_ENV = "OBC_LEDGER_BOOTSTRAP"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_REFUSED = 3  # ingest (and ingest --check): some record was (or would be) refused
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away (`| head`)
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -498,7 +501,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return "\n".join(lines)
 
     _emit(args, data, text)
-    return 0
+    return EXIT_REFUSED if report.rejected else 0  # the good records are kept either way
 
 
 def cmd_rejected(args: argparse.Namespace) -> int:
@@ -820,6 +823,20 @@ def _configure_logging(level: str) -> None:
     ours.propagate = False
 
 
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout stopped early (``obc-ledger payments ID --csv | head``): exit quietly.
+
+    What the command wrote to the ledger is already committed; only its output was cut short. Point
+    stdout at /dev/null so the interpreter's final flush does not raise again, and say nothing.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # stdout is no real file (tests)
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
@@ -829,7 +846,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         _configure_logging(getattr(args, "log_level", None) or "warning")
         _check_read(args)
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except UsageError as exc:
         return _fail(as_json, {"error": "usage", "message": str(exc)}, [f"error: {exc}"], EXIT_USAGE)
     except ValidationFailed as exc:

@@ -17,7 +17,7 @@ GOOD = {"type": "submission", "submission_id": "s-x1", "contract_id": "beds-msk"
 @pytest.fixture
 def ledger(cli):
     cli.ok("contract", "register", EXAMPLES / "worked-example.yaml", "--as", COMMISSIONER)
-    cli.ok("ingest", EXAMPLES / "worked-example-data.jsonl", "--as", LEAD)
+    cli.refused("ingest", EXAMPLES / "worked-example-data.jsonl", "--as", LEAD)
     return cli
 
 
@@ -63,11 +63,11 @@ def test_refusals_are_recorded_with_the_actor(ledger, sqlite_url):
 
 def test_a_provider_submits_only_its_own_records_on_its_own_contracts(ledger, tmp_path):
     data = _write(tmp_path, GOOD, {**GOOD, "submission_id": "s-x2", "provider_id": "physio"})
-    report = ledger.ok("ingest", data, "--as", LEAD, "--json").json()
+    report = ledger.refused("ingest", data, "--as", LEAD, "--json").json()
     assert (report["accepted"], report["rejected"]) == (1, 1)
     refused = ledger.ok("rejected", "list", "--code", "not_authorized", "--json").json()
     assert refused[0]["field"] == "provider_id" and "own records" in refused[0]["message"]
-    assert ledger("ingest", data, "--as", "provider:stranger", "--json").json()["rejected"] == 2
+    assert ledger.refused("ingest", data, "--as", "provider:stranger", "--json").json()["rejected"] == 2
 
 
 def test_auditors_and_commissioners_do_not_submit_data(ledger, tmp_path):
@@ -122,7 +122,7 @@ def test_lists_show_an_actor_only_the_contracts_it_may_read(ledger, tmp_path):
     (tmp_path / "other.yaml").write_text(other)
     ledger.ok("contract", "register", tmp_path / "other.yaml")
     bad = {**GOOD, "submission_id": "s-bad", "numerator": "999"}  # numerator > denominator: rejected
-    ledger.ok("ingest", _write(tmp_path, bad, {**bad, "contract_id": "herts-msk"}, {**GOOD, "contract_id": "nowhere"}))
+    ledger.refused("ingest", _write(tmp_path, bad, {**bad, "contract_id": "herts-msk"}, {**GOOD, "contract_id": "nowhere"}))
     listed = lambda who: {r["contract_id"] for r in ledger.ok("contract", "list", "--as", who, "--json").json()}  # noqa: E731
     assert listed("auditor") == listed("system") == {"beds-msk", "herts-msk"}
     assert listed(LEAD) == listed(COMMISSIONER) == {"beds-msk", "herts-msk"}, "herts-msk has the same parties"

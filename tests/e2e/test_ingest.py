@@ -37,7 +37,7 @@ def _write(path, lines):
 
 def test_every_bad_record_is_rejected_with_its_reason_and_kept(registered, tmp_path):
     data = _write(tmp_path / "mixed.jsonl", [json.dumps(GOOD)] + [line for line, _, _ in BAD_LINES])
-    report = registered.ok("ingest", data, "--json").json()
+    report = registered.refused("ingest", data, "--json").json()
     assert (report["accepted"], report["duplicates"], report["rejected"]) == (1, 0, len(BAD_LINES))
     kept = registered.ok("rejected", "list", "--json").json()
     assert [(r["line"], r["code"], r["field"]) for r in kept] == [
@@ -48,14 +48,14 @@ def test_every_bad_record_is_rejected_with_its_reason_and_kept(registered, tmp_p
 
 def test_re_ingesting_a_file_with_bad_records_keeps_each_rejection_once(registered, tmp_path):
     data = _write(tmp_path / "mixed.jsonl", [json.dumps(GOOD)] + [line for line, _, _ in BAD_LINES])
-    registered.ok("ingest", data)
-    again = registered.ok("ingest", data, "--json").json()
+    registered.refused("ingest", data)
+    again = registered.refused("ingest", data, "--json").json()
     assert (again["accepted"], again["duplicates"], again["rejected"]) == (0, 1, len(BAD_LINES))
     assert len(registered.ok("rejected", "list", "--json").json()) == len(BAD_LINES)
 
 
 def test_rejected_list_filters_by_code_and_reads_well(registered, tmp_path):
-    registered.ok("ingest", _write(tmp_path / "mixed.jsonl", [line for line, _, _ in BAD_LINES]))
+    registered.refused("ingest", _write(tmp_path / "mixed.jsonl", [line for line, _, _ in BAD_LINES]))
     only = registered.ok("rejected", "list", "--code", "non_numeric", "--json").json()
     assert [r["record_id"] for r in only] == ["b7"]
     text = registered.ok("rejected", "list").out
@@ -84,15 +84,15 @@ def test_check_reports_what_ingest_would_do_and_records_nothing(registered, tmp_
     data = _write(tmp_path / "mixed.jsonl", [json.dumps(GOOD)] + [line for line, _, _ in BAD_LINES])
     app = Ledger.from_url(sqlite_url)
     head = app.recorder.max_notification_id()
-    checked = registered.ok("ingest", data, "--check", "--json").json()
+    checked = registered.refused("ingest", data, "--check", "--json").json()
     assert app.recorder.max_notification_id() == head, "nothing was recorded"
     assert registered.ok("rejected", "list", "--json").json() == []
     assert checked["checked_only"] is True
     assert [(r["line"], r["code"], r["field"]) for r in checked["refused"]] == [
         (n, code, field) for n, (_, code, field) in enumerate(BAD_LINES, start=2)]
-    ingested = registered.ok("ingest", data, "--json").json()
+    ingested = registered.refused("ingest", data, "--json").json()
     assert {k: v for k, v in checked.items() if k not in ("checked_only", "refused")} == ingested
-    plain = registered.ok("ingest", data, "--check").out
+    plain = registered.refused("ingest", data, "--check").out
     assert plain.startswith(f"would accept 0, duplicates 1, reject {len(BAD_LINES)}")
     assert "line 2: invalid_json" in plain and "nothing was recorded" in plain
 

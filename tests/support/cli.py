@@ -40,7 +40,13 @@ class Cli:
 
     def ok(self, *args: str) -> Result:
         result = self(*args)
-        assert result.code == 0, f"obc-ledger {' '.join(args)} failed: {result.err}"
+        assert result.code == 0, f"obc-ledger {' '.join(map(str, args))} failed: {result.err}"
+        return result
+
+    def refused(self, *args: str) -> Result:
+        """An ingest that refused some record: exit 3, the rest applied, the report on stdout."""
+        result = self(*args)
+        assert result.code == 3, f"obc-ledger {' '.join(map(str, args))}: exit {result.code}, not 3: {result.err}"
         return result
 
     def subprocess(self, *args: str, timeout: float = 120) -> Result:
