@@ -637,7 +637,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from . import audit
 
     against = audit.load_digest(args.against) if args.against else None
-    result = audit.verify(_open(args), against)
+    engine: list[Any] = []
+
+    def recorded(oid: str) -> tuple[str, str, int | None] | None:
+        """What the read models recorded of a stream: they name it even when its first event was altered."""
+        from uuid import UUID
+
+        from sqlalchemy import select
+
+        from projections import schema as t
+
+        if not engine:
+            engine.append(_projections(args).engine)
+        with engine[0].connect() as conn:
+            row = conn.execute(select(t.streams).where(t.streams.c.originator_id == str(UUID(hex=oid)))).first()
+        return (row.stream, row.contract_id, row.year) if row else None
+
+    result = audit.verify(_open(args), against, audit.StreamNames(recorded))
 
     def text() -> str:
         lines = []
