@@ -121,7 +121,8 @@ def infrastructure_fault(exc: BaseException) -> bool:
     for e in _chain(exc):
         if isinstance(e, (OSError, ConnectionError, TimeoutError)):
             return True
-        if type(e).__name__ in ("OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError"):
+        if any(c.__name__ in ("OperationalError", "InterfaceError", "DisconnectionError", "TimeoutError")
+               for c in type(e).__mro__):  # sqlite3, psycopg (and its subclasses), SQLAlchemy, eventsourcing
             return True
         if str(getattr(e, "sqlstate", None) or "")[:2] in ("08", "40", "53", "55", "57", "58", "XX"):
             return True  # PostgreSQL: connection, rollback, resources, lock, operator, system, internal

@@ -154,6 +154,10 @@ class _Batch:
             conn.execute(update(t.contracts).where(t.contracts.c.contract_id == contract_id).values(extended=True))
 
 
+class _Overtaken(Exception):
+    """Another projector moved the position past the start of the page being projected."""
+
+
 class Projector:
     """Keeps the read models in step with one ledger's event log."""
 
@@ -222,7 +226,12 @@ class Projector:
             page = self.app.recorder.select_notifications(start=position, limit=batch, inclusive_of_start=False)
             if not page:
                 return done
-            self._isolating(page, as_of, contracts)
+            try:
+                self._isolating(page, as_of, contracts)
+            except _Overtaken:  # another projector (a worker, a concurrent read) projected these first
+                self._streams = None
+                position = self.position()
+                continue
             position = page[-1].id
             done += len(page)
 
@@ -310,6 +319,8 @@ class Projector:
         except Exception as exc:  # noqa: BLE001 - any failure of one event's decoding or rows
             if infrastructure_fault(exc):
                 raise
+            if self.position() >= page[0].id:  # not this event's fault: its rows were written meanwhile
+                raise _Overtaken() from exc
             if len(page) == 1:
                 self._quarantine(page[0], exc)
                 return

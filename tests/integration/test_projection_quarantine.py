@@ -130,3 +130,17 @@ def test_projections_status_lists_the_quarantined_events(tmp_path):
     assert text[1].startswith("quarantined 1 event(s)")
     assert text[2].startswith(f"  #{poison} YearData.SubmissionAccepted (beds-msk year 2): ValueError: decimal")
     assert contract_uuid("beds-msk").hex not in "\n".join(text)
+
+
+def test_a_batch_another_projector_wrote_first_is_not_quarantined(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    app = _two_contracts(url)
+    first, second = Projections.for_ledger(app, url), Projections.for_ledger(app, url)
+    page = app.recorder.select_notifications(start=0, limit=5000, inclusive_of_start=False)
+    second.projector.create_tables()
+    first.projector.run()  # the worker got there first; `second` had read position 0 and now writes the same rows
+    with pytest.raises(Exception, match="") as raised:
+        second.projector._isolating(page, None, None)
+    assert type(raised.value).__name__ == "_Overtaken"
+    assert second.projector.quarantined() == []
+    assert second.projector.run() == 0 and second.projector.status()["lag"] == 0
