@@ -860,6 +860,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         apply_env_defaults(parser)
         args = parser.parse_args(argv)
+        as_json = bool(getattr(args, "json", False))  # --json, or $OBC_LEDGER_JSON: errors as JSON too
         _configure_logging(getattr(args, "log_level", None) or "warning")
         _check_read(args)
         status = COMMANDS[args.command](args)

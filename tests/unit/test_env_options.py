@@ -101,3 +101,11 @@ def test_db_and_as_given_on_the_command_line_win_over_their_variables(tmp_path, 
     assert main(["contract", "list", "--db", wanted, "--as", "system", "--json"]) == 0
     assert '"beds-msk"' in capsys.readouterr().out
     assert (tmp_path / "b.db").exists() and not (tmp_path / "a.db").exists()
+
+
+def test_json_from_the_environment_also_makes_errors_json(tmp_path, monkeypatch, capsys):
+    import json
+
+    monkeypatch.setenv("OBC_LEDGER_JSON", "1")
+    assert main(["--db", f"sqlite:///{tmp_path / 'l.db'}", "statement", "nope", "--year", "1"]) == 1
+    assert json.loads(capsys.readouterr().err)["error"] == "unknown_contract"
