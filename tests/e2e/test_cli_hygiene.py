@@ -3,6 +3,7 @@
 import json
 import subprocess
 
+from ledger.cli import main
 from tests.support.cli import EXAMPLES, OBC_LEDGER
 
 GOOD = {"type": "submission", "submission_id": "s-9001", "contract_id": "beds-msk", "provider_id": "circle",
@@ -39,3 +40,19 @@ def test_output_into_a_closed_pipe_exits_141_without_a_traceback(tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
     assert err == ""
+
+
+def test_db_and_as_given_on_the_command_line_win_over_their_variables(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OBC_LEDGER_DB", f"sqlite:///{tmp_path / 'a.db'}")
+    monkeypatch.setenv("OBC_LEDGER_ACTOR", "provider:circle")
+    wanted = f"sqlite:///{tmp_path / 'b.db'}"
+    assert main(["--db", wanted, "--as", "system", "contract", "register", str(EXAMPLES / "worked-example.yaml")]) == 0
+    assert main(["contract", "list", "--db", wanted, "--as", "system", "--json"]) == 0
+    assert '"beds-msk"' in capsys.readouterr().out
+    assert (tmp_path / "b.db").exists() and not (tmp_path / "a.db").exists()
+
+
+def test_json_from_the_environment_also_makes_errors_json(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OBC_LEDGER_JSON", "1")
+    assert main(["--db", f"sqlite:///{tmp_path / 'l.db'}", "statement", "nope", "--year", "1"]) == 1
+    assert json.loads(capsys.readouterr().err)["error"] == "unknown_contract"

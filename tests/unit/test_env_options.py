@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.cli import UsageError, apply_env_defaults, build_parser, env_name, main, option_actions
+from ledger.cli import UsageError, apply_env_defaults, build_parser, env_name, option_actions
 
 
 def _leaf(path):
@@ -89,23 +89,3 @@ def test_a_variable_that_is_not_a_valid_value_is_a_usage_error_only_when_it_is_u
     assert _parse(base + ["--batch", "5"], {"OBC_LEDGER_BATCH": "many"}).batch == 5
     with pytest.raises(UsageError, match="--create-topics takes 1/true"):
         _parse(base, {"OBC_LEDGER_CREATE_TOPICS": "ture"})
-
-
-def test_db_and_as_given_on_the_command_line_win_over_their_variables(tmp_path, monkeypatch, capsys):
-    from tests.support.cli import EXAMPLES
-
-    monkeypatch.setenv("OBC_LEDGER_DB", f"sqlite:///{tmp_path / 'a.db'}")
-    monkeypatch.setenv("OBC_LEDGER_ACTOR", "provider:circle")
-    wanted = f"sqlite:///{tmp_path / 'b.db'}"
-    assert main(["--db", wanted, "--as", "system", "contract", "register", str(EXAMPLES / "worked-example.yaml")]) == 0
-    assert main(["contract", "list", "--db", wanted, "--as", "system", "--json"]) == 0
-    assert '"beds-msk"' in capsys.readouterr().out
-    assert (tmp_path / "b.db").exists() and not (tmp_path / "a.db").exists()
-
-
-def test_json_from_the_environment_also_makes_errors_json(tmp_path, monkeypatch, capsys):
-    import json
-
-    monkeypatch.setenv("OBC_LEDGER_JSON", "1")
-    assert main(["--db", f"sqlite:///{tmp_path / 'l.db'}", "statement", "nope", "--year", "1"]) == 1
-    assert json.loads(capsys.readouterr().err)["error"] == "unknown_contract"
