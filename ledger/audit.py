@@ -21,7 +21,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 from uuid import UUID
 
 from .errors import LedgerError
@@ -38,8 +38,8 @@ def _id(originator_id: UUID | str) -> str:
 def stream_hash(previous: str, originator_id: UUID | str, version: int, topic: str, state: bytes) -> str:
     h = hashlib.sha256()
     h.update(f"{previous}\n{_id(originator_id)}\n{version}\n{topic}\n".encode())
-    h.update(state)
-    return h.hexdigest()
+    h.update(state if isinstance(state, (bytes, bytearray, memoryview)) else str(state).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()  # (a state an intruder rewrote as text still hashes: it is reported as altered)
 
 
 def global_hash(previous: str, notification_id: int, stream: str) -> str:
@@ -111,43 +111,143 @@ def _pairs(app: Any, page: int = 5000) -> Iterator[tuple[Any | None, tuple[Any, 
             yield events.pop(0), seals.pop(0)
 
 
-def verify(app: Any, against: dict[str, Any] | None = None) -> Verification:
+_KINDS = {"Contract": "contract", "YearData": "year data", "Settlement": "settlement", "Rejection": "rejection",
+          "AccessRefused": "access refusal"}
+
+
+class StreamNames:
+    """Names a stream by what it is — the contract, year and kind — rather than by its hex id.
+
+    Stream ids are name-based UUIDs (:mod:`ledger.domain`), so a name is proved by recomputing the
+    uuid5 from candidate contract ids and years; the candidates come from the first event of each
+    stream seen so far. A stored state only suggests names (it may be the altered one): only
+    recomputation decides, except for access refusals, whose ids are random (named by what they say).
+    """
+
+    def __init__(self, recorded: Callable[[str], tuple[str, str, int | None] | None] | None = None) -> None:
+        self.recorded = recorded  # last resort: what the read models recorded of a stream (kind, contract, year)
+        self.contracts: set[str] = set()
+        self.years = 1
+        self.claimed: dict[str, tuple[str, str | None, int | None]] = {}  # oid -> what its first event says
+        self.rejection_keys: dict[str, str] = {}
+
+    def see(self, event: Any) -> None:
+        if event.originator_version != 1:
+            return
+        try:
+            state = json.loads(event.state)
+            cid, year = state.get("contract_id"), state.get("year")
+        except (ValueError, TypeError, AttributeError):
+            return
+        kind = _KINDS.get(event.topic.rpartition(":")[2].split(".")[0])
+        if isinstance(cid, str):
+            self.contracts.add(cid)
+        if isinstance(year, int) and 0 < year < 1000:
+            self.years = max(self.years, year)
+        if kind:
+            self.claimed[_id(event.originator_id).replace("-", "")] = (kind, cid if isinstance(cid, str) else None,
+                                                      year if isinstance(year, int) else None)
+        if kind == "rejection" and isinstance(state.get("key"), str):
+            self.rejection_keys[_id(event.originator_id).replace("-", "")] = state["key"]
+
+    def describe(self, oid: str) -> dict[str, Any]:
+        from .domain import contract_uuid, rejection_uuid, settlement_uuid, year_data_uuid
+
+        oid = oid.replace("-", "").lower()
+        if self.recorded is not None:  # the read models name the contract (e.g. its first event was altered)
+            try:
+                found = self.recorded(oid)
+            except Exception:  # noqa: BLE001 - no read models, or unreadable: name what the log proves
+                found = None
+            if found is not None and found[1]:
+                self.contracts.add(found[1])
+                if isinstance(found[2], int):
+                    self.years = max(self.years, found[2])
+        for cid in sorted(self.contracts):
+            if contract_uuid(cid).hex == oid:
+                return {"stream_kind": "contract", "contract_id": cid, "year": None}
+            for year in range(1, self.years + 11):
+                if year_data_uuid(cid, year).hex == oid:
+                    return {"stream_kind": "year data", "contract_id": cid, "year": year}
+                if settlement_uuid(cid, year).hex == oid:
+                    return {"stream_kind": "settlement", "contract_id": cid, "year": year}
+        key = self.rejection_keys.get(oid)
+        kind, cid, _ = self.claimed.get(oid, (None, None, None))
+        if key is not None and rejection_uuid(key).hex == oid:
+            return {"stream_kind": "rejection", "contract_id": cid, "year": None}
+        recorded = _recorded_kind(self.recorded, oid) if self.recorded is not None else None
+        if recorded is not None:
+            return {"stream_kind": recorded[0], "contract_id": recorded[1], "year": None}
+        if kind == "access refusal":
+            return {"stream_kind": kind, "contract_id": cid, "year": None}
+        return {"stream_kind": None, "contract_id": None, "year": None}
+
+    def text(self, oid: str) -> str:
+        d = self.describe(oid)
+        kind, cid, year = d["stream_kind"], d["contract_id"], d["year"]
+        if kind is None:
+            return f"stream {oid}, which names no contract of this ledger"
+        if kind == "contract":
+            return f"contract {cid}'s stream"
+        if year is not None:
+            return f"the {kind} of {cid} year {year}"
+        return f"a {kind} stream" + (f" of {cid}" if cid else "")
+
+
+def _recorded_kind(recorded: Callable[[str], Any], oid: str) -> tuple[str, str | None] | None:
+    """A rejection or access-refusal stream as the read models recorded it (their ids name nothing)."""
+    try:
+        found = recorded(oid)
+    except Exception:  # noqa: BLE001
+        return None
+    if found and found[0] in ("rejection", "refusal"):
+        return ("rejection" if found[0] == "rejection" else "access refusal"), found[1] or None
+    return None
+
+
+def verify(app: Any, against: dict[str, Any] | None = None, names: StreamNames | None = None) -> Verification:
     """Recompute every seal from the stored events; stop at the first broken link."""
     previous = GENESIS
     streams: dict[str, tuple[str, int]] = {}
+    names = names or StreamNames()
     checked = 0
     position = 0
     hashes_at: dict[int, str] = {}
     want = int(against["position"]) if against else None
 
     def broken(kind: str, message: str, nid: int, stream: str | None = None, version: int | None = None) -> Verification:
+        named = names.describe(stream) if stream else {"stream_kind": None, "contract_id": None, "year": None}
         return Verification(False, checked, position, previous, {
-            "kind": kind, "notification_id": nid, "stream": stream, "version": version, "message": message})
+            "kind": kind, "notification_id": nid, "stream": stream, "version": version, **named,
+            "message": message})
 
     for event, seal in _pairs(app):
         if event is None:
             assert seal is not None
-            return broken("removed", f"event #{seal[0]} (stream {seal[1]} version {seal[2]}) has been removed "
-                                     f"from the log; its seal remains", seal[0], seal[1], seal[2])
+            return broken("removed", f"event #{seal[0]} ({names.text(seal[1])}, version {seal[2]}) has been "
+                                     f"removed from the log; its seal remains", seal[0], seal[1], seal[2])
         oid = _id(event.originator_id)
+        names.see(event)
         if seal is None:
-            return broken("unsealed", f"event #{event.id} (stream {oid} version {event.originator_version}) has no "
-                                      f"seal: it was written behind the ledger's back", event.id, oid,
+            return broken("unsealed", f"event #{event.id} ({names.text(oid)}, version {event.originator_version}) "
+                                      f"has no seal: it was written behind the ledger's back", event.id, oid,
                           event.originator_version)
         last_hash, last_version = streams.get(oid, (GENESIS, 0))
         if event.originator_version != last_version + 1:
-            return broken("stream_gap", f"stream {oid} jumps from version {last_version} to "
+            return broken("stream_gap", f"{names.text(oid)} jumps from version {last_version} to "
                                         f"{event.originator_version} at event #{event.id}: an event was removed "
                                         f"or reordered", event.id, oid, event.originator_version)
         sh = stream_hash(last_hash, oid, event.originator_version, event.topic, event.state)
         if (seal[1], seal[2]) != (oid, event.originator_version) or sh != seal[3]:
-            return broken("altered", f"event #{event.id} (stream {oid} version {event.originator_version}, "
-                                     f"{event.topic}) does not match its seal: its stored content was altered, "
-                                     f"or events were swapped", event.id, oid, event.originator_version)
+            return broken("altered", f"event #{event.id} ({names.text(oid)}, version {event.originator_version}, "
+                                     f"{event.topic.rpartition(':')[2]}) does not match its seal: its stored "
+                                     f"content was altered, or events were swapped", event.id, oid,
+                          event.originator_version)
         gh = global_hash(previous, event.id, sh)
         if gh != seal[4]:
-            return broken("chain", f"the log's chain breaks at event #{event.id}: an earlier event was removed "
-                                   f"or the log was reordered", event.id, oid, event.originator_version)
+            return broken("chain", f"the log's chain breaks at event #{event.id} ({names.text(oid)}, version "
+                                   f"{event.originator_version}): an earlier event was removed or the log was "
+                                   f"reordered", event.id, oid, event.originator_version)
         previous = gh
         streams[oid] = (sh, event.originator_version)
         checked += 1

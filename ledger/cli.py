@@ -7,6 +7,7 @@ a user mistake never shows a Python traceback.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import io
 import logging
@@ -18,10 +19,10 @@ from typing import Any, Callable, Sequence
 
 from . import __version__
 from .config import DB_ENV, database_url
-from .errors import LedgerError, ValidationFailed
+from .errors import LedgerError, ValidationFailed, storage_fault
 from .framing import read_lines, text_lines
-from .tabular import format_of, read_csv, read_xlsx
 from .ids import id_problem, printable
+from .tabular import format_of, read_csv, read_xlsx
 from .yamlio import MAX_YAML_BYTES
 from .render import render_rejections, render_statement
 from .cli_views import VIEW_COMMANDS, add_view_commands
@@ -29,7 +30,8 @@ from .cli_views import VIEW_COMMANDS, add_view_commands
 BOOTSTRAP_ENV = "OBC_LEDGER_BOOTSTRAP"
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_REFUSED = 3  # ingest / ingest --check: some record was refused (the rest was applied)
+EXIT_REFUSED = 3  # ingest (and ingest --check): some record was (or would be) refused
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of our output went away (`| head`)
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -42,6 +44,11 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, no usage dump
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:  # type: ignore[override]
+        parsed, rest = super().parse_known_args(args, namespace)
+        _resolve_env(parsed)  # options absent from the command line take their environment variable
+        return parsed, rest
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -277,25 +284,78 @@ def option_actions(parser: argparse.ArgumentParser) -> list[tuple[str, argparse.
     return found
 
 
+class _FromEnv:
+    """An option's default taken from its environment variable, converted only if the option is absent.
+
+    argparse lets a sub-command's defaults overwrite what the main parser read (``--db b`` before the
+    command lost to ``$OBC_LEDGER_DB``), and an append option's default is appended to; so the variable
+    is never made an ordinary default: the parsed namespace is resolved after parsing (``_Parser``).
+    """
+
+    def __init__(self, action: argparse.Action, value: str) -> None:
+        self.action, self.value = action, value
+
+    def resolve(self) -> Any:
+        action, value, name = self.action, self.value, env_name(self.action)
+        option = "/".join(action.option_strings)
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            word = value.strip().lower()
+            if word not in _TRUE + _FALSE:
+                raise UsageError(f"{name}={value!r}: {option} takes 1/true/yes/on or 0/false/no/off")
+            return (word in _TRUE) == isinstance(action, argparse._StoreTrueAction)
+        many = action.nargs in ("*", "+") or isinstance(action, argparse._AppendAction)
+        items = [v for v in value.split(",") if v] if many else [value]
+        if action.type is not None and callable(action.type):
+            try:
+                items = [action.type(v) for v in items]
+            except (TypeError, ValueError, argparse.ArgumentTypeError):
+                raise UsageError(f"{name}={value!r} is not a valid {action.dest} ({option})") from None
+        if action.choices is not None:
+            for v in items:
+                if v not in action.choices:
+                    raise UsageError(f"{name}={value!r}: {option} must be one of "
+                                     f"{', '.join(map(str, action.choices))}, not {v!r}")
+        return items if many else items[0]
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _resolve_env(namespace: argparse.Namespace) -> None:
+    for dest, value in list(vars(namespace).items()):
+        if isinstance(value, _FromEnv):
+            setattr(namespace, dest, value.resolve())
+
+
+def _fresh_when_given(action: argparse.Action) -> None:
+    """An append-style option given on the command line starts from nothing, not from $VARIABLE."""
+    base = type(action)
+    if not any(isinstance(action, c) for c in (argparse._AppendAction, argparse._AppendConstAction,
+                                               argparse._CountAction, argparse._ExtendAction)):
+        return
+
+    def __call__(self: Any, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        if isinstance(getattr(namespace, self.dest, None), _FromEnv):
+            setattr(namespace, self.dest, None)
+        base.__call__(self, parser, namespace, values, option_string)
+
+    action.__class__ = type(base.__name__, (base,), {"__call__": __call__})
+
+
 def apply_env_defaults(parser: argparse.ArgumentParser, environ: Any = None) -> None:
-    """Every option may also be given as an environment variable (the option wins)."""
+    """Every option may also be given as an environment variable; the command line always wins.
+
+    The copies of the global options on each command (default ``SUPPRESS``) are left alone: given
+    after the command they set the value, else the main parser's default (the variable) holds.
+    """
     environ = os.environ if environ is None else environ
     for _, action in option_actions(parser):
         value = environ.get(env_name(action))
-        if value is None:
+        if value is None or action.default is argparse.SUPPRESS:
             continue
-        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-            action.default = value.strip().lower() in ("1", "true", "yes", "on")
-        elif action.type is not None and callable(action.type):
-            try:
-                action.default = action.type(value)
-            except (TypeError, ValueError):
-                raise UsageError(f"{env_name(action)}={value!r} is not a valid {action.dest}") from None
-        elif action.nargs in ("*", "+") or isinstance(action, argparse._AppendAction):
-            action.default = [v for v in value.split(",") if v]
-        else:
-            action.default = value
+        action.default = _FromEnv(action, value)
         action.required = False
+        _fresh_when_given(action)
 
 
 def _actor(args: argparse.Namespace) -> str:
@@ -495,7 +555,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         return "\n".join(lines)
 
     _emit(args, data, text)
-    return EXIT_REFUSED if report.rejected else 0
+    return EXIT_REFUSED if report.rejected else 0  # the good records are kept either way
 
 
 def cmd_rejected(args: argparse.Namespace) -> int:
@@ -683,7 +743,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from . import audit
 
     against = audit.load_digest(args.against) if args.against else None
-    result = audit.verify(_open(args), against)
+    engine: list[Any] = []
+
+    def recorded(oid: str) -> tuple[str, str, int | None] | None:
+        """What the read models recorded of a stream: they name it even when its first event was altered."""
+        from uuid import UUID
+
+        from sqlalchemy import select
+
+        from projections import schema as t
+
+        if not engine:
+            engine.append(_projections(args).engine)
+        with engine[0].connect() as conn:
+            row = conn.execute(select(t.streams).where(t.streams.c.originator_id == str(UUID(hex=oid)))).first()
+        return (row.stream, row.contract_id, row.year) if row else None
+
+    result = audit.verify(_open(args), against, audit.StreamNames(recorded))
 
     def text() -> str:
         lines = []
@@ -712,7 +788,19 @@ def cmd_projections(args: argparse.Namespace) -> int:
     action = args.projections_command
     if action == "status":
         status = proj.projector.status()
-        _emit(args, status, lambda: f"position {status['position']} of {status['head']} (lag {status['lag']})")
+
+        def text() -> str:
+            lines = [f"position {status['position']} of {status['head']} (lag {status['lag']})"]
+            skipped = status["quarantined"]
+            if skipped:
+                lines.append(f"quarantined {len(skipped)} event(s) the read models could not hold "
+                             f"(`projections rebuild` tries them again):")
+                lines += [f"  #{q['notification_id']} {q['event_type']}"
+                          + (f" ({q['contract_id']}" + (f" year {q['year']}" if q["year"] else "") + ")"
+                             if q["contract_id"] else "") + f": {q['error']}: {q['reason']}" for q in skipped]
+            return "\n".join(lines)
+
+        _emit(args, status, text)
         return 0
     if action == "rebuild":
         n = proj.projector.rebuild()
@@ -870,6 +958,20 @@ def _configure_logging(level: str) -> None:
     ours.propagate = False
 
 
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout stopped early (``obc-ledger payments ID --csv | head``): exit quietly.
+
+    What the command wrote to the ledger is already committed; only its output was cut short. Point
+    stdout at /dev/null so the interpreter's final flush does not raise again, and say nothing.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # stdout is no real file (tests)
+        pass
+    return EXIT_BROKEN_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in argv
@@ -877,10 +979,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         apply_env_defaults(parser)
         args = parser.parse_args(argv)
+        as_json = bool(getattr(args, "json", False))  # --json, or $OBC_LEDGER_JSON: errors as JSON too
         _configure_logging(getattr(args, "log_level", None) or "warning")
         _check_ids(args)
         _check_read(args)
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except UsageError as exc:
         return _fail(as_json, {"error": "usage", "message": str(exc)}, [f"error: {exc}"], EXIT_USAGE)
     except ValidationFailed as exc:
@@ -894,6 +1001,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # infrastructure failures: one line, never a traceback
         if os.environ.get("OBC_LEDGER_DEBUG"):
             raise
+        fault = storage_fault(exc)  # the disk or database is full, or read-only: a code of its own
+        if fault is not None:
+            return _fail(as_json, fault.to_dict(), [f"error: {fault.code}: {fault.message}"], EXIT_ERROR)
         name = type(exc).__name__
         message = str(exc).splitlines()[0] if str(exc) else name
         return _fail(as_json, {"error": "internal", "type": name, "message": message},

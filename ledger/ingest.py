@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import InterfaceError, OperationalError, Tracking
+from eventsourcing.persistence import Tracking
 
 from .definition import ContractDefinition
 from .domain import SNAPSHOT_EVERY, Contract, Rejection, YearData, rejection_uuid, settlement_uuid, year_data_uuid
-from .errors import NotFound
+from .errors import NotFound, infrastructure_fault
 from .periods import Calendar
 from .records import (ID_FIELDS, CostReport, PopulationCount, Record, RecordRefused, Refusal, Submission,
                       check_record, envelope, parse_json_line)
@@ -374,4 +374,4 @@ def unprocessable(exc: BaseException) -> Refusal:
 def storage_failure(exc: BaseException) -> bool:
     """True for an outage or a full disk (the batch is retried later), False for a failure one
     record's data can cause (the batch is split to isolate that record)."""
-    return isinstance(exc, (OperationalError, InterfaceError, OSError, MemoryError))
+    return infrastructure_fault(exc) or isinstance(exc, MemoryError)

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime, time, timezone
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
 from ledger.application import Ledger
-from ledger.errors import ConfigurationError, InvalidCommand
+from ledger.errors import ConfigurationError, InvalidCommand, storage_fault
 
 from .projector import Projector
 from .queries import ReadModels
 
 PROJECTIONS_DB_ENV = "OBC_LEDGER_PROJECTIONS_DB"
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -73,10 +78,34 @@ class Projections:
     def for_ledger(cls, app: Ledger, ledger_url: str, projections_url: str | None = None) -> "Projections":
         return cls(app, projections_url or os.environ.get(PROJECTIONS_DB_ENV) or ledger_url)
 
-    def current(self) -> ReadModels:
-        """Catch up with the event log, then hand out the read models (the past stays as it was)."""
-        if self.as_of_instant is None:
+    def current(self, warn: Callable[[str], None] | None = None) -> ReadModels:
+        """Catch up with the event log, then hand out the read models (the past stays as it was).
+
+        Reads never wait on a write: when the catch-up cannot write (the disk or database is full,
+        or read-only) the read models answer as they stand and ``warn`` (default: one line on
+        stderr) names the lag. Quarantined events are warned about the same way.
+        """
+        if self.as_of_instant is not None:
+            return self.read
+        say = warn or _stderr
+        try:
             self.projector.run()
+        except Exception as exc:
+            fault = storage_fault(exc)
+            if fault is None:
+                raise
+            try:
+                position, head = self.projector.position(), self.projector.head()
+            except Exception:  # no read models to answer from (never projected): the write's error stands
+                raise fault from exc
+            say(f"warning: read models are {max(head - position, 0)} events behind ({fault.code}): "
+                f"figures as of notification {position}")
+            return self.read
+        skipped = self.projector.quarantined()
+        if skipped:
+            ids = ", ".join(f"#{q['notification_id']}" for q in skipped[:5]) + (", …" if len(skipped) > 5 else "")
+            say(f"warning: {len(skipped)} event(s) quarantined, not in these figures ({ids}): "
+                f"see `obc-ledger projections status`")
         return self.read
 
     @classmethod

@@ -10,9 +10,11 @@ a rebuild of a million events take seconds rather than minutes.
 from __future__ import annotations
 
 import json
+import logging
 import time
+import unicodedata
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable, Iterator
 
@@ -20,7 +22,7 @@ from sqlalchemy import Engine, and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from ledger.application import Ledger
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, infrastructure_fault
 
 from . import schema as t
 
@@ -30,6 +32,16 @@ _TOPIC_PREFIX = "ledger.domain:"
 # 99% of a ledger's events: decoded straight from their JSON on SQLite (see _Fast).
 _HOT = ("YearData.SubmissionAccepted", "YearData.CostReported")
 _SCAN = json.JSONDecoder().scan_once
+
+
+_log = logging.getLogger("obc_ledger.projector")
+
+
+def one_line(text: str, limit: int) -> str:
+    """Text safe to print on one line: control and invisible characters escaped, at most ``limit``."""
+    out = "".join(c if unicodedata.category(c)[0] != "C" else c.encode("unicode_escape", "backslashreplace")
+                  .decode("ascii") for c in text[:limit])
+    return out[:limit] + ("…" if len(text) > limit or len(out) > limit else "")
 
 
 def _when(ts: datetime) -> str:
@@ -53,9 +65,10 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     text = value["_data_"] if type(value) is dict else value
-    if type(text) is str and "E" not in text and "e" not in text:
+    if (type(text) is str and len(text) <= 2 * t.MAX_PLACES + 2 and text.isascii()
+            and text[text[:1] == "-":].replace(".", "", 1).isdigit()):  # plain already (no exponent, NaN, "_")
         return text
-    return format(Decimal(text), "f")
+    return t.plain(Decimal(text))
 
 
 class _Fast:
@@ -153,6 +166,10 @@ class _Batch:
             conn.execute(update(t.contracts).where(t.contracts.c.contract_id == contract_id).values(extended=True))
 
 
+class _Overtaken(Exception):
+    """Another projector moved the position past the start of the page being projected."""
+
+
 class Projector:
     """Keeps the read models in step with one ledger's event log."""
 
@@ -190,13 +207,17 @@ class Projector:
     def head(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)
 
-    def status(self) -> dict[str, int]:
+    def status(self) -> dict[str, Any]:
         self.create_tables()
         position, head = self.position(), self.head()
-        return {"position": position, "head": head, "lag": max(head - position, 0)}
+        return {"position": position, "head": head, "lag": max(head - position, 0),
+                "quarantined": self.quarantined()}
 
     def rebuild(self) -> int:
-        """Drop and recreate every read model, then project the whole log from position zero."""
+        """Drop and recreate every read model, then project the whole log from position zero.
+
+        The quarantine is emptied too: every quarantined event is tried again (an event a fixed bug
+        could not write is projected now; one that still fails is quarantined again)."""
         with self.engine.begin() as conn:
             t.metadata.drop_all(conn)
             t.metadata.create_all(conn)
@@ -217,7 +238,12 @@ class Projector:
             page = self.app.recorder.select_notifications(start=position, limit=batch, inclusive_of_start=False)
             if not page:
                 return done
-            self._project(page, as_of, contracts)
+            try:
+                self._isolating(page, as_of, contracts)
+            except _Overtaken:  # another projector (a worker, a concurrent read) projected these first
+                self._streams = None
+                position = self.position()
+                continue
             position = page[-1].id
             done += len(page)
 
@@ -294,6 +320,48 @@ class Projector:
                 for oid in new_streams:
                     streams.pop(oid, None)
                 raise
+
+    def _isolating(self, page: list[Any], as_of: datetime | None, contracts: set[str] | None) -> None:
+        """Project a page; when it fails for the data's sake, split it to find the event that cannot be
+        written and quarantine that one (halving: a poison event in a batch of 5,000 costs ~26 small
+        transactions, not 5,000). A storage or connection failure is no event's fault: it is raised
+        and nothing is quarantined."""
+        try:
+            self._project(page, as_of, contracts)
+        except Exception as exc:  # noqa: BLE001 - any failure of one event's decoding or rows
+            if infrastructure_fault(exc):
+                raise
+            if self.position() >= page[0].id:  # not this event's fault: its rows were written meanwhile
+                raise _Overtaken() from exc
+            if len(page) == 1:
+                self._quarantine(page[0], exc)
+                return
+            middle = len(page) // 2
+            self._isolating(page[:middle], as_of, contracts)
+            self._isolating(page[middle:], as_of, contracts)
+
+    def _quarantine(self, n: Any, exc: BaseException) -> None:
+        """Record the event that cannot be projected, and move past it, in one transaction."""
+        kind = n.topic[len(_TOPIC_PREFIX):] if n.topic.startswith(_TOPIC_PREFIX) else n.topic
+        oid = str(n.originator_id)
+        stream = (self._streams or {}).get(oid) or (None, None, None)
+        row = {"notification_id": n.id, "name": self.name, "originator_id": oid,
+               "originator_version": n.originator_version, "stream": stream[0], "contract_id": stream[1],
+               "year": stream[2], "event_type": one_line(kind, 120), "error": type(exc).__name__,
+               "reason": one_line(str(exc) or type(exc).__name__, 300),
+               "quarantined_at": datetime.now(timezone.utc).isoformat()}
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.quarantine).where(t.quarantine.c.notification_id == n.id))
+            conn.execute(insert(t.quarantine).values(**row))
+            self._save_position(conn, n.id)
+        _log.warning("quarantined event #%s (%s): %s: %s", n.id, row["event_type"], row["error"], row["reason"])
+
+    def quarantined(self) -> list[dict[str, Any]]:
+        """The events this projection skipped because it could not write them, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.quarantine).where(t.quarantine.c.name == self.name)
+                                .order_by(t.quarantine.c.notification_id)).mappings().all()
+        return [{k: v for k, v in r.items() if k != "name"} for r in rows]
 
     def _save_position(self, conn: Connection, position: int) -> None:
         changed = conn.execute(update(t.position).where(t.position.c.name == self.name)

@@ -29,12 +29,28 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if dialect.name == "postgresql":
-            return Decimal(value)
-        return format(Decimal(value), "f")
+        text = plain(Decimal(value))
+        return Decimal(text) if dialect.name == "postgresql" else text
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         return None if value is None else Decimal(value) if not isinstance(value, Decimal) else value
+
+
+# The widest decimal a read model holds: digits either side of the point (NUMERIC holds far more,
+# but a value this wide is no figure of a contract; refusing it keeps an event whose value would
+# expand to a billion digits from exhausting memory — the projector quarantines that event).
+MAX_PLACES = 100
+
+
+def plain(value: Decimal) -> str:
+    """A decimal as plain text (no exponent), refused if it is not finite or wider than MAX_PLACES."""
+    if not value.is_finite():
+        raise ValueError(f"decimal {value} is not a finite number")
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)
+    if exponent < -MAX_PLACES or value.adjusted() > MAX_PLACES:
+        raise ValueError(f"decimal {value:.6E} has more than {MAX_PLACES} digits before or after the point")
+    return format(value, "f")
 
 
 metadata = MetaData()
@@ -293,4 +309,22 @@ audit_trail = Table(
     Index("ix_audit_contract", "contract_id", "year"),
 )
 
-READ_MODELS = [t for t in metadata.sorted_tables if t.name != "projection_position"]
+# Events the projector could not write (a value the read models cannot hold, a handler that raised):
+# skipped so reads are never blocked, kept here with the reason until a rebuild projects them.
+quarantine = Table(
+    "projection_quarantine", metadata,
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("name", String(64), nullable=False),  # the projection (projection_position.name)
+    Column("originator_id", String(36), nullable=False),
+    Column("originator_version", Integer, nullable=False),
+    Column("stream", String(16)),
+    Column("contract_id", Text),
+    Column("year", Integer),
+    Column("event_type", Text, nullable=False),
+    Column("error", Text, nullable=False),  # the exception's class
+    Column("reason", Text, nullable=False),  # its first line, at most 500 characters
+    Column("quarantined_at", String(40), nullable=False),
+)
+
+# The derived rows (what a rebuild must reproduce): not the position, nor the quarantine.
+READ_MODELS = [t for t in metadata.sorted_tables if t.name not in ("projection_position", "projection_quarantine")]

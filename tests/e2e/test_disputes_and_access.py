@@ -67,7 +67,7 @@ def test_a_provider_submits_only_its_own_records_on_its_own_contracts(ledger, tm
     assert (report["accepted"], report["rejected"]) == (1, 1)
     refused = ledger.ok("rejected", "list", "--code", "not_authorized", "--json").json()
     assert refused[0]["field"] == "provider_id" and "own records" in refused[0]["message"]
-    assert ledger("ingest", data, "--as", "provider:stranger", "--json").json()["rejected"] == 2
+    assert ledger.refused("ingest", data, "--as", "provider:stranger", "--json").json()["rejected"] == 2
 
 
 def test_auditors_and_commissioners_do_not_submit_data(ledger, tmp_path):

@@ -94,7 +94,8 @@ def test_kill_9_during_ingest_then_rerun_equals_one_clean_ingest(tmp_path, kill_
     crash_url = f"sqlite:///{tmp_path / 'crash.db'}"
     for url in (clean_url, crash_url):
         Ledger.from_url(url).register_contract((EXAMPLES / "worked-example.yaml").read_text())
-    subprocess.run([OBC_LEDGER, "--db", clean_url, "ingest", data], check=True, capture_output=True)
+    clean = subprocess.run([OBC_LEDGER, "--db", clean_url, "ingest", data], capture_output=True)
+    assert clean.returncode == 3, clean.stderr  # the two broken lines are refused (and kept)
 
     proc = subprocess.Popen([OBC_LEDGER, "--db", crash_url, "ingest", data],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -106,7 +107,8 @@ def test_kill_9_during_ingest_then_rerun_equals_one_clean_ingest(tmp_path, kill_
     partial = _stored_events(tmp_path / "crash.db")
     assert kill_at_events <= partial < 20000, "the kill must land mid-ingest"
     rerun = subprocess.run([OBC_LEDGER, "--db", crash_url, "ingest", data, "--json"],
-                           check=True, capture_output=True, text=True)
+                           capture_output=True, text=True)
+    assert rerun.returncode == 3, rerun.stderr
     counts = json.loads(rerun.stdout)
     assert counts["duplicates"] > 0 and counts["accepted"] > 0
     assert counts["accepted"] + counts["duplicates"] == 20000
