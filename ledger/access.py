@@ -25,7 +25,7 @@ from .errors import InvalidCommand, LedgerError
 
 ACTOR = re.compile(r"^(system|auditor(:[A-Za-z0-9_.@-]+)?|commissioner:[A-Za-z0-9_-]+|provider:[A-Za-z0-9_-]+)$")
 
-COMMISSIONER_ACTIONS = {"register", "extend", "adjust_budget", "record_baseline", "pay", "close_year", "restate",
+COMMISSIONER_ACTIONS = {"register", "vary", "extend", "adjust_budget", "record_baseline", "pay", "close_year", "restate",
                         "resolve_dispute"}
 PROVIDER_ACTIONS = {"submit", "raise_dispute"}
 
@@ -68,7 +68,7 @@ def refusal(actor: Actor, action: str, definition: ContractDefinition | None) ->
     if action in PROVIDER_ACTIONS:
         if actor.role != "provider":
             return f"only a provider party may {action.replace('_', ' ')}; {actor} may not"
-        if definition is not None and actor.party not in definition.providers:
+        if definition is not None and actor.party not in definition.providers_ever:
             return f"{actor} is not a provider party to {definition.id}"
         return None
     return f"unknown action {action!r}"
@@ -79,7 +79,7 @@ def _read_refusal(actor: Actor, definition: ContractDefinition | None) -> str | 
         return None
     if actor.role == "commissioner" and actor.party == definition.commissioner.id:
         return None
-    if actor.role == "provider" and actor.party in definition.providers:
+    if actor.role == "provider" and actor.party in definition.providers_ever:
         return None
     return f"{actor} is not a party to {definition.id}: only its commissioner, its providers and auditors read it"
 

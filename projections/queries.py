@@ -17,7 +17,9 @@ from ledger.rules.outcomes import Observation
 from ledger.rules.riskshare import CostFact
 from ledger.rules.settlement import settle_year
 from ledger.statement import closed_statement, open_statement
+from ledger.variations import terms_of, year_terms
 
+from . import facts
 from . import schema as t
 
 
@@ -32,9 +34,11 @@ class ReadModels:
         row = conn.execute(select(t.contracts).where(t.contracts.c.contract_id == contract_id)).first()
         if row is None:
             raise NotFound(f"no contract {contract_id!r} is registered", code="unknown_contract")
-        key = (contract_id, row.definition)
+        marks = tuple(conn.execute(select(t.variations.c.notification_id).where(
+            t.variations.c.contract_id == contract_id)).scalars())
+        key = (contract_id, row.definition, marks)
         if key not in self._definitions:
-            self._definitions[key] = from_document(json.loads(row.definition))
+            self._definitions[key] = facts.contract(conn, contract_id)[1]
         return row, self._definitions[key]
 
     @staticmethod
@@ -61,13 +65,20 @@ class ReadModels:
                 parties = self._decision_parties(conn, [d.notification_id for d in decided])
                 true_ups = [{"decided_at": d.decided_at, "amount": d.amount, "reason": d.reason,
                              "by_party": parties.get(d.notification_id, {})} for d in decided[1:]]
-                return closed_statement(contract_id, year, json.loads(decided[0].figures), instalments, true_ups)
+                return closed_statement(contract_id, year, json.loads(decided[0].figures), instalments, true_ups,
+                                        self._variation_ids(definition, year))
             provisional = self.provisional(conn, row, definition, year)
             paid: dict[str, Decimal] = {}
             for r in conn.execute(select(t.instalment_parties).where(and_(
                     t.instalment_parties.c.contract_id == contract_id, t.instalment_parties.c.year == year))):
                 paid[r.party_id] = paid.get(r.party_id, Decimal(0)) + r.amount
-            return open_statement(contract_id, year, provisional, instalments, paid, definition.providers)
+            return open_statement(contract_id, year, provisional, instalments, paid,
+                                  year_terms(definition, year).providers, self._variation_ids(definition, year))
+
+    @staticmethod
+    def _variation_ids(definition: ContractDefinition, year: int) -> list[str]:
+        terms = terms_of(definition)
+        return terms.variation_ids(year) if terms is not None else []
 
     @staticmethod
     def _decision_parties(conn: Connection, ids: list[int]) -> dict[int, dict[str, Decimal]]:
@@ -97,13 +108,11 @@ class ReadModels:
         budget = conn.execute(select(t.budgets.c.amount).where(and_(
             t.budgets.c.contract_id == contract_id, t.budgets.c.year == year, t.budgets.c.is_current.is_(True))
         ).order_by(t.budgets.c.notification_id.desc())).scalar()
+        terms = year_terms(definition, year)
         if budget is None:
-            budget = budget_for_year(definition, year).amount
-        baselines = dict(definition.baselines)
-        for r in conn.execute(select(t.baselines).where(t.baselines.c.contract_id == contract_id)
-                              .order_by(t.baselines.c.notification_id)):
-            baselines[r.key] = r.value
-        return settle_year(definition, year, budget, observations, costs, baselines)
+            budget = budget_for_year(terms, year).amount
+        baselines = facts.terms_baselines(conn, contract_id, definition, year)
+        return settle_year(terms, year, budget, observations, costs, baselines)
 
     def contract(self, contract_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
