@@ -138,7 +138,7 @@ def parse_variation(document: Any) -> Variation:
     r.mapping(changes.get("baselines"), "changes.baselines", required=False)
     pay = r.mapping(changes.get("payment"), "changes.payment", required=False) or {}
     r.unknown_keys(pay, {"schedule", "core_split", "risk_share"}, "changes.payment")
-    schedule = _is_mapping_list(r, pay.get("schedule"), "changes.payment.schedule")
+    _is_mapping_list(r, pay.get("schedule"), "changes.payment.schedule")
     if isinstance(pay.get("schedule"), list) and not pay["schedule"]:
         r.problem("changes.payment.schedule", "at least one entry is required (omit schedule to keep it)")
     r.mapping(pay.get("core_split"), "changes.payment.core_split", required=False)
@@ -151,17 +151,6 @@ def parse_variation(document: Any) -> Variation:
         r.text(raw, f"changes.subcontractors.remove[{i}]", pattern=KEY_PATTERN)
     budget = r.mapping(changes.get("budget"), "changes.budget", required=False) or {}
     r.unknown_keys(budget, {"efficiency", "uplift", "population_tolerance"}, "changes.budget")
-    if effective is not None and schedule:
-        for i, entry in enumerate(schedule):
-            fy = entry.get("from_year")
-            if isinstance(fy, int) and not isinstance(fy, bool) and fy < effective:
-                r.problem(f"changes.payment.schedule[{i}].from_year",
-                          f"must be at least the effective year {effective} (got {fy})")
-    if effective == 1:
-        for key in ("efficiency", "uplift"):
-            if key in budget:
-                r.problem(f"changes.budget.{key}", "a variation effective from year 1 cannot change the budget "
-                                                   "factors (year 1 has none)")
     if r.problems:
         raise InvalidVariation(r.problems)
     assert vid and contract_id and effective and reason
@@ -358,8 +347,19 @@ def _prechecks(base: Mapping[str, Any], v: Variation, year: int) -> list[tuple[s
         if party.get("id") in others:
             problems.append((f"changes.subcontractors.add[{i}].id",
                              f"{party.get('id')!r} is already a party to the contract in year {year}"))
+    e = v.effective_from_year
+    for i, entry in enumerate((c.get("payment") or {}).get("schedule") or []):
+        fy = entry.get("from_year")
+        if isinstance(fy, int) and not isinstance(fy, bool) and fy < e:
+            problems.append((f"changes.payment.schedule[{i}].from_year",
+                             f"must be at least the effective year {e} (got {fy})"))
     years = contract.get("years")
     bud = c.get("budget") or {}
+    if e == 1:
+        for key in ("efficiency", "uplift"):
+            if key in bud:
+                problems.append((f"changes.budget.{key}", "a variation effective from year 1 cannot change the "
+                                                          "budget factors (year 1 has none)"))
     for key in ("efficiency", "uplift"):
         raw = bud.get(key)
         if isinstance(raw, list) and isinstance(years, int) and len(raw) < years - v.effective_from_year + 1:
