@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ledger.numbers import ZERO, fmt, fmt_money
+from ledger.variations import year_terms
 
 from . import charts, facts
 from .bootstrap import Projections
@@ -67,7 +68,7 @@ def _year(conn: Any, read: Any, row: Any, definition: Any, contract_id: str, yea
     current_costs = [r for r in facts.cost_reports(conn, contract_id, year) if r.is_current]
     costs = sum((r.total_cost for r in current_costs), ZERO) if current_costs else None
     budget = facts.budget_now(conn, contract_id, definition, year)
-    entry = definition.schedule_for(year)
+    entry = year_terms(definition, year).schedule_for(year)
     out: dict[str, Any] = {"year": year, "status": "closed" if mine else ("open" if paid else "not started"),
                            "budget": fmt_money(budget), "costs": fmt_money(costs) if costs is not None else None,
                            "variance": fmt_money(budget - costs) if costs is not None else None,
@@ -106,7 +107,7 @@ def _year(conn: Any, read: Any, row: Any, definition: Any, contract_id: str, yea
                         out["measures"][m.measure_id] = {"value": fmt(m.value), "baseline": m.trace.get("baseline"),
                                                          "scoring": m.trace.get("scoring"), "provisional": True}
     if entry.risk_share:
-        terms = definition.risk_share(entry.risk_share)
+        terms = year_terms(definition, year).risk_share(entry.risk_share)
         out["corridor"] = [{"upto": fmt(t.upto), "low": fmt_money(reference * (1 - t.upto)),
                             "high": fmt_money(reference * (1 + t.upto))} for t in terms.tiers if t.upto is not None]
         out["reference"] = fmt_money(reference)

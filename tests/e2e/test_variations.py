@@ -4,6 +4,7 @@ The expected figures are worked out by hand from the spec in the comments, not b
 """
 
 import json
+from decimal import Decimal
 
 from tests.support.cli import ROOT
 
@@ -159,3 +160,19 @@ def test_contract_terms_prints_the_terms_in_force_for_a_year_in_the_definition_s
     assert year1["budget"]["efficiency"] == "0.04"
     text = cli.ok("contract", "terms", "ally", "--year", "2").out
     assert "ind-c" in text and "quality_link: true" in text
+
+
+def test_explain_says_who_bears_the_adjustment_and_the_high_cost_reimbursement_and_why(cli):
+    _register(cli)
+    cli.ok("contract", "vary", "ally", DATA / "cv-1.yaml")
+    cli.ok("ingest", DATA / "data.jsonl")
+    cli.ok("close-year", "ally", "2")
+    explained = cli.ok("explain", "ally", "--year", "2", "--json").json()
+    assert explained["terms"] == {"variations": ["cv-1"]}
+    rs = explained["decisions"][0]["risk_share"]
+    assert rs["quality_link"]["quality_factor"] == "0.775" and rs["quality_link"]["applies"] is True
+    assert [Decimal(t["provider_share"]) for t in rs["tiers"]] == [Decimal("0.62"), Decimal("0.155")]
+    assert rs["adjustment_by_party"] == {"lp": "-66052.87", "sa": "-33026.44", "sc": "-33026.44"}
+    assert rs["reimbursement_by_party"] == {"lp": "2285.71", "sa": "9214.29", "sc": "2500.00"}
+    text = cli.ok("explain", "ally", "--year", "2").out
+    assert "quality link: Q = min(1" in text and "E to the reporting providers" in text
