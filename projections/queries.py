@@ -124,6 +124,10 @@ class ReadModels:
             for r in conn.execute(select(t.baselines).where(t.baselines.c.contract_id == contract_id)
                                   .order_by(t.baselines.c.notification_id)):
                 baselines[r.key] = fmt(r.value)
+            variations = [{"variation_id": r.variation_id, "effective_from_year": r.effective_from_year,
+                           "reason": r.reason, "reference": r.reference, "recorded_at": r.recorded_at,
+                           "recorded_by": r.actor, "restated_years": json.loads(r.restated_years)}
+                          for r in facts.variation_rows(conn, contract_id)]
         return {
             "contract_id": d.id, "name": d.name, "model": d.model, "commissioner": d.commissioner.id,
             "lead_provider": d.lead_provider.id, "subcontractors": [p.id for p in d.subcontractors],
@@ -137,6 +141,7 @@ class ReadModels:
                             "paid_from_year": i.paid_from_year, "measures": [m.id for m in i.measures]}
                            for i in d.indicators],
             "registered_at": row.registered_at, "registered_by": row.registered_by,
+            "variations": variations,  # the registered terms above; `contract terms --year Y` gives a year's
         }
 
     def contracts(self) -> list[dict[str, Any]]:

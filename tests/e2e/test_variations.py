@@ -176,3 +176,18 @@ def test_explain_says_who_bears_the_adjustment_and_the_high_cost_reimbursement_a
     assert rs["reimbursement_by_party"] == {"lp": "2285.71", "sa": "9214.29", "sc": "2500.00"}
     text = cli.ok("explain", "ally", "--year", "2").out
     assert "quality link: Q = min(1" in text and "E to the reporting providers" in text
+
+
+def test_the_read_models_list_the_variations_and_replay_shows_the_terms_as_they_stood(cli):
+    _register(cli)
+    cli.ok("ingest", DATA / "data.jsonl")
+    before = cli.ok("statement", "ally", "--year", "2", "--json").json()
+    shown = cli.ok("contract", "show", "ally", "--json").json()
+    assert shown["variations"] == []
+    moment = shown["registered_at"]  # recorded instants have microseconds
+    cli.ok("contract", "vary", "ally", DATA / "cv-1.yaml")
+    shown = cli.ok("contract", "show", "ally", "--json").json()["variations"]
+    assert [(v["variation_id"], v["effective_from_year"], v["reference"]) for v in shown] == [("cv-1", 2, "CCN 1")]
+    assert cli.ok("statement", "ally", "--year", "2", "--json").json()["terms"] == {"variations": ["cv-1"]}
+    then = cli.ok("statement", "ally", "--year", "2", "--as-of", moment, "--json").json()
+    assert then["terms"] == {"variations": []} and then["budget"] == before["budget"]
