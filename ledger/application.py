@@ -30,7 +30,7 @@ from .rules.outcomes import Observation
 from .rules.riskshare import CostFact
 from .rules.settlement import YearSettlement, settle_year
 from .statement import closed_statement, open_statement
-from .variations import ContractTerms, Variation, attach, from_stored, parse_variation, year_terms
+from .variations import ContractTerms, InvalidVariation, Variation, attach, from_stored, parse_variation, year_terms
 from .yamlio import load_yaml
 
 T = TypeVar("T")
@@ -209,8 +209,8 @@ class Ledger(Application):
                               code="invalid_yaml") from None
         variation = parse_variation(document)
         if variation.contract_id != contract_id:
-            raise InvalidCommand(f"variation.contract_id is {variation.contract_id!r}, not {contract_id!r}",
-                                 code="invalid_variation")
+            raise InvalidVariation([("variation.contract_id", f"{variation.contract_id!r} is not the contract "
+                                                              f"being varied ({contract_id!r})")])
 
         def attempt() -> dict[str, Any]:
             contract, definition = self.load_contract(contract_id)

@@ -191,3 +191,30 @@ def test_the_read_models_list_the_variations_and_replay_shows_the_terms_as_they_
     assert cli.ok("statement", "ally", "--year", "2", "--json").json()["terms"] == {"variations": ["cv-1"]}
     then = cli.ok("statement", "ally", "--year", "2", "--as-of", moment, "--json").json()
     assert then["terms"] == {"variations": []} and then["budget"] == before["budget"]
+
+
+def test_a_varied_year_reconciles_and_its_payments_add_up_to_the_statement(cli, tmp_path):
+    _register(cli)
+    cli.ok("contract", "vary", "ally", DATA / "cv-1.yaml")
+    cli.ok("ingest", DATA / "data.jsonl")
+    cli.ok("close-year", "ally", "2")
+    register = tmp_path / "payments.csv"
+    register.write_text(cli.ok("payments", "ally", "--year", "2", "--csv").out)
+    result = cli("reconcile", "ally", "--year", "2", "--payments", register)
+    assert result.code == 0, result.out + result.err
+    rows = cli.ok("payments", "ally", "--year", "2", "--json").json()
+    by_party: dict = {}
+    for r in rows:
+        by_party[r["party"]] = by_party.get(r["party"], Decimal(0)) + Decimal(r["amount"])
+    assert {p: str(v) for p, v in by_party.items()} == YEAR2["by_party"]
+
+
+def test_only_the_contracts_commissioner_varies_it_and_any_party_reads_its_terms(cli, tmp_path):
+    _register(cli)
+    refused = cli("--as", "provider:lp", "contract", "vary", "ally", DATA / "cv-1.yaml")
+    assert refused.code == 1 and "not_authorized" in refused.err
+    cli.ok("--as", "commissioner:ccg", "contract", "vary", "ally", DATA / "cv-1.yaml")
+    # a party that joins by variation may read the contract and submit for the years it is a party
+    assert cli.ok("--as", "provider:sc", "contract", "terms", "ally", "--year", "2", "--json").json()
+    wrong = _vary(cli, tmp_path, (DATA / "cv-1.yaml").read_text().replace("contract_id: ally", "contract_id: other"))
+    assert wrong.code == 1 and "variation.contract_id" in wrong.err
