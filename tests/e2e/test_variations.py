@@ -218,3 +218,28 @@ def test_only_the_contracts_commissioner_varies_it_and_any_party_reads_its_terms
     assert cli.ok("--as", "provider:sc", "contract", "terms", "ally", "--year", "2", "--json").json()
     wrong = _vary(cli, tmp_path, (DATA / "cv-1.yaml").read_text().replace("contract_id: ally", "contract_id: other"))
     assert wrong.code == 1 and "variation.contract_id" in wrong.err
+
+
+def test_a_variation_in_an_open_year_keeps_the_instalments_paid_and_spreads_the_new_core_over_the_rest(any_cli):
+    _register(any_cli)
+    any_cli.ok("ingest", DATA / "data.jsonl")
+    any_cli.ok("pay", "ally", "--through", "2026-Q3")
+    # registered terms: B2 = round(1,000,000 × 0.96 × 1.02) = 979,200.00, core 881,280.00 → 220,320.00 a quarter
+    paid = any_cli.ok("statement", "ally", "--year", "2", "--json").json()["core"]["instalments"]
+    assert [i["amount"] for i in paid] == ["220320.00", "220320.00"]
+    any_cli.ok("contract", "vary", "ally", DATA / "cv-1.yaml")
+    any_cli.ok("ingest", DATA / "data.jsonl")  # sc's cost report is accepted now that sc is a party
+    any_cli.ok("contract", "vary", "ally", DATA / "cv-2.yaml")
+    any_cli.ok("close-year", "ally", "2")
+    statement = any_cli.ok("statement", "ally", "--year", "2", "--json").json()
+    # new core 872,100.00: the two remaining quarters take round((872,100 − 440,640) / 2) = 215,730.00 each
+    assert [i["amount"] for i in statement["core"]["instalments"]] == [
+        "220320.00", "220320.00", "215730.00", "215730.00"]
+    _check_year2(statement)
+    # cv-2 from year 3: B3 = round(1,000,000 × (0.95 × 1.02) × (0.95 × 1.03)) = 948,166.50; sa has left
+    year3 = any_cli.ok("statement", "ally", "--year", "3", "--json").json()
+    assert year3["budget"] == "948166.50" and year3["core"]["annual"] == "853349.85"
+    assert list(year3["by_party"]) == ["lp", "sc"] and year3["terms"] == {"variations": ["cv-1", "cv-2"]}
+    budgets = any_cli.ok("budget", "show", "ally", "--json").json()
+    assert [(b["year"], b["amount"], b["reason"]) for b in budgets if b["reason"] == "variation"] == [
+        (2, "969000.00", "variation"), (3, "938961.00", "variation"), (3, "948166.50", "variation")]
