@@ -174,6 +174,12 @@ class ReadModels:
                             "amount": fmt_money(r.amount), "reason": r.reason, "actor": r.actor,
                             "submissions_used": trace.get("submissions_used", []),
                             "cost_reports_used": trace.get("cost_reports_used", [])})
+            for r in facts.variation_rows(conn, contract_id):
+                if r.effective_from_year <= year:  # a variation in force for the year changed its terms
+                    out.append({"notification_id": r.notification_id, "at": r.recorded_at,
+                                "event": "variation_recorded", "variation_id": r.variation_id,
+                                "effective_from_year": r.effective_from_year, "amount": "0.00",
+                                "reason": r.reason, "actor": r.actor})
             for r in conn.execute(select(t.disputes).where(and_(t.disputes.c.contract_id == contract_id,
                                                                 t.disputes.c.year == year))):
                 out.append({"notification_id": r.notification_id, "at": r.raised_at, "event": "dispute_raised",
