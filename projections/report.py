@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ledger.numbers import ZERO, fmt, fmt_money
-from ledger.variations import year_terms
+from ledger.variations import terms_of, year_terms
 
 from . import charts, facts
 from .bootstrap import Projections
@@ -49,6 +49,8 @@ def build(projections: Projections, contract_id: str, year: int | None = None) -
         "per_year": [per_year[y] for y in years],
         "decisions": [_decision_row(d) for d in decided if year is None or d.year == year],
         "disputes": disputes,
+        "variations": [dict(v, changes=held.summary()) for v, held in
+                       zip(contract["variations"], terms_of(definition).variations)],
         "verification": _verification(projections.app),
         "as_of": _as_of(projections, contract_id),
         "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
@@ -137,8 +139,12 @@ def _thresholds(scoring: Mapping[str, Any] | None) -> dict[str, str]:
 
 def _measures(definition: Any, per_year: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    for ind in definition.indicators:
+    seen: set[str] = set()
+    for ind in _every_indicator(definition):
         for m in ind.measures:
+            if m.id in seen:
+                continue
+            seen.add(m.id)
             rows = [{"year": y["year"], **y["measures"][m.id]} for y in per_year if m.id in y["measures"]]
             if not rows:
                 continue
@@ -149,6 +155,19 @@ def _measures(definition: Any, per_year: list[dict[str, Any]]) -> list[dict[str,
             out.append({"indicator_id": ind.id, "measure_id": m.id, "name": ind.name, "weight": fmt(ind.weight),
                         "paid_from_year": ind.paid_from_year, "rows": rows, "threshold_names": list(names)})
     return out
+
+
+def _every_indicator(definition: Any) -> list[Any]:
+    """Every indicator of any year's terms (a variation adds some and removes others), latest terms first."""
+    terms = terms_of(definition)
+    if terms is None or not terms.variations:
+        return list(definition.indicators)
+    out: dict[str, Any] = {}
+    for year in range(terms.last_year(), 0, -1):
+        for ind in terms.for_year(year).indicators:
+            out.setdefault(ind.id, ind)
+    ordered = [i.id for i in definition.indicators] + [k for k in out if k not in {i.id for i in definition.indicators}]
+    return [out[k] for k in ordered if k in out]
 
 
 def _as_of(projections: Any, contract_id: str) -> dict[str, Any] | None:
