@@ -7,6 +7,7 @@ retries on an optimistic-concurrency conflict, and returns plain values.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -75,7 +76,7 @@ class Ledger(Application):
                     raise
                 time.sleep(0.2 * (attempt + 1))
         self.clock = clock
-        self._definitions: dict[tuple[str, str], ContractDefinition] = {}
+        self._definitions: dict[tuple[str, str, tuple[str, ...]], ContractDefinition] = {}
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "Ledger":
@@ -178,7 +179,10 @@ class Ledger(Application):
 
     def _definition(self, contract: Contract) -> ContractDefinition:
         """The registered definition, with the terms of every year (its variations) attached."""
-        key = (contract.contract_id, contract.source_sha256, tuple(v["variation"]["id"] for v in contract.variations))
+        # keyed by the variations' content: an unsaved variation (a save that lost a race) never passes for
+        # another writer's under the same id
+        key = (contract.contract_id, contract.source_sha256,
+               tuple(json.dumps(v, sort_keys=True) for v in contract.variations))
         definition = self._definitions.get(key)
         if definition is None:
             definition = from_document(contract.definition)
