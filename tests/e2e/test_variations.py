@@ -243,3 +243,15 @@ def test_a_variation_in_an_open_year_keeps_the_instalments_paid_and_spreads_the_
     budgets = any_cli.ok("budget", "show", "ally", "--json").json()
     assert [(b["year"], b["amount"], b["reason"]) for b in budgets if b["reason"] == "variation"] == [
         (2, "969000.00", "variation"), (3, "938961.00", "variation"), (3, "948166.50", "variation")]
+
+
+def test_the_report_lists_each_variation_and_what_it_changed(cli, tmp_path):
+    _register(cli)
+    cli.ok("contract", "vary", "ally", DATA / "cv-1.yaml")
+    cli.ok("ingest", DATA / "data.jsonl")
+    cli.ok("close-year", "ally", "2")
+    out = tmp_path / "report.html"
+    cli.ok("report", "ally", "--out", out)
+    page = out.read_text()
+    assert 'id="variations"' in page and "cv-1" in page and "CCN 1" in page
+    assert "subcontractor(s) joining: sc" in page and "ind-c" in page
