@@ -195,7 +195,8 @@ class ContractDefinition:
     @property
     def providers_ever(self) -> tuple[str, ...]:
         """Every provider party in any year's terms (variations add and remove subcontractors)."""
-        return self.__dict__.get("_providers_ever", self.providers)
+        ever = self.__dict__.get("_providers_ever")
+        return ever if ever is not None else self.providers
 
     def calendar(self, extended: bool = False) -> Calendar:
         return Calendar(self.start, self.period, self.term_years(extended))
