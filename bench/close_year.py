@@ -1,6 +1,6 @@
 """Year-close latency on one large contract.
 
-    python -m bench.close_year [--indicators 40] [--providers 5] [--repeat 3]
+    python -m bench.close_year [--indicators 40] [--providers 5] [--repeat 3] [--variations 0]
 
 One monthly contract with ``--indicators`` indicators (two of them with two subcomponents each)
 and ``--providers`` providers; a full year of data is ingested: one submission per
@@ -14,7 +14,11 @@ and a few corrections. Then, in a fresh application (cold: nothing cached), it t
 each on its own copy of the database, ``--repeat`` times; ``close_year`` again with the snapshots
 deleted (the year's stream replayed from its first event); and ``obc-ledger close-year`` and
 ``obc-ledger statement`` through the CLI (wall time including Python start-up).
-Figures are printed, never asserted. Target: close_year under 1 s.
+With ``--variations N`` the contract is first varied N times, every variation effective from
+year 1 (so year 1 is settled on terms built from all N): indicator weights amended, the schedule
+replaced, the core split replaced, an indicator added (no data: missing), the risk-share terms replaced (in turn).
+Figures are printed, never asserted. Target: close_year under 1 s; with 5 variations within 20%
+of the unvaried contract.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ledger.application import Ledger
+from ledger.yamlio import load_yaml
 
 from .common import (StreamCounts, copy_sqlite, count_events, iter_records, make_contract, mib, peak_rss_self,
                      run_child, sqlite_url, timed, venv_bin, write_jsonl)
@@ -52,6 +57,37 @@ def remove_db(db: Path) -> None:
         Path(str(db) + suffix).unlink(missing_ok=True)
 
 
+def variation_texts(contract_id: str, contract_yaml: str, count: int) -> list[str]:
+    """``count`` valid variations of the benchmark contract, all effective from year 1."""
+    doc = load_yaml(contract_yaml)
+    ids = [i["id"] for i in doc["indicators"]]
+    providers = [doc["contract"]["lead_provider"]["id"], *(p["id"] for p in doc["contract"].get("subcontractors") or [])]
+    share = doc["payment"]["risk_share"]
+    name = next(iter(share))
+    texts = []
+    for k in range(count):
+        head = (f"variation: {{id: bench-v{k + 1}, contract_id: {contract_id}, effective_from_year: 1, "
+                f"reason: benchmark variation {k + 1}}}\nchanges:\n")
+        kind = k % 5
+        if kind == 0:
+            body = f"  indicators:\n    amend:\n      - {{id: {ids[-1 - k]}, weight: \"2\"}}\n"
+        elif kind == 1:
+            body = ('  payment:\n    schedule:\n      - {from_year: 1, core: "0.85", outcomes: "0.15", '
+                    f'risk_share: {name}}}\n')
+        elif kind == 2:
+            parts = {p: "0" for p in providers[1:]}
+            parts[providers[0]] = "1"
+            body = "  payment:\n    core_split: {" + ", ".join(f"{p}: \"{v}\"" for p, v in parts.items()) + "}\n"
+        elif kind == 3:
+            body = (f"  indicators:\n    add:\n      - {{id: bench-added-{k + 1}, weight: \"1\", "
+                    f"scoring: {{rule: fixed, direction: higher, target: \"0.5\"}}}}\n")
+        else:
+            body = ("  payment:\n    risk_share:\n      " + name + ": {reference: budget, cap: \"0.1\", "
+                    'tiers: [{upto: "0.05", provider_share: "0.5"}, {upto: null, provider_share: "0.2"}]}\n')
+        texts.append(head + body)
+    return texts
+
+
 def describe(label: str, seconds: list[float]) -> str:
     best, med = min(seconds), statistics.median(seconds)
     return f"   {label:<34} best {best * 1000:8.1f} ms   median {med * 1000:8.1f} ms   (n={len(seconds)})"
@@ -63,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--providers", type=int, default=5)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--variations", type=int, default=0, help="vary the contract N times (from year 1) first")
     p.add_argument("--no-cli", action="store_true")
     p.add_argument("--keep", action="store_true", help="keep the temp directory (its path is printed)")
     args = p.parse_args(argv)
@@ -81,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         base = tmp / "ingested.db"
         app = Ledger.from_url(sqlite_url(base))
         app.register_contract(spec.yaml)
+        for text in variation_texts(cid, spec.yaml, args.variations):
+            app.vary_contract(cid, text)
+        if args.variations:
+            print(f"recorded {args.variations} variation(s), all effective from year 1")
         with open(data, encoding="utf-8") as handle, timed() as t:
             report = app.ingest_lines(handle, data.name)
         app.close()

@@ -26,7 +26,7 @@ from .ids import safe
 
 ACTOR = re.compile(r"system|auditor(:[A-Za-z0-9_.@-]{1,64})?|commissioner:[A-Za-z0-9_-]{1,64}|provider:[A-Za-z0-9_-]{1,64}")
 
-COMMISSIONER_ACTIONS = {"register", "extend", "adjust_budget", "record_baseline", "pay", "close_year", "restate",
+COMMISSIONER_ACTIONS = {"register", "vary", "extend", "adjust_budget", "record_baseline", "pay", "close_year", "restate",
                         "resolve_dispute"}
 PROVIDER_ACTIONS = {"submit", "raise_dispute"}
 
@@ -69,7 +69,7 @@ def refusal(actor: Actor, action: str, definition: ContractDefinition | None) ->
     if action in PROVIDER_ACTIONS:
         if actor.role != "provider":
             return f"only a provider party may {action.replace('_', ' ')}; {actor} may not"
-        if definition is not None and actor.party not in definition.providers:
+        if definition is not None and actor.party not in definition.providers_ever:
             return f"{actor} is not a provider party to {definition.id}"
         return None
     return f"unknown action {action!r}"
@@ -80,7 +80,7 @@ def _read_refusal(actor: Actor, definition: ContractDefinition | None) -> str | 
         return None
     if actor.role == "commissioner" and actor.party == definition.commissioner.id:
         return None
-    if actor.role == "provider" and actor.party in definition.providers:
+    if actor.role == "provider" and actor.party in definition.providers_ever:
         return None
     return f"{actor} is not a party to {definition.id}: only its commissioner, its providers and auditors read it"
 

@@ -7,6 +7,7 @@ retries on an optimistic-concurrency conflict, and returns plain values.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -35,6 +36,7 @@ from .rules.outcomes import Observation
 from .rules.riskshare import CostFact
 from .rules.settlement import YearSettlement, settle_year
 from .statement import closed_statement, open_statement
+from .variations import ContractTerms, InvalidVariation, Variation, attach, from_stored, parse_variation, year_terms
 from .yamlio import YamlRefused, load_yaml
 
 T = TypeVar("T")
@@ -96,7 +98,7 @@ class Ledger(Application):
                     raise
                 time.sleep(0.2 * (attempt + 1))
         self.clock = clock
-        self._definitions: dict[tuple[str, str], ContractDefinition] = {}
+        self._definitions: dict[tuple[str, str, tuple[str, ...]], ContractDefinition] = {}
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> "Ledger":
@@ -198,12 +200,118 @@ class Ledger(Application):
         contract = self._maybe(contract_uuid(contract_id))
         if contract is None:
             raise NotFound(f"no contract {contract_id!r} is registered", code="unknown_contract")
-        key = (contract_id, contract.source_sha256)
+        return contract, self._definition(contract)
+
+    def _definition(self, contract: Contract) -> ContractDefinition:
+        """The registered definition, with the terms of every year (its variations) attached."""
+        # keyed by the variations' content: an unsaved variation (a save that lost a race) never passes for
+        # another writer's under the same id
+        key = (contract.contract_id, contract.source_sha256,
+               tuple(json.dumps(v, sort_keys=True) for v in contract.variations))
         definition = self._definitions.get(key)
         if definition is None:
             definition = from_document(contract.definition)
+            attach(definition, ContractTerms(definition, [from_stored(v) for v in contract.variations]))
             self._definitions[key] = definition
-        return contract, definition
+        return definition
+
+    def terms(self, contract: Contract) -> ContractTerms:
+        terms = self._definition(contract).__dict__["_terms"]
+        assert isinstance(terms, ContractTerms)
+        return terms
+
+    def _baselines(self, contract: Contract, year: int) -> dict[str, Decimal]:
+        recorded = [(k, v, contract.baseline_after.get(k, 0)) for k, v in contract.baselines.items()]
+        return self.terms(contract).baselines(year, recorded)
+
+    # --------------------------------------------------------------- variations
+
+    def vary_contract(self, contract_id: str, text: str, restate: bool = False,
+                      actor: str = "system") -> dict[str, Any]:
+        """Record a contract variation (payment rules §7), validated against every year it affects.
+
+        Returns what was recorded (``recorded`` False for an identical re-submission)."""
+        try:
+            document = load_yaml(text)
+        except YamlRefused as exc:
+            raise LedgerError(f"the variation file is refused: {exc}", code=exc.code) from None
+        except Exception as exc:
+            raise LedgerError(f"the variation file is not valid YAML: {exc}".replace("\n", " "),
+                              code="invalid_yaml") from None
+        variation = parse_variation(document)
+        if variation.contract_id != contract_id:
+            raise InvalidVariation([("variation.contract_id", f"{variation.contract_id!r} is not the contract "
+                                                              f"being varied ({contract_id!r})")])
+
+        def attempt() -> dict[str, Any]:
+            contract, definition = self.load_contract(contract_id)
+            self.authorize(actor, "vary", definition)
+            terms = self.terms(contract)
+            for held in terms.variations:
+                if held.id == variation.id:
+                    if dict(held.document) == dict(variation.document):
+                        return self._variation_result(contract, variation, recorded=False, restated=[])
+                    raise AlreadyExists(f"variation {variation.id!r} of {contract_id!r} is already recorded with "
+                                        f"different content; a variation is never edited (record a new one)",
+                                        code="conflicting_variation")
+            calendar = definition.calendar(contract.extended)
+            terms.validate(variation, definition.years + definition.extension_years)
+            e = variation.effective_from_year
+            closed = [y for y in range(e, calendar.years + 1)
+                      if (s := self._maybe(settlement_uuid(contract_id, y))) is not None and s.closed]
+            if closed and not restate:
+                raise YearClosed(f"variation {variation.id} is effective from year {e} but year(s) "
+                                 f"{', '.join(map(str, closed))} of {contract_id!r} are closed; use --restate to "
+                                 f"restate them on the new terms")
+            contract.record_variation(variation_id=variation.id, effective_from_year=e, reason=variation.reason,
+                                      document=dict(variation.document),
+                                      source_sha256=hashlib.sha256(text.encode()).hexdigest(),
+                                      restated_years=closed, actor=actor)
+            if variation.changes_budget_factor():
+                new_terms = self.terms(contract)
+                for year in range(e, calendar.years + 1):
+                    data = self._maybe(year_data_uuid(contract_id, year))
+                    counts = data.population_counts() if data is not None else None
+                    try:
+                        figure = budget_for_year(new_terms.for_year(year), year, counts or None)
+                        check_bounds(figure.amount, figure.amount, digits=MONEY_DIGITS, places=MONEY_PLACES)
+                    except (ArithmeticError, NotANumber):
+                        raise InvalidVariation([("changes.budget", f"year {year}'s budget on these terms is beyond "
+                                                 f"13 integer digits")]) from None
+                    if figure.amount != contract.budget(year):
+                        contract.set_budget(year=year, amount=figure.amount, reason="variation",
+                                            note=f"variation {variation.id}: {variation.reason}",
+                                            trace=dict(figure.trace, variation=variation.id), actor=actor)
+            settlements = []
+            restated = []
+            for year in closed:
+                settlement = self._settlement(contract_id, year)
+                true_up = self._true_up(contract, settlement, year, actor,
+                                        f"restated after variation {variation.id} ({variation.reason})")
+                if true_up is not None:
+                    settlements.append(settlement)
+                    restated.append({"year": year, **true_up})
+            self.save(contract, *settlements)
+            return self._variation_result(contract, variation, recorded=True, restated=restated)
+        return self._retrying(attempt)
+
+    def _variation_result(self, contract: Contract, variation: Variation, recorded: bool,
+                          restated: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"contract_id": contract.contract_id, "variation_id": variation.id,
+                "effective_from_year": variation.effective_from_year, "reason": variation.reason,
+                "agreed": variation.agreed, "recorded": recorded, "changes": variation.summary(),
+                "restated": restated}
+
+    def variations(self, contract_id: str) -> list[dict[str, Any]]:
+        contract, _ = self.load_contract(contract_id)
+        return [{"variation_id": v.id, "effective_from_year": v.effective_from_year, "reason": v.reason,
+                 "agreed": v.agreed, "changes": v.summary()} for v in self.terms(contract).variations]
+
+    def contract_terms(self, contract_id: str, year: int) -> dict[str, Any]:
+        """The terms in force for ``year``, in the contract definition's own shape."""
+        contract, definition = self.load_contract(contract_id)
+        self._check_year(definition.calendar(contract.extended), year)
+        return self.terms(contract).document_for(year)
 
     def log(self, *event_classes: type, page: int = 1000) -> Iterator[tuple[Any, Any]]:
         """(notification, domain event) for every recorded event of these classes, in log order."""
@@ -229,7 +337,7 @@ class Ledger(Application):
             contract.record_extension(years=definition.extension_years, actor=actor)
             years = list(range(definition.years + 1, definition.term_years(True) + 1))
             for year in years:
-                figure = budget_for_year(definition, year)
+                figure = budget_for_year(year_terms(definition, year), year)
                 contract.set_budget(year=year, amount=figure.amount, reason="extension",
                                     note="extension year budget from the contract terms",
                                     trace=dict(figure.trace), actor=actor)
@@ -269,8 +377,10 @@ class Ledger(Application):
         def attempt() -> None:
             contract, definition = self.load_contract(contract_id)
             self.authorize(actor, "record_baseline", definition)
-            if definition.measure(key) is None and definition.indicator(key) is None and \
-                    key not in {m.id.rsplit(".", 1)[-1] for i in definition.indicators for m in i.subcomponents}:
+            every_year = [year_terms(definition, y) for y in range(1, definition.term_years(True) + 1)]
+            if all(d.measure(key) is None and d.indicator(key) is None and
+                   key not in {m.id.rsplit(".", 1)[-1] for i in d.indicators for m in i.subcomponents}
+                   for d in every_year):
                 raise NotFound(f"{key!r} is not an indicator of contract {contract_id!r}", code="unknown_indicator")
             baselines = {**dict(definition.baselines), **contract.baselines, key: number}
             broken = degenerate_sliding_scales(definition, baselines)
@@ -399,6 +509,7 @@ class Ledger(Application):
 
     def population_budget_change(self, definition: ContractDefinition, year: int, before: Mapping[str, int],
                                  after: Mapping[str, int]) -> tuple[Decimal, dict[str, Any]] | None:
+        definition = year_terms(definition, year)
         old = budget_for_year(definition, year, before)
         new = budget_for_year(definition, year, after)
         if new.amount == old.amount:
@@ -418,15 +529,16 @@ class Ledger(Application):
 
     def _year_budget(self, contract: Contract, definition: ContractDefinition, year: int) -> Decimal:
         amount = contract.budget(year)
-        return amount if amount is not None else budget_for_year(definition, year).amount
+        return amount if amount is not None else budget_for_year(year_terms(definition, year), year).amount
 
     def _decide_instalments(self, contract: Contract, definition: ContractDefinition, settlement: Settlement,
                             periods: Sequence[Any], until: Any, actor: str) -> list[dict[str, Any]]:
         year = settlement.year
         budget = self._year_budget(contract, definition, year)
-        core = core_for_year(budget, definition.schedule_for(year).core)
+        terms = year_terms(definition, year)
+        core = core_for_year(budget, terms.schedule_for(year).core)
         decided = settlement.decided_periods()
-        core_split = dict(definition.core_split)
+        core_split = dict(terms.core_split)
         lead = definition.lead_provider.id
         out = []
         now = iso(self.clock())
@@ -485,10 +597,9 @@ class Ledger(Application):
             for rid, provider, period, total, cases, _ in data.latest_cost.values():
                 costs.append(CostFact(rid, provider, calendar.period(period), Decimal(total),
                                       tuple((ref, Decimal(cost)) for ref, cost in cases)))
-        baselines = dict(definition.baselines)
-        baselines.update(contract.baselines)
+        baselines = self._baselines(contract, year)
         budget = self._year_budget(contract, definition, year)
-        result = settle_year(definition, year, budget, observations, costs, baselines)
+        result = settle_year(year_terms(definition, year), year, budget, observations, costs, baselines)
         return result, (data.version if data is not None else 0)
 
     def _decision(self, contract: Contract, definition: ContractDefinition, settlement: Settlement,
@@ -503,6 +614,7 @@ class Ledger(Application):
         trace["budget_history"] = [dict(h, amount=fmt(h["amount"])) for h in contract.budget_history
                                    if h["year"] == year]
         trace["instalments_paid"] = fmt_money(settlement.paid)
+        trace["variations"] = self.terms(contract).variation_ids(year)
         return figures, trace
 
     def data_gaps(self, contract_id: str, year: int) -> Gaps:
@@ -513,7 +625,8 @@ class Ledger(Application):
         data = self._maybe(year_data_uuid(contract_id, year))
         costed = {(row[1], row[2]) for row in data.latest_cost.values()} if data else set()
         submitted = {(row[2], row[3]) for row in data.latest_submission.values()} if data else set()
-        return year_gaps(definition, year, [p.label for p in calendar.periods(year)], costed, submitted)
+        return year_gaps(year_terms(definition, year), year, [p.label for p in calendar.periods(year)], costed,
+                         submitted)
 
     def close_year(self, contract_id: str, year: int, actor: str = "system") -> dict[str, Any]:
         """Decide outstanding instalments, then the outcomes payment and the risk share."""
@@ -526,7 +639,7 @@ class Ledger(Application):
             if settlement.closed:
                 raise YearClosed(f"year {year} of {contract_id!r} is already closed; use `restate` to "
                                  f"recompute it from the data now held")
-            if definition.require_cost_reports:
+            if year_terms(definition, year).require_cost_reports:
                 missing = self.data_gaps(contract_id, year).cost_reports_missing
                 if missing:
                     shown = ", ".join(f"{p} {q}" for p, q in missing[:5]) + (" …" if len(missing) > 5 else "")
@@ -536,7 +649,8 @@ class Ledger(Application):
             periods = calendar.periods(year)
             self._decide_instalments(contract, definition, settlement, periods, periods[-1], actor)
             figures, trace = self._decision(contract, definition, settlement, year)
-            settlement.close(figures=figures, trace=trace, decided_at=iso(self.clock()), actor=actor)
+            settlement.close(figures=figures, trace=trace, decided_at=iso(self.clock()), actor=actor,
+                             variations=self.terms(contract).variation_ids(year))
             # decided on the data as read: a record landing meanwhile fails this save and the close is retried
             self.save(settlement, expect_versions={year_data_uuid(contract_id, year): trace["data_version"]})
             return self.statement(contract_id, year)
@@ -552,22 +666,35 @@ class Ledger(Application):
             settlement = self._maybe(settlement_uuid(contract_id, year))
             if settlement is None or not settlement.closed:
                 raise YearNotClosed(f"year {year} of {contract_id!r} is not closed; close it first")
-            current = settlement.current_figures()
-            previous_trace = settlement.current_trace()
-            figures, trace = self._decision(contract, definition, settlement, year)
-            amount = Decimal(figures["total"]) - Decimal(current["total"])
-            parties = list(dict.fromkeys([*current["by_party"], *figures["by_party"]]))
-            by_party = {p: Decimal(figures["by_party"].get(p, "0")) - Decimal(current["by_party"].get(p, "0"))
-                        for p in parties}
-            if amount == ZERO and not any(by_party.values()):
-                return None
-            reason = reason_prefix + self._restatement_reason(contract_id, year, previous_trace, trace)
-            settlement.true_up(amount=amount, by_party=by_party, reason=reason, figures=figures, trace=trace,
-                               decided_at=iso(self.clock()), actor=actor)
-            self.save(settlement, expect_versions={year_data_uuid(contract_id, year): trace["data_version"]})
-            return {"decided_at": settlement.true_ups[-1]["decided_at"], "amount": fmt_money(amount),
-                    "reason": reason, "by_party": {p: fmt_money(v) for p, v in by_party.items()}}
+            outcome = self._true_up(contract, settlement, year, actor, None, reason_prefix)
+            if outcome is not None:  # decided on the data as read (see close_year)
+                data_version = settlement.current_trace()["data_version"]
+                self.save(settlement, expect_versions={year_data_uuid(contract_id, year): data_version})
+            return outcome
         return self._retrying(attempt)
+
+    def _true_up(self, contract: Contract, settlement: Settlement, year: int, actor: str, reason: str | None,
+                 reason_prefix: str = "") -> dict[str, Any] | None:
+        """Recompute a closed year on the terms and data now held (in memory); record a true-up for any
+        difference, with ``reason`` (else one naming the corrections, late data and budget changes)."""
+        definition = self._definition(contract)
+        current = settlement.current_figures()
+        previous_trace = settlement.current_trace()
+        figures, trace = self._decision(contract, definition, settlement, year)
+        amount = Decimal(figures["total"]) - Decimal(current["total"])
+        parties = list(dict.fromkeys([*current["by_party"], *figures["by_party"]]))
+        by_party = {p: Decimal(figures["by_party"].get(p, "0")) - Decimal(current["by_party"].get(p, "0"))
+                    for p in parties}
+        if amount == ZERO and not any(by_party.values()):
+            return None
+        if reason is None:
+            reason = self._restatement_reason(contract.contract_id, year, previous_trace, trace)
+        reason = reason_prefix + reason
+        settlement.true_up(amount=amount, by_party=by_party, reason=reason, figures=figures, trace=trace,
+                           decided_at=iso(self.clock()), actor=actor,
+                           variations=self.terms(contract).variation_ids(year))
+        return {"decided_at": settlement.true_ups[-1]["decided_at"], "amount": fmt_money(amount),
+                "reason": reason, "by_party": {p: fmt_money(v) for p, v in by_party.items()}}
 
     # ------------------------------------------------------------------ disputes
 
@@ -623,7 +750,7 @@ class Ledger(Application):
             if dispute["status"] != "open":
                 raise InvalidCommand(f"dispute {dispute_id} is already {dispute['status']}", code="dispute_closed")
             target = party or definition.lead_provider.id
-            if target not in definition.providers:
+            if target not in year_terms(definition, year).providers:
                 raise InvalidCommand(f"--party {target!r} is not a provider party to {contract_id}")
             settlement.resolve_dispute(dispute_id=dispute_id, upheld=upheld, note=note, resolved_at=iso(self.clock()),
                                        actor=str(who))
@@ -674,6 +801,9 @@ class Ledger(Application):
         if old_budget != new_budget and new_budget:
             last = new_budget[-1]
             parts.append(f"budget change ({last['reason']}: {last['amount']})")
+        added = [v for v in after.get("variations", []) if v not in before.get("variations", [])]
+        if added:
+            parts.append(f"variation {', '.join(added)}")
         if not parts:
             parts.append("recomputed from the data and terms now held")
         return "restated after " + "; ".join(parts)
@@ -686,15 +816,17 @@ class Ledger(Application):
         self._check_year(definition.calendar(contract.extended), year)
         settlement = self._maybe(settlement_uuid(contract_id, year))
         instalments = [(i["period"], i["amount"]) for i in (settlement.instalments if settlement else [])]
+        variations = self.terms(contract).variation_ids(year)
         if settlement is not None and settlement.closed:
             return closed_statement(contract_id, year, settlement.closed["figures"], instalments,
-                                    settlement.true_ups)
+                                    settlement.true_ups, variations)
         result, _ = self.compute_year(contract, definition, year)
         paid_by_party: dict[str, Decimal] = {}
         for i in (settlement.instalments if settlement else []):
             for p, v in i["by_party"].items():
                 paid_by_party[p] = paid_by_party.get(p, ZERO) + Decimal(v)
-        return open_statement(contract_id, year, result, instalments, paid_by_party, definition.providers)
+        return open_statement(contract_id, year, result, instalments, paid_by_party,
+                              year_terms(definition, year).providers, variations)
 
     def settlement_state(self, contract_id: str, year: int) -> Settlement | None:
         return self._maybe(settlement_uuid(contract_id, year))

@@ -90,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("contract_id")
     p = command("extend", "record the contract's extension (extension_years) and set those years' budgets", csub)
     p.add_argument("contract_id")
+    p = command("vary", "record a contract variation (validated against every year it affects)", csub)
+    p.add_argument("contract_id")
+    p.add_argument("file", type=Path)
+    p.add_argument("--restate", action="store_true",
+                   help="the variation reaches a closed year: restate the closed years from its effective year")
+    p = command("terms", "the terms in force for a contract year, in the contract definition's shape", csub)
+    p.add_argument("contract_id")
+    p.add_argument("--year", type=int, required=True)
+    p = command("variations", "the contract's variations, in recording order", csub)
+    p.add_argument("contract_id")
 
     budget = sub.add_parser("budget", help="show or adjust yearly budgets")
     bsub = budget.add_subparsers(dest="budget_command", metavar="ACTION", parser_class=_Parser)
@@ -369,6 +379,7 @@ READ_TARGETS = {"statement": "contract_id", "history": "contract_id", "submissio
                 "replay": "contract", "rejected": "contract", "completeness": "contract_id",
                 "template": "contract_id",
                 ("contract", "show"): "contract_id", ("budget", "show"): "contract_id",
+                ("contract", "terms"): "contract_id", ("contract", "variations"): "contract_id",
                 ("dispute", "list"): "contract_id"}
 
 
@@ -461,9 +472,42 @@ def cmd_contract(args: argparse.Namespace) -> int:
         _emit(args, {"contract_id": args.contract_id, "extension_years": years},
               lambda: f"extended {args.contract_id}: years {', '.join(map(str, years))} added")
         return 0
+    if action == "vary":
+        text = read_document(args.file)
+        result = app.vary_contract(args.contract_id, text, restate=args.restate, actor=_actor(args))
+        _emit(args, result, lambda: _variation_text(result))
+        return 0
+    if action == "terms":
+        terms = app.contract_terms(args.contract_id, args.year)
+        _emit(args, terms, lambda: _yaml_text(terms))
+        return 0
+    if action == "variations":
+        rows = app.variations(args.contract_id)
+        _emit(args, rows, lambda: "\n".join(
+            f"{r['variation_id']:<20} from year {r['effective_from_year']:<3} {r['reason']}"
+            + "".join(f"\n  - {c}" for c in r["changes"]) for r in rows) or "no variations recorded")
+        return 0
     data = _projections(args, app).current().contract(args.contract_id)
     _emit(args, data, lambda: json.dumps(data, indent=2))
     return 0
+
+
+def _variation_text(result: dict[str, Any]) -> str:
+    if not result["recorded"]:
+        return (f"variation {result['variation_id']} of {result['contract_id']} is already recorded with this "
+                f"content; nothing changed")
+    lines = [f"recorded variation {result['variation_id']} of {result['contract_id']}, effective from year "
+             f"{result['effective_from_year']}: {result['reason']}"]
+    lines += [f"  - {c}" for c in result["changes"]]
+    for r in result["restated"]:
+        lines.append(f"  year {r['year']} restated: true-up {Decimal(r['amount']):,.2f} ({r['reason']})")
+    return "\n".join(lines)
+
+
+def _yaml_text(document: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True).rstrip("\n")
 
 
 def cmd_budget(args: argparse.Namespace) -> int:
@@ -601,6 +645,8 @@ def cmd_template(args: argparse.Namespace) -> int:
     contract, definition = app.load_contract(args.contract_id)
     calendar = definition.calendar(contract.extended)
     app.check_year(calendar, args.year)
+    from .variations import year_terms
+    definition = year_terms(definition, args.year)  # the indicators and parties in force that year
     sheets = template_rows(definition, calendar, args.year)
     if args.format == "xlsx":
         if args.out is None:
@@ -991,7 +1037,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         return _fail(as_json, {"error": "usage", "message": str(exc)}, [f"error: {exc}"], EXIT_USAGE)
     except ValidationFailed as exc:
-        lines = [f"error: {exc.code}: {len(exc.problems)} problem(s); nothing was registered"]
+        lines = [f"error: {exc.code}: {len(exc.problems)} problem(s); nothing was "
+                 f"{'recorded' if exc.code == 'invalid_variation' else 'registered'}"]
         lines += [f"  {path}: {message}" for path, message in exc.problems]
         return _fail(as_json, exc.to_dict(), lines, EXIT_ERROR)
     except LedgerError as exc:

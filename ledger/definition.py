@@ -165,6 +165,9 @@ class RiskShareTerms:
     tiers: tuple[Tier, ...]
     cap: Decimal | None
     high_cost_threshold: Decimal | None
+    split: tuple[tuple[str, Decimal], ...] = ()  # who bears the adjustment; empty = the lead provider
+    high_cost_to: str = "lead"  # lead | reporting
+    quality_link: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,6 +196,12 @@ class ContractDefinition:
     @property
     def providers(self) -> tuple[str, ...]:
         return (self.lead_provider.id,) + tuple(p.id for p in self.subcontractors)
+
+    @property
+    def providers_ever(self) -> tuple[str, ...]:
+        """Every provider party in any year's terms (variations add and remove subcontractors)."""
+        ever = self.__dict__.get("_providers_ever")
+        return ever if ever is not None else self.providers
 
     def calendar(self, extended: bool = False) -> Calendar:
         return Calendar(self.start, self.period, self.term_years(extended))
@@ -415,7 +424,7 @@ def parse_definition(document: Any) -> ContractDefinition:
     payment = r.mapping(doc.get("payment"), "payment") or {}
     r.unknown_keys(payment, {"core_split", "schedule", "risk_share"}, "payment")
     core_split = _split(r, payment.get("core_split"), "payment.core_split", providers, lead_id)
-    risk_shares = _risk_shares(r, payment.get("risk_share"), "payment.risk_share")
+    risk_shares = _risk_shares(r, payment.get("risk_share"), "payment.risk_share", providers, lead_id)
     declared_risk = payment.get("risk_share")
     schedule = _schedule(r, payment.get("schedule"), "payment.schedule",
                          {str(k) for k in declared_risk} if isinstance(declared_risk, dict) else set())
@@ -615,7 +624,7 @@ def _schedule(r: _Reader, raw: Any, path: str, risk_names: set[str]) -> tuple[Sc
     return tuple(entries)
 
 
-def _risk_shares(r: _Reader, raw: Any, path: str) -> tuple[RiskShareTerms, ...]:
+def _risk_shares(r: _Reader, raw: Any, path: str, providers: list[str], lead: str) -> tuple[RiskShareTerms, ...]:
     m = r.mapping(raw, path, required=False) or {}
     out: list[RiskShareTerms] = []
     for name, raw_terms in m.items():
@@ -623,14 +632,22 @@ def _risk_shares(r: _Reader, raw: Any, path: str) -> tuple[RiskShareTerms, ...]:
         t = r.mapping(raw_terms, p)
         if t is None:
             continue
-        r.unknown_keys(t, {"reference", "tiers", "cap", "high_cost_threshold"}, p)
+        r.unknown_keys(t, {"reference", "tiers", "cap", "high_cost_threshold", "split", "high_cost_to",
+                           "quality_link"}, p)
         reference = r.text(t.get("reference", "budget"), f"{p}.reference", choices=("budget", "revenue"))
         tiers = _tiers(r, t.get("tiers"), f"{p}.tiers")
         cap = r.number(t.get("cap"), f"{p}.cap", required=False, low=ZERO)
         threshold = r.number(t.get("high_cost_threshold"), f"{p}.high_cost_threshold",
                              required=False, low=ZERO, money=True)
-        if reference is not None:
-            out.append(RiskShareTerms(str(name), reference, tiers, cap, threshold))
+        split = _split(r, t.get("split"), f"{p}.split", providers, lead) if t.get("split") is not None else {}
+        high_cost_to = r.text(t.get("high_cost_to", "lead"), f"{p}.high_cost_to", choices=("lead", "reporting"))
+        quality_link = t.get("quality_link", False)
+        if not isinstance(quality_link, bool):
+            r.problem(f"{p}.quality_link", f"must be true or false (got {quality_link!r})")
+            quality_link = False
+        if reference is not None and high_cost_to is not None:
+            out.append(RiskShareTerms(str(name), reference, tiers, cap, threshold, tuple(split.items()),
+                                      high_cost_to, quality_link))
     return tuple(out)
 
 

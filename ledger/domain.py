@@ -61,6 +61,8 @@ class Contract(Aggregate):
         self.budgets: dict[str, Decimal] = {}
         self.budget_history: list[dict[str, Any]] = []
         self.baselines: dict[str, Decimal] = {}
+        self.baseline_after: dict[str, int] = {}  # key -> how many variations were recorded before it
+        self.variations: list[dict[str, Any]] = []  # variation documents, in recording order
         self.extended = False
 
     @event("BudgetSet")
@@ -72,10 +74,17 @@ class Contract(Aggregate):
     @event("BaselineRecorded")
     def record_baseline(self, key: str, value: Decimal, note: str, actor: str) -> None:
         self.baselines[key] = value
+        self.baseline_after[key] = len(self.variations)
 
     @event("ExtensionRecorded")
     def record_extension(self, years: int, actor: str) -> None:
         self.extended = True
+
+    @event("VariationRecorded")
+    def record_variation(self, variation_id: str, effective_from_year: int, reason: str, document: dict[str, Any],
+                         source_sha256: str, restated_years: list[int], actor: str) -> None:
+        """A contract variation (payment rules §7): the terms change from ``effective_from_year``."""
+        self.variations.append(document)
 
     def budget(self, year: int) -> Decimal | None:
         return self.budgets.get(str(year))
@@ -205,15 +214,48 @@ class Settlement(Aggregate):
                                  "budget": budget, "core_annual": core_annual, "by_party": by_party,
                                  "decided_at": decided_at})
 
-    @event("YearClosed")
-    def close(self, figures: dict[str, Any], trace: dict[str, Any], decided_at: str, actor: str) -> None:
-        self.closed = {"figures": figures, "trace": trace, "decided_at": decided_at}
+    class YearClosed(Aggregate.Event):
+        """v2 adds ``variations``: the ids of the contract variations whose terms the decision used."""
 
-    @event("TrueUpDecided")
+        class_version = 2
+        figures: dict[str, Any]
+        trace: dict[str, Any]
+        decided_at: str
+        actor: str
+        variations: list[str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["variations"] = []  # recorded before variations existed: the registered terms
+
+    @event(YearClosed)
+    def close(self, figures: dict[str, Any], trace: dict[str, Any], decided_at: str, actor: str,
+              variations: list[str]) -> None:
+        self.closed = {"figures": figures, "trace": trace, "decided_at": decided_at, "variations": variations}
+
+    class TrueUpDecided(Aggregate.Event):
+        """v2 adds ``variations`` (as :class:`YearClosed`)."""
+
+        class_version = 2
+        amount: Decimal
+        by_party: dict[str, Decimal]
+        reason: str
+        figures: dict[str, Any]
+        trace: dict[str, Any]
+        decided_at: str
+        actor: str
+        variations: list[str]
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["variations"] = []
+
+    @event(TrueUpDecided)
     def true_up(self, amount: Decimal, by_party: dict[str, Decimal], reason: str, figures: dict[str, Any],
-                trace: dict[str, Any], decided_at: str, actor: str) -> None:
+                trace: dict[str, Any], decided_at: str, actor: str, variations: list[str]) -> None:
         self.true_ups.append({"kind": "restatement", "amount": amount, "by_party": by_party, "reason": reason,
-                              "figures": figures, "trace": trace, "decided_at": decided_at})
+                              "figures": figures, "trace": trace, "decided_at": decided_at,
+                              "variations": variations})
 
     @event("AdjustmentDecided")
     def adjust(self, amount: Decimal, by_party: dict[str, Decimal], reason: str, dispute_id: str | None,

@@ -210,7 +210,7 @@ class IngestSession:
         except RecordRefused as exc:
             return None, Rejected(line, raw, exc.refusal, env.contract_id, env.type, env.record_id)
         if self._provider is not None:
-            if self._provider not in state.definition.providers:
+            if self._provider not in state.definition.providers_ever:
                 return None, Rejected(line, raw, Refusal(
                     "not_authorized", "contract_id", f"provider:{self._provider} is not a provider party to "
                                                      f"{state.definition.id}"), env.contract_id, env.type, env.record_id)

@@ -19,6 +19,7 @@ from .definition import ContractDefinition
 from .ids import PARTY_ID_LENGTH, RECORD_ID_LENGTH, id_problem, printable, safe
 from .numbers import MAX_COUNT, MAX_NUMBER_TEXT, ZERO, NotANumber, to_measure, to_money
 from .periods import Calendar, PeriodError
+from .variations import terms_of
 
 ID_FIELDS = {"submission": "submission_id", "cost_report": "report_id", "population": "record_id"}
 
@@ -264,11 +265,27 @@ def digest(kind: str, content: Mapping[str, Any]) -> str:
 
 def _provider(defn: ContractDefinition, fields: Mapping[str, Any]) -> str:
     provider = text_field(fields, "provider_id")
-    if provider not in defn.providers:
+    if provider not in defn.providers_ever:
         raise refuse("provider_not_party", "provider_id",
                      f"{provider!r} is not a provider party to contract {defn.id!r} "
-                     f"(parties: {', '.join(defn.providers)})")
+                     f"(parties: {', '.join(defn.providers_ever)})")
     return provider
+
+
+def _in_force(defn: ContractDefinition, year: int, provider: str | None, measure_key: str | None) -> ContractDefinition:
+    """The terms of the record's year; refuse a party or an indicator not in force in that year (§7)."""
+    terms = terms_of(defn)
+    if terms is None or not terms.variations:
+        return defn
+    current = terms.for_year(year)
+    last = terms.last_year()
+    if provider is not None and provider not in current.providers:
+        raise refuse("provider_not_party", "provider_id", terms.not_in_force(
+            f"provider {provider!r}", terms.provider_years(provider, last), year))
+    if measure_key is not None and current.measure(measure_key) is None:
+        raise refuse("unknown_indicator", "indicator_id", terms.not_in_force(
+            f"indicator {measure_key!r}", terms.measure_years(measure_key, last), year))
+    return current
 
 
 def _period(calendar: Calendar, fields: Mapping[str, Any]) -> tuple[str, int]:
@@ -294,6 +311,7 @@ def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) ->
     if env.type == "cost_report":
         provider = _provider(defn, f)
         period, year = _period(calendar, f)
+        _in_force(defn, year, provider, None)
         total = money_field(f, "total_cost")
         cases_raw = f.get("high_cost_cases", [])
         if cases_raw is None:
@@ -340,11 +358,22 @@ def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) ->
     return PopulationCount(env.record_id, env.contract_id, year, segment, count, digest(env.type, content))
 
 
+def _any_year_measure(defn: ContractDefinition, key: str) -> Any:
+    terms = terms_of(defn)
+    if terms is None or not terms.variations or defn.measure(key) is not None:
+        return defn.measure(key)
+    for year in range(1, terms.last_year() + 1):
+        found = terms.for_year(year).measure(key)
+        if found is not None:
+            return found
+    return None
+
+
 def _submission(env: Envelope, defn: ContractDefinition, calendar: Calendar) -> Submission:
     f = env.fields
     provider = _provider(defn, f)
     key = text_field(f, "indicator_id")
-    measure = defn.measure(key)
+    measure = _any_year_measure(defn, key)
     if measure is None:
         indicator = defn.indicator(key)
         hint = ""
@@ -352,6 +381,7 @@ def _submission(env: Envelope, defn: ContractDefinition, calendar: Calendar) -> 
             hint = " (it has subcomponents: submit to " + ", ".join(m.id for m in indicator.subcomponents) + ")"
         raise refuse("unknown_indicator", "indicator_id", f"{key!r} is not an indicator of contract {defn.id!r}{hint}")
     period, year = _period(calendar, f)
+    measure = _in_force(defn, year, provider, key).measure(key) or measure
     numerator = denominator = value = None
     if measure.unit == "ratio":
         if f.get("value") is not None and f.get("numerator") is None:

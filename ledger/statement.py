@@ -19,7 +19,8 @@ def _instalments(instalments: Iterable[tuple[str, Decimal]]) -> list[dict[str, s
 
 def closed_statement(contract_id: str, year: int, figures: Mapping[str, Any],
                      instalments: Iterable[tuple[str, Decimal]],
-                     true_ups: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+                     true_ups: Iterable[Mapping[str, Any]],
+                     variations: Sequence[str] = ()) -> dict[str, Any]:
     """Statement of a closed year: the original decision's figures plus each true-up."""
     f = figures
     core: dict[str, Any] = {"annual": f["core"], "instalments": _instalments(instalments)}
@@ -31,6 +32,7 @@ def closed_statement(contract_id: str, year: int, figures: Mapping[str, Any],
         "reserve": f["reserve"], "risk_share": f["risk_share"],
         "high_cost_reimbursement": f["high_cost_reimbursement"],
         "year_close_payment": f["year_close_payment"], "total": f["total"], "by_party": f["by_party"],
+        "terms": {"variations": list(variations)},
         "true_ups": [{"decided_at": t["decided_at"], "amount": fmt_money(Decimal(t["amount"])),
                       "reason": t["reason"],
                       "by_party": {p: fmt_money(Decimal(v)) for p, v in t["by_party"].items()}}
@@ -40,7 +42,7 @@ def closed_statement(contract_id: str, year: int, figures: Mapping[str, Any],
 
 def open_statement(contract_id: str, year: int, provisional: YearSettlement,
                    instalments: Sequence[tuple[str, Decimal]], paid_by_party: Mapping[str, Decimal],
-                   providers: Sequence[str]) -> dict[str, Any]:
+                   providers: Sequence[str], variations: Sequence[str] = ()) -> dict[str, Any]:
     """Statement of an open year: instalments decided so far and provisional indicator scores."""
     by_party = {p: ZERO for p in providers}
     for party, amount in paid_by_party.items():
@@ -54,5 +56,6 @@ def open_statement(contract_id: str, year: int, provisional: YearSettlement,
         "year_close_payment": None,
         "total": fmt_money(sum((Decimal(a) for _, a in instalments), ZERO)),
         "by_party": {p: fmt_money(v) for p, v in by_party.items()},
+        "terms": {"variations": list(variations)},
         "true_ups": [],
     }

@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Mapping
 
 from ledger.numbers import ZERO, fmt, fmt_money, money
+from ledger.variations import year_terms
 
 from . import facts
 from .queries import ReadModels
@@ -27,8 +28,8 @@ def costs(read: ReadModels, contract_id: str, year: int) -> dict[str, Any]:
         cases = facts.cases_by_report(conn, contract_id, [r.report_id for r in reports])
         budget = facts.budget_now(conn, contract_id, definition, year)
         decided = [d for d in facts.decisions(conn, contract_id, year) if d.kind in ("close", "true_up")]
-    entry = definition.schedule_for(year)
-    terms = definition.risk_share(entry.risk_share) if entry.risk_share else None
+    entry = year_terms(definition, year).schedule_for(year)
+    terms = year_terms(definition, year).risk_share(entry.risk_share) if entry.risk_share else None
     threshold = terms.high_cost_threshold if terms else None
 
     listed = []

@@ -23,6 +23,8 @@ from ledger.errors import NotFound
 from ledger.numbers import ZERO, exact, fmt, fmt_money
 from ledger.render import money_text, number_text
 
+from ledger.variations import terms_of, year_terms
+
 from . import facts
 from .queries import ReadModels
 
@@ -32,8 +34,9 @@ _LABELS = {"close": "original close", "true_up": "true-up {n}", "adjustment": "m
 
 def explain(read: ReadModels, contract_id: str, year: int, indicator: str | None = None) -> dict[str, Any]:
     with read.engine.connect() as conn:
-        row, definition = facts.contract(conn, contract_id)
-        facts.check_year(row, definition, year)
+        row, registered = facts.contract(conn, contract_id)
+        facts.check_year(row, registered, year)
+        definition = year_terms(registered, year)  # the terms in force for the year (payment rules §7)
         if indicator is not None and definition.indicator(indicator) is None \
                 and definition.measure(indicator) is None:
             raise NotFound(f"{indicator!r} is not an indicator of contract {contract_id!r}",
@@ -63,7 +66,7 @@ def explain(read: ReadModels, contract_id: str, year: int, indicator: str | None
                 out.append(entry)
                 previous = figures
         else:
-            settlement = read.provisional(conn, row, definition, year)
+            settlement = read.provisional(conn, row, registered, year)
             entry = {"kind": "provisional", "label": "open year: provisional figures from the data held now",
                      "notification_id": None, "decided_at": None, "actor": None, "reason": None,
                      "amount": None, "by_party": None}
@@ -73,7 +76,9 @@ def explain(read: ReadModels, contract_id: str, year: int, indicator: str | None
     if decided:
         net = fmt_money(Decimal(out[0]["figures"]["total"]) + sum(
             (Decimal(e["amount"]) for e in out[1:]), ZERO))
+    terms = terms_of(registered)
     return {"contract_id": contract_id, "year": year, "closed": bool(decided), "indicator": indicator,
+            "terms": {"variations": terms.variation_ids(year) if terms is not None else []},
             "decisions": out, "net_total": net}
 
 
@@ -307,6 +312,14 @@ def _risk_share(data: _YearData, figures: Mapping[str, Any], rs: Mapping[str, An
                             if rs.get("direction") == "gain" else
                             "+commissioner part (a loss: the commissioner funds its share)")
                            + ", capped at cap × reference, rounded to pence",
+        # who bears what (alliance terms, payment rules §5); traces recorded before these terms lack them
+        "quality_link": rs.get("quality_link"),
+        "split": rs.get("split"),
+        "adjustment_by_party": rs.get("adjustment_by_party") or {data.definition.lead_provider.id: shown["adjustment"]},
+        "high_cost_to": rs.get("high_cost_to", "lead"),
+        "reimbursement_by_party": rs.get("reimbursement_by_party")
+        or {data.definition.lead_provider.id: shown["high_cost_excess"]},
+        "reimbursement_by_case": rs.get("reimbursement_by_case"),
     }
 
 
@@ -406,6 +419,19 @@ def _render_decision(d: Mapping[str, Any]) -> list[str]:
                      f"cap {rs['cap'] or 'none'}" + (f" = {_m(rs['cap_amount'])}" if rs["cap_amount"] else "")
                      + ("  (CAPPED)" if rs["capped"] else ""))
         lines.append(f"    adjustment A = {_m(rs['adjustment'])}")
+        q = rs.get("quality_link")
+        if q:
+            lines.append(f"    quality link: Q = min(1, outcome payment {_m(q['outcome_payment'])} / pot {_m(q['pot'])}) "
+                         f"= {_n(q['quality_factor'])}; "
+                         + ("gain shares above are × Q" if q["applies"] else "a loss year: shares unaffected"))
+        lines.append("    A borne " + ("by split " + ", ".join(f"{p} {v}" for p, v in rs["split"].items())
+                                      if rs.get("split") else "by the lead provider") + ": "
+                     + ", ".join(f"{p} {_m(v)}" for p, v in rs["adjustment_by_party"].items()))
+        for case in rs.get("reimbursement_by_case") or []:
+            lines.append(f"    case {case['case_ref']} excess {_m(case['excess'])} to reporters: " + ", ".join(
+                f"{p} ({_m(v['cost'])}) {_n(v['excess_part'])}" for p, v in case["by_provider"].items()))
+        lines.append(f"    E to {'the reporting providers' if rs['high_cost_to'] == 'reporting' else 'the lead provider'}: "
+                     + ", ".join(f"{p} {_m(v)}" for p, v in rs["reimbursement_by_party"].items()))
     yc = d["year_close"]
     lines += ["", f"  year-close payment = outcomes {_m(yc['outcome_payment'])} + reserve {_m(yc['reserve'])} "
                   f"+ adjustment {_m(yc['risk_share_adjustment'])} + high-cost {_m(yc['high_cost_reimbursement'])} "

@@ -16,15 +16,38 @@ from sqlalchemy.engine import Connection, Row
 from ledger.definition import ContractDefinition, from_document
 from ledger.errors import InvalidCommand, NotFound
 from ledger.rules.budget import budget_for_year
+from ledger.variations import ContractTerms, attach, from_stored, terms_of, year_terms
 
 from . import schema as t
 
 
 def contract(conn: Connection, contract_id: str) -> tuple[Row[Any], ContractDefinition]:
+    """The contract's row and registered definition, with the terms of every year attached (§7)."""
     row = conn.execute(select(t.contracts).where(t.contracts.c.contract_id == contract_id)).first()
     if row is None:
         raise NotFound(f"no contract {contract_id!r} is registered", code="unknown_contract")
-    return row, from_document(json.loads(row.definition))
+    definition = from_document(json.loads(row.definition))
+    attach(definition, ContractTerms(definition, [from_stored(json.loads(r.document))
+                                                  for r in variation_rows(conn, contract_id)]))
+    return row, definition
+
+
+def variation_rows(conn: Connection, contract_id: str) -> list[Row[Any]]:
+    return list(conn.execute(select(t.variations).where(t.variations.c.contract_id == contract_id)
+                             .order_by(t.variations.c.notification_id)))
+
+
+def terms_baselines(conn: Connection, contract_id: str, definition: ContractDefinition, year: int) -> dict[str, Decimal]:
+    """The year's baselines: its terms' overlaid by recorded ones, unless a later variation in force sets them."""
+    terms = terms_of(definition)
+    rows = recorded_baselines(conn, contract_id)
+    if terms is None:
+        out = dict(definition.baselines)
+        out.update((r.key, r.value) for r in rows)
+        return out
+    marks = [r.notification_id for r in variation_rows(conn, contract_id)]
+    recorded = [(r.key, r.value, sum(1 for m in marks if m < r.notification_id)) for r in rows]
+    return terms.baselines(year, recorded)
 
 
 def check_year(row: Row[Any], definition: ContractDefinition, year: int) -> None:
@@ -92,7 +115,7 @@ def budget_now(conn: Connection, contract_id: str, definition: ContractDefinitio
     amount = conn.execute(select(t.budgets.c.amount).where(and_(
         t.budgets.c.contract_id == contract_id, t.budgets.c.year == year, t.budgets.c.is_current.is_(True)))
         .order_by(t.budgets.c.notification_id.desc())).scalar()
-    return amount if amount is not None else budget_for_year(definition, year).amount
+    return amount if amount is not None else budget_for_year(year_terms(definition, year), year).amount
 
 
 def instalments(conn: Connection, contract_id: str, year: int | None = None) -> list[Row[Any]]:

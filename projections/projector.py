@@ -186,6 +186,7 @@ class Projector:
         self._handlers: dict[str, Callable[[_Batch, Any, dict[str, Any], tuple[str, str, int | None]], None]] = {
             "Contract.Registered": self._registered, "Contract.BudgetSet": self._budget,
             "Contract.BaselineRecorded": self._baseline, "Contract.ExtensionRecorded": self._extension,
+            "Contract.VariationRecorded": self._variation,
             "YearData.SubmissionAccepted": self._submission, "YearData.CostReported": self._cost,
             "YearData.PopulationCounted": self._population, "Settlement.InstalmentDecided": self._instalment,
             "Settlement.YearClosed": self._closed, "Settlement.TrueUpDecided": self._true_up,
@@ -411,6 +412,16 @@ class Projector:
         b.flags.append((update(t.budgets).where(and_(
             t.budgets.c.contract_id == contract_id, t.budgets.c.year == s["year"],
             t.budgets.c.notification_id < n.id)).values(is_current=False), {}))
+
+    def _variation(self, b: _Batch, n: Any, s: dict[str, Any], stream: tuple[str, str, int | None]) -> None:
+        doc = s["document"]
+        b.inserts[t.variations].append({
+            "notification_id": n.id, "contract_id": stream[1], "variation_id": s["variation_id"],
+            "effective_from_year": s["effective_from_year"], "reason": s["reason"],
+            "reference": ((doc.get("variation") or {}).get("agreed") or {}).get("reference"),
+            "document": json.dumps(doc, sort_keys=True), "restated_years": json.dumps(s.get("restated_years") or []),
+            "recorded_at": _when(s["timestamp"]), "actor": s.get("actor"),
+        })
 
     def _baseline(self, b: _Batch, n: Any, s: dict[str, Any], stream: tuple[str, str, int | None]) -> None:
         b.inserts[t.baselines].append({

@@ -17,7 +17,9 @@ from ledger.rules.outcomes import Observation
 from ledger.rules.riskshare import CostFact
 from ledger.rules.settlement import settle_year
 from ledger.statement import closed_statement, open_statement
+from ledger.variations import terms_of, year_terms
 
+from . import facts
 from . import schema as t
 
 
@@ -32,9 +34,11 @@ class ReadModels:
         row = conn.execute(select(t.contracts).where(t.contracts.c.contract_id == contract_id)).first()
         if row is None:
             raise NotFound(f"no contract {contract_id!r} is registered", code="unknown_contract")
-        key = (contract_id, row.definition)
+        marks = tuple(conn.execute(select(t.variations.c.notification_id).where(
+            t.variations.c.contract_id == contract_id)).scalars())
+        key = (contract_id, row.definition, marks)
         if key not in self._definitions:
-            self._definitions[key] = from_document(json.loads(row.definition))
+            self._definitions[key] = facts.contract(conn, contract_id)[1]
         return row, self._definitions[key]
 
     @staticmethod
@@ -61,13 +65,20 @@ class ReadModels:
                 parties = self._decision_parties(conn, [d.notification_id for d in decided])
                 true_ups = [{"decided_at": d.decided_at, "amount": d.amount, "reason": d.reason,
                              "by_party": parties.get(d.notification_id, {})} for d in decided[1:]]
-                return closed_statement(contract_id, year, json.loads(decided[0].figures), instalments, true_ups)
+                return closed_statement(contract_id, year, json.loads(decided[0].figures), instalments, true_ups,
+                                        self._variation_ids(definition, year))
             provisional = self.provisional(conn, row, definition, year)
             paid: dict[str, Decimal] = {}
             for r in conn.execute(select(t.instalment_parties).where(and_(
                     t.instalment_parties.c.contract_id == contract_id, t.instalment_parties.c.year == year))):
                 paid[r.party_id] = paid.get(r.party_id, Decimal(0)) + r.amount
-            return open_statement(contract_id, year, provisional, instalments, paid, definition.providers)
+            return open_statement(contract_id, year, provisional, instalments, paid,
+                                  year_terms(definition, year).providers, self._variation_ids(definition, year))
+
+    @staticmethod
+    def _variation_ids(definition: ContractDefinition, year: int) -> list[str]:
+        terms = terms_of(definition)
+        return terms.variation_ids(year) if terms is not None else []
 
     @staticmethod
     def _decision_parties(conn: Connection, ids: list[int]) -> dict[int, dict[str, Decimal]]:
@@ -97,13 +108,11 @@ class ReadModels:
         budget = conn.execute(select(t.budgets.c.amount).where(and_(
             t.budgets.c.contract_id == contract_id, t.budgets.c.year == year, t.budgets.c.is_current.is_(True))
         ).order_by(t.budgets.c.notification_id.desc())).scalar()
+        terms = year_terms(definition, year)
         if budget is None:
-            budget = budget_for_year(definition, year).amount
-        baselines = dict(definition.baselines)
-        for r in conn.execute(select(t.baselines).where(t.baselines.c.contract_id == contract_id)
-                              .order_by(t.baselines.c.notification_id)):
-            baselines[r.key] = r.value
-        return settle_year(definition, year, budget, observations, costs, baselines)
+            budget = budget_for_year(terms, year).amount
+        baselines = facts.terms_baselines(conn, contract_id, definition, year)
+        return settle_year(terms, year, budget, observations, costs, baselines)
 
     def contract(self, contract_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:
@@ -115,6 +124,10 @@ class ReadModels:
             for r in conn.execute(select(t.baselines).where(t.baselines.c.contract_id == contract_id)
                                   .order_by(t.baselines.c.notification_id)):
                 baselines[r.key] = fmt(r.value)
+            variations = [{"variation_id": r.variation_id, "effective_from_year": r.effective_from_year,
+                           "reason": r.reason, "reference": r.reference, "recorded_at": r.recorded_at,
+                           "recorded_by": r.actor, "restated_years": json.loads(r.restated_years)}
+                          for r in facts.variation_rows(conn, contract_id)]
         return {
             "contract_id": d.id, "name": d.name, "model": d.model, "commissioner": d.commissioner.id,
             "lead_provider": d.lead_provider.id, "subcontractors": [p.id for p in d.subcontractors],
@@ -128,6 +141,7 @@ class ReadModels:
                             "paid_from_year": i.paid_from_year, "measures": [m.id for m in i.measures]}
                            for i in d.indicators],
             "registered_at": row.registered_at, "registered_by": row.registered_by,
+            "variations": variations,  # the registered terms above; `contract terms --year Y` gives a year's
         }
 
     def contracts(self) -> list[dict[str, Any]]:
@@ -160,6 +174,12 @@ class ReadModels:
                             "amount": fmt_money(r.amount), "reason": r.reason, "actor": r.actor,
                             "submissions_used": trace.get("submissions_used", []),
                             "cost_reports_used": trace.get("cost_reports_used", [])})
+            for r in facts.variation_rows(conn, contract_id):
+                if r.effective_from_year <= year:  # a variation in force for the year changed its terms
+                    out.append({"notification_id": r.notification_id, "at": r.recorded_at,
+                                "event": "variation_recorded", "variation_id": r.variation_id,
+                                "effective_from_year": r.effective_from_year, "amount": "0.00",
+                                "reason": r.reason, "actor": r.actor})
             for r in conn.execute(select(t.disputes).where(and_(t.disputes.c.contract_id == contract_id,
                                                                 t.disputes.c.year == year))):
                 out.append({"notification_id": r.notification_id, "at": r.raised_at, "event": "dispute_raised",

@@ -57,6 +57,7 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy.engine import Connection
 
 from ledger.definition import ContractDefinition, baseline_for
+from ledger.variations import year_terms
 from ledger.errors import LedgerError
 from ledger.numbers import ONE, ZERO, exact, fmt, fmt_money
 from ledger.render import money_text, number_text
@@ -284,7 +285,7 @@ def reconcile(read: ReadModels, contract_id: str, year: int, register: Sequence[
         facts.check_year(row, definition, year)
         decided = facts.decisions(conn, contract_id, year)
         now = read.provisional(conn, row, definition, year)
-        baselines = facts.baselines_now(conn, contract_id, definition)
+        baselines = facts.terms_baselines(conn, contract_id, definition, year)
         recorded = facts.recorded_baselines(conn, contract_id)
         current_costs = [r for r in facts.cost_reports(conn, contract_id, year) if r.is_current]
         budget_now = facts.budget_now(conn, contract_id, definition, year)
@@ -295,7 +296,8 @@ def reconcile(read: ReadModels, contract_id: str, year: int, register: Sequence[
     trace = json.loads(in_force.trace) if in_force else None
     mismatches: list[dict[str, Any]] = []
 
-    indicators = _indicators(definition, year, now, trace, baselines, recorded, in_force, mismatches)
+    indicators = _indicators(year_terms(definition, year), year, now, trace, baselines, recorded, in_force,
+                             mismatches)
     decision = None
     if figures is not None:
         decision = {"kind": in_force.kind, "decided_at": in_force.decided_at, "decisions": len(decided),
@@ -427,7 +429,7 @@ def _payments(definition: ContractDefinition, row: Any, year: int, ledger: Mappi
             outside += 1
         else:
             other_years += 1
-    parties = [definition.lead_provider.id, *(p.id for p in definition.subcontractors)]
+    parties = list(definition.providers_ever)
     lines = compare_payments(ledger, mine, parties)
     for line in lines:
         if line["status"] != "ok":

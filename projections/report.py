@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from ledger.numbers import ZERO, fmt, fmt_money
+from ledger.variations import terms_of, year_terms
 
 from . import charts, facts
 from .bootstrap import Projections
@@ -48,6 +49,8 @@ def build(projections: Projections, contract_id: str, year: int | None = None) -
         "per_year": [per_year[y] for y in years],
         "decisions": [_decision_row(d) for d in decided if year is None or d.year == year],
         "disputes": disputes,
+        "variations": [dict(v, changes=held.summary()) for v, held in
+                       zip(contract["variations"], terms_of(definition).variations)],
         "verification": _verification(projections.app),
         "as_of": _as_of(projections, contract_id),
         "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
@@ -67,7 +70,7 @@ def _year(conn: Any, read: Any, row: Any, definition: Any, contract_id: str, yea
     current_costs = [r for r in facts.cost_reports(conn, contract_id, year) if r.is_current]
     costs = sum((r.total_cost for r in current_costs), ZERO) if current_costs else None
     budget = facts.budget_now(conn, contract_id, definition, year)
-    entry = definition.schedule_for(year)
+    entry = year_terms(definition, year).schedule_for(year)
     out: dict[str, Any] = {"year": year, "status": "closed" if mine else ("open" if paid else "not started"),
                            "budget": fmt_money(budget), "costs": fmt_money(costs) if costs is not None else None,
                            "variance": fmt_money(budget - costs) if costs is not None else None,
@@ -106,7 +109,7 @@ def _year(conn: Any, read: Any, row: Any, definition: Any, contract_id: str, yea
                         out["measures"][m.measure_id] = {"value": fmt(m.value), "baseline": m.trace.get("baseline"),
                                                          "scoring": m.trace.get("scoring"), "provisional": True}
     if entry.risk_share:
-        terms = definition.risk_share(entry.risk_share)
+        terms = year_terms(definition, year).risk_share(entry.risk_share)
         out["corridor"] = [{"upto": fmt(t.upto), "low": fmt_money(reference * (1 - t.upto)),
                             "high": fmt_money(reference * (1 + t.upto))} for t in terms.tiers if t.upto is not None]
         out["reference"] = fmt_money(reference)
@@ -136,8 +139,12 @@ def _thresholds(scoring: Mapping[str, Any] | None) -> dict[str, str]:
 
 def _measures(definition: Any, per_year: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    for ind in definition.indicators:
+    seen: set[str] = set()
+    for ind in _every_indicator(definition):
         for m in ind.measures:
+            if m.id in seen:
+                continue
+            seen.add(m.id)
             rows = [{"year": y["year"], **y["measures"][m.id]} for y in per_year if m.id in y["measures"]]
             if not rows:
                 continue
@@ -148,6 +155,19 @@ def _measures(definition: Any, per_year: list[dict[str, Any]]) -> list[dict[str,
             out.append({"indicator_id": ind.id, "measure_id": m.id, "name": ind.name, "weight": fmt(ind.weight),
                         "paid_from_year": ind.paid_from_year, "rows": rows, "threshold_names": list(names)})
     return out
+
+
+def _every_indicator(definition: Any) -> list[Any]:
+    """Every indicator of any year's terms (a variation adds some and removes others), latest terms first."""
+    terms = terms_of(definition)
+    if terms is None or not terms.variations:
+        return list(definition.indicators)
+    out: dict[str, Any] = {}
+    for year in range(terms.last_year(), 0, -1):
+        for ind in terms.for_year(year).indicators:
+            out.setdefault(ind.id, ind)
+    ordered = [i.id for i in definition.indicators] + [k for k in out if k not in {i.id for i in definition.indicators}]
+    return [out[k] for k in ordered if k in out]
 
 
 def _as_of(projections: Any, contract_id: str) -> dict[str, Any] | None:

@@ -97,6 +97,20 @@ parties = Table(
     Column("name", Text),
 )
 
+variations = Table(
+    "contract_variations", metadata,  # payment rules §7, in recording order
+    Column("notification_id", BigInteger, primary_key=True),
+    Column("contract_id", String(64), nullable=False, index=True),
+    Column("variation_id", String(64), nullable=False),
+    Column("effective_from_year", Integer, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("reference", Text),  # the signed change notice (agreed.reference)
+    Column("document", Text, nullable=False),  # canonical JSON variation document
+    Column("restated_years", Text, nullable=False),  # JSON list
+    Column("recorded_at", String(40)),
+    Column("actor", String(128)),
+)
+
 budgets = Table(
     "budgets", metadata,
     Column("notification_id", BigInteger, primary_key=True),

@@ -23,9 +23,45 @@ from ..errors import LedgerError
 from ..render import render_rejections, render_statement
 from .generate import generate_tagged_records, write_jsonl
 from .loader import DEMO_CONTRACTS
+from ..variations import year_terms
 from ..yamlio import load_yaml
 
 DEMO_YEARS = {"oxon-mh": 7, "cheshire-amh": 5}  # oxon-mh runs its five years plus the two-year extension
+# Contract variations recorded before the given year's data (payment rules §7): the Oxfordshire
+# outcome measures revised from year 3 and a subcontractor leaving / one joining in year 4; the
+# Cheshire contract's alliance risk pool with a quality-linked gain share from year 4.
+DEMO_VARIATIONS = {"oxon-mh": {3: "oxon-mh-cv-2027-01", 4: "oxon-mh-cv-2028-01"},
+                   "cheshire-amh": {4: "cheshire-amh-cv-alliance"}}
+ADDED_MEASURES = {"physical-health-checks": ("ohft", 550, 40)}  # provider, numerator per 1,000 in its first year, yearly gain
+
+
+def _sent(app: Ledger, contract_id: str, records: list[dict[str, Any]], year: int,
+          added: bool = True) -> list[str]:
+    """The records providers send for ``year`` under the terms in force then: a party that has left or an
+    indicator that was removed sends nothing; an indicator added by a variation is reported by its provider."""
+    _, registered = app.load_contract(contract_id)
+    terms = year_terms(registered, year)
+    out = []
+    for record in records:
+        provider, measure = record.get("provider_id"), record.get("indicator_id")
+        if provider in registered.providers and provider not in terms.providers:
+            continue
+        if record.get("type") == "submission" and registered.measure(measure) is not None \
+                and terms.measure(measure) is None:
+            continue
+        out.append(json.dumps(record))
+    if not added:
+        return out
+    for measure, (provider, first, gain) in ADDED_MEASURES.items():
+        if terms.measure(measure) is None or registered.measure(measure) is not None:
+            continue
+        since = min(y for y in range(1, year + 1) if year_terms(registered, y).measure(measure) is not None)
+        for index, period in enumerate(registered.calendar(True).periods(year)):
+            numerator = first + gain * (year - since) + (index % 3) * 5
+            out.append(json.dumps({"type": "submission", "submission_id": f"{measure}-{period.label}",
+                                   "contract_id": contract_id, "provider_id": provider, "indicator_id": measure,
+                                   "period": period.label, "numerator": str(numerator), "denominator": "1000"}))
+    return out
 
 
 def _fresh_database(db: str | None, out: Path) -> str:
@@ -79,7 +115,14 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
             if year == definition.years + 1:
                 app.record_extension(definition.id, actor=actor)
                 log.append(f"{definition.id}: extension recorded (years {definition.years + 1}-{years})")
-            batch = [json.dumps(t.record) for t in on_time if t.year == year or (year == 1 and t.year == 0)]
+            variation = DEMO_VARIATIONS.get(name, {}).get(year)
+            if variation is not None:
+                varied = app.vary_contract(definition.id, resources.files("ledger.demo").joinpath(
+                    f"{variation}.yaml").read_text(encoding="utf-8"), actor=actor)
+                log.append(f"{definition.id}: variation {varied['variation_id']} from year "
+                           f"{varied['effective_from_year']} ({varied['reason']}): " + "; ".join(varied["changes"]))
+            batch = _sent(app, definition.id, [t.record for t in on_time if t.year == year or (year == 1 and t.year == 0)],
+                          year)
             report = app.ingest_lines(batch, f"{definition.id}-year{year}.jsonl", actor="system")
             counts["accepted"] += report.accepted
             counts["duplicates"] += report.duplicates
@@ -87,8 +130,10 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
             last_period = definition.calendar(True).periods(year)[-1].label
             app.pay(definition.id, last_period, actor=actor)
             app.close_year(definition.id, year, actor=actor)
-        report = app.ingest_lines([json.dumps(t.record) for t in late], f"{definition.id}-late.jsonl",
-                                  actor="system")
+        late_sent = [line for y in sorted({t.year for t in late})
+                     for line in _sent(app, definition.id, [t.record for t in late if t.year == y], max(y, 1),
+                                       added=False)]
+        report = app.ingest_lines(late_sent, f"{definition.id}-late.jsonl", actor="system")
         counts["accepted"] += report.accepted
         counts["duplicates"] += report.duplicates
         counts["rejected"] += report.rejected

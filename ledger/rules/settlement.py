@@ -61,7 +61,8 @@ def settle_year(defn: ContractDefinition, year: int, budget: Decimal,
     costs = list(costs)
     risk = None
     if entry.risk_share is not None:
-        risk = risk_share(defn.risk_share(entry.risk_share), budget, core, outcome_payment, reserve, costs)
+        risk = risk_share(defn.risk_share(entry.risk_share), budget, core, outcome_payment, reserve, costs,
+                          pot=pot, lead=lead)
     adjustment = risk.adjustment if risk else ZERO
     reimbursement = risk.high_cost_excess if risk else ZERO
     year_close = outcome_payment + reserve + adjustment + reimbursement
@@ -70,7 +71,8 @@ def settle_year(defn: ContractDefinition, year: int, budget: Decimal,
     core_split = dict(defn.core_split)
     by_party: dict[str, Decimal] = {p: ZERO for p in defn.providers}
     for part in (split(core, core_split, lead), split(reserve, core_split, lead),
-                 *(i.by_party for i in indicators), {lead: adjustment + reimbursement}):
+                 *(i.by_party for i in indicators),
+                 risk.adjustment_by_party if risk else {}, risk.reimbursement_by_party if risk else {}):
         for party, amount in part.items():
             by_party[party] = by_party.get(party, ZERO) + amount
 

@@ -9,6 +9,8 @@ def test_the_demo_settles_both_contracts_and_lists_rejections(tmp_path, capsys, 
     out = capsys.readouterr().out
     assert "== oxon-mh" in out and "== cheshire-amh" in out
     assert "extension recorded (years 6-7)" in out
+    assert "variation oxon-cv-2027-01 from year 3" in out and "subcontractor(s) leaving: elmore" in out
+    assert "variation cheshire-cv-alliance from year 4" in out
     assert "true-up" in out
     assert "numerator_exceeds_denominator" in out and "provider_not_party" in out
     assert (tmp_path / "out" / "demo.db").exists()

@@ -19,7 +19,7 @@ def _value(action, which):
     """Two distinct valid command-line values of an option (which = 0 for the variable, 1 for the option)."""
     if action.choices:
         return str(list(action.choices)[which])
-    if action.type is int:
+    if action.type is int or getattr(action.type, "__name__", "") == "_positive_int":
         return str(7 + which)
     if action.type is float:
         return str(1.5 + which)
