@@ -19,7 +19,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from kafka import KafkaConsumer, TopicPartition
 
 from consumers.codec import decode, use_registry
-from consumers.kafka import read_tail
+from consumers.kafka import producer, read_tail
 from consumers.producer import encode_line
 from consumers.consumer import LedgerConsumer
 from ledger.application import Ledger
@@ -219,3 +219,24 @@ def test_decisions_published_with_a_registry_are_read_by_confluent_kafkas_avro_d
     closed = [v for v in values if v["kind"] == "year_close"]
     assert [(v["contract_id"], v["year"]) for v in closed] == [("beds-msk", 1)]
     assert isinstance(closed[0]["amount"], Decimal)
+
+
+def test_confluent_kafka_with_murmur2_random_puts_each_contract_where_obc_ledger_produce_does(kafka_broker,
+                                                                                              kafka_topic):
+    """The partitioner the README prescribes: librdkafka's default (consistent_random, CRC32) does not agree."""
+    contracts = [f"contract-{i}".encode() for i in range(24)]
+    ours = producer(kafka_broker.bootstrap)
+    where_ours = {key: ours.send(kafka_topic, key=key, value=b"x").get(timeout=30).partition for key in contracts}
+    ours.close()
+
+    def placed(partitioner):
+        out = {}
+        client = Producer({"bootstrap.servers": kafka_broker.bootstrap, "partitioner": partitioner})
+        for key in contracts:
+            client.produce(kafka_topic, key=key, value=b"x",
+                           on_delivery=lambda err, msg: out.__setitem__(msg.key(), msg.partition()))
+        assert client.flush(30) == 0
+        return out
+
+    assert placed("murmur2_random") == where_ours
+    assert placed("consistent_random") != where_ours
