@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from eventsourcing.persistence import IntegrityError, Tracking
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.errors import IllegalStateError, KafkaError
+from kafka.errors import IllegalStateError, KafkaError, UnsupportedCodecError
 
 from ledger.ingest import IngestSession
 from ledger.records import Refusal
@@ -360,7 +360,12 @@ class LedgerConsumer:
             with self._lock:
                 if self._pending:
                     break
-            polled = self._consumer.poll(timeout_ms=100, max_records=self.batch - len(records))
+            try:
+                polled = self._consumer.poll(timeout_ms=100, max_records=self.batch - len(records))
+            except UnsupportedCodecError as exc:  # nothing of this batch is saved: a restart reads it again
+                raise StreamError(f"a record batch is compressed with a codec this installation cannot decode "
+                                  f"({exc}); install obc-ledger with its dependencies "
+                                  f"(kafka-python[lz4,snappy,zstd])", code="unsupported_codec") from None
             got = 0
             for tp in set(polled) | {tp for tp, held in self._held.items() if held}:
                 committed = self._committed.get(tp)

@@ -240,3 +240,19 @@ def test_confluent_kafka_with_murmur2_random_puts_each_contract_where_obc_ledger
 
     assert placed("murmur2_random") == where_ours
     assert placed("consistent_random") != where_ours
+
+
+def test_a_codec_the_installation_lacks_is_a_one_line_error_and_nothing_is_saved(kafka_broker, kafka_topic, cli,
+                                                                                 monkeypatch):
+    cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
+    example(DATA, "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--compression", "lz4")
+    monkeypatch.setattr("kafka.codec.has_lz4", lambda: False)  # as before lz4 was a dependency
+    failed = cli("consume", "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--group", kafka_topic,
+                 "--until-idle", "1.5", "--session-timeout-ms", str(SESSION_MS), "--json")
+    error = json.loads(failed.err.strip().splitlines()[-1])
+    assert failed.code == 1 and error["error"] == "unsupported_codec" and "lz4" in error["message"]
+    app = Ledger.from_url(cli.db_url)
+    assert [app.recorder.max_tracking_id(f"kafka:{kafka_topic}:{p}") for p in range(3)] == [None] * 3
+    monkeypatch.undo()
+    consumed = consume(cli, kafka_broker.bootstrap, kafka_topic)
+    assert consumed["consumed"] == RECORDS, "read in full once the codec is there"
