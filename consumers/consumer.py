@@ -15,10 +15,21 @@ then drops its cached state and re-seeks from the stored positions.
 ``until_idle``: the process exits only when (1) no record has arrived for that long
 since the last batch was *saved* (a batch's processing time is not idle time), (2) no
 rebalance is under way or about to start (one often begins inside the very poll that
-came back empty), and (3) every partition it owns is saved up to the high watermark of
-its last Fetch response (the Tansu broker's ListOffsets is wrong; Fetch's is right).
-So a member never leaves records behind on partitions it owns, and a member that is
-mid-rebalance stays to take over the partitions of one that left.
+came back empty), and (3) on every partition it owns the consumer's position has reached
+the last stable offset of its last Fetch response (the high watermark when the broker sends
+none; the Tansu broker's ListOffsets is wrong, Fetch's is right) and no record waits for its
+transaction's marker. Positions, not the last saved offset: a transaction's commit or abort
+marker takes an offset, so the last record need not sit at the high watermark - 1. So a member
+never leaves records behind on partitions it owns, and a member that is mid-rebalance stays to
+take over the partitions of one that left.
+
+Transactions: the consumer reads committed data (``isolation_level="read_committed"``) and
+skips aborted records and markers itself (consumers/transactions.py): neither is counted as
+consumed; ``aborted_skipped`` counts the records of aborted transactions.
+
+Ordering: a contract's corrections are ordered only within one partition, so records of one
+contract arriving on two partitions (a producer keyed otherwise, or hashing the key with
+another partitioner) are logged as a warning and listed in ``contracts_on_several_partitions``.
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from eventsourcing.persistence import IntegrityError, Tracking
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
-from kafka.errors import IllegalStateError, KafkaError
+from kafka.errors import IllegalStateError, KafkaError, UnsupportedCodecError
 
 from ledger.ingest import IngestSession
 from ledger.records import Refusal
@@ -42,6 +53,7 @@ from ledger.records import Refusal
 from .codec import SerializationError, decode_record, record_text
 from .dead_letters import DeadLetter, DeadLetters, dlq_topic, dlq_tracking_name, raw_bytes_text
 from .kafka import StreamError, ensure_topic, producer
+from .transactions import SKIP, WAIT, Transactions
 
 if TYPE_CHECKING:
     from ledger.application import Ledger
@@ -98,12 +110,14 @@ class ConsumeReport:
     dead_lettered: int = 0
     dead_letters_already_sent: int = 0  # found in the DLQ, sent by a run that crashed before its commit
     corrections: int = 0
+    aborted_skipped: int = 0  # records of aborted transactions: read, never applied nor counted as consumed
     batches: int = 0
     rebalances: int = 0
     retried_batches: int = 0  # discarded after a rebalance or a stale-position conflict, then re-read
     by_code: Counter[str] = field(default_factory=Counter)
     by_partition: Counter[str] = field(default_factory=Counter)
     late: Counter[tuple[str, int]] = field(default_factory=Counter)
+    several_partitions: dict[str, list[str]] = field(default_factory=dict)  # contract -> "topic:partition"s
     seconds: float = 0.0  # float-ok: seconds, not money
     # from the first record polled to the last commit (no join, no idle wait)
     processing_seconds: float = 0.0  # float-ok: seconds, not money
@@ -117,7 +131,9 @@ class ConsumeReport:
             "consumed": self.consumed, "accepted": self.accepted, "duplicates": self.duplicates,
             "dead_lettered": self.dead_lettered, "reconciles": self.reconciles,
             "dead_letters_already_sent": self.dead_letters_already_sent,
-            "corrections": self.corrections, "dead_lettered_by_reason": dict(sorted(self.by_code.items())),
+            "corrections": self.corrections, "aborted_skipped": self.aborted_skipped,
+            "contracts_on_several_partitions": {c: sorted(ps) for c, ps in sorted(self.several_partitions.items())},
+            "dead_lettered_by_reason": dict(sorted(self.by_code.items())),
             "consumed_by_partition": dict(sorted(self.by_partition.items())),
             "late_for_closed_years": [{"contract_id": c, "year": y, "records": n}
                                       for (c, y), n in sorted(self.late.items())],
@@ -181,6 +197,9 @@ class LedgerConsumer:
         self._joining = False  # between a revocation and the next assignment
         self._pending: set[TopicPartition] = set()
         self._committed: dict[TopicPartition, int] = {}  # last offset stored in the ledger
+        self._transactions = Transactions()
+        self._held: dict[TopicPartition, list[Any]] = {}  # polled, waiting for their transaction's marker
+        self._partition_of: dict[str, tuple[str, int]] = {}  # contract id -> the partition its records came on
         self._consumer: KafkaConsumer = None  # type: ignore[assignment]
         self._progress_at = time.monotonic()
 
@@ -209,12 +228,13 @@ class LedgerConsumer:
             self._consumer = KafkaConsumer(
                 bootstrap_servers=self.bootstrap, group_id=self.group, client_id=f"obc-ledger-{self.group}",
                 enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.batch,
-                session_timeout_ms=self.session_timeout_ms,
+                isolation_level="read_committed", session_timeout_ms=self.session_timeout_ms,
                 heartbeat_interval_ms=max(100, min(3000, self.session_timeout_ms // 3)),
                 bootstrap_timeout_ms=10_000)
         except KafkaError as exc:
             raise StreamError(f"cannot reach the Kafka broker at {self.bootstrap}: {exc}",
                               code="broker_unavailable") from None
+        self._transactions.install(self._consumer)
         self._producer = producer(self.bootstrap, linger_ms=0)
         self.dead_letters = DeadLetters(self.bootstrap, self._producer, dlq_partitions)
         self.session = IngestSession(self.app, source="kafka", actor=self.actor)
@@ -239,6 +259,8 @@ class LedgerConsumer:
     def _recover(self, tps: Iterable[TopicPartition]) -> None:
         """Seek to the stored offset + 1 and read back the DLQ tail (main thread only)."""
         for tp in tps:
+            self._held.pop(tp, None)
+            self._transactions.forget(tp)
             stored = self._stored(tracking_name(tp.topic, tp.partition))
             if stored is None:
                 self._consumer.seek_to_beginning(tp)
@@ -258,6 +280,8 @@ class LedgerConsumer:
         for tp in list(self._committed):
             if tp not in assigned:
                 del self._committed[tp]
+                self._held.pop(tp, None)
+                self._transactions.forget(tp)
                 self.dead_letters.forget(tp.topic, tp.partition)
         ready = [tp for tp in pending if tp in assigned]
         self._recover(ready)
@@ -286,22 +310,26 @@ class LedgerConsumer:
         except Exception:  # noqa: BLE001 - an internal API changed: rely on the listener's flags alone
             return False
 
-    def _unfinished(self) -> dict[TopicPartition, tuple[int | None, int | None]]:
-        """Owned partitions not saved up to their high watermark: tp -> (stored offset, high watermark).
+    def _unfinished(self) -> dict[TopicPartition, tuple[int | None, int | None, int | None, int]]:
+        """Owned partitions not read to their end: tp -> (stored offset, position, end, records held).
 
-        The high watermark is the one carried by the last Fetch response for the partition
-        (None until a fetch returned); the producer is not transactional, so the last record
-        of a partition is at high watermark - 1.
+        The end is the last stable offset of the last Fetch response for the partition (its
+        high watermark when the broker sent none; None until a fetch returned). The position,
+        not the last stored offset, is compared with it: a transaction marker takes an offset
+        and is never a record, so the last record of a partition may sit anywhere below the end.
+        A record held for its transaction's marker is not finished either.
         """
-        left: dict[TopicPartition, tuple[int | None, int | None]] = {}
+        left: dict[TopicPartition, tuple[int | None, int | None, int | None, int]] = {}
         for tp in self._consumer.assignment():
             stored = self._committed.get(tp)
+            held = len(self._held.get(tp, ()))
             try:
-                high = self._consumer.highwater(tp)
+                end = self._transactions.last_stable.get(tp, self._consumer.highwater(tp))
+                position = self._consumer.position(tp, timeout_ms=1000) if end is not None else None
             except IllegalStateError:  # revoked meanwhile: a rebalance is under way
-                high = None
-            if stored is None or high is None or stored + 1 < high:
-                left[tp] = (stored, high)
+                end = position = None
+            if stored is None or end is None or position is None or position < end or held:
+                left[tp] = (stored, position, end, held)
         return left
 
     def _may_exit_idle(self, idle_since: float) -> bool:  # float-ok: seconds, not money
@@ -313,33 +341,63 @@ class LedgerConsumer:
         if not left:
             return True
         if now - idle_since > self.until_idle + max(STALL_S, 2 * self.session_timeout_ms / 1000):
-            where = ", ".join(f"{tp.topic}[{tp.partition}] saved up to {stored}, high watermark {high}"
-                              for tp, (stored, high) in sorted(left.items()))
+            where = ", ".join(f"{tp.topic}[{tp.partition}] saved up to {stored}, position {position}, last stable "
+                              f"offset {end}" + (f", {held} record(s) waiting for their transaction's marker"
+                                                 if held else "")
+                              for tp, (stored, position, end, held) in sorted(left.items()))
             raise StreamError(f"no record arrived for {now - idle_since:.0f} s but records remain on "
                               f"partitions this consumer owns: {where}", code="consume_stalled")
         return False
 
     # -------------------------------------------------------------------- loop
 
-    def _poll_batch(self) -> list[Any]:
+    def _poll_batch(self) -> tuple[list[Any], dict[TopicPartition, tuple[int, int]]]:
+        """(records to apply, tp -> (aborted records skipped, offset of the last)) of one batch."""
         records: list[Any] = []
+        skipped: dict[TopicPartition, tuple[int, int]] = {}
         deadline = time.monotonic() + BATCH_WAIT_S
         while len(records) < self.batch and not self._stop.is_set():
             with self._lock:
                 if self._pending:
                     break
-            polled = self._consumer.poll(timeout_ms=100, max_records=self.batch - len(records))
+            try:
+                polled = self._consumer.poll(timeout_ms=100, max_records=self.batch - len(records))
+            except UnsupportedCodecError as exc:  # nothing of this batch is saved: a restart reads it again
+                raise StreamError(f"a record batch is compressed with a codec this installation cannot decode "
+                                  f"({exc}); install obc-ledger with its dependencies "
+                                  f"(kafka-python[lz4,snappy,zstd])", code="unsupported_codec") from None
             got = 0
-            for tp, batch in polled.items():
+            for tp in set(polled) | {tp for tp, held in self._held.items() if held}:
                 committed = self._committed.get(tp)
                 if committed is None:
                     continue  # not (yet) recovered here: it will be re-read after its seek
-                fresh = [r for r in batch if r.offset > committed]
+                fresh = self._committed_only(tp, [r for r in polled.get(tp, ()) if r.offset > committed], skipped)
                 records.extend(fresh)
                 got += len(fresh)
             if not got or time.monotonic() > deadline:
                 break
-        return records
+        return records, skipped
+
+    def _committed_only(self, tp: TopicPartition, fresh: list[Any],
+                        skipped: dict[TopicPartition, tuple[int, int]]) -> list[Any]:
+        """The records of ``fresh`` (and those held before) whose transaction, if any, committed.
+
+        Records of aborted transactions are dropped (counted in ``skipped``); from the first
+        record whose transaction has no marker yet, all are held, so offsets stay in order.
+        """
+        queue = self._held.pop(tp, []) + fresh
+        out: list[Any] = []
+        for i, r in enumerate(queue):
+            verdict = self._transactions.verdict(tp, r.offset)
+            if verdict == WAIT:
+                self._held[tp] = queue[i:]
+                break
+            if verdict == SKIP:
+                count, _ = skipped.get(tp, (0, -1))
+                skipped[tp] = (count + 1, r.offset)
+            else:
+                out.append(r)
+        return out
 
     def _apply(self, records: list[Any]) -> tuple[list[DeadLetter], dict[TopicPartition, int], Counter[str]]:
         session = self.session
@@ -352,6 +410,7 @@ class LedgerConsumer:
             per_partition[f"{r.topic}:{r.partition}"] += 1
             try:
                 decoded.append((r, decode_record(r.value)))
+                self._note_partition(decoded[-1][1].get("contract_id"), r.topic, r.partition)
             except SerializationError as exc:
                 session.reject(Refusal(exc.code, None, exc.message), raw_bytes_text(r.value), r.offset,
                                f"kafka:{r.topic}:{r.partition}")
@@ -372,9 +431,25 @@ class LedgerConsumer:
         letters.sort(key=lambda d: (d.topic, d.partition, d.offset))
         return letters, last, per_partition
 
-    def _process(self, records: list[Any]) -> None:
+    def _note_partition(self, contract_id: Any, topic: str, partition: int) -> None:
+        """Warn (once per contract and partition) when one contract's records arrive on two partitions."""
+        if not isinstance(contract_id, str):
+            return
+        first = self._partition_of.setdefault(contract_id, (topic, partition))
+        if first == (topic, partition):
+            return
+        seen = self.report.several_partitions.setdefault(contract_id, [f"{first[0]}:{first[1]}"])
+        if f"{topic}:{partition}" not in seen:
+            seen.append(f"{topic}:{partition}")
+            log.warning("contract %s: records on partitions %s — its corrections may be applied out of order; "
+                        "key every record by contract id with the murmur2 partitioner (README, 'Sending records "
+                        "from your own client')", contract_id, ", ".join(seen))
+
+    def _process(self, records: list[Any], skipped: dict[TopicPartition, tuple[int, int]] | None = None) -> None:
         generation = self._generation
         letters, last, per_partition = self._apply(records)
+        for tp, (_, offset) in (skipped or {}).items():  # the tracked offset moves past skipped records too
+            last[tp] = max(offset, last.get(tp, -1))
         if self._generation != generation:
             raise _Abandon()
         dlq_last, found = self.dead_letters.send(letters)
@@ -387,8 +462,10 @@ class LedgerConsumer:
         for tp, offset in last.items():
             self._committed[tp] = offset
             self.dead_letters.committed(tp.topic, tp.partition, offset)
+            self._transactions.prune(tp, offset)
         rep = self.report
         rep.consumed += len(records)
+        rep.aborted_skipped += sum(count for count, _ in (skipped or {}).values())
         rep.accepted += result.accepted
         rep.duplicates += result.duplicates
         rep.dead_lettered += len(letters)
@@ -413,8 +490,8 @@ class LedgerConsumer:
                     joined = self._joined  # the idle clock stops while the group rebalances
                     last_activity = time.monotonic()
                 polled_at = time.monotonic()
-                records = self._poll_batch()
-                if not records:
+                records, skipped = self._poll_batch()
+                if not records and not skipped:
                     if self.until_idle is not None:
                         if joined:
                             # a rebalance that began inside this poll (revoked, nothing returned) is
@@ -427,7 +504,7 @@ class LedgerConsumer:
                 if first_record is None:
                     first_record = polled_at
                 try:
-                    self._process(records)
+                    self._process(records, skipped)
                 except (_Abandon, IntegrityError):
                     self._resync()
                     continue

@@ -132,3 +132,101 @@ def test_checking_a_file_before_sending_touches_no_registry(registry):
     count, refused = check_lines([json.dumps(SUBMISSION), json.dumps(bad)])
     assert count == 2 and [(r.line, r.refusal.code) for r in refused] == [(2, "non_numeric")]
     assert registry.requests == []
+
+
+# ------------------------------------------------- the stand-in, driven by confluent-kafka's own client
+
+
+def stock_client(server):
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    return SchemaRegistryClient({"url": server.url})
+
+
+def test_confluent_kafkas_serializer_registers_under_record_names_and_its_deserializer_reads_the_ledgers_bytes():
+    from confluent_kafka.schema_registry import record_subject_name_strategy
+    from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    with RegistryServer() as server:
+        client = stock_client(server)
+        serializer = AvroSerializer(client, json.dumps(schemas.raw("submission", 2)),
+                                    conf={"subject.name.strategy": record_subject_name_strategy})
+        value = codec.to_avro(SUBMISSION)[1]
+        data = serializer(value, SerializationContext("ledger.records", MessageField.VALUE))
+        assert ("POST", f"/subjects/{SUBJECT}/versions") in server.requests
+        assert any(q.get("normalize") == ["False"] for m, p, q in server.queries if m == "POST"), \
+            "answered with its query string"
+        codec.use_registry(server.url)
+        try:
+            assert decode_record(data) == SUBMISSION, "the ledger reads what the stock serializer wrote"
+            ours = encode_record(SUBMISSION)[1]
+        finally:
+            codec.use_registry(None)
+        assert wire_id(ours) == wire_id(data), "one schema, one id, whoever registered it"
+        read = AvroDeserializer(stock_client(server))(ours, SerializationContext("ledger.records", MessageField.VALUE))
+        assert read == value
+
+
+def test_an_incompatible_schema_is_refused_with_409_and_the_topic_name_strategy_cannot_carry_three_record_types():
+    from confluent_kafka.schema_registry import Schema
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    with RegistryServer() as server:
+        client = stock_client(server)
+        v2 = json.dumps(schemas.raw("submission", 2))
+        first = client.register_schema(SUBJECT, Schema(v2, "AVRO"))
+        assert client.register_schema(SUBJECT, Schema(v2, "AVRO")) == first
+        needs_more = copy.deepcopy(schemas.raw("submission", 2))
+        needs_more["fields"].append({"name": "ward", "type": "string"})  # no default: cannot read version 1
+        with pytest.raises(SchemaRegistryError) as caught:
+            client.register_schema(SUBJECT, Schema(json.dumps(needs_more), "AVRO"))
+        assert caught.value.http_status_code == 409 and "incompatible" in caught.value.error_message
+        assert client.test_compatibility(SUBJECT, Schema(json.dumps(needs_more), "AVRO")) is False
+        client.set_compatibility(SUBJECT, "NONE")
+        assert client.get_compatibility(SUBJECT) == "NONE"
+        assert client.register_schema(SUBJECT, Schema(json.dumps(needs_more), "AVRO")) != first
+
+        # the default TopicNameStrategy puts every record type under "<topic>-value": the second is refused
+        context = SerializationContext("ledger.records", MessageField.VALUE)
+        AvroSerializer(client, v2)(codec.to_avro(SUBMISSION)[1], context)
+        cost = AvroSerializer(client, json.dumps(schemas.raw("cost_report", 1)))
+        with pytest.raises(SchemaRegistryError) as caught:
+            cost(codec.to_avro({"type": "cost_report", "report_id": "c-1", "contract_id": "oxon-mh",
+                                "provider_id": "ohft", "period": "2027-04", "total_cost": "10.00"})[1], context)
+        assert caught.value.http_status_code == 409
+
+
+def test_the_stand_in_answers_the_lookups_stock_clients_make():
+    from confluent_kafka.schema_registry import Schema
+
+    with RegistryServer() as server:
+        client = stock_client(server)
+        v1, v2 = (json.dumps(schemas.raw("submission", v)) for v in (1, 2))
+        id1 = client.register_schema(SUBJECT, Schema(v1, "AVRO"))
+        id2 = client.register_schema(SUBJECT, Schema(v2, "AVRO"))
+        assert client.get_subjects() == [SUBJECT]
+        assert client.get_versions(SUBJECT) == [1, 2]
+        latest = client.get_latest_version(SUBJECT)
+        assert (latest.version, latest.schema_id) == (2, id2)
+        assert client.get_version(SUBJECT, 1).schema_id == id1
+        assert client.lookup_schema(SUBJECT, Schema(v1, "AVRO")).version == 1
+        fresh = stock_client(server)  # no cache: it asks
+        assert json.loads(fresh.get_schema(id1, subject_name=SUBJECT).schema_str) == schemas.raw("submission", 1)
+        assert ("GET", f"/schemas/ids/{id1}") in server.requests and \
+            any(q == {"subject": [SUBJECT]} for m, p, q in server.queries if p == f"/schemas/ids/{id1}")
+        assert client.get_compatibility() == "BACKWARD"
+        for path, expected in ((f"/schemas/ids/{id2}/subjects", [SUBJECT]),
+                               (f"/schemas/ids/{id2}/versions", [{"subject": SUBJECT, "version": 2}]),
+                               (f"/schemas/ids/{id2}/schema", schemas.raw("submission", 2)),
+                               ("/schemas/ids/999", {"error_code": 40403, "message": "Schema not found"})):
+            import urllib.error
+            import urllib.request
+
+            try:
+                with urllib.request.urlopen(server.url + path) as answer:
+                    assert json.loads(answer.read()) == expected
+            except urllib.error.HTTPError as exc:
+                assert (exc.code, json.loads(exc.read())) == (404, expected)
