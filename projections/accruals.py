@@ -126,9 +126,11 @@ def _contract(read: ReadModels, contract_id: str, fy_first: date, fy_last: date)
                               f"({subs} current submission(s), {reports} current cost report(s), "
                               f"{len({r.period for r in decided_core[y]})} of {periods} "
                               f"instalment(s) decided); the party's share of the year total "
-                              f"{fmt_money(settled.by_party[party])} less instalments decided "
-                              f"{fmt_money(paid.get(party, ZERO))} (undecided core instalments included), "
-                              f"× {inside}/{days} days inside the financial year; not extrapolated"),
+                              f"{settled.by_party[party]:,.2f} less instalments decided "
+                              f"{paid.get(party, ZERO):,.2f} (undecided core instalments included), "
+                              f"× {inside}/{days} days inside the financial year; not extrapolated"
+                              + ("; no cost report yet, so the risk share is on zero costs" if settled.risk
+                                 and not reports else "")),
                     "supplier_code": codes["supplier_code"], "cost_centre": codes["cost_centre"]})
     out.sort(key=lambda r: (r["year"], rank.get(r["party"], len(rank)), r["status"] == "provisional"))
     return out
