@@ -208,10 +208,16 @@ def cmd_report(args: argparse.Namespace) -> int:
         projections = Projections.as_of(_open(args), parse_instant(args.as_of), {args.contract_id})
     else:
         projections = _projections(args)
-    summary = write(projections, args.contract_id, args.out, args.year)
+    summary = write(projections, args.contract_id, args.out, args.year, args.digest)
+    if args.pdf is not None:
+        from projections.report import print_pdf
+
+        summary.update(print_pdf(args.out, args.pdf))
     _emit(args, summary, lambda: (f"wrote {summary['out']} ({summary['bytes']:,} bytes): years "
                                   f"{', '.join(map(str, summary['years']))}, {summary['decisions']} decision(s), "
-                                  f"{summary['charts']} chart(s), log position {summary['max_notification_id']}"))
+                                  f"{summary['charts']} chart(s), log position {summary['max_notification_id']}"
+                                  + (f"; {summary['pdf']} ({summary['pdf_bytes']:,} bytes)" if "pdf" in summary
+                                     else "")))
     return 0
 
 

@@ -21,6 +21,12 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 rcParams["svg.fonttype"] = "none"  # text stays text: smaller, searchable, selectable
+# Sized for the page: a wide chart is 7.2 in (the A4 text width, ~690 px) and a card 3.4 in, so their
+# 9 pt text prints at 8-9 pt; legends sit below the plot, never over the lines.
+rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 9,
+                 "ytick.labelsize": 9, "legend.fontsize": 8.5})
+WIDE = (7.2, 3.3)
+CARD = (3.4, 2.9)
 
 COMPONENT_COLOURS = {"core": "#4c72b0", "outcomes": "#55a868", "reserve": "#8172b2",
                      "risk adjustment": "#c44e52", "high-cost": "#dd8452", "true-ups": "#937860", "adjustments": "#da8bc3"}
@@ -41,7 +47,7 @@ def _millions(value: float, _: object) -> str:  # float-ok: plotting
 
 def payments_chart(years: Sequence[int], components: Mapping[str, Sequence[Decimal]], salt: str) -> str:
     """Stacked bars per contract year; negative components stack below zero."""
-    fig = Figure(figsize=(8, 3.6))
+    fig = Figure(figsize=WIDE)
     ax = fig.add_subplot()
     x = list(range(len(years)))
     up = [0.0] * len(years)  # float-ok: plotting
@@ -61,16 +67,73 @@ def payments_chart(years: Sequence[int], components: Mapping[str, Sequence[Decim
     ax.set_xticks(x, [f"year {y}" for y in years])
     ax.yaxis.set_major_formatter(FuncFormatter(_millions))
     ax.set_ylabel("GBP")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    ax.set_title("Payment components by contract year", fontsize=10)
+    _legend_below(ax)
+    ax.set_title("Payment components by contract year")
     return _svg(fig, salt)
+
+
+def _legend_below(ax: object, ncol: int = 4) -> None:
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=ncol, frameon=False)  # type: ignore[attr-defined]
+
+
+def _scaled(values: Sequence[float]) -> FuncFormatter:  # float-ok: plotting
+    big = max((abs(v) for v in values), default=0.0)  # float-ok: plotting
+    if big >= 1e6:
+        return FuncFormatter(_millions)
+    return FuncFormatter(lambda v, _: f"{v / 1e3:,.0f}k")  # float-ok: plotting
+
+
+def adjustments_chart(years: Sequence[int], components: Mapping[str, Sequence[Decimal]], salt: str) -> str:
+    """Everything but the core, in two panels each at its own scale, so nothing vanishes beside the core:
+    (a) outcome payments, reserve and high-cost reimbursement; (b) the risk-share adjustment, true-ups and
+    manual adjustments, each bar labelled with its amount. Negative bars hang below zero."""
+    panels = [("Outcomes, reserve and high-cost reimbursement", ("outcomes", "reserve", "high-cost"), False),
+              ("Risk-share adjustment, true-ups and manual adjustments", ("risk adjustment", "true-ups", "adjustments"),
+               True)]
+    fig = Figure(figsize=(WIDE[0], 5.4))
+    axes = fig.subplots(2, 1)
+    fig.subplots_adjust(hspace=0.75)
+    for ax, (title, names, labelled) in zip(axes, panels):
+        shown = {n: components[n] for n in names if n in components and any(components[n])}
+        width = 0.8 / max(len(shown), 1)
+        every: list[float] = []  # float-ok: plotting
+        for k, (name, values) in enumerate(shown.items()):
+            heights = [float(v) for v in values]  # float-ok: plotting
+            every += heights
+            bars = ax.bar([i - 0.4 + width * (k + 0.5) for i in range(len(years))], heights, width=width * 0.92,
+                          label=name, color=COMPONENT_COLOURS.get(name))
+            if labelled:
+                ax.bar_label(bars, labels=[_short(v) if v else "" for v in values], fontsize=7, padding=2)
+        ax.axhline(0, color="#333", linewidth=0.8)
+        ax.set_xticks(list(range(len(years))), [f"year {y}" for y in years])
+        ax.yaxis.set_major_formatter(_scaled(every))
+        ax.set_ylabel("GBP")
+        if every:
+            top, bottom = max(0.0, *every), min(0.0, *every)  # float-ok: plotting
+            room = (top - bottom) * 0.25 or 1.0  # float-ok: plotting
+            ax.set_ylim(bottom - (room if bottom < 0 else 0), top + room)
+        if shown:
+            _legend_below(ax, ncol=len(shown))
+        else:
+            ax.text(0.5, 0.5, "none", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(title)
+    return _svg(fig, salt)
+
+
+def _short(value: Decimal) -> str:
+    big = abs(value)
+    if big >= 1_000_000:
+        return f"{value / 1_000_000:,.2f}m"
+    if big >= 1_000:
+        return f"{value / 1_000:,.1f}k"
+    return f"{value:,.0f}"
 
 
 def indicator_chart(title: str, years: Sequence[int], values: Sequence[Decimal | None],
                     baselines: Sequence[Decimal | None], thresholds: Mapping[str, Sequence[Decimal | None]],
                     salt: str) -> str:
     """A measure's value by year against its baseline and its resolved thresholds."""
-    fig = Figure(figsize=(4.2, 2.6))
+    fig = Figure(figsize=CARD)
     ax = fig.add_subplot()
 
     def series(points: Sequence[Decimal | None]) -> tuple[list[int], list[float]]:
@@ -88,27 +151,28 @@ def indicator_chart(title: str, years: Sequence[int], values: Sequence[Decimal |
         if tx:
             ax.plot(tx, ty, linestyle=":", marker="_", color=next(styles, "#999"), label=name)
     ax.set_xticks(list(years), [str(y) for y in years])
-    ax.set_xlabel("contract year", fontsize=8)
-    ax.tick_params(labelsize=8)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, frameon=False, loc="best")
+    ax.set_xlabel("contract year")
+    ax.set_ylim(bottom=min(0.0, *(ys or [0.0]), *(by or [0.0])))  # float-ok: plotting  (axes from zero)
+    ax.set_title(title)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, frameon=False, fontsize=8)
     return _svg(fig, salt)
 
 
 def cost_chart(years: Sequence[int], budgets: Sequence[Decimal], costs: Sequence[Decimal | None],
-               corridors: Sequence[Sequence[tuple[Decimal, Decimal]]], salt: str) -> str:
+               corridors: Sequence[Sequence[tuple[Decimal, Decimal]]], salt: str,
+               tier_labels: Sequence[str] = ()) -> str:
     """Cost per year against the budget, with the risk-share tiers drawn as bands around the reference.
 
     ``corridors[i]`` lists (low, high) bounds of each bounded tier for year i, innermost first.
     """
-    fig = Figure(figsize=(8, 3.6))
+    fig = Figure(figsize=WIDE)
     ax = fig.add_subplot()
     x = list(range(len(years)))
     shades = ["#2ca02c", "#ffbf00", "#d62728"]
     labelled = set()
     for i, bands in enumerate(corridors):
         for n, (low, high) in reversed(list(enumerate(bands))):
-            label = f"tier {n + 1} bound" if n not in labelled else None
+            label = (tier_labels[n] if n < len(tier_labels) else f"tier {n + 1}") if n not in labelled else None
             labelled.add(n)
             ax.fill_between([i - 0.4, i + 0.4], float(low), float(high),  # float-ok: plotting
                             color=shades[min(n, len(shades) - 1)], alpha=0.12 + 0.08 * n, linewidth=0,
@@ -122,13 +186,11 @@ def cost_chart(years: Sequence[int], budgets: Sequence[Decimal], costs: Sequence
     ax.yaxis.set_major_formatter(FuncFormatter(_millions))
     values = [b for b in budgets] + [c for c in costs if c is not None] + [v for bands in corridors for b in bands
                                                                            for v in b]
-    if values:
-        low, high = min(values), max(values)
-        pad = (high - low) * Decimal("0.15") or high * Decimal("0.05") or Decimal(1)
-        ax.set_ylim(float(max(Decimal(0), low - pad)), float(high + pad))  # float-ok: plotting
+    if values:  # the axis starts at zero, so bars compare by their length
+        ax.set_ylim(0, float(max(values) * Decimal("1.08")) or 1.0)  # float-ok: plotting
     ax.set_ylabel("GBP")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    ax.set_title("Cost against budget, with the risk-share corridor", fontsize=10)
+    _legend_below(ax, ncol=3)
+    ax.set_title("Cost against budget, with the risk-share corridor")
     return _svg(fig, salt)
 
 
