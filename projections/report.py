@@ -350,7 +350,9 @@ def render_html(data: Mapping[str, Any]) -> str:
             charts.salt_for(cid, "adjustments")),
         "measures": {},
     }
-    for m in data["measures"]:
+    from ledger.tables import progress
+
+    for m in progress(data["measures"], "drawing the indicator charts"):  # a bar on stderr only on a terminal
         by_year = {r["year"]: r for r in m["rows"]}
         svg["measures"][m["measure_id"]] = charts.indicator_chart(
             m["measure_id"], years,
