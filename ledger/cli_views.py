@@ -92,6 +92,14 @@ def cmd_costs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _date_notes(result: dict[str, Any]) -> str:
+    p = result.get("payments") or {}
+    notes = p.get("date_differences") or []
+    head = f"\n(register read by {p['register_format']})" if p.get("register_format") == "references and dates" else ""
+    return head + "".join(f"\n  note: register line {n['register_line']} ({n['payment_id']}) dated "
+                          f"{n['register_date']}, due {n['due_date']}" for n in notes)
+
+
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from projections.reconcile import (EXIT_NOT_RECONCILED, InvalidRegister, failure, reconcile,
                                        render)
@@ -121,7 +129,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     if result["payments"] is not None:
         result["payments"]["register_format"] = "period,party,amount" if form == "ledger" else "references and dates"
         result["payments"]["date_differences"] = notes or []
-    _emit(args, result, lambda: render(result))
+    _emit(args, result, lambda: render(result) + _date_notes(result))
     if result["reconciled"]:
         return 0
     error = failure(result)

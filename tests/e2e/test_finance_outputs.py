@@ -135,15 +135,22 @@ def test_the_csv_and_xlsx_schedules_add_up_to_the_statements_and_reconcile_back(
     assert sum(Decimal(repr(r[2].value)) for r in totals.iter_rows(min_row=2)) == _net(cli, 1) + _net(cli, 2)
 
 
-def test_a_finance_systems_own_register_is_matched_by_payment_id_or_by_supplier_and_due_date(cli, tmp_path):
+def test_a_finance_systems_own_register_is_matched_by_payment_id_or_by_supplier_and_due_date(any_cli, tmp_path):
+    cli = any_cli  # SQLite, then a real PostgreSQL server
     _example(cli, tmp_path, 1, 2, finance=FINANCE)
     lines = cli.ok("payments", "beds-msk", "--year", "2", "--json").json()
     by_ref = tmp_path / "by-ref.csv"
+    paid_on = [x["due_date"] for x in lines]
+    paid_on[0] = (date.fromisoformat(paid_on[0]) + timedelta(days=3)).isoformat()  # paid three days late
     by_ref.write_text("Invoice_Reference,Paid_On,Amount,Narrative\n" + "".join(
-        f"{x['payment_id']},{x['due_date']},{x['amount']},MSK\n" for x in lines))
+        f"{x['payment_id']},{day},{x['amount']},MSK\n" for x, day in zip(lines, paid_on)))
     result = cli("reconcile", "beds-msk", "--year", "2", "--payments", by_ref, "--json")
-    assert result.code == 0, result.out
-    assert result.json()["payments"]["register_format"] == "references and dates"
+    assert result.code == 0, result.out  # a late payment is a note, not a difference
+    payments = result.json()["payments"]
+    assert payments["register_format"] == "references and dates"
+    assert payments["date_differences"] == [{"register_line": 2, "payment_id": lines[0]["payment_id"],
+                                             "due_date": lines[0]["due_date"], "register_date": paid_on[0]}]
+    assert payments["register_total"] == payments["ledger_total"]
 
     by_date = tmp_path / "by-date.csv"  # no ledger ids at all: supplier code and due date, one close short
     body = [f"{x['supplier_code']},{x['due_date']},{x['amount']}" for x in lines]
