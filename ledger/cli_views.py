@@ -238,6 +238,7 @@ def _stderr(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) ->
 
 
 VIEW_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "explain": cmd_explain, "costs": cmd_costs, "reconcile": cmd_reconcile, "payments": cmd_payments, "accruals": cmd_accruals,
+    "explain": cmd_explain, "costs": cmd_costs, "reconcile": cmd_reconcile, "payments": cmd_payments,
+    "accruals": cmd_accruals,
     "report": cmd_report,
 }

@@ -120,7 +120,8 @@ def _contract(read: ReadModels, contract_id: str, fy_first: date, fy_last: date)
                 out.append({
                     "contract_id": contract_id, "party": party, "year": y, "kind": "provisional_year_close",
                     "payment_id": None, "period": f"Y{y}-close", "decided_at": None, "due_date": None,
-                    "amount": fmt_money(estimate), "fy_share": fmt(share), "fy_amount": fmt_money(money(estimate * share)),
+                    "amount": fmt_money(estimate), "fy_share": fmt(share),
+                    "fy_amount": fmt_money(money(estimate * share)),
                     "status": "provisional",
                     "basis": (f"contract year {y} is open: provisional settlement from the data held now "
                               f"({subs} current submission(s), {reports} current cost report(s), "
@@ -128,7 +129,11 @@ def _contract(read: ReadModels, contract_id: str, fy_first: date, fy_last: date)
                               f"instalment(s) decided); the party's share of the year total "
                               f"{settled.by_party[party]:,.2f} less instalments decided "
                               f"{paid.get(party, ZERO):,.2f} (undecided core instalments included), "
-                              f"× {inside}/{days} days inside the financial year; not extrapolated"
+                              f"× {inside}/{days} days inside the financial year; not extrapolated; the year "
+                              f"total {settled.total:,.2f} is core {settled.core:,.2f}, outcomes "
+                              f"{settled.outcome_payment:,.2f}, reserve {settled.reserve:,.2f}, risk-share adjustment "
+                              f"{(settled.risk.adjustment if settled.risk else ZERO):,.2f}, high-cost "
+                              f"{settled.high_cost_reimbursement:,.2f}"
                               + ("; no cost report yet, so the risk share is on zero costs" if settled.risk
                                  and not reports else "")),
                     "supplier_code": codes["supplier_code"], "cost_centre": codes["cost_centre"]})

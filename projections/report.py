@@ -119,7 +119,8 @@ def _risk_terms(definition: Any) -> list[dict[str, Any]]:
         tiers = []
         for t in terms.tiers:
             band = f"{_pct(lower)} to {_pct(t.upto)}" if t.upto is not None else f"beyond {_pct(lower)}"
-            tiers.append({"band": band, "provider_gain": _pct(t.gain_share), "commissioner_gain": _pct(1 - t.gain_share),
+            tiers.append({"band": band, "provider_gain": _pct(t.gain_share),
+                          "commissioner_gain": _pct(1 - t.gain_share),
                           "provider_loss": _pct(t.loss_share), "commissioner_loss": _pct(1 - t.loss_share)})
             lower = t.upto if t.upto is not None else lower
         years = [e.from_year for e in definition.schedule if e.risk_share == terms.name]

@@ -25,7 +25,7 @@ from typing import Any, Mapping, Sequence
 from sqlalchemy import select
 
 from ledger.errors import LedgerError
-from ledger.finance import decided_on, financial_year, last_day_of_period
+from ledger.finance import financial_year, last_day_of_period
 from ledger.periods import QUARTERLY, parse_period
 
 from . import facts

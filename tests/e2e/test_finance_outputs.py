@@ -8,7 +8,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 import yaml
 from openpyxl import load_workbook
 
