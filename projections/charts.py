@@ -166,8 +166,8 @@ def indicator_chart(title: str, years: Sequence[int], values: Sequence[Decimal |
         return (Decimal(left) + slot * i + slot / 2).quantize(Decimal("0.1"))
 
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-           f'font-family="DejaVu Sans, sans-serif" font-size="11" role="img" aria-label="{escape(title)}">',
-           f'<text x="{(left + right) // 2}" y="16" text-anchor="middle" font-size="12.5">{escape(title)}</text>',
+           f'font-family="DejaVu Sans, sans-serif" font-size="12.5" role="img" aria-label="{escape(title)}">',
+           f'<text x="{(left + right) // 2}" y="16" text-anchor="middle" font-size="14">{escape(title)}</text>',
            f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="none" stroke="#333"/>']
     tick = lo
     while tick <= hi:
