@@ -196,3 +196,17 @@ def test_accruals_by_financial_year_split_decided_not_yet_due_and_provisional_li
 def read_provisional(cli):
     figures = cli.ok("explain", "beds-msk", "--year", "3", "--json").json()["decisions"][-1]["figures"]
     return Decimal(figures["total"])  # no instalment of year 3 decided yet: the whole provisional total
+
+
+def test_the_payments_accruals_and_report_help_describes_every_argument_and_gives_examples():
+    import argparse
+
+    from ledger.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name in ("payments", "accruals", "report"):
+        parser = sub.choices[name]
+        own = [a for a in parser._actions if not a.option_strings or a.dest not in
+               {"db", "json", "projections_db", "actor", "log_level", "help"}]
+        assert own and all(a.help for a in own), [a.dest for a in own if not a.help]
+        assert f"examples:\n  obc-ledger {name}" in parser.format_help()
