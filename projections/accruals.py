@@ -34,7 +34,7 @@ from . import schema as t
 from .queries import ReadModels
 from .schedule import schedule_lines
 
-STATUSES = ("due_in_year", "decided_not_due", "decided_after_year_end", "provisional")
+STATUSES = ("due_by_year_end", "decided_not_due", "decided_after_year_end", "provisional")
 
 
 def accruals(read: ReadModels, financial_year: str, contract_ids: Iterable[str] | None = None) -> dict[str, Any]:
@@ -98,7 +98,7 @@ def _contract(read: ReadModels, contract_id: str, fy_first: date, fy_last: date)
             elif due is not None and due > fy_last:
                 status = "decided_not_due"
             else:
-                status = "due_in_year"
+                status = "due_by_year_end"
             basis = ("instalment of a period inside the financial year, as decided" if whole else
                      f"{line['kind'].replace('_', ' ')} of contract year {y} as decided, × {inside}/{days} days "
                      f"of the contract year inside the financial year")
@@ -146,10 +146,10 @@ COLUMNS: Sequence[tuple[str, str]] = (
     ("decided_at", "decided at"), ("due_date", "due"), ("amount", "amount"), ("fy_share", "FY share"),
     ("fy_amount", "in FY"), ("status", "status"))
 PARTY_COLUMNS: Sequence[tuple[str, str]] = (
-    ("contract_id", "contract"), ("party", "party"), ("due_in_year", "due in year"),
+    ("contract_id", "contract"), ("party", "party"), ("due_by_year_end", "due by year end"),
     ("decided_not_due", "decided, not due"), ("decided_after_year_end", "decided after year end"),
     ("provisional", "provisional"), ("to_accrue", "to accrue"))
-MONEY = {"amount", "fy_amount", "due_in_year", "decided_not_due", "decided_after_year_end", "provisional",
+MONEY = {"amount", "fy_amount", "due_by_year_end", "decided_not_due", "decided_after_year_end", "provisional",
          "to_accrue"}
 
 

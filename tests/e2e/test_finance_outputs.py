@@ -210,3 +210,22 @@ def test_the_payments_accruals_and_report_help_describes_every_argument_and_give
                {"db", "json", "projections_db", "actor", "log_level", "help"}]
         assert own and all(a.help for a in own), [a.dest for a in own if not a.help]
         assert f"examples:\n  obc-ledger {name}" in parser.format_help()
+
+
+def test_an_upheld_dispute_adjustment_is_a_payment_line_of_its_own_due_after_its_decision(cli, tmp_path):
+    _example(cli, tmp_path, 2)
+    cli.ok("dispute", "raise", "beds-msk", "--year", "2", "--reason", "physio sessions missed", "--as",
+           "provider:physio")
+    cli.ok("dispute", "resolve", "beds-msk", "D2-1", "--year", "2", "--upheld", "--note", "agreed",
+           "--adjust", "12500.00", "--party", "physio", "--as", "commissioner:bccg")
+    lines = cli.ok("payments", "beds-msk", "--year", "2", "--json").json()
+    last = lines[-1]
+    assert (last["payment_id"], last["kind"], last["party"], last["amount"]) == \
+        ("beds-msk/Y2-adjustment-1/physio", "dispute_adjustment", "physio", "12500.00")
+    assert last["due_date"] == (date.fromisoformat(last["decided_at"][:10]) + timedelta(days=30)).isoformat()
+    history = cli.ok("history", "beds-msk", "--year", "2", "--json").json()
+    assert any(h["notification_id"] == last["event_position"] and h["event"] == "adjustment_decided" for h in history)
+    a = cli.ok("accruals", "--financial-year", "2026/27", "--json").json()
+    physio = next(p for p in a["parties"] if p["party"] == "physio")
+    assert sum(Decimal(physio[k]) for k in ("due_by_year_end", "decided_not_due", "decided_after_year_end")) == \
+        sum(Decimal(x["amount"]) for x in lines if x["party"] == "physio")
