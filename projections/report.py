@@ -273,7 +273,8 @@ def _as_of(projections: Any, contract_id: str) -> dict[str, Any] | None:
     with projections.engine.connect() as conn:
         last = conn.execute(select(func.max(t.audit_trail.c.notification_id))
                             .where(t.audit_trail.c.contract_id == contract_id)).scalar()
-    return {"instant": projections.as_of_instant.isoformat(), "last_event": last}
+    instant = projections.as_of_instant.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")  # UTC, Z
+    return {"instant": instant, "last_event": last}
 
 
 def _verification(app: Any, digest_text: str | None = None) -> dict[str, Any]:
