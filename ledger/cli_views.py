@@ -223,7 +223,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         summary.update(print_pdf(args.out, args.pdf))
     _emit(args, summary, lambda: (f"wrote {summary['out']} ({summary['bytes']:,} bytes): years "
                                   f"{', '.join(map(str, summary['years']))}, {summary['decisions']} decision(s), "
-                                  f"{summary['charts']} chart(s), log position {summary['max_notification_id']}"
+                                  f"{summary['charts']} chart(s), log position {summary['max_notification_id']}, "
+                                  f"{'verified' if summary['verified'] else 'VERIFICATION FAILED'}"
                                   + (f"; {summary['pdf']} ({summary['pdf_bytes']:,} bytes)" if "pdf" in summary
                                      else "")))
     return 0

@@ -68,6 +68,7 @@ def payments_chart(years: Sequence[int], components: Mapping[str, Sequence[Decim
     ax.set_xticks(x, [f"year {y}" for y in years])
     ax.yaxis.set_major_formatter(FuncFormatter(_millions))
     ax.set_ylabel("GBP")
+    ax.set_ylim(min(down) * 1.15, (max(up) * 1.08) or 1.0)  # float-ok: plotting  (room above the tallest bar)
     _legend_below(ax)
     fig.subplots_adjust(left=0.1, right=0.98, top=0.9, bottom=0.3)
     ax.set_title("Payment components by contract year")
@@ -94,7 +95,7 @@ def adjustments_chart(years: Sequence[int], components: Mapping[str, Sequence[De
                True)]
     fig = Figure(figsize=(WIDE[0], 5.4))
     axes = fig.subplots(2, 1)
-    fig.subplots_adjust(hspace=0.75, left=0.1, right=0.98, top=0.94, bottom=0.12)
+    fig.subplots_adjust(hspace=0.75, left=0.13, right=0.98, top=0.94, bottom=0.12)
     for ax, (title, names, labelled) in zip(axes, panels):
         shown = {n: components[n] for n in names if n in components and any(components[n])}
         width = 0.8 / max(len(shown), 1)

@@ -374,7 +374,8 @@ def write(projections: Projections, contract_id: str, out: Path, year: int | Non
     out.write_text(html, encoding="utf-8")
     return {"contract_id": contract_id, "out": str(out), "bytes": len(html.encode("utf-8")),
             "years": data["years"], "decisions": len(data["decisions"]), "charts": 3 + len(data["measures"]),
-            "max_notification_id": data["verification"]["max_notification_id"]}
+            "max_notification_id": data["verification"]["max_notification_id"],
+            "verified": (data["verification"]["result"] or {}).get("ok")}
 
 
 CHROMIUM_ENV = "OBC_LEDGER_CHROMIUM"

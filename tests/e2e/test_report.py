@@ -210,6 +210,7 @@ def test_report_pdf_prints_the_page_to_a4_through_headless_chromium(cli, tmp_pat
     _example(cli, tmp_path)
     out, pdf = tmp_path / "report.html", tmp_path / "report.pdf"
     summary = cli.ok("report", "beds-msk", "--out", out, "--pdf", pdf, "--json").json()
+    assert summary["verified"] is True
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-") and summary["pdf_bytes"] == len(data)
     boxes = re.findall(rb"/MediaBox \[0 0 ([\d.]+) ([\d.]+)\]", data)
