@@ -18,6 +18,7 @@ EXTRAS = {
     "OBC_LEDGER_DIGEST_KEY": ("—", "digest, verify", "—",
                               "HMAC key: `digest` signs its checkpoint, `verify --against` checks the signature"),
     "OBC_LEDGER_DEBUG": ("—", "all", "—", "set to 1 to print a Python traceback on an internal error"),
+    "OBC_LEDGER_CHROMIUM": ("—", "report --pdf", "chromium on the PATH", "the headless Chromium that prints the PDF"),
 }
 GLOBAL = "(global)"
 # Meanings for options whose help text is missing or differs from command to command.

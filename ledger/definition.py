@@ -17,6 +17,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Mapping
 
+from .finance import DEFAULT as DEFAULT_FINANCE, FinanceTerms, parse_finance
 from .errors import ValidationFailed
 from .ids import PARTY_ID_LENGTH, safe, text_problem
 from .numbers import ONE, ZERO, NotANumber, to_decimal, to_money
@@ -191,6 +192,7 @@ class ContractDefinition:
     indicators: tuple[Indicator, ...]
     dispute_time_bar_days: int = 30
     require_cost_reports: bool = False  # closing.require_cost_reports: close-year refuses while any is missing
+    finance: FinanceTerms = DEFAULT_FINANCE  # finance: payment terms and finance codes (ledger/finance.py)
     document: Mapping[str, Any] = field(compare=False, repr=False, default_factory=dict)
 
     @property
@@ -377,7 +379,8 @@ def parse_definition(document: Any) -> ContractDefinition:
     doc = r.mapping(document, "(document)")
     if doc is None:
         raise ValidationFailed(r.problems)
-    r.unknown_keys(doc, {"contract", "budget", "payment", "baselines", "indicators", "disputes", "closing"}, "")
+    r.unknown_keys(doc, {"contract", "budget", "payment", "baselines", "indicators", "disputes", "closing",
+                        "finance"}, "")
     c = r.mapping(doc.get("contract"), "contract") or {}
     r.unknown_keys(c, {"id", "name", "model", "commissioner", "lead_provider", "subcontractors",
                        "currency", "start", "years", "extension_years", "period"}, "contract")
@@ -450,6 +453,7 @@ def parse_definition(document: Any) -> ContractDefinition:
     require_costs = closing.get("require_cost_reports", False)
     if not isinstance(require_costs, bool):
         r.problem("closing.require_cost_reports", f"must be true or false (got {safe(require_costs)})")
+    finance = parse_finance(r, doc.get("finance"), providers)
 
     if r.problems:
         raise ValidationFailed(r.problems)
@@ -461,7 +465,7 @@ def parse_definition(document: Any) -> ContractDefinition:
         extension_years=extension, period=period, budget=budget,
         core_split=tuple(core_split.items()), schedule=schedule, risk_shares=risk_shares,
         baselines=tuple(baselines.items()), indicators=indicators, dispute_time_bar_days=time_bar,
-        require_cost_reports=require_costs is True,
+        require_cost_reports=require_costs is True, finance=finance,
     )
     object.__setattr__(definition, "document", to_document(document))
     return definition

@@ -72,6 +72,7 @@ _MONEY = re.compile(r"^-?\d+(\.\d{1,2})?$")
 _CLOSE = re.compile(r"^Y(\d+)-close$")
 _TRUE_UP = re.compile(r"^Y(\d+)-true-up-(\d+)$")
 _ADJUSTMENT = re.compile(r"^Y(\d+)-adjustment-(\d+)$")
+_UNMATCHED = re.compile(r"^Y(\d+)-unmatched-(.+)$")  # a finance system's row matching no ledger payment
 
 
 def close_label(year: int) -> str:
@@ -181,6 +182,8 @@ def _label_year(label: str) -> Any:
         return ("true_up", int(m.group(1)))
     if m := _ADJUSTMENT.match(label):
         return ("adjustment", int(m.group(1)))
+    if m := _UNMATCHED.match(label):
+        return ("unmatched", int(m.group(1)))
     for kind in (QUARTERLY, MONTHLY):
         try:
             return ("period", parse_period(label, kind).first_day)
@@ -240,6 +243,8 @@ def _order(label: str) -> tuple[int, int, str]:
         return (2, int(m.group(2)), label)
     if m := _ADJUSTMENT.match(label):
         return (3, int(m.group(2)), label)
+    if _UNMATCHED.match(label):
+        return (4, 0, label)
     return (0, 0, label)
 
 

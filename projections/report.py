@@ -27,7 +27,8 @@ from .bootstrap import Projections
 TEMPLATE = "report.html.j2"
 
 
-def build(projections: Projections, contract_id: str, year: int | None = None) -> dict[str, Any]:
+def build(projections: Projections, contract_id: str, year: int | None = None,
+          digest: str | None = None) -> dict[str, Any]:
     """Everything the report shows, as plain values (also the ``--json`` output)."""
     read = projections.current()
     contract = read.contract(contract_id)
@@ -44,6 +45,7 @@ def build(projections: Projections, contract_id: str, year: int | None = None) -
                      "resolved_at": r.resolved_at, "resolved_by": r.resolved_by}
                     for r in facts.disputes(conn, contract_id) if year is None or r.year == year]
         per_year = {y: _year(conn, read, row, definition, contract_id, y, decided, instalments) for y in years}
+        quality = _data_quality(conn, definition, row, contract_id, years, decided)
     data = {
         "contract": contract, "years": years, "scope": f"year {year}" if year is not None else "all years",
         "per_year": [per_year[y] for y in years],
@@ -51,7 +53,7 @@ def build(projections: Projections, contract_id: str, year: int | None = None) -
         "disputes": disputes,
         "variations": [dict(v, changes=held.summary()) for v, held in
                        zip(contract["variations"], terms_of(definition).variations)],
-        "verification": _verification(projections.app),
+        "verification": _verification(projections.app, digest),
         "as_of": _as_of(projections, contract_id),
         "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     }
@@ -59,7 +61,112 @@ def build(projections: Projections, contract_id: str, year: int | None = None) -
     data["totals"] = {"decided": fmt_money(sum((Decimal(y["net_total"]) for y in data["per_year"]
                                                if y["net_total"] is not None), ZERO))}
     data["measures"] = _measures(definition, data["per_year"])
+    data["by_party"] = _by_party(read, definition, contract_id, year)
+    data["indicator_scores"] = _indicator_scores(definition, data["per_year"])
+    data["risk_terms"] = _risk_terms(definition)
+    data["data_quality"] = quality
+    data["figures"] = FIGURES
     return data
+
+
+# Every figure of the page, in order: (anchor, title, the section explaining it)
+FIGURES = [
+    {"id": "fig-payments", "n": 1, "title": "Payment components by contract year", "explained": "explain-payments"},
+    {"id": "fig-adjustments", "n": 2, "title": "Adjustments to the core: outcomes, risk share, high-cost, true-ups",
+     "explained": "explain-adjustments"},
+    {"id": "fig-costs", "n": 3, "title": "Cost against budget, with the risk-share corridor",
+     "explained": "explain-risk-share"},
+    {"id": "fig-indicators", "n": 4, "title": "Indicator values against baseline and thresholds",
+     "explained": "explain-indicators"},
+]
+
+
+def _by_party(read: Any, definition: Any, contract_id: str, year: int | None) -> dict[str, Any]:
+    """Each party's payments per contract year (every decided payment of the dated schedule), lead first."""
+    from .schedule import schedule_lines
+
+    parties = list(definition.providers)
+    names = {p.id: p.name for p in (definition.lead_provider, *definition.subcontractors)}
+    cells: dict[tuple[int, str], Decimal] = {}
+    for line in schedule_lines(read, contract_id, year):
+        key = (line["year"], line["party"])
+        cells[key] = cells.get(key, ZERO) + Decimal(line["amount"])
+        if line["party"] not in parties:
+            parties.append(line["party"])
+    years = sorted({y for y, _ in cells})
+    return {"years": years, "rows": [
+        {"party": p, "name": names.get(p), "role": "lead provider" if p == definition.lead_provider.id
+         else "subcontractor", "amounts": {y: fmt_money(cells.get((y, p), ZERO)) for y in years},
+         "total": fmt_money(sum((cells.get((y, p), ZERO) for y in years), ZERO))} for p in parties],
+        "totals": {y: fmt_money(sum((v for (yy, _), v in cells.items() if yy == y), ZERO)) for y in years}}
+
+
+def _indicator_scores(definition: Any, per_year: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for ind in definition.indicators:
+        cells = {y["year"]: y["indicators"][ind.id] for y in per_year if ind.id in y.get("indicators", {})}
+        out.append({"id": ind.id, "name": ind.name, "weight": fmt(ind.weight), "paid_from_year": ind.paid_from_year,
+                    "years": cells})
+    return out
+
+
+def _pct(value: Decimal | None) -> str:
+    return "—" if value is None else f"{(value * 100).normalize():f}%"
+
+
+def _risk_terms(definition: Any) -> list[dict[str, Any]]:
+    """Each risk share's tiers as percentage bands of the reference, and who bears what in each."""
+    out = []
+    for terms in definition.risk_shares:
+        lower = ZERO
+        tiers = []
+        for t in terms.tiers:
+            band = f"{_pct(lower)} to {_pct(t.upto)}" if t.upto is not None else f"beyond {_pct(lower)}"
+            tiers.append({"band": band, "provider_gain": _pct(t.gain_share),
+                          "commissioner_gain": _pct(1 - t.gain_share),
+                          "provider_loss": _pct(t.loss_share), "commissioner_loss": _pct(1 - t.loss_share)})
+            lower = t.upto if t.upto is not None else lower
+        years = [e.from_year for e in definition.schedule if e.risk_share == terms.name]
+        out.append({"name": terms.name, "reference": terms.reference, "cap": _pct(terms.cap),
+                    "high_cost_threshold": fmt_money(terms.high_cost_threshold)
+                    if terms.high_cost_threshold is not None else None,
+                    "from_years": years, "tiers": tiers})
+    return out
+
+
+def _data_quality(conn: Any, definition: Any, row: Any, contract_id: str, years: list[int],
+                  decided: list[Any]) -> dict[str, Any]:
+    """Gaps per year (as ``completeness`` reports them, from the read models), data recorded after a year's
+    close (late data), superseded records, rejected records by code, and refused access."""
+    from sqlalchemy import func, select
+
+    from ledger.rules.completeness import year_gaps
+
+    from . import schema as t
+
+    calendar = definition.calendar(bool(row.extended))
+    per_year = []
+    for y in years:
+        subs = facts.submissions(conn, contract_id, y)
+        costs = facts.cost_reports(conn, contract_id, y)
+        gaps = year_gaps(definition, y, [p.label for p in calendar.periods(y)],
+                         {(r.provider_id, r.period) for r in costs if r.is_current},
+                         {(r.indicator_id, r.period) for r in subs if r.is_current})
+        closes = [d.notification_id for d in decided if d.year == y and d.kind == "close"]
+        late = [r for r in [*subs, *costs] if closes and r.notification_id > closes[0]]
+        per_year.append({"year": y, "complete": gaps.complete, "gaps": gaps.lines(),
+                         "cost_reports_missing": len(gaps.cost_reports_missing),
+                         "submissions_missing": len(gaps.submissions_missing),
+                         "late": len(late), "superseded": sum(1 for r in [*subs, *costs] if not r.is_current),
+                         "submissions": len(subs), "cost_reports": len(costs)})
+    rejected = [{"code": code, "count": n} for code, n in conn.execute(
+        select(t.rejected_records.c.code, func.count()).where(t.rejected_records.c.contract_id == contract_id)
+        .group_by(t.rejected_records.c.code).order_by(func.count().desc(), t.rejected_records.c.code))]
+    refused = [{"actor": r.actor, "action": r.action, "reason": r.reason, "recorded_at": r.recorded_at}
+               for r in conn.execute(select(t.access_refusals).where(t.access_refusals.c.contract_id == contract_id)
+                                     .order_by(t.access_refusals.c.notification_id))]
+    return {"years": per_year, "rejected": rejected, "rejected_total": sum(r["count"] for r in rejected),
+            "refused": refused}
 
 
 def _year(conn: Any, read: Any, row: Any, definition: Any, contract_id: str, year: int,
@@ -74,7 +181,7 @@ def _year(conn: Any, read: Any, row: Any, definition: Any, contract_id: str, yea
     out: dict[str, Any] = {"year": year, "status": "closed" if mine else ("open" if paid else "not started"),
                            "budget": fmt_money(budget), "costs": fmt_money(costs) if costs is not None else None,
                            "variance": fmt_money(budget - costs) if costs is not None else None,
-                           "risk_share": entry.risk_share, "measures": {}, "corridor": []}
+                           "risk_share": entry.risk_share, "measures": {}, "corridor": [], "indicators": {}}
     if mine:
         first, last = json.loads(mine[0].figures), json.loads(restated[-1].trace)
         rs = first.get("risk_share") or {}
@@ -90,6 +197,8 @@ def _year(conn: Any, read: Any, row: Any, definition: Any, contract_id: str, yea
         reference = Decimal(rs["reference"]) if rs.get("reference") else Decimal(out["budget"])
         if costs is not None:
             out["variance"] = fmt_money(Decimal(out["budget"]) - costs)
+        out["indicators"] = {i["id"]: {"score": i.get("score"), "earned": i.get("earned"), "status": i.get("status")}
+                             for i in json.loads(restated[-1].figures).get("indicators", [])}
         for i in last.get("indicators", []):
             for m in i.get("measures", []):
                 out["measures"][m["id"]] = {"value": m.get("value"), "baseline": m.get("baseline"),
@@ -103,6 +212,8 @@ def _year(conn: Any, read: Any, row: Any, definition: Any, contract_id: str, yea
         reference = budget
         if paid or current_costs:
             provisional = read.provisional(conn, row, definition, year)
+            out["indicators"] = {i.id: {"score": fmt(i.score), "earned": fmt_money(i.earned), "status": i.status,
+                                        "provisional": True} for i in provisional.indicators}
             for ind in provisional.indicators:
                 for m in ind.measures:
                     if m.value is not None:
@@ -110,7 +221,8 @@ def _year(conn: Any, read: Any, row: Any, definition: Any, contract_id: str, yea
                                                          "scoring": m.trace.get("scoring"), "provisional": True}
     if entry.risk_share:
         terms = year_terms(definition, year).risk_share(entry.risk_share)
-        out["corridor"] = [{"upto": fmt(t.upto), "low": fmt_money(reference * (1 - t.upto)),
+        out["corridor"] = [{"upto": fmt(t.upto), "pct": _pct(t.upto), "provider_gain": _pct(t.gain_share),
+                            "provider_loss": _pct(t.loss_share), "low": fmt_money(reference * (1 - t.upto)),
                             "high": fmt_money(reference * (1 + t.upto))} for t in terms.tiers if t.upto is not None]
         out["reference"] = fmt_money(reference)
     return out
@@ -181,20 +293,31 @@ def _as_of(projections: Any, contract_id: str) -> dict[str, Any] | None:
     with projections.engine.connect() as conn:
         last = conn.execute(select(func.max(t.audit_trail.c.notification_id))
                             .where(t.audit_trail.c.contract_id == contract_id)).scalar()
-    return {"instant": projections.as_of_instant.isoformat(), "last_event": last}
+    instant = projections.as_of_instant.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")  # UTC, Z
+    return {"instant": instant, "last_event": last}
 
 
-def _verification(app: Any) -> dict[str, Any]:
+def _verification(app: Any, digest_text: str | None = None) -> dict[str, Any]:
+    """``ledger.audit.verify`` run as the report is made (against a signed digest when one is given), and the
+    log's current digest."""
     out: dict[str, Any] = {"max_notification_id": app.recorder.max_notification_id(), "digest": None,
-                           "digest_error": None}
+                           "digest_error": None, "result": None, "given_digest": digest_text}
     try:
-        from ledger.audit import digest  # type: ignore[attr-defined]
-    except ImportError:
-        out["digest_note"] = "this ledger has no digest function (ledger.audit.digest) yet"
+        from ledger import audit
+    except ImportError:  # pragma: no cover - audit is part of the ledger
+        out["digest_note"] = "this ledger has no audit module"
         return out
     try:
-        value = digest(app)
+        against = audit.load_digest(digest_text) if digest_text else None
+        result = audit.verify(app, against) if against is not None else audit.verify(app)
+        out["result"] = result.to_dict()
+        out["result"]["checked_at"] = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace(
+            "+00:00", "Z")
     except Exception as exc:  # the report still renders; the section says what failed
+        out["verify_error"] = f"{type(exc).__name__}: {exc}"
+    try:
+        value = audit.digest(app)
+    except Exception as exc:
         out["digest_error"] = f"{type(exc).__name__}: {exc}"
         return out
     out["digest"] = value if isinstance(value, str) else json.dumps(value, indent=2, sort_keys=True, default=str)
@@ -215,6 +338,17 @@ def _number(value: Any) -> str:
     return text if len(text) <= 10 else f"{Decimal(value):.4f}"
 
 
+def _tier_labels(per_year: list[dict[str, Any]]) -> list[str]:
+    corridor = next((y["corridor"] for y in per_year if y["corridor"]), [])
+    out, lower = [], "0%"
+    for c in corridor:
+        who = (f"provider bears {c['provider_loss']}" if c["provider_gain"] == c["provider_loss"]
+               else f"provider {c['provider_gain']} of gain, {c['provider_loss']} of loss")
+        out.append(f"±{c['pct']}: {who}" if lower == "0%" else f"±{lower}–{c['pct']}: {who}")
+        lower = c["pct"]
+    return out
+
+
 def render_html(data: Mapping[str, Any]) -> str:
     env = Environment(loader=PackageLoader("projections", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined,
@@ -232,10 +366,15 @@ def render_html(data: Mapping[str, Any]) -> str:
             years, [Decimal(y["budget"]) for y in data["per_year"]],
             [Decimal(y["costs"]) if y["costs"] is not None else None for y in data["per_year"]],
             [[(Decimal(c["low"]), Decimal(c["high"])) for c in y["corridor"]] for y in data["per_year"]],
-            charts.salt_for(cid, "costs")),
+            charts.salt_for(cid, "costs"), _tier_labels(data["per_year"])),
+        "adjustments": charts.adjustments_chart(
+            years, {n: [Decimal(y["components"][n]) for y in data["per_year"]] for n in names},
+            charts.salt_for(cid, "adjustments")),
         "measures": {},
     }
-    for m in data["measures"]:
+    from ledger.tables import progress
+
+    for m in progress(data["measures"], "drawing the indicator charts"):  # a bar on stderr only on a terminal
         by_year = {r["year"]: r for r in m["rows"]}
         svg["measures"][m["measure_id"]] = charts.indicator_chart(
             m["measure_id"], years,
@@ -247,11 +386,55 @@ def render_html(data: Mapping[str, Any]) -> str:
     return env.get_template(TEMPLATE).render(data=data, svg=svg, components=names)
 
 
-def write(projections: Projections, contract_id: str, out: Path, year: int | None = None) -> dict[str, Any]:
-    data = build(projections, contract_id, year)
+def write(projections: Projections, contract_id: str, out: Path, year: int | None = None,
+          digest: str | None = None) -> dict[str, Any]:
+    data = build(projections, contract_id, year, digest)
     html = render_html(data)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     return {"contract_id": contract_id, "out": str(out), "bytes": len(html.encode("utf-8")),
-            "years": data["years"], "decisions": len(data["decisions"]), "charts": 2 + len(data["measures"]),
-            "max_notification_id": data["verification"]["max_notification_id"]}
+            "years": data["years"], "decisions": len(data["decisions"]), "charts": 3 + len(data["measures"]),
+            "max_notification_id": data["verification"]["max_notification_id"],
+            "verified": (data["verification"]["result"] or {}).get("ok")}
+
+
+CHROMIUM_ENV = "OBC_LEDGER_CHROMIUM"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-dev-shm-usage", "--no-pdf-header-footer", "--run-all-compositor-stages-before-draw"]
+
+
+def chromium() -> str:
+    """The headless browser that prints the PDF: $OBC_LEDGER_CHROMIUM, else chromium on the PATH."""
+    import os
+    import shutil
+
+    from ledger.errors import LedgerError
+
+    found = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found:
+        raise LedgerError(f"no headless Chromium to print the PDF: install chromium (Debian: apt-get install "
+                          f"chromium) or set ${CHROMIUM_ENV}", code="chromium_not_found")
+    return found
+
+
+def print_pdf(html: Path, pdf: Path, timeout: float = 180) -> dict[str, Any]:
+    """Print the written page to A4 PDF with headless Chromium (the page's own @page rules set size and margins)."""
+    import subprocess
+    import tempfile
+
+    from ledger.errors import LedgerError
+
+    browser = chromium()
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="obc-ledger-chromium-") as profile:
+        try:
+            proc = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                                   f"--print-to-pdf={pdf.resolve()}", html.resolve().as_uri()],
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise LedgerError(f"chromium did not print {pdf} within {timeout:.0f} s", code="pdf_failed") from None
+    if proc.returncode != 0 or not pdf.exists() or pdf.stat().st_size == 0:
+        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        raise LedgerError(f"chromium could not print {pdf}: {tail[0][:200]}", code="pdf_failed")
+    return {"pdf": str(pdf), "pdf_bytes": pdf.stat().st_size}
