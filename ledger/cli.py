@@ -12,6 +12,7 @@ import json
 import io
 import logging
 import os
+import re
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +26,7 @@ from .ids import id_problem, printable
 from .tabular import format_of, read_csv, read_xlsx
 from .yamlio import MAX_YAML_BYTES
 from .render import render_rejections, render_statement
+from .tables import table
 from .cli_views import VIEW_COMMANDS, add_view_commands
 
 BOOTSTRAP_ENV = "OBC_LEDGER_BOOTSTRAP"
@@ -521,9 +523,8 @@ def cmd_budget(args: argparse.Namespace) -> int:
     contract, _ = app.load_contract(args.contract_id)
     rows = [{"year": h["year"], "amount": format(h["amount"], "f"), "reason": h["reason"], "note": h["note"]}
             for h in contract.budget_history]
-    _emit(args, rows, lambda: "\n".join(
-        f"year {r['year']:>2}  {Decimal(r['amount']):>18,.2f}  {r['reason']:<18} {r['note']}"
-        for r in rows))
+    _emit(args, rows, lambda: table([("year", "year"), ("amount", "budget"), ("reason", "reason"), ("note", "note")],
+                                    rows, money_columns=["amount"]))
     return 0
 
 
@@ -611,11 +612,19 @@ def cmd_rejected(args: argparse.Namespace) -> int:
     return 0
 
 
+def _utc(stamp: Any) -> Any:
+    """ISO-8601 UTC with a ``Z``, as every timestamp the CLI prints."""
+    if not isinstance(stamp, str):
+        return stamp
+    return re.sub(r"\.\d+(?=Z$)", "", stamp.replace("+00:00", "Z"))  # to the second, as decisions are
+
+
 def cmd_pay(args: argparse.Namespace) -> int:
     decided = _open(args).pay(args.contract_id, args.through, actor=_actor(args))
-    _emit(args, decided, lambda: "\n".join(
-        f"{d['contract_id']} year {d['year']} {d['period']}: core instalment {d['amount']}" for d in decided)
-        or f"no instalments due through {args.through} (all already decided)")
+    _emit(args, decided, lambda: table(
+        [("contract_id", "contract"), ("year", "year"), ("period", "period"), ("amount", "core instalment")],
+        decided, money_columns=["amount"]) if decided else
+        f"no instalments due through {args.through} (all already decided)")
     return 0
 
 
@@ -701,27 +710,30 @@ def cmd_statement(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     rows = _read(args).history(args.contract_id, args.year)
-    _emit(args, rows, lambda: "\n".join(
-        f"{r['at']}  {r['event']:<18} {r.get('period') or '':<8} {r['amount']:>16}  "
-        f"{r.get('reason') or ''}  ({r['actor']})" for r in rows) or "nothing recorded for that year yet")
+    _emit(args, rows, lambda: table(
+        [("at", "recorded at (UTC)"), ("event", "event"), ("period", "period"), ("amount", "amount"),
+         ("reason", "reason"), ("actor", "by")], [dict(r, at=_utc(r["at"])) for r in rows], money_columns=["amount"])
+        if rows else "nothing recorded for that year yet")
     return 0
 
 
 def cmd_submissions(args: argparse.Namespace) -> int:
     rows = _read(args).submissions(args.contract_id, args.indicator, args.period, args.all_versions)
-    _emit(args, rows, lambda: "\n".join(
-        f"{r['period']:<8} {r['indicator_id']:<32} {r['provider_id']:<14} "
-        f"{(r['numerator'] + '/' + r['denominator']) if r['value'] is None else r['value']:>14}  "
-        f"{r['submission_id']}{'' if r['current'] else '  (superseded by ' + str(r['superseded_by']) + ')'}"
-        for r in rows) or "no submissions")
+    _emit(args, rows, lambda: table(
+        [("period", "period"), ("indicator_id", "indicator"), ("provider_id", "provider"), ("figure", "figure"),
+         ("submission_id", "submission"), ("status", "status")],
+        [dict(r, figure=(f"{r['numerator']}/{r['denominator']}" if r["value"] is None else r["value"]),
+              status="current" if r["current"] else f"superseded by {r['superseded_by']}") for r in rows])
+        if rows else "no submissions")
     return 0
 
 
 def cmd_decisions(args: argparse.Namespace) -> int:
     rows = _read(args).decisions(args.contract_id)
-    _emit(args, rows, lambda: "\n".join(
-        f"year {r['year']}  {r['kind']:<8} {r['decided_at']}  {r['amount']:>16}  {r['reason'] or ''}"
-        for r in rows) or "no decisions yet")
+    _emit(args, rows, lambda: table(
+        [("year", "year"), ("kind", "decision"), ("decided_at", "decided at (UTC)"), ("amount", "amount"),
+         ("reason", "reason")], [dict(r, decided_at=_utc(r["decided_at"])) for r in rows], money_columns=["amount"])
+        if rows else "no decisions yet")
     return 0
 
 

@@ -29,7 +29,7 @@ def table(columns: Sequence[tuple[str, str]], rows: Iterable[Mapping[str, Any]],
     money_keys = set(money_columns)
     t = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=title, title_justify="left")
     for key, header in columns:
-        t.add_column(header, justify="right" if key in money_keys else "left", no_wrap=True, overflow="ignore")
+        t.add_column(header, justify="right" if key in money_keys else "left", no_wrap=True)
     for row in rows:
         t.add_row(*[money(row.get(k)) if k in money_keys else ("—" if row.get(k) is None else str(row.get(k)))
                     for k, _ in columns])
