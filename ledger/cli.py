@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The ``obc-ledger`` command line. Thin: parse, call the application, print.
 
 Every error is one line on stderr (``--json``: a JSON object) and a non-zero exit;
@@ -1036,6 +1037,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = build_parser()
         apply_env_defaults(parser)
+        if "_ARGCOMPLETE" in os.environ:  # shell completion: `eval "$(register-python-argcomplete obc-ledger)"`
+            import argcomplete
+
+            argcomplete.autocomplete(parser)
         args = parser.parse_args(argv)
         as_json = bool(getattr(args, "json", False))  # --json, or $OBC_LEDGER_JSON: errors as JSON too
         _configure_logging(getattr(args, "log_level", None) or "warning")
