@@ -12,7 +12,7 @@ def _complete(line: str) -> set[str]:
     proc = subprocess.run(["bash", "-c", f"'{OBC_LEDGER}' 8>&1 9>/dev/null"], env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    return set(proc.stdout.split("\n")) - {""}
+    return {word.strip() for word in proc.stdout.split("\n")} - {""}
 
 
 def test_commands_and_options_complete_in_the_shell():
