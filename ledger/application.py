@@ -17,6 +17,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from .config import persistence_env
+from .checks import replayed
 from .definition import ContractDefinition, degenerate_sliding_scales, from_document, parse_definition
 from .access import Actor, NotAuthorized, may_read, refusal
 from .domain import (AccessRefused, Contract, Rejection, Settlement, YearData, contract_uuid, settlement_uuid,
@@ -472,7 +473,8 @@ class Ledger(Application):
     def compute_year(self, contract: Contract, definition: ContractDefinition, year: int) -> tuple[YearSettlement, int]:
         """Settle ``year`` from the data held now. Returns the settlement and the data stream version."""
         calendar = definition.calendar(contract.extended)
-        data = self._maybe(year_data_uuid(contract.contract_id, year))
+        # replayed from the sealed events: a stored snapshot is checked against the replay, never trusted
+        data, _ = replayed(self, year_data_uuid(contract.contract_id, year))
         observations: list[Observation] = []
         costs: list[CostFact] = []
         if data is not None:

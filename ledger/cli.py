@@ -178,8 +178,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("verify", "recompute every event's seal; report the first broken link (exit 1 when broken)")
     p.add_argument("--against", metavar="DIGEST", help="a digest (JSON text or a file) the log must still extend")
-    command("digest", "print a checkpoint of the log (position + chain hash; HMAC-signed if "
-                      "$OBC_LEDGER_DIGEST_KEY is set) for an auditor to keep")
+    p.add_argument("--public-key", dest="public_key", metavar="FILE",
+                   help="the Ed25519 public key every digest checked must be signed with")
+    p.add_argument("--witness", metavar="DIR", help="a witness directory: the log must extend every digest in it")
+    p.add_argument("--read-models", dest="read_models", action="store_true",
+                   help="also rebuild the read models in a scratch database and compare them row by row")
+    p.add_argument("--no-snapshots", dest="no_snapshots", action="store_true",
+                   help="skip replaying the aggregates whose snapshots are stored")
+    p = command("digest", "print a checkpoint of the log (ledger id, position, chain head, time), "
+                          "Ed25519-signed with --sign-key, for an auditor to keep")
+    p.add_argument("--sign-key", dest="sign_key", metavar="FILE", help="the private key (obc-ledger keys generate)")
+    p.add_argument("--publish", action="append", metavar="DIR|kafka:TOPIC", default=None,
+                   help="also append the digest to a witness: a directory, or kafka:ledger.digests (repeatable)")
+    p.add_argument("--bootstrap", default=os.environ.get(BOOTSTRAP_ENV), metavar="HOST:PORT",
+                   help=f"Kafka bootstrap server(s) for --publish kafka:TOPIC (or ${BOOTSTRAP_ENV})")
+    keys = sub.add_parser("keys", help="Ed25519 signing keys for digests and decisions")
+    ksub = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
+    ksub.required = True
+    p = command("generate", "a new key pair: the private key (mode 0600) and the public key beside it", ksub)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
 
     proj = sub.add_parser("projections", help="build and inspect the read models")
     psub = proj.add_subparsers(dest="projections_command", metavar="ACTION", parser_class=_Parser)
@@ -630,30 +647,96 @@ def cmd_dispute(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from . import audit
+    from . import audit, witness
 
     against = audit.load_digest(args.against) if args.against else None
-    result = audit.verify(_open(args), against)
+    public = None
+    if args.public_key:
+        from .signing import load_public_key
 
-    def text() -> str:
-        lines = []
-        if result.problem:
-            lines.append(f"BROKEN after {result.checked} good event(s): {result.problem['message']}")
-        else:
-            lines.append(f"ok: {result.checked} event(s) verified; head #{result.position} {result.head_hash}")
-        if result.digest_checked:
-            lines.append(("ok: " if result.digest_checked["ok"] else "BROKEN: ") + result.digest_checked["message"])
-        return "\n".join(lines)
+        public = load_public_key(args.public_key)
+    witnessed = witness.read(args.witness) if args.witness else []
+    app = _open(args)
+    result = audit.verify(app, against, public_key=public, witnessed=[d for _, d in witnessed])
+    out = result.to_dict()
+    if result.witness is not None:
+        for (name, _), check in zip(witnessed, result.witness):
+            check["file"] = name
+        order = witness.order_problem(witnessed)
+        if order is not None:
+            result.witness.append(order)
+            result.ok = out["ok"] = False
+        failing = [c for c in result.witness if not c["ok"]]
+        out["witness_first_not_extended"] = failing[0] if failing else None
+    lines = []
+    if result.problem:
+        lines.append(f"BROKEN after {result.checked} good event(s): {result.problem['message']}")
+    else:
+        lines.append(f"ok: {result.checked} event(s) verified; head #{result.position} {result.head_hash}")
+    if result.digest_checked:
+        lines.append(("ok: " if result.digest_checked["ok"] else "BROKEN: ") + result.digest_checked["message"])
+    if result.witness is not None:
+        failing = [c for c in result.witness if not c["ok"]]
+        lines.append(f"BROKEN: witness digest {failing[0].get('file')}: {failing[0]['message']}" if failing
+                     else f"ok: the log extends all {len(witnessed)} witnessed digest(s)")
+    if not result.problem and not args.no_snapshots:
+        from .checks import check_derived
 
-    _emit(args, result.to_dict(), text)
+        derived = check_derived(app)
+        out["derived_state"] = derived
+        result.ok = out["ok"] = result.ok and not derived["problems"]
+        lines.append(f"ok: {derived['snapshots_checked']} snapshot(s) replayed and {derived['index_rows']} record "
+                     f"index row(s) matched the events" if not derived["problems"]
+                     else "\n".join(f"BROKEN: {p['message']}" for p in derived["problems"]))
+    if args.read_models and not result.problem:
+        from projections.verify import verify_read_models
+
+        models = verify_read_models(_projections(args, app))
+        out["read_models"] = models
+        result.ok = out["ok"] = result.ok and models["ok"]
+        lines.append(models_text(models))
+    _emit(args, out, lambda: "\n".join(lines))
     return 0 if result.ok else 1
+
+
+def models_text(models: dict[str, Any]) -> str:
+    if models["ok"]:
+        return (f"ok: the read models match a rebuild from the events ({models['rows_compared']} row(s) in "
+                f"{len(models['tables'])} table(s), position #{models['position']})")
+    lines = [f"BROKEN: the read models differ from a rebuild from the events ({len(models['differences'])} "
+             f"difference(s)):"]
+    for d in models["differences"][:200]:
+        lines.append(f"  {d['table']} {d['key']}: live {d['live']} / from events {d['from_events']}")
+    if len(models["differences"]) > 200:
+        lines.append(f"  … {len(models['differences']) - 200} more (--json lists every one)")
+    return "\n".join(lines)
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from . import audit
 
-    value = audit.digest(_open(args))
+    signer = None
+    if args.sign_key:
+        from .signing import load_signer
+
+        signer = load_signer(args.sign_key)
+    value = audit.digest(_open(args), signer)
+    for target in args.publish or ():
+        from .witness import publish
+
+        publish(value, target, args.bootstrap)
     print(json.dumps(value, indent=2 if getattr(args, "json", False) else None))
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from .signing import generate, key_id, load_public_key
+
+    private, public = generate(args.out)
+    kid = key_id(load_public_key(public))
+    _emit(args, {"private_key": str(private), "public_key": str(public), "key_id": kid},
+          lambda: f"private key {private} (mode 0600: keep it off the ledger's machines)\n"
+                  f"public key  {public} (key id {kid})")
     return 0
 
 
@@ -769,7 +852,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "statement": cmd_statement, "demo": cmd_demo, "consume": cmd_consume, "produce": cmd_produce,
     "publish-decisions": cmd_publish_decisions, "history": cmd_history, "submissions": cmd_submissions,
     "decisions": cmd_decisions, "replay": cmd_replay, "projections": cmd_projections,
-    "verify": cmd_verify, "digest": cmd_digest, "dispute": cmd_dispute,
+    "verify": cmd_verify, "digest": cmd_digest, "dispute": cmd_dispute, "keys": cmd_keys,
 }
 COMMANDS.update(VIEW_COMMANDS)
 
