@@ -329,7 +329,7 @@ def parse_digest(value: Any) -> dict[str, Any]:
 def load_digest(text: str) -> dict[str, Any]:
     """A digest from its JSON text or from a file holding it."""
     candidate = text
-    if not text.lstrip().startswith("{"):
+    if text.lstrip()[:1] not in ("{", "[", '"'):
         try:
             with open(text, encoding="utf-8") as handle:
                 candidate = handle.read(MAX_DIGEST_BYTES + 1)

@@ -1,0 +1,317 @@
+"""Tamper evidence against an insider with write access to the database (issue 11).
+
+Each test tampers for real, with SQL against the real SQLite file or PostgreSQL
+server, as someone holding the database's credentials but not the auditor's
+signing key would, and shows the command catching it and naming what changed.
+"""
+
+import json
+import os
+import sqlite3
+
+import psycopg
+import pytest
+
+from ledger.application import Ledger
+from ledger.audit import GENESIS, global_hash, stream_hash
+from ledger.domain import year_data_uuid
+from tests.support.cli import EXAMPLES, Cli
+
+EXPECTED = json.loads((EXAMPLES / "worked-example-expected.json").read_text())
+
+
+def _ledger(url):
+    app = Ledger.from_url(url)
+    app.register_contract((EXAMPLES / "worked-example.yaml").read_text())
+    app.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example.jsonl")
+    app.close_year("beds-msk", 1)
+    return app
+
+
+class Insider:
+    """Direct SQL on the ledger's tables, and the chain's public arithmetic to reseal with."""
+
+    def __init__(self, url):
+        if url.startswith("sqlite:///"):
+            self.conn = sqlite3.connect(url[len("sqlite:///"):])
+            self.events, self.id, self.mark, self.snapshots = "stored_events", "rowid", "?", "stored_snapshots"
+        else:
+            self.conn = psycopg.connect(url, autocommit=False)
+            self.events, self.id, self.mark, self.snapshots = "ledger_events", "notification_id", "%s", \
+                "ledger_snapshots"
+
+    def q(self, sql, *params):
+        cur = self.conn.cursor()
+        cur.execute(sql.replace("?", self.mark), params)
+        return cur
+
+    def commit(self):
+        self.conn.commit()
+
+    def ids(self):
+        return [r[0] for r in self.q(f"SELECT {self.id} FROM {self.events} ORDER BY {self.id}").fetchall()]
+
+    def edit(self, nid, old: bytes, new: bytes):
+        state = bytes(self.q(f"SELECT state FROM {self.events} WHERE {self.id} = ?", nid).fetchone()[0])
+        assert old in state
+        self.q(f"UPDATE {self.events} SET state = ? WHERE {self.id} = ?", state.replace(old, new), nid)
+
+    def reseal(self):
+        """Recompute every seal from the stored events, as the chain uses no key."""
+        rows = self.q(f"SELECT {self.id}, originator_id, originator_version, topic, state FROM {self.events} "
+                      f"ORDER BY {self.id}").fetchall()
+        self.q("DELETE FROM event_hashes")
+        previous, streams = GENESIS, {}
+        for nid, oid, version, topic, state in rows:
+            oid = oid.hex if hasattr(oid, "hex") and not isinstance(oid, str) else str(oid)
+            sh = stream_hash(streams.get(oid, GENESIS), oid, version, topic, bytes(state))
+            previous = global_hash(previous, nid, sh)
+            streams[oid] = sh
+            self.q("INSERT INTO event_hashes VALUES (?, ?, ?, ?, ?)", nid, oid, version, sh, previous)
+        self.commit()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def keys(tmp_path):
+    out = tmp_path / "keys"
+    Cli("sqlite:///unused.db").ok("keys", "generate", "--out", out)
+    return out / "ledger-signing.key", out / "ledger-signing.pub"
+
+
+def _verify(url, *args):
+    result = Cli(url)("verify", "--json", *args)
+    return result.code, (json.loads(result.out) if result.out else json.loads(result.err))
+
+
+# ----------------------------------------------------------------- keys and signed digests
+
+def test_keys_generate_writes_a_private_key_only_its_owner_can_read_and_never_overwrites_it(tmp_path):
+    cli = Cli("sqlite:///unused.db")
+    out = cli.ok("keys", "generate", "--out", tmp_path / "k", "--json").json()
+    assert os.stat(out["private_key"]).st_mode & 0o777 == 0o600
+    assert open(out["public_key"]).read().startswith("-----BEGIN PUBLIC KEY-----")
+    before = open(out["private_key"]).read()
+    again = cli("keys", "generate", "--out", tmp_path / "k")
+    assert again.code == 1 and "already_exists" in again.err
+    assert open(out["private_key"]).read() == before
+
+
+def test_an_edited_and_resealed_event_passes_the_chain_but_not_a_signed_digest(ledger_url, keys, tmp_path):
+    _ledger(ledger_url)
+    private, public = keys
+    kept = tmp_path / "digest.json"
+    kept.write_text(Cli(ledger_url).ok("digest", "--sign-key", private).out)
+    insider = Insider(ledger_url)
+    target = insider.ids()[12]
+    insider.edit(target, b'"actor":"system"', b'"actor":"systen"')
+    insider.reseal()
+    assert _verify(ledger_url)[0] == 0  # the keyless chain alone cannot see a reseal
+    code, report = _verify(ledger_url, "--against", kept, "--public-key", public)
+    assert code == 1 and report["against_digest"]["kind"] == "rewritten"
+    assert report["against_digest"]["position"] == json.loads(kept.read_text())["position"]
+
+
+def test_a_digest_with_its_signature_stripped_is_refused_when_a_public_key_is_given(ledger_url, keys):
+    _ledger(ledger_url)
+    private, public = keys
+    signed = json.loads(Cli(ledger_url).ok("digest", "--sign-key", private).out)
+    assert _verify(ledger_url, "--against", json.dumps(signed), "--public-key", public)[0] == 0
+    stripped = {k: v for k, v in signed.items() if k != "signature"}
+    code, error = _verify(ledger_url, "--against", json.dumps(stripped), "--public-key", public)
+    assert code == 1 and error["error"] == "digest_unsigned"
+
+
+@pytest.mark.parametrize("field, value", [("hash", "0" * 64), ("issued_at", "2030-01-01T00:00:00Z"),
+                                          ("position", 1), ("ledger_id", "f" * 32)])
+def test_a_signed_digest_with_any_field_altered_is_refused(tmp_path, keys, field, value):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _ledger(url)
+    private, public = keys
+    signed = json.loads(Cli(url).ok("digest", "--sign-key", private).out)
+    code, error = _verify(url, "--against", json.dumps(dict(signed, **{field: value})), "--public-key", public)
+    assert code == 1 and error["error"] == "digest_signature_invalid"
+
+
+def test_a_digest_signed_with_the_insiders_own_key_is_refused(tmp_path, keys):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _ledger(url)
+    _, public = keys
+    Cli(url).ok("keys", "generate", "--out", tmp_path / "insider")
+    forged = Cli(url).ok("digest", "--sign-key", tmp_path / "insider" / "ledger-signing.key").out
+    code, error = _verify(url, "--against", forged, "--public-key", public)
+    assert code == 1 and error["error"] == "digest_wrong_key"
+    # ...and a forged key id with the insider's signature
+    value = json.loads(forged)
+    value["signature"]["key_id"] = json.loads(Cli(url).ok("digest", "--sign-key", keys[0]).out)["signature"]["key_id"]
+    code, error = _verify(url, "--against", json.dumps(value), "--public-key", public)
+    assert code == 1 and error["error"] == "digest_signature_invalid"
+
+
+@pytest.mark.parametrize("mutate, code", [
+    (lambda d: {k: v for k, v in d.items() if k != "algorithm"}, "invalid_digest"),
+    (lambda d: {k: v for k, v in d.items() if k != "position"}, "invalid_digest"),
+    (lambda d: dict(d, position=str(d["position"])), "invalid_digest"),
+    (lambda d: dict(d, position=10**30), "invalid_digest"),
+    (lambda d: dict(d, position=-1), "invalid_digest"),
+    (lambda d: dict(d, position=True), "invalid_digest"),
+    (lambda d: dict(d, position=39.0), "invalid_digest"),
+    (lambda d: dict(d, hash=12345), "invalid_digest"),
+    (lambda d: dict(d, hash="XYZ"), "invalid_digest"),
+    (lambda d: dict(d, issued_at=None), "invalid_digest"),
+    (lambda d: dict(d, signature="abc"), "invalid_digest"),
+    (lambda d: dict(d, algorithm="md5-chain"), "digest_algorithm_unknown"),
+    (lambda d: [d], "invalid_digest"),
+    (lambda d: "x" * 70_000, "invalid_digest"),
+])
+def test_a_malformed_digest_is_one_error_line_with_its_code(tmp_path, mutate, code):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _ledger(url)
+    digest = json.loads(Cli(url).ok("digest").out)
+    bad = mutate(digest)
+    text = json.dumps(bad) if not isinstance(bad, str) else '{"a": "' + bad + '"}'
+    result = Cli(url)("verify", "--against", text)
+    assert result.code == 1 and result.out == ""
+    assert result.err.startswith(f"error: {code}: ") and result.err.count("\n") == 1, result.err
+
+
+def test_seals_stored_as_text_are_reported_not_a_traceback(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _ledger(url)
+    insider = Insider(url)
+    target = insider.ids()[3]
+    insider.q("UPDATE event_hashes SET originator_version = 'four' WHERE notification_id = ?", target)
+    insider.commit()
+    code, report = _verify(url)
+    assert code == 1 and report["first_broken_link"]["kind"] == "malformed_seal"
+    assert report["first_broken_link"]["notification_id"] == target
+    last = insider.ids()[-1]
+    insider.q("UPDATE event_hashes SET global_hash = 7 WHERE notification_id = ?", last)
+    insider.commit()
+    result = Cli(url)("digest")
+    assert result.code == 1 and result.err.startswith("error: malformed_seal: ")
+
+
+# ----------------------------------------------------------------- witnesses
+
+def test_a_witness_names_the_first_digest_a_resealed_log_no_longer_extends(ledger_url, keys, tmp_path):
+    app = _ledger(ledger_url)
+    private, public = keys
+    witness = tmp_path / "witness"
+    cli = Cli(ledger_url)
+    cli.ok("digest", "--sign-key", private, "--publish", witness)
+    app.close_year("beds-msk", 2)
+    cli.ok("digest", "--sign-key", private, "--publish", witness)
+    files = sorted(p.name for p in witness.iterdir())
+    assert len(files) == 2
+    assert _verify(ledger_url, "--witness", witness, "--public-key", public)[0] == 0
+    insider = Insider(ledger_url)
+    insider.edit(insider.ids()[20], b'"actor":"system"', b'"actor":"systen"')
+    insider.reseal()
+    code, report = _verify(ledger_url, "--witness", witness, "--public-key", public)
+    assert code == 1
+    assert report["witness_first_not_extended"]["file"] == files[0]
+    assert report["witness_first_not_extended"]["kind"] == "rewritten"
+
+
+def test_a_witness_catches_a_log_cut_back_and_grown_again(tmp_path, keys):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    app = _ledger(url)
+    private, public = keys
+    witness = tmp_path / "witness"
+    Cli(url).ok("digest", "--sign-key", private, "--publish", witness)
+    insider = Insider(url)
+    cut = insider.ids()[-3:]
+    for nid in cut:  # the year close and its instalments go, seals and all
+        insider.q(f"DELETE FROM {insider.events} WHERE rowid = ?", nid)
+        insider.q("DELETE FROM event_hashes WHERE notification_id = ?", nid)
+    insider.commit()
+    del app
+    Ledger.from_url(url).record_baseline("beds-msk", "proms-improved", "0.5", "regrown")
+    code, report = _verify(url, "--witness", witness, "--public-key", public)
+    assert code == 1 and report["witness_first_not_extended"]["kind"] in ("rewritten", "truncated")
+
+
+def test_a_signed_digest_can_be_published_to_the_digests_topic(tmp_path, keys, kafka_broker):
+    from kafka import KafkaConsumer
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _ledger(url)
+    topic = f"ledger.digests.{os.getpid()}"
+    digest = Cli(url).ok("digest", "--sign-key", keys[0], "--publish", f"kafka:{topic}",
+                         "--bootstrap", kafka_broker.bootstrap).out
+    consumer = KafkaConsumer(topic, bootstrap_servers=kafka_broker.bootstrap, auto_offset_reset="earliest",
+                             consumer_timeout_ms=20_000, group_id=None)
+    message = next(iter(consumer))
+    consumer.close()
+    assert json.loads(message.value) == json.loads(digest)
+    assert message.key == json.loads(digest)["ledger_id"].encode()
+
+
+# ----------------------------------------------------------------- snapshots and the record index
+
+def _forge_snapshot(url, stream):
+    insider = Insider(url)
+    row = insider.q(f"SELECT originator_version, state FROM {insider.snapshots} WHERE originator_id = ? "
+                    f"ORDER BY originator_version DESC", stream.hex if url.startswith("sqlite") else stream).fetchone()
+    state = json.loads(bytes(row[1]))
+    for entry in state["state"]["latest_cost"].values():  # every cost report's total set to 1.00
+        entry[3] = {"_type_": "decimal_str", "_data_": "1.00"}
+    insider.q(f"UPDATE {insider.snapshots} SET state = ? WHERE originator_id = ?",
+              json.dumps(state).encode(), stream.hex if url.startswith("sqlite") else stream)
+    insider.commit()
+
+
+def test_a_forged_snapshot_does_not_change_a_close_and_verify_names_its_contract_and_year(ledger_url):
+    app = _ledger(ledger_url)
+    stream = year_data_uuid("beds-msk", 2)
+    app.snapshot(app.repository.get(stream))
+    _forge_snapshot(ledger_url, stream)
+    code, report = _verify(ledger_url)
+    assert code == 1
+    [problem] = report["derived_state"]["problems"]
+    assert problem["kind"] == "snapshot_forged" and problem["where"] == "contract beds-msk year 2"
+    assert "latest_cost" in problem["fields"]
+    closed = Ledger.from_url(ledger_url).close_year("beds-msk", 2)
+    assert closed == EXPECTED[1]  # to the penny, as if no snapshot had been forged
+
+
+def test_a_removed_record_index_row_is_reported_and_so_is_different_content_then_accepted_under_its_id(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _ledger(url)
+    insider = Insider(url)
+    key = insider.q("SELECT record_key FROM record_index WHERE record_key LIKE 'cost_report:%' "
+                    "ORDER BY record_key").fetchone()[0]
+    insider.q("DELETE FROM record_index WHERE record_key = ?", key)
+    insider.commit()
+    code, report = _verify(url)
+    assert code == 1
+    assert [(p["kind"], p["record"]) for p in report["derived_state"]["problems"]] == [("record_index_missing", key)]
+    insider.q("UPDATE record_index SET digest = ? WHERE record_key = (SELECT MIN(record_key) FROM record_index)",
+              "0" * 64)
+    insider.commit()
+    kinds = {p["kind"] for p in _verify(url)[1]["derived_state"]["problems"]}
+    assert kinds == {"record_index_missing", "record_index_altered"}
+
+
+def test_different_content_accepted_under_an_id_whose_index_row_was_removed_is_reported(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _ledger(url)
+    insider = Insider(url)
+    insider.q("DELETE FROM record_index WHERE record_key = 'cost_report:c-0001'")
+    insider.commit()
+    other = tmp_path / "again.jsonl"
+    other.write_text('{"type": "cost_report", "report_id": "c-0001", "contract_id": "beds-msk", "provider_id": '
+                     '"circle", "period": "2026-Q2", "total_cost": "1.00", "high_cost_cases": []}\n')
+    Cli(url).ok("ingest", other)  # the index no longer knows the id: the different content goes in
+    code, report = _verify(url)
+    assert code == 1
+    reused = [p for p in report["derived_state"]["problems"] if p["kind"] == "record_id_reused"]
+    assert [(p["record"], p["contract"]) for p in reused] == [("cost_report:c-0001", "beds-msk")]
+    assert "accepted twice with different content" in reused[0]["message"]
