@@ -706,7 +706,8 @@ def models_text(models: dict[str, Any]) -> str:
     lines = [f"BROKEN: the read models differ from a rebuild from the events ({len(models['differences'])} "
              f"difference(s)):"]
     for d in models["differences"][:200]:
-        lines.append(f"  {d['table']} {d['key']}: live {d['live']} / from events {d['from_events']}")
+        key = ", ".join(f"{k}={v}" for k, v in d["key"].items())
+        lines.append(f"  {d['table']} ({key}) {d['column'] or 'row'}: live {d['live']} / from events {d['from_events']}")
     if len(models["differences"]) > 200:
         lines.append(f"  … {len(models['differences']) - 200} more (--json lists every one)")
     return "\n".join(lines)
@@ -745,6 +746,10 @@ def cmd_projections(args: argparse.Namespace) -> int:
     action = args.projections_command
     if action == "status":
         status = proj.projector.status()
+        if status.get("alarm") == "log_truncated":
+            _emit(args, status, lambda: f"ALARM log_truncated: position {status['position']} of {status['head']}: "
+                                        f"{status['message']}")
+            return 1
         _emit(args, status, lambda: f"position {status['position']} of {status['head']} (lag {status['lag']})")
         return 0
     if action == "rebuild":

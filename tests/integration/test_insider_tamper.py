@@ -6,6 +6,7 @@ signing key would, and shows the command catching it and naming what changed.
 """
 
 import json
+from decimal import Decimal
 import os
 import sqlite3
 
@@ -315,3 +316,62 @@ def test_different_content_accepted_under_an_id_whose_index_row_was_removed_is_r
     reused = [p for p in report["derived_state"]["problems"] if p["kind"] == "record_id_reused"]
     assert [(p["record"], p["contract"]) for p in reused] == [("cost_report:c-0001", "beds-msk")]
     assert "accepted twice with different content" in reused[0]["message"]
+
+
+# ----------------------------------------------------------------- read models and the log's end
+
+def test_an_edited_payment_row_is_reported_by_verify_read_models_with_its_table_key_and_both_values(ledger_url):
+    _ledger(ledger_url)
+    cli = Cli(ledger_url)
+    honest = cli.ok("payments", "beds-msk", "--csv").out
+    insider = Insider(ledger_url)
+    insider.q("UPDATE instalment_parties SET amount = ? WHERE contract_id = 'beds-msk' AND period = '2025-Q2' "
+              "AND party_id = 'physio'", "9999999.00" if ledger_url.startswith("sqlite") else 9999999)
+    insider.commit()
+    assert cli.ok("payments", "beds-msk", "--csv").out != honest  # what finance would load...
+    code, report = _verify(ledger_url, "--read-models")
+    assert code == 1 and not report["read_models"]["ok"]
+    [difference] = report["read_models"]["differences"]
+    assert (difference["table"], difference["column"]) == ("instalment_parties", "amount")
+    assert difference["key"] == {"contract_id": "beds-msk", "year": 1, "period": "2025-Q2", "party_id": "physio"}
+    assert Decimal(difference["live"]) == Decimal("9999999")
+    assert f"2025-Q2,physio,{difference['from_events']}" in honest
+    text = cli("verify", "--read-models")
+    assert text.code == 1 and "instalment_parties (contract_id=beds-msk, year=1, period=2025-Q2, party_id=physio) " \
+                              "amount: live" in text.out
+
+
+def test_a_deleted_and_an_added_read_model_row_are_both_named(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _ledger(url)
+    Cli(url).ok("projections", "run")
+    insider = Insider(url)
+    insider.q("DELETE FROM cost_reports WHERE report_id = 'c-0001'")
+    insider.q("INSERT INTO contract_parties VALUES ('beds-msk', 'ghost-ltd', 'subcontractor', 'Ghost Ltd')")
+    insider.commit()
+    report = _verify(url, "--read-models")[1]["read_models"]
+    found = {(d["table"], d["live"] is None, d["from_events"] is None) for d in report["differences"]}
+    assert ("cost_reports", True, False) in found and ("contract_parties", False, True) in found
+
+
+def test_a_cut_log_is_an_alarm_in_projections_status_even_once_new_events_reuse_the_ids(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _ledger(url)
+    cli = Cli(url)
+    cli.ok("projections", "run")
+    insider = Insider(url)
+    cut = insider.ids()[-3:]
+    for nid in cut:
+        insider.q("DELETE FROM stored_events WHERE rowid = ?", nid)
+        insider.q("DELETE FROM event_hashes WHERE notification_id = ?", nid)
+    insider.commit()
+    status = cli("projections", "status", "--json")
+    assert status.code == 1 and json.loads(status.out)["alarm"] == "log_truncated"
+    app = Ledger.from_url(url)
+    for n in range(3):  # three new events take the removed ids
+        app.record_baseline("beds-msk", "proms-improved", f"0.5{n}", "regrown")
+    assert insider.ids()[-3:] == cut
+    status = cli("projections", "status", "--json")
+    assert status.code == 1 and json.loads(status.out)["alarm"] == "log_truncated"
+    ran = cli("projections", "run")
+    assert ran.code == 1 and ran.err.startswith("error: log_truncated: ")
