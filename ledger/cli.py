@@ -353,8 +353,19 @@ def _projections(args: argparse.Namespace, app: Any = None) -> Any:
 
 
 def _read(args: argparse.Namespace) -> Any:
-    """The read models, caught up with the event log."""
-    return _projections(args).current()
+    """The read models, caught up with the event log (their position noted for :func:`_position_note`)."""
+    projections = _projections(args)
+    read = projections.current()
+    args._position = projections.projector.position()
+    return read
+
+
+def _position_note(args: argparse.Namespace) -> None:
+    """Which event position the figures just printed come from (on stderr: stdout stays the data)."""
+    position = getattr(args, "_position", None)
+    if position is not None and not getattr(args, "json", False):
+        print(f"figures from the read models at event #{position} (obc-ledger verify --read-models checks them "
+              f"against the events)", file=sys.stderr)
 
 
 def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
@@ -557,6 +568,7 @@ def cmd_statement(args: argparse.Namespace) -> int:
         read = _read(args)
     statement = read.statement(args.contract_id, args.year)
     _emit(args, statement, lambda: render_statement(statement))
+    _position_note(args)
     return 0
 
 

@@ -64,7 +64,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     from projections.reconcile import (EXIT_NOT_RECONCILED, InvalidRegister, failure, read_register, reconcile,
                                        render)
 
-    from .cli import EXIT_ERROR, _emit, _read
+    from .cli import EXIT_ERROR, _emit, _position_note, _read
 
     register = None
     if args.payments is not None:
@@ -76,7 +76,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
             return EXIT_ERROR
     result = reconcile(_read(args), args.contract_id, args.year, register,
                        str(args.payments) if args.payments else None)
+    result["position"] = args._position
     _emit(args, result, lambda: render(result))
+    _position_note(args)
     if result["reconciled"]:
         return 0
     error = failure(result)
@@ -90,17 +92,19 @@ def cmd_payments(args: argparse.Namespace) -> int:
 
     from projections.reconcile import payment_schedule
 
-    from .cli import _emit, _read
+    from .cli import _emit, _position_note, _read
 
     rows = payment_schedule(_read(args), args.contract_id, args.year)
     if args.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["period", "party", "amount"])
         writer.writerows([r["period"], r["party"], r["amount"]] for r in rows)
+        _position_note(args)
         return 0
     _emit(args, rows, lambda: "\n".join(
         f"year {r['year']}  {r['period']:<18} {r['party']:<16} {r['amount']:>16}" for r in rows)
         or "no payments decided yet")
+    _position_note(args)
     return 0
 
 
@@ -118,7 +122,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     summary = write(projections, args.contract_id, args.out, args.year)
     _emit(args, summary, lambda: (f"wrote {summary['out']} ({summary['bytes']:,} bytes): years "
                                   f"{', '.join(map(str, summary['years']))}, {summary['decisions']} decision(s), "
-                                  f"{summary['charts']} chart(s), log position {summary['max_notification_id']}"))
+                                  f"{summary['charts']} chart(s), log position {summary['max_notification_id']}, "
+                                  + ("verified" if summary["verified"] else "VERIFICATION FAILED: "
+                                     + "; ".join(summary["verification_problems"][:3]))))
     return 0
 
 

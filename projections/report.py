@@ -48,7 +48,7 @@ def build(projections: Projections, contract_id: str, year: int | None = None) -
         "per_year": [per_year[y] for y in years],
         "decisions": [_decision_row(d) for d in decided if year is None or d.year == year],
         "disputes": disputes,
-        "verification": _verification(projections.app),
+        "verification": _verification(projections.app, projections),
         "as_of": _as_of(projections, contract_id),
         "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     }
@@ -164,9 +164,32 @@ def _as_of(projections: Any, contract_id: str) -> dict[str, Any] | None:
     return {"instant": projections.as_of_instant.isoformat(), "last_event": last}
 
 
-def _verification(app: Any) -> dict[str, Any]:
+def _checks(app: Any, projections: Any) -> dict[str, Any]:
+    """``verify``'s result as the report was made: the chain, snapshots and record index, and (for the
+    live read models) a row-by-row comparison with a rebuild from the events."""
+    from ledger.audit import verify
+    from ledger.checks import check_derived
+
+    chain = verify(app)
+    problems = [chain.problem["message"]] if chain.problem else []
+    if not problems:
+        problems += [p["message"] for p in check_derived(app)["problems"]]
+    if projections is not None and projections.as_of_instant is None and not problems:
+        from .verify import verify_read_models
+
+        models = verify_read_models(projections)
+        problems += [f"read model {d['table']} {d['key']} {d['column'] or 'row'}: live {d['live']}, "
+                     f"from events {d['from_events']}" for d in models["differences"][:50]]
+    return {"ok": not problems, "events_checked": chain.checked, "problems": problems}
+
+
+def _verification(app: Any, projections: Any = None) -> dict[str, Any]:
     out: dict[str, Any] = {"max_notification_id": app.recorder.max_notification_id(), "digest": None,
                            "digest_error": None}
+    try:
+        out["checks"] = _checks(app, projections)
+    except Exception as exc:  # noqa: BLE001 - the report still renders; the section says what failed
+        out["checks"] = {"ok": False, "events_checked": 0, "problems": [f"{type(exc).__name__}: {exc}"]}
     try:
         from ledger.audit import digest  # type: ignore[attr-defined]
     except ImportError:
@@ -234,4 +257,6 @@ def write(projections: Projections, contract_id: str, out: Path, year: int | Non
     out.write_text(html, encoding="utf-8")
     return {"contract_id": contract_id, "out": str(out), "bytes": len(html.encode("utf-8")),
             "years": data["years"], "decisions": len(data["decisions"]), "charts": 2 + len(data["measures"]),
-            "max_notification_id": data["verification"]["max_notification_id"]}
+            "max_notification_id": data["verification"]["max_notification_id"],
+            "verified": data["verification"]["checks"]["ok"],
+            "verification_problems": data["verification"]["checks"]["problems"]}

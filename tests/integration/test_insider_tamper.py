@@ -375,3 +375,20 @@ def test_a_cut_log_is_an_alarm_in_projections_status_even_once_new_events_reuse_
     assert status.code == 1 and json.loads(status.out)["alarm"] == "log_truncated"
     ran = cli("projections", "run")
     assert ran.code == 1 and ran.err.startswith("error: log_truncated: ")
+
+
+def test_payments_and_reconcile_state_their_event_position_and_the_report_shows_a_failed_verification(tmp_path):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    app = _ledger(url)
+    cli = Cli(url)
+    head = app.recorder.max_notification_id()
+    assert f"at event #{head} " in cli.ok("payments", "beds-msk", "--csv").err
+    assert cli.ok("reconcile", "beds-msk", "--year", "1", "--json").json()["position"] == head
+    clean = cli.ok("report", "beds-msk", "--out", tmp_path / "clean.html", "--json").json()
+    assert clean["verified"] and clean["verification_problems"] == []
+    insider = Insider(url)
+    insider.q("UPDATE decision_parties SET amount = '1.00' WHERE contract_id = 'beds-msk'")
+    insider.commit()
+    summary = cli.ok("report", "beds-msk", "--out", tmp_path / "report.html", "--json").json()
+    assert not summary["verified"] and "decision_parties" in summary["verification_problems"][0]
+    assert "Verification FAILED" in (tmp_path / "report.html").read_text()
