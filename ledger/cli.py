@@ -247,6 +247,8 @@ def _stream_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--topic", default="ledger.decisions", help="topic to publish to (default ledger.decisions)")
     p.add_argument("--until-idle", type=float, metavar="SECONDS",
                    help="exit cleanly after this many seconds without a new decision")
+    p.add_argument("--sign-key", dest="sign_key", metavar="FILE",
+                   help="Ed25519 private key: each decision carries a decision-signature header")
 
 
 def _bootstrap(args: argparse.Namespace) -> str:
@@ -849,7 +851,12 @@ def cmd_produce(args: argparse.Namespace) -> int:
 def cmd_publish_decisions(args: argparse.Namespace) -> int:
     from consumers.decisions import publish_decisions
 
-    report = publish_decisions(_open(args), _bootstrap(args), args.topic, args.until_idle)
+    signer = None
+    if args.sign_key:
+        from .signing import load_signer
+
+        signer = load_signer(args.sign_key)
+    report = publish_decisions(_open(args), _bootstrap(args), args.topic, args.until_idle, signer=signer)
     _emit(args, report.to_dict(), lambda: (
         f"published {report.published} decision(s) to {report.topic}"
         + (f" ({report.already_published} already there from an interrupted run, not sent again)"

@@ -392,3 +392,38 @@ def test_payments_and_reconcile_state_their_event_position_and_the_report_shows_
     summary = cli.ok("report", "beds-msk", "--out", tmp_path / "report.html", "--json").json()
     assert not summary["verified"] and "decision_parties" in summary["verification_problems"][0]
     assert "Verification FAILED" in (tmp_path / "report.html").read_text()
+
+
+# ----------------------------------------------------------------- signed decisions on Kafka
+
+def test_published_decisions_carry_a_signature_a_consumer_checks_and_a_forged_one_fails(
+        tmp_path, keys, kafka_broker, kafka_topic):
+    from kafka import TopicPartition
+
+    from consumers.decisions import KEY_ID_HEADER, check_decision
+    from consumers.kafka import ensure_topic, producer, read_tail
+    from ledger.signing import key_id, load_public_key
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _ledger(url)
+    private, public = keys
+    Cli(url).ok("publish-decisions", "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic,
+                "--until-idle", "0.5", "--sign-key", private)
+    pub = load_public_key(public)
+
+    def messages():
+        return [m for p in range(ensure_topic(kafka_broker.bootstrap, kafka_topic))
+                for m in read_tail(kafka_broker.bootstrap, TopicPartition(kafka_topic, p), 0)]
+
+    sent = messages()
+    assert len(sent) == 5  # year 1: four instalments and the close
+    assert all(check_decision(m, pub) for m in sent)
+    assert {dict(m.headers)[KEY_ID_HEADER].decode() for m in sent} == {key_id(pub)}
+    # an insider writes to the topic: the real headers copied onto a changed value, and one with none
+    genuine = sent[-1]
+    client = producer(kafka_broker.bootstrap)
+    client.send(kafka_topic, key=genuine.key, value=genuine.value[:-1] + b"\x00", headers=genuine.headers).get(30)
+    client.send(kafka_topic, key=genuine.key, value=genuine.value).get(30)
+    client.close()
+    forged = [m for m in messages() if (m.partition, m.offset) not in {(s.partition, s.offset) for s in sent}]
+    assert len(forged) == 2 and not any(check_decision(m, pub) for m in forged)
