@@ -192,6 +192,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also append the digest to a witness: a directory, or kafka:ledger.digests (repeatable)")
     p.add_argument("--bootstrap", default=os.environ.get(BOOTSTRAP_ENV), metavar="HOST:PORT",
                    help=f"Kafka bootstrap server(s) for --publish kafka:TOPIC (or ${BOOTSTRAP_ENV})")
+    db = sub.add_parser("db", help="set up the database")
+    dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
+    dbsub.required = True
+    p = command("init", "create the tables; with --roles (PostgreSQL) the least-privilege roles, grants, "
+                        "append-only trigger and row-level security", dbsub)
+    p.add_argument("--roles", action="store_true", help="owner, writer, projector and reader roles (PostgreSQL)")
+    p.add_argument("--print-sql", dest="print_sql", action="store_true",
+                   help="print the SQL --roles runs (for a DBA to review or run) instead of running it")
     keys = sub.add_parser("keys", help="Ed25519 signing keys for digests and decisions")
     ksub = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
     ksub.required = True
@@ -744,6 +752,25 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    url = database_url(getattr(args, "db", None))
+    if not args.roles:
+        _open(args)
+        _projections(args).projector.create_tables()
+        _emit(args, {"initialised": True}, lambda: "created the event tables and read models")
+        return 0
+    from .roles import init_roles
+
+    sql = init_roles(url, execute=not args.print_sql)
+    if args.print_sql:
+        print(";\n".join(sql) + ";")
+        return 0
+    _emit(args, {"roles": ["obc_owner", "obc_writer", "obc_projector", "obc_reader"], "statements": len(sql)},
+          lambda: f"roles obc_owner, obc_writer, obc_projector and obc_reader set up ({len(sql)} statements); "
+                  f"make each worker's login user a member of one (see deploy/README.md)")
+    return 0
+
+
 def cmd_keys(args: argparse.Namespace) -> int:
     from .signing import generate, key_id, load_public_key
 
@@ -876,7 +903,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "statement": cmd_statement, "demo": cmd_demo, "consume": cmd_consume, "produce": cmd_produce,
     "publish-decisions": cmd_publish_decisions, "history": cmd_history, "submissions": cmd_submissions,
     "decisions": cmd_decisions, "replay": cmd_replay, "projections": cmd_projections,
-    "verify": cmd_verify, "digest": cmd_digest, "dispute": cmd_dispute, "keys": cmd_keys,
+    "verify": cmd_verify, "digest": cmd_digest, "dispute": cmd_dispute, "keys": cmd_keys, "db": cmd_db,
 }
 COMMANDS.update(VIEW_COMMANDS)
 
