@@ -268,14 +268,12 @@ def digest(app: Any, signer: Any = None) -> dict[str, Any]:
     """A checkpoint of the log: ledger id, position, chain head and time, signed when ``signer`` is given."""
     head = app.recorder.last_seal()
     first = app.recorder.select_seals(0, 1)
-    for row in ((head[0], "x", 0, GENESIS, head[1]),) if head else ():
-        problem = seal_problem(row)
+    for where, row in (("last", (head[0], "", 0, GENESIS, head[1]) if head else None),
+                       ("first", first[0] if first else None)):
+        problem = seal_problem(row) if row is not None else None
         if problem:
-            raise LedgerError(f"the log's last seal (#{head[0]}) is malformed: {problem}; run `obc-ledger verify`",
+            raise LedgerError(f"the log's {where} seal (#{row[0]}) is malformed: {problem}; run `obc-ledger verify`",
                               code="malformed_seal")
-    if first and seal_problem(first[0]):
-        raise LedgerError(f"the log's first seal is malformed: {seal_problem(first[0])}; run `obc-ledger verify`",
-                          code="malformed_seal")
     out: dict[str, Any] = {
         "algorithm": ALGORITHM, "ledger_id": ledger_id_of(first[0][4] if first else GENESIS),
         "position": head[0] if head else 0, "hash": head[1] if head else GENESIS,

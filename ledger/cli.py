@@ -183,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--witness", metavar="DIR", help="a witness directory: the log must extend every digest in it")
     p.add_argument("--read-models", dest="read_models", action="store_true",
                    help="also rebuild the read models in a scratch database and compare them row by row")
-    p.add_argument("--no-snapshots", dest="no_snapshots", action="store_true",
-                   help="skip replaying the aggregates whose snapshots are stored")
+    p.add_argument("--seals-only", dest="seals_only", action="store_true",
+                   help="check the seals only: skip replaying snapshots and rebuilding the record index")
     p = command("digest", "print a checkpoint of the log (ledger id, position, chain head, time), "
                           "Ed25519-signed with --sign-key, for an auditor to keep")
     p.add_argument("--sign-key", dest="sign_key", metavar="FILE", help="the private key (obc-ledger keys generate)")
@@ -678,6 +678,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
         public = load_public_key(args.public_key)
     witnessed = witness.read(args.witness) if args.witness else []
+    if public is not None:
+        for name, one in witnessed:  # a refusal names the witness file
+            try:
+                audit.check_signature(one, public)
+            except LedgerError as exc:
+                raise LedgerError(f"witness {name}: {exc.message}", code=exc.code) from None
     app = _open(args)
     result = audit.verify(app, against, public_key=public, witnessed=[d for _, d in witnessed])
     out = result.to_dict()
@@ -701,7 +707,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         failing = [c for c in result.witness if not c["ok"]]
         lines.append(f"BROKEN: witness digest {failing[0].get('file')}: {failing[0]['message']}" if failing
                      else f"ok: the log extends all {len(witnessed)} witnessed digest(s)")
-    if not result.problem and not args.no_snapshots:
+    if not result.problem and not args.seals_only:
         from .checks import check_derived
 
         derived = check_derived(app)

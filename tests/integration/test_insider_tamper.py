@@ -427,3 +427,14 @@ def test_published_decisions_carry_a_signature_a_consumer_checks_and_a_forged_on
     client.close()
     forged = [m for m in messages() if (m.partition, m.offset) not in {(s.partition, s.offset) for s in sent}]
     assert len(forged) == 2 and not any(check_decision(m, pub) for m in forged)
+
+
+def test_an_unsigned_digest_slipped_into_a_witness_is_refused_naming_its_file(tmp_path, keys):
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    _ledger(url)
+    witness = tmp_path / "witness"
+    Cli(url).ok("digest", "--sign-key", keys[0], "--publish", witness)
+    Cli(url).ok("digest", "--publish", witness)  # the insider's: no key
+    result = Cli(url)("verify", "--witness", witness, "--public-key", keys[1])
+    unsigned = [p.name for p in witness.iterdir() if "signature" not in p.read_text()]
+    assert result.code == 1 and result.err.startswith(f"error: digest_unsigned: witness {unsigned[0]}: ")
