@@ -703,6 +703,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         lines.append(f"ok: {result.checked} event(s) verified; head #{result.position} {result.head_hash}")
     if result.digest_checked:
         lines.append(("ok: " if result.digest_checked["ok"] else "BROKEN: ") + result.digest_checked["message"])
+    if (against is not None or witnessed) and public is None:
+        lines.append("note: digest signatures not checked (give --public-key to require them)")
     if result.witness is not None:
         failing = [c for c in result.witness if not c["ok"]]
         lines.append(f"BROKEN: witness digest {failing[0].get('file')}: {failing[0]['message']}" if failing
@@ -713,9 +715,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         derived = check_derived(app)
         out["derived_state"] = derived
         result.ok = out["ok"] = result.ok and not derived["problems"]
+        problems = derived["problems"]
         lines.append(f"ok: {derived['snapshots_checked']} snapshot(s) replayed and {derived['index_rows']} record "
-                     f"index row(s) matched the events" if not derived["problems"]
-                     else "\n".join(f"BROKEN: {p['message']}" for p in derived["problems"]))
+                     f"index row(s) matched the events" if not problems
+                     else "\n".join(f"BROKEN: {p['message']}" for p in problems[:50])
+                     + (f"\n… {len(problems) - 50} more (--json lists every one)" if len(problems) > 50 else ""))
     if args.read_models and not result.problem:
         from projections.verify import verify_read_models
 
