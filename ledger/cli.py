@@ -180,7 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--against", metavar="DIGEST", help="a digest (JSON text or a file) the log must still extend")
     p.add_argument("--public-key", dest="public_key", metavar="FILE",
                    help="the Ed25519 public key every digest checked must be signed with")
-    p.add_argument("--witness", metavar="DIR", help="a witness directory: the log must extend every digest in it")
+    p.add_argument("--witness", metavar="DIR|kafka:TOPIC",
+                   help="a witness (directory, or kafka:ledger.digests): the log must extend every digest in it")
+    p.add_argument("--bootstrap", default=os.environ.get(BOOTSTRAP_ENV), metavar="HOST:PORT",
+                   help=f"Kafka bootstrap server(s) for --witness kafka:TOPIC (or ${BOOTSTRAP_ENV})")
     p.add_argument("--read-models", dest="read_models", action="store_true",
                    help="also rebuild the read models in a scratch database and compare them row by row")
     p.add_argument("--seals-only", dest="seals_only", action="store_true",
@@ -677,7 +680,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from .signing import load_public_key
 
         public = load_public_key(args.public_key)
-    witnessed = witness.read(args.witness) if args.witness else []
+    witnessed = witness.read(args.witness, args.bootstrap) if args.witness else []
     if public is not None:
         for name, one in witnessed:  # a refusal names the witness file
             try:

@@ -60,8 +60,11 @@ def _publish_kafka(digest: dict[str, Any], text: str, topic: str, bootstrap: str
     return f"kafka:{topic}"
 
 
-def read(directory: str | Path) -> list[tuple[str, dict[str, Any]]]:
-    """Every digest a witness directory holds, with its file name, in the order they were issued."""
+def read(directory: str | Path, bootstrap: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """Every digest a witness holds (a directory, or ``kafka:TOPIC``), each with its name (file, or
+    ``topic:partition:offset``), in the order they were issued."""
+    if str(directory).startswith("kafka:"):
+        return _sorted(_read_kafka(str(directory)[len("kafka:"):] or DIGESTS_TOPIC, bootstrap))
     folder = Path(directory)
     if not folder.is_dir():
         raise LedgerError(f"witness {folder} is not a directory", code="file_not_found")
@@ -74,7 +77,32 @@ def read(directory: str | Path) -> list[tuple[str, dict[str, Any]]]:
             out.append((path.name, load_digest(str(path))))
         except LedgerError as exc:
             raise LedgerError(f"{path.name}: {exc.message}", code=exc.code) from None
+    return _sorted(out)
+
+
+def _sorted(out: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
     out.sort(key=lambda item: (item[1].get("issued_at", ""), item[1]["position"], item[0]))
+    return out
+
+
+def _read_kafka(topic: str, bootstrap: str | None) -> list[tuple[str, dict[str, Any]]]:
+    if not bootstrap:
+        raise LedgerError("reading a witness topic needs --bootstrap (or $OBC_LEDGER_BOOTSTRAP)",
+                          code="configuration_error")
+    from kafka import TopicPartition
+
+    from consumers.kafka import ensure_topic, read_tail
+
+    out = []
+    for partition in range(ensure_topic(bootstrap, topic, partitions=1, create=False)):
+        for message in read_tail(bootstrap, TopicPartition(topic, partition), 0):
+            name = f"{topic}:{partition}:{message.offset}"
+            try:
+                text = (message.value or b"").decode("utf-8")
+                out.append((name, load_digest(text if text.lstrip()[:1] == "{" else "{}")))
+            except (UnicodeDecodeError, LedgerError) as exc:
+                message_text = exc.message if isinstance(exc, LedgerError) else "not UTF-8 text"
+                raise LedgerError(f"{name}: {message_text}", code="invalid_digest") from None
     return out
 
 

@@ -253,6 +253,13 @@ def test_a_signed_digest_can_be_published_to_the_digests_topic(tmp_path, keys, k
     consumer.close()
     assert json.loads(message.value) == json.loads(digest)
     assert message.key == json.loads(digest)["ledger_id"].encode()
+    witness = ("--witness", f"kafka:{topic}", "--bootstrap", kafka_broker.bootstrap, "--public-key", keys[1])
+    assert _verify(url, *witness)[0] == 0
+    insider = Insider(url)
+    insider.edit(insider.ids()[8], b'"actor":"system"', b'"actor":"systen"')
+    insider.reseal()
+    code, report = _verify(url, *witness)
+    assert code == 1 and report["witness_first_not_extended"]["file"] == f"{topic}:0:0"
 
 
 # ----------------------------------------------------------------- snapshots and the record index
