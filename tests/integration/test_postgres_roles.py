@@ -114,3 +114,11 @@ def test_db_init_roles_prints_its_sql_for_a_dba(postgres_url):
     out = Cli(postgres_url).ok("db", "init", "--roles", "--print-sql").out
     assert "CREATE TRIGGER obc_append_only BEFORE UPDATE OR DELETE ON \"public\".ledger_events" in out
     assert "ENABLE ROW LEVEL SECURITY" in out
+
+
+def test_the_projector_role_can_verify_and_sign_a_digest_read_only(roles, tmp_path):
+    cli = Cli(roles["obc_projector"][1])
+    cli.ok("keys", "generate", "--out", tmp_path / "k")
+    digest = cli.ok("digest", "--sign-key", tmp_path / "k" / "ledger-signing.key").out
+    result = cli("verify", "--json", "--against", digest, "--public-key", tmp_path / "k" / "ledger-signing.pub")
+    assert result.code == 0, result.err
