@@ -258,7 +258,7 @@ def _stream_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--topic", default="ledger.decisions", help="topic to publish to (default ledger.decisions)")
     p.add_argument("--until-idle", type=float, metavar="SECONDS",
                    help="exit cleanly after this many seconds without a new decision")
-    p.add_argument("--sign-key", dest="sign_key", metavar="FILE",
+    p.add_argument("--sign-key", dest="decision_sign_key", metavar="FILE",
                    help="Ed25519 private key: each decision carries a decision-signature header")
 
 
@@ -892,10 +892,10 @@ def cmd_publish_decisions(args: argparse.Namespace) -> int:
     from consumers.decisions import publish_decisions
 
     signer = None
-    if args.sign_key:
+    if args.decision_sign_key:
         from .signing import load_signer
 
-        signer = load_signer(args.sign_key)
+        signer = load_signer(args.decision_sign_key)
     report = publish_decisions(_open(args), _bootstrap(args), args.topic, args.until_idle, signer=signer)
     _emit(args, report.to_dict(), lambda: (
         f"published {report.published} decision(s) to {report.topic}"
