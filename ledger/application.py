@@ -508,7 +508,7 @@ class Ledger(Application):
         contract, definition = self.load_contract(contract_id)
         calendar = definition.calendar(contract.extended)
         self._check_year(calendar, year)
-        data = self._maybe(year_data_uuid(contract_id, year))
+        data, _ = replayed(self, year_data_uuid(contract_id, year))  # the events, not a snapshot
         costed = {(row[1], row[2]) for row in data.latest_cost.values()} if data else set()
         submitted = {(row[2], row[3]) for row in data.latest_submission.values()} if data else set()
         return year_gaps(definition, year, [p.label for p in calendar.periods(year)], costed, submitted)
@@ -651,7 +651,7 @@ class Ledger(Application):
     def _restatement_reason(self, contract_id: str, year: int, before: Mapping[str, Any],
                             after: Mapping[str, Any]) -> str:
         """Why a restatement differs: corrections (superseding data the decision used), late data, budget."""
-        data = self._maybe(year_data_uuid(contract_id, year))
+        data, _ = replayed(self, year_data_uuid(contract_id, year))
         supersedes: dict[str, str | None] = {}
         if data is not None:
             supersedes.update((e[0], e[-1]) for e in data.latest_submission.values())
