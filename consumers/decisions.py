@@ -16,6 +16,13 @@ id: after a restore that lost events, the ledger reuses notification ids for new
 events, and a decision re-made with *different* figures must reach the finance
 system, while one re-made identically must not be sent twice. (Messages from before
 these headers existed are recognised by notification id, as they were then.)
+
+With a signing key (``publish-decisions --sign-key FILE``) every message also carries
+``decision-signature``: Ed25519 (base64) over :func:`signed_message` (a label, the
+message key and its value bytes, as sent), and ``decision-key-id``; a consumer in
+finance checks it with the public key (:func:`check_decision`), so a decision written
+to the topic by anyone without the key is told apart. The unkeyed digest header only
+identifies a decision; it proves nothing.
 """
 
 from __future__ import annotations
@@ -46,6 +53,8 @@ DECISION_SCHEMA_ID = 6
 HEADER = "notification-id"
 ID_HEADER = "decision-id"
 DIGEST_HEADER = "decision-digest"
+SIGNATURE_HEADER = "decision-signature"
+KEY_ID_HEADER = "decision-key-id"
 NOT_CONTENT = ("notification_id", "decided_at", "actor")
 PAGE = 500
 CENT = Decimal("0.01")
@@ -63,6 +72,27 @@ def content_digest(value: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def signed_message(key: bytes | None, value: bytes) -> bytes:
+    """What a decision's signature covers: the message key and value bytes exactly as sent."""
+    key = key or b""
+    return b"obc-ledger decision v1\n" + str(len(key)).encode() + b"\n" + key + value
+
+
+def check_decision(message: Any, public_key: Any) -> bool:
+    """Whether a consumed decision message (``key``, ``value``, ``headers``) is signed by ``public_key``."""
+    from ledger.signing import check
+
+    headers = {k: v for k, v in (message.headers or [])}
+    signature = headers.get(SIGNATURE_HEADER)
+    if signature is None:
+        return False
+    try:
+        text = signature.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    return check(public_key, text, signed_message(message.key, message.value))
+
+
 @dataclass
 class PublishReport:
     topic: str
@@ -78,8 +108,10 @@ class PublishReport:
 
 class DecisionPublisher:
     def __init__(self, app: "Ledger", bootstrap: str, topic: str = DEFAULT_DECISIONS_TOPIC,
-                 until_idle: float | None = None, poll_interval: float = 0.5) -> None:  # float-ok: seconds, not money
+                 until_idle: float | None = None, poll_interval: float = 0.5,  # float-ok: seconds, not money
+                 signer: Any = None) -> None:
         self.app = app
+        self.signer = signer
         self.bootstrap = bootstrap
         self.topic = topic
         self.until_idle = until_idle
@@ -171,11 +203,15 @@ class DecisionPublisher:
                     if identity in seen or n.id in legacy:
                         self.report.already_published += 1
                         continue
-                    futures.append(client.send(self.topic, key=value["contract_id"].encode(),
-                                               value=encode(DECISION_SCHEMA_ID, value),
-                                               headers=[(HEADER, str(n.id).encode()),
-                                                        (ID_HEADER, identity[0].encode()),
-                                                        (DIGEST_HEADER, identity[1].encode())]))
+                    key, body = value["contract_id"].encode(), encode(DECISION_SCHEMA_ID, value)
+                    headers = [(HEADER, str(n.id).encode()), (ID_HEADER, identity[0].encode()),
+                               (DIGEST_HEADER, identity[1].encode())]
+                    if self.signer is not None:
+                        from ledger.signing import signature_text
+
+                        headers += [(SIGNATURE_HEADER, signature_text(self.signer.sign(signed_message(key, body)))
+                                     .encode()), (KEY_ID_HEADER, self.signer.key_id.encode())]
+                    futures.append(client.send(self.topic, key=key, value=body, headers=headers))
                 client.flush()
                 for future in futures:
                     try:
@@ -200,9 +236,9 @@ class DecisionPublisher:
 
 
 def publish_decisions(app: "Ledger", bootstrap: str, topic: str = DEFAULT_DECISIONS_TOPIC,
-                      until_idle: float | None = None, on_start: Callable[[DecisionPublisher], None] | None = None  # float-ok: seconds, not money
-                      ) -> PublishReport:
-    publisher = DecisionPublisher(app, bootstrap, topic, until_idle)
+                      until_idle: float | None = None, on_start: Callable[[DecisionPublisher], None] | None = None,  # float-ok: seconds, not money
+                      signer: Any = None) -> PublishReport:
+    publisher = DecisionPublisher(app, bootstrap, topic, until_idle, signer=signer)
     if on_start is not None:
         on_start(publisher)
     return publisher.run()

@@ -15,8 +15,6 @@ from collections import defaultdict
 from ledger.cli import build_parser, env_name, option_actions
 
 EXTRAS = {
-    "OBC_LEDGER_DIGEST_KEY": ("—", "digest, verify", "—",
-                              "HMAC key: `digest` signs its checkpoint, `verify --against` checks the signature"),
     "OBC_LEDGER_DEBUG": ("—", "all", "—", "set to 1 to print a Python traceback on an internal error"),
     "OBC_LEDGER_CHROMIUM": ("—", "report --pdf", "chromium on the PATH", "the headless Chromium that prints the PDF"),
 }

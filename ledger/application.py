@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from .config import persistence_env
+from .checks import replayed
 from .definition import ContractDefinition, degenerate_sliding_scales, from_document, parse_definition
 from .access import Actor, NotAuthorized, may_read, refusal
 from .domain import (AccessRefused, Contract, Rejection, Settlement, YearData, contract_uuid, settlement_uuid,
@@ -588,7 +589,8 @@ class Ledger(Application):
     def compute_year(self, contract: Contract, definition: ContractDefinition, year: int) -> tuple[YearSettlement, int]:
         """Settle ``year`` from the data held now. Returns the settlement and the data stream version."""
         calendar = definition.calendar(contract.extended)
-        data = self._maybe(year_data_uuid(contract.contract_id, year))
+        # replayed from the sealed events: a stored snapshot is checked against the replay, never trusted
+        data, _ = replayed(self, year_data_uuid(contract.contract_id, year))
         observations: list[Observation] = []
         costs: list[CostFact] = []
         if data is not None:
@@ -622,7 +624,7 @@ class Ledger(Application):
         contract, definition = self.load_contract(contract_id)
         calendar = definition.calendar(contract.extended)
         self._check_year(calendar, year)
-        data = self._maybe(year_data_uuid(contract_id, year))
+        data, _ = replayed(self, year_data_uuid(contract_id, year))  # the events, not a snapshot
         costed = {(row[1], row[2]) for row in data.latest_cost.values()} if data else set()
         submitted = {(row[2], row[3]) for row in data.latest_submission.values()} if data else set()
         return year_gaps(year_terms(definition, year), year, [p.label for p in calendar.periods(year)], costed,
@@ -780,7 +782,7 @@ class Ledger(Application):
     def _restatement_reason(self, contract_id: str, year: int, before: Mapping[str, Any],
                             after: Mapping[str, Any]) -> str:
         """Why a restatement differs: corrections (superseding data the decision used), late data, budget."""
-        data = self._maybe(year_data_uuid(contract_id, year))
+        data, _ = replayed(self, year_data_uuid(contract_id, year))
         supersedes: dict[str, str | None] = {}
         if data is not None:
             supersedes.update((e[0], e[-1]) for e in data.latest_submission.values())

@@ -8,17 +8,23 @@ Seals are written by the recorder in the same transaction as the events
 (:mod:`ledger.store`), while the store's write lock is held, so the chain has
 one order. :func:`verify` recomputes every hash from the stored bytes and
 reports the first broken link: an edited event, a removed one, a reordering, or
-an event inserted behind the ledger's back. A :func:`digest` (position + hash,
-optionally HMAC-signed) is the checkpoint an auditor keeps: ``verify --against``
-proves the log still extends it, which also catches a truncated tail.
+an event inserted behind the ledger's back.
+
+The chain uses no key, so whoever can write the database can edit an event and
+recompute every seal after it. What they cannot do is sign: a :func:`digest`
+(ledger id, position, chain head, issued_at) is signed with an Ed25519 key the
+database never holds (:mod:`ledger.signing`) and kept outside it (the auditor's
+file, a witness directory or topic: :mod:`ledger.witness`). ``verify --against
+DIGEST --public-key KEY`` checks the signature, then that the log still extends
+the digest: the same hash at its position (a rewrite and reseal before it breaks
+that), at least as long (a cut tail) and the same ledger (its event #1).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
-import os
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Sequence
@@ -28,7 +34,11 @@ from .errors import LedgerError
 
 GENESIS = "0" * 64
 ALGORITHM = "sha256-chain-v1"
-KEY_ENV = "OBC_LEDGER_DIGEST_KEY"
+SIGNED_FIELDS = ("algorithm", "ledger_id", "position", "hash", "issued_at")
+MAX_POSITION = 2**63 - 1  # a bigint notification id
+MAX_DIGEST_BYTES = 64 * 1024
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_ISSUED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
 def _id(originator_id: UUID | str) -> str:
@@ -74,11 +84,15 @@ class Verification:
     head_hash: str
     problem: dict[str, Any] | None = None
     digest_checked: dict[str, Any] | None = field(default=None)
+    witness: list[dict[str, Any]] | None = field(default=None)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "events_checked": self.checked, "position": self.position,
-                "head_hash": self.head_hash, "first_broken_link": self.problem,
-                "against_digest": self.digest_checked}
+        out = {"ok": self.ok, "events_checked": self.checked, "position": self.position,
+               "head_hash": self.head_hash, "first_broken_link": self.problem,
+               "against_digest": self.digest_checked}
+        if self.witness is not None:
+            out["witness"] = self.witness
+        return out
 
 
 def _pairs(app: Any, page: int = 5000) -> Iterator[tuple[Any | None, tuple[Any, ...] | None]]:
@@ -205,15 +219,24 @@ def _recorded_kind(recorded: Callable[[str], Any], oid: str) -> tuple[str, str |
     return None
 
 
-def verify(app: Any, against: dict[str, Any] | None = None, names: StreamNames | None = None) -> Verification:
-    """Recompute every seal from the stored events; stop at the first broken link."""
+def verify(app: Any, against: dict[str, Any] | None = None, *, public_key: Any = None,
+           witnessed: Sequence[dict[str, Any]] = (), names: StreamNames | None = None) -> Verification:
+    """Recompute every seal from the stored events; stop at the first broken link.
+
+    ``against`` (one digest) and ``witnessed`` (every digest a witness holds) are checked once the
+    walk is done: each must be signed by ``public_key`` when one is given (else refused with its
+    code, before anything is read) and the log must still extend it."""
+    digests = ([against] if against is not None else []) + list(witnessed)
+    if public_key is not None:
+        for one in digests:
+            check_signature(one, public_key)
     previous = GENESIS
     streams: dict[str, tuple[str, int]] = {}
     names = names or StreamNames()
     checked = 0
     position = 0
     hashes_at: dict[int, str] = {}
-    want = int(against["position"]) if against else None
+    wanted = {int(d["position"]) for d in digests} | {1}
 
     def broken(kind: str, message: str, nid: int, stream: str | None = None, version: int | None = None) -> Verification:
         named = names.describe(stream) if stream else {"stream_kind": None, "contract_id": None, "year": None}
@@ -232,6 +255,11 @@ def verify(app: Any, against: dict[str, Any] | None = None, names: StreamNames |
             return broken("unsealed", f"event #{event.id} ({names.text(oid)}, version {event.originator_version}) "
                                       f"has no seal: it was written behind the ledger's back", event.id, oid,
                           event.originator_version)
+        malformed = seal_problem(seal)
+        if malformed:
+            return broken("malformed_seal", f"the seal of event #{event.id} ({names.text(oid)}, version "
+                                            f"{event.originator_version}) is malformed: {malformed}",
+                          event.id, oid, event.originator_version)
         last_hash, last_version = streams.get(oid, (GENESIS, 0))
         if event.originator_version != last_version + 1:
             return broken("stream_gap", f"{names.text(oid)} jumps from version {last_version} to "
@@ -252,69 +280,165 @@ def verify(app: Any, against: dict[str, Any] | None = None, names: StreamNames |
         streams[oid] = (sh, event.originator_version)
         checked += 1
         position = event.id
-        if want is not None and event.id == want:
-            hashes_at[want] = gh
+        if event.id in wanted or checked == 1:
+            hashes_at[event.id] = gh
+            if checked == 1:
+                hashes_at[0] = gh  # the ledger's id is its first event's hash
     result = Verification(True, checked, position, previous)
+    checks = [check_digest(d, hashes_at, position) for d in digests]
+    for check in checks:
+        check["signature"] = "checked" if public_key is not None else "not checked (no public key given)"
     if against is not None:
-        result.digest_checked = _check_digest(against, hashes_at.get(want or -1), position)
+        result.digest_checked = checks[0]
         result.ok = result.digest_checked["ok"]
+    if witnessed:
+        result.witness = checks[1:] if against is not None else checks
+        result.ok = result.ok and all(c["ok"] for c in result.witness)
     return result
 
 
-def _check_digest(digest: dict[str, Any], found: str | None, position: int) -> dict[str, Any]:
+def seal_problem(seal: Sequence[Any]) -> str | None:
+    """Why a stored seal row is not one the recorder writes (None when it is)."""
+    nid, oid, version, sh, gh = seal
+    if type(nid) is not int or type(version) is not int:
+        return f"its notification id and version must be integers, not {type(nid).__name__} and {type(version).__name__}"
+    if not isinstance(oid, str):
+        return f"its stream id must be text, not {type(oid).__name__}"
+    for name, value in (("stream hash", sh), ("global hash", gh)):
+        if not isinstance(value, str) or not _HEX64.fullmatch(value):
+            return f"its {name} is not 64 lowercase hex digits"
+    return None
+
+
+def ledger_id_of(head_hash_of_first: str) -> str:
+    return head_hash_of_first[:32]
+
+
+def check_digest(digest: dict[str, Any], hashes_at: dict[int, str], position: int) -> dict[str, Any]:
+    """Whether the log (whose hashes at the wanted positions are ``hashes_at``) extends ``digest``."""
     want = int(digest["position"])
-    out: dict[str, Any] = {"position": want, "hash": digest.get("hash")}
-    if "hmac" in digest:
-        key = os.environ.get(KEY_ENV)
-        if not key:
-            out.update(ok=False, message=f"the digest is signed; set {KEY_ENV} to check its signature")
-            return out
-        if not hmac.compare_digest(_sign(digest, key), digest["hmac"]):
-            out.update(ok=False, message="the digest's signature does not match: it was not issued with this key")
-            return out
+    found = hashes_at.get(want)
+    out: dict[str, Any] = {"position": want, "hash": digest.get("hash"), "issued_at": digest.get("issued_at")}
+    first = hashes_at.get(0)
     if want > position:
-        out.update(ok=False, message=f"the log ends at #{position}, before the digest's position #{want}: "
-                                     f"events were removed from its end")
+        out.update(ok=False, kind="truncated", message=f"the log ends at #{position}, before the digest's "
+                                                        f"position #{want}: events were removed from its end")
+    elif "ledger_id" in digest and want > 0 and first is not None and ledger_id_of(first) != digest["ledger_id"]:
+        out.update(ok=False, kind="other_ledger", message=f"the digest is of ledger {digest['ledger_id']}, this log is "
+                                                          f"{ledger_id_of(first)}: its first event was rewritten, "
+                                                          f"or the digest is another ledger's")
+    elif want == 0:
+        out.update(ok=True, kind="extends", message=f"the digest is of the empty log (#0 → #{position})")
     elif found is None:
-        out.update(ok=False, message=f"event #{want} named by the digest is no longer in the log")
+        out.update(ok=False, kind="removed", message=f"event #{want} named by the digest is no longer in the log")
     elif found != digest.get("hash"):
-        out.update(ok=False, message=f"the log at #{want} does not match the digest: history before it was rewritten")
+        out.update(ok=False, kind="rewritten", message=f"the log at #{want} does not match the digest: history "
+                                                       f"before it was rewritten (and resealed)")
     else:
-        out.update(ok=True, message=f"the log extends the digest (#{want} → #{position})")
+        out.update(ok=True, kind="extends", message=f"the log extends the digest (#{want} → #{position})")
     return out
 
 
-def _sign(digest: dict[str, Any], key: str) -> str:
-    body = json.dumps({k: digest[k] for k in ("algorithm", "position", "hash")}, sort_keys=True)
-    return hmac.new(key.encode(), body.encode(), hashlib.sha256).hexdigest()
+def signed_bytes(digest: dict[str, Any]) -> bytes:
+    """What a digest's signature covers: its five fields as canonical JSON, after a domain label."""
+    body = json.dumps({k: digest[k] for k in SIGNED_FIELDS}, sort_keys=True, separators=(",", ":"))
+    return b"obc-ledger digest v1\n" + body.encode()
 
 
-def digest(app: Any) -> dict[str, Any]:
-    """A checkpoint of the log: position and global hash (HMAC-signed when a key is set)."""
+def check_signature(digest: dict[str, Any], public_key: Any) -> None:
+    """Refuse (raise, with its own code) a digest that is not signed by ``public_key``."""
+    from .signing import check, key_id
+
+    signature = digest.get("signature")
+    where = f"the digest of #{digest.get('position')} issued {digest.get('issued_at')}"
+    if signature is None:
+        raise LedgerError(f"{where} is not signed; with --public-key only a signed digest is accepted",
+                          code="digest_unsigned")
+    if "ledger_id" not in digest:
+        raise LedgerError(f"{where} has no ledger_id; it cannot have been signed", code="digest_unsigned")
+    if signature["key_id"] != key_id(public_key):
+        raise LedgerError(f"{where} was signed with key {signature['key_id']}, not with the given public key "
+                          f"({key_id(public_key)})", code="digest_wrong_key")
+    if not check(public_key, signature["value"], signed_bytes(digest)):
+        raise LedgerError(f"{where}: its signature does not match its content (altered or forged)",
+                          code="digest_signature_invalid")
+
+
+def digest(app: Any, signer: Any = None) -> dict[str, Any]:
+    """A checkpoint of the log: ledger id, position, chain head and time, signed when ``signer`` is given."""
     head = app.recorder.last_seal()
+    first = app.recorder.select_seals(0, 1)
+    for where, row in (("last", (head[0], "", 0, GENESIS, head[1]) if head else None),
+                       ("first", first[0] if first else None)):
+        problem = seal_problem(row) if row is not None else None
+        if problem:
+            raise LedgerError(f"the log's {where} seal (#{row[0]}) is malformed: {problem}; run `obc-ledger verify`",
+                              code="malformed_seal")
     out: dict[str, Any] = {
-        "algorithm": ALGORITHM, "position": head[0] if head else 0, "hash": head[1] if head else GENESIS,
+        "algorithm": ALGORITHM, "ledger_id": ledger_id_of(first[0][4] if first else GENESIS),
+        "position": head[0] if head else 0, "hash": head[1] if head else GENESIS,
         "issued_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    key = os.environ.get(KEY_ENV)
-    if key:
-        out["hmac"] = _sign(out, key)
+    if signer is not None:
+        from .signing import ALG, signature_text
+
+        out["signature"] = {"algorithm": ALG, "key_id": signer.key_id,
+                            "value": signature_text(signer.sign(signed_bytes(out)))}
     return out
+
+
+def _invalid(message: str) -> LedgerError:
+    return LedgerError(f"the digest {message}", code="invalid_digest")
+
+
+def parse_digest(value: Any) -> dict[str, Any]:
+    """A digest's fields checked for shape (not yet for its signature): one error naming the field."""
+    if not isinstance(value, dict):
+        raise _invalid(f"must be a JSON object, not {type(value).__name__}")
+    for name in ("algorithm", "position", "hash"):
+        if name not in value:
+            raise _invalid(f"has no {name!r} field")
+    if value["algorithm"] != ALGORITHM:
+        raise LedgerError(f"the digest's algorithm {str(value['algorithm'])[:40]!r} is not {ALGORITHM!r}",
+                          code="digest_algorithm_unknown")
+    position = value["position"]
+    if type(position) is not int:
+        raise _invalid(f"position must be an integer, not {type(position).__name__}")
+    if not 0 <= position <= MAX_POSITION:
+        raise _invalid(f"position must be between 0 and {MAX_POSITION}")
+    for name, pattern in (("hash", _HEX64), ("issued_at", _ISSUED)):
+        if name in value and not (isinstance(value[name], str) and pattern.fullmatch(value[name])):
+            raise _invalid(f"{name} is not " + ("64 lowercase hex digits" if name == "hash"
+                                                else "a UTC time like 2026-01-31T12:00:00Z"))
+    if "ledger_id" in value and not (isinstance(value["ledger_id"], str)
+                                     and re.fullmatch(r"[0-9a-f]{32}", value["ledger_id"])):
+        raise _invalid("ledger_id is not 32 lowercase hex digits")
+    if "signature" in value:
+        signature = value["signature"]
+        if not (isinstance(signature, dict) and signature.get("algorithm") == "ed25519"
+                and isinstance(signature.get("key_id"), str) and isinstance(signature.get("value"), str)
+                and len(signature["value"]) <= 128 and len(signature["key_id"]) <= 64):
+            raise _invalid("signature must be {\"algorithm\": \"ed25519\", \"key_id\": …, \"value\": base64}")
+        if "issued_at" not in value or "ledger_id" not in value:
+            raise _invalid("is signed but lacks issued_at or ledger_id")
+    return value
 
 
 def load_digest(text: str) -> dict[str, Any]:
     """A digest from its JSON text or from a file holding it."""
     candidate = text
-    if not text.lstrip().startswith("{"):
+    if text.lstrip()[:1] not in ("{", "[", '"'):
         try:
             with open(text, encoding="utf-8") as handle:
-                candidate = handle.read()
+                candidate = handle.read(MAX_DIGEST_BYTES + 1)
         except OSError as exc:
             raise LedgerError(f"cannot read digest {text}: {exc.strerror}", code="file_not_found") from None
+        except UnicodeDecodeError:
+            raise _invalid("file is not UTF-8 text") from None
+    if len(candidate) > MAX_DIGEST_BYTES:
+        raise _invalid(f"is longer than {MAX_DIGEST_BYTES:,} characters; a digest is a few hundred")
     try:
         value = json.loads(candidate)
-        int(value["position"])
-        str(value["hash"])
-    except (ValueError, KeyError, TypeError):
-        raise LedgerError("the digest must be the JSON printed by `obc-ledger digest`", code="invalid_digest") from None
-    return value
+    except (ValueError, RecursionError):
+        raise _invalid("must be the JSON printed by `obc-ledger digest`") from None
+    return parse_digest(value)

@@ -209,8 +209,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("verify", "recompute every event's seal; report the first broken link (exit 1 when broken)")
     p.add_argument("--against", metavar="DIGEST", help="a digest (JSON text or a file) the log must still extend")
-    command("digest", "print a checkpoint of the log (position + chain hash; HMAC-signed if "
-                      "$OBC_LEDGER_DIGEST_KEY is set) for an auditor to keep")
+    p.add_argument("--public-key", dest="public_key", metavar="FILE",
+                   help="the Ed25519 public key every digest checked must be signed with")
+    p.add_argument("--witness", metavar="DIR|kafka:TOPIC",
+                   help="a witness (directory, or kafka:ledger.digests): the log must extend every digest in it")
+    p.add_argument("--bootstrap", default=os.environ.get(BOOTSTRAP_ENV), metavar="HOST:PORT",
+                   help=f"Kafka bootstrap server(s) for --witness kafka:TOPIC (or ${BOOTSTRAP_ENV})")
+    p.add_argument("--read-models", dest="read_models", action="store_true",
+                   help="also rebuild the read models in a scratch database and compare them row by row")
+    p.add_argument("--seals-only", dest="seals_only", action="store_true",
+                   help="check the seals only: skip replaying snapshots and rebuilding the record index")
+    p = command("digest", "print a checkpoint of the log (ledger id, position, chain head, time), "
+                          "Ed25519-signed with --sign-key, for an auditor to keep")
+    p.add_argument("--sign-key", dest="sign_key", metavar="FILE", help="the private key (obc-ledger keys generate)")
+    p.add_argument("--publish", action="append", metavar="DIR|kafka:TOPIC", default=None,
+                   help="also append the digest to a witness: a directory, or kafka:ledger.digests (repeatable)")
+    p.add_argument("--bootstrap", default=os.environ.get(BOOTSTRAP_ENV), metavar="HOST:PORT",
+                   help=f"Kafka bootstrap server(s) for --publish kafka:TOPIC (or ${BOOTSTRAP_ENV})")
+    db = sub.add_parser("db", help="set up the database")
+    dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=_Parser)
+    dbsub.required = True
+    p = command("init", "create the tables; with --roles (PostgreSQL) the least-privilege roles, grants, "
+                        "append-only trigger and row-level security", dbsub)
+    p.add_argument("--roles", action="store_true", help="owner, writer, projector and reader roles (PostgreSQL)")
+    p.add_argument("--print-sql", dest="print_sql", action="store_true",
+                   help="print the SQL --roles runs (for a DBA to review or run) instead of running it")
+    keys = sub.add_parser("keys", help="Ed25519 signing keys for digests and decisions")
+    ksub = keys.add_subparsers(dest="keys_command", metavar="ACTION", parser_class=_Parser)
+    ksub.required = True
+    p = command("generate", "a new key pair: the private key (mode 0600) and the public key beside it", ksub)
+    p.add_argument("--out", type=Path, required=True, metavar="DIR")
 
     proj = sub.add_parser("projections", help="build and inspect the read models")
     psub = proj.add_subparsers(dest="projections_command", metavar="ACTION", parser_class=_Parser)
@@ -261,6 +289,8 @@ def _stream_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--topic", default="ledger.decisions", help="topic to publish to (default ledger.decisions)")
     p.add_argument("--until-idle", type=float, metavar="SECONDS",
                    help="exit cleanly after this many seconds without a new decision")
+    p.add_argument("--sign-key", dest="decision_sign_key", metavar="FILE",
+                   help="Ed25519 private key: each decision carries a decision-signature header")
 
 
 def _bootstrap(args: argparse.Namespace) -> str:
@@ -422,8 +452,19 @@ def _projections(args: argparse.Namespace, app: Any = None) -> Any:
 
 
 def _read(args: argparse.Namespace) -> Any:
-    """The read models, caught up with the event log."""
-    return _projections(args).current()
+    """The read models, caught up with the event log (their position noted for :func:`_position_note`)."""
+    projections = _projections(args)
+    read = projections.current()
+    args._position = projections.projector.position()
+    return read
+
+
+def _position_note(args: argparse.Namespace) -> None:
+    """Which event position the figures just printed come from (on stderr: stdout stays the data)."""
+    position = getattr(args, "_position", None)
+    if position is not None and not getattr(args, "json", False):
+        print(f"figures from the read models at event #{position} (obc-ledger verify --read-models checks them "
+              f"against the events)", file=sys.stderr)
 
 
 def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
@@ -706,6 +747,7 @@ def cmd_statement(args: argparse.Namespace) -> int:
         read = _read(args)
     statement = read.statement(args.contract_id, args.year)
     _emit(args, statement, lambda: render_statement(statement))
+    _position_note(args)
     return 0
 
 
@@ -799,7 +841,7 @@ def cmd_dispute(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from . import audit
+    from . import audit, witness
 
     against = audit.load_digest(args.against) if args.against else None
     engine: list[Any] = []
@@ -818,27 +860,124 @@ def cmd_verify(args: argparse.Namespace) -> int:
             row = conn.execute(select(t.streams).where(t.streams.c.originator_id == str(UUID(hex=oid)))).first()
         return (row.stream, row.contract_id, row.year) if row else None
 
-    result = audit.verify(_open(args), against, audit.StreamNames(recorded))
+    public = None
+    if args.public_key:
+        from .signing import load_public_key
 
-    def text() -> str:
-        lines = []
-        if result.problem:
-            lines.append(f"BROKEN after {result.checked} good event(s): {result.problem['message']}")
-        else:
-            lines.append(f"ok: {result.checked} event(s) verified; head #{result.position} {result.head_hash}")
-        if result.digest_checked:
-            lines.append(("ok: " if result.digest_checked["ok"] else "BROKEN: ") + result.digest_checked["message"])
-        return "\n".join(lines)
+        public = load_public_key(args.public_key)
+    witnessed = witness.read(args.witness, args.bootstrap) if args.witness else []
+    if public is not None:
+        for name, one in witnessed:  # a refusal names the witness file
+            try:
+                audit.check_signature(one, public)
+            except LedgerError as exc:
+                raise LedgerError(f"witness {name}: {exc.message}", code=exc.code) from None
+    app = _open(args)
+    result = audit.verify(app, against, public_key=public, witnessed=[d for _, d in witnessed],
+                          names=audit.StreamNames(recorded))
+    out = result.to_dict()
+    if result.witness is not None:
+        for (name, _), check in zip(witnessed, result.witness):
+            check["file"] = name
+        order = witness.order_problem(witnessed)
+        if order is not None:
+            result.witness.append(order)
+            result.ok = out["ok"] = False
+        failing = [c for c in result.witness if not c["ok"]]
+        out["witness_first_not_extended"] = failing[0] if failing else None
+    lines = []
+    if result.problem:
+        lines.append(f"BROKEN after {result.checked} good event(s): {result.problem['message']}")
+    else:
+        lines.append(f"ok: {result.checked} event(s) verified; head #{result.position} {result.head_hash}")
+    if result.digest_checked:
+        lines.append(("ok: " if result.digest_checked["ok"] else "BROKEN: ") + result.digest_checked["message"])
+    if (against is not None or witnessed) and public is None:
+        lines.append("note: digest signatures not checked (give --public-key to require them)")
+    if result.witness is not None:
+        failing = [c for c in result.witness if not c["ok"]]
+        lines.append(f"BROKEN: witness digest {failing[0].get('file')}: {failing[0]['message']}" if failing
+                     else f"ok: the log extends all {len(witnessed)} witnessed digest(s)")
+    if not result.problem and not args.seals_only:
+        from .checks import check_derived
 
-    _emit(args, result.to_dict(), text)
+        derived = check_derived(app)
+        out["derived_state"] = derived
+        result.ok = out["ok"] = result.ok and not derived["problems"]
+        problems = derived["problems"]
+        lines.append(f"ok: {derived['snapshots_checked']} snapshot(s) replayed and {derived['index_rows']} record "
+                     f"index row(s) matched the events" if not problems
+                     else "\n".join(f"BROKEN: {p['message']}" for p in problems[:50])
+                     + (f"\n… {len(problems) - 50} more (--json lists every one)" if len(problems) > 50 else ""))
+    if args.read_models and not result.problem:
+        from projections.verify import verify_read_models
+
+        models = verify_read_models(_projections(args, app))
+        out["read_models"] = models
+        result.ok = out["ok"] = result.ok and models["ok"]
+        lines.append(models_text(models))
+    _emit(args, out, lambda: "\n".join(lines))
     return 0 if result.ok else 1
+
+
+def models_text(models: dict[str, Any]) -> str:
+    if models["ok"]:
+        return (f"ok: the read models match a rebuild from the events ({models['rows_compared']} row(s) in "
+                f"{len(models['tables'])} table(s), position #{models['position']})")
+    lines = [f"BROKEN: the read models differ from a rebuild from the events ({len(models['differences'])} "
+             f"difference(s)):"]
+    for d in models["differences"][:200]:
+        key = ", ".join(f"{k}={v}" for k, v in d["key"].items())
+        lines.append(f"  {d['table']} ({key}) {d['column'] or 'row'}: live {d['live']} / from events {d['from_events']}")
+    if len(models["differences"]) > 200:
+        lines.append(f"  … {len(models['differences']) - 200} more (--json lists every one)")
+    return "\n".join(lines)
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
     from . import audit
 
-    value = audit.digest(_open(args))
+    signer = None
+    if args.sign_key:
+        from .signing import load_signer
+
+        signer = load_signer(args.sign_key)
+    value = audit.digest(_open(args), signer)
+    for target in args.publish or ():
+        from .witness import publish
+
+        publish(value, target, args.bootstrap)
     print(json.dumps(value, indent=2 if getattr(args, "json", False) else None))
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    url = database_url(getattr(args, "db", None))
+    if not args.roles:
+        _open(args)
+        _projections(args).projector.create_tables()
+        _emit(args, {"initialised": True}, lambda: "created the event tables and read models")
+        return 0
+    from .roles import init_roles
+
+    sql = init_roles(url, execute=not args.print_sql)
+    if args.print_sql:
+        print(";\n".join(sql) + ";")
+        return 0
+    _emit(args, {"roles": ["obc_owner", "obc_writer", "obc_projector", "obc_reader"], "statements": len(sql)},
+          lambda: f"roles obc_owner, obc_writer, obc_projector and obc_reader set up ({len(sql)} statements); "
+                  f"make each worker's login user a member of one (see deploy/README.md)")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from .signing import generate, key_id, load_public_key
+
+    private, public = generate(args.out)
+    kid = key_id(load_public_key(public))
+    _emit(args, {"private_key": str(private), "public_key": str(public), "key_id": kid},
+          lambda: f"private key {private} (mode 0600: keep it off the ledger's machines)\n"
+                  f"public key  {public} (key id {kid})")
     return 0
 
 
@@ -847,6 +986,10 @@ def cmd_projections(args: argparse.Namespace) -> int:
     action = args.projections_command
     if action == "status":
         status = proj.projector.status()
+        if status.get("alarm") == "log_truncated":
+            _emit(args, status, lambda: f"ALARM log_truncated: position {status['position']} of {status['head']}: "
+                                        f"{status['message']}")
+            return 1
 
         def text() -> str:
             lines = [f"position {status['position']} of {status['head']} (lag {status['lag']})"]
@@ -946,7 +1089,12 @@ def cmd_produce(args: argparse.Namespace) -> int:
 def cmd_publish_decisions(args: argparse.Namespace) -> int:
     from consumers.decisions import publish_decisions
 
-    report = publish_decisions(_open(args), _bootstrap(args), args.topic, args.until_idle)
+    signer = None
+    if args.decision_sign_key:
+        from .signing import load_signer
+
+        signer = load_signer(args.decision_sign_key)
+    report = publish_decisions(_open(args), _bootstrap(args), args.topic, args.until_idle, signer=signer)
     _emit(args, report.to_dict(), lambda: (
         f"published {report.published} decision(s) to {report.topic}"
         + (f" ({report.already_published} already there from an interrupted run, not sent again)"
@@ -966,7 +1114,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "statement": cmd_statement, "demo": cmd_demo, "consume": cmd_consume, "produce": cmd_produce,
     "publish-decisions": cmd_publish_decisions, "history": cmd_history, "submissions": cmd_submissions,
     "decisions": cmd_decisions, "replay": cmd_replay, "projections": cmd_projections,
-    "verify": cmd_verify, "digest": cmd_digest, "dispute": cmd_dispute,
+    "verify": cmd_verify, "digest": cmd_digest, "dispute": cmd_dispute, "keys": cmd_keys, "db": cmd_db,
 }
 COMMANDS.update(VIEW_COMMANDS)
 

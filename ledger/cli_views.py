@@ -104,7 +104,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     from projections.reconcile import (EXIT_NOT_RECONCILED, InvalidRegister, failure, reconcile,
                                        render)
 
-    from .cli import EXIT_ERROR, _emit, _read
+    from .cli import EXIT_ERROR, _emit, _position_note, _read
 
     from projections.schedule import read_any_register, resolve, schedule_lines
 
@@ -126,10 +126,12 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                                       definition.calendar(bool(row.extended)))
     result = reconcile(read, args.contract_id, args.year, register,
                        str(args.payments) if args.payments else None)
+    result["position"] = args._position
     if result["payments"] is not None:
         result["payments"]["register_format"] = "period,party,amount" if form == "ledger" else "references and dates"
         result["payments"]["date_differences"] = notes or []
     _emit(args, result, lambda: render(result) + _date_notes(result))
+    _position_note(args)
     if result["reconciled"]:
         return 0
     error = failure(result)
@@ -161,11 +163,12 @@ def render_payments(lines: list[dict[str, Any]]) -> str:
 def cmd_payments(args: argparse.Namespace) -> int:
     from projections.schedule import COLUMNS, schedule_lines, to_csv, write_xlsx
 
-    from .cli import _emit, _read
+    from .cli import _emit, _position_note, _read
 
     lines = schedule_lines(_read(args), args.contract_id, args.year)
     if args.csv:
         sys.stdout.write(to_csv(lines))
+        _position_note(args)
         return 0
     if args.xlsx is not None:
         totals: dict[tuple[int, str], Decimal] = {}
@@ -182,6 +185,7 @@ def cmd_payments(args: argparse.Namespace) -> int:
                                      f"{Decimal(summary['total']):,.2f}")
         return 0
     _emit(args, lines, lambda: render_payments(lines))
+    _position_note(args)
     return 0
 
 
@@ -224,7 +228,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     _emit(args, summary, lambda: (f"wrote {summary['out']} ({summary['bytes']:,} bytes): years "
                                   f"{', '.join(map(str, summary['years']))}, {summary['decisions']} decision(s), "
                                   f"{summary['charts']} chart(s), log position {summary['max_notification_id']}, "
-                                  f"{'verified' if summary['verified'] else 'VERIFICATION FAILED'}"
+                                  + ("verified" if summary["verified"] else "VERIFICATION FAILED: "
+                                     + "; ".join(summary["verification_problems"][:3]))
                                   + (f"; {summary['pdf']} ({summary['pdf_bytes']:,} bytes)" if "pdf" in summary
                                      else "")))
     return 0

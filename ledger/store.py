@@ -109,6 +109,11 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
         with self.datastore.transaction(commit=True) as c:
             c.execute("DELETE FROM record_index")
 
+    def select_record_index(self) -> list[tuple[str, str, str]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT contract_id, record_key, digest FROM record_index")
+            return [tuple(row) for row in c.fetchall()]  # type: ignore[misc]
+
     def select_seals(self, after: int, limit: int) -> list[tuple[Any, ...]]:
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT notification_id, originator_id, originator_version, stream_hash, global_hash "
@@ -220,3 +225,9 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
     def clear_record_index(self) -> None:
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(self._clear_index)
+
+    def select_record_index(self) -> list[tuple[str, str, str]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(SQL("SELECT contract_id, record_key, digest FROM {schema}.record_index").format(
+                schema=Identifier(self.datastore.schema)))
+            return [(r["contract_id"], r["record_key"], r["digest"]) for r in curs.fetchall()]

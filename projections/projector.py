@@ -211,8 +211,37 @@ class Projector:
     def status(self) -> dict[str, Any]:
         self.create_tables()
         position, head = self.position(), self.head()
-        return {"position": position, "head": head, "lag": max(head - position, 0),
-                "quarantined": self.quarantined()}
+        out: dict[str, Any] = {"position": position, "head": head, "lag": max(head - position, 0),
+                               "quarantined": self.quarantined()}
+        try:  # the read models saw events the log no longer has: an alarm, not lag 0
+            self._check_not_truncated(position)
+        except LedgerError as exc:
+            out["alarm"], out["message"] = exc.code, exc.message
+        return out
+
+    def _check_not_truncated(self, position: int) -> None:
+        """Refuse to go on from a position the log no longer has, or whose last projected event is not
+        the log's event of that id (the tail was cut and regrown: new events reuse the removed ids)."""
+        head = self.head()
+        advice = "run `obc-ledger verify --against` a kept digest, then `projections rebuild`"
+        if position > head:
+            raise LedgerError(f"the read models are at event #{position} but the log ends at #{head}: events were "
+                              f"removed from the log's end (new events would reuse their ids and be skipped); "
+                              f"{advice}", code="log_truncated")
+        if not position:
+            return
+        with self.engine.connect() as conn:
+            last = conn.execute(select(t.audit_trail.c.notification_id, t.audit_trail.c.originator_id,
+                                       t.audit_trail.c.originator_version)
+                                .order_by(t.audit_trail.c.notification_id.desc()).limit(1)).first()
+        if last is None:
+            return
+        found = self.app.recorder.select_notifications(start=last[0], limit=1)
+        if not found or found[0].id != last[0] or (str(found[0].originator_id), found[0].originator_version) \
+                != (last[1], last[2]):
+            raise LedgerError(f"event #{last[0]} of the log is not the event the read models projected under that "
+                              f"id: the log's end was cut and new events reuse the removed ids; {advice}",
+                              code="log_truncated")
 
     def rebuild(self) -> int:
         """Drop and recreate every read model, then project the whole log from position zero.
@@ -226,17 +255,22 @@ class Projector:
         return self.run()
 
     def run(self, *, batch: int = BATCH, as_of: datetime | None = None,
-            contracts: set[str] | None = None) -> int:
+            contracts: set[str] | None = None, upto: int | None = None) -> int:
         """Catch up to the head of the log; returns the number of events projected.
 
         ``as_of`` projects only events recorded up to that instant (for replays into
-        a scratch database); ``contracts`` keeps only those contracts' events.
+        a scratch database); ``contracts`` keeps only those contracts' events;
+        ``upto`` stops at that notification id. A position beyond the log's head is
+        refused (``log_truncated``).
         """
         self.create_tables()
         done = 0
         position = self.position()
+        self._check_not_truncated(position)
         while True:
             page = self.app.recorder.select_notifications(start=position, limit=batch, inclusive_of_start=False)
+            if upto is not None:
+                page = [n for n in page if n.id <= upto]
             if not page:
                 return done
             try:

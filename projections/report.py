@@ -53,7 +53,7 @@ def build(projections: Projections, contract_id: str, year: int | None = None,
         "disputes": disputes,
         "variations": [dict(v, changes=held.summary()) for v, held in
                        zip(contract["variations"], terms_of(definition).variations)],
-        "verification": _verification(projections.app, digest),
+        "verification": _verification(projections.app, digest, projections),
         "as_of": _as_of(projections, contract_id),
         "generated_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     }
@@ -297,11 +297,34 @@ def _as_of(projections: Any, contract_id: str) -> dict[str, Any] | None:
     return {"instant": instant, "last_event": last}
 
 
-def _verification(app: Any, digest_text: str | None = None) -> dict[str, Any]:
-    """``ledger.audit.verify`` run as the report is made (against a signed digest when one is given), and the
-    log's current digest."""
+def _checks(app: Any, projections: Any) -> dict[str, Any]:
+    """``verify``'s result as the report was made: the chain, snapshots and record index, and (for the
+    live read models) a row-by-row comparison with a rebuild from the events."""
+    from ledger.audit import verify
+    from ledger.checks import check_derived
+
+    chain = verify(app)
+    problems = [chain.problem["message"]] if chain.problem else []
+    if not problems:
+        problems += [p["message"] for p in check_derived(app)["problems"]]
+    if projections is not None and projections.as_of_instant is None and not problems:
+        from .verify import verify_read_models
+
+        models = verify_read_models(projections)
+        problems += [f"read model {d['table']} {d['key']} {d['column'] or 'row'}: live {d['live']}, "
+                     f"from events {d['from_events']}" for d in models["differences"][:50]]
+    return {"ok": not problems, "events_checked": chain.checked, "problems": problems}
+
+
+def _verification(app: Any, digest_text: str | None = None, projections: Any = None) -> dict[str, Any]:
+    """``ledger.audit.verify`` run as the report is made (against a signed digest when one is given), the
+    checks of derived state (:func:`_checks`) and the log's current digest."""
     out: dict[str, Any] = {"max_notification_id": app.recorder.max_notification_id(), "digest": None,
                            "digest_error": None, "result": None, "given_digest": digest_text}
+    try:
+        out["checks"] = _checks(app, projections)
+    except Exception as exc:  # noqa: BLE001 - the report still renders; the section says what failed
+        out["checks"] = {"ok": False, "events_checked": 0, "problems": [f"{type(exc).__name__}: {exc}"]}
     try:
         from ledger import audit
     except ImportError:  # pragma: no cover - audit is part of the ledger
@@ -395,7 +418,8 @@ def write(projections: Projections, contract_id: str, out: Path, year: int | Non
     return {"contract_id": contract_id, "out": str(out), "bytes": len(html.encode("utf-8")),
             "years": data["years"], "decisions": len(data["decisions"]), "charts": 3 + len(data["measures"]),
             "max_notification_id": data["verification"]["max_notification_id"],
-            "verified": (data["verification"]["result"] or {}).get("ok")}
+            "verified": data["verification"]["checks"]["ok"],
+            "verification_problems": data["verification"]["checks"]["problems"]}
 
 
 CHROMIUM_ENV = "OBC_LEDGER_CHROMIUM"

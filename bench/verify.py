@@ -1,0 +1,101 @@
+"""``verify`` and ``verify --read-models`` throughput, beside the raw read of the same rows in one run.
+
+    python -m bench.verify [--events 1000000] [--contracts 48] [--reuse DIR] [--keep]
+
+Generates a SQLite ledger of at least ``--events`` events with :func:`bench.projections.generate`
+(or reuses ``DIR/ledger.db`` from a ``bench.projections --keep`` run), then in one process:
+
+1. the raw read of the notification log and of the seals (pages of 5,000, undecoded);
+2. ``audit.verify`` (every seal recomputed from the stored bytes);
+3. ``checks.check_derived`` (every snapshot replayed, the record index rebuilt and compared);
+4. ``verify_read_models`` (live read models caught up, a rebuild into a scratch file, every table
+   compared row by row) — the live read models are built first, untimed.
+
+Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .common import mib, sqlite_url
+from .projections import build_specs, generate
+
+PAGE = 5000
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.verify", description=__doc__.split("\n\n")[0])
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--contracts", type=int, default=48)
+    p.add_argument("--chunk", type=int, default=50_000)
+    p.add_argument("--seed", type=int, default=2026)
+    p.add_argument("--reuse", type=Path, default=None, help="a directory holding ledger.db")
+    p.add_argument("--keep", action="store_true")
+    args = p.parse_args(argv)
+    tmp = args.reuse or Path(tempfile.mkdtemp(prefix="obc-bench-verify-"))
+    ledger = tmp / "ledger.db"
+    try:
+        print(f"bench.verify: ≥ {args.events:,} events, python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, temp dir {tmp}")
+        if args.reuse is None:
+            g = generate(ledger, None, build_specs(args.events, args.contracts), args.events, args.events * 2,
+                         args.chunk, args.seed)
+            print(f"generation: {g['events']:,} events in {g['seconds']:.1f} s")
+        print(f"ledger file {mib(ledger.stat().st_size)}")
+        from ledger import audit
+        from ledger.application import Ledger
+        from ledger.checks import check_derived
+        from projections.bootstrap import Projections
+        from projections.verify import verify_read_models
+
+        app = Ledger.from_url(sqlite_url(ledger))
+        t0 = time.perf_counter()
+        n, last = 0, None
+        while page := app.recorder.select_notifications(start=last, limit=PAGE, inclusive_of_start=False):
+            n, last = n + len(page), page[-1].id
+        t_raw = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        s, after = 0, 0
+        while seals := app.recorder.select_seals(after, PAGE):
+            s, after = s + len(seals), seals[-1][0]
+        t_seals = time.perf_counter() - t0
+        print(f"raw read: {n:,} events in {t_raw:.1f} s ({n / t_raw:,.0f}/s); {s:,} seals in {t_seals:.1f} s "
+              f"({s / t_seals:,.0f}/s); both {n / (t_raw + t_seals):,.0f} events/s")
+        t0 = time.perf_counter()
+        result = audit.verify(app)
+        t = time.perf_counter() - t0
+        print(f"verify (seals): {result.checked:,} events in {t:.1f} s -> {result.checked / t:,.0f} events/s "
+              f"(ok={result.ok}); {t / (t_raw + t_seals):.1f}x the raw read")
+        t0 = time.perf_counter()
+        derived = check_derived(app)
+        t = time.perf_counter() - t0
+        print(f"verify (snapshots + record index): {derived['snapshots_checked']} snapshot(s) replayed, "
+              f"{derived['index_rows']:,} index rows compared in {t:.1f} s ({len(derived['problems'])} problem(s))")
+        live = Projections(app, sqlite_url(tmp / "read-models.db"))
+        t0 = time.perf_counter()
+        live.projector.run()
+        t_live = time.perf_counter() - t0
+        print(f"live read models built (untimed in what follows): {t_live:.1f} s")
+        t0 = time.perf_counter()
+        models = verify_read_models(live)
+        t = time.perf_counter() - t0
+        print(f"verify --read-models: {n:,} events rebuilt and {models['rows_compared']:,} rows compared in "
+              f"{t:.1f} s -> {n / t:,.0f} events/s (ok={models['ok']}, {len(models['differences'])} differences)")
+        app.close()
+    finally:
+        if args.keep or args.reuse:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
