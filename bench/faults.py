@@ -66,12 +66,13 @@ class RoundResult:
     kills: int = 0
     mid_stream: int = 0  # kills after some but before all records were saved
     landed: list[int] = field(default_factory=list)  # records saved when each kill landed
+    early: int = 0  # kills at a random instant of start-up, join or recovery (not at a point of the stream)
     differences: list[str] = field(default_factory=list)
     seconds: float = 0.0  # float-ok: seconds, not money
 
     def to_dict(self) -> dict[str, Any]:
         return {"backend": self.backend, "what": self.what, "seed": self.seed, "kills": self.kills,
-                "mid_stream": self.mid_stream, "landed": self.landed, "differences": self.differences,
+                "mid_stream": self.mid_stream, "early": self.early, "landed": self.landed, "differences": self.differences,
                 "seconds": round(self.seconds, 1)}
 
 
@@ -192,6 +193,7 @@ class Round:
             worker = self.worker(*self.consume_args())
             done = progress(self.app, self.name)
             if self.rng.random() < 0.2:  # a random instant of start-up, join or recovery
+                self.result.early += 1
                 time.sleep(self.rng.uniform(0.0, 3.0))
             else:  # a random point of what is left, spread over the kills still to come
                 span = (total - done) * 2 / (kills - n + 1)
