@@ -188,18 +188,20 @@ def test_produce_check_refuses_hostile_values_with_their_codes_before_sending(ka
 def test_an_unexpected_failure_while_applying_or_saving_one_record_dead_letters_it_and_saves_the_rest(
         kafka_broker, kafka_topic, cli, tmp_path, monkeypatch):
     """A bug or an environment surprise tied to one record's data (simulated: accepting s-0005 raises,
-    saving a batch holding s-0009 raises) must not stop the partition: the batch is split until the
-    record is isolated, dead-lettered ``unprocessable``, and every other record is applied."""
+    saving a batch holding s-0011 raises, after the batch's dead letters were sent) must not stop the
+    partition: the batch is split until the record is isolated, dead-lettered ``unprocessable``, and
+    every other record is applied; the dead letters sent before the failed save are not sent again."""
     reference = Cli(f"sqlite:///{tmp_path / 'reference.db'}")
     for run in (cli.ok, reference.ok):
         run("contract", "register", EXAMPLES / "worked-example.yaml")
-    poisoned = {"s-0005", "s-0009"}
+    poisoned = {"s-0005", "s-0011"}
+    data = _with_bad_records(tmp_path)  # three records from a provider not party to the contract
+    lines = data.read_text().splitlines()
     clean = tmp_path / "clean.jsonl"
-    clean.write_text("\n".join(line for line in GOOD_LINES if json.loads(line).get("submission_id") not in poisoned))
+    clean.write_text("\n".join(line for line in lines if json.loads(line).get("submission_id") not in poisoned))
     reference.ok("ingest", clean)
 
-    cli.ok("produce", EXAMPLES / "worked-example-data.jsonl", "--bootstrap", kafka_broker.bootstrap,
-           "--topic", kafka_topic)
+    cli.ok("produce", data, "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic)
     real_accept, real_save = YearData.accept_submission, Ledger.save
 
     def accept(self, record, actor):
@@ -209,7 +211,7 @@ def test_an_unexpected_failure_while_applying_or_saving_one_record_dead_letters_
 
     def save(self, *objs, **kwargs):
         pending = [e for obj in objs for e in getattr(obj, "_pending_events", ())]
-        if any("s-0009" in repr(e) for e in pending):
+        if any("s-0011" in repr(e) for e in pending):
             raise ValueError("a storage driver refusing this record's data")
         return real_save(self, *objs, **kwargs)
 
@@ -218,21 +220,25 @@ def test_an_unexpected_failure_while_applying_or_saving_one_record_dead_letters_
     run = cli.ok("consume", "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--group", kafka_topic,
                  "--until-idle", "1.5", "--session-timeout-ms", str(SESSION_MS), "--json").json()
     monkeypatch.undo()
-    assert (run["consumed"], run["accepted"], run["duplicates"], run["dead_lettered"]) == (34, 31, 1, 2)
-    assert run["dead_lettered_by_reason"] == {"unprocessable": 2}
-    letters = [decode_dead_letter(m.value) for m in dlq_keys(kafka_broker.bootstrap, kafka_topic)[1]]
-    assert len(letters) == 2 and {d["code"] for d in letters} == {"unprocessable"}
-    assert any("RuntimeError" in d["message"] for d in letters) and any("ValueError" in d["message"] for d in letters)
+    assert (run["consumed"], run["accepted"], run["duplicates"], run["dead_lettered"]) == (37, 31, 1, 5)
+    assert run["dead_lettered_by_reason"] == {"provider_not_party": 3, "unprocessable": 2}
+    keys, messages = dlq_keys(kafka_broker.bootstrap, kafka_topic)
+    assert len(keys) == len(set(keys)) == 5, "each dead letter once, though the first save failed after sending"
+    letters = [decode_dead_letter(m.value) for m in messages]
+    unprocessable = [d["message"] for d in letters if d["code"] == "unprocessable"]
+    assert len(unprocessable) == 2
+    assert any("RuntimeError" in m for m in unprocessable) and any("ValueError" in m for m in unprocessable)
 
     app = Ledger.from_url(cli.db_url)
     stored = {p: app.recorder.max_tracking_id(f"kafka:{kafka_topic}:{p}") for p in range(3)}
-    assert sum(v + 1 for v in stored.values() if v is not None) == 34, "every offset tracked, none skipped"
+    assert sum(v + 1 for v in stored.values() if v is not None) == 37, "every offset tracked, none skipped"
+    assert Counter(r["code"] for r in app.rejected()) == {"provider_not_party": 3, "unprocessable": 2}
     for year in (1, 2, 3):
         assert cli.ok("statement", "beds-msk", "--year", str(year), "--json").json() == \
             reference.ok("statement", "beds-msk", "--year", str(year), "--json").json()
     again = cli.ok("consume", "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--group", kafka_topic,
                    "--until-idle", "1", "--session-timeout-ms", str(SESSION_MS), "--json").json()
-    assert again["consumed"] == 0 and len(dlq_keys(kafka_broker.bootstrap, kafka_topic)[0]) == 2
+    assert again["consumed"] == 0 and len(dlq_keys(kafka_broker.bootstrap, kafka_topic)[0]) == 5
 
 
 # ------------------------------------------------------------------ a broker that lost its log
