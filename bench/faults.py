@@ -14,7 +14,7 @@ time in five, at a random instant of its start-up, group join or recovery). A la
 ``consume --until-idle`` runs to the end. The round *differs* if any of these is not
 equal to the reference / the stream: every statement (each contract, each year), the
 accepted records (ids and digests, latest data per slot), the rejections (a multiset of
-code, contract, type, id; the wire codes against the stream's garbage), the dead letters
+code, contract, type, id; one wire rejection per distinct garbage message), the dead letters
 (one per bad message, none twice, exactly the bad messages' coordinates), the tracked
 offsets (every record produced). Ingest rounds do the same with ``obc-ledger ingest FILE``
 killed at random instants and re-run (a re-run acknowledges what was applied).
