@@ -72,8 +72,8 @@ class RoundResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"backend": self.backend, "what": self.what, "seed": self.seed, "kills": self.kills,
-                "mid_stream": self.mid_stream, "early": self.early, "landed": self.landed, "differences": self.differences,
-                "seconds": round(self.seconds, 1)}
+                "mid_stream": self.mid_stream, "early": self.early, "landed": self.landed,
+                "differences": self.differences, "seconds": round(self.seconds, 1)}
 
 
 # ------------------------------------------------------------------ what must be equal

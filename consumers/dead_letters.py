@@ -169,8 +169,9 @@ class DeadLetters:
             source = (letter.topic, letter.partition)
             already = self.in_dlq.get(source, {}).get(letter.offset)
             mine = self.sent.get(source, {}).get(letter.offset)
-            if already is not None or mine is not None:
-                last[source] = max(last.get(source, -1), already if already is not None else mine)  # type: ignore[type-var]
+            at = already if already is not None else mine
+            if at is not None:
+                last[source] = max(last.get(source, -1), at)
                 found += already is not None
                 continue
             tp = self.dlq_partition(letter.topic, letter.partition)

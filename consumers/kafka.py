@@ -131,7 +131,8 @@ def high_watermarks(bootstrap: str, positions: dict[TopicPartition, int],
             if all(high is not None for high in found.values()):
                 return found  # type: ignore[return-value]
             if time.monotonic() > deadline:
-                raise StreamError(f"could not read the end of {', '.join(f'{tp.topic}[{tp.partition}]' for tp in positions)} "
-                                  f"within {timeout_s:.0f}s", code="broker_unavailable")
+                where = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in positions)
+                raise StreamError(f"could not read the end of {where} within {timeout_s:.0f}s",
+                                  code="broker_unavailable")
     finally:
         consumer.close()
