@@ -269,6 +269,20 @@ class LedgerConsumer:
             raise StreamError(f"{where}: the topic was re-created or truncated and its records would be skipped; "
                               f"stopped (deploy/README.md: a topic re-created)", code="records_behind_ledger")
 
+    def _check_positions(self) -> None:
+        """Stop if a partition's last Fetch reported an end below the stored position (the topic was
+        re-created under a running consumer), once a fresh Fetch confirms it."""
+        behind = {}
+        for tp, stored in self._committed.items():
+            try:
+                high = self._consumer.highwater(tp)
+            except IllegalStateError:  # revoked meanwhile
+                continue
+            if high is not None and high < stored + 1:
+                behind[tp] = stored
+        if behind:
+            self._check_ends(behind)
+
     def _take_pending(self) -> bool:
         with self._lock:
             pending, self._pending = self._pending, set()
@@ -472,6 +486,7 @@ class LedgerConsumer:
                 if self._take_pending() or joined != self._joined or self._rebalancing():
                     joined = self._joined  # the idle clock stops while the group rebalances
                     last_activity = time.monotonic()
+                self._check_positions()
                 polled_at = time.monotonic()
                 records = self._poll_batch()
                 if not records:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
+import time
 from collections import Counter
 from decimal import Decimal
 
@@ -21,9 +23,10 @@ from consumers.codec import avro_body, frame
 from consumers.dead_letters import VALUE_LIMIT, decode_dead_letter, dlq_topic
 from consumers.kafka import producer
 from ledger.application import Ledger
+from bench.faults import progress
 from ledger.domain import YearData
 from tests.integration.test_streaming import SESSION_MS, dlq_keys, read_topic
-from tests.support.cli import EXAMPLES, Cli
+from tests.support.cli import EXAMPLES, OBC_LEDGER, Cli
 from tests.support.servers import start_tansu
 
 SUBMISSION = schemas.latest("submission").id
@@ -306,3 +309,32 @@ def test_after_the_broker_lost_its_log_the_consumer_stops_rather_than_resend_dea
     assert read_topic(broker.bootstrap, dlq_topic(topic)) == []
     app = Ledger.from_url(cli.db_url)
     assert Counter(r["code"] for r in app.rejected()) == {"provider_not_party": 3}, "nothing applied twice"
+
+
+def test_a_running_consumer_whose_broker_restarts_empty_stops_rather_than_skip_the_new_records(
+        own_broker, cli, tmp_path):
+    broker, restart = own_broker
+    topic = "ledger.records"
+    cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
+    cli.ok("produce", EXAMPLES / "worked-example-data.jsonl", "--bootstrap", broker.bootstrap, "--topic", topic,
+           "--create-topics")
+    consumer = subprocess.Popen([str(OBC_LEDGER), "--db", cli.db_url, "--json", "consume", "--bootstrap",
+                                 broker.bootstrap, "--topic", topic, "--group", topic, "--session-timeout-ms",
+                                 str(SESSION_MS)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        app = Ledger.from_url(cli.db_url)
+        deadline = time.monotonic() + 60
+        while progress(app, topic) < len(GOOD_LINES) and time.monotonic() < deadline and consumer.poll() is None:
+            time.sleep(0.1)
+        assert progress(app, topic) == len(GOOD_LINES), "the consumer applied the stream before the restart"
+
+        broker = restart()
+        short = tmp_path / "short.jsonl"
+        short.write_text("\n".join(GOOD_LINES[:3]) + "\n")
+        cli.ok("produce", short, "--bootstrap", broker.bootstrap, "--topic", topic, "--create-topics")
+        _, err = consumer.communicate(timeout=90)
+    finally:
+        consumer.kill()
+    assert consumer.returncode == 1
+    error = json.loads(err.strip().splitlines()[-1])
+    assert error["error"] == "records_behind_ledger" and "ends at offset 3" in error["message"]
