@@ -305,7 +305,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> list[RoundResul
                 result = one.run_consume(kills) if what == "consume" else one.run_ingest(kills)
                 results.append(result)
                 say(f"{backend:8} {what:7} seed {seed:6}: {result.kills} kills ({result.mid_stream} mid-stream, "
-                    f"saved {result.landed}), {result.seconds:.0f} s: "
+                    f"{result.early} early, saved {result.landed}), {result.seconds:.0f} s: "
                     f"{'; '.join(result.differences) if result.differences else 'equal to the clean ledger'}")
     finally:
         if broker is not None:
@@ -324,10 +324,12 @@ def summary(results: list[RoundResult]) -> list[dict[str, Any]]:
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for r in results:
         row = rows.setdefault((r.backend, r.what), {"backend": r.backend, "what": r.what, "rounds": 0, "kills": 0,
-                                                   "mid_stream": 0, "rounds_with_any_difference": 0, "seconds": 0.0})
+                                                   "mid_stream": 0, "early": 0, "rounds_with_any_difference": 0,
+                                                   "seconds": 0.0})
         row["rounds"] += 1
         row["kills"] += r.kills
         row["mid_stream"] += r.mid_stream
+        row["early"] += r.early
         row["rounds_with_any_difference"] += bool(r.differences)
         row["seconds"] = round(row["seconds"] + r.seconds, 1)
     return list(rows.values())
@@ -369,11 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"seed": args.seed, "summary": rows, "rounds": [r.to_dict() for r in results]}, indent=2))
     else:
-        print(f"\n{'backend':8} {'what':7} {'rounds':>6} {'kills':>6} {'mid-stream':>10} {'rounds differing':>16} "
-              f"{'seconds':>8}")
+        print(f"\n{'backend':8} {'what':7} {'rounds':>6} {'kills':>6} {'mid-stream':>10} {'early':>5} "
+              f"{'rounds differing':>16} {'seconds':>8}")
         for row in rows:
             print(f"{row['backend']:8} {row['what']:7} {row['rounds']:>6} {row['kills']:>6} {row['mid_stream']:>10} "
-                  f"{row['rounds_with_any_difference']:>16} {row['seconds']:>8.0f}")
+                  f"{row['early']:>5} {row['rounds_with_any_difference']:>16} {row['seconds']:>8.0f}")
     return 1 if any(r.differences for r in results) else 0
 
 
