@@ -67,13 +67,14 @@ class RoundResult:
     mid_stream: int = 0  # kills after some but before all records were saved
     landed: list[int] = field(default_factory=list)  # records saved when each kill landed
     early: int = 0  # kills at a random instant of start-up, join or recovery (not at a point of the stream)
+    finished_first: int = 0  # ingest runs that ended before their kill (not counted as kills)
     differences: list[str] = field(default_factory=list)
     seconds: float = 0.0  # float-ok: seconds, not money
 
     def to_dict(self) -> dict[str, Any]:
         return {"backend": self.backend, "what": self.what, "seed": self.seed, "kills": self.kills,
-                "mid_stream": self.mid_stream, "early": self.early, "landed": self.landed,
-                "differences": self.differences, "seconds": round(self.seconds, 1)}
+                "mid_stream": self.mid_stream, "early": self.early, "finished_first": self.finished_first,
+                "landed": self.landed, "differences": self.differences, "seconds": round(self.seconds, 1)}
 
 
 # ------------------------------------------------------------------ what must be equal
@@ -227,11 +228,13 @@ class Round:
         data = self.work / f"{self.name}.jsonl"
         data.write_text("\n".join(self.stream.lines) + "\n")
         start_up, estimate = self.timed_ingest_estimate()
-        for _ in range(kills):
+        for _ in range(3 * kills):
+            if self.result.kills == kills:
+                break
             worker = self.worker("ingest", str(data))
             time.sleep(self.rng.uniform(start_up, estimate))
-            if not worker.running():
-                self.note_kill(None, 0)  # finished before its kill: a complete run, as good as a kill at the end
+            if not worker.running():  # it finished first: not a kill (a later one kills a re-run)
+                self.result.finished_first += 1
                 continue
             worker.kill()
             self.note_kill(self.accepted_so_far(), sum(map(len, self.keys.values())))
@@ -259,11 +262,10 @@ class Round:
         return sum(len(self.app.recorder.lookup_records(cid, sorted(self.keys.get(cid, ()))))
                    for cid in self.contracts)
 
-    def note_kill(self, landed: int | None, total: int) -> None:
+    def note_kill(self, landed: int, total: int) -> None:
         self.result.kills += 1
-        if landed is not None:
-            self.result.landed.append(landed)
-            self.result.mid_stream += 0 < landed < total
+        self.result.landed.append(landed)
+        self.result.mid_stream += 0 < landed < total
 
     def compare(self, expected_wire: int | None = None) -> None:
         keys = self.keys
@@ -304,8 +306,9 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> list[RoundResul
                 one = Round(backend, what, new_url, broker, work, records, args.contracts, args.batch, seed)
                 result = one.run_consume(kills) if what == "consume" else one.run_ingest(kills)
                 results.append(result)
+                first = f", {result.finished_first} run(s) finished first" if result.finished_first else ""
                 say(f"{backend:8} {what:7} seed {seed:6}: {result.kills} kills ({result.mid_stream} mid-stream, "
-                    f"{result.early} early, saved {result.landed}), {result.seconds:.0f} s: "
+                    f"{result.early} early, saved {result.landed}{first}), {result.seconds:.0f} s: "
                     f"{'; '.join(result.differences) if result.differences else 'equal to the clean ledger'}")
     finally:
         if broker is not None:
