@@ -170,6 +170,7 @@ class Round:
         self.reference = f"sqlite:///{work / f'{self.name}-reference.db'}"
         register(Ledger.from_url(self.reference), self.contracts)
         Ledger.from_url(self.reference).ingest_lines(self.stream.lines, "reference.jsonl")
+        self.new_url = new_url
         self.url = new_url(self.name)
         self.app = Ledger.from_url(self.url)
         register(self.app, self.contracts)
@@ -247,9 +248,10 @@ class Round:
         return self.result
 
     def timed_ingest_estimate(self) -> tuple[float, float]:  # float-ok: seconds, not money
-        """Seconds ``obc-ledger --version`` takes (start-up), and one uninterrupted ingest of the stream."""
+        """Seconds ``obc-ledger --version`` takes (start-up), and one uninterrupted ingest of the stream
+        into a scratch ledger on the same backend."""
         timings = []
-        scratch = f"sqlite:///{self.work / f'{self.name}-scratch.db'}"
+        scratch = self.new_url(f"{self.name}-scratch")
         register(Ledger.from_url(scratch), self.contracts)
         data = self.work / f"{self.name}.jsonl"
         for args in (["--version"], ["--db", scratch, "--json", "ingest", str(data)]):
