@@ -427,7 +427,7 @@ class LedgerConsumer:
                 self._save(records, failed=exc)
                 return
             log.warning("a batch of %d records failed (%s): split to isolate the record at fault",
-                        len(records), " ".join(f"{type(exc).__name__}: {exc}".split())[:200])
+                        len(records), printable(" ".join(f"{type(exc).__name__}: {exc}".split())[:200]))
             half = len(records) // 2
             self._process(records[:half])
             self._process(records[half:])
