@@ -9,10 +9,11 @@ corrections, cost reports, ~5% byte-identical duplicates, ~2% records only the l
 refuse, ~1% bytes that are not records at all), ingests its JSON lines into a clean
 SQLite ledger (the reference), and sends it to a fresh 3-partition topic of a Tansu broker.
 Then ``--kills`` times: start ``obc-ledger consume`` (a real process, as deployed) and
-SIGKILL it when the ledger's tracked offsets reach a random point of the stream (or, one
-time in five, at a random instant of its start-up, group join or recovery). A last
-``consume --until-idle`` runs to the end. The round *differs* if any of these is not
-equal to the reference / the stream: every statement (each contract, each year), the
+SIGKILL it when the ledger's tracked offsets reach a random point of the stream, plus a
+random delay of up to one batch's time (so the kill lands anywhere in a batch's cycle:
+poll, decode, apply, dead letters sent, save), or, one time in five, at a random instant
+of its start-up, group join or recovery. A last ``consume --until-idle`` runs to the end.
+The round *differs* if any of these is not equal to the reference / the stream: every statement (each contract, each year), the
 accepted records (ids and digests, latest data per slot), the rejections (a multiset of
 code, contract, type, id; one wire rejection per distinct garbage message), the dead letters
 (one per bad message, none twice, exactly the bad messages' coordinates), the tracked
@@ -56,6 +57,7 @@ SESSION_MS = 3000  # a killed member's session expires quickly: the next process
 WIRE_CODES = {"empty_message", "truncated", "unsupported_framing", "unknown_schema_id", "undecodable",
               "unexpected_schema", "message_too_large", "unprocessable"}
 RUN_TIMEOUT_S = 120.0
+KILL_JITTER_S = 0.1  # after the target point: about one batch of 500 (poll, apply, dead letters, save)
 
 
 @dataclass
@@ -203,6 +205,7 @@ class Round:
                 deadline = time.monotonic() + RUN_TIMEOUT_S
                 while progress(self.app, self.name) < target and worker.running() and time.monotonic() < deadline:
                     time.sleep(self.rng.uniform(0.005, 0.05))
+                time.sleep(self.rng.uniform(0.0, KILL_JITTER_S))  # anywhere in the next batch's cycle
             if not worker.running():
                 self.result.differences.append(f"consume exited before its kill: {worker.failure()}")
                 break
