@@ -13,11 +13,11 @@ SIGKILL it when the ledger's tracked offsets reach a random point of the stream,
 random delay of up to one batch's time (so the kill lands anywhere in a batch's cycle:
 poll, decode, apply, dead letters sent, save), or, one time in five, at a random instant
 of its start-up, group join or recovery. A last ``consume --until-idle`` runs to the end.
-The round *differs* if any of these is not equal to the reference / the stream: every statement (each contract, each year), the
-accepted records (ids and digests, latest data per slot), the rejections (a multiset of
-code, contract, type, id; one wire rejection per distinct garbage message), the dead letters
-(one per bad message, none twice, exactly the bad messages' coordinates), the tracked
-offsets (every record produced). Ingest rounds do the same with ``obc-ledger ingest FILE``
+The round *differs* if any of these is not equal to the reference / the stream: every
+statement (each contract, each year), the accepted records (ids and digests, latest data
+per slot), the rejections (a multiset of code, contract, type, id; one wire rejection per
+distinct garbage message), the dead letters (one per bad message, none twice, exactly the
+bad messages' coordinates), the tracked offsets (every record produced). Ingest rounds do the same with ``obc-ledger ingest FILE``
 killed at random instants and re-run (a re-run acknowledges what was applied).
 
 Prints kills, kills that landed mid-stream, and rounds with any difference, per backend
