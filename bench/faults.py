@@ -236,9 +236,12 @@ class Round:
             if self.result.kills == kills:
                 break
             worker = self.worker("ingest", str(data))
-            time.sleep(self.rng.uniform(start_up, estimate))
-            if not worker.running():  # it finished first: not a kill (a later one kills a re-run)
+            began, wait = time.monotonic(), self.rng.uniform(start_up, estimate)
+            while worker.running() and time.monotonic() - began < wait:
+                time.sleep(0.01)
+            if not worker.running():  # it finished first: not a kill; aim the next ones earlier
                 self.result.finished_first += 1
+                estimate = max(start_up, 0.9 * (time.monotonic() - began))
                 continue
             worker.kill()
             self.note_kill(self.accepted_so_far(), sum(map(len, self.keys.values())))
