@@ -196,12 +196,12 @@ class Round:
         for n in range(kills):
             worker = self.worker(*self.consume_args())
             done = progress(self.app, self.name)
-            if self.rng.random() < 0.2:  # a random instant of start-up, join or recovery
+            if self.rng.random() < 0.2 or done >= total:  # a random instant of start-up, join or recovery
                 self.result.early += 1
                 time.sleep(self.rng.uniform(0.0, 3.0))
             else:  # a random point of what is left, spread over the kills still to come
                 span = (total - done) * 2 / (kills - n + 1)
-                target = done + self.rng.uniform(1, max(1.0, span))
+                target = min(total, done + self.rng.uniform(1, max(1.0, span)))
                 deadline = time.monotonic() + RUN_TIMEOUT_S
                 while progress(self.app, self.name) < target and worker.running() and time.monotonic() < deadline:
                     time.sleep(self.rng.uniform(0.005, 0.05))
