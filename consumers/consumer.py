@@ -47,12 +47,14 @@ from eventsourcing.persistence import IntegrityError, Tracking
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import IllegalStateError, KafkaError, UnsupportedCodecError
 
-from ledger.ingest import IngestSession
+from ledger.errors import LedgerError
+from ledger.ids import printable
+from ledger.ingest import IngestSession, storage_failure, unprocessable
 from ledger.records import Refusal
 
 from .codec import SerializationError, decode_record, record_text
 from .dead_letters import DeadLetter, DeadLetters, dlq_topic, dlq_tracking_name, raw_bytes_text
-from .kafka import StreamError, ensure_topic, producer
+from .kafka import StreamError, ensure_topic, high_watermarks, producer
 from .transactions import SKIP, WAIT, Transactions
 
 if TYPE_CHECKING:
@@ -65,6 +67,7 @@ DEFAULT_SESSION_TIMEOUT_MS = 10_000
 BATCH_WAIT_S = 0.5  # longest wait to fill a batch once records are flowing
 STALL_S = 60.0  # --until-idle: give up (with an error) if owned records stop arriving for this long
 PROGRESS_S = 30.0  # --log-level info: the running counts at most this often
+MAX_MESSAGE_BYTES = 1024 * 1024  # a longer message value is dead-lettered unread (message_too_large)
 
 log = logging.getLogger("obc_ledger.consumer")
 
@@ -257,11 +260,19 @@ class LedgerConsumer:
         return self.app.recorder.max_tracking_id(name)
 
     def _recover(self, tps: Iterable[TopicPartition]) -> None:
-        """Seek to the stored offset + 1 and read back the DLQ tail (main thread only)."""
+        """Seek to the stored offset + 1 and read back the DLQ tail (main thread only).
+
+        A partition that ends below its stored offset + 1 (the topic was re-created or
+        truncated) stops the consumer with ``records_behind_ledger``: seeking there would
+        silently skip the new topic's first records.
+        """
+        tps = list(tps)
+        positions = {tp: self._stored(tracking_name(tp.topic, tp.partition)) for tp in tps}
+        self._check_ends({tp: stored for tp, stored in positions.items() if stored is not None})
         for tp in tps:
             self._held.pop(tp, None)
             self._transactions.forget(tp)
-            stored = self._stored(tracking_name(tp.topic, tp.partition))
+            stored = positions[tp]
             if stored is None:
                 self._consumer.seek_to_beginning(tp)
                 self._committed[tp] = -1
@@ -270,6 +281,29 @@ class LedgerConsumer:
                 self._committed[tp] = stored
             self.dead_letters.recover(tp.topic, tp.partition, stored,
                                       self._stored(dlq_tracking_name(tp.topic, tp.partition)))
+
+    def _check_ends(self, stored: dict[TopicPartition, int]) -> None:
+        ends = high_watermarks(self.bootstrap, stored)
+        behind = sorted((tp, ends[tp], offset) for tp, offset in stored.items() if ends[tp] < offset + 1)
+        if behind:
+            where = ", ".join(f"{tp.topic}[{tp.partition}] ends at offset {end} but the ledger applied it up to "
+                              f"offset {offset}" for tp, end, offset in behind)
+            raise StreamError(f"{where}: the topic was re-created or truncated and its records would be skipped; "
+                              f"stopped (deploy/README.md: a topic re-created)", code="records_behind_ledger")
+
+    def _check_positions(self) -> None:
+        """Stop if a partition's last Fetch reported an end below the stored position (the topic was
+        re-created under a running consumer), once a fresh Fetch confirms it."""
+        behind = {}
+        for tp, stored in self._committed.items():
+            try:
+                high = self._consumer.highwater(tp)
+            except IllegalStateError:  # revoked meanwhile
+                continue
+            if high is not None and high < stored + 1:
+                behind[tp] = stored
+        if behind:
+            self._check_ends(behind)
 
     def _take_pending(self) -> bool:
         with self._lock:
@@ -409,6 +443,9 @@ class LedgerConsumer:
             last[TopicPartition(r.topic, r.partition)] = r.offset
             per_partition[f"{r.topic}:{r.partition}"] += 1
             try:
+                if r.value is not None and len(r.value) > MAX_MESSAGE_BYTES:
+                    raise SerializationError("message_too_large", f"{len(r.value):,} bytes: longer than "
+                                                                  f"{MAX_MESSAGE_BYTES:,}, not read")
                 decoded.append((r, decode_record(r.value)))
                 self._note_partition(decoded[-1][1].get("contract_id"), r.topic, r.partition)
             except SerializationError as exc:
@@ -422,6 +459,8 @@ class LedgerConsumer:
             if rejected is None:
                 continue
             rejected.raw = record_text(obj)
+            if len(rejected.raw) > MAX_MESSAGE_BYTES:  # cannot happen for a message read: a decoder's surprise
+                rejected.raw = raw_bytes_text(r.value)
             rejected.source = f"kafka:{r.topic}:{r.partition}"
             refusal = rejected.refusal
             letters.append(DeadLetter(r.topic, r.partition, r.offset, r.key, r.value, refusal.code, refusal.field,
@@ -446,8 +485,46 @@ class LedgerConsumer:
                         "from your own client')", contract_id, ", ".join(seen))
 
     def _process(self, records: list[Any], skipped: dict[TopicPartition, tuple[int, int]] | None = None) -> None:
+        """Apply, dead-letter and save ``records``. A failure the data may cause (not an outage, a
+        rebalance or a stale position) splits them in halves, each saved with the largest offset
+        of every partition it covers, until the one record at fault is dead-lettered ``unprocessable``."""
+        try:
+            self._save(records, skipped=skipped)
+        except (_Abandon, IntegrityError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - isolate the record at fault
+            self.session.reset()
+            if _outage(exc):
+                raise
+            if len(records) <= 1:
+                if not records:  # only aborted records' offsets to save, and that failed: not the data's doing
+                    raise
+                self._save(records, failed=exc, skipped=skipped)
+                return
+            log.warning("a batch of %d records failed (%s): split to isolate the record at fault",
+                        len(records), printable(" ".join(f"{type(exc).__name__}: {exc}".split())[:200]))
+            half = len(records) // 2
+            self._process(records[:half])
+            self._process(records[half:], skipped)  # skipped offsets lie past the batch: saved with its end
+
+    def _unprocessable(self, r: Any, exc: BaseException) -> tuple[list[DeadLetter], dict[TopicPartition, int],
+                                                                   Counter[str]]:
+        """One record whose processing failed for no reason a check names: its dead letter and refusal."""
+        refusal = unprocessable(exc)
+        refusal = Refusal(refusal.code, None, printable(refusal.message))  # an exception's text may be anything
+        source = f"kafka:{r.topic}:{r.partition}"
+        self.session.reject(refusal, raw_bytes_text(r.value), r.offset, source)
+        letter = DeadLetter(r.topic, r.partition, r.offset, r.key, r.value, refusal.code, None, refusal.message,
+                            schema_id=int.from_bytes(r.value[1:5], "big") if r.value and len(r.value) >= 5 else None)
+        return [letter], {TopicPartition(r.topic, r.partition): r.offset}, Counter({f"{r.topic}:{r.partition}": 1})
+
+    def _save(self, records: list[Any], failed: BaseException | None = None,
+              skipped: dict[TopicPartition, tuple[int, int]] | None = None) -> None:
         generation = self._generation
-        letters, last, per_partition = self._apply(records)
+        if failed is None:
+            letters, last, per_partition = self._apply(records)
+        else:
+            letters, last, per_partition = self._unprocessable(records[0], failed)
         for tp, (_, offset) in (skipped or {}).items():  # the tracked offset moves past skipped records too
             last[tp] = max(offset, last.get(tp, -1))
         if self._generation != generation:
@@ -489,6 +566,7 @@ class LedgerConsumer:
                 if self._take_pending() or joined != self._joined or self._rebalancing():
                     joined = self._joined  # the idle clock stops while the group rebalances
                     last_activity = time.monotonic()
+                self._check_positions()
                 polled_at = time.monotonic()
                 records, skipped = self._poll_batch()
                 if not records and not skipped:
@@ -521,6 +599,12 @@ class LedgerConsumer:
             finally:
                 restore()
         return self.report
+
+
+def _outage(exc: BaseException) -> bool:
+    """A failure of the storage, the broker or the registry: the batch is not split but stopped and retried."""
+    return storage_failure(exc) or isinstance(exc, (StreamError, KafkaError)) or \
+        (isinstance(exc, LedgerError) and exc.code == "registry_unavailable")
 
 
 def install_stop_handlers(stop: Callable[[], None]) -> Callable[[], None]:

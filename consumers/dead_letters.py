@@ -8,22 +8,35 @@ committed in the same database transaction (tracking ``kafka-dlq:topic:partition
 So after any crash the DLQ holds, past that committed DLQ offset, only dead letters of
 the uncommitted batch; whoever takes the partition over reads that tail first
 (:meth:`DeadLetters.recover`) and does not send those again (:meth:`DeadLetters.send`).
+
+A dead letter always fits the broker: an original value over :data:`VALUE_LIMIT` bytes
+(or key over :data:`KEY_LIMIT`) is kept truncated, with its full length and sha256
+(``dead_letter`` v2). A DLQ partition whose end is below the committed DLQ offset (the
+topic was re-created, or the broker lost its log) stops the consumer with
+``dlq_behind_ledger``: reading it back could not tell what was already sent.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from kafka import KafkaProducer, TopicPartition
 
-from .codec import decode, encode
-from .kafka import StreamError, read_tail
+import schemas
 
-DEAD_LETTER_SCHEMA_ID = 5
+from .codec import decode, encode
+from .kafka import StreamError, tail_and_end
+
+DEAD_LETTER_SCHEMA_ID = schemas.latest("dead_letter").id
 RAW_LIMIT = 64 * 1024
+# A dead letter stays far below the producer's and broker's 1 MiB request limit.
+VALUE_LIMIT = 256 * 1024
+KEY_LIMIT = 4 * 1024
+TEXT_LIMIT = 2000  # characters of the message and of each id
 
 
 def dlq_topic(topic: str) -> str:
@@ -71,11 +84,30 @@ class DeadLetter:
     at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def encode(self) -> bytes:
+        """The ``dead_letter`` record, bounded: long originals cut (length and sha256 kept), text made UTF-8."""
+        value, key = self.value, self.key
         return encode(DEAD_LETTER_SCHEMA_ID, {
-            "topic": self.topic, "partition": self.partition, "offset": self.offset, "key": self.key,
-            "value": self.value, "code": self.code, "field": self.field, "message": self.message,
-            "schema_id": self.schema_id, "record_type": self.record_type, "record_id": self.record_id,
-            "contract_id": self.contract_id, "dead_lettered_at": self.at})
+            "topic": _text(self.topic), "partition": self.partition, "offset": self.offset,
+            "key": None if key is None else key[:KEY_LIMIT], "value": None if value is None else value[:VALUE_LIMIT],
+            "code": _text(self.code), "field": _maybe_text(self.field), "message": _text(self.message),
+            "schema_id": self.schema_id, "record_type": _maybe_text(self.record_type),
+            "record_id": _maybe_text(self.record_id), "contract_id": _maybe_text(self.contract_id),
+            "dead_lettered_at": self.at,
+            "value_length": None if value is None else len(value),
+            "value_sha256": None if value is None else hashlib.sha256(value).hexdigest(),
+            "value_truncated": value is not None and len(value) > VALUE_LIMIT,
+            "key_length": None if key is None else len(key),
+            "key_truncated": key is not None and len(key) > KEY_LIMIT})
+
+
+def _text(text: str) -> str:
+    """At most TEXT_LIMIT characters of valid UTF-8 (a lone surrogate is written as its escape)."""
+    cut = text if len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT] + f"… ({len(text):,} characters)"
+    return cut.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _maybe_text(text: str | None) -> str | None:
+    return None if text is None else _text(text)
 
 
 def decode_dead_letter(value: bytes) -> dict[str, Any]:
@@ -92,15 +124,28 @@ class DeadLetters:
         self.dlq_partitions = dlq_partitions  # source topic -> partitions of its DLQ
         # (source topic, partition) -> {source offset: DLQ offset} already in the DLQ, not yet committed
         self.in_dlq: dict[tuple[str, int], dict[int, int]] = {}
+        # the same, for dead letters this process sent whose batch was not saved (it is retried in parts)
+        self.sent: dict[tuple[str, int], dict[int, int]] = {}
 
     def dlq_partition(self, topic: str, partition: int) -> TopicPartition:
         return TopicPartition(dlq_topic(topic), partition % self.dlq_partitions[topic])
 
     def recover(self, topic: str, partition: int, committed_offset: int | None,
                 committed_dlq_offset: int | None) -> int:
-        """Read the DLQ tail past the committed DLQ offset: dead letters sent for offsets not yet committed."""
-        tail = read_tail(self.bootstrap, self.dlq_partition(topic, partition),
-                         0 if committed_dlq_offset is None else committed_dlq_offset + 1)
+        """Read the DLQ tail past the committed DLQ offset: dead letters sent for offsets not yet committed.
+
+        Raises StreamError ``dlq_behind_ledger`` when the DLQ partition ends below the committed
+        DLQ offset: it was re-created or truncated, and what it held cannot be known.
+        """
+        tp = self.dlq_partition(topic, partition)
+        start = 0 if committed_dlq_offset is None else committed_dlq_offset + 1
+        tail, end = tail_and_end(self.bootstrap, tp, start)
+        if end < start:
+            raise StreamError(
+                f"dead-letter topic {tp.topic}[{tp.partition}] ends at offset {end} but the ledger committed a dead "
+                f"letter of {topic}[{partition}] at offset {committed_dlq_offset}: the topic was re-created or "
+                f"truncated; stopped rather than send dead letters twice (deploy/README.md: a topic re-created)",
+                code="dlq_behind_ledger")
         found: dict[int, int] = {}
         for message in tail:
             where = parse_key(message.key)
@@ -123,32 +168,42 @@ class DeadLetters:
         for letter in letters:
             source = (letter.topic, letter.partition)
             already = self.in_dlq.get(source, {}).get(letter.offset)
-            if already is not None:
-                last[source] = max(last.get(source, -1), already)
-                found += 1
+            mine = self.sent.get(source, {}).get(letter.offset)
+            at = already if already is not None else mine
+            if at is not None:
+                last[source] = max(last.get(source, -1), at)
+                found += already is not None
                 continue
             tp = self.dlq_partition(letter.topic, letter.partition)
-            future = self.producer.send(tp.topic, key=coordinates_key(letter.topic, letter.partition, letter.offset),
-                                        value=letter.encode(), partition=tp.partition,
-                                        headers=[("obc-reason", letter.code.encode())])
-            pending.append((source, future))
+            try:
+                future = self.producer.send(tp.topic, key=coordinates_key(letter.topic, letter.partition,
+                                                                          letter.offset),
+                                            value=letter.encode(), partition=tp.partition,
+                                            headers=[("obc-reason", letter.code.encode())])
+            except Exception as exc:  # noqa: BLE001 - e.g. MessageSizeTooLargeError: not sent at all
+                raise StreamError(f"could not send a dead letter to {dlq_topic(letter.topic)}: {exc}",
+                                  code="dead_letter_failed") from None
+            pending.append((source, letter.offset, future))
         if pending:
             self.producer.flush()
-        for source, future in pending:
+        for source, offset, future in pending:
             try:
                 metadata = future.get(timeout=30)
             except Exception as exc:
                 raise StreamError(f"could not send a dead letter to {dlq_topic(source[0])}: {exc}",
                                   code="dead_letter_failed") from None
+            self.sent.setdefault(source, {})[offset] = metadata.offset
             last[source] = max(last.get(source, -1), metadata.offset)
         return last, found
 
     def committed(self, topic: str, partition: int, offset: int) -> None:
         """Offsets up to ``offset`` are committed: forget what was found for them."""
-        found = self.in_dlq.get((topic, partition))
-        if found:
-            for off in [o for o in found if o <= offset]:
-                del found[off]
+        for known in (self.in_dlq, self.sent):
+            found = known.get((topic, partition))
+            if found:
+                for off in [o for o in found if o <= offset]:
+                    del found[off]
 
     def forget(self, topic: str, partition: int) -> None:
         self.in_dlq.pop((topic, partition), None)
+        self.sent.pop((topic, partition), None)

@@ -77,10 +77,17 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITION
 
 def read_tail(bootstrap: str, tp: TopicPartition, start: int,
               timeout_s: float = TAIL_TIMEOUT_S) -> list[ConsumerRecord]:  # float-ok: seconds, not money
-    """Every record of partition ``tp`` from offset ``start`` up to its high watermark.
+    """Every record of partition ``tp`` from offset ``start`` up to its high watermark."""
+    return tail_and_end(bootstrap, tp, start, timeout_s)[0]
+
+
+def tail_and_end(bootstrap: str, tp: TopicPartition, start: int,
+                 timeout_s: float = TAIL_TIMEOUT_S) -> tuple[list[ConsumerRecord], int]:  # float-ok: seconds
+    """(every record of ``tp`` from ``start`` up to its high watermark, that high watermark).
 
     A fresh consumer (no group) each time, so the high watermark read is from a
-    Fetch response of this call, never a stale one.
+    Fetch response of this call, never a stale one. When ``start`` is past the end (the
+    topic was re-created or truncated) no record is returned: the caller compares.
     """
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
                              bootstrap_timeout_ms=10_000, fetch_max_wait_ms=100,
@@ -94,10 +101,38 @@ def read_tail(bootstrap: str, tp: TopicPartition, start: int,
             for records in consumer.poll(timeout_ms=200).values():
                 out.extend(records)
             high = consumer.highwater(tp)
+            if high is not None and high < start:
+                return [], high
             if high is not None and consumer.position(tp) >= high:
-                return out
+                return [r for r in out if r.offset >= start], high
             if time.monotonic() > deadline:
                 raise StreamError(f"could not read {tp.topic}[{tp.partition}] to its end within {timeout_s:.0f}s",
+                                  code="broker_unavailable")
+    finally:
+        consumer.close()
+
+
+def high_watermarks(bootstrap: str, positions: dict[TopicPartition, int],
+                    timeout_s: float = TAIL_TIMEOUT_S) -> dict[TopicPartition, int]:  # float-ok: seconds
+    """The high watermark of each partition, from a Fetch at the given offset (not ListOffsets)."""
+    if not positions:
+        return {}
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
+                             bootstrap_timeout_ms=10_000, fetch_max_wait_ms=100, max_partition_fetch_bytes=1024,
+                             auto_offset_reset="earliest")
+    try:
+        consumer.assign(list(positions))
+        for tp, offset in positions.items():
+            consumer.seek(tp, max(0, offset))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            consumer.poll(timeout_ms=200)
+            found = {tp: consumer.highwater(tp) for tp in positions}
+            if all(high is not None for high in found.values()):
+                return found  # type: ignore[return-value]
+            if time.monotonic() > deadline:
+                where = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in positions)
+                raise StreamError(f"could not read the end of {where} within {timeout_s:.0f}s",
                                   code="broker_unavailable")
     finally:
         consumer.close()

@@ -22,6 +22,7 @@ SCHEMA_IDS: dict[int, tuple[str, int]] = {
     4: ("population", 1),
     5: ("dead_letter", 1),
     6: ("decision", 1),
+    7: ("dead_letter", 2),
 }
 
 # Subjects a provider may send on an inbound topic (the record's ``type``).

@@ -68,7 +68,7 @@ def _garbage(rng: random.Random, good: bytes) -> tuple[bytes | None, bytes, str]
     if kind == 1:
         return b"x", b"\x01" + rng.randbytes(16) + good[5:], "unsupported_framing"
     if kind == 2:
-        return b"x", frame(rng.choice([7, 42, 4242]), good[5:]), "unknown_schema_id"
+        return b"x", frame(rng.choice([77, 42, 4242]), good[5:]), "unknown_schema_id"
     if kind == 3:
         return b"x", good[: rng.randint(5, len(good) - 1)], "undecodable"
     return b"x", struct.pack(">bI", 0, 1)[:3], "truncated"
