@@ -247,7 +247,7 @@ class Round:
             self.note_kill(self.accepted_so_far(), sum(map(len, self.keys.values())))
         final = self.worker("ingest", str(data))
         final.wait_stopped(RUN_TIMEOUT_S)
-        if final.proc.returncode != 0:  # type: ignore[union-attr]
+        if final.proc.returncode not in (0, 3):  # type: ignore[union-attr]  # 3: some records refused, as they should be
             self.result.differences.append(f"the last ingest failed: {final.failure()}")
         self.compare(expected_wire=0)
         self.result.seconds = time.monotonic() - started

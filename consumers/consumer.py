@@ -362,7 +362,8 @@ class LedgerConsumer:
                 position = self._consumer.position(tp, timeout_ms=1000) if end is not None else None
             except IllegalStateError:  # revoked meanwhile: a rebalance is under way
                 end = position = None
-            if stored is None or end is None or position is None or position < end or held:
+            nothing_saved = stored is not None and stored < 0 and end is not None and end > 0
+            if stored is None or end is None or position is None or position < end or held or nothing_saved:
                 left[tp] = (stored, position, end, held)
         return left
 
@@ -403,8 +404,14 @@ class LedgerConsumer:
             got = 0
             for tp in set(polled) | {tp for tp, held in self._held.items() if held}:
                 committed = self._committed.get(tp)
-                if committed is None:
-                    continue  # not (yet) recovered here: it will be re-read after its seek
+                if committed is None:  # not (yet) recovered here: it will be re-read after its seek
+                    dropped = polled.get(tp)
+                    if dropped:  # never let the position run past records not applied (the idle check reads it)
+                        try:
+                            self._consumer.seek(tp, dropped[0].offset)
+                        except (IllegalStateError, AssertionError, KeyError):
+                            pass  # revoked meanwhile: whoever owns it next starts from the ledger's position
+                    continue
                 fresh = self._committed_only(tp, [r for r in polled.get(tp, ()) if r.offset > committed], skipped)
                 records.extend(fresh)
                 got += len(fresh)

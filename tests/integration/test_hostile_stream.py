@@ -148,7 +148,10 @@ def test_a_hostile_corpus_through_consume_dead_letters_each_poison_message_and_a
     for year in (1, 2, 3):
         assert cli.ok("statement", "beds-msk", "--year", str(year), "--json").json() == \
             reference.ok("statement", "beds-msk", "--year", str(year), "--json").json()
-    assert cli.ok("payments", "beds-msk", "--json").json() == reference.ok("payments", "beds-msk", "--json").json()
+    def paid(run_):  # what was paid to whom; when and at which event position differ between two ledgers
+        return [{k: line[k] for k in ("payment_id", "kind", "period", "party", "amount")}
+                for line in run_("payments", "beds-msk", "--json").json()]
+    assert paid(cli.ok) == paid(reference.ok)
     assert cli.ok("contract", "list", "--json").json() == reference.ok("contract", "list", "--json").json()
 
 
@@ -203,7 +206,7 @@ def test_an_unexpected_failure_while_applying_or_saving_one_record_dead_letters_
     lines = data.read_text().splitlines()
     clean = tmp_path / "clean.jsonl"
     clean.write_text("\n".join(line for line in lines if json.loads(line).get("submission_id") not in poisoned))
-    reference.ok("ingest", clean)
+    reference.refused("ingest", clean)  # the three stranger records are refused
 
     cli.ok("produce", data, "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic)
     real_accept, real_save = YearData.accept_submission, Ledger.save
