@@ -122,7 +122,7 @@ def test_projections_status_lists_the_quarantined_events(tmp_path):
     warning = statement.err.splitlines()[-1]  # after the projector's log line of the quarantine
     assert warning.startswith("warning: 1 event(s) quarantined") and f"#{poison}" in warning
     again = cli("statement", "other-msk", "--year", "1")
-    assert again.code == 0 and again.err.splitlines() == [warning]
+    assert again.code == 0 and [line for line in again.err.splitlines() if line.startswith("warning")] == [warning]
     status = cli.ok("projections", "status", "--json").json()
     assert [(q["notification_id"], q["event_type"]) for q in status["quarantined"]] == [
         (poison, "YearData.SubmissionAccepted")]
