@@ -33,7 +33,9 @@ from .numbers import MONEY_DIGITS, MONEY_PLACES, ZERO, NotANumber, check_bounds,
 from .periods import Calendar, PeriodError
 from .rules.completeness import Gaps, year_gaps
 from .rules.budget import budget_for_year, core_for_year, instalment
+from .rules.healthgain import Episode
 from .rules.outcomes import Observation
+from .rules.ratecard import Claim
 from .rules.riskshare import CostFact
 from .rules.settlement import YearSettlement, settle_year
 from .statement import closed_statement, open_statement
@@ -490,7 +492,9 @@ class Ledger(Application):
         """Rebuild the record-id index from the events (it is derived data, written with them)."""
         id_fields = {YearData.SubmissionAccepted: ("submission", "submission_id"),
                      YearData.CostReported: ("cost_report", "report_id"),
-                     YearData.PopulationCounted: ("population", "record_id")}
+                     YearData.PopulationCounted: ("population", "record_id"),
+                     YearData.OutcomeClaimed: ("outcome_claim", "claim_id"),
+                     YearData.PromEpisodeRecorded: ("prom_episode", "episode_id")}
         contract_of: dict[Any, str] = {}
         self.recorder.clear_record_index()
         rows: list[tuple[str, str, str]] = []
@@ -601,8 +605,44 @@ class Ledger(Application):
                                       tuple((ref, Decimal(cost)) for ref, cost in cases)))
         baselines = self._baselines(contract, year)
         budget = self._year_budget(contract, definition, year)
-        result = settle_year(year_terms(definition, year), year, budget, observations, costs, baselines)
+        claims, episodes = self._claims_and_episodes(contract, definition, year, data)
+        result = settle_year(year_terms(definition, year), year, budget, observations, costs, baselines,
+                             claims, episodes)
         return result, (data.version if data is not None else 0)
+
+    def _claims_and_episodes(self, contract: Contract, definition: ContractDefinition, year: int,
+                             data: YearData | None) -> tuple[list[Claim], list[Episode]]:
+        """The outcome claims in force of years 1..year and the PROM episodes in force of ``year``
+        (a correction of any year's stream replaces the record it names)."""
+        if definition.rate_card is None and not definition.health_gain:
+            return [], []
+        calendar = definition.calendar(contract.extended)
+        streams: dict[int, YearData] = {year: data} if data is not None else {}
+        for y in range(1, calendar.years + 1):
+            if y != year:
+                other, _ = replayed(self, year_data_uuid(contract.contract_id, y))
+                if other is not None:
+                    streams[y] = other
+        superseded: set[str] = set()
+        for stream in streams.values():
+            superseded.update(getattr(stream, "superseded", {}))
+        claims: list[Claim] = []
+        episodes: list[Episode] = []
+        for y, stream in sorted(streams.items()):
+            if y <= year:
+                for cid, (provider, participant, outcome, period, arrival, _) in getattr(stream, "claims", {}).items():
+                    if cid not in superseded:
+                        claims.append(Claim(cid, provider, participant, outcome, calendar.period(period), y,
+                                            tuple(arrival)))
+            if y == year:
+                for eid, (provider, entry_id, _, pre, post, expected, _) in getattr(stream, "episodes", {}).items():
+                    entry = definition.health_gain_entry(entry_id)
+                    if eid in superseded or entry is None:
+                        continue
+                    gain = Decimal(expected) if expected is not None else entry.target_gain
+                    assert gain is not None  # refused at ingest otherwise
+                    episodes.append(Episode(eid, provider, entry_id, y, Decimal(pre), Decimal(post), gain))
+        return claims, episodes
 
     def _decision(self, contract: Contract, definition: ContractDefinition, settlement: Settlement,
                   year: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -787,9 +827,17 @@ class Ledger(Application):
         if data is not None:
             supersedes.update((e[0], e[-1]) for e in data.latest_submission.values())
             supersedes.update((e[0], e[-1]) for e in data.latest_cost.values())
+        if "claims_used" in after or "episodes_used" in after:  # corrections may sit in any year's stream
+            contract, definition = self.load_contract(contract_id)
+            for y in range(1, definition.calendar(contract.extended).years + 1):
+                stream, _ = replayed(self, year_data_uuid(contract_id, y))
+                for rid, entry in {**getattr(stream, "claims", {}), **getattr(stream, "episodes", {})}.items():
+                    supersedes[rid] = entry[-1]
         parts = []
         for label, key, correction in (("submission", "submissions_used", "correction"),
-                                       ("cost report", "cost_reports_used", "cost correction")):
+                                       ("cost report", "cost_reports_used", "cost correction"),
+                                       ("outcome claim", "claims_used", "claim correction"),
+                                       ("PROM episode", "episodes_used", "episode correction")):
             old = set(before.get(key, []))
             added = sorted(set(after.get(key, [])) - old)
             corrections = [rid for rid in added if supersedes.get(rid) is not None]
