@@ -715,6 +715,22 @@ class Ledger(Application):
             return outcome
         return self._retrying(attempt)
 
+    def restate_later_years(self, contract_id: str, year: int, actor: str = "system") -> list[dict[str, Any]]:
+        """Restate the closed years after ``year`` of a contract with a rate card (its caps run over the
+        term, so an earlier year's claims move later years' figures); the true-ups recorded."""
+        contract, definition = self.load_contract(contract_id)
+        if definition.rate_card is None:
+            return []
+        out = []
+        for later in range(year + 1, definition.calendar(contract.extended).years + 1):
+            settlement = self._maybe(settlement_uuid(contract_id, later))
+            if settlement is None or not settlement.closed:
+                continue
+            true_up = self.restate(contract_id, later, actor=actor)
+            if true_up is not None:
+                out.append({"year": later, "true_up": true_up})
+        return out
+
     def _true_up(self, contract: Contract, settlement: Settlement, year: int, actor: str, reason: str | None,
                  reason_prefix: str = "") -> dict[str, Any] | None:
         """Recompute a closed year on the terms and data now held (in memory); record a true-up for any
@@ -854,6 +870,8 @@ class Ledger(Application):
         added = [v for v in after.get("variations", []) if v not in before.get("variations", [])]
         if added:
             parts.append(f"variation {', '.join(added)}")
+        if not parts and before.get("rate_card") != after.get("rate_card"):
+            parts.append("outcome claims of earlier years (the rate card's caps run over the term)")
         if not parts:
             parts.append("recomputed from the data and terms now held")
         return "restated after " + "; ".join(parts)

@@ -731,10 +731,21 @@ def cmd_completeness(args: argparse.Namespace) -> int:
 
 
 def cmd_restate(args: argparse.Namespace) -> int:
-    true_up = _open(args).restate(args.contract_id, args.year, actor=_actor(args))
-    _emit(args, {"contract_id": args.contract_id, "year": args.year, "true_up": true_up}, lambda: (
-        f"true-up for {args.contract_id} year {args.year}: {true_up['amount']} ({true_up['reason']})"
-        if true_up else f"restated {args.contract_id} year {args.year}: no difference, nothing recorded"))
+    app = _open(args)
+    true_up = app.restate(args.contract_id, args.year, actor=_actor(args))
+    # a rate card's caps run over the term: later closed years whose figures changed are restated too (§8)
+    later = app.restate_later_years(args.contract_id, args.year, actor=_actor(args))
+    doc: dict[str, Any] = {"contract_id": args.contract_id, "year": args.year, "true_up": true_up}
+    if later:
+        doc["later_years"] = later
+
+    def text() -> str:
+        lines = [f"true-up for {args.contract_id} year {args.year}: {true_up['amount']} ({true_up['reason']})"
+                 if true_up else f"restated {args.contract_id} year {args.year}: no difference, nothing recorded"]
+        lines += [f"true-up for {args.contract_id} year {y['year']}: {y['true_up']['amount']} "
+                  f"({y['true_up']['reason']})" for y in later]
+        return "\n".join(lines)
+    _emit(args, doc, text)
     return 0
 
 
