@@ -22,10 +22,12 @@ SCHEMA_IDS: dict[int, tuple[str, int]] = {
     4: ("population", 1),
     5: ("dead_letter", 1),
     6: ("decision", 1),
+    7: ("outcome_claim", 1),
+    8: ("prom_episode", 1),
 }
 
 # Subjects a provider may send on an inbound topic (the record's ``type``).
-RECORD_SUBJECTS = ("submission", "cost_report", "population")
+RECORD_SUBJECTS = ("submission", "cost_report", "population", "outcome_claim", "prom_episode")
 
 
 class SchemaVersion(NamedTuple):
