@@ -214,3 +214,20 @@ def test_episodes_outside_the_scale_or_without_an_expected_gain_are_refused(cli,
     fields = {r["record_id"]: r["field"] for r in cli.ok("rejected", "list", "--json").json()}
     assert fields == {"x-1": "post_score", "x-2": "expected_gain", "x-3": "health_gain_id", "x-4": "pre_score",
                       "x-5": "supersedes"}
+
+
+def test_claims_and_episodes_arrive_as_csv_rows_too(cli, tmp_path):
+    cli.ok("contract", "register", DATA / "employ.yaml")
+    path = tmp_path / "claims.csv"
+    path.write_text("type,claim_id,contract_id,provider_id,participant_id,outcome_id,period,evidence,supersedes\n"
+                    "outcome_claim,c-1,ldn-employ,ips-1,P-1,engaged,2026-Q2,key worker notes,\n"
+                    "outcome_claim,c-2,ldn-employ,ips-1,P-1,job-start,2026-Q3,,\n"
+                    "outcome_claim,c-3,ldn-employ,ips-1,P-1,job-start,2026-Q3,contract of employment,c-2\n")
+    report = cli.ok("ingest", path, "--json").json()
+    assert (report["accepted"], report["rejected"]) == (3, 0)
+    assert cli.ok("close-year", "ldn-employ", "1", "--json").json()["rate_card"]["payment"] == "1500.00"
+    _gain(cli)
+    episodes = tmp_path / "episodes.csv"
+    episodes.write_text("type,episode_id,contract_id,provider_id,health_gain_id,period,pre_score,post_score,"
+                        "expected_gain\nprom_episode,h-1,msk-gain,circle,hip-ohs,2027-Q2,10,40,\n")
+    assert cli.ok("ingest", episodes, "--json").json()["accepted"] == 1
