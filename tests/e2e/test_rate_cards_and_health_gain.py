@@ -231,3 +231,21 @@ def test_claims_and_episodes_arrive_as_csv_rows_too(cli, tmp_path):
     episodes.write_text("type,episode_id,contract_id,provider_id,health_gain_id,period,pre_score,post_score,"
                         "expected_gain\nprom_episode,h-1,msk-gain,circle,hip-ohs,2027-Q2,10,40,\n")
     assert cli.ok("ingest", episodes, "--json").json()["accepted"] == 1
+
+
+def test_explain_lists_each_claim_with_why_and_the_cap_state_and_the_episodes_used(cli):
+    _employ(cli)
+    cli.ok("close-year", "ldn-employ", "2")
+    data = cli.ok("explain", "ldn-employ", "--year", "2", "--json").json()
+    claims = {c["claim_id"]: c for c in data["decisions"][0]["rate_card"]["claims"]}
+    capped = claims["oc-0014"]
+    assert (capped["amount"], capped["capped"], capped["participant_paid_before"],
+            capped["contract_paid_before"]) == ("1000.00", True, "3000.00", "11000.00")
+    assert claims["oc-0015"]["reason"] == "cap_reached" and "cap" in claims["oc-0015"]["why"]
+    text = cli.ok("explain", "ldn-employ", "--year", "2").out
+    assert "claim oc-0014 P-D sustained-26 2028-Q1 (ips-2): 1,000.00, payable, capped" in text
+    _gain(cli)
+    cli.ok("close-year", "msk-gain", "1")
+    gain = cli.ok("explain", "msk-gain", "--year", "1", "--json").json()["decisions"][0]["health_gain"]
+    hip = gain["entries"][0]["providers"]["circle"]
+    assert hip["episodes_used"] == ["ep-0001", "ep-0002", "ep-0003"] and hip["raw"] == "750.000"  # 150.00 × 5.0, exact
