@@ -249,3 +249,22 @@ def test_explain_lists_each_claim_with_why_and_the_cap_state_and_the_episodes_us
     gain = cli.ok("explain", "msk-gain", "--year", "1", "--json").json()["decisions"][0]["health_gain"]
     hip = gain["entries"][0]["providers"]["circle"]
     assert hip["episodes_used"] == ["ep-0001", "ep-0002", "ep-0003"] and hip["raw"] == "750.000"  # 150.00 × 5.0, exact
+
+
+def test_an_open_years_statement_shows_the_figures_so_far_from_the_read_models(cli):
+    _employ(cli)
+    _gain(cli)
+    assert cli.ok("statement", "ldn-employ", "--year", "2", "--json").json()["rate_card"] == RATE_CARD_YEAR2
+    hip = cli.ok("statement", "msk-gain", "--year", "1", "--json").json()["health_gain"][0]
+    assert hip["payment"] == "750.00" and hip["by_party"]["ortho"]["status"] == "insufficient_data"
+    open_two = cli.ok("statement", "ldn-employ", "--year", "2", "--json").json()
+    assert open_two["year_close_payment"] is None
+
+
+def test_replay_as_of_reproduces_the_rate_card_statements_from_the_events(cli):
+    _employ(cli)
+    cli.ok("close-year", "ldn-employ", "1")
+    now = cli.ok("statement", "ldn-employ", "--year", "1", "--json").json()
+    replayed = cli.ok("replay", "--as-of", "2999-01-01T00:00:00Z", "--contract", "ldn-employ", "--json").json()
+    statements = replayed["contracts"]["ldn-employ"]["statements"]
+    assert statements[0] == now and statements[0]["rate_card"] == RATE_CARD_YEAR1
