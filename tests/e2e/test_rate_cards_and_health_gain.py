@@ -268,3 +268,16 @@ def test_replay_as_of_reproduces_the_rate_card_statements_from_the_events(cli):
     replayed = cli.ok("replay", "--as-of", "2999-01-01T00:00:00Z", "--contract", "ldn-employ", "--json").json()
     statements = replayed["contracts"]["ldn-employ"]["statements"]
     assert statements[0] == now and statements[0]["rate_card"] == RATE_CARD_YEAR1
+
+
+def test_rate_cards_and_health_gain_settle_the_same_on_sqlite_and_postgresql(any_cli, tmp_path):
+    any_cli.ok("contract", "register", DATA / "employ.yaml")
+    any_cli.ok("ingest", DATA / "employ-claims.jsonl")
+    assert any_cli.ok("close-year", "ldn-employ", "2", "--json").json()["rate_card"] == RATE_CARD_YEAR2
+    any_cli.ok("close-year", "ldn-employ", "1")
+    any_cli.ok("ingest", _write(tmp_path, "late.jsonl", [_claim("oc-late", "ips-2", "P-F", "engaged", "2026-Q2")]))
+    out = any_cli.ok("restate", "ldn-employ", "1", "--json").json()
+    assert out["true_up"]["amount"] == "500.00" and out["later_years"][0]["true_up"]["amount"] == "-500.00"
+    any_cli.ok("contract", "register", DATA / "msk-gain.yaml")
+    any_cli.ok("ingest", DATA / "msk-gain-episodes.jsonl")
+    assert any_cli.ok("close-year", "msk-gain", "1", "--json").json()["total"] == "1000750.00"
