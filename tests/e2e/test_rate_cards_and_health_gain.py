@@ -281,3 +281,32 @@ def test_rate_cards_and_health_gain_settle_the_same_on_sqlite_and_postgresql(any
     any_cli.ok("contract", "register", DATA / "msk-gain.yaml")
     any_cli.ok("ingest", DATA / "msk-gain-episodes.jsonl")
     assert any_cli.ok("close-year", "msk-gain", "1", "--json").json()["total"] == "1000750.00"
+
+
+def test_a_mixed_contract_adds_the_rate_card_beside_the_budget_components_and_to_the_providers(cli, tmp_path):
+    from tests.support.cli import EXAMPLES
+    expected = json.loads((EXAMPLES / "worked-example-expected.json").read_text())[1]
+    mixed = tmp_path / "mixed.yaml"
+    mixed.write_text((EXAMPLES / "worked-example.yaml").read_text() + """
+rate_card:
+  outcomes:
+    - {id: back-to-work, price: "800.00"}
+  contract_cap: "1000.00"
+  paid_from_year: 2
+""")
+    cli.ok("contract", "register", mixed)
+    cli.ok("ingest", EXAMPLES / "worked-example-data.jsonl")
+    claims = [{"type": "outcome_claim", "claim_id": f"bw-{i}", "contract_id": "beds-msk", "provider_id": provider,
+               "participant_id": f"M-{i}", "outcome_id": "back-to-work", "period": period}
+              for i, (provider, period) in enumerate([("circle", "2025-Q3"), ("physio", "2026-Q3"),
+                                                      ("circle", "2026-Q4")])]
+    cli.ok("ingest", _write(tmp_path, "claims.jsonl", claims))
+    one = cli.ok("close-year", "beds-msk", "1", "--json").json()
+    assert one["rate_card"]["not_payable"] == {"before_payment_years": 1} and one["total"] == "24000000.00"
+    two = cli.ok("close-year", "beds-msk", "2", "--json").json()
+    # year 2: physio 800.00, then circle min(800, 1000 − 800) = 200.00 (capped 600.00); the risk share's
+    # reference is the budget, so every other figure is the worked example's
+    assert two["rate_card"]["payment"] == "1000.00" and two["rate_card"]["capped"] == "600.00"
+    assert two["risk_share"] == expected["risk_share"]
+    assert two["year_close_payment"] == "642569.07" and two["total"] == "21814025.07"
+    assert two["by_party"] == {"circle": "17372283.47", "physio": "4441741.60"}
