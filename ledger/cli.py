@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int, required=True, help="the contract year whose periods the template lists")
     p.add_argument("--format", choices=("csv", "xlsx"), default="csv", help="csv (one kind, to stdout or --out) "
                    "or xlsx (every kind on its own sheet, and a reference sheet; needs --out)")
-    p.add_argument("--kind", choices=("submissions", "cost_reports", "population"), default="submissions",
+    p.add_argument("--kind", choices=("submissions", "cost_reports", "population", "outcome_claims",
+                                      "prom_episodes"), default="submissions",
                    help="with csv: which records (default submissions)")
     p.add_argument("--out", type=Path, help="write the template to this file")
     p = command("completeness", "the cost reports and indicator periods a year's settlement lacks")
