@@ -79,3 +79,21 @@ def test_shuffling_the_arrival_of_claims_of_different_participants_in_different_
     before = {r.claim.claim_id: (r.amount, r.reason) for r in evaluate(card, claims)}
     after = {r.claim.claim_id: (r.amount, r.reason) for r in evaluate(card, relabelled)}
     assert before == after
+
+
+@SETTINGS
+@given(cards, claim_rows, st.randoms(use_true_random=False))
+def test_with_every_cap_set_shuffling_arrival_across_periods_changes_nothing(card, rows, rnd):
+    # one claim per period: arrival never decides between two of them, so even the contract cap cannot move
+    seen, unique = set(), []
+    for row in rows:
+        if row[2] not in seen:
+            seen.add(row[2])
+            unique.append(row)
+    claims = claims_of(unique)
+    order = list(range(len(claims)))
+    rnd.shuffle(order)
+    relabelled = [Claim(c.claim_id, c.provider_id, c.participant_id, c.outcome_id, c.period, c.year, (order[i],))
+                  for i, c in enumerate(claims)]
+    assert {r.claim.claim_id: (r.amount, r.reason) for r in evaluate(card, claims)} == \
+        {r.claim.claim_id: (r.amount, r.reason) for r in evaluate(card, relabelled)}
