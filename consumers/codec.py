@@ -235,6 +235,28 @@ def to_avro(obj: Any) -> tuple[str, dict[str, Any]]:
             raise refuse("missing_field", "denominator", "a numerator needs its denominator")
         value["submitted_at"] = None
         return kind, value
+    if kind == "outcome_claim":
+        value = {"claim_id": env.record_id, "contract_id": env.contract_id}
+        for name in ("provider_id", "participant_id", "outcome_id", "period"):
+            value[name] = text_field(obj, name)
+        evidence = obj.get("evidence")
+        if evidence is not None and not isinstance(evidence, str):
+            raise refuse("invalid_field", "evidence", "must be text")
+        value["evidence"] = evidence
+        value["supersedes"] = text_field(obj, "supersedes") if obj.get("supersedes") is not None else None
+        return kind, value
+    if kind == "prom_episode":
+        value = {"episode_id": env.record_id, "contract_id": env.contract_id}
+        for name in ("provider_id", "health_gain_id", "period"):
+            value[name] = text_field(obj, name)
+        for name in ("pre_score", "post_score"):
+            text = _decimal_text(obj, name)
+            if text is None:
+                raise refuse("missing_field", name, "is required")
+            value[name] = text
+        value["expected_gain"] = _decimal_text(obj, "expected_gain")
+        value["supersedes"] = text_field(obj, "supersedes") if obj.get("supersedes") is not None else None
+        return kind, value
     if kind == "cost_report":
         value = {"report_id": env.record_id, "contract_id": env.contract_id,
                  "provider_id": text_field(obj, "provider_id"), "period": text_field(obj, "period"),

@@ -33,7 +33,9 @@ from .numbers import MONEY_DIGITS, MONEY_PLACES, ZERO, NotANumber, check_bounds,
 from .periods import Calendar, PeriodError
 from .rules.completeness import Gaps, year_gaps
 from .rules.budget import budget_for_year, core_for_year, instalment
+from .rules.healthgain import Episode
 from .rules.outcomes import Observation
+from .rules.ratecard import Claim
 from .rules.riskshare import CostFact
 from .rules.settlement import YearSettlement, settle_year
 from .statement import closed_statement, open_statement
@@ -296,6 +298,125 @@ class Ledger(Application):
             return self._variation_result(contract, variation, recorded=True, restated=restated)
         return self._retrying(attempt)
 
+    # ------------------------------------------------------------ what-if
+
+    def whatif(self, contract_id: str, text: str | None = None, years: tuple[int, int] | None = None,
+               schedule_of_year: int | None = None, actor: str = "system") -> dict[str, Any]:
+        """Settle years as if a variation had been recorded (``text``), or with the schedule entry and
+        risk-share terms of year ``schedule_of_year`` (shadow settlement); nothing is recorded.
+
+        Each year gives ``in_force`` (the statement as it stands, true-ups included; for an open year
+        the close it would get now on the terms in force), ``whatif`` (a fresh close on the new terms,
+        exactly what ``contract vary … --restate`` then ``close-year`` would decide) and the
+        ``difference`` (whatif total − in-force net total, and by party)."""
+        contract, definition = self.load_contract(contract_id)
+        self.authorize(actor, "read", definition)
+        calendar = definition.calendar(contract.extended)
+        if schedule_of_year is not None:
+            self._check_year(calendar, schedule_of_year)
+            if years is None:
+                raise InvalidCommand("--schedule-of-year needs --years A-B (the years to settle)")
+            variation = self._schedule_variation(contract, years[0], schedule_of_year)
+        else:
+            if text is None:
+                raise InvalidCommand("whatif needs a variation FILE or --schedule-of-year Z")
+            try:
+                document = load_yaml(text)
+            except YamlRefused as exc:
+                raise LedgerError(f"the variation file is refused: {exc}", code=exc.code) from None
+            except Exception as exc:
+                raise LedgerError(f"the variation file is not valid YAML: {exc}".replace("\n", " "),
+                                  code="invalid_yaml") from None
+            variation = parse_variation(document)
+            if variation.contract_id != contract_id:
+                raise InvalidVariation([("variation.contract_id", f"{variation.contract_id!r} is not the "
+                                                                  f"contract being varied ({contract_id!r})")])
+        e = variation.effective_from_year
+        if years is None:
+            closed = [y for y in range(1, calendar.years + 1)
+                      if (st := self._maybe(settlement_uuid(contract_id, y))) is not None and st.closed]
+            years = (e, max([e, *closed]))
+        first, last = years
+        for y in (first, last):
+            self._check_year(calendar, y)
+        if last < first:
+            raise InvalidCommand(f"--years {first}-{last}: the first year comes after the last")
+        in_force = {y: self._shadow_statement(contract_id, y) for y in range(first, last + 1)}
+        # the variation applied in memory only: the same steps as vary_contract, never saved
+        terms = self.terms(contract)
+        held = next((v for v in terms.variations if v.id == variation.id), None)
+        if held is not None and dict(held.document) != dict(variation.document):
+            raise AlreadyExists(f"variation {variation.id!r} of {contract_id!r} is already recorded with different "
+                                f"content", code="conflicting_variation")
+        if held is None:
+            terms.validate(variation, definition.years + definition.extension_years)
+            contract.record_variation(variation_id=variation.id, effective_from_year=e, reason=variation.reason,
+                                      document=dict(variation.document), source_sha256="whatif",
+                                      restated_years=[], actor=actor)
+            if variation.changes_budget_factor():
+                new_terms = self.terms(contract)
+                for year in range(e, calendar.years + 1):
+                    data = self._maybe(year_data_uuid(contract_id, year))
+                    counts = data.population_counts() if data is not None else None
+                    figure = budget_for_year(new_terms.for_year(year), year, counts or None)
+                    if figure.amount != contract.budget(year):
+                        contract.set_budget(year=year, amount=figure.amount, reason="variation",
+                                            note=f"variation {variation.id}", trace=dict(figure.trace), actor=actor)
+        out = []
+        for year in range(first, last + 1):
+            fresh = self._fresh_close(contract, year)
+            now = in_force[year]
+            net_total = Decimal(now["total"]) + sum((Decimal(t["amount"]) for t in now["true_ups"]), ZERO)
+            net_party: dict[str, Decimal] = {p: Decimal(v) for p, v in now["by_party"].items()}
+            for t in now["true_ups"]:
+                for p, v in t["by_party"].items():
+                    net_party[p] = net_party.get(p, ZERO) + Decimal(v)
+            parties = list(dict.fromkeys([*net_party, *fresh["by_party"]]))
+            out.append({"year": year, "in_force": now, "whatif": fresh, "difference": {
+                "total": fmt_money(Decimal(fresh["total"]) - net_total),
+                "by_party": {p: fmt_money(Decimal(fresh["by_party"].get(p, "0")) - net_party.get(p, ZERO))
+                             for p in parties}}})
+        return {"contract_id": contract_id, "variation_id": variation.id, "effective_from_year": e,
+                "years": out}
+
+    def _shadow_statement(self, contract_id: str, year: int) -> dict[str, Any]:
+        """The statement in force; for an open year, the close it would get now (nothing recorded)."""
+        settlement = self._maybe(settlement_uuid(contract_id, year))
+        if settlement is not None and settlement.closed:
+            return self.statement(contract_id, year)
+        contract, _ = self.load_contract(contract_id)
+        return self._fresh_close(contract, year)
+
+    def _fresh_close(self, contract: Contract, year: int) -> dict[str, Any]:
+        """The statement a close of ``year`` would give now on ``contract``'s terms (held in memory),
+        as close_year decides it: outstanding instalments, then the year's figures. Nothing is saved."""
+        definition = self._definition(contract)
+        calendar = definition.calendar(contract.extended)
+        # a closed year's instalments stand as decided (a restatement recomputes the rest, as here)
+        settlement = self._settlement(contract.contract_id, year)
+        periods = calendar.periods(year)
+        self._decide_instalments(contract, definition, settlement, periods, periods[-1], "whatif")
+        figures, _ = self._decision(contract, definition, settlement, year)
+        instalments = [(i["period"], i["amount"]) for i in settlement.instalments]
+        return closed_statement(contract.contract_id, year, figures, instalments, [],
+                                self.terms(contract).variation_ids(year))
+
+    def _schedule_variation(self, contract: Contract, first: int, z: int) -> Variation:
+        """A variation putting year ``z``'s schedule entry and risk-share terms in force from ``first``."""
+        doc = self.terms(contract).document_for(z)
+        entries = [dict(x) for x in (doc.get("payment") or {}).get("schedule") or []]
+        entry = dict(next(x for x in reversed(entries) if int(x.get("from_year", 1)) <= z) if any(
+            int(x.get("from_year", 1)) <= z for x in entries) else entries[0])
+        entry["from_year"] = first
+        payment: dict[str, Any] = {"schedule": [entry]}
+        name = entry.get("risk_share")
+        if name:
+            payment["risk_share"] = {name: (doc["payment"].get("risk_share") or {})[name]}
+        return parse_variation({"variation": {"id": f"whatif-schedule-of-year-{z}",
+                                              "contract_id": contract.contract_id, "effective_from_year": first,
+                                              "reason": f"shadow settlement on the schedule of year {z}"},
+                                "changes": {"payment": payment}})
+
     def _variation_result(self, contract: Contract, variation: Variation, recorded: bool,
                           restated: list[dict[str, Any]]) -> dict[str, Any]:
         return {"contract_id": contract.contract_id, "variation_id": variation.id,
@@ -490,7 +611,9 @@ class Ledger(Application):
         """Rebuild the record-id index from the events (it is derived data, written with them)."""
         id_fields = {YearData.SubmissionAccepted: ("submission", "submission_id"),
                      YearData.CostReported: ("cost_report", "report_id"),
-                     YearData.PopulationCounted: ("population", "record_id")}
+                     YearData.PopulationCounted: ("population", "record_id"),
+                     YearData.OutcomeClaimed: ("outcome_claim", "claim_id"),
+                     YearData.PromEpisodeRecorded: ("prom_episode", "episode_id")}
         contract_of: dict[Any, str] = {}
         self.recorder.clear_record_index()
         rows: list[tuple[str, str, str]] = []
@@ -601,8 +724,44 @@ class Ledger(Application):
                                       tuple((ref, Decimal(cost)) for ref, cost in cases)))
         baselines = self._baselines(contract, year)
         budget = self._year_budget(contract, definition, year)
-        result = settle_year(year_terms(definition, year), year, budget, observations, costs, baselines)
+        claims, episodes = self._claims_and_episodes(contract, definition, year, data)
+        result = settle_year(year_terms(definition, year), year, budget, observations, costs, baselines,
+                             claims, episodes)
         return result, (data.version if data is not None else 0)
+
+    def _claims_and_episodes(self, contract: Contract, definition: ContractDefinition, year: int,
+                             data: YearData | None) -> tuple[list[Claim], list[Episode]]:
+        """The outcome claims in force of years 1..year and the PROM episodes in force of ``year``
+        (a correction of any year's stream replaces the record it names)."""
+        if definition.rate_card is None and not definition.health_gain:
+            return [], []
+        calendar = definition.calendar(contract.extended)
+        streams: dict[int, YearData] = {year: data} if data is not None else {}
+        for y in range(1, calendar.years + 1):
+            if y != year:
+                other, _ = replayed(self, year_data_uuid(contract.contract_id, y))
+                if other is not None:
+                    streams[y] = other
+        superseded: set[str] = set()
+        for stream in streams.values():
+            superseded.update(getattr(stream, "superseded", {}))
+        claims: list[Claim] = []
+        episodes: list[Episode] = []
+        for y, stream in sorted(streams.items()):
+            if y <= year:
+                for cid, (provider, participant, outcome, period, arrival, _) in getattr(stream, "claims", {}).items():
+                    if cid not in superseded:
+                        claims.append(Claim(cid, provider, participant, outcome, calendar.period(period), y,
+                                            tuple(arrival)))
+            if y == year:
+                for eid, (provider, entry_id, _, pre, post, expected, _) in getattr(stream, "episodes", {}).items():
+                    entry = definition.health_gain_entry(entry_id)
+                    if eid in superseded or entry is None:
+                        continue
+                    gain = Decimal(expected) if expected is not None else entry.target_gain
+                    assert gain is not None  # refused at ingest otherwise
+                    episodes.append(Episode(eid, provider, entry_id, y, Decimal(pre), Decimal(post), gain))
+        return claims, episodes
 
     def _decision(self, contract: Contract, definition: ContractDefinition, settlement: Settlement,
                   year: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -674,6 +833,22 @@ class Ledger(Application):
                 self.save(settlement, expect_versions={year_data_uuid(contract_id, year): data_version})
             return outcome
         return self._retrying(attempt)
+
+    def restate_later_years(self, contract_id: str, year: int, actor: str = "system") -> list[dict[str, Any]]:
+        """Restate the closed years after ``year`` of a contract with a rate card (its caps run over the
+        term, so an earlier year's claims move later years' figures); the true-ups recorded."""
+        contract, definition = self.load_contract(contract_id)
+        if definition.rate_card is None:
+            return []
+        out = []
+        for later in range(year + 1, definition.calendar(contract.extended).years + 1):
+            settlement = self._maybe(settlement_uuid(contract_id, later))
+            if settlement is None or not settlement.closed:
+                continue
+            true_up = self.restate(contract_id, later, actor=actor)
+            if true_up is not None:
+                out.append({"year": later, "true_up": true_up})
+        return out
 
     def _true_up(self, contract: Contract, settlement: Settlement, year: int, actor: str, reason: str | None,
                  reason_prefix: str = "") -> dict[str, Any] | None:
@@ -787,9 +962,17 @@ class Ledger(Application):
         if data is not None:
             supersedes.update((e[0], e[-1]) for e in data.latest_submission.values())
             supersedes.update((e[0], e[-1]) for e in data.latest_cost.values())
+        if "claims_used" in after or "episodes_used" in after:  # corrections may sit in any year's stream
+            contract, definition = self.load_contract(contract_id)
+            for y in range(1, definition.calendar(contract.extended).years + 1):
+                stream, _ = replayed(self, year_data_uuid(contract_id, y))
+                for rid, entry in {**getattr(stream, "claims", {}), **getattr(stream, "episodes", {})}.items():
+                    supersedes[rid] = entry[-1]
         parts = []
         for label, key, correction in (("submission", "submissions_used", "correction"),
-                                       ("cost report", "cost_reports_used", "cost correction")):
+                                       ("cost report", "cost_reports_used", "cost correction"),
+                                       ("outcome claim", "claims_used", "claim correction"),
+                                       ("PROM episode", "episodes_used", "episode correction")):
             old = set(before.get(key, []))
             added = sorted(set(after.get(key, [])) - old)
             corrections = [rid for rid in added if supersedes.get(rid) is not None]
@@ -806,6 +989,8 @@ class Ledger(Application):
         added = [v for v in after.get("variations", []) if v not in before.get("variations", [])]
         if added:
             parts.append(f"variation {', '.join(added)}")
+        if not parts and before.get("rate_card") != after.get("rate_card"):
+            parts.append("outcome claims of earlier years (the rate card's caps run over the term)")
         if not parts:
             parts.append("recomputed from the data and terms now held")
         return "restated after " + "; ".join(parts)

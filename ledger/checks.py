@@ -99,7 +99,9 @@ def expected_record_index(app: Any) -> tuple[dict[tuple[str, str], tuple[str, in
     opened = get_topic(YearData.Opened)
     id_fields = {get_topic(YearData.SubmissionAccepted): ("submission", "submission_id"),
                  get_topic(YearData.CostReported): ("cost_report", "report_id"),
-                 get_topic(YearData.PopulationCounted): ("population", "record_id")}
+                 get_topic(YearData.PopulationCounted): ("population", "record_id"),
+                 get_topic(YearData.OutcomeClaimed): ("outcome_claim", "claim_id"),
+                 get_topic(YearData.PromEpisodeRecorded): ("prom_episode", "episode_id")}
     contract_of: dict[Any, str] = {}
     rows: dict[tuple[str, str], tuple[str, int]] = {}
     problems = []

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 
 from . import __version__
 from .config import DB_ENV, database_url
-from .errors import LedgerError, ValidationFailed, storage_fault
+from .errors import InvalidCommand, LedgerError, ValidationFailed, storage_fault
 from .framing import read_lines, text_lines
 from .ids import id_problem, printable
 from .tabular import format_of, read_csv, read_xlsx
@@ -156,12 +156,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--year", type=int, required=True, help="the contract year whose periods the template lists")
     p.add_argument("--format", choices=("csv", "xlsx"), default="csv", help="csv (one kind, to stdout or --out) "
                    "or xlsx (every kind on its own sheet, and a reference sheet; needs --out)")
-    p.add_argument("--kind", choices=("submissions", "cost_reports", "population"), default="submissions",
+    p.add_argument("--kind", choices=("submissions", "cost_reports", "population", "outcome_claims",
+                                      "prom_episodes"), default="submissions",
                    help="with csv: which records (default submissions)")
     p.add_argument("--out", type=Path, help="write the template to this file")
     p = command("completeness", "the cost reports and indicator periods a year's settlement lacks")
     p.add_argument("contract_id")
     p.add_argument("--year", type=int, help="one contract year (default: every year of the term)")
+    p = command("whatif", "settle years as if a variation were recorded, or on another year's schedule "
+                          "(shadow settlement); nothing is recorded")
+    p.add_argument("contract_id")
+    p.add_argument("file", type=Path, nargs="?", help="the variation (YAML, as for contract vary)")
+    p.add_argument("--years", metavar="A-B", help="the years to settle (default: from the variation's "
+                                                  "effective year to the last closed year)")
+    p.add_argument("--schedule-of-year", dest="schedule_of_year", type=int, metavar="Z",
+                   help="settle the years with the schedule entry and risk-share terms in force in year Z")
     p = command("restate", "recompute a closed year from the data now held; record a true-up if different")
     p.add_argument("contract_id")
     p.add_argument("year", type=int)
@@ -410,7 +419,7 @@ READ_TARGETS = {"statement": "contract_id", "history": "contract_id", "submissio
                 "decisions": "contract_id", "explain": "contract_id", "costs": "contract_id",
                 "reconcile": "contract_id", "payments": "contract_id", "report": "contract_id",
                 "replay": "contract", "rejected": "contract", "completeness": "contract_id",
-                "template": "contract_id",
+                "template": "contract_id", "whatif": "contract_id",
                 ("contract", "show"): "contract_id", ("budget", "show"): "contract_id",
                 ("contract", "terms"): "contract_id", ("contract", "variations"): "contract_id",
                 ("dispute", "list"): "contract_id"}
@@ -730,11 +739,79 @@ def cmd_completeness(args: argparse.Namespace) -> int:
     return 0
 
 
+def _year_range(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    first, sep, last = text.partition("-")
+    try:
+        return (int(first), int(last)) if sep else (int(first), int(first))
+    except ValueError:
+        raise InvalidCommand(f"--years {text!r}: give A-B (e.g. 1-2) or one year") from None
+
+
+def cmd_whatif(args: argparse.Namespace) -> int:
+    text = None
+    if args.file is not None:
+        text = read_document(args.file)
+    if args.file is None and args.schedule_of_year is None:
+        raise InvalidCommand("give a variation FILE or --schedule-of-year Z")
+    result = _open(args).whatif(args.contract_id, text, _year_range(args.years), args.schedule_of_year,
+                                actor=_actor(args))
+    _emit(args, result, lambda: whatif_text(result))
+    return 0
+
+
+def whatif_text(result: dict[str, Any]) -> str:
+    """Each year's statement in force beside the what-if, with the difference per line and per party."""
+    def net(st: dict[str, Any]) -> Decimal:
+        return Decimal(st["total"]) + sum((Decimal(t["amount"]) for t in st["true_ups"]), Decimal("0"))
+
+    def money_of(value: Any) -> Decimal:
+        return Decimal(value) if value is not None else Decimal("0")
+
+    def lines_of(st: dict[str, Any]) -> list[tuple[str, Decimal]]:
+        risk = st.get("risk_share") or {}
+        return [("budget", money_of(st["budget"])), ("core", money_of(st["core"]["annual"])),
+                ("outcome payment", money_of(st["outcomes"]["payment"])), ("reserve", money_of(st["reserve"])),
+                ("risk-share adjustment", money_of(risk.get("adjustment"))),
+                ("high-cost reimbursement", money_of(st["high_cost_reimbursement"])),
+                ("rate card", money_of((st.get("rate_card") or {}).get("payment"))),
+                ("health gain", sum((money_of(g["payment"]) for g in st.get("health_gain") or []), Decimal("0"))),
+                ("year-close payment", money_of(st["year_close_payment"])),
+                ("true-ups", net(st) - Decimal(st["total"])), ("net total", net(st))]
+
+    out = [f"what-if for {result['contract_id']}: {result['variation_id']} (effective from year "
+           f"{result['effective_from_year']}); nothing recorded"]
+    for y in result["years"]:
+        now, new = y["in_force"], y["whatif"]
+        out.append("")
+        out.append(f"year {y['year']}{'':<19}{'in force':>18}{'what-if':>18}{'difference':>18}")
+        for (label, a), (_, b) in zip(lines_of(now), lines_of(new)):
+            out.append(f"  {label:<24}{a:>18,.2f}{b:>18,.2f}{b - a:>18,.2f}")
+        out.append("  by party")
+        for party, diff in y["difference"]["by_party"].items():
+            before = Decimal(new["by_party"].get(party, "0")) - Decimal(diff)
+            out.append(f"    {party:<22}{before:>18,.2f}{Decimal(new['by_party'].get(party, '0')):>18,.2f}"
+                       f"{Decimal(diff):>18,.2f}")
+    return "\n".join(out)
+
+
 def cmd_restate(args: argparse.Namespace) -> int:
-    true_up = _open(args).restate(args.contract_id, args.year, actor=_actor(args))
-    _emit(args, {"contract_id": args.contract_id, "year": args.year, "true_up": true_up}, lambda: (
-        f"true-up for {args.contract_id} year {args.year}: {true_up['amount']} ({true_up['reason']})"
-        if true_up else f"restated {args.contract_id} year {args.year}: no difference, nothing recorded"))
+    app = _open(args)
+    true_up = app.restate(args.contract_id, args.year, actor=_actor(args))
+    # a rate card's caps run over the term: later closed years whose figures changed are restated too (§8)
+    later = app.restate_later_years(args.contract_id, args.year, actor=_actor(args))
+    doc: dict[str, Any] = {"contract_id": args.contract_id, "year": args.year, "true_up": true_up}
+    if later:
+        doc["later_years"] = later
+
+    def text() -> str:
+        lines = [f"true-up for {args.contract_id} year {args.year}: {true_up['amount']} ({true_up['reason']})"
+                 if true_up else f"restated {args.contract_id} year {args.year}: no difference, nothing recorded"]
+        lines += [f"true-up for {args.contract_id} year {y['year']}: {y['true_up']['amount']} "
+                  f"({y['true_up']['reason']})" for y in later]
+        return "\n".join(lines)
+    _emit(args, doc, text)
     return 0
 
 
@@ -1110,7 +1187,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "contract": cmd_contract, "budget": cmd_budget, "baseline": cmd_baseline, "ingest": cmd_ingest,
-    "rejected": cmd_rejected, "pay": cmd_pay, "close-year": cmd_close_year, "completeness": cmd_completeness, "template": cmd_template, "restate": cmd_restate,
+    "rejected": cmd_rejected, "pay": cmd_pay, "close-year": cmd_close_year, "completeness": cmd_completeness, "template": cmd_template, "restate": cmd_restate, "whatif": cmd_whatif,
     "statement": cmd_statement, "demo": cmd_demo, "consume": cmd_consume, "produce": cmd_produce,
     "publish-decisions": cmd_publish_decisions, "history": cmd_history, "submissions": cmd_submissions,
     "decisions": cmd_decisions, "replay": cmd_replay, "projections": cmd_projections,

@@ -172,6 +172,47 @@ class RiskShareTerms:
 
 
 @dataclass(frozen=True)
+class RateOutcome:
+    id: str
+    name: str | None
+    price: Decimal
+    max_per_participant: int = 1
+    requires: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RateCard:
+    """Outcome prices paid at year close (payment rules §8); never varied (§9)."""
+
+    outcomes: tuple[RateOutcome, ...]
+    participant_cap: Decimal | None = None
+    contract_cap: Decimal | None = None
+    paid_from_year: int = 1
+
+    def outcome(self, outcome_id: str) -> RateOutcome | None:
+        for o in self.outcomes:
+            if o.id == outcome_id:
+                return o
+        return None
+
+
+@dataclass(frozen=True)
+class HealthGainEntry:
+    """Payment per point of patient-reported health gain above expected (payment rules §9)."""
+
+    id: str
+    measure: str
+    scale_min: Decimal
+    scale_max: Decimal
+    price_per_point: Decimal
+    target_gain: Decimal | None = None
+    min_episodes: int = 1
+    floor: Decimal | None = None
+    cap: Decimal | None = None
+    paid_from_year: int = 1
+
+
+@dataclass(frozen=True)
 class ContractDefinition:
     id: str
     name: str
@@ -193,6 +234,8 @@ class ContractDefinition:
     dispute_time_bar_days: int = 30
     require_cost_reports: bool = False  # closing.require_cost_reports: close-year refuses while any is missing
     finance: FinanceTerms = DEFAULT_FINANCE  # finance: payment terms and finance codes (ledger/finance.py)
+    rate_card: RateCard | None = None  # payment rules §8
+    health_gain: tuple[HealthGainEntry, ...] = ()  # payment rules §9
     document: Mapping[str, Any] = field(compare=False, repr=False, default_factory=dict)
 
     @property
@@ -227,6 +270,12 @@ class ContractDefinition:
 
     def measure(self, key: str) -> Measure | None:
         return _measure_index(self).get(key)
+
+    def health_gain_entry(self, entry_id: str) -> HealthGainEntry | None:
+        for entry in self.health_gain:
+            if entry.id == entry_id:
+                return entry
+        return None
 
     def indicator(self, indicator_id: str) -> Indicator | None:
         for ind in self.indicators:
@@ -380,7 +429,7 @@ def parse_definition(document: Any) -> ContractDefinition:
     if doc is None:
         raise ValidationFailed(r.problems)
     r.unknown_keys(doc, {"contract", "budget", "payment", "baselines", "indicators", "disputes", "closing",
-                        "finance"}, "")
+                        "finance", "rate_card", "health_gain"}, "")
     c = r.mapping(doc.get("contract"), "contract") or {}
     r.unknown_keys(c, {"id", "name", "model", "commissioner", "lead_provider", "subcontractors",
                        "currency", "start", "years", "extension_years", "period"}, "contract")
@@ -454,6 +503,8 @@ def parse_definition(document: Any) -> ContractDefinition:
     if not isinstance(require_costs, bool):
         r.problem("closing.require_cost_reports", f"must be true or false (got {safe(require_costs)})")
     finance = parse_finance(r, doc.get("finance"), providers)
+    rate_card = _rate_card(r, doc.get("rate_card"), total_years)
+    health_gain = _health_gain(r, doc.get("health_gain"), total_years)
 
     if r.problems:
         raise ValidationFailed(r.problems)
@@ -465,10 +516,127 @@ def parse_definition(document: Any) -> ContractDefinition:
         extension_years=extension, period=period, budget=budget,
         core_split=tuple(core_split.items()), schedule=schedule, risk_shares=risk_shares,
         baselines=tuple(baselines.items()), indicators=indicators, dispute_time_bar_days=time_bar,
-        require_cost_reports=require_costs is True, finance=finance,
+        require_cost_reports=require_costs is True, finance=finance, rate_card=rate_card,
+        health_gain=health_gain,
     )
     object.__setattr__(definition, "document", to_document(document))
     return definition
+
+
+def _rate_card(r: _Reader, raw: Any, total_years: int) -> RateCard | None:
+    """The ``rate_card`` section (payment rules §8), every problem with its path."""
+    card = r.mapping(raw, "rate_card", required=False)
+    if card is None:
+        return None
+    r.unknown_keys(card, {"outcomes", "participant_cap", "contract_cap", "paid_from_year"}, "rate_card")
+    items = r.listing(card.get("outcomes"), "rate_card.outcomes") or []
+    if isinstance(card.get("outcomes"), list) and not items:
+        r.problem("rate_card.outcomes", "must name at least one outcome")
+    outcomes: list[RateOutcome] = []
+    raw_requires: list[tuple[str, list[Any]]] = []
+    seen: set[str] = set()
+    for i, raw_o in enumerate(items):
+        path = f"rate_card.outcomes[{i}]"
+        m = r.mapping(raw_o, path)
+        if m is None:
+            continue
+        r.unknown_keys(m, {"id", "name", "price", "max_per_participant", "requires"}, path)
+        oid = r.text(m.get("id"), f"{path}.id", pattern=KEY_PATTERN)
+        if oid is not None and oid in seen:
+            r.problem(f"{path}.id", f"outcome {oid!r} is listed more than once")
+        name = r.text(m.get("name"), f"{path}.name", required=False)
+        price = r.number(m.get("price"), f"{path}.price", positive=True, money=True)
+        most = r.integer(m.get("max_per_participant", 1), f"{path}.max_per_participant", low=1)
+        requires = r.listing(m.get("requires"), f"{path}.requires", required=False) or []
+        if oid is None or price is None or most is None:
+            continue
+        seen.add(oid)
+        raw_requires.append((path, requires))
+        outcomes.append(RateOutcome(oid, name, price, most, ()))
+    ids = {o.id for o in outcomes}
+    resolved: list[RateOutcome] = []
+    for outcome, (path, requires) in zip(outcomes, raw_requires):
+        names: list[str] = []
+        for j, req in enumerate(requires):
+            where = f"{path}.requires[{j}]"
+            text = r.text(req, where, pattern=KEY_PATTERN)
+            if text is None:
+                continue
+            if text == outcome.id:
+                r.problem(where, f"outcome {text!r} cannot require itself")
+            elif text not in ids:
+                r.problem(where, f"{text!r} is not an outcome on the rate card")
+            elif text not in names:
+                names.append(text)
+        resolved.append(RateOutcome(outcome.id, outcome.name, outcome.price, outcome.max_per_participant,
+                                    tuple(names)))
+    # a cycle of prerequisites can never be paid
+    graph = {o.id: o.requires for o in resolved}
+    for index, outcome in enumerate(resolved):
+        stack, visited = list(outcome.requires), set()
+        while stack:
+            node = stack.pop()
+            if node == outcome.id:
+                r.problem(f"{raw_requires[index][0]}.requires",
+                          f"outcome {outcome.id!r} requires itself through a cycle of prerequisites")
+                break
+            if node not in visited:
+                visited.add(node)
+                stack.extend(graph.get(node, ()))
+    participant_cap = r.number(card.get("participant_cap"), "rate_card.participant_cap", required=False,
+                               low=ZERO, money=True)
+    contract_cap = r.number(card.get("contract_cap"), "rate_card.contract_cap", required=False, low=ZERO,
+                            money=True)
+    paid_from = r.integer(card.get("paid_from_year", 1), "rate_card.paid_from_year", low=1, high=total_years)
+    return RateCard(tuple(resolved), participant_cap, contract_cap, paid_from or 1)
+
+
+def _health_gain(r: _Reader, raw: Any, total_years: int) -> tuple[HealthGainEntry, ...]:
+    """The ``health_gain`` entries (payment rules §9), every problem with its path."""
+    items = r.listing(raw, "health_gain", required=False) or []
+    out: list[HealthGainEntry] = []
+    seen: set[str] = set()
+    for i, raw_e in enumerate(items):
+        path = f"health_gain[{i}]"
+        m = r.mapping(raw_e, path)
+        if m is None:
+            continue
+        r.unknown_keys(m, {"id", "measure", "scale", "price_per_point", "target_gain", "min_episodes", "floor",
+                           "cap", "paid_from_year"}, path)
+        eid = r.text(m.get("id"), f"{path}.id", pattern=KEY_PATTERN)
+        if eid is not None and eid in seen:
+            r.problem(f"{path}.id", f"health-gain entry {eid!r} is listed more than once")
+        measure = r.text(m.get("measure"), f"{path}.measure")
+        scale = r.mapping(m.get("scale"), f"{path}.scale") or {}
+        r.unknown_keys(scale, {"min", "max"}, f"{path}.scale")
+        low = r.number(scale.get("min"), f"{path}.scale.min") if scale else None
+        high = r.number(scale.get("max"), f"{path}.scale.max") if scale else None
+        if low is not None and high is not None and high <= low:
+            r.problem(f"{path}.scale.max", f"must be greater than scale.min ({low})")
+            high = None
+        price = r.number(m.get("price_per_point"), f"{path}.price_per_point", positive=True, money=True)
+        target = r.number(m.get("target_gain"), f"{path}.target_gain", required=False)
+        if target is not None and low is not None and high is not None and abs(target) > high - low:
+            r.problem(f"{path}.target_gain", f"a gain of {target} is impossible on a scale of {low} to {high}")
+        minimum = r.integer(m.get("min_episodes", 1), f"{path}.min_episodes", low=1)
+        floor = cap = None
+        if "floor" in m:
+            floor = r.number(m.get("floor"), f"{path}.floor", money=True)
+            if floor is None and m.get("floor") is None:
+                r.problem(f"{path}.floor", "omit the floor to allow claw-back; null is not a floor")
+        if "cap" in m:
+            cap = r.number(m.get("cap"), f"{path}.cap", money=True)
+            if cap is None and m.get("cap") is None:
+                r.problem(f"{path}.cap", "omit the cap for none; null is not a cap")
+        if floor is not None and cap is not None and cap < floor:
+            r.problem(f"{path}.cap", f"must not be below the floor ({floor})")
+        paid_from = r.integer(m.get("paid_from_year", 1), f"{path}.paid_from_year", low=1, high=total_years)
+        if None in (eid, measure, low, high, price, minimum, paid_from):
+            continue
+        assert eid and measure and low is not None and high is not None and price and minimum and paid_from
+        seen.add(eid)
+        out.append(HealthGainEntry(eid, measure, low, high, price, target, minimum, floor, cap, paid_from))
+    return tuple(out)
 
 
 def _declared_measure_ids(raw: Any) -> set[str]:

@@ -113,6 +113,14 @@ class YearData(Aggregate):
         # "provider|period" -> [id, provider, period, total, [[case, cost], ...], supersedes]
         self.latest_cost: dict[str, list[Any]] = {}
         self.population: dict[str, list[Any]] = {}  # segment -> [record id, count, supersedes]
+        self._rate_card_state()
+
+    def _rate_card_state(self) -> None:
+        # claim id -> [provider, participant, outcome, period, arrival, supersedes] (payment rules §8)
+        self.claims: dict[str, list[Any]] = {}
+        # episode id -> [provider, entry, period, pre, post, expected_gain or None, supersedes] (§9)
+        self.episodes: dict[str, list[Any]] = {}
+        self.superseded: dict[str, str] = {}  # claim or episode id (of any year) -> the id replacing it
 
     class SubmissionAccepted(Aggregate.Event):
         submission_id: str
@@ -156,6 +164,63 @@ class YearData(Aggregate):
 
         def apply(self, agg: "YearData") -> None:
             agg.population[self.segment_id] = [self.record_id, self.count, self.supersedes]
+
+    class OutcomeClaimed(Aggregate.Event):
+        """An outcome claim (payment rules §8). ``arrival`` is the claim's place in arrival order: its
+        own for a new claim, the first claim's of its correction chain for a correction."""
+
+        claim_id: str
+        provider_id: str
+        participant_id: str
+        outcome_id: str
+        period: str
+        evidence: str | None
+        digest: str
+        supersedes: str | None
+        arrival: list[Any]
+        actor: str
+
+        def apply(self, agg: "YearData") -> None:
+            if not hasattr(agg, "claims"):
+                agg._rate_card_state()
+            agg.claims[self.claim_id] = [self.provider_id, self.participant_id, self.outcome_id, self.period,
+                                         self.arrival, self.supersedes]
+            if self.supersedes is not None:
+                agg.superseded[self.supersedes] = self.claim_id
+
+    class PromEpisodeRecorded(Aggregate.Event):
+        """A PROM episode (payment rules §9); ``supersedes`` names the episode it corrects (any year)."""
+
+        episode_id: str
+        provider_id: str
+        health_gain_id: str
+        period: str
+        pre_score: Decimal
+        post_score: Decimal
+        expected_gain: Decimal | None
+        digest: str
+        supersedes: str | None
+        actor: str
+
+        def apply(self, agg: "YearData") -> None:
+            if not hasattr(agg, "episodes"):
+                agg._rate_card_state()
+            agg.episodes[self.episode_id] = [self.provider_id, self.health_gain_id, self.period, self.pre_score,
+                                             self.post_score, self.expected_gain, self.supersedes]
+            if self.supersedes is not None:
+                agg.superseded[self.supersedes] = self.episode_id
+
+    def accept_claim(self, c: Any, arrival: list[Any], actor: str) -> None:
+        self.trigger_event(
+            self.OutcomeClaimed, claim_id=c.claim_id, provider_id=c.provider_id, participant_id=c.participant_id,
+            outcome_id=c.outcome_id, period=c.period, evidence=c.evidence, digest=c.digest,
+            supersedes=c.supersedes, arrival=arrival, actor=actor)
+
+    def accept_episode(self, e: Any, actor: str) -> None:
+        self.trigger_event(
+            self.PromEpisodeRecorded, episode_id=e.episode_id, provider_id=e.provider_id,
+            health_gain_id=e.health_gain_id, period=e.period, pre_score=e.pre_score, post_score=e.post_score,
+            expected_gain=e.expected_gain, digest=e.digest, supersedes=e.supersedes, actor=actor)
 
     def accept_submission(self, s: Any, actor: str) -> str | None:
         previous = self.latest_submission.get(_key(s.indicator_id, s.period, s.provider_id))

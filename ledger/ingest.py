@@ -12,6 +12,7 @@ by the number of records ingested.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timezone
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
@@ -23,8 +24,8 @@ from .definition import ContractDefinition
 from .domain import SNAPSHOT_EVERY, Contract, Rejection, YearData, rejection_uuid, settlement_uuid, year_data_uuid
 from .errors import NotFound, infrastructure_fault
 from .periods import Calendar
-from .records import (ID_FIELDS, CostReport, PopulationCount, Record, RecordRefused, Refusal, Submission,
-                      check_record, envelope, parse_json_line)
+from .records import (ID_FIELDS, CostReport, OutcomeClaim, PopulationCount, PromEpisode, Record, RecordRefused,
+                      Refusal, Submission, check_record, envelope, parse_json_line)
 
 if TYPE_CHECKING:
     from .application import Ledger
@@ -235,7 +236,26 @@ class IngestSession:
         state = self._state(record.contract_id)
         assert state is not None
         data = self._year_data(state, record.year)
-        if isinstance(record, Submission):
+        affected = {record.year}
+        if isinstance(record, (OutcomeClaim, PromEpisode)):
+            found = self._superseded(state, record, raw, line)
+            if isinstance(found, Rejected):
+                return self._reject(found)
+        if isinstance(record, OutcomeClaim):
+            # the claim's place in arrival order; a correction keeps the first claim's (payment rules §8)
+            arrival = found[1][4] if found is not None else [
+                datetime.now(timezone.utc).isoformat(), record.year, data.version + 1]
+            data.accept_claim(record, list(arrival), self.actor)
+            superseded = record.supersedes
+            # a claim moves the caps of every later year: each closed one is flagged for restatement
+            first = min(record.year, found[0]) if found is not None else record.year
+            affected = set(range(first, state.calendar.years + 1))
+        elif isinstance(record, PromEpisode):
+            data.accept_episode(record, self.actor)
+            superseded = record.supersedes
+            if found is not None:
+                affected.add(found[0])
+        elif isinstance(record, Submission):
             superseded = data.accept_submission(record, self.actor)
         elif isinstance(record, CostReport):
             superseded = data.accept_cost_report(record, self.actor)
@@ -248,8 +268,55 @@ class IngestSession:
         self.report.accepted += 1
         if superseded is not None:
             self.report.corrections += 1
-        self._accepted_years[(record.contract_id, record.year)] += 1
+        for year in affected:
+            self._accepted_years[(record.contract_id, year)] += 1
         return Outcome(ACCEPTED, record=record)
+
+    def _peek_year(self, state: _ContractState, year: int) -> YearData | None:
+        """A year's data stream if it exists (cached, not marked for saving)."""
+        key = (state.definition.id, year)
+        data = self._years.get(key)
+        if data is not None:
+            return data
+        try:
+            data = self.app.repository.get(year_data_uuid(*key))
+        except AggregateNotFoundError:
+            return None
+        self._loaded_versions[data.id] = data.version
+        self._years[key] = data
+        return data
+
+    def _superseded(self, state: _ContractState, record: OutcomeClaim | PromEpisode, raw: str,
+                    line: int | None) -> tuple[int, list[Any]] | Rejected | None:
+        """The (year, entry) of the accepted claim or episode a correction names, or its refusal."""
+        if record.supersedes is None:
+            return None
+        kind = "claim" if isinstance(record, OutcomeClaim) else "episode"
+        for year in range(1, state.calendar.years + 1):
+            data = self._peek_year(state, year)
+            held = getattr(data, "claims" if kind == "claim" else "episodes", {}) if data is not None else {}
+            entry = held.get(record.supersedes)
+            if entry is None:
+                continue
+            if entry[0] != record.provider_id:
+                return Rejected(line, raw, Refusal("invalid_supersedes", "supersedes",
+                                                  f"{kind} {record.supersedes!r} is {entry[0]}'s, not "
+                                                  f"{record.provider_id}'s"),
+                                record.contract_id, record.type, record.record_id)
+            later = next((getattr(d, "superseded", {}).get(record.supersedes)
+                          for y in range(1, state.calendar.years + 1)
+                          if (d := self._peek_year(state, y)) is not None
+                          and record.supersedes in getattr(d, "superseded", {})), None)
+            if later is not None:
+                return Rejected(line, raw, Refusal("already_superseded", "supersedes",
+                                                  f"{kind} {record.supersedes!r} was already corrected by "
+                                                  f"{later!r}; correct that one instead"),
+                                record.contract_id, record.type, record.record_id)
+            return year, entry
+        return Rejected(line, raw, Refusal("unknown_supersedes", "supersedes",
+                                          f"no accepted {kind} {record.supersedes!r} of contract "
+                                          f"{record.contract_id!r}"), record.contract_id, record.type,
+                        record.record_id)
 
     def _population_changed(self, state: _ContractState, record: PopulationCount,
                             before: dict[str, int], after: dict[str, int]) -> None:
@@ -303,7 +370,7 @@ class IngestSession:
         for agg in self._touched.values():
             if isinstance(agg, YearData):
                 before = self._loaded_versions.get(agg.id, 0)
-                if agg.version // SNAPSHOT_EVERY > before // SNAPSHOT_EVERY:
+                if _snapshot_due(agg, before):
                     self.app.snapshot(agg)
                 self._loaded_versions[agg.id] = agg.version
         report, self.report = self.report, IngestReport()
@@ -344,6 +411,16 @@ class IngestSession:
         self._batch_index.clear()
         self._accepted_years.clear()
         self.report = IngestReport()
+
+
+def _snapshot_due(data: YearData, before: int) -> bool:
+    """Every SNAPSHOT_EVERY events; a stream holding outcome claims or PROM episodes (state that grows with
+    the records, payment rules §8, §9) only when its version doubles, so snapshots stay linear overall."""
+    if data.version // SNAPSHOT_EVERY <= before // SNAPSHOT_EVERY:
+        return False
+    if not (getattr(data, "claims", None) or getattr(data, "episodes", None)):
+        return True
+    return (data.version // SNAPSHOT_EVERY).bit_length() > (before // SNAPSHOT_EVERY).bit_length()
 
 
 def apply_lines(session: IngestSession, chunk: Sequence["Line"]) -> list[Outcome]:

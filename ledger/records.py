@@ -21,12 +21,16 @@ from .numbers import MAX_COUNT, MAX_NUMBER_TEXT, ZERO, NotANumber, to_measure, t
 from .periods import Calendar, PeriodError
 from .variations import terms_of
 
-ID_FIELDS = {"submission": "submission_id", "cost_report": "report_id", "population": "record_id"}
+ID_FIELDS = {"submission": "submission_id", "cost_report": "report_id", "population": "record_id",
+             "outcome_claim": "claim_id", "prom_episode": "episode_id"}
+MAX_EVIDENCE = 1000  # characters of an outcome claim's evidence note
 
 # Ids a record carries, with the width the read models store for each.
 ID_LENGTHS = {"submission_id": RECORD_ID_LENGTH, "report_id": RECORD_ID_LENGTH, "record_id": RECORD_ID_LENGTH,
               "contract_id": PARTY_ID_LENGTH, "provider_id": PARTY_ID_LENGTH, "indicator_id": RECORD_ID_LENGTH,
-              "segment_id": PARTY_ID_LENGTH, "case_ref": RECORD_ID_LENGTH, "period": 16}
+              "segment_id": PARTY_ID_LENGTH, "case_ref": RECORD_ID_LENGTH, "period": 16,
+              "claim_id": RECORD_ID_LENGTH, "episode_id": RECORD_ID_LENGTH, "participant_id": RECORD_ID_LENGTH,
+              "outcome_id": RECORD_ID_LENGTH, "health_gain_id": RECORD_ID_LENGTH, "supersedes": RECORD_ID_LENGTH}
 MAX_CASES = 10_000  # high-cost cases in one cost report
 
 
@@ -110,7 +114,52 @@ class PopulationCount:
     type = "population"
 
 
-Record = Union[Submission, CostReport, PopulationCount]
+@dataclass(frozen=True)
+class OutcomeClaim:
+    """A participant's outcome claimed against the rate card (payment rules §8)."""
+
+    claim_id: str
+    contract_id: str
+    provider_id: str
+    participant_id: str
+    outcome_id: str
+    period: str
+    year: int
+    evidence: str | None
+    supersedes: str | None
+    digest: str
+
+    type = "outcome_claim"
+
+    @property
+    def record_id(self) -> str:
+        return self.claim_id
+
+
+@dataclass(frozen=True)
+class PromEpisode:
+    """A patient episode's PROM scores before and after treatment (payment rules §9)."""
+
+    episode_id: str
+    contract_id: str
+    provider_id: str
+    health_gain_id: str
+    period: str
+    year: int
+    pre_score: Decimal
+    post_score: Decimal
+    expected_gain: Decimal | None
+    supersedes: str | None
+    digest: str
+
+    type = "prom_episode"
+
+    @property
+    def record_id(self) -> str:
+        return self.episode_id
+
+
+Record = Union[Submission, CostReport, PopulationCount, OutcomeClaim, PromEpisode]
 
 
 @dataclass(frozen=True)
@@ -192,9 +241,9 @@ def envelope(obj: Any) -> Envelope:
         raise refuse("not_an_object", None, f"a record must be a JSON object, not {type(obj).__name__}")
     kind = obj.get("type")
     if kind is None:
-        raise refuse("missing_field", "type", "is required (submission, cost_report or population)")
+        raise refuse("missing_field", "type", "is required (" + ", ".join(ID_FIELDS) + ")")
     if kind not in ID_FIELDS:
-        raise refuse("unknown_type", "type", f"{safe(kind)} is not one of submission, cost_report, population")
+        raise refuse("unknown_type", "type", f"{safe(kind)} is not one of " + ", ".join(ID_FIELDS))
     id_field = ID_FIELDS[kind]
     record_id = text_field(obj, id_field)
     contract_id = text_field(obj, "contract_id")
@@ -308,6 +357,10 @@ def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) ->
     f = env.fields
     if env.type == "submission":
         return _submission(env, defn, calendar)
+    if env.type == "outcome_claim":
+        return _outcome_claim(env, defn, calendar)
+    if env.type == "prom_episode":
+        return _prom_episode(env, defn, calendar)
     if env.type == "cost_report":
         provider = _provider(defn, f)
         period, year = _period(calendar, f)
@@ -405,3 +458,71 @@ def _submission(env: Envelope, defn: ContractDefinition, calendar: Calendar) -> 
                "value": value}
     return Submission(env.record_id, env.contract_id, provider, key, period, year,
                       numerator, denominator, value, digest(env.type, content))
+
+
+def _supersedes(fields: Mapping[str, Any], record_id: str) -> str | None:
+    if fields.get("supersedes") is None:
+        return None
+    named = text_field(fields, "supersedes")
+    if named == record_id:
+        raise refuse("invalid_supersedes", "supersedes", "a record cannot supersede itself")
+    return named
+
+
+def _outcome_claim(env: Envelope, defn: ContractDefinition, calendar: Calendar) -> OutcomeClaim:
+    f = env.fields
+    card = defn.rate_card
+    if card is None:
+        raise refuse("no_rate_card", "type", f"contract {defn.id!r} has no rate card (payment rules §8)")
+    provider = _provider(defn, f)
+    participant = text_field(f, "participant_id")
+    outcome = text_field(f, "outcome_id")
+    if card.outcome(outcome) is None:
+        raise refuse("unknown_outcome", "outcome_id", f"{outcome!r} is not an outcome on the rate card of "
+                                                      f"{defn.id!r} ({', '.join(o.id for o in card.outcomes)})")
+    period, year = _period(calendar, f)
+    _in_force(defn, year, provider, None)
+    evidence = f.get("evidence")
+    if evidence is not None:
+        if not isinstance(evidence, str):
+            raise refuse("invalid_field", "evidence", f"must be text (got {safe(evidence)})")
+        if len(evidence) > MAX_EVIDENCE:
+            raise refuse("too_long", "evidence", f"{len(evidence):,} characters (at most {MAX_EVIDENCE:,})")
+        if not evidence.isprintable():
+            raise refuse("invalid_field", "evidence", "must be printable text on one line")
+    supersedes = _supersedes(f, env.record_id)
+    content = {"claim_id": env.record_id, "contract_id": env.contract_id, "provider_id": provider,
+               "participant_id": participant, "outcome_id": outcome, "period": period, "evidence": evidence,
+               "supersedes": supersedes}
+    return OutcomeClaim(env.record_id, env.contract_id, provider, participant, outcome, period, year, evidence,
+                        supersedes, digest(env.type, content))
+
+
+def _prom_episode(env: Envelope, defn: ContractDefinition, calendar: Calendar) -> PromEpisode:
+    f = env.fields
+    provider = _provider(defn, f)
+    entry_id = text_field(f, "health_gain_id")
+    entry = defn.health_gain_entry(entry_id)
+    if entry is None:
+        known = ", ".join(e.id for e in defn.health_gain) or "none"
+        raise refuse("unknown_health_gain", "health_gain_id",
+                     f"{entry_id!r} is not a health-gain entry of contract {defn.id!r} (entries: {known})")
+    period, year = _period(calendar, f)
+    _in_force(defn, year, provider, None)
+    scores = {}
+    for name in ("pre_score", "post_score"):
+        score = measure_field(f, name)
+        assert score is not None
+        if not entry.scale_min <= score <= entry.scale_max:
+            raise refuse("score_out_of_scale", name, f"{f[name]} is outside the {entry.measure} scale "
+                                                     f"({entry.scale_min} to {entry.scale_max})")
+        scores[name] = score
+    expected = measure_field(f, "expected_gain", required=False)
+    if expected is None and entry.target_gain is None:
+        raise refuse("missing_field", "expected_gain", f"is required: entry {entry_id!r} has no target_gain")
+    supersedes = _supersedes(f, env.record_id)
+    content = {"episode_id": env.record_id, "contract_id": env.contract_id, "provider_id": provider,
+               "health_gain_id": entry_id, "period": period, "pre_score": scores["pre_score"],
+               "post_score": scores["post_score"], "expected_gain": expected, "supersedes": supersedes}
+    return PromEpisode(env.record_id, env.contract_id, provider, entry_id, period, year, scores["pre_score"],
+                       scores["post_score"], expected, supersedes, digest(env.type, content))

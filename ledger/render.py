@@ -55,6 +55,18 @@ def render_statement(s: Mapping[str, Any]) -> str:
                   _row("reference", rs["reference"], 2),
                   _row(f"variance ({'underspend' if Decimal(rs['variance']) > 0 else 'overspend'})", rs["variance"], 2),
                   _row("adjustment", rs["adjustment"], 2)]
+    card = s.get("rate_card")
+    if card is not None:
+        lines += ["", f"Rate card: {card['payable']} of {card['claims']} claims payable"
+                      + "".join(f", {n} {reason.replace('_', ' ')}" for reason, n in card["not_payable"].items()),
+                  *(_row(f"{o['id']} ({o['payable']} of {o['claims']})", o["payment"], 2) for o in card["outcomes"]),
+                  _row("capped (price not paid)", card["capped"], 2), _row("Rate-card payment", card["payment"])]
+    for entry in s.get("health_gain") or []:
+        lines += ["", f"Health gain {entry['id']}"]
+        for party, p in entry["by_party"].items():
+            lines.append(_row(f"{party}: {p['episodes']} episodes, excess {p['excess']} ({p['status']})",
+                              p["payment"], 2))
+        lines.append(_row(f"Health-gain payment {entry['id']}", entry["payment"]))
     lines += ["", _row("High-cost reimbursement", s["high_cost_reimbursement"]),
               _row("Year-close payment", s["year_close_payment"]),
               _row("Total" if closed else "Total decided so far", s["total"]), "", "By party"]

@@ -33,6 +33,7 @@ def closed_statement(contract_id: str, year: int, figures: Mapping[str, Any],
         "high_cost_reimbursement": f["high_cost_reimbursement"],
         "year_close_payment": f["year_close_payment"], "total": f["total"], "by_party": f["by_party"],
         "terms": {"variations": list(variations)},
+        "rate_card": f.get("rate_card"), "health_gain": f.get("health_gain"),
         "true_ups": [{"decided_at": t["decided_at"], "amount": fmt_money(Decimal(t["amount"])),
                       "reason": t["reason"],
                       "by_party": {p: fmt_money(Decimal(v)) for p, v in t["by_party"].items()}}
@@ -57,5 +58,9 @@ def open_statement(contract_id: str, year: int, provisional: YearSettlement,
         "total": fmt_money(sum((Decimal(a) for _, a in instalments), ZERO)),
         "by_party": {p: fmt_money(v) for p, v in by_party.items()},
         "terms": {"variations": list(variations)},
+        # the figures so far (payment rules §8, §9): decided only at the close
+        "rate_card": provisional.rate_card.to_statement() if provisional.rate_card is not None else None,
+        "health_gain": ([g.to_statement() for g in provisional.health_gain]
+                        if provisional.health_gain is not None else None),
         "true_ups": [],
     }

@@ -36,9 +36,15 @@ SUBMISSION_COLUMNS = ["type", "submission_id", "contract_id", "provider_id", "in
                       "numerator", "denominator", "value"]
 COST_COLUMNS = ["type", "report_id", "contract_id", "provider_id", "period", "total_cost", "high_cost_cases"]
 POPULATION_COLUMNS = ["type", "record_id", "contract_id", "year", "segment_id", "count"]
-FIGURES = ("numerator", "denominator", "value", "total_cost", "high_cost_cases", "count")
-IDS = ("submission_id", "report_id", "record_id")
-SHEET_TYPES = {"submissions": "submission", "cost_reports": "cost_report", "population": "population"}
+CLAIM_COLUMNS = ["type", "claim_id", "contract_id", "provider_id", "participant_id", "outcome_id", "period",
+                 "evidence", "supersedes"]
+EPISODE_COLUMNS = ["type", "episode_id", "contract_id", "provider_id", "health_gain_id", "period", "pre_score",
+                   "post_score", "expected_gain", "supersedes"]
+FIGURES = ("numerator", "denominator", "value", "total_cost", "high_cost_cases", "count", "pre_score",
+           "post_score")
+IDS = ("submission_id", "report_id", "record_id", "claim_id", "episode_id")
+SHEET_TYPES = {"submissions": "submission", "cost_reports": "cost_report", "population": "population",
+               "outcome_claims": "outcome_claim", "prom_episodes": "prom_episode"}
 
 
 def format_of(name: str, given: str | None = None) -> str:
@@ -241,6 +247,11 @@ def template_rows(definition: Any, calendar: Any, year: int) -> dict[str, tuple[
     if definition.budget.capitation is not None:
         sheets["population"] = (POPULATION_COLUMNS, [
             ["population", "", definition.id, str(year), s.id, ""] for s in definition.budget.capitation.segments])
+    # claims and episodes are per participant or patient: the header only (payment rules §8, §9)
+    if definition.rate_card is not None:
+        sheets["outcome_claims"] = (CLAIM_COLUMNS, [])
+    if definition.health_gain:
+        sheets["prom_episodes"] = (EPISODE_COLUMNS, [])
     return sheets
 
 

@@ -131,10 +131,33 @@ def _decision(data: _YearData, figures: Mapping[str, Any], trace: Mapping[str, A
             "by_party": figures["by_party"],
         },
         "data_version": trace.get("data_version"),
+        "rate_card": _rate_card(figures, trace),
+        "health_gain": ({"figures": figures.get("health_gain"), "entries": trace.get("health_gain", [])}
+                        if figures.get("health_gain") is not None else None),
     }
     if only is not None:
         out["risk_share_omitted"] = "explanation limited to one indicator"
     return out
+
+
+_WHY = {"before_payment_years": "not payable: its year is before the rate card's paid_from_year",
+        "already_paid": "not payable: the participant already has max_per_participant payable claims for it",
+        "prerequisite_missing": "not payable: a required outcome has no earlier payable claim for the participant",
+        "cap_reached": "not payable: a cap is reached (nothing left under it)"}
+
+
+def _rate_card(figures: Mapping[str, Any], trace: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Each claim of the year in evaluation order (period, arrival), why it is payable or not, and the
+    cap state before it (payment rules §8)."""
+    if figures.get("rate_card") is None:
+        return None
+    claims = []
+    for c in (trace.get("rate_card") or {}).get("claims", []):
+        why = _WHY.get(c["reason"], c["reason"]) if not c["payable"] else (
+            "payable, capped: min(price, participant_cap − paid to the participant, contract_cap − paid "
+            "under the card) is below the price" if c["capped"] else "payable at its price")
+        claims.append(dict(c, why=why))
+    return {"figures": figures["rate_card"], "claims": claims}
 
 
 # ---------------------------------------------------------------- indicators
@@ -364,6 +387,21 @@ def _render_decision(d: Mapping[str, Any]) -> list[str]:
              f"  core {_m(f['core'])} = round(budget × {sched.get('core')}); pot {_m(f['pot'])} = "
              f"round(budget × {sched.get('outcomes')})"]
     out = d["outcomes"]
+    card = d.get("rate_card")
+    if card is not None:
+        lines.append(f"  rate card: {card['figures']['payable']} of {card['figures']['claims']} claims payable, "
+                     f"payment {_m(card['figures']['payment'])}, capped {_m(card['figures']['capped'])}")
+        for c in card["claims"]:
+            lines.append(f"    claim {c['claim_id']} {c['participant_id']} {c['outcome_id']} {c['period']} "
+                         f"({c['provider_id']}): {_m(c['amount'])}, {c['why']} [before it: participant "
+                         f"{_m(c['participant_paid_before'])}, contract {_m(c['contract_paid_before'])}]")
+    for entry in (d.get("health_gain") or {}).get("entries", []):
+        lines.append(f"  health gain {entry['id']}: £{entry['price_per_point']}/point, min episodes "
+                     f"{entry['min_episodes']}, floor {entry['floor']}, cap {entry['cap']}")
+        for party, p in entry["providers"].items():
+            lines.append(f"    {party}: {p['episodes']} episodes, mean gain {p['mean_gain']}, mean expected "
+                         f"{p['mean_expected']}, excess {p['excess']}, {p['status']}, raw {p['raw']}, payment "
+                         f"{_m(p['payment'])}; episodes used: {', '.join(p['episodes_used'])}")
     lines.append(f"  linked weights total {out['linked_weight_total']}")
     for ind in out["indicators"]:
         lines += ["", f"  Indicator {ind['id']} ({ind['status']}): weight {ind['weight']}, normalised "
@@ -435,7 +473,10 @@ def _render_decision(d: Mapping[str, Any]) -> list[str]:
     yc = d["year_close"]
     lines += ["", f"  year-close payment = outcomes {_m(yc['outcome_payment'])} + reserve {_m(yc['reserve'])} "
                   f"+ adjustment {_m(yc['risk_share_adjustment'])} + high-cost {_m(yc['high_cost_reimbursement'])} "
-                  f"= {_m(yc['year_close_payment'])}",
+                  + (f"+ rate card {_m(f['rate_card']['payment'])} " if f.get("rate_card") else "")
+                  + (f"+ health gain {_m(str(sum(Decimal(g['payment']) for g in f['health_gain'])))} "
+                     if f.get("health_gain") else "")
+                  + f"= {_m(yc['year_close_payment'])}",
               f"  total = core {_m(f['core'])} + year-close payment = {_m(yc['total'])}"]
     lines += [f"    {p:<24}{_m(v):>20}" for p, v in yc["by_party"].items()]
     return lines

@@ -156,7 +156,8 @@ class _Batch:
                 conn.execute(insert(table), rows)
         for table, rows in self.supersede.items():
             key = table.c.submission_id if table is t.submissions else (
-                table.c.report_id if table is t.cost_reports else table.c.record_id)
+                table.c.report_id if table is t.cost_reports else table.c.claim_id if table is t.outcome_claims
+                else table.c.episode_id if table is t.prom_episodes else table.c.record_id)
             conn.execute(
                 update(table).where(and_(table.c.contract_id == bindparam("b_contract"), key == bindparam("b_old")))
                 .values(is_current=False, superseded_by=bindparam("b_new")), rows)
@@ -188,7 +189,8 @@ class Projector:
             "Contract.BaselineRecorded": self._baseline, "Contract.ExtensionRecorded": self._extension,
             "Contract.VariationRecorded": self._variation,
             "YearData.SubmissionAccepted": self._submission, "YearData.CostReported": self._cost,
-            "YearData.PopulationCounted": self._population, "Settlement.InstalmentDecided": self._instalment,
+            "YearData.PopulationCounted": self._population, "YearData.OutcomeClaimed": self._claim,
+            "YearData.PromEpisodeRecorded": self._episode, "Settlement.InstalmentDecided": self._instalment,
             "Settlement.YearClosed": self._closed, "Settlement.TrueUpDecided": self._true_up,
             "Rejection.Recorded": self._rejection, "Settlement.AdjustmentDecided": self._adjustment,
             "Settlement.DisputeRaised": self._dispute_raised, "Settlement.DisputeResolved": self._dispute_resolved,
@@ -502,6 +504,29 @@ class Projector:
             "recorded_at": _when(s["timestamp"]), "actor": s.get("actor"), "notification_id": n.id,
         })
         self._supersede(b, t.population_counts, contract_id, s["supersedes"], s["record_id"])
+
+    def _claim(self, b: _Batch, n: Any, s: dict[str, Any], stream: tuple[str, str, int | None]) -> None:
+        _, contract_id, year = stream
+        b.inserts[t.outcome_claims].append({
+            "contract_id": contract_id, "claim_id": s["claim_id"], "year": year, "provider_id": s["provider_id"],
+            "participant_id": s["participant_id"], "outcome_id": s["outcome_id"], "period": s["period"],
+            "arrival": json.dumps(s["arrival"]), "evidence": s.get("evidence"), "supersedes": s["supersedes"],
+            "superseded_by": None, "is_current": True, "recorded_at": _when(s["timestamp"]),
+            "actor": s.get("actor"), "notification_id": n.id,
+        })
+        self._supersede(b, t.outcome_claims, contract_id, s["supersedes"], s["claim_id"])
+
+    def _episode(self, b: _Batch, n: Any, s: dict[str, Any], stream: tuple[str, str, int | None]) -> None:
+        _, contract_id, year = stream
+        b.inserts[t.prom_episodes].append({
+            "contract_id": contract_id, "episode_id": s["episode_id"], "year": year,
+            "provider_id": s["provider_id"], "health_gain_id": s["health_gain_id"], "period": s["period"],
+            "pre_score": Decimal(s["pre_score"]), "post_score": Decimal(s["post_score"]),
+            "expected_gain": Decimal(s["expected_gain"]) if s["expected_gain"] is not None else None,
+            "supersedes": s["supersedes"], "superseded_by": None, "is_current": True,
+            "recorded_at": _when(s["timestamp"]), "actor": s.get("actor"), "notification_id": n.id,
+        })
+        self._supersede(b, t.prom_episodes, contract_id, s["supersedes"], s["episode_id"])
 
     def _instalment(self, b: _Batch, n: Any, s: dict[str, Any], stream: tuple[str, str, int | None]) -> None:
         _, contract_id, year = stream

@@ -15,6 +15,8 @@ from ledger.numbers import fmt, fmt_money
 from ledger.rules.budget import budget_for_year
 from ledger.rules.outcomes import Observation
 from ledger.rules.riskshare import CostFact
+from ledger.rules.healthgain import Episode
+from ledger.rules.ratecard import Claim
 from ledger.rules.settlement import settle_year
 from ledger.statement import closed_statement, open_statement
 from ledger.variations import terms_of, year_terms
@@ -112,7 +114,25 @@ class ReadModels:
         if budget is None:
             budget = budget_for_year(terms, year).amount
         baselines = facts.terms_baselines(conn, contract_id, definition, year)
-        return settle_year(terms, year, budget, observations, costs, baselines)
+        claims: list[Claim] = []
+        episodes: list[Episode] = []
+        if definition.rate_card is not None:
+            claims = [Claim(r.claim_id, r.provider_id, r.participant_id, r.outcome_id, calendar.period(r.period),
+                            r.year, tuple(json.loads(r.arrival)))
+                      for r in conn.execute(select(t.outcome_claims).where(and_(
+                          t.outcome_claims.c.contract_id == contract_id, t.outcome_claims.c.year <= year,
+                          t.outcome_claims.c.is_current.is_(True))))]
+        if definition.health_gain:
+            for r in conn.execute(select(t.prom_episodes).where(and_(
+                    t.prom_episodes.c.contract_id == contract_id, t.prom_episodes.c.year == year,
+                    t.prom_episodes.c.is_current.is_(True)))):
+                entry = definition.health_gain_entry(r.health_gain_id)
+                if entry is None:
+                    continue
+                expected = r.expected_gain if r.expected_gain is not None else entry.target_gain
+                episodes.append(Episode(r.episode_id, r.provider_id, r.health_gain_id, r.year, r.pre_score,
+                                        r.post_score, expected))
+        return settle_year(terms, year, budget, observations, costs, baselines, claims, episodes)
 
     def contract(self, contract_id: str) -> dict[str, Any]:
         with self.engine.connect() as conn:

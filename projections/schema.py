@@ -182,6 +182,46 @@ high_cost_cases = Table(
     Column("cost", D, nullable=False),
 )
 
+outcome_claims = Table(
+    "outcome_claims", metadata,
+    Column("contract_id", String(64), primary_key=True),
+    Column("claim_id", String(128), primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("provider_id", String(64), nullable=False),
+    Column("participant_id", String(128), nullable=False),
+    Column("outcome_id", String(128), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("arrival", String(200), nullable=False),  # JSON: the claim's place in arrival order (§8)
+    Column("evidence", String(1000)),
+    Column("supersedes", String(128)),
+    Column("superseded_by", String(128)),
+    Column("is_current", Boolean, nullable=False),
+    Column("recorded_at", String(40)),
+    Column("actor", String(128)),
+    Column("notification_id", BigInteger, nullable=False),
+    Index("ix_claims_current", "contract_id", "year", "is_current"),
+)
+
+prom_episodes = Table(
+    "prom_episodes", metadata,
+    Column("contract_id", String(64), primary_key=True),
+    Column("episode_id", String(128), primary_key=True),
+    Column("year", Integer, nullable=False),
+    Column("provider_id", String(64), nullable=False),
+    Column("health_gain_id", String(128), nullable=False),
+    Column("period", String(7), nullable=False),
+    Column("pre_score", D, nullable=False),
+    Column("post_score", D, nullable=False),
+    Column("expected_gain", D),
+    Column("supersedes", String(128)),
+    Column("superseded_by", String(128)),
+    Column("is_current", Boolean, nullable=False),
+    Column("recorded_at", String(40)),
+    Column("actor", String(128)),
+    Column("notification_id", BigInteger, nullable=False),
+    Index("ix_episodes_current", "contract_id", "year", "is_current"),
+)
+
 population_counts = Table(
     "population_counts", metadata,
     Column("contract_id", String(64), primary_key=True),

@@ -23,10 +23,12 @@ SCHEMA_IDS: dict[int, tuple[str, int]] = {
     5: ("dead_letter", 1),
     6: ("decision", 1),
     7: ("dead_letter", 2),
+    8: ("outcome_claim", 1),
+    9: ("prom_episode", 1),
 }
 
 # Subjects a provider may send on an inbound topic (the record's ``type``).
-RECORD_SUBJECTS = ("submission", "cost_report", "population")
+RECORD_SUBJECTS = ("submission", "cost_report", "population", "outcome_claim", "prom_episode")
 
 
 class SchemaVersion(NamedTuple):

@@ -85,6 +85,9 @@ def _summary_row(statement: dict[str, Any]) -> dict[str, str]:
         "year": str(statement["year"]), "budget": statement["budget"], "core": statement["core"]["annual"],
         "outcomes": statement["outcomes"]["payment"], "risk_adjustment": risk["adjustment"] if risk else "—",
         "high_cost": statement["high_cost_reimbursement"], "total": statement["total"],
+        "rate_card": statement["rate_card"]["payment"] if statement.get("rate_card") else "—",
+        "health_gain": format(sum((Decimal(g["payment"]) for g in statement["health_gain"]), Decimal(0)), "f")
+        if statement.get("health_gain") else "—",
         "true_ups": str(len(statement["true_ups"])), "net": format(net, "f"),
     }
 
@@ -146,6 +149,7 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
         statements = [app.statement(definition.id, y) for y in range(1, years + 1)]
         results["contracts"][definition.id] = {"name": definition.name, "records": len(tagged), **counts,
                                                "statements": statements}
+    _outcome_contracts(app, out, log, results)
     results["rejected"] = app.rejected()
     results["seconds"] = round(time.perf_counter() - started, 2)  # float-ok: elapsed time, not money
     if as_json:
@@ -155,13 +159,50 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
     return 0
 
 
+def _outcome_contracts(app: Ledger, out: Path, log: list[str], results: dict[str, Any]) -> None:
+    """The third demo: an employment-support rate card (§8) and an orthopaedic health-gain component (§9),
+    each year closed after its data; a late claim restated; one what-if (the shadow settlement of the
+    orthopaedic contract's year 1 on year 2's schedule and risk share)."""
+    from .outcomes import employment_claims, ortho_costs, prom_episodes
+
+    claims, late = employment_claims()
+    streams = {"ldn-employ": claims, "beds-ortho": prom_episodes() + ortho_costs()}
+    for cid, records in streams.items():
+        text = resources.files("ledger.demo").joinpath(f"{cid}.yaml").read_text(encoding="utf-8")
+        actor = f"commissioner:{load_yaml(text)['contract']['commissioner']['id']}"
+        definition, _ = app.register_contract(text, actor=actor)
+        write_jsonl(records + (late if cid == "ldn-employ" else []), out / f"{cid}.jsonl")
+        report = app.ingest_lines([json.dumps(r) for r in records], f"{cid}.jsonl", actor="system")
+        counts = {"accepted": report.accepted, "duplicates": report.duplicates, "rejected": report.rejected,
+                  "true_ups": 0}
+        calendar = definition.calendar()
+        for year in range(1, definition.years + 1):
+            app.pay(cid, calendar.periods(year)[-1].label, actor=actor)
+            app.close_year(cid, year, actor=actor)
+        if cid == "ldn-employ":
+            report = app.ingest_lines([json.dumps(r) for r in late], f"{cid}-late.jsonl", actor="system")
+            counts["accepted"] += report.accepted
+            first = min(y for _, y in report.late)
+            true_up = app.restate(cid, first, actor=actor)
+            later = app.restate_later_years(cid, first, actor=actor)
+            for year, t in [(first, true_up), *((y["year"], y["true_up"]) for y in later)]:
+                if t:
+                    counts["true_ups"] += 1
+                    log.append(f"{cid} year {year}: late claim -> true-up {t['amount']} ({t['reason']})")
+        results["contracts"][cid] = {"name": definition.name, "records": len(records) + len(late if cid ==
+                                     "ldn-employ" else []), **counts,
+                                     "statements": [app.statement(cid, y) for y in range(1, definition.years + 1)]}
+    results["whatif"] = app.whatif("beds-ortho", None, (1, 1), schedule_of_year=2)
+
+
 def _print_report(results: dict[str, Any], log: list[str], out: Path) -> None:
     print(f"obc-ledger demo — ledger at {results['database']}, generated records in {out}/\n")
     for cid, c in results["contracts"].items():
         print(f"== {cid}: {c['name']}")
         print(f"   {c['records']} records streamed: {c['accepted']} accepted, {c['duplicates']} duplicates "
               f"acknowledged, {c['rejected']} rejected; {c['true_ups']} true-up(s) after late data")
-        cols = ("year", "budget", "core", "outcomes", "risk_adjustment", "high_cost", "total", "net")
+        cols = ("year", "budget", "core", "outcomes", "risk_adjustment", "high_cost", "rate_card", "health_gain",
+                "total", "net")
         print("   " + "".join(f"{h:>16}" if h != "year" else f"{h:>5}" for h in cols))
         for s in c["statements"]:
             row = _summary_row(s)
@@ -173,6 +214,11 @@ def _print_report(results: dict[str, Any], log: list[str], out: Path) -> None:
         closed = [s for s in c["statements"] if s["true_ups"]] or c["statements"]
         print(f"\n-- full statement: {cid} year {closed[-1]['year']}\n")
         print(render_statement(closed[-1]))
+    if results.get("whatif"):
+        from ..cli import whatif_text
+
+        print("\n-- what-if (nothing recorded): beds-ortho year 1 settled on year 2's schedule and risk share\n")
+        print(whatif_text(results["whatif"]))
     print("\n-- rejected records (kept in the ledger with their reasons)\n")
     print(render_rejections(results["rejected"]))
     print(f"\ndone in {results['seconds']} s. Explore: obc-ledger --db {results['database']} statement oxon-mh --year 3")

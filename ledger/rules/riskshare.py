@@ -95,14 +95,15 @@ def quality_factor(outcome_payment: Decimal, pot: Decimal) -> Decimal:
 
 def risk_share(terms: RiskShareTerms, budget: Decimal, core: Decimal, outcome_payment: Decimal,
                reserve: Decimal, reports: Iterable[CostFact], pot: Decimal = ZERO,
-               lead: str | None = None) -> RiskShareResult:
+               lead: str | None = None, other_revenue: Decimal = ZERO) -> RiskShareResult:
+    """``other_revenue``: the rate-card and health-gain payments, part of a ``revenue`` reference (§8, §9)."""
     reports = list(reports)
     quality = quality_factor(outcome_payment, pot) if terms.quality_link else None
     with exact():
         costs = sum((r.total_cost for r in reports), ZERO)
         excess, cases = high_cost_excess(reports, terms.high_cost_threshold)
         excess = money(excess)
-        reference = budget if terms.reference == "budget" else core + outcome_payment + reserve
+        reference = budget if terms.reference == "budget" else core + outcome_payment + reserve + other_revenue
         variance = reference - (costs - excess)
         gain = variance > ZERO
         size = abs(variance)

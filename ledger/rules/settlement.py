@@ -13,6 +13,8 @@ from typing import Any, Iterable, Mapping
 from ..definition import ContractDefinition
 from ..numbers import ZERO, fmt, fmt_money, money, split
 from .budget import core_for_year
+from .healthgain import EntryGain, Episode, by_party as health_gain_by_party, health_gain_year
+from .ratecard import Claim, RateCardYear, rate_card_year
 from .outcomes import IndicatorResult, Observation, outcomes
 from .riskshare import CostFact, RiskShareResult, risk_share
 
@@ -32,6 +34,16 @@ class YearSettlement:
     total: Decimal
     by_party: Mapping[str, Decimal]
     trace: Mapping[str, Any]
+    rate_card: RateCardYear | None = None
+    health_gain: tuple[EntryGain, ...] | None = None
+
+    @property
+    def rate_card_payment(self) -> Decimal:
+        return self.rate_card.payment if self.rate_card is not None else ZERO
+
+    @property
+    def health_gain_payment(self) -> Decimal:
+        return sum((g.payment for g in self.health_gain or ()), ZERO)
 
     def figures(self) -> dict[str, Any]:
         """The statement figures of this settlement, as JSON-safe text."""
@@ -43,13 +55,20 @@ class YearSettlement:
             "high_cost_reimbursement": fmt_money(self.high_cost_reimbursement),
             "year_close_payment": fmt_money(self.year_close_payment), "total": fmt_money(self.total),
             "by_party": {k: fmt_money(v) for k, v in self.by_party.items()},
+            "rate_card": self.rate_card.to_statement() if self.rate_card is not None else None,
+            "health_gain": ([g.to_statement() for g in self.health_gain] if self.health_gain is not None
+                            else None),
         }
 
 
 def settle_year(defn: ContractDefinition, year: int, budget: Decimal,
                 observations: Iterable[Observation], costs: Iterable[CostFact],
-                baselines: Mapping[str, Decimal]) -> YearSettlement:
-    """Compute a year close from the budget and the latest-version data of the year."""
+                baselines: Mapping[str, Decimal], claims: Iterable[Claim] = (),
+                episodes: Iterable[Episode] = ()) -> YearSettlement:
+    """Compute a year close from the budget and the latest-version data of the year.
+
+    ``claims``: the outcome claims in force of every year up to this one (§8: the caps run over the
+    term); ``episodes``: the PROM episodes in force of this year (§9)."""
     entry = defn.schedule_for(year)
     lead = defn.lead_provider.id
     core = core_for_year(budget, entry.core)
@@ -59,20 +78,24 @@ def settle_year(defn: ContractDefinition, year: int, budget: Decimal,
     indicators = outcomes(defn, year, pot, observations, baselines)
     outcome_payment = sum((i.earned for i in indicators), ZERO)
     costs = list(costs)
+    card = rate_card_year(defn.rate_card, year, list(claims)) if defn.rate_card is not None else None
+    gains = tuple(health_gain_year(defn.health_gain, year, episodes)) if defn.health_gain else None
+    other = (card.payment if card is not None else ZERO) + sum((g.payment for g in gains or ()), ZERO)
     risk = None
     if entry.risk_share is not None:
         risk = risk_share(defn.risk_share(entry.risk_share), budget, core, outcome_payment, reserve, costs,
-                          pot=pot, lead=lead)
+                          pot=pot, lead=lead, other_revenue=other)
     adjustment = risk.adjustment if risk else ZERO
     reimbursement = risk.high_cost_excess if risk else ZERO
-    year_close = outcome_payment + reserve + adjustment + reimbursement
+    year_close = outcome_payment + reserve + adjustment + reimbursement + other
     total = core + year_close
 
     core_split = dict(defn.core_split)
     by_party: dict[str, Decimal] = {p: ZERO for p in defn.providers}
     for part in (split(core, core_split, lead), split(reserve, core_split, lead),
                  *(i.by_party for i in indicators),
-                 risk.adjustment_by_party if risk else {}, risk.reimbursement_by_party if risk else {}):
+                 risk.adjustment_by_party if risk else {}, risk.reimbursement_by_party if risk else {},
+                 card.by_party if card is not None else {}, health_gain_by_party(gains or ())):
         for party, amount in part.items():
             by_party[party] = by_party.get(party, ZERO) + amount
 
@@ -93,8 +116,15 @@ def settle_year(defn: ContractDefinition, year: int, budget: Decimal,
         "core_split": {k: fmt(v) for k, v in split(core, core_split, lead).items()},
         "reserve_split": {k: fmt(v) for k, v in split(reserve, core_split, lead).items()},
     }
+    if card is not None:
+        trace["rate_card"] = card.trace()
+        trace["claims_used"] = sorted(r.claim.claim_id for r in card.results)
+    if gains is not None:
+        trace["health_gain"] = [g.trace() for g in gains]
+        trace["episodes_used"] = sorted(e for g in gains for p in g.providers for e in p.episodes)
     return YearSettlement(
         year=year, budget=budget, core=core, pot=pot, reserve=reserve, indicators=indicators,
         outcome_payment=outcome_payment, risk=risk, high_cost_reimbursement=reimbursement,
-        year_close_payment=year_close, total=total, by_party=by_party, trace=trace,
+        year_close_payment=year_close, total=total, by_party=by_party, trace=trace, rate_card=card,
+        health_gain=gains,
     )

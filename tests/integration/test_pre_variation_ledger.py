@@ -36,6 +36,8 @@ def test_the_old_ledger_prints_the_statements_it_printed_then_plus_the_terms(tmp
     for old in then:
         now = cli.ok("statement", "beds-msk", "--year", str(old["year"]), "--json").json()
         assert now.pop("terms") == {"variations": []}
+        # statements now carry the rate card and health gain (payment rules §8, §9): null without them
+        assert (now.pop("rate_card"), now.pop("health_gain")) == (None, None)
         assert now == old
 
 
@@ -56,4 +58,5 @@ changes:
     for old in then[:2]:
         now = cli.ok("statement", "beds-msk", "--year", str(old["year"]), "--json").json()
         now.pop("terms")
+        assert (now.pop("rate_card"), now.pop("health_gain")) == (None, None)
         assert now == old
