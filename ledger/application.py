@@ -55,6 +55,25 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _document(text: str, what: str) -> Any:
+    """A YAML document (contract or variation), bounded (ledger.yamlio); one-line errors, never a traceback."""
+    try:
+        return load_yaml(text)
+    except YamlRefused as exc:
+        raise LedgerError(f"the {what} file is refused: {exc}", code=exc.code) from None
+    except Exception as exc:  # yaml.YAMLError and friends
+        raise LedgerError(f"the {what} file is not valid YAML: {exc}".replace("\n", " "), code="invalid_yaml") from None
+
+
+def _variation_of(text: str, contract_id: str) -> Variation:
+    """A variation document parsed and checked to be for ``contract_id``."""
+    variation = parse_variation(_document(text, "variation"))
+    if variation.contract_id != contract_id:
+        raise InvalidVariation([("variation.contract_id", f"{variation.contract_id!r} is not the contract "
+                                                          f"being varied ({contract_id!r})")])
+    return variation
+
+
 def _bounded_budgets(definition: ContractDefinition) -> dict[int, Any]:
     """Every year's budget from the terms (extension years included), refused as a whole when
     one does not fit an amount's 13 integer digits (weights × counts × rates can)."""
@@ -169,13 +188,7 @@ class Ledger(Application):
 
     def register_contract(self, text: str, actor: str = "system") -> tuple[ContractDefinition, bool]:
         """Register a contract from its YAML text. Returns (definition, newly registered)."""
-        try:
-            document = load_yaml(text)
-        except YamlRefused as exc:
-            raise LedgerError(f"the contract file is refused: {exc}", code=exc.code) from None
-        except Exception as exc:  # yaml.YAMLError and friends: report, never trace back
-            raise LedgerError(f"the contract file is not valid YAML: {exc}".replace("\n", " "),
-                              code="invalid_yaml") from None
+        document = _document(text, "contract")
         definition = parse_definition(document)
         self.authorize(actor, "register", definition)
         sha = hashlib.sha256(text.encode()).hexdigest()
@@ -234,17 +247,7 @@ class Ledger(Application):
         """Record a contract variation (payment rules §7), validated against every year it affects.
 
         Returns what was recorded (``recorded`` False for an identical re-submission)."""
-        try:
-            document = load_yaml(text)
-        except YamlRefused as exc:
-            raise LedgerError(f"the variation file is refused: {exc}", code=exc.code) from None
-        except Exception as exc:
-            raise LedgerError(f"the variation file is not valid YAML: {exc}".replace("\n", " "),
-                              code="invalid_yaml") from None
-        variation = parse_variation(document)
-        if variation.contract_id != contract_id:
-            raise InvalidVariation([("variation.contract_id", f"{variation.contract_id!r} is not the contract "
-                                                              f"being varied ({contract_id!r})")])
+        variation = _variation_of(text, contract_id)
 
         def attempt() -> dict[str, Any]:
             contract, definition = self.load_contract(contract_id)
@@ -320,17 +323,7 @@ class Ledger(Application):
         else:
             if text is None:
                 raise InvalidCommand("whatif needs a variation FILE or --schedule-of-year Z")
-            try:
-                document = load_yaml(text)
-            except YamlRefused as exc:
-                raise LedgerError(f"the variation file is refused: {exc}", code=exc.code) from None
-            except Exception as exc:
-                raise LedgerError(f"the variation file is not valid YAML: {exc}".replace("\n", " "),
-                                  code="invalid_yaml") from None
-            variation = parse_variation(document)
-            if variation.contract_id != contract_id:
-                raise InvalidVariation([("variation.contract_id", f"{variation.contract_id!r} is not the "
-                                                                  f"contract being varied ({contract_id!r})")])
+            variation = _variation_of(text, contract_id)
         e = variation.effective_from_year
         if years is None:
             closed = [y for y in range(1, calendar.years + 1)
