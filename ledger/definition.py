@@ -398,6 +398,22 @@ class _Reader:
     def fraction(self, value: Any, path: str, *, required: bool = True) -> Decimal | None:
         return self.number(value, path, required=required, low=ZERO, high=ONE)
 
+    def calendar_date(self, value: Any, path: str, *, required: bool = True) -> date | None:
+        """A date written YYYY-MM-DD (YAML reads an unquoted one as a date already)."""
+        if isinstance(value, str):
+            try:
+                value = date.fromisoformat(value)
+            except ValueError:
+                pass
+        if isinstance(value, date):
+            return value
+        if value is None:
+            if required:
+                self.problem(path, "is required as a date YYYY-MM-DD")
+            return None
+        self.problem(path, f"{value!r} is not a date YYYY-MM-DD")
+        return None
+
     def integer(self, value: Any, path: str, *, required: bool = True,
                 low: int | None = None, high: int = MAX_WHOLE) -> int | None:
         if value is None:
@@ -444,16 +460,7 @@ def parse_definition(document: Any) -> ContractDefinition:
         if (p := _party(r, raw, f"contract.subcontractors[{i}]")) is not None
     )
     currency = r.text(c.get("currency", "GBP"), "contract.currency", pattern=re.compile(r"^[A-Z]{3}$"))
-    start = c.get("start")
-    if isinstance(start, str):
-        try:
-            start = date.fromisoformat(start)
-        except ValueError:
-            pass
-    if not isinstance(start, date):
-        r.problem("contract.start", "is required as a date YYYY-MM-DD" if start is None
-                  else f"{start!r} is not a date YYYY-MM-DD")
-        start = None
+    start = r.calendar_date(c.get("start"), "contract.start")
     years = r.integer(c.get("years"), "contract.years", low=1, high=MAX_TERM_YEARS)
     extension = r.integer(c.get("extension_years", 0), "contract.extension_years", low=0,
                           high=MAX_TERM_YEARS) or 0

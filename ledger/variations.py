@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any, Iterable, Mapping, Sequence
 
 from .definition import ID_PATTERN, KEY_PATTERN, ContractDefinition, _Reader, from_document, to_document
@@ -110,14 +109,7 @@ def parse_variation(document: Any) -> Variation:
     agreed = r.mapping(v.get("agreed"), "variation.agreed", required=False)
     if agreed is not None:
         r.unknown_keys(agreed, {"date", "reference"}, "variation.agreed")
-        when = agreed.get("date")
-        if isinstance(when, str):
-            try:
-                when = date.fromisoformat(when)
-            except ValueError:
-                pass
-        if when is not None and not isinstance(when, date):
-            r.problem("variation.agreed.date", f"{when!r} is not a date YYYY-MM-DD")
+        r.calendar_date(agreed.get("date"), "variation.agreed.date", required=False)
         if agreed.get("reference") is not None:
             r.text(agreed.get("reference"), "variation.agreed.reference")
     changes = r.mapping(doc.get("changes"), "changes", required=False) or {}

@@ -231,12 +231,13 @@ def payment_schedule(read: ReadModels, contract_id: str, year: int | None = None
         for y in years:
             payments = ledger_payments(conn, contract_id, y)
             out += [{"year": y, "period": label, "party": party, "amount": fmt_money(amount)}
-                    for (label, party), amount in sorted(payments.items(), key=lambda kv: (_order(kv[0][0]), kv[0][1]))
+                    for (label, party), amount in sorted(payments.items(), key=lambda kv: (label_order(kv[0][0]), kv[0][1]))
                     if amount != ZERO]
     return out
 
 
-def _order(label: str) -> tuple[int, int, str]:
+def label_order(label: str) -> tuple[int, int, str]:
+    """Register order of a payment label: instalments, the close, true-ups, adjustments, unmatched."""
     if _CLOSE.match(label):
         return (1, 0, label)
     if m := _TRUE_UP.match(label):
@@ -258,7 +259,7 @@ def compare_payments(ledger: Mapping[tuple[str, str], Decimal], register: Sequen
         paid[key] = paid.get(key, ZERO) + row.amount
         lines_of.setdefault(key, []).append(row.line)
     rank = {p: i for i, p in enumerate(parties)}
-    keys = sorted(set(ledger) | set(paid), key=lambda k: (_order(k[0]), rank.get(k[1], len(rank)), k[1]))
+    keys = sorted(set(ledger) | set(paid), key=lambda k: (label_order(k[0]), rank.get(k[1], len(rank)), k[1]))
     out = []
     for key in keys:
         decided, booked = ledger.get(key), paid.get(key)

@@ -442,7 +442,7 @@ def chromium() -> str:
     return found
 
 
-def print_pdf(html: Path, pdf: Path, timeout: float = 180) -> dict[str, Any]:
+def print_pdf(html: Path, pdf: Path, timeout: float = 180) -> dict[str, Any]:  # float-ok: seconds
     """Print the written page to A4 PDF with headless Chromium (the page's own @page rules set size and margins)."""
     import subprocess
     import tempfile

@@ -31,8 +31,8 @@ from ledger.periods import QUARTERLY, parse_period
 from . import facts
 from . import schema as t
 from .queries import ReadModels
-from .reconcile import (_ADJUSTMENT, _CLOSE, _MONEY, _TRUE_UP, InvalidRegister, RegisterRow, parse_register,
-                        payment_schedule)
+from .reconcile import (_ADJUSTMENT, _CLOSE, _MONEY, _TRUE_UP, InvalidRegister, RegisterRow, label_order,
+                        parse_register, payment_schedule)
 
 KINDS = {"period": "instalment", "close": "year_close", "true_up": "true_up", "adjustment": "dispute_adjustment"}
 COLUMNS = ("payment_id", "contract_id", "year", "period", "kind", "party", "party_name", "supplier_code",
@@ -91,18 +91,8 @@ def schedule_lines(read: ReadModels, contract_id: str, year: int | None = None) 
             "due_date": due.isoformat() if due else None, "financial_year": financial_year(due) if due else None,
             "amount": r["amount"], "currency": definition.currency,
         })
-    out.sort(key=lambda line: (line["year"], _kind_order(line["period"]), rank.get(line["party"], len(rank))))
+    out.sort(key=lambda line: (line["year"], label_order(line["period"]), rank.get(line["party"], len(rank))))
     return out
-
-
-def _kind_order(label: str) -> tuple[int, int, str]:
-    if _CLOSE.match(label):
-        return (1, 0, label)
-    if m := _TRUE_UP.match(label):
-        return (2, int(m.group(2)), label)
-    if m := _ADJUSTMENT.match(label):
-        return (3, int(m.group(2)), label)
-    return (0, 0, label)
 
 
 # ------------------------------------------------------------------ writing
