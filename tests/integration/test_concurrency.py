@@ -4,12 +4,14 @@ import json
 import random
 import subprocess
 
+import pytest
+
 from eventsourcing.utils import get_topic
 
 from ledger.application import Ledger
 from ledger.audit import verify
 from ledger.domain import YearData
-from tests.support.cli import EXAMPLES, OBC_LEDGER
+from tests.support.cli import EXAMPLES, OBC_LEDGER, worked_example_ledger
 
 PERIODS = ["2025-Q2", "2025-Q3", "2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1"]
 
@@ -66,28 +68,14 @@ LATE_COST = {"type": "cost_report", "report_id": "c-race", "contract_id": "beds-
              "period": "2027-Q1", "total_cost": "1000000.00", "high_cost_cases": []}
 
 
-def _example_ledger(url):
-    app = Ledger.from_url(url)
-    app.register_contract((EXAMPLES / "worked-example.yaml").read_text())
-    app.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example.jsonl")
-    app.close_year("beds-msk", 1)
-    return app
-
-
-def _db_urls(request, tmp_path):
-    return f"sqlite:///{tmp_path / 'race.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-
-
-import pytest  # noqa: E402
-
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def race_url(request, tmp_path):
-    return _db_urls(request, tmp_path)
+    return f"sqlite:///{tmp_path / 'race.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
 
 
 def test_a_record_landing_while_a_close_reads_its_year_makes_the_close_decide_again(race_url, monkeypatch):
-    app = _example_ledger(race_url)
+    app = worked_example_ledger(race_url)
     other = Ledger.from_url(race_url)  # another process: it lands a record after the close has read the data
     original = Ledger._decision
     calls = []
@@ -113,7 +101,7 @@ def test_a_record_landing_while_a_close_reads_its_year_makes_the_close_decide_ag
 
 
 def test_records_saved_just_after_a_close_are_flagged_for_restatement(race_url):
-    app = _example_ledger(race_url)
+    app = worked_example_ledger(race_url)
     session = app.ingest_session("racing.jsonl")
     session.apply_text(json.dumps(LATE_COST), 1)  # applied to a year still open when the session read it
     app.close_year("beds-msk", 2)  # another process closes the year before the batch is saved

@@ -18,17 +18,10 @@ import pytest
 from ledger.application import Ledger
 from ledger.audit import GENESIS, global_hash, stream_hash
 from ledger.domain import year_data_uuid
-from tests.support.cli import EXAMPLES, Cli
+from tests.support.cli import Cli, EXAMPLES, worked_example_ledger
 
 EXPECTED = json.loads((EXAMPLES / "worked-example-expected.json").read_text())
 
-
-def _ledger(url):
-    app = Ledger.from_url(url)
-    app.register_contract((EXAMPLES / "worked-example.yaml").read_text())
-    app.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example.jsonl")
-    app.close_year("beds-msk", 1)
-    return app
 
 
 class Insider:
@@ -107,7 +100,7 @@ def test_keys_generate_writes_a_private_key_only_its_owner_can_read_and_never_ov
 
 
 def test_an_edited_and_resealed_event_passes_the_chain_but_not_a_signed_digest(ledger_url, keys, tmp_path):
-    _ledger(ledger_url)
+    worked_example_ledger(ledger_url)
     private, public = keys
     kept = tmp_path / "digest.json"
     kept.write_text(Cli(ledger_url).ok("digest", "--sign-key", private).out)
@@ -122,7 +115,7 @@ def test_an_edited_and_resealed_event_passes_the_chain_but_not_a_signed_digest(l
 
 
 def test_a_digest_with_its_signature_stripped_is_refused_when_a_public_key_is_given(ledger_url, keys):
-    _ledger(ledger_url)
+    worked_example_ledger(ledger_url)
     private, public = keys
     signed = json.loads(Cli(ledger_url).ok("digest", "--sign-key", private).out)
     assert _verify(ledger_url, "--against", json.dumps(signed), "--public-key", public)[0] == 0
@@ -135,7 +128,7 @@ def test_a_digest_with_its_signature_stripped_is_refused_when_a_public_key_is_gi
                                           ("position", 1), ("ledger_id", "f" * 32)])
 def test_a_signed_digest_with_any_field_altered_is_refused(tmp_path, keys, field, value):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _ledger(url)
+    worked_example_ledger(url)
     private, public = keys
     signed = json.loads(Cli(url).ok("digest", "--sign-key", private).out)
     code, error = _verify(url, "--against", json.dumps(dict(signed, **{field: value})), "--public-key", public)
@@ -144,7 +137,7 @@ def test_a_signed_digest_with_any_field_altered_is_refused(tmp_path, keys, field
 
 def test_a_digest_signed_with_the_insiders_own_key_is_refused(tmp_path, keys):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _ledger(url)
+    worked_example_ledger(url)
     _, public = keys
     Cli(url).ok("keys", "generate", "--out", tmp_path / "insider")
     forged = Cli(url).ok("digest", "--sign-key", tmp_path / "insider" / "ledger-signing.key").out
@@ -175,7 +168,7 @@ def test_a_digest_signed_with_the_insiders_own_key_is_refused(tmp_path, keys):
 ])
 def test_a_malformed_digest_is_one_error_line_with_its_code(tmp_path, mutate, code):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _ledger(url)
+    worked_example_ledger(url)
     digest = json.loads(Cli(url).ok("digest").out)
     bad = mutate(digest)
     text = json.dumps(bad) if not isinstance(bad, str) else '{"a": "' + bad + '"}'
@@ -186,7 +179,7 @@ def test_a_malformed_digest_is_one_error_line_with_its_code(tmp_path, mutate, co
 
 def test_seals_stored_as_text_are_reported_not_a_traceback(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _ledger(url)
+    worked_example_ledger(url)
     insider = Insider(url)
     target = insider.ids()[3]
     insider.q("UPDATE event_hashes SET originator_version = 'four' WHERE notification_id = ?", target)
@@ -204,7 +197,7 @@ def test_seals_stored_as_text_are_reported_not_a_traceback(tmp_path):
 # ----------------------------------------------------------------- witnesses
 
 def test_a_witness_names_the_first_digest_a_resealed_log_no_longer_extends(ledger_url, keys, tmp_path):
-    app = _ledger(ledger_url)
+    app = worked_example_ledger(ledger_url)
     private, public = keys
     witness = tmp_path / "witness"
     cli = Cli(ledger_url)
@@ -225,7 +218,7 @@ def test_a_witness_names_the_first_digest_a_resealed_log_no_longer_extends(ledge
 
 def test_a_witness_catches_a_log_cut_back_and_grown_again(tmp_path, keys):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    app = _ledger(url)
+    app = worked_example_ledger(url)
     private, public = keys
     witness = tmp_path / "witness"
     Cli(url).ok("digest", "--sign-key", private, "--publish", witness)
@@ -245,7 +238,7 @@ def test_a_signed_digest_can_be_published_to_the_digests_topic(tmp_path, keys, k
     from kafka import KafkaConsumer
 
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _ledger(url)
+    worked_example_ledger(url)
     topic = f"ledger.digests.{os.getpid()}"
     digest = Cli(url).ok("digest", "--sign-key", keys[0], "--publish", f"kafka:{topic}",
                          "--bootstrap", kafka_broker.bootstrap).out
@@ -279,7 +272,7 @@ def _forge_snapshot(url, stream):
 
 
 def test_a_forged_snapshot_does_not_change_a_close_and_verify_names_its_contract_and_year(ledger_url):
-    app = _ledger(ledger_url)
+    app = worked_example_ledger(ledger_url)
     stream = year_data_uuid("beds-msk", 2)
     app.snapshot(app.repository.get(stream))
     _forge_snapshot(ledger_url, stream)
@@ -294,7 +287,7 @@ def test_a_forged_snapshot_does_not_change_a_close_and_verify_names_its_contract
 
 def test_a_removed_record_index_row_is_reported_and_so_is_different_content_then_accepted_under_its_id(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _ledger(url)
+    worked_example_ledger(url)
     insider = Insider(url)
     key = insider.q("SELECT record_key FROM record_index WHERE record_key LIKE 'cost_report:%' "
                     "ORDER BY record_key").fetchone()[0]
@@ -312,7 +305,7 @@ def test_a_removed_record_index_row_is_reported_and_so_is_different_content_then
 
 def test_different_content_accepted_under_an_id_whose_index_row_was_removed_is_reported(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _ledger(url)
+    worked_example_ledger(url)
     insider = Insider(url)
     insider.q("DELETE FROM record_index WHERE record_key = 'cost_report:c-0001'")
     insider.commit()
@@ -330,7 +323,7 @@ def test_different_content_accepted_under_an_id_whose_index_row_was_removed_is_r
 # ----------------------------------------------------------------- read models and the log's end
 
 def test_an_edited_payment_row_is_reported_by_verify_read_models_with_its_table_key_and_both_values(ledger_url):
-    _ledger(ledger_url)
+    worked_example_ledger(ledger_url)
     cli = Cli(ledger_url)
     honest = cli.ok("payments", "beds-msk", "--csv").out
     insider = Insider(ledger_url)
@@ -353,7 +346,7 @@ def test_an_edited_payment_row_is_reported_by_verify_read_models_with_its_table_
 
 def test_a_deleted_and_an_added_read_model_row_are_both_named(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _ledger(url)
+    worked_example_ledger(url)
     Cli(url).ok("projections", "run")
     insider = Insider(url)
     insider.q("DELETE FROM cost_reports WHERE report_id = 'c-0001'")
@@ -366,7 +359,7 @@ def test_a_deleted_and_an_added_read_model_row_are_both_named(tmp_path):
 
 def test_a_cut_log_is_an_alarm_in_projections_status_even_once_new_events_reuse_the_ids(ledger_url):
     url = ledger_url
-    _ledger(url)
+    worked_example_ledger(url)
     cli = Cli(url)
     cli.ok("projections", "run")
     insider = Insider(url)
@@ -390,7 +383,7 @@ def test_a_cut_log_is_an_alarm_in_projections_status_even_once_new_events_reuse_
 
 def test_payments_and_reconcile_state_their_event_position_and_the_report_shows_a_failed_verification(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    app = _ledger(url)
+    app = worked_example_ledger(url)
     cli = Cli(url)
     head = app.recorder.max_notification_id()
     assert f"at event #{head} " in cli.ok("payments", "beds-msk", "--csv").err
@@ -416,7 +409,7 @@ def test_published_decisions_carry_a_signature_a_consumer_checks_and_a_forged_on
     from ledger.signing import key_id, load_public_key
 
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _ledger(url)
+    worked_example_ledger(url)
     private, public = keys
     Cli(url).ok("publish-decisions", "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic,
                 "--until-idle", "0.5", "--sign-key", private)
@@ -442,7 +435,7 @@ def test_published_decisions_carry_a_signature_a_consumer_checks_and_a_forged_on
 
 def test_an_unsigned_digest_slipped_into_a_witness_is_refused_naming_its_file(tmp_path, keys):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _ledger(url)
+    worked_example_ledger(url)
     witness = tmp_path / "witness"
     Cli(url).ok("digest", "--sign-key", keys[0], "--publish", witness)
     Cli(url).ok("digest", "--publish", witness)  # the insider's: no key

@@ -7,15 +7,8 @@ import psycopg
 import pytest
 
 from ledger.application import Ledger
-from tests.support.cli import EXAMPLES, Cli
+from tests.support.cli import Cli, EXAMPLES, worked_example_ledger
 
-
-def _ledger(url):
-    app = Ledger.from_url(url)
-    app.register_contract((EXAMPLES / "worked-example.yaml").read_text())
-    app.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example.jsonl")
-    app.close_year("beds-msk", 1)
-    return app
 
 
 class Store:
@@ -63,13 +56,13 @@ def _verify(url, *args):
 
 
 def test_an_untouched_log_verifies(ledger_url):
-    _ledger(ledger_url)
+    worked_example_ledger(ledger_url)
     code, report = _verify(ledger_url)
     assert code == 0 and report["ok"] and report["events_checked"] > 40
 
 
 def test_editing_one_stored_event_is_caught_at_that_event(ledger_url):
-    _ledger(ledger_url)
+    worked_example_ledger(ledger_url)
     store = Store(ledger_url)
     target = store.ids()[10]
     store.set_state(target, store.state(target) + b" ")  # still valid JSON, one byte more
@@ -80,7 +73,7 @@ def test_editing_one_stored_event_is_caught_at_that_event(ledger_url):
 
 
 def test_deleting_an_event_is_caught(ledger_url):
-    _ledger(ledger_url)
+    worked_example_ledger(ledger_url)
     store = Store(ledger_url)
     target = store.ids()[5]
     store.delete(target)
@@ -91,7 +84,7 @@ def test_deleting_an_event_is_caught(ledger_url):
 
 
 def test_swapping_two_events_contents_is_caught(ledger_url):
-    _ledger(ledger_url)
+    worked_example_ledger(ledger_url)
     store = Store(ledger_url)
     a, b = store.ids()[3], store.ids()[4]
     state_a, state_b = store.state(a), store.state(b)
@@ -103,7 +96,7 @@ def test_swapping_two_events_contents_is_caught(ledger_url):
 
 
 def test_a_truncated_tail_is_caught_against_a_kept_digest(ledger_url, tmp_path):
-    _ledger(ledger_url)
+    worked_example_ledger(ledger_url)
     cli = Cli(ledger_url)
     kept = tmp_path / "digest.json"
     kept.write_text(cli.ok("digest").out)
@@ -121,7 +114,7 @@ def test_a_truncated_tail_is_caught_against_a_kept_digest(ledger_url, tmp_path):
 
 def test_a_later_log_still_extends_an_earlier_digest(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    _ledger(url)
+    worked_example_ledger(url)
     cli = Cli(url)
     earlier = cli.ok("digest").out
     _ledger_more = Ledger.from_url(url)

@@ -53,3 +53,14 @@ class Cli:
         proc = subprocess.run([str(OBC_LEDGER), "--db", self.db_url, *map(str, args)],
                               capture_output=True, text=True, timeout=timeout)
         return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def worked_example_ledger(url: str) -> Any:
+    """A ledger at ``url`` holding the worked example: contract, every record, year 1 closed."""
+    from ledger.application import Ledger
+
+    app = Ledger.from_url(url)
+    app.register_contract((EXAMPLES / "worked-example.yaml").read_text())
+    app.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example.jsonl")
+    app.close_year("beds-msk", 1)
+    return app
