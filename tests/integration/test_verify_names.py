@@ -8,8 +8,8 @@ from sqlalchemy import select
 from ledger.domain import contract_uuid, settlement_uuid, year_data_uuid
 from projections import schema as t
 from projections.bootstrap import Projections
-from tests.integration.test_tamper_evidence import Store, _ledger
-from tests.support.cli import Cli
+from tests.integration.test_tamper_evidence import Store
+from tests.support.cli import Cli, worked_example_ledger
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -39,7 +39,7 @@ def _verify(url):
 
 
 def test_an_altered_settlement_event_is_named_by_contract_and_year(ledger_url):
-    app = _ledger(ledger_url)
+    app = worked_example_ledger(ledger_url)
     target = _events_of(app, ledger_url, "settlement", 1)[1]
     store = Store(ledger_url)
     store.set_state(target, store.state(target) + b" ")
@@ -51,7 +51,7 @@ def test_an_altered_settlement_event_is_named_by_contract_and_year(ledger_url):
 
 
 def test_a_removed_year_data_event_is_named_by_contract_and_year(ledger_url):
-    app = _ledger(ledger_url)
+    app = worked_example_ledger(ledger_url)
     target = _events_of(app, ledger_url, "data", 2)[3]
     Store(ledger_url).delete(target)
     link, text = _verify(ledger_url)
@@ -61,7 +61,7 @@ def test_a_removed_year_data_event_is_named_by_contract_and_year(ledger_url):
 
 
 def test_a_contract_whose_first_event_was_rewritten_is_still_named(ledger_url):
-    app = _ledger(ledger_url)
+    app = worked_example_ledger(ledger_url)
     projections = Projections.for_ledger(app, ledger_url)
     projections.current()  # the read models saw the log intact
     with projections.engine.connect() as conn:
