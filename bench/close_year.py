@@ -29,14 +29,27 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from ledger.application import Ledger
-from ledger.yamlio import load_yaml
+from ledger.adapters.yamlio import load_yaml
+from ledger.usecases.application import Ledger
 
-from .common import (StreamCounts, copy_sqlite, count_events, iter_records, make_contract, mib, peak_rss_self,
-                     run_child, sqlite_url, timed, venv_bin, write_jsonl)
+from .common import (
+    StreamCounts,
+    copy_sqlite,
+    count_events,
+    iter_records,
+    make_contract,
+    mib,
+    peak_rss_self,
+    run_child,
+    sqlite_url,
+    timed,
+    venv_bin,
+    write_jsonl,
+)
 
 TARGET_SECONDS = 1.0
 
@@ -61,29 +74,42 @@ def variation_texts(contract_id: str, contract_yaml: str, count: int) -> list[st
     """``count`` valid variations of the benchmark contract, all effective from year 1."""
     doc = load_yaml(contract_yaml)
     ids = [i["id"] for i in doc["indicators"]]
-    providers = [doc["contract"]["lead_provider"]["id"], *(p["id"] for p in doc["contract"].get("subcontractors") or [])]
+    providers = [
+        doc["contract"]["lead_provider"]["id"],
+        *(p["id"] for p in doc["contract"].get("subcontractors") or []),
+    ]
     share = doc["payment"]["risk_share"]
     name = next(iter(share))
     texts = []
     for k in range(count):
-        head = (f"variation: {{id: bench-v{k + 1}, contract_id: {contract_id}, effective_from_year: 1, "
-                f"reason: benchmark variation {k + 1}}}\nchanges:\n")
+        head = (
+            f"variation: {{id: bench-v{k + 1}, contract_id: {contract_id}, effective_from_year: 1, "
+            f"reason: benchmark variation {k + 1}}}\nchanges:\n"
+        )
         kind = k % 5
         if kind == 0:
-            body = f"  indicators:\n    amend:\n      - {{id: {ids[-1 - k]}, weight: \"2\"}}\n"
+            body = f'  indicators:\n    amend:\n      - {{id: {ids[-1 - k]}, weight: "2"}}\n'
         elif kind == 1:
-            body = ('  payment:\n    schedule:\n      - {from_year: 1, core: "0.85", outcomes: "0.15", '
-                    f'risk_share: {name}}}\n')
+            body = (
+                '  payment:\n    schedule:\n      - {from_year: 1, core: "0.85", outcomes: "0.15", '
+                f"risk_share: {name}}}\n"
+            )
         elif kind == 2:
-            parts = {p: "0" for p in providers[1:]}
+            parts = dict.fromkeys(providers[1:], "0")
             parts[providers[0]] = "1"
-            body = "  payment:\n    core_split: {" + ", ".join(f"{p}: \"{v}\"" for p, v in parts.items()) + "}\n"
+            body = (
+                "  payment:\n    core_split: {" + ", ".join(f'{p}: "{v}"' for p, v in parts.items()) + "}\n"
+            )
         elif kind == 3:
-            body = (f"  indicators:\n    add:\n      - {{id: bench-added-{k + 1}, weight: \"1\", "
-                    f"scoring: {{rule: fixed, direction: higher, target: \"0.5\"}}}}\n")
+            body = (
+                f'  indicators:\n    add:\n      - {{id: bench-added-{k + 1}, weight: "1", '
+                f'scoring: {{rule: fixed, direction: higher, target: "0.5"}}}}\n'
+            )
         else:
-            body = ("  payment:\n    risk_share:\n      " + name + ": {reference: budget, cap: \"0.1\", "
-                    'tiers: [{upto: "0.05", provider_share: "0.5"}, {upto: null, provider_share: "0.2"}]}\n')
+            body = (
+                "  payment:\n    risk_share:\n      " + name + ': {reference: budget, cap: "0.1", '
+                'tiers: [{upto: "0.05", provider_share: "0.5"}, {upto: null, provider_share: "0.2"}]}\n'
+            )
         texts.append(head + body)
     return texts
 
@@ -111,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
         data = tmp / "year1.jsonl"
         counts = StreamCounts()
         write_jsonl(iter_records([spec], 10**9, seed=args.seed, counts=counts, years=1), data)
-        print(f"bench.close_year: contract {cid}: {args.indicators} indicators ({len(spec.measures)} measures), "
-              f"{len(spec.providers)} providers, 12 monthly periods of year 1; temp dir {tmp}")
+        print(
+            f"bench.close_year: contract {cid}: {args.indicators} indicators ({len(spec.measures)} measures), "
+            f"{len(spec.providers)} providers, 12 monthly periods of year 1; temp dir {tmp}"
+        )
         print(f"data: {counts}")
 
         base = tmp / "ingested.db"
@@ -125,8 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         with open(data, encoding="utf-8") as handle, timed() as t:
             report = app.ingest_lines(handle, data.name)
         app.close()
-        print(f"ingested in {t.seconds:.2f} s: accepted {report.accepted:,}, duplicates {report.duplicates:,}, "
-              f"rejected {report.rejected:,}, corrections {report.corrections:,}; {count_events(base):,} events stored")
+        print(
+            f"ingested in {t.seconds:.2f} s: accepted {report.accepted:,}, duplicates {report.duplicates:,}, "
+            f"rejected {report.rejected:,}, corrections {report.corrections:,}; {count_events(base):,} events stored"
+        )
 
         open_stmt, close, closed_stmt, close_replay = [], [], [], []
         result: dict[str, Any] = {}
@@ -150,9 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         print(describe("statement (closed year)", closed_stmt))
         print(describe(f"close_year, {snapshots} snapshot(s) deleted", close_replay))
         scored = sum(1 for ind in result["outcomes"]["indicators"] if ind.get("status") == "scored")
-        print(f"   year 1 closed: total {result['total']}, outcomes payment {result['outcomes']['payment']}, "
-              f"{scored}/{len(result['outcomes']['indicators'])} indicators scored, "
-              f"{len(result['core']['instalments'])} instalments; peak RSS {mib(peak_rss_self())}")
+        print(
+            f"   year 1 closed: total {result['total']}, outcomes payment {result['outcomes']['payment']}, "
+            f"{scored}/{len(result['outcomes']['indicators'])} indicators scored, "
+            f"{len(result['core']['instalments'])} instalments; peak RSS {mib(peak_rss_self())}"
+        )
 
         if not args.no_cli:
             db = tmp / "cli.db"
@@ -166,14 +198,20 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"obc-ledger {name} failed: {run.stderr.strip()}")
             print("\n== CLI (wall, Python start-up included)")
             print(f"   obc-ledger --version               {version.seconds * 1000:8.1f} ms")
-            print(f"   obc-ledger close-year {cid} 1   {close_run.seconds * 1000:8.1f} ms   "
-                  f"peak RSS {mib(close_run.peak_rss_psutil)}")
-            print(f"   obc-ledger statement --year 1      {stmt_run.seconds * 1000:8.1f} ms   "
-                  f"peak RSS {mib(stmt_run.peak_rss_psutil)}")
+            print(
+                f"   obc-ledger close-year {cid} 1   {close_run.seconds * 1000:8.1f} ms   "
+                f"peak RSS {mib(close_run.peak_rss_psutil)}"
+            )
+            print(
+                f"   obc-ledger statement --year 1      {stmt_run.seconds * 1000:8.1f} ms   "
+                f"peak RSS {mib(stmt_run.peak_rss_psutil)}"
+            )
 
         best = min(close)
-        print(f"\n== summary: close_year best {best:.3f} s, median {statistics.median(close):.3f} s; "
-              f"target < {TARGET_SECONDS:.0f} s: {'met' if statistics.median(close) < TARGET_SECONDS else 'MISSED'}")
+        print(
+            f"\n== summary: close_year best {best:.3f} s, median {statistics.median(close):.3f} s; "
+            f"target < {TARGET_SECONDS:.0f} s: {'met' if statistics.median(close) < TARGET_SECONDS else 'MISSED'}"
+        )
         return 0
     finally:
         if args.keep:

@@ -43,7 +43,9 @@ DURABLE = {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
 
 
 def bench_workload(records: int, contracts: int, seed: int = 2026) -> Workload:
-    specs = [make_contract(f"bench-{i + 1:03d}", indicators=16, providers=4, years=5) for i in range(contracts)]
+    specs = [
+        make_contract(f"bench-{i + 1:03d}", indicators=16, providers=4, years=5) for i in range(contracts)
+    ]
     counts = StreamCounts()
     lines = tuple(iter_records(specs, records, seed=seed, counts=counts))
     print(f"workload: {counts}; {contracts} contracts")
@@ -58,7 +60,7 @@ def table_sizes(url: str) -> dict[str, tuple[int, int]]:
     with psycopg.connect(url) as conn:
         tables = [r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
         for t in tables:
-            rows = conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]  # noqa: S608 - catalogue names
+            rows = conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
             size = conn.execute("SELECT pg_total_relation_size(%s)", (t,)).fetchone()[0]
             out[t] = (rows, size)
     return out
@@ -85,8 +87,10 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
 
 def cpu_snapshot(cluster: LocalCluster) -> dict[str, float]:
     assert cluster.postgres is not None and cluster.broker is not None
-    snap = {"consumers": sum(cpu_seconds(w.pid) for w in cluster.consumers if w.running()),
-            "projections": 0.0}
+    snap = {
+        "consumers": sum(cpu_seconds(w.pid) for w in cluster.consumers if w.running()),
+        "projections": 0.0,
+    }
     for worker in cluster.others:
         snap[worker.name] = cpu_seconds(worker.pid)
     snap["postgres"] = cpu_seconds(cluster.postgres.process.pid, children=True)
@@ -97,8 +101,14 @@ def cpu_snapshot(cluster: LocalCluster) -> dict[str, float]:
 def run_one(workload: Workload, consumers: int, args: argparse.Namespace, last: bool) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"obc-bench-cluster-{consumers}-"))
     work.chmod(0o755)
-    options = Options(consumers=consumers, partitions=args.partitions, batch=args.batch, close_years=False,
-                      session_timeout_ms=6000, pg_settings=DURABLE if args.durable else None)
+    options = Options(
+        consumers=consumers,
+        partitions=args.partitions,
+        batch=args.batch,
+        close_years=False,
+        session_timeout_ms=6000,
+        pg_settings=DURABLE if args.durable else None,
+    )
     cluster = LocalCluster(workload, options, work, say=lambda line: print(f"  {line}"))
     out: dict[str, Any] = {"consumers": consumers}
     try:
@@ -113,7 +123,9 @@ def run_one(workload: Workload, consumers: int, args: argparse.Namespace, last: 
         applied = cpu_snapshot(cluster)
         before = first[0]
         timed_records = cluster.sent - cluster.applied_at_first_commit  # those applied after the first commit
-        out.update(records=cluster.sent, timed_records=timed_records, seconds=seconds, rate=timed_records / seconds)
+        out.update(
+            records=cluster.sent, timed_records=timed_records, seconds=seconds, rate=timed_records / seconds
+        )
         cluster.start_others()
         started = time.monotonic()
         status = cluster.wait_projected()
@@ -128,7 +140,7 @@ def run_one(workload: Workload, consumers: int, args: argparse.Namespace, last: 
             out["sizes"] = table_sizes(cluster.url)
             out["events"] = status["head"]
             app, url = cluster.app, cluster.url
-            from ledger import audit
+            from ledger.adapters import audit
             from projections.bootstrap import Projections
 
             started = time.perf_counter()
@@ -148,38 +160,54 @@ def run_one(workload: Workload, consumers: int, args: argparse.Namespace, last: 
 
 def show_run(r: dict[str, Any]) -> None:
     per = ", ".join(f"{k}: {v['consumed']:,}" for k, v in r["consumer_reports"].items() if v)
-    print(f"  -> {r['timed_records']:,} records applied in {r['seconds']:.1f} s after the first commit: "
-          f"{r['rate']:,.0f} records/s  (consumed: {per})")
+    print(
+        f"  -> {r['timed_records']:,} records applied in {r['seconds']:.1f} s after the first commit: "
+        f"{r['rate']:,.0f} records/s  (consumed: {per})"
+    )
     cpu, n = r["cpu"], r["timed_records"]
     consume = cpu["consumers"] + cpu["postgres"] + cpu["broker"]
-    print(f"     CPU ms per record while consuming: consumers {cpu['consumers'] * 1000 / n:.3f}, postgres "
-          f"{cpu['postgres'] * 1000 / n:.3f}, broker {cpu['broker'] * 1000 / n:.3f}; total {consume * 1000 / n:.3f}")
+    print(
+        f"     CPU ms per record while consuming: consumers {cpu['consumers'] * 1000 / n:.3f}, postgres "
+        f"{cpu['postgres'] * 1000 / n:.3f}, broker {cpu['broker'] * 1000 / n:.3f}; total {consume * 1000 / n:.3f}"
+    )
     events, seconds = r["projection"]
-    print(f"     then the projection worker caught up with {events:,} events in {seconds:.1f} s "
-          f"({events / seconds:,.0f} events/s; CPU ms per event: worker {cpu['projections'] * 1000 / events:.3f}, "
-          f"postgres {cpu['postgres (projecting)'] * 1000 / events:.3f})")
+    print(
+        f"     then the projection worker caught up with {events:,} events in {seconds:.1f} s "
+        f"({events / seconds:,.0f} events/s; CPU ms per event: worker {cpu['projections'] * 1000 / events:.3f}, "
+        f"postgres {cpu['postgres (projecting)'] * 1000 / events:.3f})"
+    )
 
 
 def show_sizes(result: dict[str, Any], records: int) -> None:
     sizes, events = result["sizes"], result["events"]
-    print(f"\nstorage after {records:,} records -> {events:,} stored events "
-          f"({events / records:.2f} events per record):")
+    print(
+        f"\nstorage after {records:,} records -> {events:,} stored events "
+        f"({events / records:.2f} events per record):"
+    )
     print(f"  {'table':<24}{'rows':>10}{'MiB':>10}{'bytes/event':>13}")
     store = 0
     for t in EVENT_STORE:
         rows, size = sizes.get(t, (0, 0))
         store += size
         print(f"  {t:<24}{rows:>10,}{size / 2**20:>10.1f}{size / events:>13,.0f}")
-    print(f"  {'event store':<24}{'':>10}{store / 2**20:>10.1f}{store / events:>13,.0f}"
-          f"   ({store / records:,.0f} bytes per record)")
+    print(
+        f"  {'event store':<24}{'':>10}{store / 2**20:>10.1f}{store / events:>13,.0f}"
+        f"   ({store / records:,.0f} bytes per record)"
+    )
     reads = sum(size for t, (_, size) in sizes.items() if t not in EVENT_STORE)
-    print(f"  {'read models (all)':<24}{'':>10}{reads / 2**20:>10.1f}{reads / events:>13,.0f}"
-          f"   ({reads / records:,.0f} bytes per record)")
+    print(
+        f"  {'read models (all)':<24}{'':>10}{reads / 2**20:>10.1f}{reads / events:>13,.0f}"
+        f"   ({reads / records:,.0f} bytes per record)"
+    )
     n, seconds = result["rebuild"]
-    print(f"\nreplay from zero: projections rebuild of {n:,} events in {seconds:.1f} s -> {n / seconds:,.0f} events/s")
+    print(
+        f"\nreplay from zero: projections rebuild of {n:,} events in {seconds:.1f} s -> {n / seconds:,.0f} events/s"
+    )
     n, seconds, ok = result["verify"]
-    print(f"verify (every seal recomputed): {n:,} events in {seconds:.1f} s -> {n / seconds:,.0f} events/s "
-          f"({'ok' if ok else 'BROKEN'})")
+    print(
+        f"verify (every seal recomputed): {n:,} events in {seconds:.1f} s -> {n / seconds:,.0f} events/s "
+        f"({'ok' if ok else 'BROKEN'})"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,22 +215,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--records", type=int, default=60_000)
     parser.add_argument("--contracts", type=int, default=40)
     parser.add_argument("--partitions", type=int, default=6)
-    parser.add_argument("--consumers", default="1,2,3", help="comma-separated consumer counts (default 1,2,3)")
-    parser.add_argument("--batch", type=int, default=2000, help="records per consumer transaction (default 2000)")
-    parser.add_argument("--durable", action="store_true", help="PostgreSQL with fsync and synchronous_commit on")
+    parser.add_argument(
+        "--consumers", default="1,2,3", help="comma-separated consumer counts (default 1,2,3)"
+    )
+    parser.add_argument(
+        "--batch", type=int, default=2000, help="records per consumer transaction (default 2000)"
+    )
+    parser.add_argument(
+        "--durable", action="store_true", help="PostgreSQL with fsync and synchronous_commit on"
+    )
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
     counts = [int(c) for c in args.consumers.split(",")]
-    print(f"machine: {os.cpu_count()} CPU(s); PostgreSQL {'durable (fsync on)' if args.durable else 'fsync off'}; "
-          f"{args.partitions} partitions; batch {args.batch}")
+    print(
+        f"machine: {os.cpu_count()} CPU(s); PostgreSQL {'durable (fsync on)' if args.durable else 'fsync off'}; "
+        f"{args.partitions} partitions; batch {args.batch}"
+    )
     workload = bench_workload(args.records, args.contracts)
     results = []
     for i, n in enumerate(counts):
         print(f"\n== {n} consumer(s)")
         results.append(run_one(workload, n, args, last=i == len(counts) - 1))
         show_run(results[-1])
-    print(f"\nsummary (records/s from the first commit to the last; consumers, PostgreSQL and the broker share "
-          f"the {os.cpu_count()} CPU(s)):")
+    print(
+        f"\nsummary (records/s from the first commit to the last; consumers, PostgreSQL and the broker share "
+        f"the {os.cpu_count()} CPU(s)):"
+    )
     base = results[0]["rate"]
     for r in results:
         print(f"  {r['consumers']} consumer(s): {r['rate']:>8,.0f} records/s  (x{r['rate'] / base:.2f})")

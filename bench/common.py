@@ -16,11 +16,12 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 try:  # psutil is in the test extra; fall back to getrusage when it is missing
     import psutil
@@ -76,7 +77,7 @@ class RssSampler:
                 return
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self._thread.start()
         return self
 
@@ -136,8 +137,7 @@ class ChildRun:
 def run_child(argv: Sequence[str], env: dict[str, str] | None = None) -> ChildRun:
     """Run a subprocess, timing it and sampling its RSS (psutil) until it exits."""
     start = time.perf_counter()
-    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
+    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     with RssSampler(proc.pid, interval=0.02) as sampler:
         out, err = proc.communicate()
     seconds = time.perf_counter() - start
@@ -178,16 +178,16 @@ def rate(n: float, seconds: float) -> str:
 
 @dataclass(frozen=True)
 class MeasureSpec:
-    key: str      # indicator id or "indicator.sub"
-    unit: str     # ratio | value
+    key: str  # indicator id or "indicator.sub"
+    unit: str  # ratio | value
 
 
 @dataclass(frozen=True)
 class ContractSpec:
     contract_id: str
-    providers: tuple[str, ...]   # lead first
+    providers: tuple[str, ...]  # lead first
     measures: tuple[MeasureSpec, ...]
-    periods: tuple[str, ...]     # every period label of the term, in order
+    periods: tuple[str, ...]  # every period label of the term, in order
     periods_per_year: int
     yaml: str
 
@@ -207,14 +207,24 @@ def _months(start_year: int, start_month: int, count: int) -> list[str]:
 _KINDS = [
     ("ratio", "sum", '{rule: sliding, zero_at: "0.50", full_at: "0.90"}'),
     ("value", "sum", '{rule: fixed, direction: lower, target: {baseline_change: "-0.10"}}'),
-    ("ratio", "latest", '{rule: bands, bands: [{at_least: "0.60", score: "0.5"}, {at_least: "0.80", score: "1"}]}'),
+    (
+        "ratio",
+        "latest",
+        '{rule: bands, bands: [{at_least: "0.60", score: "0.5"}, {at_least: "0.80", score: "1"}]}',
+    ),
     ("ratio", "mean", '{rule: fixed, direction: higher, target: "0.75"}'),
     ("value", "mean", '{rule: sliding, zero_at: "80", full_at: "120"}'),
 ]
 
 
-def make_contract(contract_id: str, indicators: int = 16, providers: int = 4, years: int = 5,
-                  with_subcomponents: int = 2, start: str = "2025-04-01") -> ContractSpec:
+def make_contract(
+    contract_id: str,
+    indicators: int = 16,
+    providers: int = 4,
+    years: int = 5,
+    with_subcomponents: int = 2,
+    start: str = "2025-04-01",
+) -> ContractSpec:
     """A valid monthly contract: ``indicators`` indicators (the first ``with_subcomponents`` of them
     have two subcomponents each), a lead provider and ``providers - 1`` subcontractors with a
     core_split, outcomes and a tiered risk share from year 1, all three scoring rules."""
@@ -287,8 +297,10 @@ def make_contract(contract_id: str, indicators: int = 16, providers: int = 4, ye
             ind_lines.append("    subcomponents:")
             for j, (unit, agg, scoring) in enumerate([_KINDS[0], _KINDS[2]]):
                 sid = f"part-{j + 1}"
-                ind_lines.append(f'      - {{id: {sid}, weight: "0.5", unit: {unit}, aggregation: {agg}, '
-                                 f"scoring: {scoring}}}")
+                ind_lines.append(
+                    f'      - {{id: {sid}, weight: "0.5", unit: {unit}, aggregation: {agg}, '
+                    f"scoring: {scoring}}}"
+                )
                 measures.append(MeasureSpec(f"{iid}.{sid}", unit))
             continue
         unit, agg, scoring = _KINDS[k % len(_KINDS)]
@@ -306,8 +318,9 @@ def make_contract(contract_id: str, indicators: int = 16, providers: int = 4, ye
         lines.append("")
     lines.append("indicators:")
     lines += ind_lines
-    return ContractSpec(contract_id, tuple(parties), tuple(measures), tuple(periods), per_year,
-                        "\n".join(lines) + "\n")
+    return ContractSpec(
+        contract_id, tuple(parties), tuple(measures), tuple(periods), per_year, "\n".join(lines) + "\n"
+    )
 
 
 # ----------------------------------------------------------------------------- records
@@ -322,13 +335,21 @@ class StreamCounts:
     corrections: int = 0
 
     def __str__(self) -> str:
-        return (f"{self.lines:,} lines: {self.submissions:,} submissions, {self.cost_reports:,} cost reports, "
-                f"{self.duplicates:,} exact duplicates, {self.corrections:,} corrections")
+        return (
+            f"{self.lines:,} lines: {self.submissions:,} submissions, {self.cost_reports:,} cost reports, "
+            f"{self.duplicates:,} exact duplicates, {self.corrections:,} corrections"
+        )
 
 
 def _submission(rng: random.Random, sid: str, cid: str, provider: str, m: MeasureSpec, period: str) -> dict:
-    rec: dict[str, Any] = {"type": "submission", "submission_id": sid, "contract_id": cid,
-                           "provider_id": provider, "indicator_id": m.key, "period": period}
+    rec: dict[str, Any] = {
+        "type": "submission",
+        "submission_id": sid,
+        "contract_id": cid,
+        "provider_id": provider,
+        "indicator_id": m.key,
+        "period": period,
+    }
     if m.unit == "ratio":
         den = rng.randint(200, 600)
         rec["numerator"] = str(rng.randint(den // 2, den))
@@ -338,21 +359,36 @@ def _submission(rng: random.Random, sid: str, cid: str, provider: str, m: Measur
     return rec
 
 
-def _cost_report(rng: random.Random, rid: str, cid: str, provider: str, period: str, n_providers: int) -> dict:
+def _cost_report(
+    rng: random.Random, rid: str, cid: str, provider: str, period: str, n_providers: int
+) -> dict:
     pence = rng.randint(80_000_000, 120_000_000) // n_providers  # ~£1m a month over all providers
-    rec: dict[str, Any] = {"type": "cost_report", "report_id": rid, "contract_id": cid, "provider_id": provider,
-                           "period": period, "total_cost": f"{pence // 100}.{pence % 100:02d}",
-                           "high_cost_cases": []}
+    rec: dict[str, Any] = {
+        "type": "cost_report",
+        "report_id": rid,
+        "contract_id": cid,
+        "provider_id": provider,
+        "period": period,
+        "total_cost": f"{pence // 100}.{pence % 100:02d}",
+        "high_cost_cases": [],
+    }
     for c in range(rng.choice((0, 0, 0, 1, 2))):
         cost = rng.randint(500_000, 4_000_000)
-        rec["high_cost_cases"].append({"case_ref": f"HC-{period}-{provider}-{c}",
-                                       "cost": f"{cost // 100}.{cost % 100:02d}"})
+        rec["high_cost_cases"].append(
+            {"case_ref": f"HC-{period}-{provider}-{c}", "cost": f"{cost // 100}.{cost % 100:02d}"}
+        )
     return rec
 
 
-def iter_records(contracts: Sequence[ContractSpec], total: int, seed: int = 2026,
-                 duplicate_rate: float = 0.01, correction_rate: float = 0.003,
-                 counts: StreamCounts | None = None, years: int | None = None) -> Iterator[str]:
+def iter_records(
+    contracts: Sequence[ContractSpec],
+    total: int,
+    seed: int = 2026,
+    duplicate_rate: float = 0.01,
+    correction_rate: float = 0.003,
+    counts: StreamCounts | None = None,
+    years: int | None = None,
+) -> Iterator[str]:
     """Yield ``total`` JSON lines (or fewer if the contracts' terms run out).
 
     Arrival order is period by period; within a period every contract's providers send one cost
@@ -385,8 +421,11 @@ def iter_records(contracts: Sequence[ContractSpec], total: int, seed: int = 2026
             serial += 1
             counts.corrections += 1
             counts.submissions += 1
-            yield from emit(json.dumps(_submission(rng, f"{spec.contract_id}-s{serial}", spec.contract_id,
-                                                   provider, m, period)))
+            yield from emit(
+                json.dumps(
+                    _submission(rng, f"{spec.contract_id}-s{serial}", spec.contract_id, provider, m, period)
+                )
+            )
 
     n_periods = max(len(c.periods) for c in contracts)
     if years is not None:
@@ -401,16 +440,31 @@ def iter_records(contracts: Sequence[ContractSpec], total: int, seed: int = 2026
                     return
                 serial += 1
                 counts.cost_reports += 1
-                yield from emit(json.dumps(_cost_report(rng, f"{spec.contract_id}-c{serial}", spec.contract_id,
-                                                        provider, period, len(spec.providers))))
+                yield from emit(
+                    json.dumps(
+                        _cost_report(
+                            rng,
+                            f"{spec.contract_id}-c{serial}",
+                            spec.contract_id,
+                            provider,
+                            period,
+                            len(spec.providers),
+                        )
+                    )
+                )
                 yield from extras()
                 for m in spec.measures:
                     if emitted >= total:
                         return
                     serial += 1
                     counts.submissions += 1
-                    yield from emit(json.dumps(_submission(rng, f"{spec.contract_id}-s{serial}",
-                                                           spec.contract_id, provider, m, period)))
+                    yield from emit(
+                        json.dumps(
+                            _submission(
+                                rng, f"{spec.contract_id}-s{serial}", spec.contract_id, provider, m, period
+                            )
+                        )
+                    )
                     recent_subs.append((spec, provider, m, period))
                     yield from extras()
 
@@ -468,7 +522,7 @@ class CeilingStream(Aggregate):
         supersedes: str | None
         actor: str
 
-        def apply(self, agg: "CeilingStream") -> None:
+        def apply(self, agg: CeilingStream) -> None:
             pass
 
 

@@ -35,9 +35,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from kafka import TopicPartition
 
@@ -46,16 +47,24 @@ from consumers.dead_letters import dlq_topic, parse_key
 from consumers.kafka import ensure_topic, producer, read_tail
 from deploy.loopback import PostgresServer, TansuBroker, start_postgres, start_tansu
 from deploy.worker import Worker
-from ledger.application import Ledger
-from ledger.domain import year_data_uuid
-from ledger.records import ID_FIELDS
+from ledger.domain.aggregates import year_data_uuid
+from ledger.domain.records import ID_FIELDS
+from ledger.usecases.application import Ledger
 from tests.integration.streaming_data import Stream, contract_ids, make_stream, register
 
 PARTITIONS = 3
 YEARS = (1, 2, 3)
 SESSION_MS = 3000  # a killed member's session expires quickly: the next process joins sooner
-WIRE_CODES = {"empty_message", "truncated", "unsupported_framing", "unknown_schema_id", "undecodable",
-              "unexpected_schema", "message_too_large", "unprocessable"}
+WIRE_CODES = {
+    "empty_message",
+    "truncated",
+    "unsupported_framing",
+    "unknown_schema_id",
+    "undecodable",
+    "unexpected_schema",
+    "message_too_large",
+    "unprocessable",
+}
 RUN_TIMEOUT_S = 120.0
 KILL_JITTER_S = 0.1  # after the target point: about one batch of 500 (poll, apply, dead letters, save)
 
@@ -74,9 +83,18 @@ class RoundResult:
     seconds: float = 0.0  # float-ok: seconds, not money
 
     def to_dict(self) -> dict[str, Any]:
-        return {"backend": self.backend, "what": self.what, "seed": self.seed, "kills": self.kills,
-                "mid_stream": self.mid_stream, "early": self.early, "finished_first": self.finished_first,
-                "landed": self.landed, "differences": self.differences, "seconds": round(self.seconds, 1)}
+        return {
+            "backend": self.backend,
+            "what": self.what,
+            "seed": self.seed,
+            "kills": self.kills,
+            "mid_stream": self.mid_stream,
+            "early": self.early,
+            "finished_first": self.finished_first,
+            "landed": self.landed,
+            "differences": self.differences,
+            "seconds": round(self.seconds, 1),
+        }
 
 
 # ------------------------------------------------------------------ what must be equal
@@ -100,12 +118,18 @@ def ledger_figures(url: str, contracts: list[str], keys: dict[str, set[str]]) ->
         accepted[cid] = app.recorder.lookup_records(cid, sorted(keys.get(cid, ())))
         for year in YEARS:
             agg = app._maybe(year_data_uuid(cid, year))
-            accepted[(cid, year)] = None if agg is None else (
-                dict(agg.latest_submission), dict(agg.latest_cost), dict(agg.population))
+            accepted[(cid, year)] = (
+                None
+                if agg is None
+                else (dict(agg.latest_submission), dict(agg.latest_cost), dict(agg.population))
+            )
             statements[(cid, year)] = app.statement(cid, year)
     rows = app.rejected()
-    rejections = Counter((r["code"], r["contract_id"], r["record_type"], r["record_id"]) for r in rows
-                         if r["code"] not in WIRE_CODES)
+    rejections = Counter(
+        (r["code"], r["contract_id"], r["record_type"], r["record_id"])
+        for r in rows
+        if r["code"] not in WIRE_CODES
+    )
     wire = Counter(r["code"] for r in rows if r["code"] in WIRE_CODES)
     return {"statements": statements, "accepted records": accepted, "rejections": rejections, "wire": wire}
 
@@ -115,23 +139,33 @@ def differences(got: dict[str, Any], want: dict[str, Any], expected_wire: int) -
     for part in ("statements", "accepted records", "rejections"):
         if got[part] != want[part]:
             keys = set(got[part]) | set(want[part])
-            bad = sorted((str(k) for k in keys if got[part].get(k) != want[part].get(k)))
+            bad = sorted(str(k) for k in keys if got[part].get(k) != want[part].get(k))
             out.append(f"{part} differ for {len(bad)} key(s), first {bad[:3]}")
-    if sum(got["wire"].values()) != expected_wire:  # one per distinct message (identical bytes are one rejection)
-        out.append(f"wire rejections {dict(got['wire'])}, expected {expected_wire} (one per distinct message)")
+    if (
+        sum(got["wire"].values()) != expected_wire
+    ):  # one per distinct message (identical bytes are one rejection)
+        out.append(
+            f"wire rejections {dict(got['wire'])}, expected {expected_wire} (one per distinct message)"
+        )
     return out
 
 
 def dlq_differences(bootstrap: str, topic: str, expected: set[str]) -> list[str]:
-    letters = [m for p in range(PARTITIONS) for m in read_tail(bootstrap, TopicPartition(dlq_topic(topic), p), 0)]
+    letters = [
+        m for p in range(PARTITIONS) for m in read_tail(bootstrap, TopicPartition(dlq_topic(topic), p), 0)
+    ]
     keys = [m.key.decode() for m in letters]
     out = []
     twice = [k for k, n in Counter(keys).items() if n > 1]
     if twice:
-        out.append(f"{len(twice)} dead letter(s) sent more than once ({len(keys)} for {len(set(keys))} messages)")
+        out.append(
+            f"{len(twice)} dead letter(s) sent more than once ({len(keys)} for {len(set(keys))} messages)"
+        )
     if set(keys) != expected:
-        out.append(f"dead letters for {len(set(keys) - expected)} good message(s), "
-                   f"none for {len(expected - set(keys))} bad one(s)")
+        out.append(
+            f"dead letters for {len(set(keys) - expected)} good message(s), "
+            f"none for {len(expected - set(keys))} bad one(s)"
+        )
     if any(parse_key(m.key)[:2] != (topic, m.partition) for m in letters):  # type: ignore[index]
         out.append("a dead letter is on another partition than its source's")
     return out
@@ -161,8 +195,18 @@ def send(bootstrap: str, topic: str, stream: Stream) -> tuple[set[str], Counter[
 
 
 class Round:
-    def __init__(self, backend: str, what: str, new_url: Callable[[str], str], broker: TansuBroker, work: Path,
-                 records: int, contracts: int, batch: int, seed: int) -> None:
+    def __init__(
+        self,
+        backend: str,
+        what: str,
+        new_url: Callable[[str], str],
+        broker: TansuBroker,
+        work: Path,
+        records: int,
+        contracts: int,
+        batch: int,
+        seed: int,
+    ) -> None:
         self.rng = random.Random(seed)
         self.result = RoundResult(backend, what, seed)
         self.broker, self.work, self.batch = broker, work, batch
@@ -184,8 +228,20 @@ class Round:
         return Worker(f"{self.name}-{self.runs}", ["--db", self.url, "--json", *args], {}, self.work).start()
 
     def consume_args(self, *extra: str) -> list[str]:
-        return ["consume", "--bootstrap", self.broker.bootstrap, "--topic", self.name, "--group", self.name,
-                "--batch", str(self.batch), "--session-timeout-ms", str(SESSION_MS), *extra]
+        return [
+            "consume",
+            "--bootstrap",
+            self.broker.bootstrap,
+            "--topic",
+            self.name,
+            "--group",
+            self.name,
+            "--batch",
+            str(self.batch),
+            "--session-timeout-ms",
+            str(SESSION_MS),
+            *extra,
+        ]
 
     def run_consume(self, kills: int) -> RoundResult:
         started = time.monotonic()
@@ -203,7 +259,11 @@ class Round:
                 span = (total - done) * 2 / (kills - n + 1)
                 target = min(total, done + self.rng.uniform(1, max(1.0, span)))
                 deadline = time.monotonic() + RUN_TIMEOUT_S
-                while progress(self.app, self.name) < target and worker.running() and time.monotonic() < deadline:
+                while (
+                    progress(self.app, self.name) < target
+                    and worker.running()
+                    and time.monotonic() < deadline
+                ):
                     time.sleep(self.rng.uniform(0.005, 0.05))
                 time.sleep(self.rng.uniform(0.0, KILL_JITTER_S))  # anywhere in the next batch's cycle
             if not worker.running():
@@ -218,8 +278,10 @@ class Round:
             self.result.differences.append(f"the last consume failed: {final.failure()}")
         elif not report["reconciles"]:
             self.result.differences.append(f"the last consume's counts do not reconcile: {report}")
-        tracked = {p: (self.app.recorder.max_tracking_id(tracking_name(self.name, p)) or -1) + 1
-                   for p in range(PARTITIONS)}
+        tracked = {
+            p: (self.app.recorder.max_tracking_id(tracking_name(self.name, p)) or -1) + 1
+            for p in range(PARTITIONS)
+        }
         if tracked != {p: produced[p] for p in range(PARTITIONS)}:
             self.result.differences.append(f"tracked offsets {tracked}, produced {dict(produced)}")
         self.compare()
@@ -267,8 +329,10 @@ class Round:
         return timings[0], max(timings)
 
     def accepted_so_far(self) -> int:
-        return sum(len(self.app.recorder.lookup_records(cid, sorted(self.keys.get(cid, ()))))
-                   for cid in self.contracts)
+        return sum(
+            len(self.app.recorder.lookup_records(cid, sorted(self.keys.get(cid, ()))))
+            for cid in self.contracts
+        )
 
     def note_kill(self, landed: int, total: int) -> None:
         self.result.kills += 1
@@ -277,10 +341,16 @@ class Round:
 
     def compare(self, expected_wire: int | None = None) -> None:
         keys = self.keys
-        wire = len({value for g in self.stream.garbage.values() for _, value, _ in g}) \
-            if expected_wire is None else expected_wire
-        self.result.differences += differences(ledger_figures(self.url, self.contracts, keys),
-                                               ledger_figures(self.reference, self.contracts, keys), wire)
+        wire = (
+            len({value for g in self.stream.garbage.values() for _, value, _ in g})
+            if expected_wire is None
+            else expected_wire
+        )
+        self.result.differences += differences(
+            ledger_figures(self.url, self.contracts, keys),
+            ledger_figures(self.reference, self.contracts, keys),
+            wire,
+        )
 
 
 # ------------------------------------------------------------------ the whole run
@@ -297,15 +367,20 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> list[RoundResul
         backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
         for backend in backends:
             if backend == "postgres":
-                postgres = start_postgres(Path(tempfile.mkdtemp(prefix="obc-faults-pg-")), log_path=work / "pg.log")
+                postgres = start_postgres(
+                    Path(tempfile.mkdtemp(prefix="obc-faults-pg-")), log_path=work / "pg.log"
+                )
                 pg = postgres
 
                 def new_url(name: str) -> str:
                     return pg.create_database(name.replace("-", "_")[:63])
+
                 rounds = args.pg_rounds
             else:
+
                 def new_url(name: str) -> str:
                     return f"sqlite:///{work / f'{name}.db'}"
+
                 rounds = args.rounds
             plan = [("consume", args.kills)] * rounds + [("ingest", args.ingest_kills)] * args.ingest_rounds
             for what, kills in plan:
@@ -315,9 +390,11 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> list[RoundResul
                 result = one.run_consume(kills) if what == "consume" else one.run_ingest(kills)
                 results.append(result)
                 first = f", {result.finished_first} run(s) finished first" if result.finished_first else ""
-                say(f"{backend:8} {what:7} seed {seed:6}: {result.kills} kills ({result.mid_stream} mid-stream, "
+                say(
+                    f"{backend:8} {what:7} seed {seed:6}: {result.kills} kills ({result.mid_stream} mid-stream, "
                     f"{result.early} early, saved {result.landed}{first}), {result.seconds:.0f} s: "
-                    f"{'; '.join(result.differences) if result.differences else 'equal to the clean ledger'}")
+                    f"{'; '.join(result.differences) if result.differences else 'equal to the clean ledger'}"
+                )
     finally:
         if broker is not None:
             broker.stop()
@@ -334,9 +411,19 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> list[RoundResul
 def summary(results: list[RoundResult]) -> list[dict[str, Any]]:
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for r in results:
-        row = rows.setdefault((r.backend, r.what), {"backend": r.backend, "what": r.what, "rounds": 0, "kills": 0,
-                                                   "mid_stream": 0, "early": 0, "rounds_with_any_difference": 0,
-                                                   "seconds": 0.0})
+        row = rows.setdefault(
+            (r.backend, r.what),
+            {
+                "backend": r.backend,
+                "what": r.what,
+                "rounds": 0,
+                "kills": 0,
+                "mid_stream": 0,
+                "early": 0,
+                "rounds_with_any_difference": 0,
+                "seconds": 0.0,
+            },
+        )
         row["rounds"] += 1
         row["kills"] += r.kills
         row["mid_stream"] += r.mid_stream
@@ -355,13 +442,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--ingest-rounds", type=int, default=2, help="ingest rounds per backend (default 2)")
     p.add_argument("--ingest-kills", type=int, default=5, help="ingest kills per round (default 5)")
     p.add_argument("--records", type=int, default=4000, help="JSON lines per round (default 4000)")
-    p.add_argument("--ingest-records", type=int, default=10_000,
-                   help="JSON lines per ingest round (default 10000: ingest saves 2,000 per transaction)")
+    p.add_argument(
+        "--ingest-records",
+        type=int,
+        default=10_000,
+        help="JSON lines per ingest round (default 10000: ingest saves 2,000 per transaction)",
+    )
     p.add_argument("--contracts", type=int, default=6)
     p.add_argument("--batch", type=int, default=500, help="consume --batch (default 500)")
     p.add_argument("--seed", type=int, default=None, help="seed of the rounds' seeds (default: random)")
-    p.add_argument("--quick", action="store_true", help="the test suite's run: 1 round of 3 consume kills and "
-                                                        "1 of 2 ingest kills, small streams, SQLite")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="the test suite's run: 1 round of 3 consume kills and "
+        "1 of 2 ingest kills, small streams, SQLite",
+    )
     p.add_argument("--json", action="store_true", help="print the rounds and the summary as JSON")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     args = p.parse_args(argv)
@@ -380,13 +475,21 @@ def main(argv: list[str] | None = None) -> int:
     results = run(args, say)
     rows = summary(results)
     if args.json:
-        print(json.dumps({"seed": args.seed, "summary": rows, "rounds": [r.to_dict() for r in results]}, indent=2))
+        print(
+            json.dumps(
+                {"seed": args.seed, "summary": rows, "rounds": [r.to_dict() for r in results]}, indent=2
+            )
+        )
     else:
-        print(f"\n{'backend':8} {'what':7} {'rounds':>6} {'kills':>6} {'mid-stream':>10} {'early':>5} "
-              f"{'rounds differing':>16} {'seconds':>8}")
+        print(
+            f"\n{'backend':8} {'what':7} {'rounds':>6} {'kills':>6} {'mid-stream':>10} {'early':>5} "
+            f"{'rounds differing':>16} {'seconds':>8}"
+        )
         for row in rows:
-            print(f"{row['backend']:8} {row['what']:7} {row['rounds']:>6} {row['kills']:>6} {row['mid_stream']:>10} "
-                  f"{row['early']:>5} {row['rounds_with_any_difference']:>16} {row['seconds']:>8.0f}")
+            print(
+                f"{row['backend']:8} {row['what']:7} {row['rounds']:>6} {row['kills']:>6} {row['mid_stream']:>10} "
+                f"{row['early']:>5} {row['rounds_with_any_difference']:>16} {row['seconds']:>8.0f}"
+            )
     return 1 if any(r.differences for r in results) else 0
 
 

@@ -21,8 +21,12 @@ VALUE = b"\x00\x00\x00\x00\x02" + b"x" * 70
 
 
 def send(bootstrap: str, topic: str, records: int, transactional: bool) -> None:
-    config = {"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 5,
-              "enable.idempotence": True}
+    config = {
+        "bootstrap.servers": bootstrap,
+        "partitioner": "murmur2_random",
+        "linger.ms": 5,
+        "enable.idempotence": True,
+    }
     if transactional:
         config["transactional.id"] = topic
     client = Producer(config)
@@ -40,8 +44,13 @@ def send(bootstrap: str, topic: str, records: int, transactional: bool) -> None:
 
 
 def poll_all(bootstrap: str, topic: str, records: int, scan: bool) -> float:  # float-ok: msg/s, not money
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False,
-                             isolation_level="read_committed", max_poll_records=2000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_poll_records=2000,
+    )
     txns = Transactions()
     if scan:
         txns.install(consumer)
@@ -76,7 +85,10 @@ def main() -> None:
             for _ in range(args.rounds):
                 for scan in (False, True):
                     rate = poll_all(broker.bootstrap, topic, args.records, scan)
-                    print(f"{kind:13} {'scan + verdicts' if scan else 'plain poll':15} {rate:>10,.0f} msg/s", flush=True)
+                    print(
+                        f"{kind:13} {'scan + verdicts' if scan else 'plain poll':15} {rate:>10,.0f} msg/s",
+                        flush=True,
+                    )
     finally:
         broker.stop()
 

@@ -36,12 +36,32 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ledger.application import Ledger
-from ledger.config import persistence_env
+from ledger.adapters.config import persistence_env
+from ledger.usecases.application import Ledger
 
-from .common import (CeilingApp, CeilingStream, Milestones, RssSampler, StreamCounts, copy_head, copy_sqlite,
-                     count_events, iter_records, make_contract, mib, peak_rss_children, peak_rss_self, rate,
-                     rss_bytes, run_child, slots_per_contract, sqlite_url, timed, venv_bin, write_jsonl)
+from .common import (
+    CeilingApp,
+    CeilingStream,
+    Milestones,
+    RssSampler,
+    StreamCounts,
+    copy_head,
+    copy_sqlite,
+    count_events,
+    iter_records,
+    make_contract,
+    mib,
+    peak_rss_children,
+    peak_rss_self,
+    rate,
+    rss_bytes,
+    run_child,
+    slots_per_contract,
+    sqlite_url,
+    timed,
+    venv_bin,
+    write_jsonl,
+)
 
 TARGET_RATE = 10_000
 TARGET_CEILING_SHARE = 0.40
@@ -52,8 +72,10 @@ def build_specs(records: int, contracts: int, providers: int, years: int) -> lis
     """Contracts with enough indicators that ``records`` fit in their terms."""
     indicators = 16
     while True:
-        specs = [make_contract(f"bench-{i + 1:03d}", indicators=indicators, providers=providers, years=years)
-                 for i in range(contracts)]
+        specs = [
+            make_contract(f"bench-{i + 1:03d}", indicators=indicators, providers=providers, years=years)
+            for i in range(contracts)
+        ]
         if slots_per_contract(specs[0]) * contracts >= records:
             return specs
         indicators += 4
@@ -77,8 +99,15 @@ def ingest_in_process(template: Path, db: Path, data: Path, every: int) -> dict[
         with RssSampler() as sampler, timed() as t:
             report = app.ingest_lines(lines, data.name)
     app.close()
-    return {"seconds": t.seconds, "report": report.to_dict(), "rss_before": before, "peak": sampler.peak,
-            "ru_maxrss": peak_rss_self(), "samples": lines.samples, "events": count_events(db)}
+    return {
+        "seconds": t.seconds,
+        "report": report.to_dict(),
+        "rss_before": before,
+        "peak": sampler.peak,
+        "ru_maxrss": peak_rss_self(),
+        "samples": lines.samples,
+        "events": count_events(db),
+    }
 
 
 def ingest_cli(template: Path, db: Path, data: Path) -> dict[str, Any]:
@@ -86,11 +115,18 @@ def ingest_cli(template: Path, db: Path, data: Path) -> dict[str, Any]:
     run = run_child([venv_bin("obc-ledger"), "--db", sqlite_url(db), "--json", "ingest", str(data)])
     if run.returncode not in (0, 3):  # 3: some record was refused (the benchmark's data has a few)
         raise SystemExit(f"obc-ledger ingest failed ({run.returncode}): {run.stderr.strip()}")
-    return {"seconds": run.seconds, "report": json.loads(run.stdout), "peak": run.peak_rss_psutil,
-            "ru_children": peak_rss_children(), "events": count_events(db)}
+    return {
+        "seconds": run.seconds,
+        "report": json.loads(run.stdout),
+        "peak": run.peak_rss_psutil,
+        "ru_children": peak_rss_children(),
+        "events": count_events(db),
+    }
 
 
-def ceiling(db: Path, events: int, per_save: int, per_aggregate: int = 100, streams: int = 250) -> dict[str, Any]:
+def ceiling(
+    db: Path, events: int, per_save: int, per_aggregate: int = 100, streams: int = 250
+) -> dict[str, Any]:
     """Save ``events`` submission-like events through the event store, ``per_save`` per transaction."""
     app = CeilingApp(env=persistence_env(sqlite_url(db)))
     aggs = [CeilingStream(name=f"stream-{i}") for i in range(streams)]
@@ -109,10 +145,18 @@ def ceiling(db: Path, events: int, per_save: int, per_aggregate: int = 100, stre
                     serial += 1
                     den = 200 + serial % 400
                     agg.trigger_event(
-                        CeilingStream.Submitted, submission_id=f"bench-{serial % 50 + 1:03d}-s{serial}",
-                        provider_id="sub2", indicator_id=f"ind-{serial % 16 + 1:03d}", period="2026-07",
-                        numerator=Decimal(den - serial % 97), denominator=Decimal(den), value=None,
-                        digest=hashlib.sha256(str(serial).encode()).hexdigest(), supersedes=None, actor="system")
+                        CeilingStream.Submitted,
+                        submission_id=f"bench-{serial % 50 + 1:03d}-s{serial}",
+                        provider_id="sub2",
+                        indicator_id=f"ind-{serial % 16 + 1:03d}",
+                        period="2026-07",
+                        numerator=Decimal(den - serial % 97),
+                        denominator=Decimal(den),
+                        value=None,
+                        digest=hashlib.sha256(str(serial).encode()).hexdigest(),
+                        supersedes=None,
+                        actor="system",
+                    )
                     saved += 1
                 batch.append(agg)
                 if saved >= events:
@@ -123,20 +167,20 @@ def ceiling(db: Path, events: int, per_save: int, per_aggregate: int = 100, stre
 
 
 PHASES = [  # (label, (file suffix, function name)) for the profile's phase summary
-    ("JSON parse (parse_json_line)", ("ledger/records.py", "parse_json_line")),
-    ("envelope()", ("ledger/records.py", "envelope")),
-    ("check_record (validation + digest)", ("ledger/records.py", "check_record")),
-    ("  of which digest()", ("ledger/records.py", "digest")),
-    ("apply_record (aggregate events)", ("ledger/ingest.py", "apply_record")),
+    ("JSON parse (parse_json_line)", ("ledger/domain/records.py", "parse_json_line")),
+    ("envelope()", ("ledger/domain/records.py", "envelope")),
+    ("check_record (validation + digest)", ("ledger/domain/records.py", "check_record")),
+    ("  of which digest()", ("ledger/domain/records.py", "digest")),
+    ("apply_record (aggregate events)", ("ledger/usecases/ingest.py", "apply_record")),
     ("  of which trigger_event", ("eventsourcing/domain.py", "trigger_event")),
-    ("flush (save the batch)", ("ledger/ingest.py", "flush")),
+    ("flush (save the batch)", ("ledger/usecases/ingest.py", "flush")),
     ("  Application.save", ("eventsourcing/application.py", "save")),
     ("  mapper.to_stored_event (encode)", ("eventsourcing/persistence.py", "to_stored_event")),
     ("  recorder insert_events", ("eventsourcing/sqlite.py", "insert_events")),
-    ("  snapshot (Ledger.snapshot)", ("ledger/application.py", "snapshot")),
+    ("  snapshot (Ledger.snapshot)", ("ledger/usecases/application.py", "snapshot")),
     ("  select_events (aggregate loads, rejection check)", ("eventsourcing/sqlite.py", "select_events")),
-    ("loading state (_state)", ("ledger/ingest.py", "_state")),
-    ("_is_closed", ("ledger/ingest.py", "_is_closed")),
+    ("loading state (_state)", ("ledger/usecases/ingest.py", "_state")),
+    ("_is_closed", ("ledger/usecases/ingest.py", "_is_closed")),
 ]
 
 
@@ -153,14 +197,20 @@ def profile_ingest(template: Path, db: Path, data: Path, records: int, out: Any 
         seconds = time.perf_counter() - start
     app.close()
     n = report.accepted + report.duplicates + report.rejected
-    print(f"\n== profile: in-process ingest of {n:,} lines under cProfile: {seconds:.2f} s "
-          f"({rate(n, seconds)}; profiling overhead included)", file=out)
+    print(
+        f"\n== profile: in-process ingest of {n:,} lines under cProfile: {seconds:.2f} s "
+        f"({rate(n, seconds)}; profiling overhead included)",
+        file=out,
+    )
     stats = pstats.Stats(prof, stream=out)
     total = sum(tt for (_, _, tt, _, _) in stats.stats.values())  # type: ignore[attr-defined]
     print("\n-- phases (cumulative time, share of the profiled total)", file=out)
     for label, (suffix, name) in PHASES:
-        cum = sum(ct for (file, _, func), (_, _, _, ct, _) in stats.stats.items()  # type: ignore[attr-defined]
-                  if func == name and file.replace(os.sep, "/").endswith(suffix))
+        cum = sum(
+            ct
+            for (file, _, func), (_, _, _, ct, _) in stats.stats.items()  # type: ignore[attr-defined]
+            if func == name and file.replace(os.sep, "/").endswith(suffix)
+        )
         print(f"   {label:<40} {cum:7.2f} s  {100 * cum / total:5.1f}%", file=out)
     buf = io.StringIO()
     stats.stream = buf  # type: ignore[attr-defined]
@@ -174,7 +224,9 @@ def profile_ingest(template: Path, db: Path, data: Path, records: int, out: Any 
     print(_short(buf.getvalue()), file=out)
 
 
-def memory_profile(template: Path, db: Path, data: Path, first: int, last: int, out: Any = sys.stdout) -> None:
+def memory_profile(
+    template: Path, db: Path, data: Path, first: int, last: int, out: Any = sys.stdout
+) -> None:
     """tracemalloc: which source lines hold the memory that grows between line ``first`` and ``last``."""
     import gc
     import tracemalloc
@@ -204,13 +256,18 @@ def memory_profile(template: Path, db: Path, data: Path, first: int, last: int, 
     diff = snaps[str(last)].compare_to(snaps[str(first)], "lineno")
     total = sum(d.size_diff for d in diff)
     span = last - first
-    print(f"\n== memory profile (tracemalloc): Python heap growth from line {first:,} to {last:,} of the ingest: "
-          f"{mib(total)} = {total / span:,.0f} bytes per line", file=out)
+    print(
+        f"\n== memory profile (tracemalloc): Python heap growth from line {first:,} to {last:,} of the ingest: "
+        f"{mib(total)} = {total / span:,.0f} bytes per line",
+        file=out,
+    )
     for d in diff[:15]:
         frame = d.traceback[0]
         where = _short(f"ncalls\n{frame.filename}:{frame.lineno}").splitlines()[-1]
-        print(f"   {mib(d.size_diff):>11} {100 * d.size_diff / total:5.1f}%  {d.count_diff:>+9,} objects  {where}",
-              file=out)
+        print(
+            f"   {mib(d.size_diff):>11} {100 * d.size_diff / total:5.1f}%  {d.count_diff:>+9,} objects  {where}",
+            file=out,
+        )
 
 
 def _short(text: str) -> str:
@@ -228,13 +285,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.split("\n\n")[0])
     p.add_argument("--records", type=int, default=200_000)
     p.add_argument("--contracts", type=int, default=50)
-    p.add_argument("--small", type=int, default=50_000, help="size of the second CLI run for the memory comparison")
+    p.add_argument(
+        "--small", type=int, default=50_000, help="size of the second CLI run for the memory comparison"
+    )
     p.add_argument("--providers", type=int, default=4)
     p.add_argument("--years", type=int, default=5)
     p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--sample-every", type=int, default=25_000, help="RSS sample interval in lines (in-process run)")
+    p.add_argument(
+        "--sample-every", type=int, default=25_000, help="RSS sample interval in lines (in-process run)"
+    )
     p.add_argument("--no-cli", action="store_true", help="skip the CLI subprocess runs")
-    p.add_argument("--profile", action="store_true", help="always profile (default: only when a target is missed)")
+    p.add_argument(
+        "--profile", action="store_true", help="always profile (default: only when a target is missed)"
+    )
     p.add_argument("--no-profile", action="store_true", help="never profile")
     p.add_argument("--profile-records", type=int, default=50_000)
     p.add_argument("--keep", action="store_true", help="keep the temp directory (its path is printed)")
@@ -242,20 +305,26 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="obc-bench-ingest-"))
     try:
-        print(f"bench.ingest: {args.records:,} records, {args.contracts} contracts, python {sys.version.split()[0]}, "
-              f"{os.cpu_count()} CPUs, temp dir {tmp}")
+        print(
+            f"bench.ingest: {args.records:,} records, {args.contracts} contracts, python {sys.version.split()[0]}, "
+            f"{os.cpu_count()} CPUs, temp dir {tmp}"
+        )
         specs = build_specs(args.records, args.contracts, args.providers, args.years)
         s0 = specs[0]
-        print(f"contracts: {len(specs)} × ({len(s0.measures)} measures, {len(s0.providers)} providers, "
-              f"{len(s0.periods)} monthly periods; {slots_per_contract(s0):,} record slots each)")
+        print(
+            f"contracts: {len(specs)} × ({len(s0.measures)} measures, {len(s0.providers)} providers, "
+            f"{len(s0.periods)} monthly periods; {slots_per_contract(s0):,} record slots each)"
+        )
 
         data = tmp / "records.jsonl"
         counts = StreamCounts()
         with timed() as t:
             write_jsonl(iter_records(specs, args.records, seed=args.seed, counts=counts), data)
         n = counts.lines
-        print(f"generated {counts} in {t.seconds:.1f} s; file {mib(data.stat().st_size)}; "
-              f"generator peak RSS so far {mib(peak_rss_self())}")
+        print(
+            f"generated {counts} in {t.seconds:.1f} s; file {mib(data.stat().st_size)}; "
+            f"generator peak RSS so far {mib(peak_rss_self())}"
+        )
 
         template = tmp / "template.db"
         secs = register(specs, template)
@@ -271,13 +340,17 @@ def main(argv: list[str] | None = None) -> int:
             copy_head(data, small, small_n)
             # the small run goes first so RUSAGE_CHILDREN's high-water mark is exact for it
             cli_small = ingest_cli(template, tmp / "cli-small.db", small)
-            print(f"   obc-ledger ingest ({small_n:,} lines): {cli_small['seconds']:.2f} s wall = "
-                  f"{small_n / cli_small['seconds']:,.0f} records/s; peak RSS {mib(cli_small['peak'])} (psutil), "
-                  f"RUSAGE_CHILDREN max {mib(cli_small['ru_children'])}; accepted {cli_small['report']['accepted']:,}")
+            print(
+                f"   obc-ledger ingest ({small_n:,} lines): {cli_small['seconds']:.2f} s wall = "
+                f"{small_n / cli_small['seconds']:,.0f} records/s; peak RSS {mib(cli_small['peak'])} (psutil), "
+                f"RUSAGE_CHILDREN max {mib(cli_small['ru_children'])}; accepted {cli_small['report']['accepted']:,}"
+            )
             cli_full = ingest_cli(template, tmp / "cli-full.db", data)
-            print(f"   obc-ledger ingest ({n:,} lines): {cli_full['seconds']:.2f} s wall = "
-                  f"{n / cli_full['seconds']:,.0f} records/s; peak RSS {mib(cli_full['peak'])} (psutil), "
-                  f"RUSAGE_CHILDREN max {mib(cli_full['ru_children'])}; accepted {cli_full['report']['accepted']:,}")
+            print(
+                f"   obc-ledger ingest ({n:,} lines): {cli_full['seconds']:.2f} s wall = "
+                f"{n / cli_full['seconds']:,.0f} records/s; peak RSS {mib(cli_full['peak'])} (psutil), "
+                f"RUSAGE_CHILDREN max {mib(cli_full['ru_children'])}; accepted {cli_full['report']['accepted']:,}"
+            )
             for f in (small, tmp / "cli-small.db", tmp / "cli-full.db"):
                 f.unlink(missing_ok=True)
 
@@ -285,11 +358,17 @@ def main(argv: list[str] | None = None) -> int:
         r = ingest_in_process(template, tmp / "inproc.db", data, args.sample_every)
         inproc_rate = n / r["seconds"]
         rep = r["report"]
-        print(f"\n== in-process Ledger.ingest_lines: {n:,} lines in {r['seconds']:.2f} s = {inproc_rate:,.0f} records/s")
-        print(f"   accepted {rep['accepted']:,}, duplicates {rep['duplicates']:,}, rejected {rep['rejected']:,}, "
-              f"corrections {rep['corrections']:,}; stored events after ingest {r['events']:,}")
-        print(f"   RSS before ingest {mib(r['rss_before'])}; peak during ingest {mib(r['peak'])} (sampled), "
-              f"process ru_maxrss {mib(r['ru_maxrss'])}")
+        print(
+            f"\n== in-process Ledger.ingest_lines: {n:,} lines in {r['seconds']:.2f} s = {inproc_rate:,.0f} records/s"
+        )
+        print(
+            f"   accepted {rep['accepted']:,}, duplicates {rep['duplicates']:,}, rejected {rep['rejected']:,}, "
+            f"corrections {rep['corrections']:,}; stored events after ingest {r['events']:,}"
+        )
+        print(
+            f"   RSS before ingest {mib(r['rss_before'])}; peak during ingest {mib(r['peak'])} (sampled), "
+            f"process ru_maxrss {mib(r['ru_maxrss'])}"
+        )
         print("   RSS as the ingest proceeds (lines consumed, elapsed, RSS, RSS growth since start):")
         for lines_done, elapsed, rss in r["samples"]:
             print(f"     {lines_done:>9,}  {elapsed:7.2f} s  {mib(rss):>12}  +{mib(rss - r['rss_before'])}")
@@ -298,33 +377,47 @@ def main(argv: list[str] | None = None) -> int:
         c100 = ceiling(tmp / "ceiling-100.db", n, per_save=100)
         c2000 = ceiling(tmp / "ceiling-2000.db", n, per_save=2000)
         print(f"\n== ceiling: event store alone, {n:,} submission-like events")
-        print(f"   batches of 100 (one aggregate per save):     {c100['seconds']:.2f} s = {c100['rate']:,.0f} events/s")
-        print(f"   batches of 2000 (20 aggregates per save):    {c2000['seconds']:.2f} s = {c2000['rate']:,.0f} events/s")
+        print(
+            f"   batches of 100 (one aggregate per save):     {c100['seconds']:.2f} s = {c100['rate']:,.0f} events/s"
+        )
+        print(
+            f"   batches of 2000 (20 aggregates per save):    {c2000['seconds']:.2f} s = {c2000['rate']:,.0f} events/s"
+        )
 
         # -- summary ---------------------------------------------------------------
         share = inproc_rate / c100["rate"]
         print("\n== summary")
-        print(f"   ingest (in-process)         {inproc_rate:>10,.0f} records/s   target ≥ {TARGET_RATE:,}: "
-              f"{'met' if inproc_rate >= TARGET_RATE else 'MISSED'}")
+        print(
+            f"   ingest (in-process)         {inproc_rate:>10,.0f} records/s   target ≥ {TARGET_RATE:,}: "
+            f"{'met' if inproc_rate >= TARGET_RATE else 'MISSED'}"
+        )
         if cli_full:
             print(f"   ingest (CLI, wall)          {n / cli_full['seconds']:>10,.0f} records/s")
         print(f"   ceiling (batches of 100)    {c100['rate']:>10,.0f} events/s")
-        print(f"   ingest / ceiling            {100 * share:>10.1f} %          target ≥ {100 * TARGET_CEILING_SHARE:.0f}%: "
-              f"{'met' if share >= TARGET_CEILING_SHARE else 'MISSED'}")
-        print(f"   ingest / ceiling(2000)      {100 * inproc_rate / c2000['rate']:>10.1f} %   (same batch size as ingest)")
+        print(
+            f"   ingest / ceiling            {100 * share:>10.1f} %          target ≥ {100 * TARGET_CEILING_SHARE:.0f}%: "
+            f"{'met' if share >= TARGET_CEILING_SHARE else 'MISSED'}"
+        )
+        print(
+            f"   ingest / ceiling(2000)      {100 * inproc_rate / c2000['rate']:>10.1f} %   (same batch size as ingest)"
+        )
         flat = None
         if cli_small and cli_full:
             ratio = cli_full["peak"] / cli_small["peak"]
             flat = ratio <= FLAT_TOLERANCE
-            print(f"   CLI peak RSS {small_n:,} → {n:,} lines: {mib(cli_small['peak'])} → {mib(cli_full['peak'])} "
-                  f"(×{ratio:.2f}; records ×{n / small_n:.1f})   target flat: {'met' if flat else 'MISSED'}")
+            print(
+                f"   CLI peak RSS {small_n:,} → {n:,} lines: {mib(cli_small['peak'])} → {mib(cli_full['peak'])} "
+                f"(×{ratio:.2f}; records ×{n / small_n:.1f})   target flat: {'met' if flat else 'MISSED'}"
+            )
         samples = r["samples"]
         if len(samples) >= 2:
             (n0, _, m0), (n1, _, m1) = samples[0], samples[-1]
             per_k = (m1 - m0) / ((n1 - n0) / 1000) if n1 > n0 else 0.0
-            print(f"   in-process RSS growth {n0:,} → {n1:,} lines: {mib(m1 - m0)} ({per_k / 1024:,.1f} KiB per 1,000 lines)")
+            print(
+                f"   in-process RSS growth {n0:,} → {n1:,} lines: {mib(m1 - m0)} ({per_k / 1024:,.1f} KiB per 1,000 lines)"
+            )
 
-        missed = (inproc_rate < TARGET_RATE or share < TARGET_CEILING_SHARE or flat is False)
+        missed = inproc_rate < TARGET_RATE or share < TARGET_CEILING_SHARE or flat is False
         if (missed or args.profile) and not args.no_profile:
             profile_ingest(template, tmp / "profile.db", data, min(args.profile_records, n))
             (tmp / "profile.db").unlink(missing_ok=True)

@@ -19,15 +19,30 @@ import random
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
-from ledger.application import Ledger
+from ledger.usecases.application import Ledger
 
 from .common import mib, peak_rss_self
 
-QUARTERS = [f"{y}-Q{q}" for y, q in [(2026, 2), (2026, 3), (2026, 4), (2027, 1), (2027, 2), (2027, 3), (2027, 4),
-                                      (2028, 1), (2028, 2), (2028, 3), (2028, 4), (2029, 1)]]
+QUARTERS = [
+    f"{y}-Q{q}"
+    for y, q in [
+        (2026, 2),
+        (2026, 3),
+        (2026, 4),
+        (2027, 1),
+        (2027, 2),
+        (2027, 3),
+        (2027, 4),
+        (2028, 1),
+        (2028, 2),
+        (2028, 3),
+        (2028, 4),
+        (2029, 1),
+    ]
+]
 OUTCOMES = ("engaged", "job-start", "sustained-13", "sustained-26")
 
 RATE_CARD = """\
@@ -64,21 +79,49 @@ def claims(n: int, participants: int, seed: int) -> Iterator[str]:
         participant = rnd.randrange(participants)
         step = rnd.randrange(4)
         quarter = min(11, (participant % 9) + step)
-        yield json.dumps({"type": "outcome_claim", "claim_id": f"oc-{i}", "contract_id": "bench-rc",
-                          "provider_id": "p1" if participant % 2 else "p2", "participant_id": f"P{participant}",
-                          "outcome_id": OUTCOMES[step], "period": QUARTERS[quarter]})
+        yield json.dumps(
+            {
+                "type": "outcome_claim",
+                "claim_id": f"oc-{i}",
+                "contract_id": "bench-rc",
+                "provider_id": "p1" if participant % 2 else "p2",
+                "participant_id": f"P{participant}",
+                "outcome_id": OUTCOMES[step],
+                "period": QUARTERS[quarter],
+            }
+        )
 
 
 def episodes(n: int, seed: int) -> Iterator[str]:
     rnd = random.Random(seed)
-    quarters = ["2025-Q2", "2025-Q3", "2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1",
-                "2027-Q2", "2027-Q3", "2027-Q4", "2028-Q1"]
+    quarters = [
+        "2025-Q2",
+        "2025-Q3",
+        "2025-Q4",
+        "2026-Q1",
+        "2026-Q2",
+        "2026-Q3",
+        "2026-Q4",
+        "2027-Q1",
+        "2027-Q2",
+        "2027-Q3",
+        "2027-Q4",
+        "2028-Q1",
+    ]
     for i in range(n):
         pre = rnd.randint(5, 25)
-        yield json.dumps({"type": "prom_episode", "episode_id": f"ep-{i}", "contract_id": "bench-hg",
-                          "provider_id": "p1" if i % 2 else "p2", "health_gain_id": "hip",
-                          "period": quarters[i % 12], "pre_score": str(pre),
-                          "post_score": str(min(48, pre + rnd.randint(10, 30)))})
+        yield json.dumps(
+            {
+                "type": "prom_episode",
+                "episode_id": f"ep-{i}",
+                "contract_id": "bench-hg",
+                "provider_id": "p1" if i % 2 else "p2",
+                "health_gain_id": "hip",
+                "period": quarters[i % 12],
+                "pre_score": str(pre),
+                "post_score": str(min(48, pre + rnd.randint(10, 30))),
+            }
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,20 +137,26 @@ def main(argv: list[str] | None = None) -> int:
         app = Ledger.from_url(f"sqlite:///{tmp / 'bench.db'}")
         app.register_contract(RATE_CARD)
         app.register_contract(HEALTH_GAIN)
-        for label, lines, total in (("outcome claims", claims(args.claims, args.participants, args.seed), args.claims),
-                                    ("PROM episodes", episodes(args.episodes, args.seed), args.episodes)):
+        for label, lines, total in (
+            ("outcome claims", claims(args.claims, args.participants, args.seed), args.claims),
+            ("PROM episodes", episodes(args.episodes, args.seed), args.episodes),
+        ):
             started = time.perf_counter()
             report = app.ingest_lines(lines, label)
             seconds = time.perf_counter() - started
-            print(f"ingest {total:,} {label}: {seconds:,.1f} s, {report.accepted / seconds:,.0f} records/s "
-                  f"({report.accepted:,} accepted, {report.rejected:,} rejected); peak RSS {mib(peak_rss_self())}")
+            print(
+                f"ingest {total:,} {label}: {seconds:,.1f} s, {report.accepted / seconds:,.0f} records/s "
+                f"({report.accepted:,} accepted, {report.rejected:,} rejected); peak RSS {mib(peak_rss_self())}"
+            )
         for year in (1, 2, 3):
             started = time.perf_counter()
             statement = app.close_year("bench-rc", year)
             seconds = time.perf_counter() - started
             card = statement["rate_card"]
-            print(f"close-year bench-rc {year} ({args.participants:,} participants, {card['claims']:,} claims of the "
-                  f"year): {seconds:,.2f} s; payment {card['payment']}")
+            print(
+                f"close-year bench-rc {year} ({args.participants:,} participants, {card['claims']:,} claims of the "
+                f"year): {seconds:,.2f} s; payment {card['payment']}"
+            )
         started = time.perf_counter()
         app.close_year("bench-hg", 1)
         print(f"close-year bench-hg 1: {time.perf_counter() - started:,.2f} s")

@@ -42,14 +42,24 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from .common import ContractSpec, RssSampler, StreamCounts, iter_records, make_contract, mib, rss_bytes, \
-    slots_per_contract, sqlite_url, timed
+from .common import (
+    ContractSpec,
+    RssSampler,
+    StreamCounts,
+    iter_records,
+    make_contract,
+    mib,
+    rss_bytes,
+    slots_per_contract,
+    sqlite_url,
+    timed,
+)
 
-TARGET_RATE = 30_000          # events/s for a full rebuild on SQLite
-TARGET_SHARE = 0.25           # rebuild rate ÷ raw decoded read rate
-FLAT_TOLERANCE = 1.25         # peak growth at the full size within ×1.25 of the smaller ledger's
-PAGE = 5000                   # page size of the raw reads (the projector's own batch)
-SAMPLE_SECONDS = 0.1          # RSS sampling interval during the measurements
+TARGET_RATE = 30_000  # events/s for a full rebuild on SQLite
+TARGET_SHARE = 0.25  # rebuild rate ÷ raw decoded read rate
+FLAT_TOLERANCE = 1.25  # peak growth at the full size within ×1.25 of the smaller ledger's
+PAGE = 5000  # page size of the raw reads (the projector's own batch)
+SAMPLE_SECONDS = 0.1  # RSS sampling interval during the measurements
 
 
 # ============================================================================ generation
@@ -60,8 +70,12 @@ def build_specs(events: int, contracts: int, years: int = 5) -> list[ContractSpe
     slots over their terms for ``events`` events (the stream stops when the ledger holds them)."""
     base = 12
     while True:
-        specs = [make_contract(f"proj-{i + 1:03d}", indicators=base + 8 * (i % 3), providers=3 + i % 6,
-                               years=years) for i in range(contracts)]
+        specs = [
+            make_contract(
+                f"proj-{i + 1:03d}", indicators=base + 8 * (i % 3), providers=3 + i % 6, years=years
+            )
+            for i in range(contracts)
+        ]
         if sum(slots_per_contract(s) for s in specs) >= events * 1.05:
             return specs
         base += 4
@@ -71,11 +85,28 @@ def _bad_lines(chunk_no: int, specs: list[ContractSpec], period: str) -> list[st
     """A few lines the ledger rejects (so ``Rejection.Recorded`` events exist)."""
     spec = specs[chunk_no % len(specs)]
     return [
-        json.dumps({"type": "submission", "submission_id": f"bad-{chunk_no}-1", "contract_id": spec.contract_id,
-                    "provider_id": spec.providers[0], "indicator_id": "no-such-indicator", "period": period,
-                    "value": "1"}),
-        json.dumps({"type": "submission", "submission_id": f"bad-{chunk_no}-2", "contract_id": "no-such-contract",
-                    "provider_id": "lead", "indicator_id": "ind-001", "period": period, "value": "1"}),
+        json.dumps(
+            {
+                "type": "submission",
+                "submission_id": f"bad-{chunk_no}-1",
+                "contract_id": spec.contract_id,
+                "provider_id": spec.providers[0],
+                "indicator_id": "no-such-indicator",
+                "period": period,
+                "value": "1",
+            }
+        ),
+        json.dumps(
+            {
+                "type": "submission",
+                "submission_id": f"bad-{chunk_no}-2",
+                "contract_id": "no-such-contract",
+                "provider_id": "lead",
+                "indicator_id": "ind-001",
+                "period": period,
+                "value": "1",
+            }
+        ),
         '{"type": "cost_report", "report_id": "truncated',
     ]
 
@@ -88,14 +119,32 @@ def _backup(src: Path, dst: Path) -> None:
     d.close()
 
 
-def generate(db: Path, small_db: Path | None, specs: list[ContractSpec], events: int, small_events: int,
-             chunk: int, seed: int) -> dict[str, Any]:
-    from ledger.application import Ledger
+def generate(
+    db: Path,
+    small_db: Path | None,
+    specs: list[ContractSpec],
+    events: int,
+    small_events: int,
+    chunk: int,
+    seed: int,
+) -> dict[str, Any]:
+    from ledger.usecases.application import Ledger
 
     app = Ledger.from_url(sqlite_url(db))
-    stats: dict[str, Any] = {"lines": 0, "accepted": 0, "duplicates": 0, "rejected": 0, "corrections": 0,
-                             "pays": 0, "closes": 0, "true_ups": 0, "small_at": None,
-                             "t_ingest": 0.0, "t_pay": 0.0, "t_close": 0.0}
+    stats: dict[str, Any] = {
+        "lines": 0,
+        "accepted": 0,
+        "duplicates": 0,
+        "rejected": 0,
+        "corrections": 0,
+        "pays": 0,
+        "closes": 0,
+        "true_ups": 0,
+        "small_at": None,
+        "t_ingest": 0.0,
+        "t_pay": 0.0,
+        "t_close": 0.0,
+    }
     t0 = time.perf_counter()
     for spec in specs:
         app.register_contract(spec.yaml)
@@ -121,7 +170,9 @@ def generate(db: Path, small_db: Path | None, specs: list[ContractSpec], events:
         chunk_no += 1
         period = json.loads(lines[-1])["period"]
         with timed() as t:
-            report = app.ingest_lines(lines + _bad_lines(chunk_no, specs, period), f"chunk-{chunk_no:04d}.jsonl")
+            report = app.ingest_lines(
+                lines + _bad_lines(chunk_no, specs, period), f"chunk-{chunk_no:04d}.jsonl"
+            )
         stats["t_ingest"] += t.seconds
         stats["lines"] += len(lines) + 3
         for k in ("accepted", "duplicates", "rejected", "corrections"):
@@ -150,8 +201,14 @@ def generate(db: Path, small_db: Path | None, specs: list[ContractSpec], events:
     late = []
     for spec in specs[:6]:
         m = spec.measures[0]  # ind-001.part-1: a ratio on a sliding scale, summed over the year
-        rec = {"type": "submission", "submission_id": f"{spec.contract_id}-late-1", "contract_id": spec.contract_id,
-               "provider_id": spec.providers[0], "indicator_id": m.key, "period": periods[0]}
+        rec = {
+            "type": "submission",
+            "submission_id": f"{spec.contract_id}-late-1",
+            "contract_id": spec.contract_id,
+            "provider_id": spec.providers[0],
+            "indicator_id": m.key,
+            "period": periods[0],
+        }
         rec.update({"numerator": "0", "denominator": "600"} if m.unit == "ratio" else {"value": "1"})
         late.append(json.dumps(rec))
     app.ingest_lines(late, "late.jsonl")
@@ -170,7 +227,9 @@ def generate(db: Path, small_db: Path | None, specs: list[ContractSpec], events:
 
 def event_mix(db: Path) -> list[tuple[str, int]]:
     with sqlite3.connect(str(db)) as c:
-        rows = c.execute("SELECT topic, COUNT(*) FROM stored_events GROUP BY topic ORDER BY 2 DESC").fetchall()
+        rows = c.execute(
+            "SELECT topic, COUNT(*) FROM stored_events GROUP BY topic ORDER BY 2 DESC"
+        ).fetchall()
     c.close()
     return [(topic.split(":", 1)[-1], n) for topic, n in rows]
 
@@ -179,7 +238,7 @@ def event_mix(db: Path) -> list[tuple[str, int]]:
 
 
 def _open(ledger: Path) -> Any:
-    from ledger.application import Ledger
+    from ledger.usecases.application import Ledger
 
     return Ledger.from_url(sqlite_url(ledger))
 
@@ -208,20 +267,29 @@ def worker_read(ledger: Path) -> dict[str, Any]:
         return n, t.seconds, time.process_time() - cpu0, sampler.peak
 
     transcoder = app.mapper.transcoder
-    for label, fn in (("raw", None), ("decoded", app.mapper.to_domain_event),
-                      ("state", lambda n: transcoder.decode(n.state))):
+    for label, fn in (
+        ("raw", None),
+        ("decoded", app.mapper.to_domain_event),
+        ("state", lambda n: transcoder.decode(n.state)),
+    ):
         n, seconds, cpu, peak = scan(fn)
-        out[label] = {"events": n, "seconds": seconds, "rate": n / seconds, "cpu": cpu, "cpu_rate": n / cpu,
-                      "peak": peak}
+        out[label] = {
+            "events": n,
+            "seconds": seconds,
+            "rate": n / seconds,
+            "cpu": cpu,
+            "cpu_rate": n / cpu,
+            "peak": peak,
+        }
     app.close()
     return out
 
 
 def worker_rebuild(ledger: Path, reads: Path) -> dict[str, Any]:
+    from sqlalchemy import func, select
+
     from projections import schema
     from projections.bootstrap import Projections
-
-    from sqlalchemy import func, select
 
     app = _open(ledger)
     log_select = app.recorder.select_notifications
@@ -253,14 +321,26 @@ def worker_rebuild(ledger: Path, reads: Path) -> dict[str, Any]:
         prev = mark
     status = p.projector.status()
     with p.engine.connect() as conn:
-        rows = {tb.name: conn.execute(select(func.count()).select_from(tb)).scalar() for tb in schema.READ_MODELS}
+        rows = {
+            tb.name: conn.execute(select(func.count()).select_from(tb)).scalar() for tb in schema.READ_MODELS
+        }
     p.engine.dispose()
     app.close()
     size = sum(Path(str(reads) + s).stat().st_size for s in ("", "-wal") if Path(str(reads) + s).exists())
-    return {"events": events, "seconds": t.seconds, "rate": events / t.seconds, "cpu": cpu,
-            "cpu_rate": events / cpu, "quarters": quarters,
-            "rss_before": before, "peak": max(sampler.peak, after), "rss_after": after, "status": status,
-            "rows": rows, "size": size}
+    return {
+        "events": events,
+        "seconds": t.seconds,
+        "rate": events / t.seconds,
+        "cpu": cpu,
+        "cpu_rate": events / cpu,
+        "quarters": quarters,
+        "rss_before": before,
+        "peak": max(sampler.peak, after),
+        "rss_after": after,
+        "status": status,
+        "rows": rows,
+        "size": size,
+    }
 
 
 PHASES = [  # (label, file suffix, function name) for the profile's phase summary (cumulative time)
@@ -295,16 +375,25 @@ def worker_profile(ledger: Path, reads: Path, limit: int) -> str:
     prof.disable()
     seconds = time.perf_counter() - start
     out = io.StringIO()
-    print(f"\n== profile: rebuild of the first {events:,} events under cProfile: {seconds:.2f} s "
-          f"({events / seconds:,.0f} events/s; profiling overhead included)", file=out)
+    print(
+        f"\n== profile: rebuild of the first {events:,} events under cProfile: {seconds:.2f} s "
+        f"({events / seconds:,.0f} events/s; profiling overhead included)",
+        file=out,
+    )
     stats = pstats.Stats(prof, stream=out)
     raw = stats.stats  # type: ignore[attr-defined]
     total = sum(tt for (_, _, tt, _, _) in raw.values())
     print(f"\n-- phases (cumulative time, share of the profiled total {total:.2f} s)", file=out)
     for label, suffix, name in PHASES:
         # the largest match: several functions share a name in one file (the transcodings' decode)
-        cum = max((ct for (file, _, func), (_, _, _, ct, _) in raw.items()
-                   if func == name and file.replace(os.sep, "/").endswith(suffix)), default=0.0)
+        cum = max(
+            (
+                ct
+                for (file, _, func), (_, _, _, ct, _) in raw.items()
+                if func == name and file.replace(os.sep, "/").endswith(suffix)
+            ),
+            default=0.0,
+        )
         print(f"   {label:<44} {cum:7.2f} s  {100 * cum / total:5.1f}%", file=out)
     buf = io.StringIO()
     stats.stream = buf  # type: ignore[attr-defined]
@@ -352,12 +441,18 @@ def _print_rebuild(label: str, r: dict[str, Any], decoded_rate: float | None = N
     grow = r["peak"] - r["rss_before"]
     share = f"; {100 * r['rate'] / decoded_rate:.1f}% of the raw decoded read rate" if decoded_rate else ""
     print(f"   {label}: {r['events']:,} events in {r['seconds']:.2f} s = {r['rate']:,.0f} events/s{share}")
-    print(f"      CPU {r['cpu']:.2f} s = {r['cpu_rate']:,.0f} events per CPU-second (less sensitive to other load)")
+    print(
+        f"      CPU {r['cpu']:.2f} s = {r['cpu_rate']:,.0f} events per CPU-second (less sensitive to other load)"
+    )
     if r["quarters"]:
-        print("      events/s over each quarter of the log: " + " → ".join(f"{q:,.0f}" for q in r["quarters"]))
-    print(f"      RSS before {mib(r['rss_before'])}, peak {mib(r['peak'])} (sampled every {SAMPLE_SECONDS} s), "
-          f"peak growth {mib(grow)}; after {mib(r['rss_after'])}; read-model file {mib(r['size'])}; "
-          f"status {r['status']}")
+        print(
+            "      events/s over each quarter of the log: " + " → ".join(f"{q:,.0f}" for q in r["quarters"])
+        )
+    print(
+        f"      RSS before {mib(r['rss_before'])}, peak {mib(r['peak'])} (sampled every {SAMPLE_SECONDS} s), "
+        f"peak growth {mib(grow)}; after {mib(r['rss_after'])}; read-model file {mib(r['size'])}; "
+        f"status {r['status']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,11 +462,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--contracts", type=int, default=48)
     p.add_argument("--chunk", type=int, default=50_000, help="lines per ingest_lines call while generating")
     p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--profile", action="store_true", help="always profile (default: only when a target is missed)")
+    p.add_argument(
+        "--profile", action="store_true", help="always profile (default: only when a target is missed)"
+    )
     p.add_argument("--no-profile", action="store_true", help="never profile")
     p.add_argument("--profile-events", type=int, default=200_000)
-    p.add_argument("--reuse", type=Path, default=None,
-                   help="a directory kept by an earlier --keep run: reuse its ledger.db and ledger-small.db")
+    p.add_argument(
+        "--reuse",
+        type=Path,
+        default=None,
+        help="a directory kept by an earlier --keep run: reuse its ledger.db and ledger-small.db",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temp directory (its path is printed)")
     p.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)  # internal: one measurement in a child
     args = p.parse_args(argv)
@@ -390,24 +491,34 @@ def main(argv: list[str] | None = None) -> int:
     tmp = args.reuse or Path(tempfile.mkdtemp(prefix="obc-bench-proj-"))
     ledger, small = tmp / "ledger.db", tmp / "ledger-small.db"
     try:
-        print(f"bench.projections: ≥ {args.events:,} events (smaller ledger ≥ {small_events:,}), "
-              f"{args.contracts} contracts, python {sys.version.split()[0]}, {os.cpu_count()} CPUs, temp dir {tmp}")
+        print(
+            f"bench.projections: ≥ {args.events:,} events (smaller ledger ≥ {small_events:,}), "
+            f"{args.contracts} contracts, python {sys.version.split()[0]}, {os.cpu_count()} CPUs, temp dir {tmp}"
+        )
         print(f"load average {_load()} (other processes on the machine skew every rate below)")
         if args.reuse is None:
             specs = build_specs(args.events, args.contracts)
             sizes = sorted({(len(s.measures), len(s.providers)) for s in specs})
-            print(f"contracts: {len(specs)}, 5 years of 12 monthly periods each; (measures, providers) in "
-                  f"{', '.join(f'({m}, {pr})' for m, pr in sizes)}")
+            print(
+                f"contracts: {len(specs)}, 5 years of 12 monthly periods each; (measures, providers) in "
+                f"{', '.join(f'({m}, {pr})' for m, pr in sizes)}"
+            )
             g = generate(ledger, small, specs, args.events, small_events, args.chunk, args.seed)
-            print(f"\n== generation: {g['events']:,} events in {g['seconds']:.1f} s "
-                  f"({g['events'] / g['seconds']:,.0f} events/s, ingest + decisions); smaller ledger copied at "
-                  f"{g['small_at']:,} events ({g.get('small_seconds', g['seconds']):.1f} s in)")
+            print(
+                f"\n== generation: {g['events']:,} events in {g['seconds']:.1f} s "
+                f"({g['events'] / g['seconds']:,.0f} events/s, ingest + decisions); smaller ledger copied at "
+                f"{g['small_at']:,} events ({g.get('small_seconds', g['seconds']):.1f} s in)"
+            )
             print(f"   stream: {g['stream']}")
-            print(f"   ingested {g['lines']:,} lines: accepted {g['accepted']:,}, duplicates {g['duplicates']:,}, "
-                  f"rejected {g['rejected']:,}, corrections {g['corrections']:,}; {g['pays']:,} pay calls, "
-                  f"{g['closes']:,} years closed, {g['true_ups']} true-ups")
-            print(f"   time: ingest_lines {g['t_ingest']:.1f} s ({g['accepted'] / g['t_ingest']:,.0f} accepted records/s), "
-                  f"pay {g['t_pay']:.1f} s, close_year {g['t_close']:.1f} s")
+            print(
+                f"   ingested {g['lines']:,} lines: accepted {g['accepted']:,}, duplicates {g['duplicates']:,}, "
+                f"rejected {g['rejected']:,}, corrections {g['corrections']:,}; {g['pays']:,} pay calls, "
+                f"{g['closes']:,} years closed, {g['true_ups']} true-ups"
+            )
+            print(
+                f"   time: ingest_lines {g['t_ingest']:.1f} s ({g['accepted'] / g['t_ingest']:,.0f} accepted records/s), "
+                f"pay {g['t_pay']:.1f} s, close_year {g['t_close']:.1f} s"
+            )
         else:
             print(f"\n== generation: skipped, reusing {ledger} and {small}")
         print(f"   ledger file {mib(ledger.stat().st_size)}; smaller ledger file {mib(small.stat().st_size)}")
@@ -416,15 +527,21 @@ def main(argv: list[str] | None = None) -> int:
         # -- raw reads ------------------------------------------------------------
         raw = child("--worker", "read", str(ledger))
         print(f"\n== raw read of the whole notification log (pages of {PAGE:,}, fresh process)")
-        for label, text in (("raw", "(a) undecoded (select_notifications)"),
-                            ("decoded", "(b) decoded (mapper.to_domain_event)"),
-                            ("state", "(c) state only (transcoder.decode, as the projector does)")):
+        for label, text in (
+            ("raw", "(a) undecoded (select_notifications)"),
+            ("decoded", "(b) decoded (mapper.to_domain_event)"),
+            ("state", "(c) state only (transcoder.decode, as the projector does)"),
+        ):
             r = raw[label]
-            print(f"   {text:<60} {r['events']:,} in {r['seconds']:6.2f} s = {r['rate']:>9,.0f} events/s; "
-                  f"CPU {r['cpu']:6.2f} s = {r['cpu_rate']:>9,.0f} events per CPU-s; peak RSS {mib(r['peak'])}")
+            print(
+                f"   {text:<60} {r['events']:,} in {r['seconds']:6.2f} s = {r['rate']:>9,.0f} events/s; "
+                f"CPU {r['cpu']:6.2f} s = {r['cpu_rate']:>9,.0f} events per CPU-s; peak RSS {mib(r['peak'])}"
+            )
 
         # -- rebuilds -------------------------------------------------------------
-        print(f"\n== rebuild() into a fresh read-model SQLite file (fresh process each; load average {_load()})")
+        print(
+            f"\n== rebuild() into a fresh read-model SQLite file (fresh process each; load average {_load()})"
+        )
         full = child("--worker", "rebuild", str(ledger), str(tmp / "reads.db"))
         _print_rebuild("full", full, raw["decoded"]["rate"])
         print("      rows: " + ", ".join(f"{k} {v:,}" for k, v in full["rows"].items() if v))
@@ -443,23 +560,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n== summary (load average {_load()})")
         print(f"   raw read, undecoded           {raw['raw']['rate']:>10,.0f} events/s")
         print(f"   raw read, decoded             {raw['decoded']['rate']:>10,.0f} events/s")
-        print(f"   rebuild ({full['events']:,} events)   {full['rate']:>10,.0f} events/s   "
-              f"target ≥ {TARGET_RATE:,}: {'met' if full['rate'] >= TARGET_RATE else 'MISSED'}")
-        print(f"   rebuild / raw decoded         {100 * share:>10.1f} %          target ≥ {100 * TARGET_SHARE:.0f}%: "
-              f"{'met' if share >= TARGET_SHARE else 'MISSED'}")
+        print(
+            f"   rebuild ({full['events']:,} events)   {full['rate']:>10,.0f} events/s   "
+            f"target ≥ {TARGET_RATE:,}: {'met' if full['rate'] >= TARGET_RATE else 'MISSED'}"
+        )
+        print(
+            f"   rebuild / raw decoded         {100 * share:>10.1f} %          target ≥ {100 * TARGET_SHARE:.0f}%: "
+            f"{'met' if share >= TARGET_SHARE else 'MISSED'}"
+        )
         print(f"   rebuild / raw undecoded       {100 * full['rate'] / raw['raw']['rate']:>10.1f} %")
-        print(f"   per CPU-second: rebuild {full['cpu_rate']:,.0f}, raw decoded {raw['decoded']['cpu_rate']:,.0f} "
-              f"events (rebuild / raw decoded {100 * full['cpu_rate'] / raw['decoded']['cpu_rate']:.1f}%); "
-              f"compare with the wall rates when the machine is busy")
-        print(f"   peak RSS growth {quarter['events']:,} → {full['events']:,} events: {mib(g_small)} → {mib(g_full)} "
-              f"(×{mem_ratio:.2f}; events ×{full['events'] / quarter['events']:.1f})   target flat: "
-              f"{'met' if flat else 'MISSED'}")
-        print(f"   rebuild rate at {quarter['events']:,} events: {quarter['rate']:,.0f} events/s "
-              f"(×{full['rate'] / quarter['rate']:.2f} at the full size)")
+        print(
+            f"   per CPU-second: rebuild {full['cpu_rate']:,.0f}, raw decoded {raw['decoded']['cpu_rate']:,.0f} "
+            f"events (rebuild / raw decoded {100 * full['cpu_rate'] / raw['decoded']['cpu_rate']:.1f}%); "
+            f"compare with the wall rates when the machine is busy"
+        )
+        print(
+            f"   peak RSS growth {quarter['events']:,} → {full['events']:,} events: {mib(g_small)} → {mib(g_full)} "
+            f"(×{mem_ratio:.2f}; events ×{full['events'] / quarter['events']:.1f})   target flat: "
+            f"{'met' if flat else 'MISSED'}"
+        )
+        print(
+            f"   rebuild rate at {quarter['events']:,} events: {quarter['rate']:,.0f} events/s "
+            f"(×{full['rate'] / quarter['rate']:.2f} at the full size)"
+        )
 
         missed = full["rate"] < TARGET_RATE or share < TARGET_SHARE or not flat
         if (missed or args.profile) and not args.no_profile:
-            text = child("--worker", "profile", str(ledger), str(tmp / "reads-profile.db"), str(args.profile_events))
+            text = child(
+                "--worker", "profile", str(ledger), str(tmp / "reads-profile.db"), str(args.profile_events)
+            )
             print(text.rstrip())
             for f in tmp.glob("reads-profile.db*"):
                 f.unlink()

@@ -34,20 +34,29 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
-
-from collections import Counter
 
 from kafka import KafkaConsumer, TopicPartition
 
 from consumers.codec import SerializationError, decode_record
 from consumers.consumer import tracking_name
 from consumers.producer import send_lines
-from ledger.application import Ledger
+from ledger.usecases.application import Ledger
 
-from .common import (RssSampler, StreamCounts, copy_sqlite, iter_records, mib, rss_bytes, sqlite_url, timed, venv_bin,
-                     write_jsonl)
+from .common import (
+    RssSampler,
+    StreamCounts,
+    copy_sqlite,
+    iter_records,
+    mib,
+    rss_bytes,
+    sqlite_url,
+    timed,
+    venv_bin,
+    write_jsonl,
+)
 from .ingest import build_specs
 
 TARGET_RATE = 10_000
@@ -55,11 +64,17 @@ TARGET_SHARE = 0.40
 PARTITIONS = 3
 
 
-def raw_consume(bootstrap: str, topic: str, expected: int, decode: bool,
-                per_partition: Counter[int] | None = None) -> float:
+def raw_consume(
+    bootstrap: str, topic: str, expected: int, decode: bool, per_partition: Counter[int] | None = None
+) -> float:
     """Records/s reading the whole topic; ``per_partition`` (if given) counts the records read per partition."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             auto_offset_reset="earliest", max_poll_records=2000)
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
+        max_poll_records=2000,
+    )
     tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     consumer.assign(tps)
     consumer.seek_to_beginning(*tps)
@@ -85,11 +100,30 @@ def consume_children(url: str, bootstrap: str, topic: str, batch: int, processes
     import subprocess
 
     group = f"bench-{time.time_ns()}"
-    argv = [venv_bin("obc-ledger"), "--db", url, "--json", "consume", "--bootstrap", bootstrap, "--topic", topic,
-            "--group", group, "--until-idle", "2", "--batch", str(batch), "--session-timeout-ms", "6000"]
+    argv = [
+        venv_bin("obc-ledger"),
+        "--db",
+        url,
+        "--json",
+        "consume",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--group",
+        group,
+        "--until-idle",
+        "2",
+        "--batch",
+        str(batch),
+        "--session-timeout-ms",
+        "6000",
+    ]
     start = time.perf_counter()
-    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(processes)]
+    procs = [
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]
     samples: list[tuple[float, int]] = []  # (seconds, RSS of the first process)
     samplers = [RssSampler(p.pid, interval=0.05) for p in procs]
     for sampler in samplers:
@@ -107,8 +141,9 @@ def consume_children(url: str, bootstrap: str, topic: str, batch: int, processes
         if proc.returncode != 0:
             raise SystemExit(f"obc-ledger consume failed ({proc.returncode}): {err.strip()}")
         reports.append(json.loads(out))
-    combined: dict[str, Any] = {k: sum(r[k] for r in reports)
-                                for k in ("consumed", "accepted", "duplicates", "dead_lettered")}
+    combined: dict[str, Any] = {
+        k: sum(r[k] for r in reports) for k in ("consumed", "accepted", "duplicates", "dead_lettered")
+    }
     combined["reconciles"] = all(r["reconciles"] for r in reports)
     combined["processing_seconds"] = max(r["processing_seconds"] for r in reports)
     combined["seconds"] = max(r["seconds"] for r in reports)
@@ -128,7 +163,9 @@ def tracked_offsets(url: str, topic: str) -> dict[int, int]:
     """Records the ledger has tracked per partition: its stored offset + 1 (0 if none)."""
     app = Ledger.from_url(url)
     try:
-        return {p: (app.recorder.max_tracking_id(tracking_name(topic, p)) or -1) + 1 for p in range(PARTITIONS)}
+        return {
+            p: (app.recorder.max_tracking_id(tracking_name(topic, p)) or -1) + 1 for p in range(PARTITIONS)
+        }
     finally:
         app.close()
 
@@ -142,10 +179,14 @@ def shortfall(e2e: dict[str, Any], produced: dict[int, int]) -> list[str]:
     for p in sorted(produced):
         tracked = e2e["tracked"].get(p, 0)
         if tracked != produced[p]:
-            gaps.append(f"partition {p}: ledger tracked {tracked:,} of {produced[p]:,} produced "
-                        f"(gap {produced[p] - tracked:,})")
+            gaps.append(
+                f"partition {p}: ledger tracked {tracked:,} of {produced[p]:,} produced "
+                f"(gap {produced[p] - tracked:,})"
+            )
     if not e2e["reconciles"]:
-        gaps.append("a consumer's report does not reconcile (consumed != accepted + duplicates + dead-lettered)")
+        gaps.append(
+            "a consumer's report does not reconcile (consumed != accepted + duplicates + dead-lettered)"
+        )
     return gaps
 
 
@@ -154,28 +195,38 @@ def show_e2e(label: str, e2e: dict[str, Any], produced: dict[int, int], raw: flo
     total = sum(produced.values())
     gaps = shortfall(e2e, produced)
     rate = e2e["consumed"] / e2e["processing_seconds"] if e2e["processing_seconds"] > 0 else 0.0
-    print(f"\n{label}: {e2e['processes']} × obc-ledger consume in one group (batch {e2e['batch']}; "
-          f"records per process {e2e['per_process']})")
-    print(f"  consumed {e2e['consumed']:,} of {total:,} produced (accepted {e2e['accepted']:,}, "
-          f"duplicates {e2e['duplicates']:,}, dead-lettered {e2e['dead_lettered']:,}; "
-          f"reconciles: {e2e['reconciles']}); ledger tracked per partition "
-          f"{[e2e['tracked'].get(p, 0) for p in sorted(produced)]} of {[produced[p] for p in sorted(produced)]}")
+    print(
+        f"\n{label}: {e2e['processes']} × obc-ledger consume in one group (batch {e2e['batch']}; "
+        f"records per process {e2e['per_process']})"
+    )
+    print(
+        f"  consumed {e2e['consumed']:,} of {total:,} produced (accepted {e2e['accepted']:,}, "
+        f"duplicates {e2e['duplicates']:,}, dead-lettered {e2e['dead_lettered']:,}; "
+        f"reconciles: {e2e['reconciles']}); ledger tracked per partition "
+        f"{[e2e['tracked'].get(p, 0) for p in sorted(produced)]} of {[produced[p] for p in sorted(produced)]}"
+    )
     if gaps:
         print("  " + "!" * 76)
         print(f"  SHORTFALL: {len(gaps)} problem(s); the rate below is NOT comparable:")
         for gap in gaps:
             print(f"    - {gap}")
         print("  " + "!" * 76)
-    print(f"  processing {e2e['processing_seconds']:.2f} s -> {rate:,.0f} records/s end to end "
-          f"({rate / raw:.0%} of the raw consume rate, {rate / ingest:.0%} of the JSONL ingest rate)"
-          + (" [INCOMPLETE RUN]" if gaps else ""))
+    print(
+        f"  processing {e2e['processing_seconds']:.2f} s -> {rate:,.0f} records/s end to end "
+        f"({rate / raw:.0%} of the raw consume rate, {rate / ingest:.0%} of the JSONL ingest rate)"
+        + (" [INCOMPLETE RUN]" if gaps else "")
+    )
     print(f"  process wall {e2e['wall']:.1f} s (start-up, group join ~3 s, idle wait 2 s included)")
-    print(f"  consumer RSS: peak {mib(e2e['peak_rss'])}; first process: first half of the run {mib(e2e['rss_first_half'])}, "
-          f"second half {mib(e2e['rss_second_half'])}")
+    print(
+        f"  consumer RSS: peak {mib(e2e['peak_rss'])}; first process: first half of the run {mib(e2e['rss_first_half'])}, "
+        f"second half {mib(e2e['rss_second_half'])}"
+    )
     flat = e2e["rss_second_half"] <= 1.10 * e2e["rss_first_half"]
-    print(f"  targets: >= {TARGET_RATE:,}/s: {'met' if rate >= TARGET_RATE else 'MISSED'}; "
-          f">= {TARGET_SHARE:.0%} of raw consume: {'met' if rate >= TARGET_SHARE * raw else 'MISSED'}; "
-          f"memory flat: {'yes' if flat else 'NO'}")
+    print(
+        f"  targets: >= {TARGET_RATE:,}/s: {'met' if rate >= TARGET_RATE else 'MISSED'}; "
+        f">= {TARGET_SHARE:.0%} of raw consume: {'met' if rate >= TARGET_SHARE * raw else 'MISSED'}; "
+        f"memory flat: {'yes' if flat else 'NO'}"
+    )
     return not gaps
 
 
@@ -213,8 +264,10 @@ def main(argv: list[str] | None = None) -> int:
         broker.create_topic(topic, partitions=PARTITIONS)
         with timed() as t:
             sent = send_lines(broker.bootstrap, topic, open(data, encoding="utf-8")).sent
-        print(f"\nproduce (obc-ledger produce's send path, acks=all, idempotent): {sent:,} in {t.seconds:.1f} s "
-              f"-> {sent / t.seconds:,.0f} msg/s")
+        print(
+            f"\nproduce (obc-ledger produce's send path, acks=all, idempotent): {sent:,} in {t.seconds:.1f} s "
+            f"-> {sent / t.seconds:,.0f} msg/s"
+        )
 
         read_back: Counter[int] = Counter()
         raw = raw_consume(broker.bootstrap, topic, n, decode=False, per_partition=read_back)
@@ -222,8 +275,10 @@ def main(argv: list[str] | None = None) -> int:
         if sum(produced.values()) != sent:
             print(f"  (read back {sum(produced.values()):,} records, {sent:,} acknowledged)")
         raw_decode = raw_consume(broker.bootstrap, topic, n, decode=True)
-        print(f"raw kafka-python consume of the topic: {raw:,.0f} msg/s (poll only); "
-              f"{raw_decode:,.0f} msg/s (poll + Avro decode); records per partition {produced}")
+        print(
+            f"raw kafka-python consume of the topic: {raw:,.0f} msg/s (poll only); "
+            f"{raw_decode:,.0f} msg/s (poll + Avro decode); records per partition {produced}"
+        )
 
         db = work / "ingest.db"
         copy_sqlite(template, db)
@@ -232,8 +287,10 @@ def main(argv: list[str] | None = None) -> int:
             report = ingest_app.ingest_lines(handle, data.name)
         ingest_app.close()
         ingest = n / t.seconds
-        print(f"raw JSON-lines ingest (Ledger.ingest_lines, SQLite): {n:,} in {t.seconds:.1f} s -> {ingest:,.0f} "
-              f"records/s (accepted {report.accepted:,}, duplicates {report.duplicates:,})")
+        print(
+            f"raw JSON-lines ingest (Ledger.ingest_lines, SQLite): {n:,} in {t.seconds:.1f} s -> {ingest:,.0f} "
+            f"records/s (accepted {report.accepted:,}, duplicates {report.duplicates:,})"
+        )
 
         for processes in sorted({1, args.processes}):
             db = work / f"consume-{processes}.db"
@@ -257,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
                     e2e = consume_children(url, broker.bootstrap, topic, args.batch, processes)
                     e2e["batch"] = args.batch
                     e2e["tracked"] = tracked_offsets(url, topic)
-                    if not show_e2e("PostgreSQL 16 (local, fsync off as in tests)", e2e, produced, raw, ingest):
+                    if not show_e2e(
+                        "PostgreSQL 16 (local, fsync off as in tests)", e2e, produced, raw, ingest
+                    ):
                         incomplete.append(f"PostgreSQL, {processes} process(es)")
             finally:
                 if postgres is not None:

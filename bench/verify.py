@@ -42,16 +42,25 @@ def main(argv: list[str] | None = None) -> int:
     tmp = args.reuse or Path(tempfile.mkdtemp(prefix="obc-bench-verify-"))
     ledger = tmp / "ledger.db"
     try:
-        print(f"bench.verify: ≥ {args.events:,} events, python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-              f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, temp dir {tmp}")
+        print(
+            f"bench.verify: ≥ {args.events:,} events, python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+            f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}, temp dir {tmp}"
+        )
         if args.reuse is None:
-            g = generate(ledger, None, build_specs(args.events, args.contracts), args.events, args.events * 2,
-                         args.chunk, args.seed)
+            g = generate(
+                ledger,
+                None,
+                build_specs(args.events, args.contracts),
+                args.events,
+                args.events * 2,
+                args.chunk,
+                args.seed,
+            )
             print(f"generation: {g['events']:,} events in {g['seconds']:.1f} s")
         print(f"ledger file {mib(ledger.stat().st_size)}")
-        from ledger import audit
-        from ledger.application import Ledger
-        from ledger.checks import check_derived
+        from ledger.adapters import audit
+        from ledger.usecases.application import Ledger
+        from ledger.usecases.checks import check_derived
         from projections.bootstrap import Projections
         from projections.verify import verify_read_models
 
@@ -66,18 +75,24 @@ def main(argv: list[str] | None = None) -> int:
         while seals := app.recorder.select_seals(after, PAGE):
             s, after = s + len(seals), seals[-1][0]
         t_seals = time.perf_counter() - t0
-        print(f"raw read: {n:,} events in {t_raw:.1f} s ({n / t_raw:,.0f}/s); {s:,} seals in {t_seals:.1f} s "
-              f"({s / t_seals:,.0f}/s); both {n / (t_raw + t_seals):,.0f} events/s")
+        print(
+            f"raw read: {n:,} events in {t_raw:.1f} s ({n / t_raw:,.0f}/s); {s:,} seals in {t_seals:.1f} s "
+            f"({s / t_seals:,.0f}/s); both {n / (t_raw + t_seals):,.0f} events/s"
+        )
         t0 = time.perf_counter()
         result = audit.verify(app)
         t = time.perf_counter() - t0
-        print(f"verify (seals): {result.checked:,} events in {t:.1f} s -> {result.checked / t:,.0f} events/s "
-              f"(ok={result.ok}); {t / (t_raw + t_seals):.1f}x the raw read")
+        print(
+            f"verify (seals): {result.checked:,} events in {t:.1f} s -> {result.checked / t:,.0f} events/s "
+            f"(ok={result.ok}); {t / (t_raw + t_seals):.1f}x the raw read"
+        )
         t0 = time.perf_counter()
         derived = check_derived(app)
         t = time.perf_counter() - t0
-        print(f"verify (snapshots + record index): {derived['snapshots_checked']} snapshot(s) replayed, "
-              f"{derived['index_rows']:,} index rows compared in {t:.1f} s ({len(derived['problems'])} problem(s))")
+        print(
+            f"verify (snapshots + record index): {derived['snapshots_checked']} snapshot(s) replayed, "
+            f"{derived['index_rows']:,} index rows compared in {t:.1f} s ({len(derived['problems'])} problem(s))"
+        )
         live = Projections(app, sqlite_url(tmp / "read-models.db"))
         t0 = time.perf_counter()
         live.projector.run()
@@ -86,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         models = verify_read_models(live)
         t = time.perf_counter() - t0
-        print(f"verify --read-models: {n:,} events rebuilt and {models['rows_compared']:,} rows compared in "
-              f"{t:.1f} s -> {n / t:,.0f} events/s (ok={models['ok']}, {len(models['differences'])} differences)")
+        print(
+            f"verify --read-models: {n:,} events rebuilt and {models['rows_compared']:,} rows compared in "
+            f"{t:.1f} s -> {n / t:,.0f} events/s (ok={models['ok']}, {len(models['differences'])} differences)"
+        )
         app.close()
     finally:
         if args.keep or args.reuse:

@@ -6,7 +6,7 @@ version to the newest reader of its subject, so v1 messages stay readable.
 
 * :func:`encode_record` turns a record in its JSON-lines form (contract-format.md)
   into framed bytes, refusing what cannot be checked or encoded without the ledger
-  (:class:`ledger.records.RecordRefused`, the same reason codes as ``ingest``).
+  (:class:`ledger.domain.records.RecordRefused`, the same reason codes as ``ingest``).
 * :func:`decode_record` turns framed bytes back into the JSON-lines form, or raises
   :class:`SerializationError` with a stable code (the message goes to the dead letters).
 """
@@ -16,16 +16,26 @@ from __future__ import annotations
 import io
 import json
 import struct
+from collections.abc import Mapping
 from contextlib import nullcontext
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
 import schemas
-from ledger.records import (ID_FIELDS, RecordRefused, envelope, measure_field, money_field, refuse, text_field,
-                            whole_value, within)
+from ledger.domain.records import (
+    ID_FIELDS,
+    RecordRefused,
+    envelope,
+    measure_field,
+    money_field,
+    refuse,
+    text_field,
+    whole_value,
+    within,
+)
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
@@ -55,11 +65,12 @@ def unframe(data: bytes | None) -> tuple[int, bytes]:
         raise SerializationError("empty_message", "the message has no value")
     if data[0] != MAGIC:
         hint = " (magic byte 1: a schema GUID framing this ledger does not accept)" if data[0] == 1 else ""
-        raise SerializationError("unsupported_framing",
-                                 f"magic byte {data[0]}, expected 0 (Confluent framing){hint}")
+        raise SerializationError(
+            "unsupported_framing", f"magic byte {data[0]}, expected 0 (Confluent framing){hint}"
+        )
     if len(data) < HEADER.size:
         raise SerializationError("truncated", f"{len(data)} byte(s): shorter than the 5-byte framing header")
-    return HEADER.unpack_from(data)[1], data[HEADER.size:]
+    return HEADER.unpack_from(data)[1], data[HEADER.size :]
 
 
 class LocalIds:
@@ -86,10 +97,15 @@ class LocalIds:
         try:
             writer = schemas.by_id(schema_id)
         except schemas.UnknownSchema:
-            raise SerializationError("unknown_schema_id", f"schema id {schema_id} is not in the registry",
-                                     schema_id) from None
+            raise SerializationError(
+                "unknown_schema_id", f"schema id {schema_id} is not in the registry", schema_id
+            ) from None
         reader = schemas.latest(writer.subject)
-        return writer, schemas.parsed(schema_id), None if reader.id == schema_id else schemas.parsed(reader.id)
+        return (
+            writer,
+            schemas.parsed(schema_id),
+            None if reader.id == schema_id else schemas.parsed(reader.id),
+        )
 
 
 class RegistryIds(LocalIds):
@@ -120,8 +136,11 @@ class RegistryIds(LocalIds):
         try:
             writer_schema = parse_schema(document)
         except Exception as exc:  # fastavro's SchemaParseException and friends
-            raise SerializationError("unknown_schema_id", f"schema id {wire_id} in the registry is not a "
-                                                          f"usable Avro schema ({exc})"[:300], wire_id) from None
+            raise SerializationError(
+                "unknown_schema_id",
+                f"schema id {wire_id} in the registry is not a usable Avro schema ({exc})"[:300],
+                wire_id,
+            ) from None
         canonical = to_parsing_canonical_form(writer_schema)
         for schema_id in schemas.SCHEMA_IDS:
             if to_parsing_canonical_form(schemas.parsed(schema_id)) == canonical:
@@ -132,15 +151,22 @@ class RegistryIds(LocalIds):
             if full_name(schemas.raw(subject, newest.version)) == name:
                 # a version this ledger does not have: the writer's schema, resolved to our newest reader
                 return schemas.SchemaVersion(wire_id, subject, 0), writer_schema, schemas.parsed(newest.id)
-        raise SerializationError("unknown_schema_id", f"schema id {wire_id} is a {name} schema, which this ledger "
-                                                      f"does not read", wire_id)
+        raise SerializationError(
+            "unknown_schema_id",
+            f"schema id {wire_id} is a {name} schema, which this ledger does not read",
+            wire_id,
+        )
 
 
 _ids: LocalIds = LocalIds()
 
 
 def _label(writer: schemas.SchemaVersion) -> str:
-    return f"{writer.subject} v{writer.version}" if writer.version else f"{writer.subject} (registry id {writer.id})"
+    return (
+        f"{writer.subject} v{writer.version}"
+        if writer.version
+        else f"{writer.subject} (registry id {writer.id})"
+    )
 
 
 def use_registry(url: str | None) -> None:
@@ -165,23 +191,33 @@ def encode(schema_id: int, value: Mapping[str, Any]) -> bytes:
     return frame(_ids.wire_id(schema_id), avro_body(schema_id, value))
 
 
-def decode(data: bytes | None, subjects: tuple[str, ...] | None = None) -> tuple[schemas.SchemaVersion, dict[str, Any]]:
+def decode(
+    data: bytes | None, subjects: tuple[str, ...] | None = None
+) -> tuple[schemas.SchemaVersion, dict[str, Any]]:
     """Read framed bytes with the newest reader of the writer's subject."""
     schema_id, body = unframe(data)
     writer, writer_schema, reader_schema = _ids.resolve(schema_id)
     if subjects is not None and writer.subject not in subjects:
-        raise SerializationError("unexpected_schema",
-                                 f"schema id {schema_id} is a {writer.subject} schema; this topic carries "
-                                 f"{', '.join(subjects)}", schema_id)
+        raise SerializationError(
+            "unexpected_schema",
+            f"schema id {schema_id} is a {writer.subject} schema; this topic carries {', '.join(subjects)}",
+            schema_id,
+        )
     fo = io.BytesIO(body)
     try:
         value = schemaless_reader(fo, writer_schema, reader_schema)
     except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeDecodeError, …
-        raise SerializationError("undecodable", f"not a valid {_label(writer)} Avro body "
-                                                f"({type(exc).__name__}: {exc})"[:300], schema_id) from None
+        raise SerializationError(
+            "undecodable",
+            f"not a valid {_label(writer)} Avro body ({type(exc).__name__}: {exc})"[:300],
+            schema_id,
+        ) from None
     if fo.tell() != len(body):
-        raise SerializationError("undecodable", f"{len(body) - fo.tell()} trailing byte(s) after the "
-                                                f"{_label(writer)} Avro body", schema_id)
+        raise SerializationError(
+            "undecodable",
+            f"{len(body) - fo.tell()} trailing byte(s) after the {_label(writer)} Avro body",
+            schema_id,
+        )
     return writer, value
 
 
@@ -258,9 +294,14 @@ def to_avro(obj: Any) -> tuple[str, dict[str, Any]]:
         value["supersedes"] = text_field(obj, "supersedes") if obj.get("supersedes") is not None else None
         return kind, value
     if kind == "cost_report":
-        value = {"report_id": env.record_id, "contract_id": env.contract_id,
-                 "provider_id": text_field(obj, "provider_id"), "period": text_field(obj, "period"),
-                 "total_cost": _money(obj, "total_cost"), "high_cost_cases": []}
+        value = {
+            "report_id": env.record_id,
+            "contract_id": env.contract_id,
+            "provider_id": text_field(obj, "provider_id"),
+            "period": text_field(obj, "period"),
+            "total_cost": _money(obj, "total_cost"),
+            "high_cost_cases": [],
+        }
         cases = obj.get("high_cost_cases") or []
         if not isinstance(cases, list):
             raise refuse("invalid_field", "high_cost_cases", "must be a list of {case_ref, cost}")
@@ -272,9 +313,13 @@ def to_avro(obj: Any) -> tuple[str, dict[str, Any]]:
                 ref = text_field(case, "case_ref")
             value["high_cost_cases"].append({"case_ref": ref, "cost": _money(case, "cost", f"{path}.cost")})
         return kind, value
-    return kind, {"record_id": env.record_id, "contract_id": env.contract_id,
-                  "year": _whole(obj, "year", "invalid_field"), "segment_id": text_field(obj, "segment_id"),
-                  "count": _whole(obj, "count", "non_numeric")}
+    return kind, {
+        "record_id": env.record_id,
+        "contract_id": env.contract_id,
+        "year": _whole(obj, "year", "invalid_field"),
+        "segment_id": text_field(obj, "segment_id"),
+        "count": _whole(obj, "count", "non_numeric"),
+    }
 
 
 def check_record(obj: Any) -> None:
@@ -295,7 +340,7 @@ def from_avro(subject: str, value: Mapping[str, Any]) -> dict[str, Any]:
     out.update((name, v) for name, v in value.items() if v is not None)
     at = out.get("submitted_at")
     if isinstance(at, datetime):
-        out["submitted_at"] = at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        out["submitted_at"] = at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return out
 
 

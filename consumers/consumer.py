@@ -40,17 +40,18 @@ import signal
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import IntegrityError, Tracking
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import IllegalStateError, KafkaError, UnsupportedCodecError
 
-from ledger.errors import LedgerError
-from ledger.ids import printable
-from ledger.ingest import IngestSession, storage_failure, unprocessable
-from ledger.records import Refusal
+from ledger.domain.errors import LedgerError
+from ledger.domain.ids import printable
+from ledger.domain.records import Refusal
+from ledger.usecases.ingest import IngestSession, storage_failure, unprocessable
 
 from .codec import SerializationError, decode_record, record_text
 from .dead_letters import DeadLetter, DeadLetters, dlq_topic, dlq_tracking_name, raw_bytes_text
@@ -58,9 +59,9 @@ from .kafka import StreamError, ensure_topic, high_watermarks, producer
 from .transactions import SKIP, WAIT, Transactions
 
 if TYPE_CHECKING:
-    from ledger.application import Ledger
+    from ledger.usecases.application import Ledger
 
-DEFAULT_TOPIC = "ledger.records"
+DEFAULT_TOPIC = "ledger.domain.records"
 DEFAULT_GROUP = "obc-ledger"
 DEFAULT_BATCH = 2000
 DEFAULT_SESSION_TIMEOUT_MS = 10_000
@@ -80,7 +81,7 @@ ASSIGNED = re.compile(r"assigned (?P<partitions>.*)$")
 
 
 def assignment_text(assigned: Iterable[TopicPartition]) -> str:
-    """``ledger.records:0,3 other:1`` — what a consumer logs after each assignment."""
+    """``ledger.domain.records:0,3 other:1`` — what a consumer logs after each assignment."""
     by_topic: dict[str, list[int]] = {}
     for tp in assigned:
         by_topic.setdefault(tp.topic, []).append(tp.partition)
@@ -131,24 +132,34 @@ class ConsumeReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "consumed": self.consumed, "accepted": self.accepted, "duplicates": self.duplicates,
-            "dead_lettered": self.dead_lettered, "reconciles": self.reconciles,
+            "consumed": self.consumed,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "dead_lettered": self.dead_lettered,
+            "reconciles": self.reconciles,
             "dead_letters_already_sent": self.dead_letters_already_sent,
-            "corrections": self.corrections, "aborted_skipped": self.aborted_skipped,
-            "contracts_on_several_partitions": {c: sorted(ps) for c, ps in sorted(self.several_partitions.items())},
+            "corrections": self.corrections,
+            "aborted_skipped": self.aborted_skipped,
+            "contracts_on_several_partitions": {
+                c: sorted(ps) for c, ps in sorted(self.several_partitions.items())
+            },
             "dead_lettered_by_reason": dict(sorted(self.by_code.items())),
             "consumed_by_partition": dict(sorted(self.by_partition.items())),
-            "late_for_closed_years": [{"contract_id": c, "year": y, "records": n}
-                                      for (c, y), n in sorted(self.late.items())],
-            "batches": self.batches, "rebalances": self.rebalances, "retried_batches": self.retried_batches,
-            "seconds": round(self.seconds, 3), "processing_seconds": round(self.processing_seconds, 3),
+            "late_for_closed_years": [
+                {"contract_id": c, "year": y, "records": n} for (c, y), n in sorted(self.late.items())
+            ],
+            "batches": self.batches,
+            "rebalances": self.rebalances,
+            "retried_batches": self.retried_batches,
+            "seconds": round(self.seconds, 3),
+            "processing_seconds": round(self.processing_seconds, 3),
         }
 
 
 class _Listener(ConsumerRebalanceListener):
     """Runs on kafka-python's I/O thread: must not block, so it only pauses and flags."""
 
-    def __init__(self, owner: "LedgerConsumer") -> None:
+    def __init__(self, owner: LedgerConsumer) -> None:
         self.owner = owner
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
@@ -178,10 +189,19 @@ class _Abandon(Exception):
 
 
 class LedgerConsumer:
-    def __init__(self, app: "Ledger", bootstrap: str, topics: list[str] | None = None, group: str = DEFAULT_GROUP,
-                 batch: int = DEFAULT_BATCH, until_idle: float | None = None, actor: str = "system",  # float-ok: seconds, not money
-                 session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
-                 on_batch: Callable[[ConsumeReport], None] | None = None, create_topics: bool = False) -> None:
+    def __init__(
+        self,
+        app: Ledger,
+        bootstrap: str,
+        topics: list[str] | None = None,
+        group: str = DEFAULT_GROUP,
+        batch: int = DEFAULT_BATCH,
+        until_idle: float | None = None,
+        actor: str = "system",  # float-ok: seconds, not money
+        session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
+        on_batch: Callable[[ConsumeReport], None] | None = None,
+        create_topics: bool = False,
+    ) -> None:
         self.app = app
         self.create_topics = create_topics  # create a missing records topic (its .dlq is created anyway)
         self.bootstrap = bootstrap
@@ -202,7 +222,9 @@ class LedgerConsumer:
         self._committed: dict[TopicPartition, int] = {}  # last offset stored in the ledger
         self._transactions = Transactions()
         self._held: dict[TopicPartition, list[Any]] = {}  # polled, waiting for their transaction's marker
-        self._partition_of: dict[str, tuple[str, int]] = {}  # contract id -> the partition its records came on
+        self._partition_of: dict[
+            str, tuple[str, int]
+        ] = {}  # contract id -> the partition its records came on
         self._consumer: KafkaConsumer = None  # type: ignore[assignment]
         self._progress_at = time.monotonic()
 
@@ -217,8 +239,15 @@ class LedgerConsumer:
             return
         self._progress_at = now
         r = self.report
-        log.info("consumed %d: accepted %d, duplicates %d, dead-lettered %d (%d batches, %d rebalances)",
-                 r.consumed, r.accepted, r.duplicates, r.dead_lettered, r.batches, r.rebalances)
+        log.info(
+            "consumed %d: accepted %d, duplicates %d, dead-lettered %d (%d batches, %d rebalances)",
+            r.consumed,
+            r.accepted,
+            r.duplicates,
+            r.dead_lettered,
+            r.batches,
+            r.rebalances,
+        )
 
     # ------------------------------------------------------------------ setup
 
@@ -229,14 +258,21 @@ class LedgerConsumer:
             dlq_partitions[topic] = ensure_topic(self.bootstrap, dlq_topic(topic), partitions)
         try:
             self._consumer = KafkaConsumer(
-                bootstrap_servers=self.bootstrap, group_id=self.group, client_id=f"obc-ledger-{self.group}",
-                enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=self.batch,
-                isolation_level="read_committed", session_timeout_ms=self.session_timeout_ms,
+                bootstrap_servers=self.bootstrap,
+                group_id=self.group,
+                client_id=f"obc-ledger-{self.group}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=self.batch,
+                isolation_level="read_committed",
+                session_timeout_ms=self.session_timeout_ms,
                 heartbeat_interval_ms=max(100, min(3000, self.session_timeout_ms // 3)),
-                bootstrap_timeout_ms=10_000)
+                bootstrap_timeout_ms=10_000,
+            )
         except KafkaError as exc:
-            raise StreamError(f"cannot reach the Kafka broker at {self.bootstrap}: {exc}",
-                              code="broker_unavailable") from None
+            raise StreamError(
+                f"cannot reach the Kafka broker at {self.bootstrap}: {exc}", code="broker_unavailable"
+            ) from None
         self._transactions.install(self._consumer)
         self._producer = producer(self.bootstrap, linger_ms=0)
         self.dead_letters = DeadLetters(self.bootstrap, self._producer, dlq_partitions)
@@ -279,17 +315,24 @@ class LedgerConsumer:
             else:
                 self._consumer.seek(tp, stored + 1)
                 self._committed[tp] = stored
-            self.dead_letters.recover(tp.topic, tp.partition, stored,
-                                      self._stored(dlq_tracking_name(tp.topic, tp.partition)))
+            self.dead_letters.recover(
+                tp.topic, tp.partition, stored, self._stored(dlq_tracking_name(tp.topic, tp.partition))
+            )
 
     def _check_ends(self, stored: dict[TopicPartition, int]) -> None:
         ends = high_watermarks(self.bootstrap, stored)
         behind = sorted((tp, ends[tp], offset) for tp, offset in stored.items() if ends[tp] < offset + 1)
         if behind:
-            where = ", ".join(f"{tp.topic}[{tp.partition}] ends at offset {end} but the ledger applied it up to "
-                              f"offset {offset}" for tp, end, offset in behind)
-            raise StreamError(f"{where}: the topic was re-created or truncated and its records would be skipped; "
-                              f"stopped (deploy/README.md: a topic re-created)", code="records_behind_ledger")
+            where = ", ".join(
+                f"{tp.topic}[{tp.partition}] ends at offset {end} but the ledger applied it up to "
+                f"offset {offset}"
+                for tp, end, offset in behind
+            )
+            raise StreamError(
+                f"{where}: the topic was re-created or truncated and its records would be skipped; "
+                f"stopped (deploy/README.md: a topic re-created)",
+                code="records_behind_ledger",
+            )
 
     def _check_positions(self) -> None:
         """Stop if a partition's last Fetch reported an end below the stored position (the topic was
@@ -341,7 +384,7 @@ class LedgerConsumer:
         coordinator = getattr(self._consumer, "_coordinator", None)  # kafka-python internals, if present
         try:
             return bool(coordinator is not None and coordinator.need_rejoin())
-        except Exception:  # noqa: BLE001 - an internal API changed: rely on the listener's flags alone
+        except Exception:
             return False
 
     def _unfinished(self) -> dict[TopicPartition, tuple[int | None, int | None, int | None, int]]:
@@ -376,12 +419,17 @@ class LedgerConsumer:
         if not left:
             return True
         if now - idle_since > self.until_idle + max(STALL_S, 2 * self.session_timeout_ms / 1000):
-            where = ", ".join(f"{tp.topic}[{tp.partition}] saved up to {stored}, position {position}, last stable "
-                              f"offset {end}" + (f", {held} record(s) waiting for their transaction's marker"
-                                                 if held else "")
-                              for tp, (stored, position, end, held) in sorted(left.items()))
-            raise StreamError(f"no record arrived for {now - idle_since:.0f} s but records remain on "
-                              f"partitions this consumer owns: {where}", code="consume_stalled")
+            where = ", ".join(
+                f"{tp.topic}[{tp.partition}] saved up to {stored}, position {position}, last stable "
+                f"offset {end}"
+                + (f", {held} record(s) waiting for their transaction's marker" if held else "")
+                for tp, (stored, position, end, held) in sorted(left.items())
+            )
+            raise StreamError(
+                f"no record arrived for {now - idle_since:.0f} s but records remain on "
+                f"partitions this consumer owns: {where}",
+                code="consume_stalled",
+            )
         return False
 
     # -------------------------------------------------------------------- loop
@@ -398,29 +446,37 @@ class LedgerConsumer:
             try:
                 polled = self._consumer.poll(timeout_ms=100, max_records=self.batch - len(records))
             except UnsupportedCodecError as exc:  # nothing of this batch is saved: a restart reads it again
-                raise StreamError(f"a record batch is compressed with a codec this installation cannot decode "
-                                  f"({exc}); install obc-ledger with its dependencies "
-                                  f"(kafka-python[lz4,snappy,zstd])", code="unsupported_codec") from None
+                raise StreamError(
+                    f"a record batch is compressed with a codec this installation cannot decode "
+                    f"({exc}); install obc-ledger with its dependencies "
+                    f"(kafka-python[lz4,snappy,zstd])",
+                    code="unsupported_codec",
+                ) from None
             got = 0
             for tp in set(polled) | {tp for tp, held in self._held.items() if held}:
                 committed = self._committed.get(tp)
                 if committed is None:  # not (yet) recovered here: it will be re-read after its seek
                     dropped = polled.get(tp)
-                    if dropped:  # never let the position run past records not applied (the idle check reads it)
+                    if (
+                        dropped
+                    ):  # never let the position run past records not applied (the idle check reads it)
                         try:
                             self._consumer.seek(tp, dropped[0].offset)
                         except (IllegalStateError, AssertionError, KeyError):
                             pass  # revoked meanwhile: whoever owns it next starts from the ledger's position
                     continue
-                fresh = self._committed_only(tp, [r for r in polled.get(tp, ()) if r.offset > committed], skipped)
+                fresh = self._committed_only(
+                    tp, [r for r in polled.get(tp, ()) if r.offset > committed], skipped
+                )
                 records.extend(fresh)
                 got += len(fresh)
             if not got or time.monotonic() > deadline:
                 break
         return records, skipped
 
-    def _committed_only(self, tp: TopicPartition, fresh: list[Any],
-                        skipped: dict[TopicPartition, tuple[int, int]]) -> list[Any]:
+    def _committed_only(
+        self, tp: TopicPartition, fresh: list[Any], skipped: dict[TopicPartition, tuple[int, int]]
+    ) -> list[Any]:
         """The records of ``fresh`` (and those held before) whose transaction, if any, committed.
 
         Records of aborted transactions are dropped (counted in ``skipped``); from the first
@@ -451,29 +507,60 @@ class LedgerConsumer:
             per_partition[f"{r.topic}:{r.partition}"] += 1
             try:
                 if r.value is not None and len(r.value) > MAX_MESSAGE_BYTES:
-                    raise SerializationError("message_too_large", f"{len(r.value):,} bytes: longer than "
-                                                                  f"{MAX_MESSAGE_BYTES:,}, not read")
+                    raise SerializationError(
+                        "message_too_large",
+                        f"{len(r.value):,} bytes: longer than {MAX_MESSAGE_BYTES:,}, not read",
+                    )
                 decoded.append((r, decode_record(r.value)))
                 self._note_partition(decoded[-1][1].get("contract_id"), r.topic, r.partition)
             except SerializationError as exc:
-                session.reject(Refusal(exc.code, None, exc.message), raw_bytes_text(r.value), r.offset,
-                               f"kafka:{r.topic}:{r.partition}")
-                letters.append(DeadLetter(r.topic, r.partition, r.offset, r.key, r.value, exc.code, None,
-                                          exc.message, schema_id=exc.schema_id))
+                session.reject(
+                    Refusal(exc.code, None, exc.message),
+                    raw_bytes_text(r.value),
+                    r.offset,
+                    f"kafka:{r.topic}:{r.partition}",
+                )
+                letters.append(
+                    DeadLetter(
+                        r.topic,
+                        r.partition,
+                        r.offset,
+                        r.key,
+                        r.value,
+                        exc.code,
+                        None,
+                        exc.message,
+                        schema_id=exc.schema_id,
+                    )
+                )
         outcomes = session.apply_many([(None, obj, r.offset) for r, obj in decoded], raws=[""] * len(decoded))
         for (r, obj), outcome in zip(decoded, outcomes):
             rejected = outcome.rejected
             if rejected is None:
                 continue
             rejected.raw = record_text(obj)
-            if len(rejected.raw) > MAX_MESSAGE_BYTES:  # cannot happen for a message read: a decoder's surprise
+            if (
+                len(rejected.raw) > MAX_MESSAGE_BYTES
+            ):  # cannot happen for a message read: a decoder's surprise
                 rejected.raw = raw_bytes_text(r.value)
             rejected.source = f"kafka:{r.topic}:{r.partition}"
             refusal = rejected.refusal
-            letters.append(DeadLetter(r.topic, r.partition, r.offset, r.key, r.value, refusal.code, refusal.field,
-                                      refusal.message, schema_id=int.from_bytes(r.value[1:5], "big"),
-                                      record_type=obj.get("type"), record_id=rejected.record_id,
-                                      contract_id=rejected.contract_id))
+            letters.append(
+                DeadLetter(
+                    r.topic,
+                    r.partition,
+                    r.offset,
+                    r.key,
+                    r.value,
+                    refusal.code,
+                    refusal.field,
+                    refusal.message,
+                    schema_id=int.from_bytes(r.value[1:5], "big"),
+                    record_type=obj.get("type"),
+                    record_id=rejected.record_id,
+                    contract_id=rejected.contract_id,
+                )
+            )
         letters.sort(key=lambda d: (d.topic, d.partition, d.offset))
         return letters, last, per_partition
 
@@ -487,11 +574,17 @@ class LedgerConsumer:
         seen = self.report.several_partitions.setdefault(contract_id, [f"{first[0]}:{first[1]}"])
         if f"{topic}:{partition}" not in seen:
             seen.append(f"{topic}:{partition}")
-            log.warning("contract %s: records on partitions %s — its corrections may be applied out of order; "
-                        "key every record by contract id with the murmur2 partitioner (README, 'Sending records "
-                        "from your own client')", contract_id, ", ".join(seen))
+            log.warning(
+                "contract %s: records on partitions %s — its corrections may be applied out of order; "
+                "key every record by contract id with the murmur2 partitioner (README, 'Sending records "
+                "from your own client')",
+                contract_id,
+                ", ".join(seen),
+            )
 
-    def _process(self, records: list[Any], skipped: dict[TopicPartition, tuple[int, int]] | None = None) -> None:
+    def _process(
+        self, records: list[Any], skipped: dict[TopicPartition, tuple[int, int]] | None = None
+    ) -> None:
         """Apply, dead-letter and save ``records``. A failure the data may cause (not an outage, a
         rebalance or a stale position) splits them in halves, each saved with the largest offset
         of every partition it covers, until the one record at fault is dead-lettered ``unprocessable``."""
@@ -499,34 +592,59 @@ class LedgerConsumer:
             self._save(records, skipped=skipped)
         except (_Abandon, IntegrityError):
             raise
-        except Exception as exc:  # noqa: BLE001 - isolate the record at fault
+        except Exception as exc:
             self.session.reset()
             if _outage(exc):
                 raise
             if len(records) <= 1:
-                if not records:  # only aborted records' offsets to save, and that failed: not the data's doing
+                if (
+                    not records
+                ):  # only aborted records' offsets to save, and that failed: not the data's doing
                     raise
                 self._save(records, failed=exc, skipped=skipped)
                 return
-            log.warning("a batch of %d records failed (%s): split to isolate the record at fault",
-                        len(records), printable(" ".join(f"{type(exc).__name__}: {exc}".split())[:200]))
+            log.warning(
+                "a batch of %d records failed (%s): split to isolate the record at fault",
+                len(records),
+                printable(" ".join(f"{type(exc).__name__}: {exc}".split())[:200]),
+            )
             half = len(records) // 2
             self._process(records[:half])
             self._process(records[half:], skipped)  # skipped offsets lie past the batch: saved with its end
 
-    def _unprocessable(self, r: Any, exc: BaseException) -> tuple[list[DeadLetter], dict[TopicPartition, int],
-                                                                   Counter[str]]:
+    def _unprocessable(
+        self, r: Any, exc: BaseException
+    ) -> tuple[list[DeadLetter], dict[TopicPartition, int], Counter[str]]:
         """One record whose processing failed for no reason a check names: its dead letter and refusal."""
         refusal = unprocessable(exc)
-        refusal = Refusal(refusal.code, None, printable(refusal.message))  # an exception's text may be anything
+        refusal = Refusal(
+            refusal.code, None, printable(refusal.message)
+        )  # an exception's text may be anything
         source = f"kafka:{r.topic}:{r.partition}"
         self.session.reject(refusal, raw_bytes_text(r.value), r.offset, source)
-        letter = DeadLetter(r.topic, r.partition, r.offset, r.key, r.value, refusal.code, None, refusal.message,
-                            schema_id=int.from_bytes(r.value[1:5], "big") if r.value and len(r.value) >= 5 else None)
-        return [letter], {TopicPartition(r.topic, r.partition): r.offset}, Counter({f"{r.topic}:{r.partition}": 1})
+        letter = DeadLetter(
+            r.topic,
+            r.partition,
+            r.offset,
+            r.key,
+            r.value,
+            refusal.code,
+            None,
+            refusal.message,
+            schema_id=int.from_bytes(r.value[1:5], "big") if r.value and len(r.value) >= 5 else None,
+        )
+        return (
+            [letter],
+            {TopicPartition(r.topic, r.partition): r.offset},
+            Counter({f"{r.topic}:{r.partition}": 1}),
+        )
 
-    def _save(self, records: list[Any], failed: BaseException | None = None,
-              skipped: dict[TopicPartition, tuple[int, int]] | None = None) -> None:
+    def _save(
+        self,
+        records: list[Any],
+        failed: BaseException | None = None,
+        skipped: dict[TopicPartition, tuple[int, int]] | None = None,
+    ) -> None:
         generation = self._generation
         if failed is None:
             letters, last, per_partition = self._apply(records)
@@ -540,8 +658,10 @@ class LedgerConsumer:
         if self._generation != generation:
             raise _Abandon()
         trackings = [Tracking(tracking_name(tp.topic, tp.partition), offset) for tp, offset in last.items()]
-        trackings += [Tracking(dlq_tracking_name(topic, partition), offset)
-                      for (topic, partition), offset in dlq_last.items()]
+        trackings += [
+            Tracking(dlq_tracking_name(topic, partition), offset)
+            for (topic, partition), offset in dlq_last.items()
+        ]
         result = self.session.flush(trackings=trackings)
         for tp, offset in last.items():
             self._committed[tp] = offset
@@ -610,8 +730,11 @@ class LedgerConsumer:
 
 def _outage(exc: BaseException) -> bool:
     """A failure of the storage, the broker or the registry: the batch is not split but stopped and retried."""
-    return storage_failure(exc) or isinstance(exc, (StreamError, KafkaError)) or \
-        (isinstance(exc, LedgerError) and exc.code == "registry_unavailable")
+    return (
+        storage_failure(exc)
+        or isinstance(exc, (StreamError, KafkaError))
+        or (isinstance(exc, LedgerError) and exc.code == "registry_unavailable")
+    )
 
 
 def install_stop_handlers(stop: Callable[[], None]) -> Callable[[], None]:
@@ -625,4 +748,5 @@ def install_stop_handlers(stop: Callable[[], None]) -> Callable[[], None]:
     def restore() -> None:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
     return restore

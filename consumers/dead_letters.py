@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from kafka import KafkaProducer, TopicPartition
@@ -81,23 +81,34 @@ class DeadLetter:
     record_type: str | None = None
     record_id: str | None = None
     contract_id: str | None = None
-    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def encode(self) -> bytes:
         """The ``dead_letter`` record, bounded: long originals cut (length and sha256 kept), text made UTF-8."""
         value, key = self.value, self.key
-        return encode(DEAD_LETTER_SCHEMA_ID, {
-            "topic": _text(self.topic), "partition": self.partition, "offset": self.offset,
-            "key": None if key is None else key[:KEY_LIMIT], "value": None if value is None else value[:VALUE_LIMIT],
-            "code": _text(self.code), "field": _maybe_text(self.field), "message": _text(self.message),
-            "schema_id": self.schema_id, "record_type": _maybe_text(self.record_type),
-            "record_id": _maybe_text(self.record_id), "contract_id": _maybe_text(self.contract_id),
-            "dead_lettered_at": self.at,
-            "value_length": None if value is None else len(value),
-            "value_sha256": None if value is None else hashlib.sha256(value).hexdigest(),
-            "value_truncated": value is not None and len(value) > VALUE_LIMIT,
-            "key_length": None if key is None else len(key),
-            "key_truncated": key is not None and len(key) > KEY_LIMIT})
+        return encode(
+            DEAD_LETTER_SCHEMA_ID,
+            {
+                "topic": _text(self.topic),
+                "partition": self.partition,
+                "offset": self.offset,
+                "key": None if key is None else key[:KEY_LIMIT],
+                "value": None if value is None else value[:VALUE_LIMIT],
+                "code": _text(self.code),
+                "field": _maybe_text(self.field),
+                "message": _text(self.message),
+                "schema_id": self.schema_id,
+                "record_type": _maybe_text(self.record_type),
+                "record_id": _maybe_text(self.record_id),
+                "contract_id": _maybe_text(self.contract_id),
+                "dead_lettered_at": self.at,
+                "value_length": None if value is None else len(value),
+                "value_sha256": None if value is None else hashlib.sha256(value).hexdigest(),
+                "value_truncated": value is not None and len(value) > VALUE_LIMIT,
+                "key_length": None if key is None else len(key),
+                "key_truncated": key is not None and len(key) > KEY_LIMIT,
+            },
+        )
 
 
 def _text(text: str) -> str:
@@ -130,8 +141,9 @@ class DeadLetters:
     def dlq_partition(self, topic: str, partition: int) -> TopicPartition:
         return TopicPartition(dlq_topic(topic), partition % self.dlq_partitions[topic])
 
-    def recover(self, topic: str, partition: int, committed_offset: int | None,
-                committed_dlq_offset: int | None) -> int:
+    def recover(
+        self, topic: str, partition: int, committed_offset: int | None, committed_dlq_offset: int | None
+    ) -> int:
         """Read the DLQ tail past the committed DLQ offset: dead letters sent for offsets not yet committed.
 
         Raises StreamError ``dlq_behind_ledger`` when the DLQ partition ends below the committed
@@ -145,7 +157,8 @@ class DeadLetters:
                 f"dead-letter topic {tp.topic}[{tp.partition}] ends at offset {end} but the ledger committed a dead "
                 f"letter of {topic}[{partition}] at offset {committed_dlq_offset}: the topic was re-created or "
                 f"truncated; stopped rather than send dead letters twice (deploy/README.md: a topic re-created)",
-                code="dlq_behind_ledger")
+                code="dlq_behind_ledger",
+            )
         found: dict[int, int] = {}
         for message in tail:
             where = parse_key(message.key)
@@ -176,13 +189,18 @@ class DeadLetters:
                 continue
             tp = self.dlq_partition(letter.topic, letter.partition)
             try:
-                future = self.producer.send(tp.topic, key=coordinates_key(letter.topic, letter.partition,
-                                                                          letter.offset),
-                                            value=letter.encode(), partition=tp.partition,
-                                            headers=[("obc-reason", letter.code.encode())])
-            except Exception as exc:  # noqa: BLE001 - e.g. MessageSizeTooLargeError: not sent at all
-                raise StreamError(f"could not send a dead letter to {dlq_topic(letter.topic)}: {exc}",
-                                  code="dead_letter_failed") from None
+                future = self.producer.send(
+                    tp.topic,
+                    key=coordinates_key(letter.topic, letter.partition, letter.offset),
+                    value=letter.encode(),
+                    partition=tp.partition,
+                    headers=[("obc-reason", letter.code.encode())],
+                )
+            except Exception as exc:
+                raise StreamError(
+                    f"could not send a dead letter to {dlq_topic(letter.topic)}: {exc}",
+                    code="dead_letter_failed",
+                ) from None
             pending.append((source, letter.offset, future))
         if pending:
             self.producer.flush()
@@ -190,8 +208,10 @@ class DeadLetters:
             try:
                 metadata = future.get(timeout=30)
             except Exception as exc:
-                raise StreamError(f"could not send a dead letter to {dlq_topic(source[0])}: {exc}",
-                                  code="dead_letter_failed") from None
+                raise StreamError(
+                    f"could not send a dead letter to {dlq_topic(source[0])}: {exc}",
+                    code="dead_letter_failed",
+                ) from None
             self.sent.setdefault(source, {})[offset] = metadata.offset
             last[source] = max(last.get(source, -1), metadata.offset)
         return last, found

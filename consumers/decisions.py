@@ -31,22 +31,23 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 from kafka import TopicPartition
 
-from ledger.domain import Settlement
+from ledger.domain.aggregates import Settlement
 
 from .codec import encode
 from .consumer import install_stop_handlers
 from .kafka import StreamError, ensure_topic, producer, read_tail
 
 if TYPE_CHECKING:
-    from ledger.application import Ledger
+    from ledger.usecases.application import Ledger
 
 DEFAULT_DECISIONS_TOPIC = "ledger.decisions"
 DECISION_SCHEMA_ID = 6
@@ -58,8 +59,11 @@ KEY_ID_HEADER = "decision-key-id"
 NOT_CONTENT = ("notification_id", "decided_at", "actor")
 PAGE = 500
 CENT = Decimal("0.01")
-KINDS = {get_topic(Settlement.InstalmentDecided): "instalment", get_topic(Settlement.YearClosed): "year_close",
-         get_topic(Settlement.TrueUpDecided): "true_up"}
+KINDS = {
+    get_topic(Settlement.InstalmentDecided): "instalment",
+    get_topic(Settlement.YearClosed): "year_close",
+    get_topic(Settlement.TrueUpDecided): "true_up",
+}
 
 
 def _money(value: Any) -> Decimal:
@@ -80,7 +84,7 @@ def signed_message(key: bytes | None, value: bytes) -> bytes:
 
 def check_decision(message: Any, public_key: Any) -> bool:
     """Whether a consumed decision message (``key``, ``value``, ``headers``) is signed by ``public_key``."""
-    from ledger.signing import check
+    from ledger.adapters.signing import check
 
     headers = {k: v for k, v in (message.headers or [])}
     signature = headers.get(SIGNATURE_HEADER)
@@ -102,14 +106,25 @@ class PublishReport:
     seconds: float = 0.0  # float-ok: seconds, not money
 
     def to_dict(self) -> dict[str, Any]:
-        return {"topic": self.topic, "published": self.published, "already_published": self.already_published,
-                "position": self.position, "seconds": round(self.seconds, 3)}
+        return {
+            "topic": self.topic,
+            "published": self.published,
+            "already_published": self.already_published,
+            "position": self.position,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 class DecisionPublisher:
-    def __init__(self, app: "Ledger", bootstrap: str, topic: str = DEFAULT_DECISIONS_TOPIC,
-                 until_idle: float | None = None, poll_interval: float = 0.5,  # float-ok: seconds, not money
-                 signer: Any = None) -> None:
+    def __init__(
+        self,
+        app: Ledger,
+        bootstrap: str,
+        topic: str = DEFAULT_DECISIONS_TOPIC,
+        until_idle: float | None = None,
+        poll_interval: float = 0.5,  # float-ok: seconds, not money
+        signer: Any = None,
+    ) -> None:
         self.app = app
         self.signer = signer
         self.bootstrap = bootstrap
@@ -126,8 +141,9 @@ class DecisionPublisher:
     def _name(self, partition: int | None = None) -> str:
         return f"publish:{self.topic}" if partition is None else f"publish:{self.topic}:{partition}"
 
-    def _already_published(self, partitions: int, position: int | None
-                            ) -> tuple[set[tuple[str, str]], set[int], dict[int, int]]:
+    def _already_published(
+        self, partitions: int, position: int | None
+    ) -> tuple[set[tuple[str, str]], set[int], dict[int, int]]:
         """What is in the topic past each partition's saved offset: (decision id, digest) pairs,
         notification ids of messages without those headers (older publishers), last offsets."""
         seen: set[tuple[str, str]] = set()
@@ -135,7 +151,9 @@ class DecisionPublisher:
         last: dict[int, int] = {}
         for p in range(partitions):
             stored = self.app.recorder.max_tracking_id(self._name(p))
-            for message in read_tail(self.bootstrap, TopicPartition(self.topic, p), 0 if stored is None else stored + 1):
+            for message in read_tail(
+                self.bootstrap, TopicPartition(self.topic, p), 0 if stored is None else stored + 1
+            ):
                 headers = {k: v.decode() for k, v in (message.headers or [])}
                 if ID_HEADER in headers and DIGEST_HEADER in headers:
                     seen.add((headers[ID_HEADER], headers[DIGEST_HEADER]))
@@ -158,24 +176,41 @@ class DecisionPublisher:
         event = self.app.mapper.to_domain_event(notification)
         kind = KINDS[notification.topic]
         contract_id, year = self._where(event.originator_id)
-        value: dict[str, Any] = {"notification_id": notification.id, "kind": kind, "contract_id": contract_id,
-                                 "year": year, "period": None, "total": None, "reason": None,
-                                 "figures_json": None, "decided_at": event.decided_at, "actor": event.actor}
+        value: dict[str, Any] = {
+            "notification_id": notification.id,
+            "kind": kind,
+            "contract_id": contract_id,
+            "year": year,
+            "period": None,
+            "total": None,
+            "reason": None,
+            "figures_json": None,
+            "decided_at": event.decided_at,
+            "actor": event.actor,
+        }
         if kind == "instalment":
-            value.update(decision_id=f"{contract_id}:{year}:instalment:{event.period}", period=event.period,
-                         amount=_money(event.amount),
-                         by_party={p: _money(v) for p, v in event.by_party.items()})
+            value.update(
+                decision_id=f"{contract_id}:{year}:instalment:{event.period}",
+                period=event.period,
+                amount=_money(event.amount),
+                by_party={p: _money(v) for p, v in event.by_party.items()},
+            )
         else:
             figures = event.figures
             value.update(total=_money(figures["total"]), figures_json=json.dumps(figures, default=str))
             if kind == "year_close":
-                value.update(decision_id=f"{contract_id}:{year}:year_close",
-                             amount=_money(figures["year_close_payment"]),
-                             by_party={p: _money(v) for p, v in figures["by_party"].items()})
+                value.update(
+                    decision_id=f"{contract_id}:{year}:year_close",
+                    amount=_money(figures["year_close_payment"]),
+                    by_party={p: _money(v) for p, v in figures["by_party"].items()},
+                )
             else:
-                value.update(decision_id=f"{contract_id}:{year}:true_up:{event.originator_version}",
-                             amount=_money(event.amount), reason=event.reason,
-                             by_party={p: _money(v) for p, v in event.by_party.items()})
+                value.update(
+                    decision_id=f"{contract_id}:{year}:true_up:{event.originator_version}",
+                    amount=_money(event.amount),
+                    reason=event.reason,
+                    by_party={p: _money(v) for p, v in event.by_party.items()},
+                )
         return value
 
     def run(self) -> PublishReport:
@@ -188,8 +223,9 @@ class DecisionPublisher:
         try:
             idle_since = time.monotonic()
             while not self._stop.is_set():
-                page = self.app.recorder.select_notifications(start=position, limit=PAGE, topics=list(KINDS),
-                                                              inclusive_of_start=False)
+                page = self.app.recorder.select_notifications(
+                    start=position, limit=PAGE, topics=list(KINDS), inclusive_of_start=False
+                )
                 if not page:
                     if self.until_idle is not None and time.monotonic() - idle_since >= self.until_idle:
                         break
@@ -204,27 +240,39 @@ class DecisionPublisher:
                         self.report.already_published += 1
                         continue
                     key, body = value["contract_id"].encode(), encode(DECISION_SCHEMA_ID, value)
-                    headers = [(HEADER, str(n.id).encode()), (ID_HEADER, identity[0].encode()),
-                               (DIGEST_HEADER, identity[1].encode())]
+                    headers = [
+                        (HEADER, str(n.id).encode()),
+                        (ID_HEADER, identity[0].encode()),
+                        (DIGEST_HEADER, identity[1].encode()),
+                    ]
                     if self.signer is not None:
-                        from ledger.signing import signature_text
+                        from ledger.adapters.signing import signature_text
 
-                        headers += [(SIGNATURE_HEADER, signature_text(self.signer.sign(signed_message(key, body)))
-                                     .encode()), (KEY_ID_HEADER, self.signer.key_id.encode())]
+                        headers += [
+                            (
+                                SIGNATURE_HEADER,
+                                signature_text(self.signer.sign(signed_message(key, body))).encode(),
+                            ),
+                            (KEY_ID_HEADER, self.signer.key_id.encode()),
+                        ]
                     futures.append(client.send(self.topic, key=key, value=body, headers=headers))
                 client.flush()
                 for future in futures:
                     try:
                         metadata = future.get(timeout=30)
                     except Exception as exc:
-                        raise StreamError(f"a decision was not acknowledged by the broker: {exc}",
-                                          code="send_failed") from None
+                        raise StreamError(
+                            f"a decision was not acknowledged by the broker: {exc}", code="send_failed"
+                        ) from None
                     last[metadata.partition] = max(last.get(metadata.partition, -1), metadata.offset)
                 self.report.published += len(futures)
                 position = page[-1].id
                 trackings = [Tracking(self._name(), position)]
-                trackings += [Tracking(self._name(p), off) for p, off in last.items()
-                              if off > (self.app.recorder.max_tracking_id(self._name(p)) or -1)]
+                trackings += [
+                    Tracking(self._name(p), off)
+                    for p, off in last.items()
+                    if off > (self.app.recorder.max_tracking_id(self._name(p)) or -1)
+                ]
                 self.app.save(trackings=trackings)
                 legacy = {nid for nid in legacy if nid > position}
         finally:
@@ -235,9 +283,14 @@ class DecisionPublisher:
         return self.report
 
 
-def publish_decisions(app: "Ledger", bootstrap: str, topic: str = DEFAULT_DECISIONS_TOPIC,
-                      until_idle: float | None = None, on_start: Callable[[DecisionPublisher], None] | None = None,  # float-ok: seconds, not money
-                      signer: Any = None) -> PublishReport:
+def publish_decisions(
+    app: Ledger,
+    bootstrap: str,
+    topic: str = DEFAULT_DECISIONS_TOPIC,
+    until_idle: float | None = None,
+    on_start: Callable[[DecisionPublisher], None] | None = None,  # float-ok: seconds, not money
+    signer: Any = None,
+) -> PublishReport:
     publisher = DecisionPublisher(app, bootstrap, topic, until_idle, signer=signer)
     if on_start is not None:
         on_start(publisher)

@@ -11,10 +11,10 @@ import time
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from ledger.errors import LedgerError
+from ledger.domain.errors import LedgerError
 
 DEFAULT_PARTITIONS = 3
 TAIL_TIMEOUT_S = 30.0
@@ -30,7 +30,9 @@ def producer(bootstrap: str, **config: Any) -> KafkaProducer:
     try:
         return KafkaProducer(bootstrap_servers=bootstrap, **(defaults | config))
     except KafkaError as exc:
-        raise StreamError(f"cannot reach the Kafka broker at {bootstrap}: {exc}", code="broker_unavailable") from None
+        raise StreamError(
+            f"cannot reach the Kafka broker at {bootstrap}: {exc}", code="broker_unavailable"
+        ) from None
 
 
 def _replication_factor(admin: KafkaAdminClient) -> int:
@@ -42,7 +44,9 @@ def _replication_factor(admin: KafkaAdminClient) -> int:
     return max(1, min(3, brokers))
 
 
-def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS, create: bool = True) -> int:
+def ensure_topic(
+    bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITIONS, create: bool = True
+) -> int:
     """The number of partitions of ``topic``, created first if it does not exist and ``create``.
 
     The ledger creates the topics it owns when they are missing (``<topic>.dlq``, as Kafka
@@ -53,21 +57,36 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITION
     see deploy/).
     """
     try:
-        with KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=10_000,
-                              request_timeout_ms=15_000, client_id="obc-ledger-admin") as admin:
+        with KafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            bootstrap_timeout_ms=10_000,
+            request_timeout_ms=15_000,
+            client_id="obc-ledger-admin",
+        ) as admin:
             if topic not in set(admin.list_topics()):
                 if not create:
-                    raise StreamError(f"topic {topic!r} does not exist on {bootstrap}: create it first "
-                                      f"(deploy/README.md) or pass --create-topics", code="topic_not_found")
+                    raise StreamError(
+                        f"topic {topic!r} does not exist on {bootstrap}: create it first "
+                        f"(deploy/README.md) or pass --create-topics",
+                        code="topic_not_found",
+                    )
                 try:
-                    admin.create_topics({topic: {"num_partitions": partitions,
-                                                 "replication_factor": _replication_factor(admin)}},
-                                        wait_for_metadata=True)
+                    admin.create_topics(
+                        {
+                            topic: {
+                                "num_partitions": partitions,
+                                "replication_factor": _replication_factor(admin),
+                            }
+                        },
+                        wait_for_metadata=True,
+                    )
                 except TopicAlreadyExistsError:
                     pass
             described = admin.describe_topics([topic])
     except KafkaError as exc:
-        raise StreamError(f"cannot reach the Kafka broker at {bootstrap}: {exc}", code="broker_unavailable") from None
+        raise StreamError(
+            f"cannot reach the Kafka broker at {bootstrap}: {exc}", code="broker_unavailable"
+        ) from None
     found = [t for t in described if (t.get("name") or t.get("topic")) == topic]
     count = len(found[0].get("partitions", [])) if found else 0
     if count == 0:
@@ -75,23 +94,30 @@ def ensure_topic(bootstrap: str, topic: str, partitions: int = DEFAULT_PARTITION
     return count
 
 
-def read_tail(bootstrap: str, tp: TopicPartition, start: int,
-              timeout_s: float = TAIL_TIMEOUT_S) -> list[ConsumerRecord]:  # float-ok: seconds, not money
+def read_tail(
+    bootstrap: str, tp: TopicPartition, start: int, timeout_s: float = TAIL_TIMEOUT_S
+) -> list[ConsumerRecord]:  # float-ok: seconds, not money
     """Every record of partition ``tp`` from offset ``start`` up to its high watermark."""
     return tail_and_end(bootstrap, tp, start, timeout_s)[0]
 
 
-def tail_and_end(bootstrap: str, tp: TopicPartition, start: int,
-                 timeout_s: float = TAIL_TIMEOUT_S) -> tuple[list[ConsumerRecord], int]:  # float-ok: seconds
+def tail_and_end(
+    bootstrap: str, tp: TopicPartition, start: int, timeout_s: float = TAIL_TIMEOUT_S
+) -> tuple[list[ConsumerRecord], int]:  # float-ok: seconds
     """(every record of ``tp`` from ``start`` up to its high watermark, that high watermark).
 
     A fresh consumer (no group) each time, so the high watermark read is from a
     Fetch response of this call, never a stale one. When ``start`` is past the end (the
     topic was re-created or truncated) no record is returned: the caller compares.
     """
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             bootstrap_timeout_ms=10_000, fetch_max_wait_ms=100,
-                             auto_offset_reset="earliest")
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        bootstrap_timeout_ms=10_000,
+        fetch_max_wait_ms=100,
+        auto_offset_reset="earliest",
+    )
     out: list[ConsumerRecord] = []
     try:
         consumer.assign([tp])
@@ -106,20 +132,29 @@ def tail_and_end(bootstrap: str, tp: TopicPartition, start: int,
             if high is not None and consumer.position(tp) >= high:
                 return [r for r in out if r.offset >= start], high
             if time.monotonic() > deadline:
-                raise StreamError(f"could not read {tp.topic}[{tp.partition}] to its end within {timeout_s:.0f}s",
-                                  code="broker_unavailable")
+                raise StreamError(
+                    f"could not read {tp.topic}[{tp.partition}] to its end within {timeout_s:.0f}s",
+                    code="broker_unavailable",
+                )
     finally:
         consumer.close()
 
 
-def high_watermarks(bootstrap: str, positions: dict[TopicPartition, int],
-                    timeout_s: float = TAIL_TIMEOUT_S) -> dict[TopicPartition, int]:  # float-ok: seconds
+def high_watermarks(
+    bootstrap: str, positions: dict[TopicPartition, int], timeout_s: float = TAIL_TIMEOUT_S
+) -> dict[TopicPartition, int]:  # float-ok: seconds
     """The high watermark of each partition, from a Fetch at the given offset (not ListOffsets)."""
     if not positions:
         return {}
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None,
-                             bootstrap_timeout_ms=10_000, fetch_max_wait_ms=100, max_partition_fetch_bytes=1024,
-                             auto_offset_reset="earliest")
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        bootstrap_timeout_ms=10_000,
+        fetch_max_wait_ms=100,
+        max_partition_fetch_bytes=1024,
+        auto_offset_reset="earliest",
+    )
     try:
         consumer.assign(list(positions))
         for tp, offset in positions.items():
@@ -132,7 +167,8 @@ def high_watermarks(bootstrap: str, positions: dict[TopicPartition, int],
                 return found  # type: ignore[return-value]
             if time.monotonic() > deadline:
                 where = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in positions)
-                raise StreamError(f"could not read the end of {where} within {timeout_s:.0f}s",
-                                  code="broker_unavailable")
+                raise StreamError(
+                    f"could not read the end of {where} within {timeout_s:.0f}s", code="broker_unavailable"
+                )
     finally:
         consumer.close()

@@ -10,11 +10,12 @@ the period in the term, …) goes to the dead-letter topic when consumed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
-from ledger.framing import text_lines
-from ledger.records import RecordRefused, Refusal, parse_json_line
+from ledger.adapters.framing import text_lines
+from ledger.domain.records import RecordRefused, Refusal, parse_json_line
 
 from .codec import check_record, encode_record
 from .kafka import StreamError, ensure_topic, producer
@@ -26,8 +27,12 @@ class Refused:
     refusal: Refusal
 
     def to_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "code": self.refusal.code, "field": self.refusal.field,
-                "message": self.refusal.message}
+        return {
+            "line": self.line,
+            "code": self.refusal.code,
+            "field": self.refusal.field,
+            "message": self.refusal.message,
+        }
 
 
 @dataclass
@@ -39,8 +44,13 @@ class ProduceReport:
     refused: list[Refused] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"topic": self.topic, "lines": self.lines, "sent": self.sent, "failed": self.failed,
-                "refused": [r.to_dict() for r in self.refused]}
+        return {
+            "topic": self.topic,
+            "lines": self.lines,
+            "sent": self.sent,
+            "failed": self.failed,
+            "refused": [r.to_dict() for r in self.refused],
+        }
 
 
 def encode_line(text: str) -> tuple[bytes, bytes]:
@@ -63,8 +73,14 @@ def check_lines(lines: Iterable[str]) -> tuple[int, list[Refused]]:
     return count, refused
 
 
-def send_lines(bootstrap: str, topic: str, lines: Iterable[str], skip: set[int] = frozenset(),  # type: ignore[assignment]
-               report: ProduceReport | None = None, create_topic: bool = False) -> ProduceReport:
+def send_lines(
+    bootstrap: str,
+    topic: str,
+    lines: Iterable[str],
+    skip: set[int] = frozenset(),  # type: ignore[assignment]
+    report: ProduceReport | None = None,
+    create_topic: bool = False,
+) -> ProduceReport:
     """Encode and send every line not in ``skip``; wait for all acknowledgements."""
     report = report or ProduceReport(topic)
     ensure_topic(bootstrap, topic, create=create_topic)
@@ -91,14 +107,22 @@ def send_lines(bootstrap: str, topic: str, lines: Iterable[str], skip: set[int] 
     report.failed = len(failures)
     report.sent -= len(failures)
     if failures:
-        raise StreamError(f"{len(failures)} record(s) were not acknowledged by the broker "
-                          f"(first: {failures[0]}); sending again is safe: the ledger acknowledges duplicates",
-                          code="send_failed")
+        raise StreamError(
+            f"{len(failures)} record(s) were not acknowledged by the broker "
+            f"(first: {failures[0]}); sending again is safe: the ledger acknowledges duplicates",
+            code="send_failed",
+        )
     return report
 
 
-def produce(bootstrap: str, topic: str, open_lines: Callable[[], Iterator[str]], check_only: bool = False,
-            on_refused: Callable[[list[Refused]], None] | None = None, create_topic: bool = False) -> ProduceReport:
+def produce(
+    bootstrap: str,
+    topic: str,
+    open_lines: Callable[[], Iterator[str]],
+    check_only: bool = False,
+    on_refused: Callable[[list[Refused]], None] | None = None,
+    create_topic: bool = False,
+) -> ProduceReport:
     """Check every line, report refusals (``on_refused``), then send the rest.
 
     ``open_lines`` is called once per pass (twice unless ``check_only``), so a file is

@@ -43,15 +43,19 @@ class Transactions:
 
     def __init__(self) -> None:
         self._parts: dict[TopicPartition, _Partition] = {}
-        self.last_stable: dict[TopicPartition, int] = {}  # from the last Fetch response, when the broker sent one
+        self.last_stable: dict[
+            TopicPartition, int
+        ] = {}  # from the last Fetch response, when the broker sent one
 
     def install(self, consumer: Any) -> bool:
         """Scan every Fetch response ``consumer`` parses; False if kafka-python's internals differ."""
         fetcher = getattr(consumer, "_fetcher", None)
         parse = getattr(fetcher, "_parse_fetched_data", None)
         if parse is None:
-            log.warning("cannot see kafka-python's Fetch responses: records of aborted transactions are "
-                        "skipped only if the broker reports them")
+            log.warning(
+                "cannot see kafka-python's Fetch responses: records of aborted transactions are "
+                "skipped only if the broker reports them"
+            )
             return False
 
         def scanning(completed_fetch: Any) -> Any:

@@ -2,7 +2,7 @@
 
     python -m deploy.env_table        # prints the Markdown table pasted into deploy/README.md
 
-Every option of every command can come from ``OBC_LEDGER_<DEST>`` (ledger.cli.env_name;
+Every option of every command can come from ``OBC_LEDGER_<DEST>`` (ledger.entrypoints.cli.main.env_name;
 the option on the command line wins). Variables are listed once, with every option and
 command that reads them. ``EXTRAS`` are read outside the parser.
 """
@@ -12,11 +12,16 @@ from __future__ import annotations
 import argparse
 from collections import defaultdict
 
-from ledger.cli import build_parser, env_name, option_actions
+from ledger.entrypoints.cli.main import build_parser, env_name, option_actions
 
 EXTRAS = {
     "OBC_LEDGER_DEBUG": ("—", "all", "—", "set to 1 to print a Python traceback on an internal error"),
-    "OBC_LEDGER_CHROMIUM": ("—", "report --pdf", "chromium on the PATH", "the headless Chromium that prints the PDF"),
+    "OBC_LEDGER_CHROMIUM": (
+        "—",
+        "report --pdf",
+        "chromium on the PATH",
+        "the headless Chromium that prints the PDF",
+    ),
 }
 GLOBAL = "(global)"
 # Meanings for options whose help text is missing or differs from command to command.
@@ -28,10 +33,10 @@ MEANINGS = {
     "OBC_LEDGER_POLL": "seconds between polls of the event log while following (default 1.0)",
     "OBC_LEDGER_REJECTED": "resolve the dispute as rejected (1/true/yes/on)",
     "OBC_LEDGER_UPHELD": "resolve the dispute as upheld (1/true/yes/on)",
-    "OBC_LEDGER_TOPIC": "`produce`: topic to send to (default ledger.records); "
-                        "`publish-decisions`: topic to publish to (default ledger.decisions)",
+    "OBC_LEDGER_TOPIC": "`produce`: topic to send to (default ledger.domain.records); "
+    "`publish-decisions`: topic to publish to (default ledger.decisions)",
     "OBC_LEDGER_OUT": "`demo`: directory for its generated files (default ./demo-output); `report`: the HTML file",
-    "OBC_LEDGER_TOPICS": "topics to consume, comma-separated in the variable (default ledger.records)",
+    "OBC_LEDGER_TOPICS": "topics to consume, comma-separated in the variable (default ledger.domain.records)",
     "OBC_LEDGER_YEAR": "contract year (1 is the first); where optional, only this year",
 }
 
@@ -75,7 +80,9 @@ def markdown() -> str:
         options = ", ".join(f"`{o}`" for o in sorted(entry["options"]))
         default = ", ".join(f"`{d}`" for d in sorted(entry["defaults"])) or "—"
         meaning = MEANINGS.get(name) or _meaning(entry)
-        rows.append(f"| `{name}` | {options} | {_commands(entry['commands'])} | {default} | {_cell(meaning)} |")
+        rows.append(
+            f"| `{name}` | {options} | {_commands(entry['commands'])} | {default} | {_cell(meaning)} |"
+        )
     for name, (option, commands, default, meaning) in sorted(EXTRAS.items()):
         rows.append(f"| `{name}` | {option} | {commands} | {default} | {_cell(meaning)} |")
     return "\n".join(rows)

@@ -5,7 +5,7 @@
                                    [--serve] [--keep]
 
 (``deploy/local-cluster`` is the same thing as a script.) Starts PostgreSQL 16 (pgserver's
-binaries) and the Tansu Kafka-protocol broker, creates ``ledger.records`` with
+binaries) and the Tansu Kafka-protocol broker, creates ``ledger.domain.records`` with
 ``--partitions`` partitions, its ``.dlq`` and ``ledger.decisions``, registers the
 contracts of a generated multi-contract stream (deploy.workload), then runs, as separate
 ``obc-ledger`` processes configured only through ``OBC_LEDGER_*`` environment variables
@@ -35,18 +35,19 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .loopback import PostgresServer, TansuBroker, start_postgres, start_tansu
 from .worker import Worker
 from .workload import Workload, demo_workload
 
-RECORDS_TOPIC = "ledger.records"
+RECORDS_TOPIC = "ledger.domain.records"
 DECISIONS_TOPIC = "ledger.decisions"
 GROUP = "obc-ledger"
-STALL_WINDOW_S = 2.0    # a partition that held records and did not move for this long after the kill
+STALL_WINDOW_S = 2.0  # a partition that held records and did not move for this long after the kill
 APPLY_TIMEOUT_S = 180.0
 
 
@@ -84,8 +85,9 @@ class KillReport:
 
 
 class LocalCluster:
-    def __init__(self, workload: Workload, options: Options, work: Path,
-                 say: Callable[[str], None] = print) -> None:
+    def __init__(
+        self, workload: Workload, options: Options, work: Path, say: Callable[[str], None] = print
+    ) -> None:
         self.workload = workload
         self.options = options
         self.work = work
@@ -119,16 +121,19 @@ class LocalCluster:
     def start_servers(self) -> None:
         started = time.monotonic()
         # PostgreSQL runs as an unprivileged account when we are root: the data dir must be traversable.
-        self.postgres = start_postgres(self.work / "pg", log_path=self.logs / "postgres.log",
-                                       settings=self.options.pg_settings)
+        self.postgres = start_postgres(
+            self.work / "pg", log_path=self.logs / "postgres.log", settings=self.options.pg_settings
+        )
         self.url = self.postgres.create_database("ledger")
         self.broker = start_tansu(log_dir=self.logs)
         for topic in (RECORDS_TOPIC, f"{RECORDS_TOPIC}.dlq", DECISIONS_TOPIC):
             self.broker.create_topic(topic, partitions=self.options.partitions)
         self.timings["servers_s"] = time.monotonic() - started
-        self.say(f"PostgreSQL 16 at {self.postgres.host}:{self.postgres.port}, Tansu broker at "
-                 f"{self.broker.bootstrap}; topics {RECORDS_TOPIC}, {RECORDS_TOPIC}.dlq, {DECISIONS_TOPIC} "
-                 f"with {self.options.partitions} partitions each")
+        self.say(
+            f"PostgreSQL 16 at {self.postgres.host}:{self.postgres.port}, Tansu broker at "
+            f"{self.broker.bootstrap}; topics {RECORDS_TOPIC}, {RECORDS_TOPIC}.dlq, {DECISIONS_TOPIC} "
+            f"with {self.options.partitions} partitions each"
+        )
 
     def env(self) -> dict[str, str]:
         """What every worker shares: where the event store and the broker are.
@@ -139,12 +144,16 @@ class LocalCluster:
         updated" when several workers start at once.
         """
         assert self.broker is not None
-        return {"OBC_LEDGER_DB": self.url, "OBC_LEDGER_BOOTSTRAP": self.broker.bootstrap, "OBC_LEDGER_JSON": "1",
-                "CREATE_TABLE": "false"}
+        return {
+            "OBC_LEDGER_DB": self.url,
+            "OBC_LEDGER_BOOTSTRAP": self.broker.bootstrap,
+            "OBC_LEDGER_JSON": "1",
+            "CREATE_TABLE": "false",
+        }
 
     def prepare_ledger(self) -> None:
         """Create the schema and register the contracts once, before any worker starts."""
-        from ledger.application import Ledger
+        from ledger.usecases.application import Ledger
         from projections.bootstrap import Projections
 
         self.app = Ledger.from_url(self.url)
@@ -158,10 +167,19 @@ class LocalCluster:
 
     def consumer(self, n: int) -> Worker:
         o = self.options
-        return Worker(f"consumer-{n}", ["consume"], self.env() | {
-            "OBC_LEDGER_TOPICS": RECORDS_TOPIC, "OBC_LEDGER_GROUP": GROUP, "OBC_LEDGER_BATCH": str(o.batch),
-            "OBC_LEDGER_SESSION_TIMEOUT_MS": str(o.session_timeout_ms),
-            "OBC_LEDGER_LOG_LEVEL": "info"}, self.logs).start()  # logs its partition assignments
+        return Worker(
+            f"consumer-{n}",
+            ["consume"],
+            self.env()
+            | {
+                "OBC_LEDGER_TOPICS": RECORDS_TOPIC,
+                "OBC_LEDGER_GROUP": GROUP,
+                "OBC_LEDGER_BATCH": str(o.batch),
+                "OBC_LEDGER_SESSION_TIMEOUT_MS": str(o.session_timeout_ms),
+                "OBC_LEDGER_LOG_LEVEL": "info",
+            },
+            self.logs,
+        ).start()  # logs its partition assignments
 
     def start_consumers(self) -> None:
         self.consumers = [self.consumer(n) for n in range(1, self.options.consumers + 1)]
@@ -170,10 +188,18 @@ class LocalCluster:
     def start_others(self) -> None:
         """The projection worker and the decisions publisher."""
         self.others = [
-            Worker("projections", ["projections", "run", "--follow"], self.env() | {"OBC_LEDGER_POLL": "0.2"},
-                   self.logs).start(),
-            Worker("publisher", ["publish-decisions"], self.env() | {"OBC_LEDGER_TOPIC": DECISIONS_TOPIC},
-                   self.logs).start(),
+            Worker(
+                "projections",
+                ["projections", "run", "--follow"],
+                self.env() | {"OBC_LEDGER_POLL": "0.2"},
+                self.logs,
+            ).start(),
+            Worker(
+                "publisher",
+                ["publish-decisions"],
+                self.env() | {"OBC_LEDGER_TOPIC": DECISIONS_TOPIC},
+                self.logs,
+            ).start(),
         ]
         self.say("started " + ", ".join(f"{w.name} (pid {w.pid})" for w in self.others))
 
@@ -196,7 +222,7 @@ class LocalCluster:
     def produce(self) -> None:
         from consumers.kafka import producer
         from consumers.producer import encode_line
-        from ledger.records import RecordRefused
+        from ledger.domain.records import RecordRefused
 
         assert self.broker is not None
         started = self.produce_started = time.monotonic()
@@ -214,7 +240,9 @@ class LocalCluster:
                 except RecordRefused:
                     self.refused += 1  # what `obc-ledger produce` refuses before sending
                     continue
-                client.send(RECORDS_TOPIC, key=key, value=value).add_callback(acked).add_errback(failures.append)
+                client.send(RECORDS_TOPIC, key=key, value=value).add_callback(acked).add_errback(
+                    failures.append
+                )
                 self.sent += 1
             client.flush()
         finally:
@@ -223,8 +251,10 @@ class LocalCluster:
             raise ClusterError(f"{len(failures)} record(s) not acknowledged by the broker: {failures[0]}")
         self.last_offsets = {p: last.get(p, -1) for p in range(self.options.partitions)}
         self.timings["produce_s"] = time.monotonic() - started
-        self.say(f"produced {self.sent:,} records keyed by contract id ({self.refused} refused by the producer's "
-                 f"checks) in {self.timings['produce_s']:.1f} s; last offsets by partition {self.last_offsets}")
+        self.say(
+            f"produced {self.sent:,} records keyed by contract id ({self.refused} refused by the producer's "
+            f"checks) in {self.timings['produce_s']:.1f} s; last offsets by partition {self.last_offsets}"
+        )
 
     def tracked(self) -> dict[int, int]:
         """The last offset the ledger applied, per partition (-1: none yet), from its own database."""
@@ -255,8 +285,14 @@ class LocalCluster:
                 if self.on_first_commit is not None:
                     self.on_first_commit()
             finished = all(tracked[p] >= last for p, last in self.last_offsets.items())
-            victim = self._victim(tracked) if o.kill_one_at is not None and self.kill is None \
-                and not finished and applied >= o.kill_one_at * self.sent else None
+            victim = (
+                self._victim(tracked)
+                if o.kill_one_at is not None
+                and self.kill is None
+                and not finished
+                and applied >= o.kill_one_at * self.sent
+                else None
+            )
             if victim is not None:
                 self._kill_one(victim, tracked, applied, now)
             elif self.kill is not None:
@@ -265,7 +301,9 @@ class LocalCluster:
                 break
             self.check_workers()
             if now > deadline:
-                raise ClusterError(f"not all applied after {APPLY_TIMEOUT_S:.0f} s: {tracked} of {self.last_offsets}")
+                raise ClusterError(
+                    f"not all applied after {APPLY_TIMEOUT_S:.0f} s: {tracked} of {self.last_offsets}"
+                )
             if now - last_say >= 5:
                 last_say = now
                 self.say(f"  … {applied:,} of {self.sent:,} applied")
@@ -275,8 +313,10 @@ class LocalCluster:
         self.timings["apply_from_produce_s"] = time.monotonic() - self.produce_started
         # from the first batch the ledger committed (seen within one poll) to the last: no group join
         self.timings["apply_from_first_commit_s"] = time.monotonic() - (first_commit or started)
-        self.say(f"all {self.sent:,} records applied: the ledger's tracked offsets equal the produced ones on every "
-                 f"partition ({self.timings['apply_s']:.1f} s after producing)")
+        self.say(
+            f"all {self.sent:,} records applied: the ledger's tracked offsets equal the produced ones on every "
+            f"partition ({self.timings['apply_s']:.1f} s after producing)"
+        )
 
     def assignments(self) -> dict[str, list[int]]:
         """Each running consumer's partitions of the records topic, from the last assignment it logged."""
@@ -300,8 +340,10 @@ class LocalCluster:
         owned = sorted(p for partitions in assignments.values() for p in partitions)
         if owned != list(range(self.options.partitions)):
             return None  # a rebalance is under way (not every member logged the same generation yet)
-        left = {name: sum(max(0, self.last_offsets[p] - tracked[p]) for p in partitions)
-                for name, partitions in assignments.items()}
+        left = {
+            name: sum(max(0, self.last_offsets[p] - tracked[p]) for p in partitions)
+            for name, partitions in assignments.items()
+        }
         name = max(left, key=lambda n: left[n], default=None)
         if name is None or left[name] == 0:
             return None  # no assignment logged yet, or none with records left: look again next poll
@@ -327,20 +369,35 @@ class LocalCluster:
                 self._moved[p] = now - self._killed_at
         if not self._classified and (since >= STALL_WINDOW_S or finished):
             self._classified = True
-            kill.stalled_partitions = [p for p, last in self.last_offsets.items()
-                                       if at_kill[p] < last and self._moved.get(p, since) >= STALL_WINDOW_S]
+            kill.stalled_partitions = [
+                p
+                for p, last in self.last_offsets.items()
+                if at_kill[p] < last and self._moved.get(p, since) >= STALL_WINDOW_S
+            ]
             if kill.stalled_partitions:
-                self.say(f"partitions {kill.stalled_partitions} stalled since the kill (they were {kill.consumer}'s); "
-                         f"the group reassigns them once its session expires")
+                self.say(
+                    f"partitions {kill.stalled_partitions} stalled since the kill (they were {kill.consumer}'s); "
+                    f"the group reassigns them once its session expires"
+                )
             else:
                 self.say(f"{kill.consumer} held no unfinished partition when it was killed")
-        if self._classified and kill.stalled_partitions and kill.taken_over_after_s is None \
-                and all(p in self._moved for p in kill.stalled_partitions):
+        if (
+            self._classified
+            and kill.stalled_partitions
+            and kill.taken_over_after_s is None
+            and all(p in self._moved for p in kill.stalled_partitions)
+        ):
             kill.taken_over_after_s = round(max(self._moved[p] for p in kill.stalled_partitions), 1)
-            self.say(f"partitions {kill.stalled_partitions} taken over by the other consumers "
-                     f"{kill.taken_over_after_s} s after the kill")
-        if self.options.restart_killed and self._classified and kill.restarted is None and (
-                kill.taken_over_after_s is not None or not kill.stalled_partitions):
+            self.say(
+                f"partitions {kill.stalled_partitions} taken over by the other consumers "
+                f"{kill.taken_over_after_s} s after the kill"
+            )
+        if (
+            self.options.restart_killed
+            and self._classified
+            and kill.restarted is None
+            and (kill.taken_over_after_s is not None or not kill.stalled_partitions)
+        ):
             replacement = self.consumer(len(self.consumers) + 1)
             self.consumers.append(replacement)
             kill.restarted = replacement.name
@@ -364,8 +421,9 @@ class LocalCluster:
 
         position, last = 0, 0
         while True:
-            page = self.app.recorder.select_notifications(start=position, limit=1000, topics=list(KINDS),
-                                                          inclusive_of_start=False)
+            page = self.app.recorder.select_notifications(
+                start=position, limit=1000, topics=list(KINDS), inclusive_of_start=False
+            )
             if not page:
                 return last
             position = last = page[-1].id
@@ -381,15 +439,19 @@ class LocalCluster:
 
     def wait_published(self) -> int:
         last = self.last_decision()
-        self.wait_until("publishing decisions",
-                        lambda: (self.app.recorder.max_tracking_id(f"publish:{DECISIONS_TOPIC}") or 0) >= last)
+        self.wait_until(
+            "publishing decisions",
+            lambda: (self.app.recorder.max_tracking_id(f"publish:{DECISIONS_TOPIC}") or 0) >= last,
+        )
         return last
 
     def wait_projected(self) -> dict[str, int]:
         seconds = self.wait_until("projecting", lambda: self.projections.projector.status()["lag"] == 0)
         status = self.projections.projector.status()
-        self.say(f"read models at position {status['position']:,} of {status['head']:,} (projection worker; "
-                 f"waited {seconds:.1f} s)")
+        self.say(
+            f"read models at position {status['position']:,} of {status['head']:,} (projection worker; "
+            f"waited {seconds:.1f} s)"
+        )
         return status
 
     def events_by_topic(self) -> dict[str, int]:
@@ -397,14 +459,18 @@ class LocalCluster:
         import psycopg
 
         with psycopg.connect(self.url) as conn:
-            rows = conn.execute("SELECT topic, count(*) FROM ledger_events GROUP BY topic ORDER BY topic").fetchall()
+            rows = conn.execute(
+                "SELECT topic, count(*) FROM ledger_events GROUP BY topic ORDER BY topic"
+            ).fetchall()
         return {topic.rsplit(":", 1)[-1]: n for topic, n in rows}
 
     def statements(self) -> dict[str, dict[str, Any]]:
         """Every contract year's statement, from the read models the projection worker built."""
         read = self.projections.read
-        return {cid: {str(y): read.statement(cid, y) for y in range(1, self.workload.years + 1)}
-                for cid in self.workload.contract_ids}
+        return {
+            cid: {str(y): read.statement(cid, y) for y in range(1, self.workload.years + 1)}
+            for cid in self.workload.contract_ids
+        }
 
     # ---------------------------------------------------------------- stop
 
@@ -433,8 +499,11 @@ class LocalCluster:
         for worker in self.others:
             worker.stop()
         reports = {w.name: w.report() for w in self.consumers + self.others}
-        self.stop_logs = {w.name: w.log_tail() for w in self.consumers + self.others
-                          if reports[w.name] is None and (self.kill is None or w.name != self.kill.consumer)}
+        self.stop_logs = {
+            w.name: w.log_tail()
+            for w in self.consumers + self.others
+            if reports[w.name] is None and (self.kill is None or w.name != self.kill.consumer)
+        }
         return reports
 
     def stop(self) -> None:
@@ -454,7 +523,7 @@ class LocalCluster:
 
 def embedded_statements(workload: Workload, work: Path) -> dict[str, dict[str, Any]]:
     """The same lines as ONE JSON-lines file ingested into a fresh SQLite ledger; the same years closed."""
-    from ledger.application import Ledger
+    from ledger.usecases.application import Ledger
 
     path = workload.write_jsonl(work / "records.jsonl")
     app = Ledger.from_url(f"sqlite:///{work / 'embedded.db'}")
@@ -466,8 +535,10 @@ def embedded_statements(workload: Workload, work: Path) -> dict[str, dict[str, A
         for cid in workload.contract_ids:
             for year in range(1, workload.years + 1):
                 app.close_year(cid, year)
-        return {cid: {str(y): app.statement(cid, y) for y in range(1, workload.years + 1)}
-                for cid in workload.contract_ids}
+        return {
+            cid: {str(y): app.statement(cid, y) for y in range(1, workload.years + 1)}
+            for cid in workload.contract_ids
+        }
     finally:
         app.close()
 
@@ -481,8 +552,10 @@ def summary_rows(statements: dict[str, dict[str, Any]]) -> list[str]:
     for cid, years in statements.items():
         for year, st in years.items():
             risk = st["risk_share"]["adjustment"] if st.get("risk_share") else "—"
-            rows.append(f"{cid:<18}{year:>5}{st['budget']:>17}{st['core']['annual']:>17}"
-                        f"{st['outcomes']['payment']:>15}{risk:>14}{st['total']:>17}")
+            rows.append(
+                f"{cid:<18}{year:>5}{st['budget']:>17}{st['core']['annual']:>17}"
+                f"{st['outcomes']['payment']:>15}{risk:>14}{st['total']:>17}"
+            )
     return rows
 
 
@@ -493,8 +566,10 @@ def serve_until_interrupted(cluster: LocalCluster, say: Callable[[str], None]) -
         if key != "OBC_LEDGER_JSON":
             say(f"  export {key}='{value}'")
     say(f"  .venv/bin/obc-ledger statement {cluster.workload.contract_ids[0]} --year 1")
-    say(f"  OBC_LEDGER_GROUP={GROUP} OBC_LEDGER_SESSION_TIMEOUT_MS={cluster.options.session_timeout_ms} "
-        f".venv/bin/obc-ledger consume          # another consumer joins the group")
+    say(
+        f"  OBC_LEDGER_GROUP={GROUP} OBC_LEDGER_SESSION_TIMEOUT_MS={cluster.options.session_timeout_ms} "
+        f".venv/bin/obc-ledger consume          # another consumer joins the group"
+    )
     say("  kill -9 PID                      # a consumer dies; the group moves its partitions")
     say("  running: " + ", ".join(f"{w.name} pid {w.pid}" for w in cluster.consumers + cluster.others))
     reported: set[str] = set()
@@ -510,12 +585,23 @@ def serve_until_interrupted(cluster: LocalCluster, say: Callable[[str], None]) -
         say("stopping")
 
 
-def run(workload: Workload, options: Options, work: Path, *, compare: bool = False, serve: bool = False,
-        say: Callable[[str], None] = print) -> dict[str, Any]:
+def run(
+    workload: Workload,
+    options: Options,
+    work: Path,
+    *,
+    compare: bool = False,
+    serve: bool = False,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
     cluster = LocalCluster(workload, options, work, say)
-    result: dict[str, Any] = {"records": len(workload.lines), "contracts": workload.contract_ids,
-                              "years": workload.years, "consumers": options.consumers,
-                              "partitions": options.partitions}
+    result: dict[str, Any] = {
+        "records": len(workload.lines),
+        "contracts": workload.contract_ids,
+        "years": workload.years,
+        "consumers": options.consumers,
+        "partitions": options.partitions,
+    }
     started = time.monotonic()
     try:
         cluster.start_servers()
@@ -539,40 +625,68 @@ def run(workload: Workload, options: Options, work: Path, *, compare: bool = Fal
         result["stop_logs"] = cluster.stop_logs
     finally:
         cluster.stop()
-    result.update(sent=cluster.sent, refused_by_producer=cluster.refused, last_offsets=cluster.last_offsets,
-                  kill=cluster.kill.to_dict() if cluster.kill else None,
-                  timings={k: round(v, 2) for k, v in cluster.timings.items()},
-                  seconds=round(time.monotonic() - started, 1), statements=statements)
-    consumed = {name: r.get("consumed") for name, r in result["worker_reports"].items()
-                if name.startswith("consumer") and r}
+    result.update(
+        sent=cluster.sent,
+        refused_by_producer=cluster.refused,
+        last_offsets=cluster.last_offsets,
+        kill=cluster.kill.to_dict() if cluster.kill else None,
+        timings={k: round(v, 2) for k, v in cluster.timings.items()},
+        seconds=round(time.monotonic() - started, 1),
+        statements=statements,
+    )
+    consumed = {
+        name: r.get("consumed")
+        for name, r in result["worker_reports"].items()
+        if name.startswith("consumer") and r
+    }
     say(f"\nconsumer reports (a killed consumer prints none): {consumed}")
     if compare:
         reference = embedded_statements(workload, work)
         same = sum(statements[c][y] == reference[c][y] for c in reference for y in reference[c])
         total = sum(len(v) for v in reference.values())
         result["compared"] = {"identical": same, "statements": total}
-        say(f"compared with one JSON-lines ingest into SQLite (the embedded default): {same} of {total} "
-            f"statements identical")
+        say(
+            f"compared with one JSON-lines ingest into SQLite (the embedded default): {same} of {total} "
+            f"statements identical"
+        )
     say(f"done in {result['seconds']} s")
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.local_cluster", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.local_cluster", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--consumers", type=int, default=3)
     parser.add_argument("--partitions", type=int, default=6)
-    parser.add_argument("--copies", type=int, default=6, help="copies of each of the two demo contracts (default 6)")
-    parser.add_argument("--years", type=int, default=3, help="contract years of records, then closed (default 3)")
+    parser.add_argument(
+        "--copies", type=int, default=6, help="copies of each of the two demo contracts (default 6)"
+    )
+    parser.add_argument(
+        "--years", type=int, default=3, help="contract years of records, then closed (default 3)"
+    )
     parser.add_argument("--seed", type=int, default=2025)
-    parser.add_argument("--batch", type=int, default=500, help="records per consumer transaction (default 500)")
+    parser.add_argument(
+        "--batch", type=int, default=500, help="records per consumer transaction (default 500)"
+    )
     parser.add_argument("--session-timeout-ms", type=int, default=6000)
-    parser.add_argument("--kill-one-at", type=float, metavar="FRACTION",
-                        help="SIGKILL one consumer once this fraction of the records is applied")
-    parser.add_argument("--restart-killed", action="store_true",
-                        help="start a replacement once the killed consumer's partitions were taken over")
+    parser.add_argument(
+        "--kill-one-at",
+        type=float,
+        metavar="FRACTION",
+        help="SIGKILL one consumer once this fraction of the records is applied",
+    )
+    parser.add_argument(
+        "--restart-killed",
+        action="store_true",
+        help="start a replacement once the killed consumer's partitions were taken over",
+    )
     parser.add_argument("--no-close", action="store_true", help="do not close the years (no decisions)")
-    parser.add_argument("--compare", action="store_true",
-                        help="compare every statement with one JSON-lines ingest into SQLite")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="compare every statement with one JSON-lines ingest into SQLite",
+    )
     parser.add_argument("--out", type=Path, help="write result.json (statements, reports, timings) here")
     parser.add_argument("--serve", action="store_true", help="keep the cluster running until Ctrl-C")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs, databases)")
@@ -581,12 +695,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--kill-one-at must be between 0 and 1")
     if args.kill_one_at is not None and args.consumers < 2:
         parser.error("--kill-one-at needs at least 2 consumers (the others take over)")
-    options = Options(consumers=args.consumers, partitions=args.partitions, batch=args.batch,
-                      session_timeout_ms=args.session_timeout_ms, kill_one_at=args.kill_one_at,
-                      restart_killed=args.restart_killed, close_years=not args.no_close)
+    options = Options(
+        consumers=args.consumers,
+        partitions=args.partitions,
+        batch=args.batch,
+        session_timeout_ms=args.session_timeout_ms,
+        kill_one_at=args.kill_one_at,
+        restart_killed=args.restart_killed,
+        close_years=not args.no_close,
+    )
     workload = demo_workload(args.copies, args.years, args.seed)
-    print(f"workload: {len(workload.lines):,} records for {len(workload.contracts)} contracts, "
-          f"{workload.years} years each")
+    print(
+        f"workload: {len(workload.lines):,} records for {len(workload.contracts)} contracts, "
+        f"{workload.years} years each"
+    )
     # Not under a 0700 directory: as root, PostgreSQL runs as an unprivileged account that must reach its data.
     work = Path(tempfile.mkdtemp(prefix="obc-local-cluster-"))
     work.chmod(0o755)

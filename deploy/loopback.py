@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 LOOPBACK = "127.0.0.1"
 PG_SUPERUSER = "postgres"
-PG_DEFAULT_PASSWORD = "obc-test-password"  # noqa: S105 - throwaway loopback server
+PG_DEFAULT_PASSWORD = "obc-test-password"
 PG_RUN_AS_ENV = "OBC_TEST_PG_RUN_AS"
 PG_RUN_AS_DEFAULT = "nobody"
 TANSU_BIN_ENV = "CALF_TANSU_BIN"
@@ -107,7 +107,7 @@ def _spawn(
     """Start ``argv`` in its own session with stdout+stderr appended to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -336,7 +336,7 @@ def _initdb(pgdata: Path, password: str, account: pwd.struct_passwd | None) -> N
         "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions",
     ]  # fmt: skip
     try:
-        subprocess.run(  # noqa: S603 - fixed argv
+        subprocess.run(
             argv, check=True, capture_output=True, text=True, timeout=120,
             cwd=pgdata.parent, **_identity_kwargs(account),
         )  # fmt: skip

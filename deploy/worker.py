@@ -17,7 +17,7 @@ STOP_GRACE_S = 20.0  # SIGTERM: a consumer finishes and commits its batch, then 
 def obc_ledger_argv() -> list[str]:
     """The ``obc-ledger`` console script of this interpreter's environment."""
     script = Path(sys.executable).parent / "obc-ledger"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "ledger.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "ledger.entrypoints.cli.main"]
 
 
 def worker_env(settings: dict[str, str]) -> dict[str, str]:
@@ -44,11 +44,16 @@ class Worker:
     def err(self) -> Path:
         return self.logs / f"{self.name}.err"
 
-    def start(self) -> "Worker":
+    def start(self) -> Worker:
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
-            self.proc = subprocess.Popen(obc_ledger_argv() + self.args, env=worker_env(self.env),  # noqa: S603
-                                         stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                         start_new_session=True)  # a terminal Ctrl-C is ours to handle
+            self.proc = subprocess.Popen(
+                obc_ledger_argv() + self.args,
+                env=worker_env(self.env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+            )  # a terminal Ctrl-C is ours to handle
         return self
 
     @property
@@ -84,7 +89,9 @@ class Worker:
             self.proc.wait()
 
     def log_tail(self, lines: int = 15) -> str:
-        return "\n".join(self.err.read_text(errors="replace").splitlines()[-lines:]) if self.err.exists() else ""
+        return (
+            "\n".join(self.err.read_text(errors="replace").splitlines()[-lines:]) if self.err.exists() else ""
+        )
 
     def report(self) -> dict[str, Any] | None:
         """The JSON report it printed when it stopped (None if it was killed)."""

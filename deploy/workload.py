@@ -16,16 +16,16 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from ledger.adapters.yamlio import load_yaml
 from ledger.demo.generate import generate_records
 from ledger.demo.loader import DEMO_CONTRACTS
-from ledger.yamlio import load_yaml
 
 
 @dataclass(frozen=True)
 class Workload:
     contracts: tuple[tuple[str, str], ...]  # (contract id, contract YAML), in registration order
-    years: int                              # contract years the records cover (and that are closed)
-    lines: tuple[str, ...]                  # JSON lines in arrival order
+    years: int  # contract years the records cover (and that are closed)
+    lines: tuple[str, ...]  # JSON lines in arrival order
 
     @property
     def contract_ids(self) -> list[str]:
@@ -49,8 +49,11 @@ def renamed(name: str, new_id: str) -> str:
 
 def interleave(streams: list[list[str]]) -> list[str]:
     """Merge streams so each is spread evenly over the result; each keeps its own order."""
-    keyed = [((i + 0.5) / len(lines), s, i, line)  # float-ok: an ordering key, not money
-             for s, lines in enumerate(streams) for i, line in enumerate(lines)]
+    keyed = [
+        ((i + 0.5) / len(lines), s, i, line)  # float-ok: an ordering key, not money
+        for s, lines in enumerate(streams)
+        for i, line in enumerate(lines)
+    ]
     return [line for *_, line in sorted(keyed)]
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, time, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, time
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
-from ledger.application import Ledger
-from ledger.errors import ConfigurationError, InvalidCommand, storage_fault
+from ledger.domain.errors import ConfigurationError, InvalidCommand, storage_fault
+from ledger.usecases.application import Ledger
 
 from .projector import Projector
 from .queries import ReadModels
@@ -29,7 +30,7 @@ def sqlalchemy_url(url: str) -> str:
         return url
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     raise ConfigurationError(f"{url!r}: unsupported projections database URL", code="invalid_db_url")
 
 
@@ -56,12 +57,14 @@ def parse_instant(text: str) -> datetime:
     try:
         if len(text) == 10:
             day = datetime.fromisoformat(text).date()
-            return datetime.combine(day, time.max, tzinfo=timezone.utc)
+            return datetime.combine(day, time.max, tzinfo=UTC)
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise InvalidCommand(f"--as-of: {text!r} is not an ISO 8601 date or date-time "
-                             f"(e.g. 2027-04-30T17:00:00+01:00)", code="invalid_instant") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        raise InvalidCommand(
+            f"--as-of: {text!r} is not an ISO 8601 date or date-time (e.g. 2027-04-30T17:00:00+01:00)",
+            code="invalid_instant",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Projections:
@@ -75,7 +78,7 @@ class Projections:
         self.as_of_instant: datetime | None = None  # set for read models of the past (:meth:`as_of`)
 
     @classmethod
-    def for_ledger(cls, app: Ledger, ledger_url: str, projections_url: str | None = None) -> "Projections":
+    def for_ledger(cls, app: Ledger, ledger_url: str, projections_url: str | None = None) -> Projections:
         return cls(app, projections_url or os.environ.get(PROJECTIONS_DB_ENV) or ledger_url)
 
     def current(self, warn: Callable[[str], None] | None = None) -> ReadModels:
@@ -98,18 +101,24 @@ class Projections:
                 position, head = self.projector.position(), self.projector.head()
             except Exception:  # no read models to answer from (never projected): the write's error stands
                 raise fault from exc
-            say(f"warning: read models are {max(head - position, 0)} events behind ({fault.code}): "
-                f"figures as of notification {position}")
+            say(
+                f"warning: read models are {max(head - position, 0)} events behind ({fault.code}): "
+                f"figures as of notification {position}"
+            )
             return self.read
         skipped = self.projector.quarantined()
         if skipped:
-            ids = ", ".join(f"#{q['notification_id']}" for q in skipped[:5]) + (", …" if len(skipped) > 5 else "")
-            say(f"warning: {len(skipped)} event(s) quarantined, not in these figures ({ids}): "
-                f"see `obc-ledger projections status`")
+            ids = ", ".join(f"#{q['notification_id']}" for q in skipped[:5]) + (
+                ", …" if len(skipped) > 5 else ""
+            )
+            say(
+                f"warning: {len(skipped)} event(s) quarantined, not in these figures ({ids}): "
+                f"see `obc-ledger projections status`"
+            )
         return self.read
 
     @classmethod
-    def as_of(cls, app: Ledger, instant: datetime, contracts: set[str] | None = None) -> "Projections":
+    def as_of(cls, app: Ledger, instant: datetime, contracts: set[str] | None = None) -> Projections:
         """Read models rebuilt in a scratch database from the events recorded up to ``instant``."""
         scratch = cls(app, "sqlite://")
         scratch.projector.run(as_of=instant, contracts=contracts)

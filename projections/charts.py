@@ -10,27 +10,42 @@ from __future__ import annotations
 
 import io
 import re
-from html import escape
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Mapping, Sequence
+from html import escape
 
 import matplotlib
 
 matplotlib.use("Agg")
-from matplotlib import rcParams  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib import rcParams
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 rcParams["svg.fonttype"] = "none"  # text stays text: smaller, searchable, selectable
 # Sized for the page: a wide chart is 7.2 in (the A4 text width, ~690 px) and a card 3.4 in, so their
 # 9 pt text prints at 8-9 pt; legends sit below the plot, never over the lines.
-rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 9,
-                 "ytick.labelsize": 9, "legend.fontsize": 8.5})
+rcParams.update(
+    {
+        "font.size": 9,
+        "axes.titlesize": 10,
+        "axes.labelsize": 9,
+        "xtick.labelsize": 9,
+        "ytick.labelsize": 9,
+        "legend.fontsize": 8.5,
+    }
+)
 WIDE = (7.2, 3.3)
 CARD = (3.4, 2.9)
 
-COMPONENT_COLOURS = {"core": "#4c72b0", "outcomes": "#55a868", "reserve": "#8172b2",
-                     "risk adjustment": "#c44e52", "high-cost": "#dd8452", "true-ups": "#937860", "adjustments": "#da8bc3"}
+COMPONENT_COLOURS = {
+    "core": "#4c72b0",
+    "outcomes": "#55a868",
+    "reserve": "#8172b2",
+    "risk adjustment": "#c44e52",
+    "high-cost": "#dd8452",
+    "true-ups": "#937860",
+    "adjustments": "#da8bc3",
+}
 
 
 def _svg(fig: Figure, salt: str) -> str:
@@ -38,7 +53,7 @@ def _svg(fig: Figure, salt: str) -> str:
     with matplotlib.rc_context({"svg.hashsalt": salt}):
         fig.savefig(buf, format="svg", metadata={"Date": None})  # fixed margins: "tight" would draw twice
     text = buf.getvalue()
-    text = text[text.index("<svg"):]  # drop the XML prolog and DOCTYPE: inline SVG
+    text = text[text.index("<svg") :]  # drop the XML prolog and DOCTYPE: inline SVG
     return _METADATA.sub("", text, count=1)
 
 
@@ -90,9 +105,14 @@ def adjustments_chart(years: Sequence[int], components: Mapping[str, Sequence[De
     """Everything but the core, in two panels each at its own scale, so nothing vanishes beside the core:
     (a) outcome payments, reserve and high-cost reimbursement; (b) the risk-share adjustment, true-ups and
     manual adjustments, each bar labelled with its amount. Negative bars hang below zero."""
-    panels = [("Outcomes, reserve and high-cost reimbursement", ("outcomes", "reserve", "high-cost"), False),
-              ("Risk-share adjustment, true-ups and manual adjustments", ("risk adjustment", "true-ups", "adjustments"),
-               True)]
+    panels = [
+        ("Outcomes, reserve and high-cost reimbursement", ("outcomes", "reserve", "high-cost"), False),
+        (
+            "Risk-share adjustment, true-ups and manual adjustments",
+            ("risk adjustment", "true-ups", "adjustments"),
+            True,
+        ),
+    ]
     fig = Figure(figsize=(WIDE[0], 5.4))
     axes = fig.subplots(2, 1)
     fig.subplots_adjust(hspace=0.75, left=0.13, right=0.98, top=0.94, bottom=0.12)
@@ -103,8 +123,13 @@ def adjustments_chart(years: Sequence[int], components: Mapping[str, Sequence[De
         for k, (name, values) in enumerate(shown.items()):
             heights = [float(v) for v in values]  # float-ok: plotting
             every += heights
-            bars = ax.bar([i - 0.4 + width * (k + 0.5) for i in range(len(years))], heights, width=width * 0.92,
-                          label=name, color=COMPONENT_COLOURS.get(name))
+            bars = ax.bar(
+                [i - 0.4 + width * (k + 0.5) for i in range(len(years))],
+                heights,
+                width=width * 0.92,
+                label=name,
+                color=COMPONENT_COLOURS.get(name),
+            )
             if labelled:
                 ax.bar_label(bars, labels=[_short(v) if v else "" for v in values], fontsize=7, padding=2)
         ax.axhline(0, color="#333", linewidth=0.8)
@@ -132,9 +157,14 @@ def _short(value: Decimal) -> str:
     return f"{value:,.0f}"
 
 
-def indicator_chart(title: str, years: Sequence[int], values: Sequence[Decimal | None],
-                    baselines: Sequence[Decimal | None], thresholds: Mapping[str, Sequence[Decimal | None]],
-                    salt: str) -> str:
+def indicator_chart(
+    title: str,
+    years: Sequence[int],
+    values: Sequence[Decimal | None],
+    baselines: Sequence[Decimal | None],
+    thresholds: Mapping[str, Sequence[Decimal | None]],
+    salt: str,
+) -> str:
     """A measure's value by year against its baseline and its resolved thresholds, the axis from zero.
 
     Drawn as SVG directly (a report holds one per measure: matplotlib took ~0.1 s each); coordinates are
@@ -166,15 +196,19 @@ def indicator_chart(title: str, years: Sequence[int], values: Sequence[Decimal |
     def x_of(i: int) -> Decimal:
         return (Decimal(left) + slot * i + slot / 2).quantize(Decimal("0.1"))
 
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
-           f'font-family="DejaVu Sans, sans-serif" font-size="12.5" role="img" aria-label="{escape(title)}">',
-           f'<text x="{(left + right) // 2}" y="16" text-anchor="middle" font-size="14">{escape(title)}</text>',
-           f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="none" stroke="#333"/>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" '
+        f'font-family="DejaVu Sans, sans-serif" font-size="12.5" role="img" aria-label="{escape(title)}">',
+        f'<text x="{(left + right) // 2}" y="16" text-anchor="middle" font-size="14">{escape(title)}</text>',
+        f'<rect x="{left}" y="{top}" width="{right - left}" height="{bottom - top}" fill="none" stroke="#333"/>',
+    ]
     tick = lo
     while tick <= hi:
         y = y_of(tick)
-        out.append(f'<line x1="{left - 4}" y1="{y}" x2="{right}" y2="{y}" stroke="#e5e5e5"/>'
-                   f'<text x="{left - 6}" y="{y + 4}" text-anchor="end">{_tick(tick, step)}</text>')
+        out.append(
+            f'<line x1="{left - 4}" y1="{y}" x2="{right}" y2="{y}" stroke="#e5e5e5"/>'
+            f'<text x="{left - 6}" y="{y + 4}" text-anchor="end">{_tick(tick, step)}</text>'
+        )
         tick += step
     for i, year in enumerate(years):
         out.append(f'<text x="{x_of(i)}" y="{bottom + 15}" text-anchor="middle">{year}</text>')
@@ -183,15 +217,19 @@ def indicator_chart(title: str, years: Sequence[int], values: Sequence[Decimal |
         coords = [(x_of(i), y_of(v)) for i, v in enumerate(points) if v is not None]
         style = f' stroke-dasharray="{dash}"' if dash else ""
         width = "2" if name == "value" else "1.5"
-        out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="{width}"{style} '
-                   f'points="{" ".join(f"{x},{y}" for x, y in coords)}"><title>{escape(name)}</title></polyline>')
+        out.append(
+            f'<polyline fill="none" stroke="{colour}" stroke-width="{width}"{style} '
+            f'points="{" ".join(f"{x},{y}" for x, y in coords)}"><title>{escape(name)}</title></polyline>'
+        )
         if name == "value":
             out += [f'<circle cx="{x}" cy="{y}" r="3.2" fill="{colour}"/>' for x, y in coords]
     for k, (name, colour, dash, _) in enumerate(lines):  # the legend, below the plot in two columns
         x, y = 20 + (k % 2) * 160, bottom + 52 + (k // 2) * 16
         style = f' stroke-dasharray="{dash}"' if dash else ""
-        out.append(f'<line x1="{x}" y1="{y - 4}" x2="{x + 22}" y2="{y - 4}" stroke="{colour}" stroke-width="2"{style}/>'
-                   f'<text x="{x + 28}" y="{y}">{escape(name)}</text>')
+        out.append(
+            f'<line x1="{x}" y1="{y - 4}" x2="{x + 22}" y2="{y - 4}" stroke="{colour}" stroke-width="2"{style}/>'
+            f'<text x="{x + 28}" y="{y}">{escape(name)}</text>'
+        )
     out.append("</svg>")
     return "".join(out)
 
@@ -211,9 +249,14 @@ def _tick(value: Decimal, step: Decimal) -> str:
     return f"{value:,.{places}f}"
 
 
-def cost_chart(years: Sequence[int], budgets: Sequence[Decimal], costs: Sequence[Decimal | None],
-               corridors: Sequence[Sequence[tuple[Decimal, Decimal]]], salt: str,
-               tier_labels: Sequence[str] = ()) -> str:
+def cost_chart(
+    years: Sequence[int],
+    budgets: Sequence[Decimal],
+    costs: Sequence[Decimal | None],
+    corridors: Sequence[Sequence[tuple[Decimal, Decimal]]],
+    salt: str,
+    tier_labels: Sequence[str] = (),
+) -> str:
     """Cost per year against the budget, with the risk-share tiers drawn as bands around the reference.
 
     ``corridors[i]`` lists (low, high) bounds of each bounded tier for year i, innermost first.
@@ -225,20 +268,38 @@ def cost_chart(years: Sequence[int], budgets: Sequence[Decimal], costs: Sequence
     labelled = set()
     for i, bands in enumerate(corridors):
         for n, (low, high) in reversed(list(enumerate(bands))):
-            label = (tier_labels[n] if n < len(tier_labels) else f"tier {n + 1}") if n not in labelled else None
+            label = (
+                (tier_labels[n] if n < len(tier_labels) else f"tier {n + 1}") if n not in labelled else None
+            )
             labelled.add(n)
-            ax.fill_between([i - 0.4, i + 0.4], float(low), float(high),  # float-ok: plotting
-                            color=shades[min(n, len(shades) - 1)], alpha=0.12 + 0.08 * n, linewidth=0,
-                            label=label)
+            ax.fill_between(
+                [i - 0.4, i + 0.4],
+                float(low),
+                float(high),  # float-ok: plotting
+                color=shades[min(n, len(shades) - 1)],
+                alpha=0.12 + 0.08 * n,
+                linewidth=0,
+                label=label,
+            )
     cx = [i for i, c in zip(x, costs) if c is not None]
     cy = [float(c) for c in costs if c is not None]  # float-ok: plotting
     ax.bar(cx, cy, width=0.35, color="#4c72b0", label="reported cost (current versions)", zorder=3)
-    ax.plot(x, [float(b) for b in budgets], marker="D", color="#333", linestyle="-",  # float-ok: plotting
-            label="budget", zorder=4)
+    ax.plot(
+        x,
+        [float(b) for b in budgets],
+        marker="D",
+        color="#333",
+        linestyle="-",  # float-ok: plotting
+        label="budget",
+        zorder=4,
+    )
     ax.set_xticks(x, [f"year {y}" for y in years])
     ax.yaxis.set_major_formatter(FuncFormatter(_millions))
-    values = [b for b in budgets] + [c for c in costs if c is not None] + [v for bands in corridors for b in bands
-                                                                           for v in b]
+    values = (
+        [b for b in budgets]
+        + [c for c in costs if c is not None]
+        + [v for bands in corridors for b in bands for v in b]
+    )
     if values:  # the axis starts at zero, so bars compare by their length
         ax.set_ylim(0, float(max(values) * Decimal("1.08")) or 1.0)  # float-ok: plotting
     ax.set_ylabel("GBP")

@@ -16,28 +16,61 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import select
 
-from ledger.errors import LedgerError
-from ledger.finance import financial_year, last_day_of_period
-from ledger.periods import QUARTERLY, parse_period
+from ledger.domain.errors import LedgerError
+from ledger.domain.finance import financial_year, last_day_of_period
+from ledger.domain.periods import QUARTERLY, parse_period
 
 from . import facts
 from . import schema as t
 from .queries import ReadModels
-from .reconcile import (_ADJUSTMENT, _CLOSE, _MONEY, _TRUE_UP, InvalidRegister, RegisterRow, label_order,
-                        parse_register, payment_schedule)
+from .reconcile import (
+    _ADJUSTMENT,
+    _CLOSE,
+    _MONEY,
+    _TRUE_UP,
+    InvalidRegister,
+    RegisterRow,
+    label_order,
+    parse_register,
+    payment_schedule,
+)
 
-KINDS = {"period": "instalment", "close": "year_close", "true_up": "true_up", "adjustment": "dispute_adjustment"}
-COLUMNS = ("payment_id", "contract_id", "year", "period", "kind", "party", "party_name", "supplier_code",
-           "cost_centre", "purchase_order", "service_from", "service_to", "decision_id", "event_position",
-           "decided_at", "due_date", "financial_year", "amount", "currency")
+KINDS = {
+    "period": "instalment",
+    "close": "year_close",
+    "true_up": "true_up",
+    "adjustment": "dispute_adjustment",
+}
+COLUMNS = (
+    "payment_id",
+    "contract_id",
+    "year",
+    "period",
+    "kind",
+    "party",
+    "party_name",
+    "supplier_code",
+    "cost_centre",
+    "purchase_order",
+    "service_from",
+    "service_to",
+    "decision_id",
+    "event_position",
+    "decided_at",
+    "due_date",
+    "financial_year",
+    "amount",
+    "currency",
+)
 
 
 def schedule_lines(read: ReadModels, contract_id: str, year: int | None = None) -> list[dict[str, Any]]:
@@ -54,8 +87,16 @@ def schedule_lines(read: ReadModels, contract_id: str, year: int | None = None) 
             counts[(d.year, kind)] = n = counts.get((d.year, kind), 0) + 1
             decided[(d.year, kind, n)] = d
         positions = [r.notification_id for r in [*instalments.values(), *decided.values()]]
-        events = {e.notification_id: e for e in conn.execute(
-            select(t.audit_trail).where(t.audit_trail.c.notification_id.in_(positions)))} if positions else {}
+        events = (
+            {
+                e.notification_id: e
+                for e in conn.execute(
+                    select(t.audit_trail).where(t.audit_trail.c.notification_id.in_(positions))
+                )
+            }
+            if positions
+            else {}
+        )
     finance = definition.finance
     names = {p.id: p.name for p in (definition.lead_provider, *definition.subcontractors)}
     rank = {p: i for i, p in enumerate(definition.providers)}
@@ -78,19 +119,35 @@ def schedule_lines(read: ReadModels, contract_id: str, year: int | None = None) 
             due = finance.instalment_due(service[1])
         else:
             service = (lo, hi - timedelta(days=1))
-            due = finance.settlement_due(source.decided_at) if source is not None and source.decided_at else None
+            due = (
+                finance.settlement_due(source.decided_at)
+                if source is not None and source.decided_at
+                else None
+            )
         event = events.get(source.notification_id) if source is not None else None
-        out.append({
-            "payment_id": f"{contract_id}/{label}/{r['party']}", "contract_id": contract_id, "year": y,
-            "period": label, "kind": KINDS[kind], "party": r["party"], "party_name": names.get(r["party"]),
-            **finance.codes(r["party"]),
-            "service_from": service[0].isoformat(), "service_to": service[1].isoformat(),
-            "decision_id": f"{event.originator_id}:{event.originator_version}" if event is not None else None,
-            "event_position": source.notification_id if source is not None else None,
-            "decided_at": source.decided_at if source is not None else None,
-            "due_date": due.isoformat() if due else None, "financial_year": financial_year(due) if due else None,
-            "amount": r["amount"], "currency": definition.currency,
-        })
+        out.append(
+            {
+                "payment_id": f"{contract_id}/{label}/{r['party']}",
+                "contract_id": contract_id,
+                "year": y,
+                "period": label,
+                "kind": KINDS[kind],
+                "party": r["party"],
+                "party_name": names.get(r["party"]),
+                **finance.codes(r["party"]),
+                "service_from": service[0].isoformat(),
+                "service_to": service[1].isoformat(),
+                "decision_id": f"{event.originator_id}:{event.originator_version}"
+                if event is not None
+                else None,
+                "event_position": source.notification_id if source is not None else None,
+                "decided_at": source.decided_at if source is not None else None,
+                "due_date": due.isoformat() if due else None,
+                "financial_year": financial_year(due) if due else None,
+                "amount": r["amount"],
+                "currency": definition.currency,
+            }
+        )
     out.sort(key=lambda line: (line["year"], label_order(line["period"]), rank.get(line["party"], len(rank))))
     return out
 
@@ -109,7 +166,9 @@ def to_csv(lines: Sequence[Mapping[str, Any]]) -> str:
 MONEY_FORMAT = "#,##0.00"
 
 
-def write_xlsx(path: Path, sheets: Sequence[tuple[str, Sequence[str], Sequence[Mapping[str, Any]], set[str]]]) -> None:
+def write_xlsx(
+    path: Path, sheets: Sequence[tuple[str, Sequence[str], Sequence[Mapping[str, Any]], set[str]]]
+) -> None:
     """Workbook of one sheet per (title, columns, rows, money columns). Money cells are numbers built from the
     Decimal text (openpyxl writes Decimal exactly as its shortest decimal text) with the ``#,##0.00`` format;
     dates are real dates; a frozen header row and an autofilter make it a table a finance team can sort."""
@@ -188,9 +247,17 @@ def parse_foreign(text: str, source: str = "register") -> list[ForeignRow]:
     party = names.index("party") if "party" in names else None
     supplier = names.index("supplier_code") if "supplier_code" in names else None
     if "amount" not in names or (ref is None and (day is None or (party is None and supplier is None))):
-        raise InvalidRegister(source, [(f"{source}:1", "the header must name period,party,amount, or amount with "
-                                                       f"a reference ({', '.join(REFERENCE_COLUMNS)}) or a date "
-                                                       f"({', '.join(DATE_COLUMNS)}) and party or supplier_code")])
+        raise InvalidRegister(
+            source,
+            [
+                (
+                    f"{source}:1",
+                    "the header must name period,party,amount, or amount with "
+                    f"a reference ({', '.join(REFERENCE_COLUMNS)}) or a date "
+                    f"({', '.join(DATE_COLUMNS)}) and party or supplier_code",
+                )
+            ],
+        )
     amount_at = names.index("amount")
     rows, problems = [], []
     for cells in reader:
@@ -213,17 +280,25 @@ def parse_foreign(text: str, source: str = "register") -> list[ForeignRow]:
                 problems.append((f"{where}: {names[day]}", f"{when!r} is not a date YYYY-MM-DD"))  # type: ignore
                 continue
         if not _MONEY.match(amount):
-            problems.append((f"{where}: amount", f"{amount!r} is not money (digits, an optional '-', at most "
-                                                 f"two decimal places, no separators or currency sign)"))
+            problems.append(
+                (
+                    f"{where}: amount",
+                    f"{amount!r} is not money (digits, an optional '-', at most "
+                    f"two decimal places, no separators or currency sign)",
+                )
+            )
             continue
-        rows.append(ForeignRow(reader.line_num, cell(ref), parsed_day, cell(party), cell(supplier), Decimal(amount)))
+        rows.append(
+            ForeignRow(reader.line_num, cell(ref), parsed_day, cell(party), cell(supplier), Decimal(amount))
+        )
     if problems:
         raise InvalidRegister(source, problems)
     return rows
 
 
-def resolve(rows: Sequence[ForeignRow], lines: Sequence[Mapping[str, Any]], year: int,
-            calendar: Any) -> tuple[list[RegisterRow], list[dict[str, Any]]]:
+def resolve(
+    rows: Sequence[ForeignRow], lines: Sequence[Mapping[str, Any]], year: int, calendar: Any
+) -> tuple[list[RegisterRow], list[dict[str, Any]]]:
     """Each row as the ledger's (period, party): by payment id, else by party (or supplier code) and due date
     (the amount chooses between payments due the same day). A row matching nothing keeps its own reference
     as ``Y<year>-unmatched-<reference>`` and shows as missing in the ledger."""
@@ -232,20 +307,35 @@ def resolve(rows: Sequence[ForeignRow], lines: Sequence[Mapping[str, Any]], year
     for r in rows:
         line = by_id.get(r.reference) if r.reference else None
         if line is None and r.day is not None:
-            candidates = [x for x in lines if x["due_date"] == r.day.isoformat()
-                          and ((r.party is not None and x["party"] == r.party)
-                               or (r.supplier is not None and x["supplier_code"] == r.supplier))]
+            candidates = [
+                x
+                for x in lines
+                if x["due_date"] == r.day.isoformat()
+                and (
+                    (r.party is not None and x["party"] == r.party)
+                    or (r.supplier is not None and x["supplier_code"] == r.supplier)
+                )
+            ]
             exact = [x for x in candidates if Decimal(x["amount"]) == r.amount]
             line = (exact or candidates or [None])[0]
         if line is None:
             own = r.reference or f"{r.day.isoformat() if r.day else ''}-{r.party or r.supplier}"
             row_year = calendar.year_of_date(r.day) if r.day else None
-            out.append(RegisterRow(r.line, f"Y{row_year or year}-unmatched-{own}", r.party or r.supplier or "?",
-                                   r.amount))
+            out.append(
+                RegisterRow(
+                    r.line, f"Y{row_year or year}-unmatched-{own}", r.party or r.supplier or "?", r.amount
+                )
+            )
             continue
         if r.day is not None and r.day.isoformat() != line["due_date"]:
-            notes.append({"register_line": r.line, "payment_id": line["payment_id"], "due_date": line["due_date"],
-                          "register_date": r.day.isoformat()})
+            notes.append(
+                {
+                    "register_line": r.line,
+                    "payment_id": line["payment_id"],
+                    "due_date": line["due_date"],
+                    "register_date": r.day.isoformat(),
+                }
+            )
         out.append(RegisterRow(r.line, line["period"], line["party"], r.amount))
     return out, notes
 

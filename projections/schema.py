@@ -10,8 +10,19 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import (Boolean, Column, Integer, MetaData, Numeric, String, Table, Text, TypeDecorator,
-                        BigInteger, Index)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 
 
@@ -57,13 +68,15 @@ metadata = MetaData()
 D = ExactDecimal
 
 position = Table(
-    "projection_position", metadata,
+    "projection_position",
+    metadata,
     Column("name", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
 )
 
 streams = Table(
-    "projection_streams", metadata,
+    "projection_streams",
+    metadata,
     Column("originator_id", String(36), primary_key=True),
     Column("stream", String(16), nullable=False),
     Column("contract_id", String(64), nullable=False),
@@ -71,7 +84,8 @@ streams = Table(
 )
 
 contracts = Table(
-    "contracts", metadata,
+    "contracts",
+    metadata,
     Column("contract_id", String(64), primary_key=True),
     Column("name", Text, nullable=False),
     Column("model", String(16)),
@@ -90,7 +104,8 @@ contracts = Table(
 )
 
 parties = Table(
-    "contract_parties", metadata,
+    "contract_parties",
+    metadata,
     Column("contract_id", String(64), primary_key=True),
     Column("party_id", String(64), primary_key=True),
     Column("role", String(16), nullable=False),  # commissioner | lead_provider | subcontractor
@@ -98,7 +113,8 @@ parties = Table(
 )
 
 variations = Table(
-    "contract_variations", metadata,  # payment rules §7, in recording order
+    "contract_variations",
+    metadata,  # payment rules §7, in recording order
     Column("notification_id", BigInteger, primary_key=True),
     Column("contract_id", String(64), nullable=False, index=True),
     Column("variation_id", String(64), nullable=False),
@@ -112,7 +128,8 @@ variations = Table(
 )
 
 budgets = Table(
-    "budgets", metadata,
+    "budgets",
+    metadata,
     Column("notification_id", BigInteger, primary_key=True),
     Column("contract_id", String(64), nullable=False),
     Column("year", Integer, nullable=False),
@@ -126,7 +143,8 @@ budgets = Table(
 )
 
 baselines = Table(
-    "baselines", metadata,
+    "baselines",
+    metadata,
     Column("notification_id", BigInteger, primary_key=True),
     Column("contract_id", String(64), nullable=False),
     Column("key", String(128), nullable=False),
@@ -137,7 +155,8 @@ baselines = Table(
 )
 
 submissions = Table(
-    "submissions", metadata,
+    "submissions",
+    metadata,
     Column("contract_id", String(64), primary_key=True),
     Column("submission_id", String(128), primary_key=True),
     Column("year", Integer, nullable=False),
@@ -158,7 +177,8 @@ submissions = Table(
 )
 
 cost_reports = Table(
-    "cost_reports", metadata,
+    "cost_reports",
+    metadata,
     Column("contract_id", String(64), primary_key=True),
     Column("report_id", String(128), primary_key=True),
     Column("year", Integer, nullable=False),
@@ -175,7 +195,8 @@ cost_reports = Table(
 )
 
 high_cost_cases = Table(
-    "high_cost_cases", metadata,
+    "high_cost_cases",
+    metadata,
     Column("contract_id", String(64), primary_key=True),
     Column("report_id", String(128), primary_key=True),
     Column("case_ref", String(128), primary_key=True),
@@ -183,7 +204,8 @@ high_cost_cases = Table(
 )
 
 outcome_claims = Table(
-    "outcome_claims", metadata,
+    "outcome_claims",
+    metadata,
     Column("contract_id", String(64), primary_key=True),
     Column("claim_id", String(128), primary_key=True),
     Column("year", Integer, nullable=False),
@@ -203,7 +225,8 @@ outcome_claims = Table(
 )
 
 prom_episodes = Table(
-    "prom_episodes", metadata,
+    "prom_episodes",
+    metadata,
     Column("contract_id", String(64), primary_key=True),
     Column("episode_id", String(128), primary_key=True),
     Column("year", Integer, nullable=False),
@@ -223,7 +246,8 @@ prom_episodes = Table(
 )
 
 population_counts = Table(
-    "population_counts", metadata,
+    "population_counts",
+    metadata,
     Column("contract_id", String(64), primary_key=True),
     Column("record_id", String(128), primary_key=True),
     Column("year", Integer, nullable=False),
@@ -238,7 +262,8 @@ population_counts = Table(
 )
 
 rejected_records = Table(
-    "rejected_records", metadata,
+    "rejected_records",
+    metadata,
     Column("notification_id", BigInteger, primary_key=True),
     Column("source", Text),
     Column("line", Integer),
@@ -254,7 +279,8 @@ rejected_records = Table(
 )
 
 instalments = Table(
-    "instalments", metadata,
+    "instalments",
+    metadata,
     Column("contract_id", String(64), primary_key=True),
     Column("year", Integer, primary_key=True),
     Column("period", String(7), primary_key=True),
@@ -270,7 +296,8 @@ instalments = Table(
 )
 
 instalment_parties = Table(
-    "instalment_parties", metadata,
+    "instalment_parties",
+    metadata,
     Column("contract_id", String(64), primary_key=True),
     Column("year", Integer, primary_key=True),
     Column("period", String(7), primary_key=True),
@@ -279,7 +306,8 @@ instalment_parties = Table(
 )
 
 decisions = Table(
-    "year_decisions", metadata,
+    "year_decisions",
+    metadata,
     Column("notification_id", BigInteger, primary_key=True),
     Column("contract_id", String(64), nullable=False),
     Column("year", Integer, nullable=False),
@@ -294,7 +322,8 @@ decisions = Table(
 )
 
 decision_parties = Table(
-    "decision_parties", metadata,
+    "decision_parties",
+    metadata,
     Column("notification_id", BigInteger, primary_key=True),
     Column("party_id", String(64), primary_key=True),
     Column("contract_id", String(64), nullable=False),
@@ -304,7 +333,8 @@ decision_parties = Table(
 )
 
 indicator_performance = Table(
-    "indicator_performance", metadata,
+    "indicator_performance",
+    metadata,
     Column("notification_id", BigInteger, primary_key=True),
     Column("measure_id", String(128), primary_key=True),
     Column("contract_id", String(64), nullable=False),
@@ -322,7 +352,8 @@ indicator_performance = Table(
 )
 
 disputes = Table(
-    "disputes", metadata,
+    "disputes",
+    metadata,
     Column("contract_id", String(64), primary_key=True),
     Column("year", Integer, primary_key=True),
     Column("dispute_id", String(32), primary_key=True),
@@ -340,7 +371,8 @@ disputes = Table(
 )
 
 access_refusals = Table(
-    "access_refusals", metadata,
+    "access_refusals",
+    metadata,
     Column("notification_id", BigInteger, primary_key=True),
     Column("actor", String(128), nullable=False),
     Column("action", String(32), nullable=False),
@@ -350,7 +382,8 @@ access_refusals = Table(
 )
 
 audit_trail = Table(
-    "audit_trail", metadata,
+    "audit_trail",
+    metadata,
     Column("notification_id", BigInteger, primary_key=True),
     Column("originator_id", String(36), nullable=False),
     Column("originator_version", Integer, nullable=False),
@@ -366,7 +399,8 @@ audit_trail = Table(
 # Events the projector could not write (a value the read models cannot hold, a handler that raised):
 # skipped so reads are never blocked, kept here with the reason until a rebuild projects them.
 quarantine = Table(
-    "projection_quarantine", metadata,
+    "projection_quarantine",
+    metadata,
     Column("notification_id", BigInteger, primary_key=True),
     Column("name", String(64), nullable=False),  # the projection (projection_position.name)
     Column("originator_id", String(36), nullable=False),
@@ -381,4 +415,6 @@ quarantine = Table(
 )
 
 # The derived rows (what a rebuild must reproduce): not the position, nor the quarantine.
-READ_MODELS = [t for t in metadata.sorted_tables if t.name not in ("projection_position", "projection_quarantine")]
+READ_MODELS = [
+    t for t in metadata.sorted_tables if t.name not in ("projection_position", "projection_quarantine")
+]

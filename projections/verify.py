@@ -24,7 +24,9 @@ from . import schema as t
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, Decimal) or isinstance(b, Decimal):
         try:
-            return Decimal(a) == Decimal(b)  # 1.0 and 1.00 are one amount; PostgreSQL and SQLite differ in scale
+            return Decimal(a) == Decimal(
+                b
+            )  # 1.0 and 1.00 are one amount; PostgreSQL and SQLite differ in scale
         except (TypeError, ValueError, ArithmeticError):
             return False
     return bool(a == b)
@@ -58,23 +60,43 @@ def verify_read_models(live: Any, *, limit: int = 10_000) -> dict[str, Any]:
             tables[table.name] = len(theirs)
             compared += len(mine.keys() | theirs.keys())
             names = [c.name for c in table.columns]
-            odd = [k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)]  # tuples: the fast path
+            odd = [
+                k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)
+            ]  # tuples: the fast path
             for key in sorted(odd, key=repr):
                 if len(differences) >= limit:
                     break
                 shown = dict(zip((c.name for c in table.primary_key.columns), map(_text, key)))
                 a, b = mine.get(key), theirs.get(key)
                 if a is None or b is None:
-                    differences.append({"table": table.name, "key": shown, "column": None,
-                                        "live": None if a is None else dict(zip(names, map(_text, a))),
-                                        "from_events": None if b is None else dict(zip(names, map(_text, b)))})
+                    differences.append(
+                        {
+                            "table": table.name,
+                            "key": shown,
+                            "column": None,
+                            "live": None if a is None else dict(zip(names, map(_text, a))),
+                            "from_events": None if b is None else dict(zip(names, map(_text, b))),
+                        }
+                    )
                     continue
                 for column, x, y in zip(names, a, b):
                     if not _same(x, y):
-                        differences.append({"table": table.name, "key": shown, "column": column,
-                                            "live": _text(x), "from_events": _text(y)})
+                        differences.append(
+                            {
+                                "table": table.name,
+                                "key": shown,
+                                "column": column,
+                                "live": _text(x),
+                                "from_events": _text(y),
+                            }
+                        )
         scratch.engine.dispose()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return {"ok": not differences, "position": position, "rows_compared": compared, "tables": tables,
-            "differences": differences}
+    return {
+        "ok": not differences,
+        "position": position,
+        "rows_compared": compared,
+        "tables": tables,
+        "differences": differences,
+    }

@@ -10,7 +10,7 @@ their subject (checked transitively in tests/unit/test_avro_schemas.py).
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib.resources import files
 from typing import Any, NamedTuple
 
@@ -47,10 +47,14 @@ def raw(subject: str, version: int) -> dict[str, Any]:
     return json.loads(text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _versions(subject: str) -> tuple[SchemaVersion, ...]:
-    return tuple(sorted((SchemaVersion(i, s, v) for i, (s, v) in SCHEMA_IDS.items() if s == subject),
-                        key=lambda sv: sv.version))
+    return tuple(
+        sorted(
+            (SchemaVersion(i, s, v) for i, (s, v) in SCHEMA_IDS.items() if s == subject),
+            key=lambda sv: sv.version,
+        )
+    )
 
 
 def versions(subject: str) -> list[SchemaVersion]:
@@ -65,7 +69,7 @@ def subjects() -> list[str]:
     return sorted({s for s, _ in SCHEMA_IDS.values()})
 
 
-@lru_cache(maxsize=None)
+@cache
 def latest(subject: str) -> SchemaVersion:
     return versions(subject)[-1]
 
@@ -78,7 +82,7 @@ def by_id(schema_id: int) -> SchemaVersion:
     return SchemaVersion(schema_id, subject, version)
 
 
-@lru_cache(maxsize=None)
+@cache
 def parsed(schema_id: int) -> Any:
     """The fastavro-parsed schema for ``schema_id``."""
     from fastavro import parse_schema

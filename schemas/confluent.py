@@ -31,7 +31,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-from ledger.errors import LedgerError
+from ledger.domain.errors import LedgerError
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 ATTEMPTS = 3
@@ -91,7 +91,7 @@ class ConfluentRegistry:
         for attempt in range(ATTEMPTS):
             request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
             try:
-                with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
                     return response.status, json.loads(response.read() or b"null")
             except urllib.error.HTTPError as exc:
                 if exc.code < 500:
@@ -103,8 +103,10 @@ class ConfluentRegistry:
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 last = exc
             time.sleep(0.2 * (attempt + 1))
-        raise RegistryUnavailable(f"schema registry at {self.url} did not answer {method} {path} "
-                                  f"({ATTEMPTS} attempts; last: {last})")
+        raise RegistryUnavailable(
+            f"schema registry at {self.url} did not answer {method} {path} "
+            f"({ATTEMPTS} attempts; last: {last})"
+        )
 
     @staticmethod
     def _message(answer: Any) -> str:
@@ -121,11 +123,15 @@ class ConfluentRegistry:
         if found is not None:
             return found
         subject = full_name(schema)
-        status, answer = self._request("POST", f"/subjects/{urllib.parse.quote(subject, safe='')}/versions",
-                                       {"schema": json.dumps(schema)})
+        status, answer = self._request(
+            "POST",
+            f"/subjects/{urllib.parse.quote(subject, safe='')}/versions",
+            {"schema": json.dumps(schema)},
+        )
         if status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("id"), int):
-            raise RegistryRefused(f"schema registry at {self.url} refused {subject}: HTTP {status} "
-                                  f"{self._message(answer)}")
+            raise RegistryRefused(
+                f"schema registry at {self.url} refused {subject}: HTTP {status} {self._message(answer)}"
+            )
         self._ids[text] = answer["id"]
         self._schemas.setdefault(answer["id"], schema)
         return answer["id"]
@@ -139,8 +145,10 @@ class ConfluentRegistry:
         if status == 404:
             raise NotInRegistry(f"schema id {schema_id} is not in the registry at {self.url}")
         if status != 200 or not isinstance(answer, dict) or not isinstance(answer.get("schema"), str):
-            raise RegistryUnavailable(f"schema registry at {self.url}: GET /schemas/ids/{schema_id} gave "
-                                      f"HTTP {status} {self._message(answer)}")
+            raise RegistryUnavailable(
+                f"schema registry at {self.url}: GET /schemas/ids/{schema_id} gave "
+                f"HTTP {status} {self._message(answer)}"
+            )
         if answer.get("schemaType", "AVRO") != "AVRO":
             raise NotInRegistry(f"schema id {schema_id} is a {answer['schemaType']} schema, not Avro")
         try:

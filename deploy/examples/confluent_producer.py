@@ -4,7 +4,7 @@ client would (README.md, "Sending records from your own client").
 
     pip install 'confluent-kafka[avro,schemaregistry]'
     python deploy/examples/confluent_producer.py ledger/examples/worked-example-data.jsonl \\
-        --bootstrap HOST:PORT --registry http://HOST:8081 [--topic ledger.records] \\
+        --bootstrap HOST:PORT --registry http://HOST:8081 [--topic ledger.domain.records] \\
         [--compression lz4] [--transactional-id provider-1 [--abort]]
 
 Needs nothing from obc-ledger but its Avro schemas (``schemas/*.avsc``, ``--schemas DIR``).
@@ -33,8 +33,11 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 # record type -> (schema file, the ledger's fixed id: used only without a registry)
-TYPES = {"submission": ("submission.v2.avsc", 2), "cost_report": ("cost_report.v1.avsc", 3),
-         "population": ("population.v1.avsc", 4)}
+TYPES = {
+    "submission": ("submission.v2.avsc", 2),
+    "cost_report": ("cost_report.v1.avsc", 3),
+    "population": ("population.v1.avsc", 4),
+}
 
 
 def producer_config(args: argparse.Namespace) -> dict[str, Any]:
@@ -52,6 +55,7 @@ def producer_config(args: argparse.Namespace) -> dict[str, Any]:
 
 def avro_value(schema: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
     """The Avro value of a JSON-lines record: decimals as Decimal, decimal strings as strings."""
+
     def convert(kind: Any, value: Any) -> Any:
         if value is None:
             return None
@@ -82,8 +86,9 @@ def serializers(args: argparse.Namespace) -> dict[str, Any]:
         out = {}
         for kind, text in documents.items():
             serializer = AvroSerializer(client, text, conf=config)
-            out[kind] = (lambda s: lambda value, topic: s(value, SerializationContext(topic, MessageField.VALUE)))(
-                serializer)
+            out[kind] = (
+                lambda s: lambda value, topic: s(value, SerializationContext(topic, MessageField.VALUE))
+            )(serializer)
         return out
     from fastavro import parse_schema, schemaless_writer  # the Confluent framing by hand, with fixed ids
 
@@ -92,6 +97,7 @@ def serializers(args: argparse.Namespace) -> dict[str, Any]:
             body = io.BytesIO()
             schemaless_writer(body, schema, value)
             return struct.pack(">bI", 0, schema_id) + body.getvalue()
+
         return encode
 
     return {kind: framed(parse_schema(json.loads(documents[kind])), TYPES[kind][1]) for kind in TYPES}
@@ -101,11 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file")
     parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--topic", default="ledger.records")
-    parser.add_argument("--registry", help="schema registry URL (AvroSerializer); without: the ledger's fixed ids")
+    parser.add_argument("--topic", default="ledger.domain.records")
+    parser.add_argument(
+        "--registry", help="schema registry URL (AvroSerializer); without: the ledger's fixed ids"
+    )
     parser.add_argument("--compression", default="lz4", choices=["none", "gzip", "snappy", "lz4", "zstd"])
     parser.add_argument("--transactional-id", help="send the file in one transaction")
-    parser.add_argument("--abort", action="store_true", help="abort that transaction instead of committing it")
+    parser.add_argument(
+        "--abort", action="store_true", help="abort that transaction instead of committing it"
+    )
     parser.add_argument("--schemas", default=str(SCHEMAS), help="directory of the ledger's .avsc files")
     args = parser.parse_args(argv)
     if args.abort and not args.transactional_id:
@@ -134,22 +144,38 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"line {number}: type {kind!r} is not a record type the ledger reads", file=sys.stderr)
                 return 2
             value = encode[kind](avro_value(schemas[kind], record), args.topic)
-            producer.produce(args.topic, key=record["contract_id"].encode(), value=value, on_delivery=delivered)
+            producer.produce(
+                args.topic, key=record["contract_id"].encode(), value=value, on_delivery=delivered
+            )
             producer.poll(0)
             sent += 1
     if args.transactional_id:
         if args.abort:
-            producer.flush(30)  # the records reach the broker (librdkafka would purge unsent ones), then the marker
+            producer.flush(
+                30
+            )  # the records reach the broker (librdkafka would purge unsent ones), then the marker
             producer.abort_transaction(30)
         else:
             producer.commit_transaction(30)
     left = producer.flush(30)
     if failures or left:
-        print(f"{len(failures) + left} record(s) not delivered (first: {(failures or ['timed out'])[0]})",
-              file=sys.stderr)
+        print(
+            f"{len(failures) + left} record(s) not delivered (first: {(failures or ['timed out'])[0]})",
+            file=sys.stderr,
+        )
         return 1
-    print(json.dumps({"topic": args.topic, "sent": sent, "compression": args.compression,
-                      "transaction": None if not args.transactional_id else ("aborted" if args.abort else "committed")}))
+    print(
+        json.dumps(
+            {
+                "topic": args.topic,
+                "sent": sent,
+                "compression": args.compression,
+                "transaction": None
+                if not args.transactional_id
+                else ("aborted" if args.abort else "committed"),
+            }
+        )
+    )
     return 0
 
 

@@ -17,16 +17,25 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .stream import Event, Stream
-from .terms import period_before_start, year_end
+from ledger.demo.stream import Event, Stream
+from ledger.demo.terms import period_before_start, year_end
 
 D = Decimal
 LATE_AFTER = timedelta(days=60)
 INVALID_KINDS = (
-    "numerator_above_denominator", "zero_denominator", "negative_denominator",
-    "unknown_indicator", "unknown_subcomponent", "provider_not_party", "period_outside_term",
-    "non_numeric_value", "missing_field", "unknown_contract", "conflicting_duplicate",
-    "non_numeric_cost", "unknown_segment",
+    "numerator_above_denominator",
+    "zero_denominator",
+    "negative_denominator",
+    "unknown_indicator",
+    "unknown_subcomponent",
+    "provider_not_party",
+    "period_outside_term",
+    "non_numeric_value",
+    "missing_field",
+    "unknown_contract",
+    "conflicting_duplicate",
+    "non_numeric_cost",
+    "unknown_segment",
 )
 OUTSIDERS = {"oxon-mh": "ouh", "cheshire-amh": "coch"}  # local acute trusts: not parties
 
@@ -82,8 +91,14 @@ def add_corrections(stream: Stream, definition: dict[str, Any], per_10000: int =
         else:
             arrival = event.arrival + timedelta(days=rng.randint(14, 60))
         arrival = max(arrival, event.arrival + timedelta(days=14))
-        stream.add(arrival, event.type, _changed(event.body, rng), kind="correction",
-                   detail=_late(definition, event, arrival), year=event.year)
+        stream.add(
+            arrival,
+            event.type,
+            _changed(event.body, rng),
+            kind="correction",
+            detail=_late(definition, event, arrival),
+            year=event.year,
+        )
 
 
 def add_duplicates(stream: Stream, per_10000: int = 100) -> None:
@@ -91,8 +106,15 @@ def add_duplicates(stream: Stream, per_10000: int = 100) -> None:
     for event in [e for e in stream.events if e.kind in ("normal", "correction")]:
         if rng.randint(1, 10000) <= per_10000:
             arrival = event.arrival + timedelta(days=rng.randint(0, 7))
-            stream.add(arrival, event.type, event.body, kind="duplicate", detail="resent",
-                       year=event.year, same_id_as=event)
+            stream.add(
+                arrival,
+                event.type,
+                event.body,
+                kind="duplicate",
+                detail="resent",
+                year=event.year,
+                same_id_as=event,
+            )
 
 
 def add_invalid_records(stream: Stream, definition: dict[str, Any]) -> None:
@@ -104,8 +126,11 @@ def add_invalid_records(stream: Stream, definition: dict[str, Any]) -> None:
     values = [e for e in normal if "value" in e.body] or ratios
     with_subs = [i["id"] for i in definition.get("indicators") or [] if i.get("subcomponents")]
     for kind in INVALID_KINDS:
-        pool = {"non_numeric_value": values, "non_numeric_cost": stream.of("cost_report"),
-                "unknown_segment": stream.of("population")}.get(kind, ratios)
+        pool = {
+            "non_numeric_value": values,
+            "non_numeric_cost": stream.of("cost_report"),
+            "unknown_segment": stream.of("population"),
+        }.get(kind, ratios)
         if not pool or (kind == "unknown_subcomponent" and not with_subs):
             continue
         template = rng.choice(pool)
@@ -139,5 +164,12 @@ def add_invalid_records(stream: Stream, definition: dict[str, Any]) -> None:
         elif kind == "unknown_segment":
             body["segment_id"] = "older-adults"
         arrival = template.arrival + timedelta(days=rng.randint(1, 20))
-        stream.add(arrival, template.type, body, kind="invalid", detail=kind,
-                   year=template.year, same_id_as=same_id_as)
+        stream.add(
+            arrival,
+            template.type,
+            body,
+            kind="invalid",
+            detail=kind,
+            year=template.year,
+            same_id_as=same_id_as,
+        )

@@ -15,8 +15,8 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .stream import Stream
-from .terms import add_months, is_quarterly, periods, year_end, year_start
+from ledger.demo.stream import Stream
+from ledger.demo.terms import add_months, is_quarterly, periods, year_end, year_start
 
 D = Decimal
 PENNY = D("0.01")
@@ -45,7 +45,9 @@ def approximate_budgets(definition: dict[str, Any], years: int) -> list[Decimal]
     budget = definition["budget"]
     factor, out = D(1), []
     for year in range(1, years + 1):
-        factor *= (1 - _for_year(budget.get("efficiency"), year)) * (1 + _for_year(budget.get("uplift"), year))
+        factor *= (1 - _for_year(budget.get("efficiency"), year)) * (
+            1 + _for_year(budget.get("uplift"), year)
+        )
         if "capitation" in budget:
             cap = budget["capitation"]
             heads = sum((D(str(s["weight"])) * projected(s, year) for s in cap["segments"]), D(0))
@@ -61,8 +63,9 @@ def _shares(definition: dict[str, Any]) -> dict[str, Decimal]:
     return {party: D(str(share)) for party, share in split.items() if D(str(share)) > 0}
 
 
-def _high_cost_cases(stream: Stream, definition: dict[str, Any], year: int, n: int,
-                     counter: list[int], carried: list[str]) -> dict[tuple[str, int], list[dict[str, str]]]:
+def _high_cost_cases(
+    stream: Stream, definition: dict[str, Any], year: int, n: int, counter: list[int], carried: list[str]
+) -> dict[tuple[str, int], list[dict[str, str]]]:
     """Cases of the year: (provider, period index) → [{case_ref, cost}]; some span providers."""
     rng = stream.rng
     providers = list(_shares(definition))
@@ -110,9 +113,13 @@ def add_cost_reports(stream: Stream, definition: dict[str, Any], years: int) -> 
             for provider, share in shares.items():
                 noise = D(10000 + rng.randint(-150, 150)) / 10000
                 total = money(target * share * season[i] / sum(season) * noise)
-                body = {"contract_id": contract_id, "provider_id": provider, "period": period.label,
-                        "total_cost": str(total),
-                        "high_cost_cases": cases.get((provider, period.index), [])}
+                body = {
+                    "contract_id": contract_id,
+                    "provider_id": provider,
+                    "period": period.label,
+                    "total_cost": str(total),
+                    "high_cost_cases": cases.get((provider, period.index), []),
+                }
                 arrival = period.last + timedelta(days=rng.randint(*lag))
                 stream.add(arrival, "cost_report", body, year=year)
 
@@ -135,8 +142,10 @@ def add_population_counts(stream: Stream, definition: dict[str, Any], years: int
         proj = [projected(s, year) for s in segments]
         while True:
             low, high = (250, 450) if year == exceeding else (-60, 60)
-            counts = [int((D(c) * D(10000 + rng.randint(low, high)) / 10000).to_integral_value(ROUND_HALF_UP))
-                      for c in proj]
+            counts = [
+                int((D(c) * D(10000 + rng.randint(low, high)) / 10000).to_integral_value(ROUND_HALF_UP))
+                for c in proj
+            ]
             change = abs(_weighted(segments, counts) / _weighted(segments, proj) - 1)
             if (change > tolerance) if year == exceeding else (change <= tolerance / 2):
                 break
@@ -145,10 +154,20 @@ def add_population_counts(stream: Stream, definition: dict[str, Any], years: int
         biggest = max(range(len(segments)), key=lambda i: D(str(segments[i]["weight"])) * counts[i])
         for i, (segment, count) in enumerate(zip(segments, counts)):
             first_count = count * 996 // 1000 if recount and i == biggest else count
-            body = {"contract_id": contract_id, "year": year, "segment_id": segment["id"], "count": first_count}
+            body = {
+                "contract_id": contract_id,
+                "year": year,
+                "segment_id": segment["id"],
+                "count": first_count,
+            }
             stream.add(arrival, "population", body, year=year)
             if first_count != count:  # a recount corrects a mis-keyed figure months later
                 later = arrival + timedelta(days=rng.randint(60, 120))
-                stream.add(later, "population", dict(body, count=count), kind="correction",
-                           detail="late" if later > year_end(definition, year) + timedelta(days=60)
-                           else "timely", year=year)
+                stream.add(
+                    later,
+                    "population",
+                    dict(body, count=count),
+                    kind="correction",
+                    detail="late" if later > year_end(definition, year) + timedelta(days=60) else "timely",
+                    year=year,
+                )

@@ -15,21 +15,23 @@ import json
 import random
 import sys
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-from .anomalies import add_corrections, add_duplicates, add_invalid_records, add_late_submissions
-from .finance import add_cost_reports, add_population_counts
-from .loader import DEMO_CONTRACTS, load_definition
-from .measures import add_submissions
-from .stream import KINDS, Stream, Tagged
+from ledger.demo.anomalies import add_corrections, add_duplicates, add_invalid_records, add_late_submissions
+from ledger.demo.finance import add_cost_reports, add_population_counts
+from ledger.demo.loader import DEMO_CONTRACTS, load_definition
+from ledger.demo.measures import add_submissions
+from ledger.demo.stream import KINDS, Stream, Tagged
 
-__all__ = ["load_definition", "generate_records", "generate_tagged_records", "write_jsonl", "main"]
+__all__ = ["generate_records", "generate_tagged_records", "load_definition", "main", "write_jsonl"]
 
 
-def generate_tagged_records(definition: dict[str, Any], years: int | None = None,
-                            seed: int = 2025) -> list[Tagged]:
+def generate_tagged_records(
+    definition: dict[str, Any], years: int | None = None, seed: int = 2025
+) -> list[Tagged]:
     """The stream in arrival order, each record with its kind, detail and contract year."""
     contract = definition["contract"]
     term = int(contract["years"]) + int(contract.get("extension_years") or 0)
@@ -87,11 +89,15 @@ def _line(counter: Counter, keys: Iterable[str]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ledger.demo.generate",
-                                     description="Write the demo contracts' record streams as JSON lines.")
+    parser = argparse.ArgumentParser(
+        prog="python -m ledger.demo.generate",
+        description="Write the demo contracts' record streams as JSON lines.",
+    )
     parser.add_argument("out_dir", help="directory for <contract-id>.jsonl (created if missing)")
     parser.add_argument("--seed", type=int, default=2025)
-    parser.add_argument("--years", type=int, default=None, help="contract years to generate (default: the term)")
+    parser.add_argument(
+        "--years", type=int, default=None, help="contract years to generate (default: the term)"
+    )
     args = parser.parse_args(argv)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from ..yamlio import load_yaml
+from ledger.adapters.yamlio import load_yaml
 
 DEMO_CONTRACTS = ("oxon-mh", "cheshire-amh")
 

@@ -17,8 +17,8 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from .stream import Stream
-from .terms import Period, is_quarterly, periods
+from ledger.demo.stream import Stream
+from ledger.demo.terms import Period, is_quarterly, periods
 
 D = Decimal
 HUNDRED = D(100)
@@ -58,14 +58,31 @@ HINTS: dict[str, dict[str, Any]] = {
     "out-of-area-bed-days": {"dp": 0, "p0": 30, "step": 13},
     "community-spend-share": {"den": 4300000, "noise": 4, "p0": 35, "step": 12},  # pounds
     "service-user-experience": {"den": 150, "sub_share": 15, "p0": 50, "step": 8},
-    "employment-education": {"den": 2100, "snapshot": True, "sub_share": 12, "noise": 6, "p0": 30, "step": 10},
+    "employment-education": {
+        "den": 2100,
+        "snapshot": True,
+        "sub_share": 12,
+        "noise": 6,
+        "p0": 30,
+        "step": 10,
+    },
     "carer-involvement.carers-identified": {"den": 120, "subs": [], "p0": 45, "step": 8},
     "carer-involvement.carer-support-plan": {"den": 80, "subs": ["making-space"], "p0": 30, "step": 10},
-    "data-quality.nhs-number-valid": {"den": 2500, "range": ("0.975", "0.997"), "sub_share": 10,
-                                      "subs": ["rethink", "making-space", "richmond", "wcmind"],
-                                      "p0": 50, "step": 7},
-    "data-quality.ethnicity-recorded": {"den": 2500, "sub_share": 10, "p0": 35, "step": 12,
-                                        "subs": ["rethink", "making-space", "richmond", "wcmind"]},
+    "data-quality.nhs-number-valid": {
+        "den": 2500,
+        "range": ("0.975", "0.997"),
+        "sub_share": 10,
+        "subs": ["rethink", "making-space", "richmond", "wcmind"],
+        "p0": 50,
+        "step": 7,
+    },
+    "data-quality.ethnicity-recorded": {
+        "den": 2500,
+        "sub_share": 10,
+        "p0": 35,
+        "step": 12,
+        "subs": ["rethink", "making-space", "richmond", "wcmind"],
+    },
     "data-quality.returns-on-time": {"den": 14, "subs": [], "p0": 40, "step": 10},
     "ig-assurance": {"den": 113, "snapshot": True, "subs": [], "noise": 4, "p0": 50, "step": 8},
 }
@@ -120,22 +137,39 @@ def measures_of(definition: dict[str, Any], stream: Stream) -> list[Measure]:
     baselines = {str(k): D(str(v)) for k, v in (definition.get("baselines") or {}).items()}
     out: list[Measure] = []
     for ind in definition.get("indicators") or []:
-        parts = [(f"{ind['id']}.{s['id']}", s) for s in ind["subcomponents"]] \
-            if ind.get("subcomponents") else [(ind["id"], ind)]
+        parts = (
+            [(f"{ind['id']}.{s['id']}", s) for s in ind["subcomponents"]]
+            if ind.get("subcomponents")
+            else [(ind["id"], ind)]
+        )
         attributed = [p for p in (ind.get("attribution") or {}) if p != lead]
         for key, m in parts:
             hint = HINTS.get(key, {})
             unit = m.get("unit", "ratio")
             baseline = baselines.get(key, baselines.get(key.rsplit(".", 1)[-1]))
-            worse, better = (D(x) for x in hint["range"]) if "range" in hint \
-                else value_range(m["scoring"], baseline)
+            worse, better = (
+                (D(x) for x in hint["range"]) if "range" in hint else value_range(m["scoring"], baseline)
+            )
             p0 = hint["p0"] if "p0" in hint else rng.randint(25, 55)
             step = hint["step"] if "step" in hint else rng.randint(6, 14)
             subs = hint.get("subs", attributed) if unit == "ratio" else []
             submitters = [(lead, 100, 0)] + [
-                (sub, hint.get("sub_share", 20), rng.randint(-12, 8)) for sub in subs]
-            out.append(Measure(key, unit, m.get("aggregation", "sum"), worse, better,
-                               p0, step, hint.get("noise", 12), hint, submitters))
+                (sub, hint.get("sub_share", 20), rng.randint(-12, 8)) for sub in subs
+            ]
+            out.append(
+                Measure(
+                    key,
+                    unit,
+                    m.get("aggregation", "sum"),
+                    worse,
+                    better,
+                    p0,
+                    step,
+                    hint.get("noise", 12),
+                    hint,
+                    submitters,
+                )
+            )
     return out
 
 
@@ -143,8 +177,9 @@ def _round(value: Decimal, places: int = 0) -> Decimal:
     return value.quantize(D(1).scaleb(-places), rounding=ROUND_HALF_UP)
 
 
-def figures(m: Measure, stream: Stream, share: int, offset: int, period: Period,
-            quarterly: bool) -> dict[str, str]:
+def figures(
+    m: Measure, stream: Stream, share: int, offset: int, period: Period, quarterly: bool
+) -> dict[str, str]:
     """Numerator/denominator or value for one provider and period."""
     rng = stream.rng
     jitter = rng.randint(-m.noise, m.noise) + rng.randint(-m.noise, m.noise)
@@ -176,8 +211,12 @@ def add_submissions(stream: Stream, definition: dict[str, Any], years: int) -> N
                 for i, (provider, share, offset) in enumerate(m.submitters):
                     if i and stream.rng.randint(1, 100) > 90:
                         continue  # a subcontractor missing a return
-                    body = {"contract_id": contract_id, "provider_id": provider, "indicator_id": m.key,
-                            "period": period.label,
-                            **figures(m, stream, share, offset, period, quarterly)}
+                    body = {
+                        "contract_id": contract_id,
+                        "provider_id": provider,
+                        "indicator_id": m.key,
+                        "period": period.label,
+                        **figures(m, stream, share, offset, period, quarterly),
+                    }
                     arrival = period.last + timedelta(days=stream.rng.randint(*lag))
                     stream.add(arrival, "submission", body, year=year)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, NamedTuple
 
-from ..records import ID_FIELDS
+from ledger.domain.records import ID_FIELDS
 
 ID_LETTERS = {"submission": "s", "cost_report": "c", "population": "p"}
 KINDS = ("normal", "correction", "duplicate", "invalid")
@@ -26,7 +26,7 @@ class Tagged(NamedTuple):
 
     kind: str
     detail: str
-    year: int       # contract year the data belongs to (0 when it belongs to none)
+    year: int  # contract year the data belongs to (0 when it belongs to none)
     record: dict[str, Any]
 
 
@@ -35,7 +35,7 @@ class Event:
     arrival: date
     seq: int
     type: str
-    body: dict[str, Any]            # the record's fields other than type and its id
+    body: dict[str, Any]  # the record's fields other than type and its id
     kind: str = "normal"
     detail: str = ""
     year: int = 0
@@ -49,8 +49,17 @@ class Stream:
         self.rng = rng
         self.events: list[Event] = []
 
-    def add(self, arrival: date, type_: str, body: dict[str, Any], *, kind: str = "normal",
-            detail: str = "", year: int = 0, same_id_as: Event | None = None) -> Event:
+    def add(
+        self,
+        arrival: date,
+        type_: str,
+        body: dict[str, Any],
+        *,
+        kind: str = "normal",
+        detail: str = "",
+        year: int = 0,
+        same_id_as: Event | None = None,
+    ) -> Event:
         event = Event(arrival, len(self.events), type_, body, kind, detail, year, same_id_as)
         self.events.append(event)
         return event
@@ -73,7 +82,6 @@ class Stream:
                 raise AssertionError("a duplicate must arrive after the record it repeats")
             else:
                 event.record_id = original.record_id
-            record = {"type": event.type, ID_FIELDS[event.type]: event.record_id,
-                      **copy.deepcopy(event.body)}
+            record = {"type": event.type, ID_FIELDS[event.type]: event.record_id, **copy.deepcopy(event.body)}
             out.append(Tagged(event.kind, event.detail, event.year, record))
         return out

@@ -17,9 +17,9 @@ class Period:
     label: str
     first: date
     last: date
-    year: int    # contract year
-    index: int   # 1-based position within the year
-    count: int   # periods in the year
+    year: int  # contract year
+    index: int  # 1-based position within the year
+    count: int  # periods in the year
 
 
 def start_of(definition: dict[str, Any]) -> date:

@@ -9,9 +9,13 @@ from tests.support.cli import EXAMPLES
 
 def test_an_invalid_contract_lists_every_problem_and_registers_nothing(cli, tmp_path):
     text = (EXAMPLES / "worked-example.yaml").read_text()
-    text = text.replace('core_split: {circle: "0.8", physio: "0.2"}', 'core_split: {circle: "0.8", physio: "0.3"}')
-    text = text.replace('scoring: {rule: sliding, zero_at: "0.60", full_at: "0.85"}',
-                        'scoring: {rule: sliding, zero_at: "0.60", full_at: "0.60"}')
+    text = text.replace(
+        'core_split: {circle: "0.8", physio: "0.2"}', 'core_split: {circle: "0.8", physio: "0.3"}'
+    )
+    text = text.replace(
+        'scoring: {rule: sliding, zero_at: "0.60", full_at: "0.85"}',
+        'scoring: {rule: sliding, zero_at: "0.60", full_at: "0.60"}',
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
     result = cli("contract", "register", bad)
@@ -34,14 +38,17 @@ def test_json_errors_carry_the_problem_paths(cli, tmp_path):
     assert {"contract.id", "contract.start", "budget", "payment"} <= paths
 
 
-@pytest.mark.parametrize("args, code", [
-    (("statement", "nope", "--year", "1"), "unknown_contract"),
-    (("statement", "beds-msk", "--year", "7"), "year_outside_term"),
-    (("pay", "beds-msk", "--through", "2025-13"), "invalid_period"),
-    (("pay", "beds-msk", "--through", "2031-Q1"), "period_outside_term"),
-    (("restate", "beds-msk", "1"), "year_not_closed"),
-    (("ingest", "/no/such/file.jsonl"), "file_not_found"),
-])
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (("statement", "nope", "--year", "1"), "unknown_contract"),
+        (("statement", "beds-msk", "--year", "7"), "year_outside_term"),
+        (("pay", "beds-msk", "--through", "2025-13"), "invalid_period"),
+        (("pay", "beds-msk", "--through", "2031-Q1"), "period_outside_term"),
+        (("restate", "beds-msk", "1"), "year_not_closed"),
+        (("ingest", "/no/such/file.jsonl"), "file_not_found"),
+    ],
+)
 def test_mistakes_are_one_line_with_a_stable_code(cli, args, code):
     cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
     result = cli(*args, "--json")
@@ -62,7 +69,9 @@ def test_registering_the_same_contract_twice_is_harmless_but_a_different_one_is_
     cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
     assert "already registered" in cli.ok("contract", "register", EXAMPLES / "worked-example.yaml").out
     changed = tmp_path / "changed.yaml"
-    changed.write_text((EXAMPLES / "worked-example.yaml").read_text().replace('"24000000.00"', '"25000000.00"'))
+    changed.write_text(
+        (EXAMPLES / "worked-example.yaml").read_text().replace('"24000000.00"', '"25000000.00"')
+    )
     result = cli("contract", "register", changed)
     assert result.code == 1 and "already_exists" in result.err
 

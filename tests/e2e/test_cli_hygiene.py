@@ -3,11 +3,18 @@
 import json
 import subprocess
 
-from ledger.cli import main
+from ledger.entrypoints.cli.main import main
 from tests.support.cli import EXAMPLES, OBC_LEDGER
 
-GOOD = {"type": "submission", "submission_id": "s-9001", "contract_id": "beds-msk", "provider_id": "circle",
-        "indicator_id": "readmissions", "period": "2026-Q2", "value": "90"}
+GOOD = {
+    "type": "submission",
+    "submission_id": "s-9001",
+    "contract_id": "beds-msk",
+    "provider_id": "circle",
+    "indicator_id": "readmissions",
+    "period": "2026-Q2",
+    "value": "90",
+}
 
 
 def _write(path, *lines):
@@ -32,10 +39,16 @@ def test_ingest_exits_3_when_a_record_is_refused_and_keeps_the_good_ones(cli, tm
 
 def test_output_into_a_closed_pipe_exits_141_without_a_traceback(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    subprocess.run([str(OBC_LEDGER), "--db", url, "contract", "register", str(EXAMPLES / "worked-example.yaml")],
-                   check=True, capture_output=True)
-    proc = subprocess.Popen([str(OBC_LEDGER), "--db", url, "contract", "show", "beds-msk"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    subprocess.run(
+        [str(OBC_LEDGER), "--db", url, "contract", "register", str(EXAMPLES / "worked-example.yaml")],
+        check=True,
+        capture_output=True,
+    )
+    proc = subprocess.Popen(
+        [str(OBC_LEDGER), "--db", url, "contract", "show", "beds-msk"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()  # the reader is gone before the command writes, as `| head` after its lines
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141
@@ -46,7 +59,12 @@ def test_db_and_as_given_on_the_command_line_win_over_their_variables(tmp_path, 
     monkeypatch.setenv("OBC_LEDGER_DB", f"sqlite:///{tmp_path / 'a.db'}")
     monkeypatch.setenv("OBC_LEDGER_ACTOR", "provider:circle")
     wanted = f"sqlite:///{tmp_path / 'b.db'}"
-    assert main(["--db", wanted, "--as", "system", "contract", "register", str(EXAMPLES / "worked-example.yaml")]) == 0
+    assert (
+        main(
+            ["--db", wanted, "--as", "system", "contract", "register", str(EXAMPLES / "worked-example.yaml")]
+        )
+        == 0
+    )
     assert main(["contract", "list", "--db", wanted, "--as", "system", "--json"]) == 0
     assert '"beds-msk"' in capsys.readouterr().out
     assert (tmp_path / "b.db").exists() and not (tmp_path / "a.db").exists()

@@ -18,8 +18,14 @@ def test_a_close_warns_of_each_missing_cost_report_and_lists_it_in_its_output(cl
     cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
     cli.ok("ingest", _without(tmp_path, "c-0002"))
     gaps = cli.ok("completeness", "beds-msk", "--year", "2", "--json").json()
-    assert gaps == [{"year": 2, "complete": False, "submissions_missing": [],
-                     "cost_reports_missing": [{"provider_id": "circle", "period": "2026-Q3"}]}]
+    assert gaps == [
+        {
+            "year": 2,
+            "complete": False,
+            "submissions_missing": [],
+            "cost_reports_missing": [{"provider_id": "circle", "period": "2026-Q3"}],
+        }
+    ]
     cli.ok("close-year", "beds-msk", "1")
     closed = cli.ok("close-year", "beds-msk", "2")
     assert "warning: year 2 of beds-msk: no cost report from circle for 2026-Q3" in closed.err
@@ -36,7 +42,9 @@ def test_a_complete_year_closes_without_warnings(cli):
 
 def test_a_contract_requiring_cost_reports_refuses_the_close_until_they_are_in(cli, tmp_path):
     contract = tmp_path / "contract.yaml"
-    contract.write_text((EXAMPLES / "worked-example.yaml").read_text() + "\nclosing:\n  require_cost_reports: true\n")
+    contract.write_text(
+        (EXAMPLES / "worked-example.yaml").read_text() + "\nclosing:\n  require_cost_reports: true\n"
+    )
     cli.ok("contract", "register", contract)
     cli.ok("ingest", _without(tmp_path, "c-0002"))
     cli.ok("close-year", "beds-msk", "1")  # no risk share in year 1: no cost report is needed

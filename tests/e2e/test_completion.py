@@ -9,8 +9,14 @@ from tests.support.cli import OBC_LEDGER
 def _complete(line: str) -> set[str]:
     """What the shell would offer: argcomplete answers on fd 8 (and writes debug output to fd 9)."""
     env = dict(os.environ, _ARGCOMPLETE="1", _ARGCOMPLETE_IFS="\n", COMP_LINE=line, COMP_POINT=str(len(line)))
-    proc = subprocess.run(["bash", "-c", f"'{OBC_LEDGER}' 8>&1 9>/dev/null"], env=env, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        ["bash", "-c", f"'{OBC_LEDGER}' 8>&1 9>/dev/null"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     return {word.strip() for word in proc.stdout.split("\n")} - {""}
 

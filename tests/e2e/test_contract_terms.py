@@ -64,15 +64,39 @@ def test_capitation_budgets_follow_rate_weights_and_projections(contract):
 
 def test_a_population_count_beyond_tolerance_adjusts_the_budget_and_later_instalments(contract, tmp_path):
     contract.ok("pay", "cap-demo", "--through", "2025-06")
-    within = _ingest(contract, tmp_path, {"type": "population", "record_id": "p-1", "contract_id": "cap-demo",
-                                          "year": 1, "segment_id": "high", "count": 1050})
+    within = _ingest(
+        contract,
+        tmp_path,
+        {
+            "type": "population",
+            "record_id": "p-1",
+            "contract_id": "cap-demo",
+            "year": 1,
+            "segment_id": "high",
+            "count": 1050,
+        },
+    )
     assert within["budget_changes"] == []  # 13150 weighted vs 13000: +1.15%, inside 2%
-    beyond = _ingest(contract, tmp_path, {"type": "population", "record_id": "p-2", "contract_id": "cap-demo",
-                                          "year": 1, "segment_id": "high", "count": 1200})
+    beyond = _ingest(
+        contract,
+        tmp_path,
+        {
+            "type": "population",
+            "record_id": "p-2",
+            "contract_id": "cap-demo",
+            "year": 1,
+            "segment_id": "high",
+            "count": 1200,
+        },
+    )
     assert beyond["budget_changes"][0]["budget"] == "1360000.00"  # 100 × (10000 + 3600)
     budget = contract.ok("budget", "show", "cap-demo", "--json").json()
-    assert budget[-1] == {"year": 1, "amount": "1360000.00", "reason": "population",
-                          "note": "population count p-2 (high: 1200)"}
+    assert budget[-1] == {
+        "year": 1,
+        "amount": "1360000.00",
+        "reason": "population",
+        "note": "population count p-2 (high: 1200)",
+    }
     statement = contract.ok("close-year", "cap-demo", "1", "--json").json()
     amounts = [i["amount"] for i in statement["core"]["instalments"]]
     # three instalments of the old core (1,040,000 / 12) were paid before the count arrived;
@@ -86,14 +110,36 @@ def test_a_population_count_beyond_tolerance_adjusts_the_budget_and_later_instal
 def test_budget_adjustments_need_a_known_reason(contract):
     bad = contract("budget", "adjust", "cap-demo", "--year", "2", "--amount", "1.00", "--reason", "whim")
     assert bad.code == 1 and "reason" in bad.err
-    contract.ok("budget", "adjust", "cap-demo", "--year", "2", "--amount", "1400000.00", "--reason", "uplift",
-                "--note", "pay award 2026")
+    contract.ok(
+        "budget",
+        "adjust",
+        "cap-demo",
+        "--year",
+        "2",
+        "--amount",
+        "1400000.00",
+        "--reason",
+        "uplift",
+        "--note",
+        "pay award 2026",
+    )
     assert contract.ok("contract", "show", "cap-demo", "--json").json()["budgets"]["2"] == "1400000.00"
 
 
 def test_a_recorded_baseline_moves_relative_thresholds(contract, tmp_path):
-    _ingest(contract, tmp_path, {"type": "submission", "submission_id": "s-1", "contract_id": "cap-demo",
-                                 "provider_id": "trust", "indicator_id": "waits", "period": "2025-05", "value": "35"})
+    _ingest(
+        contract,
+        tmp_path,
+        {
+            "type": "submission",
+            "submission_id": "s-1",
+            "contract_id": "cap-demo",
+            "provider_id": "trust",
+            "indicator_id": "waits",
+            "period": "2025-05",
+            "value": "35",
+        },
+    )
     first = contract.ok("statement", "cap-demo", "--year", "1", "--json").json()
     assert first["outcomes"]["indicators"][0]["score"] == "0.5"  # (35 - 40) / (30 - 40)
     contract.ok("baseline", "record", "cap-demo", "waits", "50", "--note", "validated baseline")

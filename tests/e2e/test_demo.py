@@ -1,6 +1,6 @@
 """`make demo`: the main job runs end to end on a fresh SQLite file and says what it did."""
 
-from ledger.cli import main
+from ledger.entrypoints.cli.main import main
 
 
 def test_the_demo_settles_both_contracts_and_lists_rejections(tmp_path, capsys, monkeypatch):
@@ -25,6 +25,8 @@ def test_the_demo_shows_the_rate_card_and_health_gain_contracts_and_one_whatif(t
     out = capsys.readouterr().out
     assert "== ldn-employ" in out and "== beds-ortho" in out
     assert "Rate card:" in out and "Health gain knee-oks" in out and "insufficient_data" in out
-    assert "ldn-employ year 1: late claim -> true-up 500.00 (restated after late outcome claim oc-late-1)" in out
+    assert (
+        "ldn-employ year 1: late claim -> true-up 500.00 (restated after late outcome claim oc-late-1)" in out
+    )
     assert "what-if for beds-ortho: whatif-schedule-of-year-2" in out and "nothing recorded" in out
     assert (tmp_path / "out" / "ldn-employ.jsonl").exists()

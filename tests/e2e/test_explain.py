@@ -28,6 +28,7 @@ def _money(value):
 
 # ---- the arithmetic of payment-rules.md §4-§5, redone from what the explanation lists
 
+
 def _value(measure):
     per_period = {}
     for s in measure["submissions"]:
@@ -66,8 +67,9 @@ def _score(scoring, value):
     if scoring["rule"] == "bands":
         best = Decimal(0)
         for band in scoring["bands"]:
-            if "at_least" in band and value >= Decimal(band["at_least"]) or \
-                    "at_most" in band and value <= Decimal(band["at_most"]):
+            if ("at_least" in band and value >= Decimal(band["at_least"])) or (
+                "at_most" in band and value <= Decimal(band["at_most"])
+            ):
                 best = max(best, Decimal(band["score"]))
         return best
     zero, full = Decimal(scoring["zero_at"]), Decimal(scoring["full_at"])
@@ -112,7 +114,9 @@ def _check_risk_share(rs):
     assert Decimal(rs["costs"]) == costs
     by_provider = {}
     for c in rs["cost_reports"]:
-        by_provider[c["provider_id"]] = by_provider.get(c["provider_id"], Decimal(0)) + Decimal(c["total_cost"])
+        by_provider[c["provider_id"]] = by_provider.get(c["provider_id"], Decimal(0)) + Decimal(
+            c["total_cost"]
+        )
     assert {p: Decimal(v) for p, v in rs["costs_by_provider"].items()} == by_provider
     threshold = Decimal(rs["high_cost_threshold"])
     excess = Decimal(0)
@@ -200,9 +204,18 @@ def test_a_correction_shows_which_version_it_superseded_and_that_the_old_one_was
     assert used["s-0019"]["superseded_versions"] == [{"submission_id": "s-0017", "excluded": True}]
     assert used["s-0015"]["version"] == 1 and used["s-0015"]["provider_id"] == "circle"
     assert measure["excluded_versions"] == [
-        {"submission_id": "s-0017", "period": "2026-Q4", "provider_id": "circle", "numerator": None,
-         "denominator": None, "value": "68", "recorded_at": measure["excluded_versions"][0]["recorded_at"],
-         "actor": "system", "reason": "superseded by s-0019"}]
+        {
+            "submission_id": "s-0017",
+            "period": "2026-Q4",
+            "provider_id": "circle",
+            "numerator": None,
+            "denominator": None,
+            "value": "68",
+            "recorded_at": measure["excluded_versions"][0]["recorded_at"],
+            "actor": "system",
+            "reason": "superseded by s-0019",
+        }
+    ]
     assert measure["baseline"] == {"key": "readmissions", "value": "310", "source": "contract"}
     [target] = measure["thresholds"]
     assert target["resolved"] == "279.00" and target["written"] == {"baseline_change": "-0.10"}
@@ -232,11 +245,33 @@ def test_a_recorded_baseline_is_named_as_the_source_of_the_threshold(cli):
 
 def test_a_true_up_is_explained_after_the_original_close_with_the_difference(cli, tmp_path):
     _closed_example(cli, 2)
-    cli.ok("ingest", _write(tmp_path, "late.jsonl", [
-        {"type": "submission", "submission_id": "s-0419", "contract_id": "beds-msk", "provider_id": "circle",
-         "indicator_id": "readmissions", "period": "2027-Q1", "value": "80"},
-        {"type": "cost_report", "report_id": "c-0099", "contract_id": "beds-msk", "provider_id": "physio",
-         "period": "2027-Q1", "total_cost": "620000.00", "high_cost_cases": []}]))
+    cli.ok(
+        "ingest",
+        _write(
+            tmp_path,
+            "late.jsonl",
+            [
+                {
+                    "type": "submission",
+                    "submission_id": "s-0419",
+                    "contract_id": "beds-msk",
+                    "provider_id": "circle",
+                    "indicator_id": "readmissions",
+                    "period": "2027-Q1",
+                    "value": "80",
+                },
+                {
+                    "type": "cost_report",
+                    "report_id": "c-0099",
+                    "contract_id": "beds-msk",
+                    "provider_id": "physio",
+                    "period": "2027-Q1",
+                    "total_cost": "620000.00",
+                    "high_cost_cases": [],
+                },
+            ],
+        ),
+    )
     cli.ok("restate", "beds-msk", "2")
     statement = cli.ok("statement", "beds-msk", "--year", "2", "--json").json()
     explanation = cli.ok("explain", "beds-msk", "--year", "2", "--json").json()
@@ -244,23 +279,33 @@ def test_a_true_up_is_explained_after_the_original_close_with_the_difference(cli
     assert (close["kind"], true_up["kind"], true_up["label"]) == ("close", "true_up", "true-up 1")
     assert true_up["amount"] == statement["true_ups"][0]["amount"]
     assert true_up["by_party"] == statement["true_ups"][0]["by_party"]
-    assert Decimal(true_up["figures"]["total"]) - Decimal(true_up["previous_total"]) == Decimal(true_up["amount"])
+    assert Decimal(true_up["figures"]["total"]) - Decimal(true_up["previous_total"]) == Decimal(
+        true_up["amount"]
+    )
     assert explanation["net_total"] == str(Decimal(statement["total"]) + Decimal(true_up["amount"]))
     # the original close used s-0018 and c-0008; the late versions arrived after it
     old = next(i for i in close["outcomes"]["indicators"] if i["id"] == "readmissions")["measures"][0]
-    assert {"submission_id": "s-0419", "reason": "recorded after this decision"}.items() <= \
-        next(x for x in old["excluded_versions"] if x["submission_id"] == "s-0419").items()
-    assert next(s for s in old["submissions"] if s["submission_id"] == "s-0018")["later_superseded_by"] == "s-0419"
+    assert {"submission_id": "s-0419", "reason": "recorded after this decision"}.items() <= next(
+        x for x in old["excluded_versions"] if x["submission_id"] == "s-0419"
+    ).items()
+    assert (
+        next(s for s in old["submissions"] if s["submission_id"] == "s-0018")["later_superseded_by"]
+        == "s-0419"
+    )
     new = next(i for i in true_up["outcomes"]["indicators"] if i["id"] == "readmissions")["measures"][0]
     assert next(s for s in new["submissions"] if s["submission_id"] == "s-0419")["superseded_versions"] == [
-        {"submission_id": "s-0018", "excluded": True}]
+        {"submission_id": "s-0018", "excluded": True}
+    ]
     assert {x["report_id"]: x["reason"] for x in true_up["risk_share"]["excluded_versions"]} == {
-        "c-0008": "superseded by c-0099"}
+        "c-0008": "superseded by c-0099"
+    }
     # the true-up's own figures add up as well
     _check_outcomes(true_up)
     adjustment, excess = _check_risk_share(true_up["risk_share"])
-    assert Decimal(true_up["figures"]["year_close_payment"]) == \
-        Decimal(true_up["outcomes"]["payment"]) + adjustment + excess
+    assert (
+        Decimal(true_up["figures"]["year_close_payment"])
+        == Decimal(true_up["outcomes"]["payment"]) + adjustment + excess
+    )
     text = cli.ok("explain", "beds-msk", "--year", "2").out
     assert "ORIGINAL CLOSE" in text and "TRUE-UP 1" in text and "Net total (original + true-ups)" in text
 
@@ -272,8 +317,9 @@ def test_an_open_year_is_explained_from_the_data_held_now_as_provisional(cli):
     [provisional] = explanation["decisions"]
     assert provisional["kind"] == "provisional"
     statement = cli.ok("statement", "beds-msk", "--year", "2", "--json").json()
-    assert [(i["id"], i["score"]) for i in provisional["outcomes"]["indicators"]] == \
-        [(i["id"], i["score"]) for i in statement["outcomes"]["indicators"]]
+    assert [(i["id"], i["score"]) for i in provisional["outcomes"]["indicators"]] == [
+        (i["id"], i["score"]) for i in statement["outcomes"]["indicators"]
+    ]
     _check_outcomes(provisional)
 
 
@@ -283,5 +329,7 @@ def test_explaining_an_unknown_indicator_or_a_year_outside_the_term_is_a_clear_e
     assert result.code == 1 and "unknown_indicator" in result.err
     result = cli("explain", "beds-msk", "--year", "9")
     assert result.code == 1 and "year_outside_term" in result.err
-    sub = cli.ok("explain", "beds-msk", "--year", "2", "--indicator", "shared-decisions.offered", "--json").json()
+    sub = cli.ok(
+        "explain", "beds-msk", "--year", "2", "--indicator", "shared-decisions.offered", "--json"
+    ).json()
     assert [i["id"] for i in sub["decisions"][0]["outcomes"]["indicators"]] == ["shared-decisions"]

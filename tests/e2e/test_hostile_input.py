@@ -10,10 +10,24 @@ import pytest
 
 from tests.support.cli import EXAMPLES
 
-GOOD = {"type": "submission", "submission_id": "h-0001", "contract_id": "beds-msk", "provider_id": "circle",
-        "indicator_id": "readmissions", "period": "2025-Q2", "value": "80"}
-COST = {"type": "cost_report", "report_id": "hc-1", "contract_id": "beds-msk", "provider_id": "circle",
-        "period": "2026-Q2", "total_cost": "4700000.00", "high_cost_cases": []}
+GOOD = {
+    "type": "submission",
+    "submission_id": "h-0001",
+    "contract_id": "beds-msk",
+    "provider_id": "circle",
+    "indicator_id": "readmissions",
+    "period": "2025-Q2",
+    "value": "80",
+}
+COST = {
+    "type": "cost_report",
+    "report_id": "hc-1",
+    "contract_id": "beds-msk",
+    "provider_id": "circle",
+    "period": "2026-Q2",
+    "total_cost": "4700000.00",
+    "high_cost_cases": [],
+}
 
 
 def sub(n: int, **fields: object) -> bytes:
@@ -29,18 +43,28 @@ POISON = [
     (sub(1, value="1e999999999"), "number_out_of_range", "value"),
     (sub(2, value="1e-999999999"), "number_out_of_range", "value"),
     (sub(3, value="-1E+400000"), "number_out_of_range", "value"),
-    (b'{"type": "submission", "submission_id": "h-0004", "contract_id": "beds-msk", "provider_id": "circle", '
-     b'"indicator_id": "readmissions", "period": "2025-Q2", "value": 1e999999999}', "number_out_of_range", "value"),
+    (
+        b'{"type": "submission", "submission_id": "h-0004", "contract_id": "beds-msk", "provider_id": "circle", '
+        b'"indicator_id": "readmissions", "period": "2025-Q2", "value": 1e999999999}',
+        "number_out_of_range",
+        "value",
+    ),
     (sub(5, value="1" * 5000), "number_out_of_range", "value"),
-    (b'{"type": "submission", "submission_id": "h-0006", "contract_id": "beds-msk", "provider_id": "circle", '
-     b'"indicator_id": "readmissions", "period": "2025-Q2", "value": ' + b"9" * 5000 + b"}", "number_out_of_range",
-     "value"),
+    (
+        b'{"type": "submission", "submission_id": "h-0006", "contract_id": "beds-msk", "provider_id": "circle", '
+        b'"indicator_id": "readmissions", "period": "2025-Q2", "value": ' + b"9" * 5000 + b"}",
+        "number_out_of_range",
+        "value",
+    ),
     (sub(7, value="NaN"), "non_numeric", "value"),
     (sub(8, value="Infinity"), "non_numeric", "value"),
     (cost(9, total_cost="1E+30"), "number_out_of_range", "total_cost"),
     (cost(10, total_cost="10000000000000.00"), "number_out_of_range", "total_cost"),
-    (cost(11, high_cost_cases=[{"case_ref": "X", "cost": "1e999999999"}]), "number_out_of_range",
-     "high_cost_cases[0].cost"),
+    (
+        cost(11, high_cost_cases=[{"case_ref": "X", "cost": "1e999999999"}]),
+        "number_out_of_range",
+        "high_cost_cases[0].cost",
+    ),
     (sub(12).replace(b"80", b"8\xe90"), "invalid_encoding", None),  # one Latin-1 byte
     (sub(13, provider_id="\ud800"), "invalid_encoding", "provider_id"),  # a lone surrogate escape
     (b"\xef\xbb\xbf" + sub(14), "invalid_encoding", None),  # a byte-order mark
@@ -54,10 +78,25 @@ POISON = [
     (sub(22, submission_id="h" * 100_000), "invalid_id", "submission_id"),
     (sub(23, submission_id="h" * 200), "invalid_id", "submission_id"),
     (sub(24, contract_id="beds-msk\n"), "invalid_id", "contract_id"),
-    (cost(25, high_cost_cases=[{"case_ref": "\x1b[31mred", "cost": "1.00"}]), "invalid_id",
-     "high_cost_cases[0].case_ref"),
-    (json.dumps({**GOOD, "submission_id": "h-0026", "indicator_id": "proms-improved", "value": None,
-                 "numerator": 10 ** 40, "denominator": 10 ** 41}).encode(), "number_out_of_range", "numerator"),
+    (
+        cost(25, high_cost_cases=[{"case_ref": "\x1b[31mred", "cost": "1.00"}]),
+        "invalid_id",
+        "high_cost_cases[0].case_ref",
+    ),
+    (
+        json.dumps(
+            {
+                **GOOD,
+                "submission_id": "h-0026",
+                "indicator_id": "proms-improved",
+                "value": None,
+                "numerator": 10**40,
+                "denominator": 10**41,
+            }
+        ).encode(),
+        "number_out_of_range",
+        "numerator",
+    ),
     (b"[" * 100_000, "invalid_json", None),
 ]
 
@@ -68,14 +107,16 @@ def registered(cli):
     return cli
 
 
-def test_every_poison_record_is_refused_with_its_code_and_kept_and_its_neighbours_are_applied(registered, tmp_path):
+def test_every_poison_record_is_refused_with_its_code_and_kept_and_its_neighbours_are_applied(
+    registered, tmp_path
+):
     good = (EXAMPLES / "worked-example-data.jsonl").read_bytes().splitlines()
     lines: list[bytes] = []
     for i, line in enumerate(good):  # poison between good records, in the same batch
         lines.append(line)
         if i < len(POISON):
             lines.append(POISON[i][0])
-    lines += [p[0] for p in POISON[len(good):]]
+    lines += [p[0] for p in POISON[len(good) :]]
     data = tmp_path / "hostile.jsonl"
     data.write_bytes(b"\n".join(lines) + b"\n")
 
@@ -83,12 +124,16 @@ def test_every_poison_record_is_refused_with_its_code_and_kept_and_its_neighbour
     assert (report["accepted"] + report["duplicates"], report["rejected"]) == (len(good), len(POISON))
     kept = {r["line"]: r for r in registered.ok("rejected", "list", "--json").json()}
     poison_lines = [n for n, line in enumerate(lines, start=1) if line not in good]
-    assert [(kept[n]["code"], kept[n]["field"]) for n in poison_lines] == [(code, field) for _, code, field in POISON]
+    assert [(kept[n]["code"], kept[n]["field"]) for n in poison_lines] == [
+        (code, field) for _, code, field in POISON
+    ]
 
     # the good records settle exactly as the worked example says, and reads stay quick
     registered.ok("close-year", "beds-msk", "1")
     registered.ok("close-year", "beds-msk", "2")
-    expected = {f"year{s['year']}": s for s in json.loads((EXAMPLES / "worked-example-expected.json").read_text())}
+    expected = {
+        f"year{s['year']}": s for s in json.loads((EXAMPLES / "worked-example-expected.json").read_text())
+    }
     started = time.monotonic()
     for year in ("1", "2"):
         statement = registered.ok("statement", "beds-msk", "--year", year, "--json").json()
@@ -101,8 +146,9 @@ def test_every_poison_record_is_refused_with_its_code_and_kept_and_its_neighbour
 
 def test_nothing_printed_about_a_hostile_record_can_drive_a_terminal(registered, tmp_path):
     data = tmp_path / "escape.jsonl"
-    data.write_bytes(b"\n".join([sub(1, submission_id="\x1b]0;pwned\x07"),
-                                 b'{"\x1b[2J": 1, "\x1b[2J": 2}']) + b"\n")
+    data.write_bytes(
+        b"\n".join([sub(1, submission_id="\x1b]0;pwned\x07"), b'{"\x1b[2J": 1, "\x1b[2J": 2}']) + b"\n"
+    )
     registered.refused("ingest", data)
     text = registered.ok("rejected", "list").out
     assert "\x1b" not in text and "\x07" not in text
@@ -130,31 +176,41 @@ def test_a_case_listed_twice_in_one_report_is_summed_not_refused(registered, tmp
     data = tmp_path / "cases.jsonl"
     base = (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines()
     # split case HC-2 of report c-0002 (21,000.00) into two episodes of the same case
-    rewritten = [line.replace('{"case_ref": "HC-2", "cost": "21000.00"}',
-                              '{"case_ref": "HC-2", "cost": "20000.00"}, {"case_ref": "HC-2", "cost": "1000.00"}')
-                 for line in base]
+    rewritten = [
+        line.replace(
+            '{"case_ref": "HC-2", "cost": "21000.00"}',
+            '{"case_ref": "HC-2", "cost": "20000.00"}, {"case_ref": "HC-2", "cost": "1000.00"}',
+        )
+        for line in base
+    ]
     assert rewritten != base
     data.write_text("\n".join(rewritten) + "\n")
     assert registered.ok("ingest", data, "--json").json()["rejected"] == 0
     registered.ok("close-year", "beds-msk", "1")
     statement = registered.ok("close-year", "beds-msk", "2", "--json").json()
-    expected = next(s for s in json.loads((EXAMPLES / "worked-example-expected.json").read_text()) if s["year"] == 2)
+    expected = next(
+        s for s in json.loads((EXAMPLES / "worked-example-expected.json").read_text()) if s["year"] == 2
+    )
     assert statement["total"] == expected["total"]
 
 
 BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi")
+)
 
 
-@pytest.mark.parametrize("make, code", [
-    (lambda yaml: BOMB, "alias_limit"),
-    (lambda yaml: "#" * (2 * 1024 * 1024), "document_too_large"),
-    (lambda yaml: yaml.replace("id: beds-msk", 'id: "beds-msk\\n"'), "invalid_contract"),
-    (lambda yaml: yaml.replace("id: beds-msk", "id: " + "b" * 65), "invalid_contract"),
-    (lambda yaml: yaml.replace("years: 3", "years: 1000000000"), "invalid_contract"),
-    (lambda yaml: yaml.replace('year1: "24000000.00"', 'year1: "1e999999999"'), "invalid_contract"),
-    (lambda yaml: yaml.replace('efficiency: "0.04"', 'efficiency: "1e-999999999"'), "invalid_contract"),
-])
+@pytest.mark.parametrize(
+    "make, code",
+    [
+        (lambda yaml: BOMB, "alias_limit"),
+        (lambda yaml: "#" * (2 * 1024 * 1024), "document_too_large"),
+        (lambda yaml: yaml.replace("id: beds-msk", 'id: "beds-msk\\n"'), "invalid_contract"),
+        (lambda yaml: yaml.replace("id: beds-msk", "id: " + "b" * 65), "invalid_contract"),
+        (lambda yaml: yaml.replace("years: 3", "years: 1000000000"), "invalid_contract"),
+        (lambda yaml: yaml.replace('year1: "24000000.00"', 'year1: "1e999999999"'), "invalid_contract"),
+        (lambda yaml: yaml.replace('efficiency: "0.04"', 'efficiency: "1e-999999999"'), "invalid_contract"),
+    ],
+)
 def test_a_hostile_contract_document_is_refused_quickly_and_registers_nothing(cli, tmp_path, make, code):
     doc = tmp_path / "contract.yaml"
     doc.write_text(make((EXAMPLES / "worked-example.yaml").read_text()))
@@ -165,18 +221,52 @@ def test_a_hostile_contract_document_is_refused_quickly_and_registers_nothing(cl
     assert cli.ok("contract", "list", "--json").json() == []
 
 
-@pytest.mark.parametrize("args, code", [
-    (["budget", "adjust", "beds-msk", "--year", "1", "--amount", "1e999999999", "--reason", "variation"],
-     "number_out_of_range"),
-    (["budget", "adjust", "beds-msk", "--year", "1", "--amount", "10.001", "--reason", "variation"],
-     "invalid_amount"),
-    (["budget", "adjust", "beds-msk", "--year", "1", "--amount", "100", "--reason", "variation",
-      "--note", "line\nbreak"], "invalid_text"),
-    (["baseline", "record", "beds-msk", "readmissions", "1e-999999999"], "number_out_of_range"),
-    (["--as", "commissioner:bccg\n", "budget", "show", "beds-msk"], "invalid_actor"),
-])
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (
+            [
+                "budget",
+                "adjust",
+                "beds-msk",
+                "--year",
+                "1",
+                "--amount",
+                "1e999999999",
+                "--reason",
+                "variation",
+            ],
+            "number_out_of_range",
+        ),
+        (
+            ["budget", "adjust", "beds-msk", "--year", "1", "--amount", "10.001", "--reason", "variation"],
+            "invalid_amount",
+        ),
+        (
+            [
+                "budget",
+                "adjust",
+                "beds-msk",
+                "--year",
+                "1",
+                "--amount",
+                "100",
+                "--reason",
+                "variation",
+                "--note",
+                "line\nbreak",
+            ],
+            "invalid_text",
+        ),
+        (["baseline", "record", "beds-msk", "readmissions", "1e-999999999"], "number_out_of_range"),
+        (["--as", "commissioner:bccg\n", "budget", "show", "beds-msk"], "invalid_actor"),
+    ],
+)
 def test_absurd_arguments_are_refused_by_field(registered, args, code):
     result = registered(*args, "--json")
     assert result.code in (1, 2) and json.loads(result.err)["error"] == code
-    assert [b["reason"] for b in registered.ok("budget", "show", "beds-msk", "--json").json()
-            if b.get("reason") != "initial"] == []
+    assert [
+        b["reason"]
+        for b in registered.ok("budget", "show", "beds-msk", "--json").json()
+        if b.get("reason") != "initial"
+    ] == []

@@ -6,20 +6,44 @@ import pytest
 
 from tests.support.cli import EXAMPLES
 
-GOOD = {"type": "submission", "submission_id": "s-0001", "contract_id": "beds-msk", "provider_id": "circle",
-        "indicator_id": "proms-improved", "period": "2025-Q2", "numerator": "300", "denominator": "480"}
+GOOD = {
+    "type": "submission",
+    "submission_id": "s-0001",
+    "contract_id": "beds-msk",
+    "provider_id": "circle",
+    "indicator_id": "proms-improved",
+    "period": "2025-Q2",
+    "numerator": "300",
+    "denominator": "480",
+}
 
 BAD_LINES = [
     ("{not json", "invalid_json", None),
     ('["a", "list"]', "not_an_object", None),
     (json.dumps({**GOOD, "submission_id": "b1", "contract_id": "nope"}), "unknown_contract", "contract_id"),
-    (json.dumps({**GOOD, "submission_id": "b2", "provider_id": "stranger"}), "provider_not_party", "provider_id"),
-    (json.dumps({**GOOD, "submission_id": "b3", "indicator_id": "nope"}), "unknown_indicator", "indicator_id"),
+    (
+        json.dumps({**GOOD, "submission_id": "b2", "provider_id": "stranger"}),
+        "provider_not_party",
+        "provider_id",
+    ),
+    (
+        json.dumps({**GOOD, "submission_id": "b3", "indicator_id": "nope"}),
+        "unknown_indicator",
+        "indicator_id",
+    ),
     (json.dumps({**GOOD, "submission_id": "b4", "period": "2031-Q1"}), "period_outside_term", "period"),
-    (json.dumps({**GOOD, "submission_id": "b5", "numerator": "500"}), "numerator_exceeds_denominator", "numerator"),
+    (
+        json.dumps({**GOOD, "submission_id": "b5", "numerator": "500"}),
+        "numerator_exceeds_denominator",
+        "numerator",
+    ),
     (json.dumps({**GOOD, "submission_id": "b6", "denominator": "0"}), "invalid_denominator", "denominator"),
     (json.dumps({**GOOD, "submission_id": "b7", "numerator": "n/a"}), "non_numeric", "numerator"),
-    (json.dumps({k: v for k, v in GOOD.items() if k != "period"} | {"submission_id": "b8"}), "missing_field", "period"),
+    (
+        json.dumps({k: v for k, v in GOOD.items() if k != "period"} | {"submission_id": "b8"}),
+        "missing_field",
+        "period",
+    ),
     (json.dumps({**GOOD, "numerator": "301"}), "conflicting_duplicate", "submission_id"),
 ]
 
@@ -41,7 +65,8 @@ def test_every_bad_record_is_rejected_with_its_reason_and_kept(registered, tmp_p
     assert (report["accepted"], report["duplicates"], report["rejected"]) == (1, 0, len(BAD_LINES))
     kept = registered.ok("rejected", "list", "--json").json()
     assert [(r["line"], r["code"], r["field"]) for r in kept] == [
-        (n, code, field) for n, (_, code, field) in enumerate(BAD_LINES, start=2)]
+        (n, code, field) for n, (_, code, field) in enumerate(BAD_LINES, start=2)
+    ]
     assert all(r["source"] == "mixed.jsonl" and r["message"] for r in kept)
     assert kept[0]["raw"] == "{not json"
 
@@ -79,7 +104,7 @@ def test_ingest_reads_standard_input(registered, tmp_path, monkeypatch):
 
 
 def test_check_reports_what_ingest_would_do_and_records_nothing(registered, tmp_path, sqlite_url):
-    from ledger.application import Ledger
+    from ledger.usecases.application import Ledger
 
     data = _write(tmp_path / "mixed.jsonl", [json.dumps(GOOD)] + [line for line, _, _ in BAD_LINES])
     app = Ledger.from_url(sqlite_url)
@@ -89,7 +114,8 @@ def test_check_reports_what_ingest_would_do_and_records_nothing(registered, tmp_
     assert registered.ok("rejected", "list", "--json").json() == []
     assert checked["checked_only"] is True
     assert [(r["line"], r["code"], r["field"]) for r in checked["refused"]] == [
-        (n, code, field) for n, (_, code, field) in enumerate(BAD_LINES, start=2)]
+        (n, code, field) for n, (_, code, field) in enumerate(BAD_LINES, start=2)
+    ]
     ingested = registered.refused("ingest", data, "--json").json()
     assert {k: v for k, v in checked.items() if k not in ("checked_only", "refused")} == ingested
     plain = registered.refused("ingest", data, "--check").out
@@ -98,7 +124,7 @@ def test_check_reports_what_ingest_would_do_and_records_nothing(registered, tmp_
 
 
 def test_check_finds_duplicates_and_corrections_within_the_file_across_batches(sqlite_url):
-    from ledger.application import Ledger
+    from ledger.usecases.application import Ledger
 
     app = Ledger.from_url(sqlite_url)
     app.register_contract((EXAMPLES / "worked-example.yaml").read_text())

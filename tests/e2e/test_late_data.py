@@ -22,9 +22,21 @@ def _write(tmp_path, name, records):
 
 def test_a_correction_after_close_is_accepted_and_flagged_but_the_decision_stands(cli, tmp_path):
     _closed_example(cli)
-    late = _write(tmp_path, "late.jsonl", [
-        {"type": "submission", "submission_id": "s-0419", "contract_id": "beds-msk", "provider_id": "circle",
-         "indicator_id": "readmissions", "period": "2027-Q1", "value": "80"}])
+    late = _write(
+        tmp_path,
+        "late.jsonl",
+        [
+            {
+                "type": "submission",
+                "submission_id": "s-0419",
+                "contract_id": "beds-msk",
+                "provider_id": "circle",
+                "indicator_id": "readmissions",
+                "period": "2027-Q1",
+                "value": "80",
+            }
+        ],
+    )
     report = cli.ok("ingest", late, "--json").json()
     assert report["accepted"] == 1 and report["corrections"] == 1
     assert report["late_for_closed_years"] == [{"contract_id": "beds-msk", "year": 2, "records": 1}]
@@ -34,9 +46,21 @@ def test_a_correction_after_close_is_accepted_and_flagged_but_the_decision_stand
 def test_restating_after_a_correction_records_a_true_up_for_the_difference(cli, tmp_path):
     _closed_example(cli)
     # readmissions 70+69+66+80 = 285 > target 279: the indicator's 882144.00 is no longer earned
-    late = _write(tmp_path, "late.jsonl", [
-        {"type": "submission", "submission_id": "s-0419", "contract_id": "beds-msk", "provider_id": "circle",
-         "indicator_id": "readmissions", "period": "2027-Q1", "value": "80"}])
+    late = _write(
+        tmp_path,
+        "late.jsonl",
+        [
+            {
+                "type": "submission",
+                "submission_id": "s-0419",
+                "contract_id": "beds-msk",
+                "provider_id": "circle",
+                "indicator_id": "readmissions",
+                "period": "2027-Q1",
+                "value": "80",
+            }
+        ],
+    )
     cli.ok("ingest", late)
     true_up = cli.ok("restate", "beds-msk", "2", "--json").json()["true_up"]
     assert true_up["amount"] == "-882144.00"
@@ -45,16 +69,30 @@ def test_restating_after_a_correction_records_a_true_up_for_the_difference(cli, 
     statement = cli.ok("statement", "beds-msk", "--year", "2", "--json").json()
     original = {k: v for k, v in statement.items() if k != "true_ups"}
     assert original == {k: v for k, v in EXPECTED[1].items() if k != "true_ups"}
-    assert [(t["amount"], t["reason"]) for t in statement["true_ups"]] == [(true_up["amount"], true_up["reason"])]
+    assert [(t["amount"], t["reason"]) for t in statement["true_ups"]] == [
+        (true_up["amount"], true_up["reason"])
+    ]
     assert statement["true_ups"][0]["decided_at"].endswith("Z")
 
 
 def test_restating_again_without_new_data_records_nothing(cli, tmp_path):
     _closed_example(cli)
     assert cli.ok("restate", "beds-msk", "2", "--json").json()["true_up"] is None
-    late = _write(tmp_path, "late.jsonl", [
-        {"type": "cost_report", "report_id": "c-0099", "contract_id": "beds-msk", "provider_id": "physio",
-         "period": "2027-Q1", "total_cost": "620000.00", "high_cost_cases": []}])
+    late = _write(
+        tmp_path,
+        "late.jsonl",
+        [
+            {
+                "type": "cost_report",
+                "report_id": "c-0099",
+                "contract_id": "beds-msk",
+                "provider_id": "physio",
+                "period": "2027-Q1",
+                "total_cost": "620000.00",
+                "high_cost_cases": [],
+            }
+        ],
+    )
     cli.ok("ingest", late)
     first = cli.ok("restate", "beds-msk", "2", "--json").json()["true_up"]
     # 100,000 more cost: the gain 2,356,840 falls to 2,256,840, below the 10% tier (2,352,384), so
@@ -69,9 +107,24 @@ def test_restating_again_without_new_data_records_nothing(cli, tmp_path):
 def test_successive_true_ups_each_record_only_the_new_difference(cli, tmp_path):
     _closed_example(cli)
     for n, value in enumerate(["80", "66"], start=1):
-        cli.ok("ingest", _write(tmp_path, f"late{n}.jsonl", [
-            {"type": "submission", "submission_id": f"s-late-{n}", "contract_id": "beds-msk",
-             "provider_id": "circle", "indicator_id": "readmissions", "period": "2027-Q1", "value": value}]))
+        cli.ok(
+            "ingest",
+            _write(
+                tmp_path,
+                f"late{n}.jsonl",
+                [
+                    {
+                        "type": "submission",
+                        "submission_id": f"s-late-{n}",
+                        "contract_id": "beds-msk",
+                        "provider_id": "circle",
+                        "indicator_id": "readmissions",
+                        "period": "2027-Q1",
+                        "value": value,
+                    }
+                ],
+            ),
+        )
         cli.ok("restate", "beds-msk", "2")
     statement = cli.ok("statement", "beds-msk", "--year", "2", "--json").json()
     amounts = [t["amount"] for t in statement["true_ups"]]

@@ -10,30 +10,44 @@ import re
 import shutil
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from tests.support.cli import EXAMPLES
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--disable-dev-shm-usage"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
 
 
 def _chromium():
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None:
-        pytest.fail("chromium is not installed: run `make test` (it installs Debian's chromium) "
-                    "or `apt-get install -y chromium`")
+        pytest.fail(
+            "chromium is not installed: run `make test` (it installs Debian's chromium) "
+            "or `apt-get install -y chromium`"
+        )
     return found
 
 
 def _dump_dom(path, tmp_path):
     profile = tmp_path / "chromium-profile"
-    proc = subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom",
-                           path.resolve().as_uri()], capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", path.resolve().as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -49,9 +63,20 @@ def _example(cli, tmp_path):
 
 def _late(tmp_path):
     path = tmp_path / "late.jsonl"
-    path.write_text(json.dumps({"type": "submission", "submission_id": "s-0419", "contract_id": "beds-msk",
-                                "provider_id": "circle", "indicator_id": "readmissions", "period": "2027-Q1",
-                                "value": "80"}) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "type": "submission",
+                "submission_id": "s-0419",
+                "contract_id": "beds-msk",
+                "provider_id": "circle",
+                "indicator_id": "readmissions",
+                "period": "2027-Q1",
+                "value": "80",
+            }
+        )
+        + "\n"
+    )
     return path
 
 
@@ -96,16 +121,42 @@ def test_a_report_for_an_unknown_contract_is_a_clear_error_and_writes_nothing(cl
 
 def test_the_report_lists_disputes_and_manual_adjustments(cli, tmp_path):
     _example(cli, tmp_path)
-    cli.ok("dispute", "raise", "beds-msk", "--year", "2", "--reason", "physio sessions missed", "--as",
-           "provider:physio")
-    cli.ok("dispute", "resolve", "beds-msk", "D2-1", "--year", "2", "--upheld", "--note", "agreed recount",
-           "--adjust", "12500.00", "--party", "physio", "--as", "commissioner:bccg")
+    cli.ok(
+        "dispute",
+        "raise",
+        "beds-msk",
+        "--year",
+        "2",
+        "--reason",
+        "physio sessions missed",
+        "--as",
+        "provider:physio",
+    )
+    cli.ok(
+        "dispute",
+        "resolve",
+        "beds-msk",
+        "D2-1",
+        "--year",
+        "2",
+        "--upheld",
+        "--note",
+        "agreed recount",
+        "--adjust",
+        "12500.00",
+        "--party",
+        "physio",
+        "--as",
+        "commissioner:bccg",
+    )
     out = tmp_path / "disputes.html"
     cli.ok("report", "beds-msk", "--out", out)
     dom = _dump_dom(out, tmp_path)
     assert "D2-1" in dom and "physio sessions missed" in dom and "agreed recount" in dom
     assert "12,500.00" in dom and 'class="report-error"' not in dom
-    assert re.search(r'data-year-total="2">\s*20,943,381.07\s*<', dom)  # 21,813,025.07 − 882,144.00 + 12,500.00
+    assert re.search(
+        r'data-year-total="2">\s*20,943,381.07\s*<', dom
+    )  # 21,813,025.07 − 882,144.00 + 12,500.00
 
 
 def test_a_report_as_of_an_instant_shows_only_what_was_recorded_by_then(cli, tmp_path):
@@ -113,7 +164,7 @@ def test_a_report_as_of_an_instant_shows_only_what_was_recorded_by_then(cli, tmp
     cli.ok("ingest", EXAMPLES / "worked-example-data.jsonl")
     cli.ok("close-year", "beds-msk", "2")
     time.sleep(0.01)
-    before_restatement = datetime.now(timezone.utc)
+    before_restatement = datetime.now(UTC)
     time.sleep(0.01)
     cli.ok("ingest", _late(tmp_path))
     cli.ok("restate", "beds-msk", "2")
@@ -155,9 +206,20 @@ def _layout(path, tmp_path, width, height):
     probed = tmp_path / f"probe-{width}.html"
     probed.write_text(path.read_text().replace("</body>", LAYOUT_PROBE + "</body>"))
     profile = tmp_path / f"chromium-profile-{width}"
-    proc = subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--hide-scrollbars",
-                           f"--window-size={width},{height}", "--dump-dom", probed.resolve().as_uri()],
-                          capture_output=True, text=True, timeout=180)
+    proc = subprocess.run(
+        [
+            _chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            "--hide-scrollbars",
+            f"--window-size={width},{height}",
+            "--dump-dom",
+            probed.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     found = re.search(r"data-layout=\"([^\"]*)\"", proc.stdout)
     assert found, "the layout probe did not run"
@@ -177,7 +239,9 @@ def test_the_report_fits_an_a4_page_and_a_laptop_with_every_figure_present_and_l
         assert layout["svgs"] >= 3 + 4  # payments, adjustments, costs, one per measure with values
 
 
-def test_the_report_shows_tiers_as_percentages_by_party_scores_data_quality_verification_and_sign_off(cli, tmp_path):
+def test_the_report_shows_tiers_as_percentages_by_party_scores_data_quality_verification_and_sign_off(
+    cli, tmp_path
+):
     _example(cli, tmp_path)
     digest = cli.ok("digest", "--json").out
     out = tmp_path / "report.html"
@@ -186,14 +250,19 @@ def test_the_report_shows_tiers_as_percentages_by_party_scores_data_quality_veri
     dom = _dump_dom(out, tmp_path)
     # tiers as percentages, and who bears what
     assert "0% to 2%" in dom and "2% to 10%" in dom and "beyond 10%" in dom
-    assert re.search(r"<td>2% to 10%</td><td class=\"num\">50%</td><td class=\"num\">50%</td>\s*"
-                     r"<td class=\"num\">60%</td><td class=\"num\">40%</td>", dom)
+    assert re.search(
+        r"<td>2% to 10%</td><td class=\"num\">50%</td><td class=\"num\">50%</td>\s*"
+        r"<td class=\"num\">60%</td><td class=\"num\">40%</td>",
+        dom,
+    )
     # by party: year 2, lead provider first, the close and the true-up included
     statement = cli.ok("statement", "beds-msk", "--year", "2", "--json").json()
     circle = [m.group(1) for m in re.finditer(r'data-party="circle" data-year="2">([^<]+)<', dom)]
     physio = [m.group(1) for m in re.finditer(r'data-party="physio" data-year="2">([^<]+)<', dom)]
     net = {p: Decimal(a) for p, a in statement["by_party"].items()}
-    net["circle"] += sum((Decimal(t["amount"]) for t in statement["true_ups"]), Decimal(0))  # the true-up: circle
+    net["circle"] += sum(
+        (Decimal(t["amount"]) for t in statement["true_ups"]), Decimal(0)
+    )  # the true-up: circle
     assert circle == [f"{net['circle']:,.2f}"] and physio == [f"{net['physio']:,.2f}"]
     assert dom.index('data-party="circle"') < dom.index('data-party="physio"')
     # score and earned per indicator per year (year 2 as restated)

@@ -7,7 +7,7 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
-from ledger.tabular import COST_COLUMNS, SUBMISSION_COLUMNS
+from ledger.adapters.tabular import COST_COLUMNS, SUBMISSION_COLUMNS
 from tests.support.cli import EXAMPLES
 
 RECORDS = [json.loads(line) for line in (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines()]
@@ -38,6 +38,7 @@ def _settled(cli, path, *extra):
 @pytest.fixture
 def jsonl_statements(tmp_path):
     from tests.support.cli import Cli
+
     reference = Cli(f"sqlite:///{tmp_path / 'reference.db'}")
     return _settled(reference, EXAMPLES / "worked-example-data.jsonl")
 
@@ -55,17 +56,29 @@ def test_a_csv_file_settles_exactly_as_the_same_records_in_json_lines(cli, tmp_p
     assert statements == jsonl_statements[1]
 
 
-def test_an_xlsx_workbook_with_numbers_typed_as_numbers_settles_exactly_the_same(cli, tmp_path, jsonl_statements):
+def test_an_xlsx_workbook_with_numbers_typed_as_numbers_settles_exactly_the_same(
+    cli, tmp_path, jsonl_statements
+):
     book = openpyxl.Workbook()
     book.remove(book.active)
-    for title, kind, columns in (("submissions", "submission", SUBMISSION_COLUMNS),
-                                 ("cost_reports", "cost_report", COST_COLUMNS)):
+    for title, kind, columns in (
+        ("submissions", "submission", SUBMISSION_COLUMNS),
+        ("cost_reports", "cost_report", COST_COLUMNS),
+    ):
         sheet = book.create_sheet(title)
         sheet.append([c for c in columns if c != "type"])  # the sheet's name gives the type
         for record in (r for r in RECORDS if r["type"] == kind):
             row = _cells(record, [c for c in columns if c != "type"])
-            sheet.append([float(v) if isinstance(v, str) and v.replace(".", "").isdigit() and "." in v else
-                          int(v) if isinstance(v, str) and v.isdigit() else v for v in row])
+            sheet.append(
+                [
+                    float(v)
+                    if isinstance(v, str) and v.replace(".", "").isdigit() and "." in v
+                    else int(v)
+                    if isinstance(v, str) and v.isdigit()
+                    else v
+                    for v in row
+                ]
+            )
     path = tmp_path / "records.xlsx"
     book.save(path)
     report, statements = _settled(cli, path)
@@ -78,9 +91,13 @@ def test_refused_rows_are_kept_with_their_row_numbers_and_sheet(registered_cli, 
     sheet = book.active
     sheet.title = "submissions"
     sheet.append(SUBMISSION_COLUMNS)
-    sheet.append(["submission", "x-1", "beds-msk", "circle", "readmissions", "2025-Q2", None, None, "1e999999999"])
+    sheet.append(
+        ["submission", "x-1", "beds-msk", "circle", "readmissions", "2025-Q2", None, None, "1e999999999"]
+    )
     sheet.append([None] * 9)
-    sheet.append(["submission", None, "beds-msk", "circle", "readmissions", "2025-Q3", None, None, None])  # unfilled
+    sheet.append(
+        ["submission", None, "beds-msk", "circle", "readmissions", "2025-Q3", None, None, None]
+    )  # unfilled
     sheet.append(["submission", "x-2", "beds-msk", "circle", "readmissions", "2025-Q3", None, None, 80])
     sheet.append(["submission", "x-3\u202e", "beds-msk", "circle", "readmissions", "2025-Q4", None, None, 81])
     path = tmp_path / "upload.xlsx"
@@ -90,7 +107,8 @@ def test_refused_rows_are_kept_with_their_row_numbers_and_sheet(registered_cli, 
     kept = registered_cli.ok("rejected", "list", "--json").json()
     assert sorted((r["source"], r["line"], r["code"], r["field"]) for r in kept) == [
         ("upload.xlsx#submissions", 2, "number_out_of_range", "value"),
-        ("upload.xlsx#submissions", 6, "invalid_id", "submission_id")]
+        ("upload.xlsx#submissions", 6, "invalid_id", "submission_id"),
+    ]
 
 
 @pytest.fixture
@@ -126,15 +144,21 @@ def test_a_csv_template_lists_every_measure_and_period_of_the_year(registered_cl
     out = registered_cli.ok("template", "beds-msk", "--year", "2").out
     rows = list(csv.DictReader(out.splitlines()))
     assert {(r["indicator_id"], r["period"]) for r in rows} == {
-        (m, q) for m in ("proms-improved", "readmissions", "shared-decisions.offered", "shared-decisions.documented")
-        for q in ("2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1")}
+        (m, q)
+        for m in ("proms-improved", "readmissions", "shared-decisions.offered", "shared-decisions.documented")
+        for q in ("2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1")
+    }
 
 
-def test_a_json_lines_file_that_is_csv_gets_a_hint_and_a_workbook_that_is_not_one_is_refused(registered_cli, tmp_path):
+def test_a_json_lines_file_that_is_csv_gets_a_hint_and_a_workbook_that_is_not_one_is_refused(
+    registered_cli, tmp_path
+):
     path = tmp_path / "oops.jsonl"
     path.write_text("type,submission_id,contract_id\nsubmission,s-1,beds-msk\n")
     registered_cli.refused("ingest", path)
-    assert all("looks like CSV" in r["message"] for r in registered_cli.ok("rejected", "list", "--json").json())
+    assert all(
+        "looks like CSV" in r["message"] for r in registered_cli.ok("rejected", "list", "--json").json()
+    )
     fake = tmp_path / "fake.xlsx"
     fake.write_bytes(b"not a zip")
     result = registered_cli("ingest", fake, "--json")

@@ -37,10 +37,20 @@ def _vary(cli, tmp_path, text, *extra):
 #   core split 0.7 / 0.1 / 0.2: lp 610,470.00, sa 87,210.00, sc 174,420.00
 #   year-close = 75,097.50 − 132,105.75 + 14,000 = −43,008.25; total = 829,091.75
 YEAR2 = {
-    "budget": "969000.00", "core": "872100.00", "pot": "96900.00", "payment": "75097.50",
-    "risk_share": {"costs": "800000.00", "high_cost_excess": "14000.00", "reference": "969000.00",
-                   "variance": "183000.00", "adjustment": "-132105.75"},
-    "high_cost_reimbursement": "14000.00", "year_close_payment": "-43008.25", "total": "829091.75",
+    "budget": "969000.00",
+    "core": "872100.00",
+    "pot": "96900.00",
+    "payment": "75097.50",
+    "risk_share": {
+        "costs": "800000.00",
+        "high_cost_excess": "14000.00",
+        "reference": "969000.00",
+        "variance": "183000.00",
+        "adjustment": "-132105.75",
+    },
+    "high_cost_reimbursement": "14000.00",
+    "year_close_payment": "-43008.25",
+    "total": "829091.75",
     "by_party": {"lp": "603631.59", "sa": "81566.60", "sc": "143893.56"},
 }
 
@@ -51,7 +61,9 @@ def _check_year2(statement):
     assert statement["outcomes"]["pot"] == YEAR2["pot"]
     assert statement["outcomes"]["payment"] == YEAR2["payment"]
     assert [(i["id"], i["score"], i["earned"]) for i in statement["outcomes"]["indicators"]] == [
-        ("ind-a", "0.625", "36337.50"), ("ind-c", "1", "38760.00")]
+        ("ind-a", "0.625", "36337.50"),
+        ("ind-c", "1", "38760.00"),
+    ]
     for key in ("risk_share", "high_cost_reimbursement", "year_close_payment", "total", "by_party"):
         assert statement[key] == YEAR2[key], key
     assert statement["terms"] == {"variations": ["cv-1"]}
@@ -83,7 +95,9 @@ def test_records_for_a_party_or_indicator_not_in_force_in_their_year_are_refused
     assert rejected["r-1"]["code"] == "unknown_indicator" and "from year 2" in rejected["r-1"]["message"]
     assert "cv-1" in rejected["r-1"]["message"]
     assert rejected["r-2"]["code"] == "provider_not_party" and "from year 2" in rejected["r-2"]["message"]
-    assert rejected["r-3"]["code"] == "provider_not_party" and "only from year 2" in rejected["r-3"]["message"]
+    assert (
+        rejected["r-3"]["code"] == "provider_not_party" and "only from year 2" in rejected["r-3"]["message"]
+    )
     assert rejected["r-4"]["code"] == "unknown_indicator" and "only from year 2" in rejected["r-4"]["message"]
 
 
@@ -140,9 +154,15 @@ changes:
     result = _vary(cli, tmp_path, text, "--json")
     assert result.code == 1
     problems = {p["path"] for p in json.loads(result.err)["problems"]}
-    assert {"changes.indicators.remove[0]", "changes.indicators.amend[0].scoring.full_at",
-            "changes.indicators.amend[1].id", "changes.indicators.add[0].id", "changes.subcontractors.remove[0]",
-            "changes.payment.schedule[0].from_year", "changes.budget.uplift"} <= problems
+    assert {
+        "changes.indicators.remove[0]",
+        "changes.indicators.amend[0].scoring.full_at",
+        "changes.indicators.amend[1].id",
+        "changes.indicators.add[0].id",
+        "changes.subcontractors.remove[0]",
+        "changes.payment.schedule[0].from_year",
+        "changes.budget.uplift",
+    } <= problems
     assert cli.ok("contract", "variations", "ally", "--json").json() == []
     assert cli.ok("contract", "terms", "ally", "--year", "3", "--json").json() == terms_before
 
@@ -187,7 +207,9 @@ def test_the_read_models_list_the_variations_and_replay_shows_the_terms_as_they_
     moment = shown["registered_at"]  # recorded instants have microseconds
     cli.ok("contract", "vary", "ally", DATA / "cv-1.yaml")
     shown = cli.ok("contract", "show", "ally", "--json").json()["variations"]
-    assert [(v["variation_id"], v["effective_from_year"], v["reference"]) for v in shown] == [("cv-1", 2, "CCN 1")]
+    assert [(v["variation_id"], v["effective_from_year"], v["reference"]) for v in shown] == [
+        ("cv-1", 2, "CCN 1")
+    ]
     assert cli.ok("statement", "ally", "--year", "2", "--json").json()["terms"] == {"variations": ["cv-1"]}
     then = cli.ok("statement", "ally", "--year", "2", "--as-of", moment, "--json").json()
     assert then["terms"] == {"variations": []} and then["budget"] == before["budget"]
@@ -216,11 +238,15 @@ def test_only_the_contracts_commissioner_varies_it_and_any_party_reads_its_terms
     cli.ok("--as", "commissioner:ccg", "contract", "vary", "ally", DATA / "cv-1.yaml")
     # a party that joins by variation may read the contract and submit for the years it is a party
     assert cli.ok("--as", "provider:sc", "contract", "terms", "ally", "--year", "2", "--json").json()
-    wrong = _vary(cli, tmp_path, (DATA / "cv-1.yaml").read_text().replace("contract_id: ally", "contract_id: other"))
+    wrong = _vary(
+        cli, tmp_path, (DATA / "cv-1.yaml").read_text().replace("contract_id: ally", "contract_id: other")
+    )
     assert wrong.code == 1 and "variation.contract_id" in wrong.err
 
 
-def test_a_variation_in_an_open_year_keeps_the_instalments_paid_and_spreads_the_new_core_over_the_rest(any_cli):
+def test_a_variation_in_an_open_year_keeps_the_instalments_paid_and_spreads_the_new_core_over_the_rest(
+    any_cli,
+):
     _register(any_cli)
     any_cli.refused("ingest", DATA / "data.jsonl")
     any_cli.ok("pay", "ally", "--through", "2026-Q3")
@@ -234,7 +260,11 @@ def test_a_variation_in_an_open_year_keeps_the_instalments_paid_and_spreads_the_
     statement = any_cli.ok("statement", "ally", "--year", "2", "--json").json()
     # new core 872,100.00: the two remaining quarters take round((872,100 − 440,640) / 2) = 215,730.00 each
     assert [i["amount"] for i in statement["core"]["instalments"]] == [
-        "220320.00", "220320.00", "215730.00", "215730.00"]
+        "220320.00",
+        "220320.00",
+        "215730.00",
+        "215730.00",
+    ]
     _check_year2(statement)
     # cv-2 from year 3: B3 = round(1,000,000 × (0.95 × 1.02) × (0.95 × 1.03)) = 948,166.50; sa has left
     year3 = any_cli.ok("statement", "ally", "--year", "3", "--json").json()
@@ -242,7 +272,10 @@ def test_a_variation_in_an_open_year_keeps_the_instalments_paid_and_spreads_the_
     assert list(year3["by_party"]) == ["lp", "sc"] and year3["terms"] == {"variations": ["cv-1", "cv-2"]}
     budgets = any_cli.ok("budget", "show", "ally", "--json").json()
     assert [(b["year"], b["amount"], b["reason"]) for b in budgets if b["reason"] == "variation"] == [
-        (2, "969000.00", "variation"), (3, "938961.00", "variation"), (3, "948166.50", "variation")]
+        (2, "969000.00", "variation"),
+        (3, "938961.00", "variation"),
+        (3, "948166.50", "variation"),
+    ]
 
 
 def test_the_report_lists_each_variation_and_what_it_changed(cli, tmp_path):

@@ -4,7 +4,7 @@ variation with --restate (then closing the open years) decides."""
 import json
 from decimal import Decimal
 
-from ledger.application import Ledger
+from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES, ROOT
 
 DATA = ROOT / "tests" / "data" / "rate_cards"
@@ -77,7 +77,10 @@ def test_the_shadow_settlement_settles_the_introduction_years_on_a_later_years_s
     assert _events(sqlite_url) == before
     (year,) = result["years"]
     # year 1 on year 2's entry: core 0.90 of 24,000,000 = 21,600,000.00, pot 2,400,000.00, risk share on
-    assert year["whatif"]["core"]["annual"] == "21600000.00" and year["whatif"]["outcomes"]["pot"] == "2400000.00"
+    assert (
+        year["whatif"]["core"]["annual"] == "21600000.00"
+        and year["whatif"]["outcomes"]["pot"] == "2400000.00"
+    )
     assert year["whatif"]["risk_share"] is not None and year["in_force"]["risk_share"] is None
     assert year["in_force"]["total"] == "24000000.00"
 

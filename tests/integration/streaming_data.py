@@ -17,10 +17,16 @@ from consumers.codec import encode_record, frame
 from tests.support.cli import EXAMPLES
 
 WORKED = (EXAMPLES / "worked-example.yaml").read_text()
-MEASURES = (("proms-improved", "ratio"), ("readmissions", "value"), ("shared-decisions.offered", "ratio"),
-            ("shared-decisions.documented", "ratio"))
+MEASURES = (
+    ("proms-improved", "ratio"),
+    ("readmissions", "value"),
+    ("shared-decisions.offered", "ratio"),
+    ("shared-decisions.documented", "ratio"),
+)
 PROVIDERS = ("circle", "physio")
-PERIODS = tuple(f"{y}-Q{q}" for y in (2025, 2026, 2027, 2028) for q in (1, 2, 3, 4))[1:13]  # 2025-Q2 .. 2028-Q1
+PERIODS = tuple(f"{y}-Q{q}" for y in (2025, 2026, 2027, 2028) for q in (1, 2, 3, 4))[
+    1:13
+]  # 2025-Q2 .. 2028-Q1
 
 
 def contract_yaml(contract_id: str) -> str:
@@ -74,8 +80,14 @@ def _garbage(rng: random.Random, good: bytes) -> tuple[bytes | None, bytes, str]
     return b"x", struct.pack(">bI", 0, 1)[:3], "truncated"
 
 
-def make_stream(n: int, contracts: list[str], seed: int = 7, duplicate_rate: float = 0.05,
-                bad_rate: float = 0.01, garbage_rate: float = 0.005) -> Stream:
+def make_stream(
+    n: int,
+    contracts: list[str],
+    seed: int = 7,
+    duplicate_rate: float = 0.05,
+    bad_rate: float = 0.01,
+    garbage_rate: float = 0.005,
+) -> Stream:
     rng = random.Random(seed)
     stream = Stream()
     serial = 0
@@ -95,17 +107,29 @@ def make_stream(n: int, contracts: list[str], seed: int = 7, duplicate_rate: flo
         period = rng.choice(PERIODS)
         bad = rng.random() < bad_rate
         if rng.random() < 0.06:
-            record = {"type": "cost_report", "report_id": f"c-{serial:06d}", "contract_id": cid,
-                      "provider_id": provider, "period": period,
-                      "total_cost": f"{rng.randint(1_000_000, 9_000_000)}.{rng.randint(0, 99):02d}",
-                      "high_cost_cases": [{"case_ref": f"HC-{serial}", "cost": "25000.00"}] if rng.random() < 0.3
-                      else []}
+            record = {
+                "type": "cost_report",
+                "report_id": f"c-{serial:06d}",
+                "contract_id": cid,
+                "provider_id": provider,
+                "period": period,
+                "total_cost": f"{rng.randint(1_000_000, 9_000_000)}.{rng.randint(0, 99):02d}",
+                "high_cost_cases": [{"case_ref": f"HC-{serial}", "cost": "25000.00"}]
+                if rng.random() < 0.3
+                else [],
+            }
             if bad:
                 record["total_cost"] = "-1.00"
         else:
             measure, unit = rng.choice(MEASURES)
-            record = {"type": "submission", "submission_id": f"s-{serial:06d}", "contract_id": cid,
-                      "provider_id": provider, "indicator_id": measure, "period": period}
+            record = {
+                "type": "submission",
+                "submission_id": f"s-{serial:06d}",
+                "contract_id": cid,
+                "provider_id": provider,
+                "indicator_id": measure,
+                "period": period,
+            }
             if unit == "ratio":
                 den = rng.randint(300, 600)
                 record.update(numerator=str(rng.randint(den // 2, den)), denominator=str(den))

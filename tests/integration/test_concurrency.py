@@ -5,24 +5,32 @@ import random
 import subprocess
 
 import pytest
-
 from eventsourcing.utils import get_topic
 
-from ledger.application import Ledger
-from ledger.audit import verify
-from ledger.domain import YearData
+from ledger.adapters.audit import verify
+from ledger.domain.aggregates import YearData
+from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES, OBC_LEDGER, worked_example_ledger
 
 PERIODS = ["2025-Q2", "2025-Q3", "2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1"]
 
 
 def _record(n):
-    return {"type": "submission", "submission_id": f"s-{n:05d}", "contract_id": "beds-msk",
-            "provider_id": ("circle", "physio")[n % 2], "indicator_id": "proms-improved",
-            "period": PERIODS[n % len(PERIODS)], "numerator": str(100 + n % 300), "denominator": "500"}
+    return {
+        "type": "submission",
+        "submission_id": f"s-{n:05d}",
+        "contract_id": "beds-msk",
+        "provider_id": ("circle", "physio")[n % 2],
+        "indicator_id": "proms-improved",
+        "period": PERIODS[n % len(PERIODS)],
+        "numerator": str(100 + n % 300),
+        "denominator": "500",
+    }
 
 
-def test_several_processes_hammering_one_contract_apply_each_record_once(postgres_url, tmp_path, make_postgres_url):
+def test_several_processes_hammering_one_contract_apply_each_record_once(
+    postgres_url, tmp_path, make_postgres_url
+):
     rng = random.Random(11)
     universe = list(range(3000))
     files = []
@@ -33,8 +41,15 @@ def test_several_processes_hammering_one_contract_apply_each_record_once(postgre
         files.append((path, set(chosen)))
     Ledger.from_url(postgres_url).register_contract((EXAMPLES / "worked-example.yaml").read_text())
 
-    procs = [subprocess.Popen([OBC_LEDGER, "--db", postgres_url, "ingest", str(path), "--json"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for path, _ in files]
+    procs = [
+        subprocess.Popen(
+            [OBC_LEDGER, "--db", postgres_url, "ingest", str(path), "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for path, _ in files
+    ]
     reports = []
     for proc in procs:
         out, err = proc.communicate(timeout=300)
@@ -49,8 +64,9 @@ def test_several_processes_hammering_one_contract_apply_each_record_once(postgre
     app = Ledger.from_url(postgres_url)
     topic = get_topic(YearData.SubmissionAccepted)
     ids, start = [], None
-    while page := app.recorder.select_notifications(start=start, limit=1000, topics=[topic],
-                                                    inclusive_of_start=False):
+    while page := app.recorder.select_notifications(
+        start=start, limit=1000, topics=[topic], inclusive_of_start=False
+    ):
         ids += [app.mapper.to_domain_event(n).submission_id for n in page]
         start = page[-1].id
     assert sorted(ids) == [f"s-{n:05d}" for n in sorted(distinct)]
@@ -64,14 +80,24 @@ def test_several_processes_hammering_one_contract_apply_each_record_once(postgre
         assert app.statement("beds-msk", year) == single.statement("beds-msk", year)
 
 
-LATE_COST = {"type": "cost_report", "report_id": "c-race", "contract_id": "beds-msk", "provider_id": "physio",
-             "period": "2027-Q1", "total_cost": "1000000.00", "high_cost_cases": []}
-
+LATE_COST = {
+    "type": "cost_report",
+    "report_id": "c-race",
+    "contract_id": "beds-msk",
+    "provider_id": "physio",
+    "period": "2027-Q1",
+    "total_cost": "1000000.00",
+    "high_cost_cases": [],
+}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def race_url(request, tmp_path):
-    return f"sqlite:///{tmp_path / 'race.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    return (
+        f"sqlite:///{tmp_path / 'race.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
 
 
 def test_a_record_landing_while_a_close_reads_its_year_makes_the_close_decide_again(race_url, monkeypatch):
@@ -94,8 +120,10 @@ def test_a_record_landing_while_a_close_reads_its_year_makes_the_close_decide_ag
     reference = Ledger.from_url(race_url.replace("race.db", "reference.db")) if "sqlite" in race_url else None
     if reference is not None:  # the same record ingested before the close gives the same statement
         reference.register_contract((EXAMPLES / "worked-example.yaml").read_text())
-        reference.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines() + [
-            json.dumps(LATE_COST)], "example.jsonl")
+        reference.ingest_lines(
+            (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines() + [json.dumps(LATE_COST)],
+            "example.jsonl",
+        )
         reference.close_year("beds-msk", 1)
         assert statement["risk_share"] == reference.close_year("beds-msk", 2)["risk_share"]
 

@@ -14,7 +14,8 @@ EVENT_STORE = ("ledger_events", "ledger_snapshots", "notification_tracking", "re
 
 
 def test_a_dump_of_the_event_store_tables_restores_verifies_and_rebuilds_the_same_statements(
-        postgres_server, make_postgres_url, tmp_path):
+    postgres_server, make_postgres_url, tmp_path
+):
     source = Cli(make_postgres_url())
     source.ok("contract", "register", EXAMPLES / "worked-example.yaml")
     source.ok("ingest", EXAMPLES / "worked-example-data.jsonl")
@@ -27,22 +28,43 @@ def test_a_dump_of_the_event_store_tables_restores_verifies_and_rebuilds_the_sam
     dump = tmp_path / "event-store.dump"
     tables = [arg for t in EVENT_STORE for arg in ("--table", t)]
     bin_dir = postgres_bin_dir()
-    subprocess.run([bin_dir / "pg_dump", "--dbname", source.db_url, "--format", "custom", "--file", dump, *tables],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [bin_dir / "pg_dump", "--dbname", source.db_url, "--format", "custom", "--file", dump, *tables],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     target = Cli(make_postgres_url())
-    subprocess.run([bin_dir / "pg_restore", "--dbname", target.db_url, "--no-owner", "--exit-on-error", dump],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [bin_dir / "pg_restore", "--dbname", target.db_url, "--no-owner", "--exit-on-error", dump],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
     rebuilt = target.ok("projections", "rebuild", "--json").json()
     assert rebuilt["rebuilt"] > 0
     verified = target.ok("verify", "--against", digest, "--json").json()
     assert verified["ok"] is True
-    assert [target.ok("statement", "beds-msk", "--year", y, "--json").json() for y in ("1", "2")] == statements
+    assert [
+        target.ok("statement", "beds-msk", "--year", y, "--json").json() for y in ("1", "2")
+    ] == statements
 
     # the restored event store goes on: new events get fresh notification ids and seals
     late = tmp_path / "late.jsonl"
-    late.write_text(json.dumps({"type": "cost_report", "report_id": "c-late", "contract_id": "beds-msk",
-                                "provider_id": "circle", "period": "2026-Q2", "total_cost": "6900000.00"}) + "\n")
+    late.write_text(
+        json.dumps(
+            {
+                "type": "cost_report",
+                "report_id": "c-late",
+                "contract_id": "beds-msk",
+                "provider_id": "circle",
+                "period": "2026-Q2",
+                "total_cost": "6900000.00",
+            }
+        )
+        + "\n"
+    )
     assert target.ok("ingest", late, "--json").json()["accepted"] == 1
     assert target.ok("restate", "beds-msk", "2", "--json").json()["true_up"] is not None
     assert target.ok("verify", "--against", digest, "--json").json()["ok"] is True

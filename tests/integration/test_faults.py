@@ -7,7 +7,7 @@ import json
 from bench import faults
 from consumers.dead_letters import dlq_topic
 from consumers.kafka import ensure_topic, producer
-from ledger.application import Ledger
+from ledger.usecases.application import Ledger
 from tests.integration.streaming_data import contract_ids, make_stream, register
 
 
@@ -22,14 +22,21 @@ def test_consume_and_ingest_killed_at_random_points_end_equal_to_a_clean_ledger(
 
 
 def test_the_comparison_reports_a_lost_record_a_missing_rejection_and_a_dead_letter_sent_twice(
-        tmp_path, kafka_broker, kafka_topic):
+    tmp_path, kafka_broker, kafka_topic
+):
     contracts = contract_ids(2)
     stream = make_stream(300, contracts, seed=4, bad_rate=0.05)
     keys = faults.record_keys(stream.lines)
-    lost = max(i for i, line in enumerate(stream.lines) if i not in stream.bad_lines and stream.lines.count(line) == 1
-               and "cost_report" in line)  # the last cost report of its slot: the year's latest data changes
+    lost = max(
+        i
+        for i, line in enumerate(stream.lines)
+        if i not in stream.bad_lines and stream.lines.count(line) == 1 and "cost_report" in line
+    )  # the last cost report of its slot: the year's latest data changes
     urls = {}
-    for name, lines in (("reference", stream.lines), ("lost", stream.lines[:lost] + stream.lines[lost + 1:])):
+    for name, lines in (
+        ("reference", stream.lines),
+        ("lost", stream.lines[:lost] + stream.lines[lost + 1 :]),
+    ):
         urls[name] = f"sqlite:///{tmp_path / f'{name}.db'}"
         app = Ledger.from_url(urls[name])
         register(app, contracts)
@@ -49,4 +56,5 @@ def test_the_comparison_reports_a_lost_record_a_missing_rejection_and_a_dead_let
     found = faults.dlq_differences(kafka_broker.bootstrap, kafka_topic, {f"{kafka_topic}:1:7"})
     assert found == ["1 dead letter(s) sent more than once (2 for 1 messages)"]
     assert faults.dlq_differences(kafka_broker.bootstrap, kafka_topic, {f"{kafka_topic}:1:8"})[-1].startswith(
-        "dead letters for 1 good message(s)")
+        "dead letters for 1 good message(s)"
+    )

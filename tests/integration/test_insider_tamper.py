@@ -8,20 +8,19 @@ signing key would, and shows the command catching it and naming what changed.
 import csv
 import io
 import json
-from decimal import Decimal
 import os
 import sqlite3
+from decimal import Decimal
 
 import psycopg
 import pytest
 
-from ledger.application import Ledger
-from ledger.audit import GENESIS, global_hash, stream_hash
-from ledger.domain import year_data_uuid
-from tests.support.cli import Cli, EXAMPLES, worked_example_ledger
+from ledger.adapters.audit import GENESIS, global_hash, stream_hash
+from ledger.domain.aggregates import year_data_uuid
+from ledger.usecases.application import Ledger
+from tests.support.cli import EXAMPLES, Cli, worked_example_ledger
 
 EXPECTED = json.loads((EXAMPLES / "worked-example-expected.json").read_text())
-
 
 
 class Insider:
@@ -29,12 +28,21 @@ class Insider:
 
     def __init__(self, url):
         if url.startswith("sqlite:///"):
-            self.conn = sqlite3.connect(url[len("sqlite:///"):])
-            self.events, self.id, self.mark, self.snapshots = "stored_events", "rowid", "?", "stored_snapshots"
+            self.conn = sqlite3.connect(url[len("sqlite:///") :])
+            self.events, self.id, self.mark, self.snapshots = (
+                "stored_events",
+                "rowid",
+                "?",
+                "stored_snapshots",
+            )
         else:
             self.conn = psycopg.connect(url, autocommit=False)
-            self.events, self.id, self.mark, self.snapshots = "ledger_events", "notification_id", "%s", \
-                "ledger_snapshots"
+            self.events, self.id, self.mark, self.snapshots = (
+                "ledger_events",
+                "notification_id",
+                "%s",
+                "ledger_snapshots",
+            )
 
     def q(self, sql, *params):
         cur = self.conn.cursor()
@@ -54,8 +62,10 @@ class Insider:
 
     def reseal(self):
         """Recompute every seal from the stored events, as the chain uses no key."""
-        rows = self.q(f"SELECT {self.id}, originator_id, originator_version, topic, state FROM {self.events} "
-                      f"ORDER BY {self.id}").fetchall()
+        rows = self.q(
+            f"SELECT {self.id}, originator_id, originator_version, topic, state FROM {self.events} "
+            f"ORDER BY {self.id}"
+        ).fetchall()
         self.q("DELETE FROM event_hashes")
         previous, streams = GENESIS, {}
         for nid, oid, version, topic, state in rows:
@@ -87,6 +97,7 @@ def _verify(url, *args):
 
 
 # ----------------------------------------------------------------- keys and signed digests
+
 
 def test_keys_generate_writes_a_private_key_only_its_owner_can_read_and_never_overwrites_it(tmp_path):
     cli = Cli("sqlite:///unused.db")
@@ -124,14 +135,18 @@ def test_a_digest_with_its_signature_stripped_is_refused_when_a_public_key_is_gi
     assert code == 1 and error["error"] == "digest_unsigned"
 
 
-@pytest.mark.parametrize("field, value", [("hash", "0" * 64), ("issued_at", "2030-01-01T00:00:00Z"),
-                                          ("position", 1), ("ledger_id", "f" * 32)])
+@pytest.mark.parametrize(
+    "field, value",
+    [("hash", "0" * 64), ("issued_at", "2030-01-01T00:00:00Z"), ("position", 1), ("ledger_id", "f" * 32)],
+)
 def test_a_signed_digest_with_any_field_altered_is_refused(tmp_path, keys, field, value):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     worked_example_ledger(url)
     private, public = keys
     signed = json.loads(Cli(url).ok("digest", "--sign-key", private).out)
-    code, error = _verify(url, "--against", json.dumps(dict(signed, **{field: value})), "--public-key", public)
+    code, error = _verify(
+        url, "--against", json.dumps(dict(signed, **{field: value})), "--public-key", public
+    )
     assert code == 1 and error["error"] == "digest_signature_invalid"
 
 
@@ -145,27 +160,32 @@ def test_a_digest_signed_with_the_insiders_own_key_is_refused(tmp_path, keys):
     assert code == 1 and error["error"] == "digest_wrong_key"
     # ...and a forged key id with the insider's signature
     value = json.loads(forged)
-    value["signature"]["key_id"] = json.loads(Cli(url).ok("digest", "--sign-key", keys[0]).out)["signature"]["key_id"]
+    value["signature"]["key_id"] = json.loads(Cli(url).ok("digest", "--sign-key", keys[0]).out)["signature"][
+        "key_id"
+    ]
     code, error = _verify(url, "--against", json.dumps(value), "--public-key", public)
     assert code == 1 and error["error"] == "digest_signature_invalid"
 
 
-@pytest.mark.parametrize("mutate, code", [
-    (lambda d: {k: v for k, v in d.items() if k != "algorithm"}, "invalid_digest"),
-    (lambda d: {k: v for k, v in d.items() if k != "position"}, "invalid_digest"),
-    (lambda d: dict(d, position=str(d["position"])), "invalid_digest"),
-    (lambda d: dict(d, position=10**30), "invalid_digest"),
-    (lambda d: dict(d, position=-1), "invalid_digest"),
-    (lambda d: dict(d, position=True), "invalid_digest"),
-    (lambda d: dict(d, position=39.0), "invalid_digest"),
-    (lambda d: dict(d, hash=12345), "invalid_digest"),
-    (lambda d: dict(d, hash="XYZ"), "invalid_digest"),
-    (lambda d: dict(d, issued_at=None), "invalid_digest"),
-    (lambda d: dict(d, signature="abc"), "invalid_digest"),
-    (lambda d: dict(d, algorithm="md5-chain"), "digest_algorithm_unknown"),
-    (lambda d: [d], "invalid_digest"),
-    (lambda d: "x" * 70_000, "invalid_digest"),
-])
+@pytest.mark.parametrize(
+    "mutate, code",
+    [
+        (lambda d: {k: v for k, v in d.items() if k != "algorithm"}, "invalid_digest"),
+        (lambda d: {k: v for k, v in d.items() if k != "position"}, "invalid_digest"),
+        (lambda d: dict(d, position=str(d["position"])), "invalid_digest"),
+        (lambda d: dict(d, position=10**30), "invalid_digest"),
+        (lambda d: dict(d, position=-1), "invalid_digest"),
+        (lambda d: dict(d, position=True), "invalid_digest"),
+        (lambda d: dict(d, position=39.0), "invalid_digest"),
+        (lambda d: dict(d, hash=12345), "invalid_digest"),
+        (lambda d: dict(d, hash="XYZ"), "invalid_digest"),
+        (lambda d: dict(d, issued_at=None), "invalid_digest"),
+        (lambda d: dict(d, signature="abc"), "invalid_digest"),
+        (lambda d: dict(d, algorithm="md5-chain"), "digest_algorithm_unknown"),
+        (lambda d: [d], "invalid_digest"),
+        (lambda d: "x" * 70_000, "invalid_digest"),
+    ],
+)
 def test_a_malformed_digest_is_one_error_line_with_its_code(tmp_path, mutate, code):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     worked_example_ledger(url)
@@ -195,6 +215,7 @@ def test_seals_stored_as_text_are_reported_not_a_traceback(tmp_path):
 
 
 # ----------------------------------------------------------------- witnesses
+
 
 def test_a_witness_names_the_first_digest_a_resealed_log_no_longer_extends(ledger_url, keys, tmp_path):
     app = worked_example_ledger(ledger_url)
@@ -240,10 +261,26 @@ def test_a_signed_digest_can_be_published_to_the_digests_topic(tmp_path, keys, k
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     worked_example_ledger(url)
     topic = f"ledger.digests.{os.getpid()}"
-    digest = Cli(url).ok("digest", "--sign-key", keys[0], "--publish", f"kafka:{topic}",
-                         "--bootstrap", kafka_broker.bootstrap).out
-    consumer = KafkaConsumer(topic, bootstrap_servers=kafka_broker.bootstrap, auto_offset_reset="earliest",
-                             consumer_timeout_ms=20_000, group_id=None)
+    digest = (
+        Cli(url)
+        .ok(
+            "digest",
+            "--sign-key",
+            keys[0],
+            "--publish",
+            f"kafka:{topic}",
+            "--bootstrap",
+            kafka_broker.bootstrap,
+        )
+        .out
+    )
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=kafka_broker.bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=20_000,
+        group_id=None,
+    )
     message = next(iter(consumer))
     consumer.close()
     assert json.loads(message.value) == json.loads(digest)
@@ -259,15 +296,22 @@ def test_a_signed_digest_can_be_published_to_the_digests_topic(tmp_path, keys, k
 
 # ----------------------------------------------------------------- snapshots and the record index
 
+
 def _forge_snapshot(url, stream):
     insider = Insider(url)
-    row = insider.q(f"SELECT originator_version, state FROM {insider.snapshots} WHERE originator_id = ? "
-                    f"ORDER BY originator_version DESC", stream.hex if url.startswith("sqlite") else stream).fetchone()
+    row = insider.q(
+        f"SELECT originator_version, state FROM {insider.snapshots} WHERE originator_id = ? "
+        f"ORDER BY originator_version DESC",
+        stream.hex if url.startswith("sqlite") else stream,
+    ).fetchone()
     state = json.loads(bytes(row[1]))
     for entry in state["state"]["latest_cost"].values():  # every cost report's total set to 1.00
         entry[3] = {"_type_": "decimal_str", "_data_": "1.00"}
-    insider.q(f"UPDATE {insider.snapshots} SET state = ? WHERE originator_id = ?",
-              json.dumps(state).encode(), stream.hex if url.startswith("sqlite") else stream)
+    insider.q(
+        f"UPDATE {insider.snapshots} SET state = ? WHERE originator_id = ?",
+        json.dumps(state).encode(),
+        stream.hex if url.startswith("sqlite") else stream,
+    )
     insider.commit()
 
 
@@ -285,19 +329,26 @@ def test_a_forged_snapshot_does_not_change_a_close_and_verify_names_its_contract
     assert closed == EXPECTED[1]  # to the penny, as if no snapshot had been forged
 
 
-def test_a_removed_record_index_row_is_reported_and_so_is_different_content_then_accepted_under_its_id(tmp_path):
+def test_a_removed_record_index_row_is_reported_and_so_is_different_content_then_accepted_under_its_id(
+    tmp_path,
+):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     worked_example_ledger(url)
     insider = Insider(url)
-    key = insider.q("SELECT record_key FROM record_index WHERE record_key LIKE 'cost_report:%' "
-                    "ORDER BY record_key").fetchone()[0]
+    key = insider.q(
+        "SELECT record_key FROM record_index WHERE record_key LIKE 'cost_report:%' ORDER BY record_key"
+    ).fetchone()[0]
     insider.q("DELETE FROM record_index WHERE record_key = ?", key)
     insider.commit()
     code, report = _verify(url)
     assert code == 1
-    assert [(p["kind"], p["record"]) for p in report["derived_state"]["problems"]] == [("record_index_missing", key)]
-    insider.q("UPDATE record_index SET digest = ? WHERE record_key = (SELECT MIN(record_key) FROM record_index)",
-              "0" * 64)
+    assert [(p["kind"], p["record"]) for p in report["derived_state"]["problems"]] == [
+        ("record_index_missing", key)
+    ]
+    insider.q(
+        "UPDATE record_index SET digest = ? WHERE record_key = (SELECT MIN(record_key) FROM record_index)",
+        "0" * 64,
+    )
     insider.commit()
     kinds = {p["kind"] for p in _verify(url)[1]["derived_state"]["problems"]}
     assert kinds == {"record_index_missing", "record_index_altered"}
@@ -310,8 +361,10 @@ def test_different_content_accepted_under_an_id_whose_index_row_was_removed_is_r
     insider.q("DELETE FROM record_index WHERE record_key = 'cost_report:c-0001'")
     insider.commit()
     other = tmp_path / "again.jsonl"
-    other.write_text('{"type": "cost_report", "report_id": "c-0001", "contract_id": "beds-msk", "provider_id": '
-                     '"circle", "period": "2026-Q2", "total_cost": "1.00", "high_cost_cases": []}\n')
+    other.write_text(
+        '{"type": "cost_report", "report_id": "c-0001", "contract_id": "beds-msk", "provider_id": '
+        '"circle", "period": "2026-Q2", "total_cost": "1.00", "high_cost_cases": []}\n'
+    )
     Cli(url).ok("ingest", other)  # the index no longer knows the id: the different content goes in
     code, report = _verify(url)
     assert code == 1
@@ -322,26 +375,40 @@ def test_different_content_accepted_under_an_id_whose_index_row_was_removed_is_r
 
 # ----------------------------------------------------------------- read models and the log's end
 
-def test_an_edited_payment_row_is_reported_by_verify_read_models_with_its_table_key_and_both_values(ledger_url):
+
+def test_an_edited_payment_row_is_reported_by_verify_read_models_with_its_table_key_and_both_values(
+    ledger_url,
+):
     worked_example_ledger(ledger_url)
     cli = Cli(ledger_url)
     honest = cli.ok("payments", "beds-msk", "--csv").out
     insider = Insider(ledger_url)
-    insider.q("UPDATE instalment_parties SET amount = ? WHERE contract_id = 'beds-msk' AND period = '2025-Q2' "
-              "AND party_id = 'physio'", "9999999.00" if ledger_url.startswith("sqlite") else 9999999)
+    insider.q(
+        "UPDATE instalment_parties SET amount = ? WHERE contract_id = 'beds-msk' AND period = '2025-Q2' "
+        "AND party_id = 'physio'",
+        "9999999.00" if ledger_url.startswith("sqlite") else 9999999,
+    )
     insider.commit()
     assert cli.ok("payments", "beds-msk", "--csv").out != honest  # what finance would load...
     code, report = _verify(ledger_url, "--read-models")
     assert code == 1 and not report["read_models"]["ok"]
     [difference] = report["read_models"]["differences"]
     assert (difference["table"], difference["column"]) == ("instalment_parties", "amount")
-    assert difference["key"] == {"contract_id": "beds-msk", "year": 1, "period": "2025-Q2", "party_id": "physio"}
+    assert difference["key"] == {
+        "contract_id": "beds-msk",
+        "year": 1,
+        "period": "2025-Q2",
+        "party_id": "physio",
+    }
     assert Decimal(difference["live"]) == Decimal("9999999")
     honest_rows = {(r["period"], r["party"]): r["amount"] for r in csv.DictReader(io.StringIO(honest))}
     assert Decimal(honest_rows[("2025-Q2", "physio")]) == Decimal(difference["from_events"])
     text = cli("verify", "--read-models")
-    assert text.code == 1 and "instalment_parties (contract_id=beds-msk, year=1, period=2025-Q2, party_id=physio) " \
-                              "amount: live" in text.out
+    assert (
+        text.code == 1
+        and "instalment_parties (contract_id=beds-msk, year=1, period=2025-Q2, party_id=physio) amount: live"
+        in text.out
+    )
 
 
 def test_a_deleted_and_an_added_read_model_row_are_both_named(tmp_path):
@@ -371,7 +438,9 @@ def test_a_cut_log_is_an_alarm_in_projections_status_even_once_new_events_reuse_
     status = cli("projections", "status", "--json")
     assert status.code == 1 and json.loads(status.out)["alarm"] == "log_truncated"
     app = Ledger.from_url(url)
-    for n in range(3):  # three new events: on SQLite they take the removed ids (PostgreSQL's sequence moves on)
+    for n in range(
+        3
+    ):  # three new events: on SQLite they take the removed ids (PostgreSQL's sequence moves on)
         app.record_baseline("beds-msk", "proms-improved", f"0.5{n}", "regrown")
     if url.startswith("sqlite"):
         assert insider.ids()[-3:] == cut
@@ -381,7 +450,9 @@ def test_a_cut_log_is_an_alarm_in_projections_status_even_once_new_events_reuse_
     assert ran.code == 1 and ran.err.startswith("error: log_truncated: ")
 
 
-def test_payments_and_reconcile_state_their_event_position_and_the_report_shows_a_failed_verification(tmp_path):
+def test_payments_and_reconcile_state_their_event_position_and_the_report_shows_a_failed_verification(
+    tmp_path,
+):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     app = worked_example_ledger(url)
     cli = Cli(url)
@@ -400,24 +471,38 @@ def test_payments_and_reconcile_state_their_event_position_and_the_report_shows_
 
 # ----------------------------------------------------------------- signed decisions on Kafka
 
+
 def test_published_decisions_carry_a_signature_a_consumer_checks_and_a_forged_one_fails(
-        tmp_path, keys, kafka_broker, kafka_topic):
+    tmp_path, keys, kafka_broker, kafka_topic
+):
     from kafka import TopicPartition
 
     from consumers.decisions import KEY_ID_HEADER, check_decision
     from consumers.kafka import ensure_topic, producer, read_tail
-    from ledger.signing import key_id, load_public_key
+    from ledger.adapters.signing import key_id, load_public_key
 
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     worked_example_ledger(url)
     private, public = keys
-    Cli(url).ok("publish-decisions", "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic,
-                "--until-idle", "0.5", "--sign-key", private)
+    Cli(url).ok(
+        "publish-decisions",
+        "--bootstrap",
+        kafka_broker.bootstrap,
+        "--topic",
+        kafka_topic,
+        "--until-idle",
+        "0.5",
+        "--sign-key",
+        private,
+    )
     pub = load_public_key(public)
 
     def messages():
-        return [m for p in range(ensure_topic(kafka_broker.bootstrap, kafka_topic))
-                for m in read_tail(kafka_broker.bootstrap, TopicPartition(kafka_topic, p), 0)]
+        return [
+            m
+            for p in range(ensure_topic(kafka_broker.bootstrap, kafka_topic))
+            for m in read_tail(kafka_broker.bootstrap, TopicPartition(kafka_topic, p), 0)
+        ]
 
     sent = messages()
     assert len(sent) == 5  # year 1: four instalments and the close
@@ -426,7 +511,9 @@ def test_published_decisions_carry_a_signature_a_consumer_checks_and_a_forged_on
     # an insider writes to the topic: the real headers copied onto a changed value, and one with none
     genuine = sent[-1]
     client = producer(kafka_broker.bootstrap)
-    client.send(kafka_topic, key=genuine.key, value=genuine.value[:-1] + b"\x00", headers=genuine.headers).get(30)
+    client.send(
+        kafka_topic, key=genuine.key, value=genuine.value[:-1] + b"\x00", headers=genuine.headers
+    ).get(30)
     client.send(kafka_topic, key=genuine.key, value=genuine.value).get(30)
     client.close()
     forged = [m for m in messages() if (m.partition, m.offset) not in {(s.partition, s.offset) for s in sent}]

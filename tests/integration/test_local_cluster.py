@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from deploy.workload import demo_workload
-from ledger.application import Ledger
+from ledger.usecases.application import Ledger
 from tests.support.cli import OBC_LEDGER
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,26 +32,55 @@ def embedded_default(tmp_path: Path) -> tuple[dict, dict]:
         app.register_contract(text)
     app.close()
     records = workload.write_jsonl(tmp_path / "records.jsonl")
-    done = subprocess.run([str(OBC_LEDGER), "--db", url, "--json", "ingest", str(records)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == (3 if json.loads(done.stdout)["rejected"] else 0), done.stderr  # 3: some refused
+    done = subprocess.run(
+        [str(OBC_LEDGER), "--db", url, "--json", "ingest", str(records)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == (3 if json.loads(done.stdout)["rejected"] else 0), (
+        done.stderr
+    )  # 3: some refused
     app = Ledger.from_url(url)
     for cid in workload.contract_ids:
         for year in range(1, YEARS + 1):
             app.close_year(cid, year)
-    statements = {cid: {str(y): app.statement(cid, y) for y in range(1, YEARS + 1)} for cid in workload.contract_ids}
+    statements = {
+        cid: {str(y): app.statement(cid, y) for y in range(1, YEARS + 1)} for cid in workload.contract_ids
+    }
     app.close()
     return statements, json.loads(done.stdout)
 
 
 @pytest.mark.slow
-def test_the_local_cluster_with_a_consumer_killed_mid_run_gives_the_statements_of_one_embedded_ingest(tmp_path):
+def test_the_local_cluster_with_a_consumer_killed_mid_run_gives_the_statements_of_one_embedded_ingest(
+    tmp_path,
+):
     out = tmp_path / "cluster"
     run = subprocess.run(
-        [sys.executable, "-m", "deploy.local_cluster", "--copies", str(COPIES), "--years", str(YEARS),
-         "--partitions", str(PARTITIONS), "--consumers", "3", "--kill-one-at", "0.25", "--restart-killed",
-         "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "-m",
+            "deploy.local_cluster",
+            "--copies",
+            str(COPIES),
+            "--years",
+            str(YEARS),
+            "--partitions",
+            str(PARTITIONS),
+            "--consumers",
+            "3",
+            "--kill-one-at",
+            "0.25",
+            "--restart-killed",
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     result = json.loads((out / "result.json").read_text())
 
@@ -62,8 +91,11 @@ def test_the_local_cluster_with_a_consumer_killed_mid_run_gives_the_statements_o
     # every record the producer sent was applied, once: the reports of the consumers that stopped
     # cleanly reconcile, and the ledger's tracked offsets reached the produced ones (the cluster
     # only gets past waiting when they do)
-    assert result["sent"] + result["refused_by_producer"] == result["records"] == ingest["accepted"] + \
-        ingest["duplicates"] + ingest["rejected"]
+    assert (
+        result["sent"] + result["refused_by_producer"]
+        == result["records"]
+        == ingest["accepted"] + ingest["duplicates"] + ingest["rejected"]
+    )
     reports = result["worker_reports"]
     survivors = {name: r for name, r in reports.items() if name.startswith("consumer") and r is not None}
     assert all(r["reconciles"] for r in survivors.values())
@@ -75,7 +107,7 @@ def test_the_local_cluster_with_a_consumer_killed_mid_run_gives_the_statements_o
     assert kill["stalled_partitions"], "the kill landed while the consumer still had records to apply"
     assert kill["taken_over_after_s"] is not None
     taken = set().union(*(r["consumed_by_partition"] for r in survivors.values()))
-    assert {f"ledger.records:{p}" for p in kill["stalled_partitions"]} <= taken
+    assert {f"ledger.domain.records:{p}" for p in kill["stalled_partitions"]} <= taken
     assert kill["restarted"] == "consumer-4"
     assert reports["consumer-4"] is not None, result["stop_logs"]
     assert result["stop_logs"] == {}, "every worker but the killed one stopped cleanly and reported"

@@ -6,8 +6,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from ledger.application import Ledger
-from ledger.roles import grant_party
+from ledger.adapters.roles import grant_party
+from ledger.usecases.application import Ledger
 from projections.bootstrap import Projections
 from tests.support.cli import EXAMPLES, Cli
 
@@ -53,29 +53,40 @@ def _refused(url, sql, *, match):
     assert match in str(caught.value), str(caught.value)
 
 
-@pytest.mark.parametrize("sql, match", [
-    ("UPDATE ledger_events SET state = state WHERE notification_id = 3", "append_only: UPDATE of public.ledger_events"),
-    ("DELETE FROM ledger_events WHERE notification_id = 3", "permission denied"),
-    ("TRUNCATE ledger_events", "permission denied"),
-    ("UPDATE event_hashes SET global_hash = stream_hash", "permission denied"),
-    ("DELETE FROM event_hashes", "permission denied"),
-    ("DELETE FROM record_index", "permission denied"),
-    ("UPDATE ledger_snapshots SET state = state", "permission denied"),
-    ("UPDATE instalment_parties SET amount = 1", "permission denied"),
-    ("CREATE TABLE sneaky (x int)", "permission denied"),
-])
+@pytest.mark.parametrize(
+    "sql, match",
+    [
+        (
+            "UPDATE ledger_events SET state = state WHERE notification_id = 3",
+            "append_only: UPDATE of public.ledger_events",
+        ),
+        ("DELETE FROM ledger_events WHERE notification_id = 3", "permission denied"),
+        ("TRUNCATE ledger_events", "permission denied"),
+        ("UPDATE event_hashes SET global_hash = stream_hash", "permission denied"),
+        ("DELETE FROM event_hashes", "permission denied"),
+        ("DELETE FROM record_index", "permission denied"),
+        ("UPDATE ledger_snapshots SET state = state", "permission denied"),
+        ("UPDATE instalment_parties SET amount = 1", "permission denied"),
+        ("CREATE TABLE sneaky (x int)", "permission denied"),
+    ],
+)
 def test_the_writer_role_is_refused_every_change_but_an_insert(roles, sql, match):
     _refused(roles["obc_writer"][1], sql, match=match)
 
 
 def test_the_writer_cannot_use_the_maintenance_switch(roles):
-    with psycopg.connect(roles["obc_writer"][1], autocommit=True) as conn, pytest.raises(psycopg.Error) as caught:
+    with (
+        psycopg.connect(roles["obc_writer"][1], autocommit=True) as conn,
+        pytest.raises(psycopg.Error) as caught,
+    ):
         conn.execute("SET obc_ledger.maintenance = 'on'")
         conn.execute("UPDATE ledger_events SET state = state WHERE notification_id = 3")
     assert "append_only" in str(caught.value)
 
 
-def test_the_trigger_refuses_the_owner_and_superuser_unless_the_maintenance_switch_is_set(roles, postgres_url):
+def test_the_trigger_refuses_the_owner_and_superuser_unless_the_maintenance_switch_is_set(
+    roles, postgres_url
+):
     _refused(postgres_url, "DELETE FROM ledger_events WHERE notification_id = 3", match="append_only: DELETE")
     _refused(postgres_url, "TRUNCATE event_hashes", match="append_only: TRUNCATE")
     _refused(roles["obc_owner"][1], "UPDATE record_index SET digest = digest", match="append_only: UPDATE")
@@ -85,12 +96,18 @@ def test_the_trigger_refuses_the_owner_and_superuser_unless_the_maintenance_swit
         conn.rollback()
 
 
-@pytest.mark.parametrize("sql, match", [
-    ("INSERT INTO ledger_events (originator_id, originator_version, topic, state) "
-     "VALUES (gen_random_uuid(), 1, 'x', 'x')", "permission denied"),
-    ("UPDATE ledger_events SET state = state", "permission denied"),
-    ("DELETE FROM event_hashes", "permission denied"),
-])
+@pytest.mark.parametrize(
+    "sql, match",
+    [
+        (
+            "INSERT INTO ledger_events (originator_id, originator_version, topic, state) "
+            "VALUES (gen_random_uuid(), 1, 'x', 'x')",
+            "permission denied",
+        ),
+        ("UPDATE ledger_events SET state = state", "permission denied"),
+        ("DELETE FROM event_hashes", "permission denied"),
+    ],
+)
 def test_the_projector_role_only_reads_the_event_tables(roles, sql, match):
     _refused(roles["obc_projector"][1], sql, match=match)
 
@@ -106,13 +123,16 @@ def test_the_reader_sees_only_its_partys_contracts_and_writes_nothing(roles, pos
         assert conn.execute("SELECT count(*) FROM instalment_parties").fetchone()[0] == 0
     _refused(roles["obc_reader"][1], "UPDATE instalment_parties SET amount = 1", match="permission denied")
     _refused(roles["obc_reader"][1], "SELECT count(*) FROM ledger_events", match="permission denied")
-    _refused(roles["obc_reader"][1], "INSERT INTO obc_reader_parties VALUES (current_user, 'circle')",
-             match="permission denied")
+    _refused(
+        roles["obc_reader"][1],
+        "INSERT INTO obc_reader_parties VALUES (current_user, 'circle')",
+        match="permission denied",
+    )
 
 
 def test_db_init_roles_prints_its_sql_for_a_dba(postgres_url):
     out = Cli(postgres_url).ok("db", "init", "--roles", "--print-sql").out
-    assert "CREATE TRIGGER obc_append_only BEFORE UPDATE OR DELETE ON \"public\".ledger_events" in out
+    assert 'CREATE TRIGGER obc_append_only BEFORE UPDATE OR DELETE ON "public".ledger_events' in out
     assert "ENABLE ROW LEVEL SECURITY" in out
 
 
@@ -120,5 +140,7 @@ def test_the_projector_role_can_verify_and_sign_a_digest_read_only(roles, tmp_pa
     cli = Cli(roles["obc_projector"][1])
     cli.ok("keys", "generate", "--out", tmp_path / "k")
     digest = cli.ok("digest", "--sign-key", tmp_path / "k" / "ledger-signing.key").out
-    result = cli("verify", "--json", "--against", digest, "--public-key", tmp_path / "k" / "ledger-signing.pub")
+    result = cli(
+        "verify", "--json", "--against", digest, "--public-key", tmp_path / "k" / "ledger-signing.pub"
+    )
     assert result.code == 0, result.err

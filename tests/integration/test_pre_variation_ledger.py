@@ -8,8 +8,8 @@ printed them, are beside it.
 import json
 import shutil
 
-from ledger.application import Ledger
-from ledger.domain import Settlement, settlement_uuid
+from ledger.domain.aggregates import Settlement, settlement_uuid
+from ledger.usecases.application import Ledger
 from tests.support.cli import ROOT, Cli
 
 DATA = ROOT / "tests" / "data"
@@ -25,7 +25,7 @@ def test_old_year_closes_are_upcast_to_the_current_event_version(tmp_path):
     app = Ledger.from_url(_copy(tmp_path))
     settlement = app.repository.get(settlement_uuid("beds-msk", 2))
     assert settlement.closed["variations"] == []
-    (_, event), = [(n, e) for n, e in app.log(Settlement.YearClosed)][1:]
+    ((_, event),) = [(n, e) for n, e in app.log(Settlement.YearClosed)][1:]
     assert type(event).class_version == 2 and event.variations == []
     app.close()
 

@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.application import Ledger
-from ledger.domain import YearData, contract_uuid, year_data_uuid
+from ledger.domain.aggregates import YearData, contract_uuid, year_data_uuid
+from ledger.usecases.application import Ledger
 from projections.bootstrap import Projections
 from projections.projector import Projector, table_rows
 from tests.support.cli import EXAMPLES, Cli
@@ -37,9 +37,19 @@ def _two_contracts(url):
 def _poison(app, submission_id, value):
     """A submission stored through the recorder as a buggy or older writer could have stored it."""
     data = app.repository.get(year_data_uuid("beds-msk", 2))
-    data.trigger_event(YearData.SubmissionAccepted, submission_id=submission_id, provider_id="circle",
-                       indicator_id="readmissions", period="2026-Q3", numerator=None, denominator=None,
-                       value=value, digest="0" * 64, supersedes=None, actor="system")
+    data.trigger_event(
+        YearData.SubmissionAccepted,
+        submission_id=submission_id,
+        provider_id="circle",
+        indicator_id="readmissions",
+        period="2026-Q3",
+        numerator=None,
+        denominator=None,
+        value=value,
+        digest="0" * 64,
+        supersedes=None,
+        actor="system",
+    )
     app.save(data)
     return app.recorder.max_notification_id()
 
@@ -70,7 +80,11 @@ def test_reads_of_every_other_contract_answer_the_same_figures_past_a_poison_eve
     assert [q["notification_id"] for q in status["quarantined"]] == poisons
     huge = status["quarantined"][0]
     assert (huge["event_type"], huge["error"], huge["contract_id"], huge["year"]) == (
-        "YearData.SubmissionAccepted", "ValueError", "beds-msk", 2)
+        "YearData.SubmissionAccepted",
+        "ValueError",
+        "beds-msk",
+        2,
+    )
     assert "more than 100 digits" in huge["reason"]
     if ledger_url.startswith("postgresql"):
         assert status["quarantined"][1]["error"] == "StringDataRightTruncation"
@@ -122,13 +136,18 @@ def test_projections_status_lists_the_quarantined_events(tmp_path):
     warning = statement.err.splitlines()[-1]  # after the projector's log line of the quarantine
     assert warning.startswith("warning: 1 event(s) quarantined") and f"#{poison}" in warning
     again = cli("statement", "other-msk", "--year", "1")
-    assert again.code == 0 and [line for line in again.err.splitlines() if line.startswith("warning")] == [warning]
+    assert again.code == 0 and [line for line in again.err.splitlines() if line.startswith("warning")] == [
+        warning
+    ]
     status = cli.ok("projections", "status", "--json").json()
     assert [(q["notification_id"], q["event_type"]) for q in status["quarantined"]] == [
-        (poison, "YearData.SubmissionAccepted")]
+        (poison, "YearData.SubmissionAccepted")
+    ]
     text = cli.ok("projections", "status").out.splitlines()
     assert text[1].startswith("quarantined 1 event(s)")
-    assert text[2].startswith(f"  #{poison} YearData.SubmissionAccepted (beds-msk year 2): ValueError: decimal")
+    assert text[2].startswith(
+        f"  #{poison} YearData.SubmissionAccepted (beds-msk year 2): ValueError: decimal"
+    )
     assert contract_uuid("beds-msk").hex not in "\n".join(text)
 
 

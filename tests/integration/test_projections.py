@@ -5,21 +5,28 @@ import random
 import signal
 import subprocess
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from ledger.application import Ledger
+from ledger.usecases.application import Ledger
 from projections.bootstrap import Projections
 from projections.projector import table_rows
 from tests.support.cli import EXAMPLES, OBC_LEDGER
 
 EXPECTED = json.loads((EXAMPLES / "worked-example-expected.json").read_text())
 CONTRACT = (EXAMPLES / "worked-example.yaml").read_text()
-PERIODS = {1: ["2025-Q2", "2025-Q3", "2025-Q4", "2026-Q1"], 2: ["2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1"],
-           3: ["2027-Q2", "2027-Q3", "2027-Q4", "2028-Q1"]}
-MEASURES = {"proms-improved": "ratio", "readmissions": "value", "shared-decisions.offered": "ratio",
-            "shared-decisions.documented": "ratio"}
+PERIODS = {
+    1: ["2025-Q2", "2025-Q3", "2025-Q4", "2026-Q1"],
+    2: ["2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1"],
+    3: ["2027-Q2", "2027-Q3", "2027-Q4", "2028-Q1"],
+}
+MEASURES = {
+    "proms-improved": "ratio",
+    "readmissions": "value",
+    "shared-decisions.offered": "ratio",
+    "shared-decisions.documented": "ratio",
+}
 
 
 def _example(url):
@@ -37,7 +44,11 @@ def test_statements_from_the_read_models_equal_those_from_the_aggregates(sqlite_
         app.close_year("beds-msk", year)
     read = Projections.for_ledger(app, sqlite_url).current()
     for expected in EXPECTED:
-        assert read.statement("beds-msk", expected["year"]) == expected == app.statement("beds-msk", expected["year"])
+        assert (
+            read.statement("beds-msk", expected["year"])
+            == expected
+            == app.statement("beds-msk", expected["year"])
+        )
     assert read.statement("beds-msk", 3) == app.statement("beds-msk", 3)
 
 
@@ -45,14 +56,27 @@ def _random_record(rng, n):
     year = rng.choice([1, 2, 3])
     period = rng.choice(PERIODS[year])
     if rng.random() < 0.2:
-        return {"type": "cost_report", "report_id": f"c-{n}", "contract_id": "beds-msk",
-                "provider_id": rng.choice(["circle", "physio"]), "period": period,
-                "total_cost": f"{rng.randint(400000, 6000000)}.{rng.randint(0, 99):02d}",
-                "high_cost_cases": [{"case_ref": f"HC-{rng.randint(1, 6)}", "cost": f"{rng.randint(1000, 30000)}.00"}
-                                    for _ in range(rng.randint(0, 2))]}
+        return {
+            "type": "cost_report",
+            "report_id": f"c-{n}",
+            "contract_id": "beds-msk",
+            "provider_id": rng.choice(["circle", "physio"]),
+            "period": period,
+            "total_cost": f"{rng.randint(400000, 6000000)}.{rng.randint(0, 99):02d}",
+            "high_cost_cases": [
+                {"case_ref": f"HC-{rng.randint(1, 6)}", "cost": f"{rng.randint(1000, 30000)}.00"}
+                for _ in range(rng.randint(0, 2))
+            ],
+        }
     measure = rng.choice(list(MEASURES))
-    record = {"type": "submission", "submission_id": f"s-{n}", "contract_id": "beds-msk",
-              "provider_id": rng.choice(["circle", "physio"]), "indicator_id": measure, "period": period}
+    record = {
+        "type": "submission",
+        "submission_id": f"s-{n}",
+        "contract_id": "beds-msk",
+        "provider_id": rng.choice(["circle", "physio"]),
+        "indicator_id": measure,
+        "period": period,
+    }
     if MEASURES[measure] == "ratio":
         den = rng.randint(1, 600)
         record.update(numerator=str(rng.randint(0, den)), denominator=str(den))
@@ -109,15 +133,28 @@ def test_random_scenario_statements_agree_and_rebuild_equals_live(tmp_path, seed
 def test_replay_as_of_shows_only_what_was_known_then(sqlite_url, cli):
     app = _example(sqlite_url)
     app.close_year("beds-msk", 2)
-    before_correction = datetime.now(timezone.utc)
+    before_correction = datetime.now(UTC)
     time.sleep(0.01)
-    app.ingest_lines([json.dumps({"type": "submission", "submission_id": "s-0419", "contract_id": "beds-msk",
-                                  "provider_id": "circle", "indicator_id": "readmissions", "period": "2027-Q1",
-                                  "value": "80"})], "late.jsonl")
-    after_correction = datetime.now(timezone.utc)
+    app.ingest_lines(
+        [
+            json.dumps(
+                {
+                    "type": "submission",
+                    "submission_id": "s-0419",
+                    "contract_id": "beds-msk",
+                    "provider_id": "circle",
+                    "indicator_id": "readmissions",
+                    "period": "2027-Q1",
+                    "value": "80",
+                }
+            )
+        ],
+        "late.jsonl",
+    )
+    after_correction = datetime.now(UTC)
     time.sleep(0.01)
     app.restate("beds-msk", 2)
-    after_restatement = datetime.now(timezone.utc)
+    after_restatement = datetime.now(UTC)
 
     def replay(instant):
         return cli.ok("replay", "--as-of", instant.isoformat(), "--json").json()["contracts"]["beds-msk"]
@@ -127,13 +164,25 @@ def test_replay_as_of_shows_only_what_was_known_then(sqlite_url, cli):
         assert [d["kind"] for d in known["decisions"]] == ["close"]
         assert [s for s in known["statements"] if s["year"] == 2][0] == EXPECTED[1]
     known = replay(after_restatement)
-    assert [(d["kind"], d["amount"]) for d in known["decisions"]] == [("close", "21813025.07"),
-                                                                      ("true_up", "-882144.00")]
-    one = cli.ok("statement", "beds-msk", "--year", "2", "--as-of", after_correction.isoformat(), "--json").json()
+    assert [(d["kind"], d["amount"]) for d in known["decisions"]] == [
+        ("close", "21813025.07"),
+        ("true_up", "-882144.00"),
+    ]
+    one = cli.ok(
+        "statement", "beds-msk", "--year", "2", "--as-of", after_correction.isoformat(), "--json"
+    ).json()
     assert one == EXPECTED[1]
     assert cli.ok("replay", "--as-of", "2000-01-01", "--json").json()["contracts"] == {}
-    versions = cli.ok("submissions", "beds-msk", "--indicator", "readmissions", "--period", "2027-Q1",
-                      "--all-versions", "--json").json()
+    versions = cli.ok(
+        "submissions",
+        "beds-msk",
+        "--indicator",
+        "readmissions",
+        "--period",
+        "2027-Q1",
+        "--all-versions",
+        "--json",
+    ).json()
     assert [(v["submission_id"], v["current"]) for v in versions] == [("s-0018", False), ("s-0419", True)]
 
 
@@ -180,8 +229,11 @@ def test_kill_9_during_rebuild_then_run_gives_the_same_tables(tmp_path):
     reference.projector.run()
 
     reads = f"sqlite:///{tmp_path / 'reads.db'}"
-    proc = subprocess.Popen([OBC_LEDGER, "--db", url, "--projections-db", reads, "projections", "rebuild"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [OBC_LEDGER, "--db", url, "--projections-db", reads, "projections", "rebuild"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     probe = Projections(app, reads)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -205,10 +257,12 @@ def test_the_fast_rebuild_path_writes_exactly_the_rows_of_the_ordinary_handlers(
     app.register_contract(CONTRACT)
     _random_commands(app, random.Random(3), 40)
     # SQLite: executemany through the driver; PostgreSQL: COPY
-    read_db = f"sqlite:///{tmp_path / 'fast.db'}" if where == "sqlite" else request.getfixturevalue("postgres_url")
+    read_db = (
+        f"sqlite:///{tmp_path / 'fast.db'}" if where == "sqlite" else request.getfixturevalue("postgres_url")
+    )
     fast = Projections(app, read_db)
     fast.projector.rebuild()
-    ordinary = Projections.as_of(app, datetime(9999, 1, 1, tzinfo=timezone.utc))  # as-of reads take the slow path
+    ordinary = Projections.as_of(app, datetime(9999, 1, 1, tzinfo=UTC))  # as-of reads take the slow path
     fast_rows = dict(table_rows(fast.engine))
     assert sum(len(r) for r in fast_rows.values()) > 200
     assert fast_rows == dict(table_rows(ordinary.engine))

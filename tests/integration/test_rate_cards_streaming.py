@@ -7,17 +7,33 @@ from tests.e2e.test_rate_cards_and_health_gain import DATA, RATE_CARD_YEAR1, RAT
 from tests.integration.test_streaming import SESSION_MS
 
 
-def test_claims_and_episodes_produced_then_consumed_give_the_statements_of_ingest(kafka_broker, kafka_topic, cli,
-                                                                                  tmp_path):
+def test_claims_and_episodes_produced_then_consumed_give_the_statements_of_ingest(
+    kafka_broker, kafka_topic, cli, tmp_path
+):
     for yaml in ("employ.yaml", "msk-gain.yaml"):
         cli.ok("contract", "register", DATA / yaml)
     combined = tmp_path / "records.jsonl"
-    combined.write_text((DATA / "employ-claims.jsonl").read_text() + (DATA / "msk-gain-episodes.jsonl").read_text())
-    sent = cli.ok("produce", combined, "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic,
-                  "--json").json()
+    combined.write_text(
+        (DATA / "employ-claims.jsonl").read_text() + (DATA / "msk-gain-episodes.jsonl").read_text()
+    )
+    sent = cli.ok(
+        "produce", combined, "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--json"
+    ).json()
     assert sent["sent"] == 27 and sent["refused"] == []
-    consumed = cli.ok("consume", "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--group",
-                      kafka_topic, "--until-idle", "1.5", "--session-timeout-ms", str(SESSION_MS), "--json").json()
+    consumed = cli.ok(
+        "consume",
+        "--bootstrap",
+        kafka_broker.bootstrap,
+        "--topic",
+        kafka_topic,
+        "--group",
+        kafka_topic,
+        "--until-idle",
+        "1.5",
+        "--session-timeout-ms",
+        str(SESSION_MS),
+        "--json",
+    ).json()
     assert (consumed["consumed"], consumed["accepted"], consumed["dead_lettered"]) == (27, 27, 0)
     assert cli.ok("close-year", "ldn-employ", "1", "--json").json()["rate_card"] == RATE_CARD_YEAR1
     assert cli.ok("close-year", "ldn-employ", "2", "--json").json()["rate_card"] == RATE_CARD_YEAR2

@@ -20,16 +20,22 @@ from consumers.consumer import LedgerConsumer, parse_assignment, tracking_name
 from consumers.dead_letters import decode_dead_letter, dlq_topic, parse_key
 from consumers.decisions import HEADER, ID_HEADER, DecisionPublisher
 from consumers.kafka import ensure_topic, producer, read_tail
-from ledger.application import Ledger
-from ledger.domain import year_data_uuid
-from ledger.ingest import IngestSession
-from ledger.records import ID_FIELDS
+from ledger.domain.aggregates import year_data_uuid
+from ledger.domain.records import ID_FIELDS
+from ledger.usecases.application import Ledger
+from ledger.usecases.ingest import IngestSession
 from tests.integration.streaming_data import contract_ids, make_stream, register
 from tests.support.cli import EXAMPLES, OBC_LEDGER
 from tests.support.registry import RegistryServer
 
-WIRE_CODES = {"empty_message", "truncated", "unsupported_framing", "unknown_schema_id", "undecodable",
-              "unexpected_schema"}
+WIRE_CODES = {
+    "empty_message",
+    "truncated",
+    "unsupported_framing",
+    "unknown_schema_id",
+    "undecodable",
+    "unexpected_schema",
+}
 SESSION_MS = 6000
 
 
@@ -62,8 +68,9 @@ def read_topic(bootstrap, topic):
 
 def consume(url, bootstrap, topic, **kwargs):
     kwargs.setdefault("until_idle", 1.5)
-    return LedgerConsumer(Ledger.from_url(url), bootstrap, [topic], group=topic,
-                          session_timeout_ms=SESSION_MS, **kwargs).run()
+    return LedgerConsumer(
+        Ledger.from_url(url), bootstrap, [topic], group=topic, session_timeout_ms=SESSION_MS, **kwargs
+    ).run()
 
 
 def record_keys(lines):
@@ -84,10 +91,15 @@ def ledger_view(url, contracts, keys, years=(1, 2, 3)):
         data[cid] = app.recorder.lookup_records(cid, sorted(keys.get(cid, ())))
         for year in years:
             agg = app._maybe(year_data_uuid(cid, year))
-            data[(cid, year)] = None if agg is None else (
-                dict(agg.latest_submission), dict(agg.latest_cost), dict(agg.population))
+            data[(cid, year)] = (
+                None
+                if agg is None
+                else (dict(agg.latest_submission), dict(agg.latest_cost), dict(agg.population))
+            )
             statements[(cid, year)] = app.statement(cid, year)
-    rejected = {(r["code"], r["contract_id"], r["record_id"]) for r in app.rejected() if r["code"] not in WIRE_CODES}
+    rejected = {
+        (r["code"], r["contract_id"], r["record_id"]) for r in app.rejected() if r["code"] not in WIRE_CODES
+    }
     return data, statements, rejected
 
 
@@ -105,24 +117,49 @@ def ledger(url, contracts):
 # ------------------------------------------------------------------ round trip
 
 
-def test_a_providers_file_produced_then_consumed_gives_the_statements_of_ingest(kafka_broker, kafka_topic, cli,
-                                                                                 tmp_path, monkeypatch):
+def test_a_providers_file_produced_then_consumed_gives_the_statements_of_ingest(
+    kafka_broker, kafka_topic, cli, tmp_path, monkeypatch
+):
     reference = tmp_path / "reference.db"
     ref = lambda *a: cli.__class__(f"sqlite:///{reference}").ok(*a)  # noqa: E731
     for run in (cli.ok, ref):
         run("contract", "register", EXAMPLES / "worked-example.yaml")
     ref("ingest", EXAMPLES / "worked-example-data.jsonl")
 
-    sent = cli.ok("produce", EXAMPLES / "worked-example-data.jsonl", "--bootstrap", kafka_broker.bootstrap,
-                  "--topic", kafka_topic, "--json").json()
+    sent = cli.ok(
+        "produce",
+        EXAMPLES / "worked-example-data.jsonl",
+        "--bootstrap",
+        kafka_broker.bootstrap,
+        "--topic",
+        kafka_topic,
+        "--json",
+    ).json()
     assert sent["sent"] == 34 and sent["refused"] == []
     monkeypatch.setattr("consumers.consumer.PROGRESS_S", 0.0)  # a progress line after every batch
-    run = cli.ok("consume", "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--group",
-                 kafka_topic, "--until-idle", "1.5", "--session-timeout-ms", str(SESSION_MS), "--json",
-                 "--log-level", "info")
+    run = cli.ok(
+        "consume",
+        "--bootstrap",
+        kafka_broker.bootstrap,
+        "--topic",
+        kafka_topic,
+        "--group",
+        kafka_topic,
+        "--until-idle",
+        "1.5",
+        "--session-timeout-ms",
+        str(SESSION_MS),
+        "--json",
+        "--log-level",
+        "info",
+    )
     consumed = run.json()
-    assert (consumed["consumed"], consumed["accepted"], consumed["duplicates"], consumed["dead_lettered"]) == \
-        (34, 33, 1, 0)
+    assert (
+        consumed["consumed"],
+        consumed["accepted"],
+        consumed["duplicates"],
+        consumed["dead_lettered"],
+    ) == (34, 33, 1, 0)
     assert consumed["reconciles"]
     assert f"INFO obc_ledger.consumer: assigned {kafka_topic}:0,1,2" in run.err
     assert "INFO obc_ledger.consumer: consumed 34: accepted 33, duplicates 1, dead-lettered 0" in run.err
@@ -131,11 +168,25 @@ def test_a_providers_file_produced_then_consumed_gives_the_statements_of_ingest(
         run("close-year", "beds-msk", "1")
         run("close-year", "beds-msk", "2")
     for year in (1, 2, 3):
-        assert cli.ok("statement", "beds-msk", "--year", str(year), "--json").json() == \
-            ref("statement", "beds-msk", "--year", str(year), "--json").json()
+        assert (
+            cli.ok("statement", "beds-msk", "--year", str(year), "--json").json()
+            == ref("statement", "beds-msk", "--year", str(year), "--json").json()
+        )
 
-    again = cli.ok("consume", "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--group",
-                   kafka_topic, "--until-idle", "1", "--session-timeout-ms", str(SESSION_MS), "--json").json()
+    again = cli.ok(
+        "consume",
+        "--bootstrap",
+        kafka_broker.bootstrap,
+        "--topic",
+        kafka_topic,
+        "--group",
+        kafka_topic,
+        "--until-idle",
+        "1",
+        "--session-timeout-ms",
+        str(SESSION_MS),
+        "--json",
+    ).json()
     assert again["consumed"] == 0, "stored offsets: nothing is consumed twice"
 
 
@@ -146,19 +197,39 @@ def schema_registry():
     use_registry(None)  # the in-process CLI set the codec's registry: later tests use the fixed ids
 
 
-def test_with_a_schema_registry_the_ids_on_the_wire_are_the_registrys(kafka_broker, kafka_topic, cli,
-                                                                      schema_registry):
+def test_with_a_schema_registry_the_ids_on_the_wire_are_the_registrys(
+    kafka_broker, kafka_topic, cli, schema_registry
+):
     cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
     wire = ("--bootstrap", kafka_broker.bootstrap, "--registry", schema_registry.url)
-    sent = cli.ok("produce", EXAMPLES / "worked-example-data.jsonl", *wire, "--topic", kafka_topic, "--json").json()
+    sent = cli.ok(
+        "produce", EXAMPLES / "worked-example-data.jsonl", *wire, "--topic", kafka_topic, "--json"
+    ).json()
     assert sent["sent"] == 34
     ids = {m.value[1:5] for m in read_topic(kafka_broker.bootstrap, kafka_topic)}
-    assert {int.from_bytes(i, "big") for i in ids} <= set(schema_registry.schemas), "the registry's ids, not ours"
+    assert {int.from_bytes(i, "big") for i in ids} <= set(schema_registry.schemas), (
+        "the registry's ids, not ours"
+    )
 
-    consumed = cli.ok("consume", *wire, "--topic", kafka_topic, "--group", kafka_topic, "--until-idle", "1.5",
-                      "--session-timeout-ms", str(SESSION_MS), "--json").json()
-    assert (consumed["consumed"], consumed["accepted"], consumed["duplicates"], consumed["dead_lettered"]) == \
-        (34, 33, 1, 0)
+    consumed = cli.ok(
+        "consume",
+        *wire,
+        "--topic",
+        kafka_topic,
+        "--group",
+        kafka_topic,
+        "--until-idle",
+        "1.5",
+        "--session-timeout-ms",
+        str(SESSION_MS),
+        "--json",
+    ).json()
+    assert (
+        consumed["consumed"],
+        consumed["accepted"],
+        consumed["duplicates"],
+        consumed["dead_lettered"],
+    ) == (34, 33, 1, 0)
     cli.ok("close-year", "beds-msk", "1")
     decisions = f"{kafka_topic}.decisions"
     published = cli.ok("publish-decisions", *wire, "--topic", decisions, "--until-idle", "1", "--json").json()
@@ -171,31 +242,61 @@ def test_with_a_schema_registry_the_ids_on_the_wire_are_the_registrys(kafka_brok
     # a consumer not told about the registry cannot resolve its ids: dead letters, with the reason
     other = f"{kafka_topic}-no-registry"
     cli.ok("produce", EXAMPLES / "worked-example-data.jsonl", *wire, "--topic", other, "--create-topics")
-    lost = cli.ok("consume", "--bootstrap", kafka_broker.bootstrap, "--topic", other, "--group", other,
-                  "--until-idle", "1.5", "--session-timeout-ms", str(SESSION_MS), "--json").json()
+    lost = cli.ok(
+        "consume",
+        "--bootstrap",
+        kafka_broker.bootstrap,
+        "--topic",
+        other,
+        "--group",
+        other,
+        "--until-idle",
+        "1.5",
+        "--session-timeout-ms",
+        str(SESSION_MS),
+        "--json",
+    ).json()
     assert lost["dead_lettered"] == 34 and lost["dead_lettered_by_reason"] == {"unknown_schema_id": 34}
 
 
 def test_a_missing_records_topic_is_an_error_unless_asked_to_create_it(kafka_broker, kafka_topic, cli):
     typo = f"{kafka_topic}-typo"
-    for args in (("produce", EXAMPLES / "worked-example-data.jsonl", "--topic", typo),
-                 ("consume", "--topic", typo, "--until-idle", "1")):
+    for args in (
+        ("produce", EXAMPLES / "worked-example-data.jsonl", "--topic", typo),
+        ("consume", "--topic", typo, "--until-idle", "1"),
+    ):
         result = cli(*args, "--bootstrap", kafka_broker.bootstrap, "--json")
         assert result.code == 1 and json.loads(result.err)["error"] == "topic_not_found"
-        assert typo in json.loads(result.err)["message"] and "--create-topics" in json.loads(result.err)["message"]
+        assert (
+            typo in json.loads(result.err)["message"]
+            and "--create-topics" in json.loads(result.err)["message"]
+        )
     with KafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap) as admin:
         assert typo not in admin.list_topics(), "nothing was created"
-    sent = cli.ok("produce", EXAMPLES / "worked-example-data.jsonl", "--topic", typo, "--create-topics",
-                  "--bootstrap", kafka_broker.bootstrap, "--json").json()
+    sent = cli.ok(
+        "produce",
+        EXAMPLES / "worked-example-data.jsonl",
+        "--topic",
+        typo,
+        "--create-topics",
+        "--bootstrap",
+        kafka_broker.bootstrap,
+        "--json",
+    ).json()
     assert sent["sent"] == 34 and len(read_topic(kafka_broker.bootstrap, typo)) == 34
 
 
-def test_produce_reports_refused_lines_with_reasons_before_sending_the_rest(kafka_broker, kafka_topic, cli, tmp_path):
+def test_produce_reports_refused_lines_with_reasons_before_sending_the_rest(
+    kafka_broker, kafka_topic, cli, tmp_path
+):
     good = (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines()[:3]
-    bad = ['{"type": "submission", "submission_id": "s-9", "contract_id": "beds-msk", "provider_id": "circle", '
-           '"indicator_id": "readmissions", "period": "2025-Q2", "value": "lots"}',
-           '{"broken', '{"type": "cost_report", "report_id": "c-9", "contract_id": "beds-msk", '
-           '"provider_id": "circle", "period": "2025-Q2", "total_cost": "10.001"}']
+    bad = [
+        '{"type": "submission", "submission_id": "s-9", "contract_id": "beds-msk", "provider_id": "circle", '
+        '"indicator_id": "readmissions", "period": "2025-Q2", "value": "lots"}',
+        '{"broken',
+        '{"type": "cost_report", "report_id": "c-9", "contract_id": "beds-msk", '
+        '"provider_id": "circle", "period": "2025-Q2", "total_cost": "10.001"}',
+    ]
     path = tmp_path / "provider.jsonl"
     path.write_text("\n".join([good[0], bad[0], good[1], bad[1], bad[2], good[2]]) + "\n")
     result = cli.ok("produce", path, "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic)
@@ -207,7 +308,9 @@ def test_produce_reports_refused_lines_with_reasons_before_sending_the_rest(kafk
     assert lines[-1] == f"sent 3 record(s) to {kafka_topic}; refused 3"
     messages = read_topic(kafka_broker.bootstrap, kafka_topic)
     assert len(messages) == 3 and {m.key for m in messages} == {b"beds-msk"}
-    checked = cli.ok("produce", path, "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--check")
+    checked = cli.ok(
+        "produce", path, "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--check"
+    )
     assert "nothing sent (--check)" in checked.out
     assert len(read_topic(kafka_broker.bootstrap, kafka_topic)) == 3
 
@@ -216,19 +319,33 @@ def test_produce_reports_refused_lines_with_reasons_before_sending_the_rest(kafk
 
 
 def test_malformed_bytes_wrong_schemas_and_invalid_records_are_dead_lettered_with_reasons(
-        kafka_broker, kafka_topic, sqlite_url):
+    kafka_broker, kafka_topic, sqlite_url
+):
     app = ledger(sqlite_url, ["msk-00"])
     from consumers.codec import encode, encode_record, frame
 
-    good = {"type": "submission", "submission_id": "s-1", "contract_id": "msk-00", "provider_id": "circle",
-            "indicator_id": "readmissions", "period": "2025-Q2", "value": "80"}
+    good = {
+        "type": "submission",
+        "submission_id": "s-1",
+        "contract_id": "msk-00",
+        "provider_id": "circle",
+        "indicator_id": "readmissions",
+        "period": "2025-Q2",
+        "value": "80",
+    }
     _, body = encode_record(good)
     bad_records = {
         "unknown_contract": {**good, "submission_id": "s-2", "contract_id": "nowhere"},
         "provider_not_party": {**good, "submission_id": "s-3", "provider_id": "stranger"},
         "period_outside_term": {**good, "submission_id": "s-4", "period": "2031-Q1"},
-        "numerator_exceeds_denominator": {**good, "submission_id": "s-5", "indicator_id": "proms-improved",
-                                          "value": None, "numerator": "9", "denominator": "8"},
+        "numerator_exceeds_denominator": {
+            **good,
+            "submission_id": "s-5",
+            "indicator_id": "proms-improved",
+            "value": None,
+            "numerator": "9",
+            "denominator": "8",
+        },
         "conflicting_duplicate": {**good, "value": "81"},
     }
     wire = {
@@ -236,13 +353,26 @@ def test_malformed_bytes_wrong_schemas_and_invalid_records_are_dead_lettered_wit
         "unknown_schema_id": frame(77, body[5:]),
         "truncated": b"\x00\x00\x01",
         "undecodable": body[:-4],
-        "unexpected_schema": encode(6, {"decision_id": "x", "notification_id": 1, "kind": "instalment",
-                                        "contract_id": "msk-00", "year": 1, "amount": Decimal(0), "by_party": {},
-                                        "decided_at": "", "actor": ""}),
+        "unexpected_schema": encode(
+            6,
+            {
+                "decision_id": "x",
+                "notification_id": 1,
+                "kind": "instalment",
+                "contract_id": "msk-00",
+                "year": 1,
+                "amount": Decimal(0),
+                "by_party": {},
+                "decided_at": "",
+                "actor": "",
+            },
+        ),
     }
     messages = [(b"msk-00", body, False), (b"msk-00", body, False)]  # a record and its duplicate
-    messages += [(b"msk-00", encode_record({k: v for k, v in r.items() if v is not None})[1], True)
-                 for r in bad_records.values()]
+    messages += [
+        (b"msk-00", encode_record({k: v for k, v in r.items() if v is not None})[1], True)
+        for r in bad_records.values()
+    ]
     messages += [(b"msk-00", value, True) for value in wire.values()]
     messages += [(None, b"plain text, not Avro", True)]
     expected = send(kafka_broker.bootstrap, kafka_topic, messages)
@@ -254,7 +384,9 @@ def test_malformed_bytes_wrong_schemas_and_invalid_records_are_dead_lettered_wit
     assert sorted(keys) == sorted(expected)
     decoded = [decode_dead_letter(m.value) for m in letters]
     codes = Counter(d["code"] for d in decoded)
-    assert codes == Counter({**{c: 1 for c in bad_records}, **{c: 1 for c in wire}, "unsupported_framing": 2})
+    assert codes == Counter(
+        {**dict.fromkeys(bad_records, 1), **dict.fromkeys(wire, 1), "unsupported_framing": 2}
+    )
     originals = {(m[0], m[1]) for m in messages}
     for d in decoded:
         assert (d["key"], d["value"]) in originals, "the original bytes are kept unchanged"
@@ -270,7 +402,8 @@ def test_malformed_bytes_wrong_schemas_and_invalid_records_are_dead_lettered_wit
 
 
 def test_a_crash_after_dead_letters_are_sent_but_before_the_commit_does_not_send_them_twice(
-        kafka_broker, kafka_topic, sqlite_url, monkeypatch):
+    kafka_broker, kafka_topic, sqlite_url, monkeypatch
+):
     contracts = contract_ids(3)
     ledger(sqlite_url, contracts)
     stream = make_stream(3000, contracts, seed=11, bad_rate=0.03, garbage_rate=0.01)
@@ -304,7 +437,8 @@ def test_a_crash_after_dead_letters_are_sent_but_before_the_commit_does_not_send
 
 
 def test_decisions_are_published_once_and_a_restarted_publisher_does_not_repeat_them(
-        kafka_broker, kafka_topic, sqlite_url, monkeypatch):
+    kafka_broker, kafka_topic, sqlite_url, monkeypatch
+):
     app = Ledger.from_url(sqlite_url)
     app.register_contract((EXAMPLES / "worked-example.yaml").read_text())
     app.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example")
@@ -322,18 +456,23 @@ def test_decisions_are_published_once_and_a_restarted_publisher_does_not_repeat_
 
     monkeypatch.setattr(Ledger, "save", crash_when_saving_the_position)
     with pytest.raises(SystemExit):
-        DecisionPublisher(Ledger.from_url(sqlite_url), kafka_broker.bootstrap, kafka_topic, until_idle=0.5).run()
+        DecisionPublisher(
+            Ledger.from_url(sqlite_url), kafka_broker.bootstrap, kafka_topic, until_idle=0.5
+        ).run()
     monkeypatch.setattr(Ledger, "save", real_save)
     assert len(read_topic(kafka_broker.bootstrap, kafka_topic)) == decisions
 
-    report = DecisionPublisher(Ledger.from_url(sqlite_url), kafka_broker.bootstrap, kafka_topic,
-                               until_idle=0.5).run()
+    report = DecisionPublisher(
+        Ledger.from_url(sqlite_url), kafka_broker.bootstrap, kafka_topic, until_idle=0.5
+    ).run()
     assert (report.published, report.already_published) == (0, decisions)
     messages = read_topic(kafka_broker.bootstrap, kafka_topic)
     assert len(messages) == decisions
     values = [decode(m.value)[1] for m in messages]
     assert {m.key for m in messages} == {b"beds-msk"}
-    assert sorted(int(dict(m.headers)[HEADER]) for m in messages) == sorted(v["notification_id"] for v in values)
+    assert sorted(int(dict(m.headers)[HEADER]) for m in messages) == sorted(
+        v["notification_id"] for v in values
+    )
     kinds = Counter(v["kind"] for v in values)
     assert kinds == Counter({"instalment": 8, "year_close": 2})
     closes = {v["year"]: v for v in values if v["kind"] == "year_close"}
@@ -342,18 +481,25 @@ def test_decisions_are_published_once_and_a_restarted_publisher_does_not_repeat_
     assert {p: str(a) for p, a in closes[2]["by_party"].items()} == statement["by_party"]
 
     app.restate("beds-msk", 2)  # nothing changed: no true-up, nothing to publish
-    app.ingest_lines(['{"type": "cost_report", "report_id": "c-late", "contract_id": "beds-msk", '
-                      '"provider_id": "circle", "period": "2026-Q2", "total_cost": "6900000.00"}'], "late")
+    app.ingest_lines(
+        [
+            '{"type": "cost_report", "report_id": "c-late", "contract_id": "beds-msk", '
+            '"provider_id": "circle", "period": "2026-Q2", "total_cost": "6900000.00"}'
+        ],
+        "late",
+    )
     assert app.restate("beds-msk", 2) is not None
-    report = DecisionPublisher(Ledger.from_url(sqlite_url), kafka_broker.bootstrap, kafka_topic,
-                               until_idle=0.5).run()
+    report = DecisionPublisher(
+        Ledger.from_url(sqlite_url), kafka_broker.bootstrap, kafka_topic, until_idle=0.5
+    ).run()
     assert (report.published, report.already_published) == (1, 0)
     true_up = decode(read_topic(kafka_broker.bootstrap, kafka_topic)[-1].value)[1]
     assert true_up["kind"] == "true_up" and "c-late" in true_up["reason"] and true_up["amount"] != 0
 
 
 def test_after_a_restore_that_lost_events_a_decision_remade_differently_is_published_and_one_remade_alike_is_not(
-        kafka_broker, kafka_topic, tmp_path):
+    kafka_broker, kafka_topic, tmp_path
+):
     """A restore from a logical backup older than the last decisions: the restored ledger reuses
     notification ids for new events. Decisions are recognised by (decision id, content digest)."""
     live = tmp_path / "live.db"
@@ -364,21 +510,36 @@ def test_after_a_restore_that_lost_events_a_decision_remade_differently_is_publi
     backup = tmp_path / "backup.db"
     with sqlite3.connect(live) as source, sqlite3.connect(backup) as target:
         source.backup(target)  # taken before year 2 was closed and anything published
-    app.ingest_lines(['{"type": "cost_report", "report_id": "c-y3", "contract_id": "beds-msk", '
-                      '"provider_id": "circle", "period": "2027-Q2", "total_cost": "5000000.00"}'], "year 3")
+    app.ingest_lines(
+        [
+            '{"type": "cost_report", "report_id": "c-y3", "contract_id": "beds-msk", '
+            '"provider_id": "circle", "period": "2027-Q2", "total_cost": "5000000.00"}'
+        ],
+        "year 3",
+    )
     app.close_year("beds-msk", 2)
     first = DecisionPublisher(app, kafka_broker.bootstrap, kafka_topic, until_idle=0.5).run()
     assert first.published == 4 + 1 + 4 + 1
-    published = {dict(m.headers)[ID_HEADER].decode(): m for m in read_topic(kafka_broker.bootstrap, kafka_topic)}
+    published = {
+        dict(m.headers)[ID_HEADER].decode(): m for m in read_topic(kafka_broker.bootstrap, kafka_topic)
+    }
     close_before = decode(published["beds-msk:2:year_close"].value)[1]
 
     restored = Ledger.from_url(f"sqlite:///{backup}")
-    restored.ingest_lines(['{"type": "cost_report", "report_id": "c-late", "contract_id": "beds-msk", '
-                           '"provider_id": "circle", "period": "2026-Q2", "total_cost": "6900000.00"}'], "late")
+    restored.ingest_lines(
+        [
+            '{"type": "cost_report", "report_id": "c-late", "contract_id": "beds-msk", '
+            '"provider_id": "circle", "period": "2026-Q2", "total_cost": "6900000.00"}'
+        ],
+        "late",
+    )
     restored.close_year("beds-msk", 2)  # the same instalments, a different close: costs changed
     on_topic = {int(dict(m.headers)[HEADER]) for m in published.values()}
-    remade_close = [n.id for n in restored.recorder.select_notifications(start=1, limit=10_000)
-                    if n.topic.endswith("YearClosed")][-1]
+    remade_close = [
+        n.id
+        for n in restored.recorder.select_notifications(start=1, limit=10_000)
+        if n.topic.endswith("YearClosed")
+    ][-1]
     assert remade_close in on_topic, "the re-made close reuses a notification id already on the topic"
 
     again = DecisionPublisher(restored, kafka_broker.bootstrap, kafka_topic, until_idle=0.5).run()
@@ -394,13 +555,32 @@ def test_after_a_restore_that_lost_events_a_decision_remade_differently_is_publi
 
 
 def _consume_process(url, bootstrap, topic, *extra, session_ms=SESSION_MS):
-    return subprocess.Popen([str(OBC_LEDGER), "--db", url, "--json", "consume", "--bootstrap", bootstrap,
-                             "--topic", topic, "--group", topic, "--session-timeout-ms", str(session_ms), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [
+            str(OBC_LEDGER),
+            "--db",
+            url,
+            "--json",
+            "consume",
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            topic,
+            "--group",
+            topic,
+            "--session-timeout-ms",
+            str(session_ms),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def test_two_consumer_processes_in_one_group_share_the_partitions(kafka_broker, kafka_topic, postgres_url,
-                                                                  tmp_path):
+def test_two_consumer_processes_in_one_group_share_the_partitions(
+    kafka_broker, kafka_topic, postgres_url, tmp_path
+):
     contracts = contract_ids(9)
     ledger(postgres_url, contracts)
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
@@ -408,8 +588,20 @@ def test_two_consumer_processes_in_one_group_share_the_partitions(kafka_broker, 
     stream = make_stream(12000, contracts, seed=3)
     expected = send(kafka_broker.bootstrap, kafka_topic, stream.messages())
 
-    procs = [_consume_process(postgres_url, kafka_broker.bootstrap, kafka_topic, "--until-idle", "4",
-                              "--batch", "500", "--log-level", "info") for _ in range(2)]
+    procs = [
+        _consume_process(
+            postgres_url,
+            kafka_broker.bootstrap,
+            kafka_topic,
+            "--until-idle",
+            "4",
+            "--batch",
+            "500",
+            "--log-level",
+            "info",
+        )
+        for _ in range(2)
+    ]
     reports, logs = [], []
     for proc in procs:
         out, err = proc.communicate(timeout=120)
@@ -420,8 +612,13 @@ def test_two_consumer_processes_in_one_group_share_the_partitions(kafka_broker, 
     partitions = [set(r["consumed_by_partition"]) for r in reports]
     # each logged its assignments (--log-level info): it consumed only partitions it was assigned
     for consumed, log in zip(partitions, logs):
-        logged = {f"{t}:{p}" for line in log.splitlines() if "obc_ledger.consumer" in line
-                  for t, ps in (parse_assignment(line) or {}).items() for p in ps}
+        logged = {
+            f"{t}:{p}"
+            for line in log.splitlines()
+            if "obc_ledger.consumer" in line
+            for t, ps in (parse_assignment(line) or {}).items()
+            for p in ps
+        }
         assert consumed <= logged, log
     assert sum(r["consumed"] for r in reports) == stream.total
     assert all(r["reconciles"] for r in reports)
@@ -444,7 +641,8 @@ def send_counting(bootstrap, topic, messages):
 
 
 def test_a_consumer_with_slow_saves_does_not_exit_mid_rebalance_when_the_other_member_leaves(
-        kafka_broker, kafka_topic, postgres_url, monkeypatch):
+    kafka_broker, kafka_topic, postgres_url, monkeypatch
+):
     """The bench's lost records (2 consumers on PostgreSQL). A member whose batches take longer than
     --until-idle used to count its processing time as idle: when the other member finished and left,
     the rebalance revoked its partitions inside the next poll, that poll came back empty, and it
@@ -464,15 +662,24 @@ def test_a_consumer_with_slow_saves_does_not_exit_mid_rebalance_when_the_other_m
         return real_flush(self, trackings)
 
     monkeypatch.setattr(IngestSession, "flush", flush)
-    members = {name: LedgerConsumer(Ledger.from_url(postgres_url), kafka_broker.bootstrap, [kafka_topic],
-                                    group=kafka_topic, batch=150, until_idle=1.5, session_timeout_ms=SESSION_MS)
-               for name in ("slow", "fast")}
+    members = {
+        name: LedgerConsumer(
+            Ledger.from_url(postgres_url),
+            kafka_broker.bootstrap,
+            [kafka_topic],
+            group=kafka_topic,
+            batch=150,
+            until_idle=1.5,
+            session_timeout_ms=SESSION_MS,
+        )
+        for name in ("slow", "fast")
+    }
     reports, errors = {}, []
 
     def run(name):
         try:
             reports[name] = members[name].run()
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=run, args=(name,), name=name, daemon=True) for name in members]
@@ -499,7 +706,8 @@ def _progress(app, topic):
 
 @pytest.mark.slow
 def test_kill_9_of_the_consumer_at_random_points_then_restart_equals_one_clean_ingest(
-        kafka_broker, kafka_topic, tmp_path):
+    kafka_broker, kafka_topic, tmp_path
+):
     rng = random.Random()
     seed = rng.randrange(10**6)
     contracts = contract_ids(12)
@@ -514,7 +722,9 @@ def test_kill_9_of_the_consumer_at_random_points_then_restart_equals_one_clean_i
     landed = []
     for fraction in kills:
         # a short session: the next process waits for the killed one's session to expire
-        proc = _consume_process(crash_url, kafka_broker.bootstrap, kafka_topic, "--batch", "1000", session_ms=3000)
+        proc = _consume_process(
+            crash_url, kafka_broker.bootstrap, kafka_topic, "--batch", "1000", session_ms=3000
+        )
         target = int(fraction * stream.total)
         deadline = time.monotonic() + 90
         while _progress(app, kafka_topic) < target and time.monotonic() < deadline and proc.poll() is None:
@@ -524,7 +734,9 @@ def test_kill_9_of_the_consumer_at_random_points_then_restart_equals_one_clean_i
         landed.append(_progress(app, kafka_topic))
     assert landed[-1] < stream.total, f"the kills must land mid-stream (seed {seed}, at {landed})"
 
-    final = _consume_process(crash_url, kafka_broker.bootstrap, kafka_topic, "--until-idle", "3", session_ms=3000)
+    final = _consume_process(
+        crash_url, kafka_broker.bootstrap, kafka_topic, "--until-idle", "3", session_ms=3000
+    )
     out, err = final.communicate(timeout=180)
     assert final.returncode == 0, err
     report = json.loads(out)
@@ -532,8 +744,9 @@ def test_kill_9_of_the_consumer_at_random_points_then_restart_equals_one_clean_i
     assert _progress(app, kafka_topic) == stream.total
 
     keys = record_keys(stream.lines)
-    assert ledger_view(crash_url, contracts, keys) == ledger_view(reference, contracts, keys), \
+    assert ledger_view(crash_url, contracts, keys) == ledger_view(reference, contracts, keys), (
         f"seed {seed}, kills at {landed}"
+    )
     keys, letters = dlq_keys(kafka_broker.bootstrap, kafka_topic)
     assert len(keys) == len(set(keys)), f"a dead letter was sent twice (seed {seed}, kills at {landed})"
     assert set(keys) == expected_dlq

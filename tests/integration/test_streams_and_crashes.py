@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from ledger.application import Ledger
-from ledger.domain import SNAPSHOT_EVERY, YearData, year_data_uuid
+from ledger.domain.aggregates import SNAPSHOT_EVERY, YearData, year_data_uuid
+from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES, OBC_LEDGER
 
 PROVIDERS = ("circle", "physio")
@@ -17,10 +17,18 @@ PROVIDERS = ("circle", "physio")
 
 def _submissions(n, year_periods=("2025-Q2", "2025-Q3", "2025-Q4", "2026-Q1")):
     for i in range(n):
-        yield json.dumps({
-            "type": "submission", "submission_id": f"s-{i:06d}", "contract_id": "beds-msk",
-            "provider_id": PROVIDERS[i % 2], "indicator_id": "proms-improved",
-            "period": year_periods[(i // 2) % 4], "numerator": str(100 + i % 50), "denominator": "500"})
+        yield json.dumps(
+            {
+                "type": "submission",
+                "submission_id": f"s-{i:06d}",
+                "contract_id": "beds-msk",
+                "provider_id": PROVIDERS[i % 2],
+                "indicator_id": "proms-improved",
+                "period": year_periods[(i // 2) % 4],
+                "numerator": str(100 + i % 50),
+                "denominator": "500",
+            }
+        )
 
 
 @pytest.fixture
@@ -73,8 +81,10 @@ def _ledger_content(url):
         data = app._maybe(year_data_uuid("beds-msk", year))
         years[year] = (data.version, dict(data.latest_submission)) if data else None
     rejected = sorted((r["line"], r["code"], r["raw"]) for r in app.rejected())
-    with sqlite3.connect(url[len("sqlite:///"):]) as db:
-        index = db.execute("SELECT contract_id, record_key, digest FROM record_index ORDER BY 1, 2").fetchall()
+    with sqlite3.connect(url[len("sqlite:///") :]) as db:
+        index = db.execute(
+            "SELECT contract_id, record_key, digest FROM record_index ORDER BY 1, 2"
+        ).fetchall()
     return years, rejected, index
 
 
@@ -97,8 +107,9 @@ def test_kill_9_during_ingest_then_rerun_equals_one_clean_ingest(tmp_path, kill_
     clean = subprocess.run([OBC_LEDGER, "--db", clean_url, "ingest", data], capture_output=True)
     assert clean.returncode == 3, clean.stderr  # the two broken lines are refused (and kept)
 
-    proc = subprocess.Popen([OBC_LEDGER, "--db", crash_url, "ingest", data],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [OBC_LEDGER, "--db", crash_url, "ingest", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 60
     while _stored_events(tmp_path / "crash.db") < kill_at_events and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -106,8 +117,9 @@ def test_kill_9_during_ingest_then_rerun_equals_one_clean_ingest(tmp_path, kill_
     proc.wait()
     partial = _stored_events(tmp_path / "crash.db")
     assert kill_at_events <= partial < 20000, "the kill must land mid-ingest"
-    rerun = subprocess.run([OBC_LEDGER, "--db", crash_url, "ingest", data, "--json"],
-                           capture_output=True, text=True)
+    rerun = subprocess.run(
+        [OBC_LEDGER, "--db", crash_url, "ingest", data, "--json"], capture_output=True, text=True
+    )
     assert rerun.returncode == 3, rerun.stderr
     counts = json.loads(rerun.stdout)
     assert counts["duplicates"] > 0 and counts["accepted"] > 0
@@ -118,7 +130,7 @@ def test_kill_9_during_ingest_then_rerun_equals_one_clean_ingest(tmp_path, kill_
 
 def test_the_record_index_is_derived_from_the_events_and_can_be_rebuilt(app, sqlite_url):
     app.ingest_lines(_submissions(1200), "some.jsonl")
-    path = sqlite_url[len("sqlite:///"):]
+    path = sqlite_url[len("sqlite:///") :]
     with sqlite3.connect(path) as db:
         before = db.execute("SELECT * FROM record_index ORDER BY 1, 2").fetchall()
     assert len(before) == 1200

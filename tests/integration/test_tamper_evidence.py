@@ -6,9 +6,8 @@ import sqlite3
 import psycopg
 import pytest
 
-from ledger.application import Ledger
-from tests.support.cli import Cli, EXAMPLES, worked_example_ledger
-
+from ledger.usecases.application import Ledger
+from tests.support.cli import Cli, worked_example_ledger
 
 
 class Store:
@@ -17,7 +16,7 @@ class Store:
     def __init__(self, url):
         self.url = url
         if url.startswith("sqlite:///"):
-            self.conn = sqlite3.connect(url[len("sqlite:///"):])
+            self.conn = sqlite3.connect(url[len("sqlite:///") :])
             self.table, self.id, self.mark = "stored_events", "rowid", "?"
         else:
             self.conn = psycopg.connect(url, autocommit=False)

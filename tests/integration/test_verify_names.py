@@ -5,7 +5,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from ledger.domain import contract_uuid, settlement_uuid, year_data_uuid
+from ledger.domain.aggregates import contract_uuid, settlement_uuid, year_data_uuid
 from projections import schema as t
 from projections.bootstrap import Projections
 from tests.integration.test_tamper_evidence import Store
@@ -24,11 +24,18 @@ def _events_of(app, url, stream, year):
     projections = Projections.for_ledger(app, url)
     projections.current()
     with projections.engine.connect() as conn:
-        return [r[0] for r in conn.execute(
-            select(t.audit_trail.c.notification_id).where(t.audit_trail.c.stream == stream,
-                                                          t.audit_trail.c.contract_id == "beds-msk",
-                                                          t.audit_trail.c.year == year)
-            .order_by(t.audit_trail.c.notification_id))]
+        return [
+            r[0]
+            for r in conn.execute(
+                select(t.audit_trail.c.notification_id)
+                .where(
+                    t.audit_trail.c.stream == stream,
+                    t.audit_trail.c.contract_id == "beds-msk",
+                    t.audit_trail.c.year == year,
+                )
+                .order_by(t.audit_trail.c.notification_id)
+            )
+        ]
 
 
 def _verify(url):
@@ -56,7 +63,11 @@ def test_a_removed_year_data_event_is_named_by_contract_and_year(ledger_url):
     Store(ledger_url).delete(target)
     link, text = _verify(ledger_url)
     assert (link["kind"], link["stream_kind"], link["contract_id"], link["year"]) == (
-        "removed", "year data", "beds-msk", 2)
+        "removed",
+        "year data",
+        "beds-msk",
+        2,
+    )
     assert "the year data of beds-msk year 2" in text and year_data_uuid("beds-msk", 2).hex not in text
 
 
@@ -65,8 +76,9 @@ def test_a_contract_whose_first_event_was_rewritten_is_still_named(ledger_url):
     projections = Projections.for_ledger(app, ledger_url)
     projections.current()  # the read models saw the log intact
     with projections.engine.connect() as conn:
-        target = conn.execute(select(t.audit_trail.c.notification_id).where(
-            t.audit_trail.c.event_type == "Contract.Registered")).scalar()
+        target = conn.execute(
+            select(t.audit_trail.c.notification_id).where(t.audit_trail.c.event_type == "Contract.Registered")
+        ).scalar()
     store = Store(ledger_url)
     store.set_state(target, store.state(target).replace(b"beds-msk", b"evil-msk"))
     link, text = _verify(ledger_url)

@@ -11,13 +11,30 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.application import Ledger
+from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES
 
 CONTRACT = (EXAMPLES / "worked-example.yaml").read_text()
 VALID = (EXAMPLES / "worked-example-data.jsonl").read_bytes().splitlines()
-HOSTILE_BYTES = [b"\x00", b"\xff", b"\xe9", b"\xed\xa0\x80", b"\\ud800", b"\"", b"\\", b"e999999999", b"e-99999999",
-                 b"\xe2\x80\xae", b"\xe2\x80\x8b", b"\n", b"\r", b"{", b"]", b"9" * 80, b"\xef\xbb\xbf"]
+HOSTILE_BYTES = [
+    b"\x00",
+    b"\xff",
+    b"\xe9",
+    b"\xed\xa0\x80",
+    b"\\ud800",
+    b'"',
+    b"\\",
+    b"e999999999",
+    b"e-99999999",
+    b"\xe2\x80\xae",
+    b"\xe2\x80\x8b",
+    b"\n",
+    b"\r",
+    b"{",
+    b"]",
+    b"9" * 80,
+    b"\xef\xbb\xbf",
+]
 
 
 @st.composite
@@ -29,9 +46,9 @@ def mutated(draw):
         if action == "insert":
             line[at:at] = draw(st.sampled_from(HOSTILE_BYTES))
         elif action == "replace" and at < len(line):
-            line[at:at + draw(st.integers(1, 8))] = draw(st.sampled_from(HOSTILE_BYTES))
+            line[at : at + draw(st.integers(1, 8))] = draw(st.sampled_from(HOSTILE_BYTES))
         elif action == "delete" and at < len(line):
-            del line[at:at + draw(st.integers(1, 8))]
+            del line[at : at + draw(st.integers(1, 8))]
         elif at < len(line):
             line[at] ^= 1 << draw(st.integers(0, 7))
     return bytes(line)

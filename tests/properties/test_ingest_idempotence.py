@@ -7,13 +7,18 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.application import Ledger
-from ledger.domain import year_data_uuid
+from ledger.domain.aggregates import year_data_uuid
+from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES
 
 CONTRACT = (EXAMPLES / "worked-example.yaml").read_text()
 PERIODS = ["2025-Q2", "2025-Q3", "2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1", "2031-Q1"]
-MEASURES = {"proms-improved": "ratio", "readmissions": "value", "shared-decisions.offered": "ratio", "nope": "ratio"}
+MEASURES = {
+    "proms-improved": "ratio",
+    "readmissions": "value",
+    "shared-decisions.offered": "ratio",
+    "nope": "ratio",
+}
 
 
 @st.composite
@@ -25,13 +30,28 @@ def records(draw):
     provider = draw(st.sampled_from(["circle", "physio", "stranger"]))
     period = draw(st.sampled_from(PERIODS))
     if kind == "cost_report":
-        return json.dumps({"type": "cost_report", "report_id": rid, "contract_id": "beds-msk", "provider_id": provider,
-                           "period": period, "total_cost": f"{draw(st.integers(0, 10**7))}.{draw(st.integers(0, 99)):02d}",
-                           "high_cost_cases": [{"case_ref": f"HC-{draw(st.integers(1, 3))}",
-                                                "cost": f"{draw(st.integers(0, 40000))}.00"}]})
+        return json.dumps(
+            {
+                "type": "cost_report",
+                "report_id": rid,
+                "contract_id": "beds-msk",
+                "provider_id": provider,
+                "period": period,
+                "total_cost": f"{draw(st.integers(0, 10**7))}.{draw(st.integers(0, 99)):02d}",
+                "high_cost_cases": [
+                    {"case_ref": f"HC-{draw(st.integers(1, 3))}", "cost": f"{draw(st.integers(0, 40000))}.00"}
+                ],
+            }
+        )
     measure = draw(st.sampled_from(list(MEASURES)))
-    record = {"type": "submission", "submission_id": rid, "contract_id": "beds-msk", "provider_id": provider,
-              "indicator_id": measure, "period": period}
+    record = {
+        "type": "submission",
+        "submission_id": rid,
+        "contract_id": "beds-msk",
+        "provider_id": provider,
+        "indicator_id": measure,
+        "period": period,
+    }
     if MEASURES[measure] == "ratio":
         den = draw(st.integers(-1, 500))
         record.update(numerator=str(draw(st.integers(0, 520))), denominator=str(den))

@@ -11,13 +11,13 @@ from decimal import Decimal as D
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from ledger.definition import Band, RiskShareTerms, Scoring, Threshold, Tier, parse_definition
-from ledger.numbers import money, split
-from ledger.periods import QUARTERLY, parse_period
-from ledger.rules.budget import budget_for_year, instalment
-from ledger.rules.outcomes import Observation, score
-from ledger.rules.riskshare import CostFact, risk_share
-from ledger.rules.settlement import settle_year
+from ledger.domain.definition import Band, RiskShareTerms, Scoring, Threshold, Tier, parse_definition
+from ledger.domain.numbers import money, split
+from ledger.domain.periods import QUARTERLY, parse_period
+from ledger.domain.rules.budget import budget_for_year, instalment
+from ledger.domain.rules.outcomes import Observation, score
+from ledger.domain.rules.riskshare import CostFact, risk_share
+from ledger.domain.rules.settlement import settle_year
 from tests.unit.worked_example import document
 
 SETTINGS = settings(max_examples=150, deadline=None)
@@ -61,8 +61,7 @@ def test_instalments_sum_to_the_final_core_after_mid_year_changes(core, count, d
 
 
 @SETTINGS
-@given(amount=pence(-10**11, 10**11),
-       others=st.lists(fraction(4, 0, 3000), min_size=0, max_size=3))
+@given(amount=pence(-(10**11), 10**11), others=st.lists(fraction(4, 0, 3000), min_size=0, max_size=3))
 def test_split_parts_sum_to_the_amount_and_others_are_their_rounded_fraction(amount, others):
     fractions = {f"sub{i}": f for i, f in enumerate(others)}
     fractions["lead"] = D(1) - sum(others, D(0))
@@ -82,8 +81,11 @@ values = st.decimals(min_value=-1000, max_value=1000, places=4, allow_nan=False,
 def scorings(draw):
     rule = draw(st.sampled_from(["fixed", "bands", "sliding"]))
     if rule == "fixed":
-        return Scoring("fixed", target=Threshold(absolute=draw(values)),
-                       direction=draw(st.sampled_from(["higher", "lower"])))
+        return Scoring(
+            "fixed",
+            target=Threshold(absolute=draw(values)),
+            direction=draw(st.sampled_from(["higher", "lower"])),
+        )
     if rule == "bands":
         higher = draw(st.booleans())
         bands = draw(st.lists(st.tuples(values, fraction(2)), min_size=1, max_size=4))
@@ -112,16 +114,20 @@ def contracts(draw):
     physio = draw(fraction(3))
     doc["payment"]["core_split"] = {"circle": str(D(1) - physio), "physio": str(physio)}
     outcomes_share, reserve = draw(fraction(2, 0, 40)), draw(fraction(2, 0, 20))
-    doc["payment"]["schedule"][1].update(core=str(D(1) - outcomes_share - reserve),
-                                         outcomes=str(outcomes_share), reserve=str(reserve))
+    doc["payment"]["schedule"][1].update(
+        core=str(D(1) - outcomes_share - reserve), outcomes=str(outcomes_share), reserve=str(reserve)
+    )
     terms = doc["payment"]["risk_share"]["standard"]
     first = draw(fraction(3, 1, 100))
     second = first + draw(fraction(3, 1, 300))
     terms["reference"] = draw(st.sampled_from(["budget", "revenue"]))
     terms["tiers"] = [
         {"upto": str(first), "provider_share": str(draw(fraction(2)))},
-        {"upto": str(second), "provider_gain_share": str(draw(fraction(2))),
-         "provider_loss_share": str(draw(fraction(2)))},
+        {
+            "upto": str(second),
+            "provider_gain_share": str(draw(fraction(2))),
+            "provider_loss_share": str(draw(fraction(2))),
+        },
         {"upto": None, "provider_share": str(draw(fraction(2)))},
     ]
     cap = draw(st.none() | fraction(3, 0, 300))
@@ -139,8 +145,12 @@ def contracts(draw):
     return parse_definition(doc)
 
 
-MEASURES = {"proms-improved": "ratio", "readmissions": "value",
-            "shared-decisions.offered": "ratio", "shared-decisions.documented": "ratio"}
+MEASURES = {
+    "proms-improved": "ratio",
+    "readmissions": "value",
+    "shared-decisions.offered": "ratio",
+    "shared-decisions.documented": "ratio",
+}
 
 
 @st.composite
@@ -153,16 +163,25 @@ def year_data(draw, defn, year):
         provider = draw(st.sampled_from(["circle", "physio"]))
         if MEASURES[key] == "ratio":
             den = draw(st.integers(1, 1000))
-            observations.append(Observation(f"s-{n}", key, provider, period, D(draw(st.integers(0, den))), D(den)))
+            observations.append(
+                Observation(f"s-{n}", key, provider, period, D(draw(st.integers(0, den))), D(den))
+            )
         else:
-            observations.append(Observation(f"s-{n}", key, provider, period, value=D(draw(st.integers(0, 500)))))
+            observations.append(
+                Observation(f"s-{n}", key, provider, period, value=D(draw(st.integers(0, 500))))
+            )
     quarter = defn.budget.year1 / 4
     costs = []
     for n, period in enumerate(periods):
         for provider in draw(st.sets(st.sampled_from(["circle", "physio"]))):
             total = money(quarter * draw(fraction(3, 500, 1500)))
-            cases = draw(st.lists(st.tuples(st.sampled_from(["HC-1", "HC-2", "HC-3"]), pence(0, 5_000_000)),
-                                  max_size=3, unique_by=lambda c: c[0]))
+            cases = draw(
+                st.lists(
+                    st.tuples(st.sampled_from(["HC-1", "HC-2", "HC-3"]), pence(0, 5_000_000)),
+                    max_size=3,
+                    unique_by=lambda c: c[0],
+                )
+            )
             costs.append(CostFact(f"c-{n}-{provider}", provider, period, total, tuple(cases)))
     return observations, costs
 
@@ -192,9 +211,9 @@ def assert_risk_share_bounds(terms, result):
         # |A| ≤ cap × R, up to the half penny that rounding after capping may add (spec §5).
         assert abs(result.adjustment) <= money(terms.cap * result.reference)
     if result.variance > 0:
-        assert result.adjustment <= 0          # a gain: the provider returns part of it
+        assert result.adjustment <= 0  # a gain: the provider returns part of it
     elif result.variance < 0:
-        assert result.adjustment >= 0          # a loss: the commissioner funds part of it
+        assert result.adjustment >= 0  # a loss: the commissioner funds part of it
     else:
         assert result.adjustment == 0
 
@@ -208,15 +227,24 @@ def risk_terms(draw):
         tiers.append(Tier(None, draw(fraction(2)), draw(fraction(2))))
     cap = draw(st.none() | fraction(3, 0, 500))
     threshold = draw(st.none() | pence(0, 10**7))
-    return RiskShareTerms("standard", draw(st.sampled_from(["budget", "revenue"])), tuple(tiers), cap, threshold)
+    return RiskShareTerms(
+        "standard", draw(st.sampled_from(["budget", "revenue"])), tuple(tiers), cap, threshold
+    )
 
 
 @SETTINGS
 @given(terms=risk_terms(), budget=pence(1, 10**10), spend=fraction(3, 0, 3000), data=st.data())
 def test_the_risk_share_adjustment_is_capped_and_opposite_in_sign_to_the_variance(terms, budget, spend, data):
     period = parse_period("2026-Q2", QUARTERLY)
-    cases = tuple(data.draw(st.lists(st.tuples(st.sampled_from(["HC-1", "HC-2"]), pence(0, 10**7)),
-                                     max_size=2, unique_by=lambda c: c[0])))
+    cases = tuple(
+        data.draw(
+            st.lists(
+                st.tuples(st.sampled_from(["HC-1", "HC-2"]), pence(0, 10**7)),
+                max_size=2,
+                unique_by=lambda c: c[0],
+            )
+        )
+    )
     costs = [CostFact("c-1", "circle", period, money(budget * spend), cases)]
     core = money(budget * D("0.9"))
     result = risk_share(terms, budget, core, data.draw(pence(0, 10**8)), data.draw(pence(0, 10**8)), costs)

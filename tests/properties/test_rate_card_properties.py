@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import random
 from datetime import date
 from decimal import Decimal as D
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.definition import RateCard, RateOutcome
-from ledger.numbers import ZERO
-from ledger.periods import Calendar
-from ledger.rules.ratecard import Claim, evaluate, rate_card_year
+from ledger.domain.definition import RateCard, RateOutcome
+from ledger.domain.numbers import ZERO
+from ledger.domain.periods import Calendar
+from ledger.domain.rules.ratecard import Claim, evaluate, rate_card_year
 
 SETTINGS = settings(max_examples=150, deadline=None)
 CAL = Calendar(date(2026, 4, 1), "quarterly", 3)
@@ -21,17 +20,31 @@ OUTCOMES = ("engaged", "job", "sustained")
 
 cards = st.builds(
     lambda prices, most, caps, requires: RateCard(
-        tuple(RateOutcome(o, None, D(p) / 100, m, (OUTCOMES[i - 1],) if requires and i else ())
-              for i, (o, p, m) in enumerate(zip(OUTCOMES, prices, most))),
-        participant_cap=caps[0], contract_cap=caps[1]),
+        tuple(
+            RateOutcome(o, None, D(p) / 100, m, (OUTCOMES[i - 1],) if requires and i else ())
+            for i, (o, p, m) in enumerate(zip(OUTCOMES, prices, most))
+        ),
+        participant_cap=caps[0],
+        contract_cap=caps[1],
+    ),
     st.lists(st.integers(1, 500_000), min_size=3, max_size=3),
     st.lists(st.integers(1, 3), min_size=3, max_size=3),
-    st.tuples(st.none() | st.integers(0, 1_000_000).map(lambda n: D(n) / 100),
-              st.none() | st.integers(0, 3_000_000).map(lambda n: D(n) / 100)),
-    st.booleans())
+    st.tuples(
+        st.none() | st.integers(0, 1_000_000).map(lambda n: D(n) / 100),
+        st.none() | st.integers(0, 3_000_000).map(lambda n: D(n) / 100),
+    ),
+    st.booleans(),
+)
 
-claim_rows = st.lists(st.tuples(st.integers(0, 7), st.sampled_from(OUTCOMES), st.integers(0, len(PERIODS) - 1),
-                                st.sampled_from(("p1", "p2"))), max_size=60)
+claim_rows = st.lists(
+    st.tuples(
+        st.integers(0, 7),
+        st.sampled_from(OUTCOMES),
+        st.integers(0, len(PERIODS) - 1),
+        st.sampled_from(("p1", "p2")),
+    ),
+    max_size=60,
+)
 
 
 def claims_of(rows):
@@ -62,7 +75,8 @@ def test_payments_never_exceed_the_contract_cap_nor_a_participant_the_participan
 @SETTINGS
 @given(cards, claim_rows, st.randoms(use_true_random=False))
 def test_shuffling_the_arrival_of_claims_of_different_participants_in_different_periods_changes_nothing(
-        card, rows, rnd):
+    card, rows, rnd
+):
     # keep one claim per (participant, period) so any two claims differ in participant or period;
     # claims of different participants in one period compete only for the contract cap: drop it
     card = RateCard(card.outcomes, card.participant_cap, None, card.paid_from_year)
@@ -74,8 +88,10 @@ def test_shuffling_the_arrival_of_claims_of_different_participants_in_different_
     claims = claims_of(unique)
     shuffled = list(claims)
     rnd.shuffle(shuffled)
-    relabelled = [Claim(c.claim_id, c.provider_id, c.participant_id, c.outcome_id, c.period, c.year, (i,))
-                  for i, c in enumerate(shuffled)]
+    relabelled = [
+        Claim(c.claim_id, c.provider_id, c.participant_id, c.outcome_id, c.period, c.year, (i,))
+        for i, c in enumerate(shuffled)
+    ]
     before = {r.claim.claim_id: (r.amount, r.reason) for r in evaluate(card, claims)}
     after = {r.claim.claim_id: (r.amount, r.reason) for r in evaluate(card, relabelled)}
     assert before == after
@@ -93,7 +109,10 @@ def test_with_every_cap_set_shuffling_arrival_across_periods_changes_nothing(car
     claims = claims_of(unique)
     order = list(range(len(claims)))
     rnd.shuffle(order)
-    relabelled = [Claim(c.claim_id, c.provider_id, c.participant_id, c.outcome_id, c.period, c.year, (order[i],))
-                  for i, c in enumerate(claims)]
-    assert {r.claim.claim_id: (r.amount, r.reason) for r in evaluate(card, claims)} == \
-        {r.claim.claim_id: (r.amount, r.reason) for r in evaluate(card, relabelled)}
+    relabelled = [
+        Claim(c.claim_id, c.provider_id, c.participant_id, c.outcome_id, c.period, c.year, (order[i],))
+        for i, c in enumerate(claims)
+    ]
+    assert {r.claim.claim_id: (r.amount, r.reason) for r in evaluate(card, claims)} == {
+        r.claim.claim_id: (r.amount, r.reason) for r in evaluate(card, relabelled)
+    }

@@ -12,11 +12,11 @@ from decimal import Decimal as D
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.definition import parse_definition
-from ledger.rules.budget import budget_for_year
-from ledger.rules.settlement import settle_year
-from ledger.variations import ContractTerms, parse_variation
-from ledger.yamlio import load_yaml
+from ledger.adapters.yamlio import load_yaml
+from ledger.domain.definition import parse_definition
+from ledger.domain.rules.budget import budget_for_year
+from ledger.domain.rules.settlement import settle_year
+from ledger.domain.variations import ContractTerms, parse_variation
 from tests.support.cli import EXAMPLES
 from tests.unit.worked_example import latest_for_year
 
@@ -39,19 +39,31 @@ def part(draw, e: int):
         return kind, f'  baselines: {{readmissions: "{draw(st.integers(200, 400))}"}}\n'
     if kind == "core_split":
         circle = draw(st.integers(1, 99))
-        return kind, f'  payment:\n    core_split: {{circle: "0.{circle:02d}", physio: "0.{100 - circle:02d}"}}\n'
+        return (
+            kind,
+            f'  payment:\n    core_split: {{circle: "0.{circle:02d}", physio: "0.{100 - circle:02d}"}}\n',
+        )
     if kind == "weight":
-        return kind, f'  indicators:\n    amend: [{{id: proms-improved, weight: "{draw(fraction(1, 900))}"}}]\n'
+        return (
+            kind,
+            f'  indicators:\n    amend: [{{id: proms-improved, weight: "{draw(fraction(1, 900))}"}}]\n',
+        )
     if kind == "schedule":
         core = draw(st.integers(50, 100))
-        return kind, (f'  payment:\n    schedule: [{{from_year: {e}, core: "{core / 100}", '
-                      f'outcomes: "{(100 - core) / 100}", risk_share: standard}}]\n')
+        return kind, (
+            f'  payment:\n    schedule: [{{from_year: {e}, core: "{core / 100}", '
+            f'outcomes: "{(100 - core) / 100}", risk_share: standard}}]\n'
+        )
     if kind == "tiers":
         share = draw(fraction(0, 1000))
-        return kind, (f'  payment:\n    risk_share:\n      standard: {{tiers: [{{upto: "0.05", provider_share: "{share}"}}, '
-                      f'{{upto: null, provider_share: "0"}}], high_cost_threshold: "20000.00"}}\n')
-    return kind, (f'  indicators:\n    add: [{{id: added-{e}, weight: "{draw(fraction(1, 900))}", unit: value, '
-                  f'scoring: {{rule: fixed, direction: higher, target: "1"}}}}]\n')
+        return kind, (
+            f'  payment:\n    risk_share:\n      standard: {{tiers: [{{upto: "0.05", provider_share: "{share}"}}, '
+            f'{{upto: null, provider_share: "0"}}], high_cost_threshold: "20000.00"}}\n'
+        )
+    return kind, (
+        f'  indicators:\n    add: [{{id: added-{e}, weight: "{draw(fraction(1, 900))}", unit: value, '
+        f'scoring: {{rule: fixed, direction: higher, target: "1"}}}}]\n'
+    )
 
 
 def _merge(texts: list[str]) -> str:
@@ -66,8 +78,17 @@ def _merge(texts: list[str]) -> str:
 
 
 def _variation(vid: str, e: int, changes: dict):
-    return parse_variation({"variation": {"id": vid, "contract_id": "beds-msk", "effective_from_year": e,
-                                          "reason": "property"}, "changes": changes})
+    return parse_variation(
+        {
+            "variation": {
+                "id": vid,
+                "contract_id": "beds-msk",
+                "effective_from_year": e,
+                "reason": "property",
+            },
+            "changes": changes,
+        }
+    )
 
 
 @st.composite
@@ -106,9 +127,16 @@ def test_a_variation_effective_after_the_last_closed_year_never_changes_a_closed
     for closed in range(1, e):
         observations, costs = latest_for_year(closed)
         baselines = dict(REGISTERED.baselines)
-        before = settle_year(REGISTERED, closed, budget_for_year(REGISTERED, closed).amount, observations, costs,
-                             baselines)
+        before = settle_year(
+            REGISTERED, closed, budget_for_year(REGISTERED, closed).amount, observations, costs, baselines
+        )
         terms = varied.for_year(closed)
-        after = settle_year(terms, closed, budget_for_year(terms, closed).amount, observations, costs,
-                            varied.baselines(closed, []))
+        after = settle_year(
+            terms,
+            closed,
+            budget_for_year(terms, closed).amount,
+            observations,
+            costs,
+            varied.baselines(closed, []),
+        )
         assert after.figures() == before.figures()

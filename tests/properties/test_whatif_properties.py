@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.application import Ledger
+from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES
 
 VARIATION = """\

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger.cli import main
+from ledger.entrypoints.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "ledger" / "examples"
@@ -46,18 +46,24 @@ class Cli:
     def refused(self, *args: str) -> Result:
         """A command that ran but refused some of its input: `ingest` exits 3 when any record was refused."""
         result = self(*args)
-        assert result.code == 3, f"obc-ledger {' '.join(map(str, args))} exited {result.code}, not 3: {result.err}"
+        assert result.code == 3, (
+            f"obc-ledger {' '.join(map(str, args))} exited {result.code}, not 3: {result.err}"
+        )
         return result
 
     def subprocess(self, *args: str, timeout: float = 120) -> Result:
-        proc = subprocess.run([str(OBC_LEDGER), "--db", self.db_url, *map(str, args)],
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [str(OBC_LEDGER), "--db", self.db_url, *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
 def worked_example_ledger(url: str) -> Any:
     """A ledger at ``url`` holding the worked example: contract, every record, year 1 closed."""
-    from ledger.application import Ledger
+    from ledger.usecases.application import Ledger
 
     app = Ledger.from_url(url)
     app.register_contract((EXAMPLES / "worked-example.yaml").read_text())

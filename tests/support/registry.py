@@ -26,7 +26,15 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
-LEVELS = {"NONE", "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"}
+LEVELS = {
+    "NONE",
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+}
 
 
 class RegistryError(Exception):
@@ -51,8 +59,9 @@ def _problems(reader_text: str, writer_text: str) -> list[str]:
 
 
 class RegistryServer:
-    def __init__(self, credentials: tuple[str, str] | None = None, first_id: int = 101,
-                 compatibility: str = "BACKWARD") -> None:
+    def __init__(
+        self, credentials: tuple[str, str] | None = None, first_id: int = 101, compatibility: str = "BACKWARD"
+    ) -> None:
         self.schemas: dict[int, str] = {}  # id -> schema text as first registered
         self.subjects: dict[str, list[int]] = {}  # subject -> ids, version n at index n - 1
         self.requests: list[tuple[str, str]] = []  # (method, path without the query string)
@@ -62,8 +71,11 @@ class RegistryServer:
         self.failing = False  # answer 503 to everything
         self._next = first_id
         self._lock = threading.Lock()
-        self._auth = None if credentials is None else "Basic " + base64.b64encode(
-            ":".join(credentials).encode()).decode()
+        self._auth = (
+            None
+            if credentials is None
+            else "Basic " + base64.b64encode(":".join(credentials).encode()).decode()
+        )
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -104,7 +116,7 @@ class RegistryServer:
                     return
                 self._answer(status, answer)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _handle  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = _handle
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -149,7 +161,7 @@ class RegistryServer:
             from avro.schema import parse
 
             parse(json.dumps(document))
-        except Exception as exc:  # noqa: BLE001 - avro raises several kinds
+        except Exception as exc:
             raise RegistryError(422, 42201, f"Invalid schema: {exc}"[:300]) from None
         with self._lock:
             versions = self.subjects.setdefault(subject, [])
@@ -160,9 +172,12 @@ class RegistryServer:
             if problems:
                 if not versions:
                     del self.subjects[subject]
-                raise RegistryError(409, 409, f"Schema being registered is incompatible with an earlier schema "
-                                              f"for subject \"{subject}\" ({self.level(subject)}): "
-                                              + "; ".join(problems))
+                raise RegistryError(
+                    409,
+                    409,
+                    f"Schema being registered is incompatible with an earlier schema "
+                    f'for subject "{subject}" ({self.level(subject)}): ' + "; ".join(problems),
+                )
             if schema_id is None:
                 schema_id, self._next = self._next, self._next + 1
                 self.schemas[schema_id] = text
@@ -181,10 +196,13 @@ class RegistryServer:
 
     def _schema_body(self, body: Any) -> str:
         if not isinstance(body, dict) or not isinstance(body.get("schema"), str):
-            raise RegistryError(422, 42201, "Invalid schema: the body needs a \"schema\" string")
+            raise RegistryError(422, 42201, 'Invalid schema: the body needs a "schema" string')
         if body.get("schemaType", "AVRO") != "AVRO":
-            raise RegistryError(422, 42201, f"Invalid schema: this stand-in registry holds AVRO schemas only, "
-                                            f"not {body['schemaType']}")
+            raise RegistryError(
+                422,
+                42201,
+                f"Invalid schema: this stand-in registry holds AVRO schemas only, not {body['schemaType']}",
+            )
         if body.get("references"):
             raise RegistryError(422, 42201, "Invalid schema: schema references are not supported here")
         return body["schema"]
@@ -205,8 +223,11 @@ class RegistryServer:
             if parts[3:] == ["subjects"]:
                 return 200, sorted(s for s, ids in self.subjects.items() if schema_id in ids)
             if parts[3:] == ["versions"]:
-                return 200, [{"subject": s, "version": ids.index(schema_id) + 1}
-                             for s, ids in sorted(self.subjects.items()) if schema_id in ids]
+                return 200, [
+                    {"subject": s, "version": ids.index(schema_id) + 1}
+                    for s, ids in sorted(self.subjects.items())
+                    if schema_id in ids
+                ]
         if parts == ["subjects"] and method == "GET":
             return 200, sorted(s for s, ids in self.subjects.items() if ids)
         if n >= 2 and parts[0] == "subjects":
@@ -221,8 +242,12 @@ class RegistryServer:
                 if n == 5 and parts[4] == "schema":
                     return 200, json.loads(self.schemas[schema_id])
                 if n == 4:
-                    return 200, {"subject": subject, "version": version, "id": schema_id,
-                                 "schema": self.schemas[schema_id]}
+                    return 200, {
+                        "subject": subject,
+                        "version": version,
+                        "id": schema_id,
+                        "schema": self.schemas[schema_id],
+                    }
             if n == 2 and method == "POST":  # is this schema registered under the subject?
                 text = self._schema_body(body)
                 if not self.subjects.get(subject):
@@ -230,15 +255,22 @@ class RegistryServer:
                 schema_id = self._id_of(text)
                 if schema_id is None or schema_id not in self.subjects[subject]:
                     raise RegistryError(404, 40403, "Schema not found")
-                return 200, {"subject": subject, "id": schema_id,
-                             "version": self.subjects[subject].index(schema_id) + 1, "schema": self.schemas[schema_id]}
+                return 200, {
+                    "subject": subject,
+                    "id": schema_id,
+                    "version": self.subjects[subject].index(schema_id) + 1,
+                    "schema": self.schemas[schema_id],
+                }
         if parts and parts[0] == "config" and n <= 2:
             subject = parts[1] if n == 2 else None
             if method == "GET":
                 if subject is not None and subject not in self.subject_compatibility:
                     if query.get("defaultToGlobal", ["false"])[0].lower() != "true":
-                        raise RegistryError(404, 40408, f"Subject '{subject}' does not have subject-level "
-                                                        f"compatibility configured")
+                        raise RegistryError(
+                            404,
+                            40408,
+                            f"Subject '{subject}' does not have subject-level compatibility configured",
+                        )
                 return 200, {"compatibilityLevel": self.level(subject) if subject else self.compatibility}
             if method == "PUT":
                 level = str((body or {}).get("compatibility", "")).upper()
@@ -249,8 +281,12 @@ class RegistryServer:
                 else:
                     self.subject_compatibility[subject] = level
                 return 200, {"compatibility": level}
-        if n in (4, 5) and parts[:2] == ["compatibility", "subjects"] and parts[3] == "versions" \
-                and method == "POST":
+        if (
+            n in (4, 5)
+            and parts[:2] == ["compatibility", "subjects"]
+            and parts[3] == "versions"
+            and method == "POST"
+        ):
             problems = self.incompatibilities(parts[2], self._schema_body(body), parts[4] if n == 5 else None)
             answer: dict[str, Any] = {"is_compatible": not problems}
             if query.get("verbose", ["false"])[0].lower() == "true":
@@ -263,7 +299,7 @@ class RegistryServer:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def __enter__(self) -> "RegistryServer":
+    def __enter__(self) -> RegistryServer:
         self._thread.start()
         return self
 

@@ -1,6 +1,7 @@
 """Avro schemas, the local registry, Confluent framing and the record codec (no I/O)."""
 
 import struct
+from datetime import UTC
 from decimal import Decimal
 
 import pytest
@@ -8,14 +9,35 @@ import pytest
 import schemas
 from consumers.codec import SerializationError, decode, decode_record, encode, encode_record, frame, to_avro
 from consumers.dead_letters import DeadLetter, decode_dead_letter, parse_key
-from ledger.records import RecordRefused
+from ledger.domain.records import RecordRefused
 
-SUBMISSION = {"type": "submission", "submission_id": "s-0001", "contract_id": "oxon-mh", "provider_id": "ohft",
-              "indicator_id": "care-plans-reviewed", "period": "2027-04", "numerator": "412", "denominator": "480"}
-COST = {"type": "cost_report", "report_id": "c-0001", "contract_id": "oxon-mh", "provider_id": "ohft",
-        "period": "2027-04", "total_cost": "1003210.55", "high_cost_cases": [{"case_ref": "HC-17", "cost": "8200.00"}]}
-POPULATION = {"type": "population", "record_id": "p-0001", "contract_id": "oxon-mh", "year": 2,
-              "segment_id": "psychosis", "count": 4302}
+SUBMISSION = {
+    "type": "submission",
+    "submission_id": "s-0001",
+    "contract_id": "oxon-mh",
+    "provider_id": "ohft",
+    "indicator_id": "care-plans-reviewed",
+    "period": "2027-04",
+    "numerator": "412",
+    "denominator": "480",
+}
+COST = {
+    "type": "cost_report",
+    "report_id": "c-0001",
+    "contract_id": "oxon-mh",
+    "provider_id": "ohft",
+    "period": "2027-04",
+    "total_cost": "1003210.55",
+    "high_cost_cases": [{"case_ref": "HC-17", "cost": "8200.00"}],
+}
+POPULATION = {
+    "type": "population",
+    "record_id": "p-0001",
+    "contract_id": "oxon-mh",
+    "year": 2,
+    "segment_id": "psychosis",
+    "count": 4302,
+}
 
 
 def _types(node):
@@ -34,13 +56,17 @@ def _types(node):
 def test_every_registered_schema_parses_and_never_uses_floating_point(schema_id):
     sv = schemas.by_id(schema_id)
     assert schemas.parsed(schema_id)
-    assert not {"float", "double"} & {t for t in _types(schemas.raw(sv.subject, sv.version)) if isinstance(t, str)}
+    assert not {"float", "double"} & {
+        t for t in _types(schemas.raw(sv.subject, sv.version)) if isinstance(t, str)
+    }
 
 
 def test_schema_ids_are_unique_per_subject_version_and_versions_are_consecutive():
     assert len(set(schemas.SCHEMA_IDS.values())) == len(schemas.SCHEMA_IDS)
     for subject in schemas.subjects():
-        assert [sv.version for sv in schemas.versions(subject)] == list(range(1, len(schemas.versions(subject)) + 1))
+        assert [sv.version for sv in schemas.versions(subject)] == list(
+            range(1, len(schemas.versions(subject)) + 1)
+        )
 
 
 @pytest.mark.parametrize("subject", schemas.subjects())
@@ -62,18 +88,24 @@ def test_a_v1_submission_is_read_by_the_v2_reader():
 
 
 def test_a_v2_submission_with_submitted_at_round_trips_as_utc_text():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     _, v2 = to_avro(SUBMISSION)
-    v2["submitted_at"] = datetime(2027, 5, 3, 9, 30, tzinfo=timezone.utc)
+    v2["submitted_at"] = datetime(2027, 5, 3, 9, 30, tzinfo=UTC)
     assert decode_record(encode(2, v2))["submitted_at"] == "2027-05-03T09:30:00Z"
 
 
-@pytest.mark.parametrize("change, kind", [
-    (lambda s: s["fields"].append({"name": "source_system", "type": "string"}), "reader_field_missing_default_value"),
-    (lambda s: s["fields"][5].update(type=["null", "double"]), "missing_union_branch"),
-    (lambda s: s["fields"][0].update(type="long"), "type_mismatch"),
-])
+@pytest.mark.parametrize(
+    "change, kind",
+    [
+        (
+            lambda s: s["fields"].append({"name": "source_system", "type": "string"}),
+            "reader_field_missing_default_value",
+        ),
+        (lambda s: s["fields"][5].update(type=["null", "double"]), "missing_union_branch"),
+        (lambda s: s["fields"][0].update(type="long"), "type_mismatch"),
+    ],
+)
 def test_an_incompatible_submission_change_is_refused_against_every_earlier_version(change, kind):
     candidate = schemas.raw("submission", 2)
     change(candidate)
@@ -99,26 +131,30 @@ def test_a_record_round_trips_through_the_wire_format_keyed_by_contract(record):
         if name == "type":
             continue
         if name == "high_cost_cases":
-            assert [(c["case_ref"], c["cost"]) for c in decoded[name]] == \
-                [(c["case_ref"], Decimal(c["cost"])) for c in original]
+            assert [(c["case_ref"], c["cost"]) for c in decoded[name]] == [
+                (c["case_ref"], Decimal(c["cost"])) for c in original
+            ]
         elif name in ("total_cost",):
             assert decoded[name] == Decimal(original)
         else:
             assert decoded[name] == original
 
 
-@pytest.mark.parametrize("data, code", [
-    (b"", "empty_message"),
-    (None, "empty_message"),
-    (b"\x00\x00", "truncated"),
-    (b"\x01" + bytes(16) + b"body", "unsupported_framing"),
-    (b"hello world", "unsupported_framing"),
-    (frame(999, b"\x02x"), "unknown_schema_id"),
-    (encode_record(SUBMISSION)[1][:-3], "undecodable"),
-    (encode_record(SUBMISSION)[1] + b"\x00\x00", "undecodable"),
-    (frame(1, b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"), "undecodable"),
-    (frame(5, b""), "unexpected_schema"),
-])
+@pytest.mark.parametrize(
+    "data, code",
+    [
+        (b"", "empty_message"),
+        (None, "empty_message"),
+        (b"\x00\x00", "truncated"),
+        (b"\x01" + bytes(16) + b"body", "unsupported_framing"),
+        (b"hello world", "unsupported_framing"),
+        (frame(999, b"\x02x"), "unknown_schema_id"),
+        (encode_record(SUBMISSION)[1][:-3], "undecodable"),
+        (encode_record(SUBMISSION)[1] + b"\x00\x00", "undecodable"),
+        (frame(1, b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"), "undecodable"),
+        (frame(5, b""), "unexpected_schema"),
+    ],
+)
 def test_bytes_that_are_not_a_record_are_refused_with_a_stable_code(data, code):
     with pytest.raises(SerializationError) as err:
         decode_record(data)
@@ -134,18 +170,29 @@ def test_a_message_framed_with_another_record_types_id_is_refused():
     assert err.value.code == "undecodable"
 
 
-@pytest.mark.parametrize("line, code, field", [
-    ({**SUBMISSION, "numerator": "abc"}, "non_numeric", "numerator"),
-    ({**SUBMISSION, "numerator": 0.5}, "non_numeric", "numerator"),
-    ({k: v for k, v in SUBMISSION.items() if k != "period"}, "missing_field", "period"),
-    ({k: v for k, v in SUBMISSION.items() if k not in ("numerator", "denominator")}, "missing_field", "value"),
-    ({**SUBMISSION, "type": "invoice"}, "unknown_type", "type"),
-    ({**COST, "total_cost": "10.555"}, "invalid_amount", "total_cost"),
-    ({**COST, "total_cost": "1e20"}, "number_out_of_range", "total_cost"),
-    ({**COST, "high_cost_cases": [{"case_ref": "A", "cost": "x"}]}, "non_numeric", "high_cost_cases[0].cost"),
-    ({**POPULATION, "count": "many"}, "non_numeric", "count"),
-    ("not a record", "not_an_object", None),
-])
+@pytest.mark.parametrize(
+    "line, code, field",
+    [
+        ({**SUBMISSION, "numerator": "abc"}, "non_numeric", "numerator"),
+        ({**SUBMISSION, "numerator": 0.5}, "non_numeric", "numerator"),
+        ({k: v for k, v in SUBMISSION.items() if k != "period"}, "missing_field", "period"),
+        (
+            {k: v for k, v in SUBMISSION.items() if k not in ("numerator", "denominator")},
+            "missing_field",
+            "value",
+        ),
+        ({**SUBMISSION, "type": "invoice"}, "unknown_type", "type"),
+        ({**COST, "total_cost": "10.555"}, "invalid_amount", "total_cost"),
+        ({**COST, "total_cost": "1e20"}, "number_out_of_range", "total_cost"),
+        (
+            {**COST, "high_cost_cases": [{"case_ref": "A", "cost": "x"}]},
+            "non_numeric",
+            "high_cost_cases[0].cost",
+        ),
+        ({**POPULATION, "count": "many"}, "non_numeric", "count"),
+        ("not a record", "not_an_object", None),
+    ],
+)
 def test_the_producer_refuses_what_needs_no_contract_to_judge(line, code, field):
     with pytest.raises(RecordRefused) as err:
         encode_record(line)
@@ -153,18 +200,23 @@ def test_the_producer_refuses_what_needs_no_contract_to_judge(line, code, field)
 
 
 def test_what_only_the_ledger_can_judge_is_encoded_and_left_to_it():
-    for record in ({**SUBMISSION, "numerator": "900"}, {**SUBMISSION, "provider_id": "nobody"},
-                   {**SUBMISSION, "period": "1999-01"}, {**COST, "total_cost": "-5.00"}):
+    for record in (
+        {**SUBMISSION, "numerator": "900"},
+        {**SUBMISSION, "provider_id": "nobody"},
+        {**SUBMISSION, "period": "1999-01"},
+        {**COST, "total_cost": "-5.00"},
+    ):
         assert decode_record(encode_record(record)[1])["contract_id"] == "oxon-mh"
 
 
 def test_a_dead_letter_keeps_the_original_bytes_and_its_coordinates():
     original = b"\x01garbage"
-    letter = DeadLetter("ledger.records", 2, 41, b"oxon-mh", original, "unsupported_framing", None, "magic byte 1")
+    letter = DeadLetter(
+        "ledger.domain.records", 2, 41, b"oxon-mh", original, "unsupported_framing", None, "magic byte 1"
+    )
     decoded = decode_dead_letter(letter.encode())
-    assert (decoded["topic"], decoded["partition"], decoded["offset"]) == ("ledger.records", 2, 41)
+    assert (decoded["topic"], decoded["partition"], decoded["offset"]) == ("ledger.domain.records", 2, 41)
     assert decoded["value"] == original and decoded["key"] == b"oxon-mh"
     assert decoded["code"] == "unsupported_framing" and decoded["dead_lettered_at"].tzinfo is not None
     assert parse_key(b"my.topic:with:colons:2:41") == ("my.topic:with:colons", 2, 41)
     assert parse_key(b"junk") is None
-

@@ -6,9 +6,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from ledger.definition import parse_definition
-from ledger.numbers import money
-from ledger.rules.budget import adjustment_factor, budget_for_year, core_for_year, instalment
+from ledger.domain.definition import parse_definition
+from ledger.domain.numbers import money
+from ledger.domain.rules.budget import adjustment_factor, budget_for_year, core_for_year, instalment
 from tests.unit.worked_example import definition, document, expected_statements
 
 
@@ -30,19 +30,26 @@ CAPITATION = {
 def capitation_contract(tolerance="0.02", extension_years=0):
     doc = document()
     doc["contract"]["extension_years"] = extension_years
-    doc["budget"] = {"capitation": CAPITATION, "efficiency": "0.04", "uplift": "0.02",
-                     "population_tolerance": tolerance}
+    doc["budget"] = {
+        "capitation": CAPITATION,
+        "efficiency": "0.04",
+        "uplift": "0.02",
+        "population_tolerance": tolerance,
+    }
     return parse_definition(doc)
 
 
 # --- fixed budgets -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("year, amount", [
-    (1, "24000000.00"),
-    (2, "23523840.00"),      # 24m × 0.96 × 1.021
-    (3, "23011961.24"),      # 24m × 0.96 × 1.021 × 0.96 × 1.019 = 23011961.2416
-])
+@pytest.mark.parametrize(
+    "year, amount",
+    [
+        (1, "24000000.00"),
+        (2, "23523840.00"),  # 24m × 0.96 × 1.021
+        (3, "23011961.24"),  # 24m × 0.96 × 1.021 × 0.96 × 1.019 = 23011961.2416
+    ],
+)
 def test_the_worked_example_budget_follows_efficiency_and_uplift(year, amount):
     assert budget_for_year(definition(), year).amount == D(amount)
 
@@ -58,28 +65,34 @@ def test_the_adjustment_factor_is_the_unrounded_product_of_the_yearly_factors():
 
 def test_a_fixed_budget_is_rounded_once_from_the_unrounded_product_not_year_by_year():
     defn = fixed_contract(year1="100.00", efficiency="0", uplift="0.00125")
-    assert budget_for_year(defn, 2).amount == D("100.13")            # 100.125 half up
+    assert budget_for_year(defn, 2).amount == D("100.13")  # 100.125 half up
     # 100 × 1.00125² = 100.25015625 → 100.25; rounding year by year would give 100.26.
     assert budget_for_year(defn, 3).amount == D("100.25")
     assert money(D("100.13") * D("1.00125")) == D("100.26")
 
 
-@pytest.mark.parametrize("efficiency, uplift, year, amount", [
-    ("0.04", "0.021", 2, "23523840.00"),                          # scalars apply every year
-    ("0.04", "0.021", 3, money(D(24000000) * (D("0.96") * D("1.021")) ** 2)),
-    (["0.04", "0.05"], "0", 2, "23040000.00"),                    # list entry 0 is year 2
-    (["0.04", "0.05"], "0", 3, "21888000.00"),                    # list entry 1 is year 3
-    ("0", ["0.01", "-0.01"], 3, "23997600.00"),                   # 24m × 1.01 × 0.99
-])
+@pytest.mark.parametrize(
+    "efficiency, uplift, year, amount",
+    [
+        ("0.04", "0.021", 2, "23523840.00"),  # scalars apply every year
+        ("0.04", "0.021", 3, money(D(24000000) * (D("0.96") * D("1.021")) ** 2)),
+        (["0.04", "0.05"], "0", 2, "23040000.00"),  # list entry 0 is year 2
+        (["0.04", "0.05"], "0", 3, "21888000.00"),  # list entry 1 is year 3
+        ("0", ["0.01", "-0.01"], 3, "23997600.00"),  # 24m × 1.01 × 0.99
+    ],
+)
 def test_efficiency_and_uplift_may_be_scalars_or_per_year_lists(efficiency, uplift, year, amount):
     defn = fixed_contract(efficiency=efficiency, uplift=uplift)
     assert budget_for_year(defn, year).amount == D(amount)
 
 
-@pytest.mark.parametrize("year, amount", [
-    (4, "22511220.96"),      # year 3 × 0.96 × 1.019: the last uplift entry repeats
-    (5, "22021376.80"),
-])
+@pytest.mark.parametrize(
+    "year, amount",
+    [
+        (4, "22511220.96"),  # year 3 × 0.96 × 1.019: the last uplift entry repeats
+        (5, "22021376.80"),
+    ],
+)
 def test_extension_years_repeat_the_last_list_entry(year, amount):
     doc = document()
     doc["contract"]["extension_years"] = 2
@@ -98,11 +111,14 @@ def test_the_budget_trace_names_its_inputs():
 # --- capitation ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("year, amount", [
-    (1, "14620000.00"),      # 850 × (1.8 × 4000 + 10000)
-    (2, "14557276.80"),      # 850 × 0.96 × 1.02 = 832.32 per head × 17490
-    (3, money(D(850) * (D("0.96") * D("1.02")) ** 2 * (D("1.8") * 4100 + 10400))),
-])
+@pytest.mark.parametrize(
+    "year, amount",
+    [
+        (1, "14620000.00"),  # 850 × (1.8 × 4000 + 10000)
+        (2, "14557276.80"),  # 850 × 0.96 × 1.02 = 832.32 per head × 17490
+        (3, money(D(850) * (D("0.96") * D("1.02")) ** 2 * (D("1.8") * 4100 + 10400))),
+    ],
+)
 def test_a_capitation_budget_is_rate_times_weighted_projected_counts(year, amount):
     figure = budget_for_year(capitation_contract(), year)
     assert figure.amount == D(amount)
@@ -115,17 +131,20 @@ def test_a_capitation_extension_year_repeats_the_last_projection():
     assert budget_for_year(defn, 4).amount == expected
 
 
-@pytest.mark.parametrize("counts, used, amount", [
-    ({}, "projected", "14620000.00"),
-    ({"hips": 4000, "knees": 10000}, "projected", "14620000.00"),       # same as projected
-    ({"hips": 4100}, "projected", "14620000.00"),                       # 17380 / 17200: +1.05 %
-    ({"knees": 10344}, "projected", "14620000.00"),                     # exactly +2 %: not beyond
-    ({"knees": 10345}, "actual", "14913250.00"),                        # just beyond: 850 × 17545
-    ({"hips": 4000, "knees": 10500}, "actual", "15045000.00"),          # +2.9 %: 850 × 17700
-    ({"knees": 9000}, "actual", "13770000.00"),                         # −5.8 %: 850 × 16200
-    ({"hips": 4500}, "actual", "15385000.00"),                          # knees keeps its projection
-    ({"hips": 4500, "elbows": 1}, "actual", "15385000.00"),             # unknown segment ignored
-])
+@pytest.mark.parametrize(
+    "counts, used, amount",
+    [
+        ({}, "projected", "14620000.00"),
+        ({"hips": 4000, "knees": 10000}, "projected", "14620000.00"),  # same as projected
+        ({"hips": 4100}, "projected", "14620000.00"),  # 17380 / 17200: +1.05 %
+        ({"knees": 10344}, "projected", "14620000.00"),  # exactly +2 %: not beyond
+        ({"knees": 10345}, "actual", "14913250.00"),  # just beyond: 850 × 17545
+        ({"hips": 4000, "knees": 10500}, "actual", "15045000.00"),  # +2.9 %: 850 × 17700
+        ({"knees": 9000}, "actual", "13770000.00"),  # −5.8 %: 850 × 16200
+        ({"hips": 4500}, "actual", "15385000.00"),  # knees keeps its projection
+        ({"hips": 4500, "elbows": 1}, "actual", "15385000.00"),  # unknown segment ignored
+    ],
+)
 def test_actual_population_replaces_the_projection_only_beyond_the_tolerance(counts, used, amount):
     figure = budget_for_year(capitation_contract(), 1, counts)
     assert figure.trace["counts_used"] == used
@@ -179,16 +198,35 @@ def pay_all(core, count, changes=None):
     return out
 
 
-@pytest.mark.parametrize("core, count, expected", [
-    # round(100/3) = 33.33; round(66.67/2) = round(33.335) = 33.34 half up; the last takes 33.33.
-    ("100.00", 3, ["33.33", "33.34", "33.33"]),
-    ("100.00", 4, ["25.00"] * 4),
-    ("0.10", 4, ["0.03", "0.02", "0.03", "0.02"]),
-    # 666.68/8 = 83.335 → 83.34, 500.01/6 = 83.335 → 83.34, …: half pennies round up.
-    ("1000.00", 12, ["83.33", "83.33", "83.33", "83.33", "83.34", "83.33",
-                     "83.34", "83.33", "83.34", "83.33", "83.34", "83.33"]),
-    ("0.00", 4, ["0.00"] * 4),
-])
+@pytest.mark.parametrize(
+    "core, count, expected",
+    [
+        # round(100/3) = 33.33; round(66.67/2) = round(33.335) = 33.34 half up; the last takes 33.33.
+        ("100.00", 3, ["33.33", "33.34", "33.33"]),
+        ("100.00", 4, ["25.00"] * 4),
+        ("0.10", 4, ["0.03", "0.02", "0.03", "0.02"]),
+        # 666.68/8 = 83.335 → 83.34, 500.01/6 = 83.335 → 83.34, …: half pennies round up.
+        (
+            "1000.00",
+            12,
+            [
+                "83.33",
+                "83.33",
+                "83.33",
+                "83.33",
+                "83.34",
+                "83.33",
+                "83.34",
+                "83.33",
+                "83.34",
+                "83.33",
+                "83.34",
+                "83.33",
+            ],
+        ),
+        ("0.00", 4, ["0.00"] * 4),
+    ],
+)
 def test_instalments_follow_the_remaining_balance_rule(core, count, expected):
     amounts = pay_all(D(core), count)
     assert amounts == [D(a) for a in expected]
@@ -204,8 +242,17 @@ def test_a_mid_year_budget_change_is_spread_over_the_remaining_instalments():
     # Core 1200.00 over 12 months; from month 4 the core is 1500.00.
     amounts = pay_all(D("1200.00"), 12, {4: D("1500.00")})
     assert amounts[:3] == [D("100.00")] * 3
-    assert amounts[3:] == [D("133.33"), D("133.33"), D("133.33"), D("133.34"), D("133.33"),
-                           D("133.34"), D("133.33"), D("133.34"), D("133.33")]
+    assert amounts[3:] == [
+        D("133.33"),
+        D("133.33"),
+        D("133.33"),
+        D("133.34"),
+        D("133.33"),
+        D("133.34"),
+        D("133.33"),
+        D("133.34"),
+        D("133.33"),
+    ]
     assert sum(amounts) == D("1500.00")
 
 

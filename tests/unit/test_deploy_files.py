@@ -9,14 +9,15 @@ import argparse
 import json
 import re
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
 
 from deploy.env_table import EXTRAS, variables
-from ledger.cli import apply_env_defaults, build_parser, env_name, option_actions
+from ledger.entrypoints.cli.main import apply_env_defaults, build_parser, env_name, option_actions
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
@@ -24,8 +25,11 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 README = DEPLOY / "README.md"
 K8S = sorted((DEPLOY / "k8s").glob("*.yaml"))
 LEDGER_IMAGE = "obc-ledger:"
-ROLE_SERVICES = {"ledger-consumer": ["consume"], "ledger-projections": ["projections", "run", "--follow"],
-                 "ledger-publisher": ["publish-decisions"]}
+ROLE_SERVICES = {
+    "ledger-consumer": ["consume"],
+    "ledger-projections": ["projections", "run", "--follow"],
+    "ledger-publisher": ["publish-decisions"],
+}
 
 
 def compose() -> dict[str, Any]:
@@ -80,7 +84,11 @@ def parses(args: list[str], environment: dict[str, Any] | None = None) -> argpar
 
 
 def compose_ledger_services() -> dict[str, dict[str, Any]]:
-    return {name: s for name, s in compose()["services"].items() if str(s.get("image", "")).startswith(LEDGER_IMAGE)}
+    return {
+        name: s
+        for name, s in compose()["services"].items()
+        if str(s.get("image", "")).startswith(LEDGER_IMAGE)
+    }
 
 
 def k8s_containers() -> Iterator[dict[str, Any]]:
@@ -96,7 +104,7 @@ def invocations() -> Iterator[tuple[str, list[str]]]:
             yield f"compose {name}", list(service["command"])
         test = service.get("healthcheck", {}).get("test", [])
         if "obc-ledger" in test:
-            yield f"compose {name} healthcheck", test[test.index("obc-ledger") + 1:]
+            yield f"compose {name} healthcheck", test[test.index("obc-ledger") + 1 :]
     for container in k8s_containers():
         if container["image"].startswith(LEDGER_IMAGE) and "args" in container:
             yield f"k8s {container['name']}", list(container["args"])
@@ -137,16 +145,24 @@ def test_the_workers_commands_parse_with_their_environment_and_take_settings_onl
         flags = {o for _, a in option_actions(build_parser()) if a.nargs == 0 for o in a.option_strings}
         assert set(options) <= flags, f"{name}: settings belong in its environment, not its command"
     consumer = parses(["consume"], services["ledger-consumer"]["environment"])
-    assert consumer.topics == ["ledger.records"] and consumer.group and consumer.bootstrap.count(",") == 2
+    assert (
+        consumer.topics == ["ledger.domain.records"] and consumer.group and consumer.bootstrap.count(",") == 2
+    )
     publisher = parses(["publish-decisions"], services["ledger-publisher"]["environment"])
-    assert publisher.topic == "ledger.decisions" and publisher.until_idle is None, "a worker runs until stopped"
+    assert publisher.topic == "ledger.decisions" and publisher.until_idle is None, (
+        "a worker runs until stopped"
+    )
     assert parses(["projections", "run", "--follow"], services["ledger-projections"]["environment"]).follow
 
 
 def test_every_obc_ledger_variable_the_deployment_files_name_is_one_the_cli_reads():
     known = cli_variables() | set(EXTRAS)
     files = [COMPOSE, DOCKERFILE, README, *K8S, *DEPLOY.glob("*.py")]
-    named = {(path.name, v) for path in files for v in re.findall(r"OBC_LEDGER_[A-Z0-9_]*[A-Z0-9]", path.read_text())}
+    named = {
+        (path.name, v)
+        for path in files
+        for v in re.findall(r"OBC_LEDGER_[A-Z0-9_]*[A-Z0-9]", path.read_text())
+    }
     assert len(named) > 20
     unknown = sorted((f, v) for f, v in named if v not in known)
     assert not unknown, f"variables no code reads: {unknown}"
@@ -161,7 +177,9 @@ def readme_table() -> dict[str, str]:
 def test_every_variable_the_cli_takes_is_in_the_readme_table_with_the_commands_that_read_it():
     table = readme_table()
     missing = cli_variables() - set(table)
-    assert not missing, f"add to deploy/README.md (python -m deploy.env_table prints the table): {sorted(missing)}"
+    assert not missing, (
+        f"add to deploy/README.md (python -m deploy.env_table prints the table): {sorted(missing)}"
+    )
     assert set(table) == cli_variables() | set(EXTRAS), "no row for a variable the CLI does not read"
     for name, entry in variables().items():
         commands = entry["commands"]
@@ -169,14 +187,19 @@ def test_every_variable_the_cli_takes_is_in_the_readme_table_with_the_commands_t
         if "(global)" in commands:
             assert cell.strip() == "every command", name
         else:
-            assert set(re.findall(r"`([^`]+)`", cell)) == commands, f"{name}: commands are now {sorted(commands)}"
+            assert set(re.findall(r"`([^`]+)`", cell)) == commands, (
+                f"{name}: commands are now {sorted(commands)}"
+            )
 
 
 def images() -> list[tuple[str, str]]:
     found = [("compose " + n, s["image"]) for n, s in compose()["services"].items() if "image" in s]
     found += [(f"k8s {c['name']}", c["image"]) for c in k8s_containers()]
-    found += [("Dockerfile", line.split()[1]) for line in DOCKERFILE.read_text().splitlines()
-              if line.startswith("FROM")]
+    found += [
+        ("Dockerfile", line.split()[1])
+        for line in DOCKERFILE.read_text().splitlines()
+        if line.startswith("FROM")
+    ]
     return found
 
 
@@ -184,14 +207,24 @@ def images() -> list[tuple[str, str]]:
 def test_every_image_is_pinned_to_a_version(where, image):
     name, _, tag = image.rpartition(":") if "@" not in image else (image, "", "digest")
     assert name and tag, f"{where}: {image} has no tag"
-    assert tag != "latest" and (tag == "digest" or re.match(r"\d+\.\d+(\.\d+)?(-[a-z0-9.-]+)?$", tag)), \
+    assert tag != "latest" and (tag == "digest" or re.match(r"\d+\.\d+(\.\d+)?(-[a-z0-9.-]+)?$", tag)), (
         f"{where}: {image} is not pinned to a version"
+    )
 
 
 def test_compose_has_a_three_broker_kraft_kafka_postgres_and_the_ledger_workers_with_health_checks():
     services = compose()["services"]
-    assert {"kafka-1", "kafka-2", "kafka-3", "kafka-init", "postgres", "ledger-init", "ledger-consumer",
-            "ledger-projections", "ledger-publisher"} <= set(services)
+    assert {
+        "kafka-1",
+        "kafka-2",
+        "kafka-3",
+        "kafka-init",
+        "postgres",
+        "ledger-init",
+        "ledger-consumer",
+        "ledger-projections",
+        "ledger-publisher",
+    } <= set(services)
     voters = set()
     for n in (1, 2, 3):
         env = services[f"kafka-{n}"]["environment"]
@@ -202,7 +235,9 @@ def test_compose_has_a_three_broker_kraft_kafka_postgres_and_the_ledger_workers_
     assert voters == {"1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"}
     for name in ("kafka-1", "kafka-2", "kafka-3", "postgres", *ROLE_SERVICES):
         assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
-    replicas = re.fullmatch(r"\$\{CONSUMER_REPLICAS:-(\d+)\}", str(services["ledger-consumer"]["deploy"]["replicas"]))
+    replicas = re.fullmatch(
+        r"\$\{CONSUMER_REPLICAS:-(\d+)\}", str(services["ledger-consumer"]["deploy"]["replicas"])
+    )
     assert replicas and int(replicas.group(1)) >= 2, "several consumers, set by CONSUMER_REPLICAS"
     for name in ("ledger-projections", "ledger-publisher"):
         assert services[name]["deploy"]["replicas"] == 1, f"{name}: one at a time"
@@ -215,7 +250,9 @@ def test_compose_has_a_three_broker_kraft_kafka_postgres_and_the_ledger_workers_
 def test_the_topics_created_are_the_ones_the_workers_use_with_partitions_and_retention():
     services = compose()["services"]
     script = services["kafka-init"]["command"][0]
-    created = re.findall(r"^create (\S+) \"\$\$(\w+)_PARTITIONS\" \"\$\$(\w+)_RETENTION_MS\"", script, flags=re.M)
+    created = re.findall(
+        r"^create (\S+) \"\$\$(\w+)_PARTITIONS\" \"\$\$(\w+)_RETENTION_MS\"", script, flags=re.M
+    )
     topics = {t for t, _, _ in created}
     consumed = parses(["consume"], services["ledger-consumer"]["environment"]).topics
     published = parses(["publish-decisions"], services["ledger-publisher"]["environment"]).topic
@@ -226,26 +263,39 @@ def test_the_topics_created_are_the_ones_the_workers_use_with_partitions_and_ret
     assert "--replication-factor 3" in script and "min.insync.replicas=2" in script
     strimzi = {d["metadata"]["name"]: d["spec"] for d in k8s_documents() if d["kind"] == "KafkaTopic"}
     assert set(strimzi) == topics
-    assert strimzi["ledger.records.dlq"]["partitions"] == strimzi["ledger.records"]["partitions"]
+    assert (
+        strimzi["ledger.domain.records.dlq"]["partitions"] == strimzi["ledger.domain.records"]["partitions"]
+    )
     assert all(spec["config"]["retention.ms"] > 0 and spec["replicas"] == 3 for spec in strimzi.values())
 
 
 def test_the_backup_dumps_every_event_store_table():
     script = compose()["services"]["pg-backup"]["command"][0]
-    assert set(re.findall(r"--table (\w+)", script)) == \
-        {"ledger_events", "ledger_snapshots", "notification_tracking", "record_index", "event_hashes"}
+    assert set(re.findall(r"--table (\w+)", script)) == {
+        "ledger_events",
+        "ledger_snapshots",
+        "notification_tracking",
+        "record_index",
+        "event_hashes",
+    }
 
 
 def test_the_image_installs_the_project_and_runs_the_cli_as_a_non_root_user():
     import tomllib
 
-    lines = [line.strip() for line in DOCKERFILE.read_text().splitlines() if line and not line.startswith("#")]
+    lines = [
+        line.strip() for line in DOCKERFILE.read_text().splitlines() if line and not line.startswith("#")
+    ]
     assert lines[0].startswith("FROM python:3.11.")
     scripts = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["project"]["scripts"]
     assert 'ENTRYPOINT ["obc-ledger"]' in lines and "obc-ledger" in scripts
     assert any(line.startswith("RUN pip install .") for line in lines)
-    packages = [p.rstrip("*") for p in tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())
-                ["tool"]["setuptools"]["packages"]["find"]["include"]]
+    packages = [
+        p.rstrip("*")
+        for p in tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())["tool"]["setuptools"][
+            "packages"
+        ]["find"]["include"]
+    ]
     copied = {line.split()[1] for line in lines if line.startswith("COPY")}
     assert set(packages) <= copied, "every package the project installs is copied into the build"
     user = [line.split()[1] for line in lines if line.startswith("USER")]

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.cli import UsageError, apply_env_defaults, build_parser, env_name, option_actions
+from ledger.entrypoints.cli.main import UsageError, apply_env_defaults, build_parser, env_name, option_actions
 
 
 def _leaf(path):
@@ -60,13 +60,19 @@ def _parse(argv, environ):
     return parser.parse_args(argv)
 
 
-@pytest.mark.parametrize("path, action", OPTIONS, ids=[f"{p or 'obc-ledger'} {a.option_strings[0]}" for p, a in OPTIONS])
+@pytest.mark.parametrize(
+    "path, action", OPTIONS, ids=[f"{p or 'obc-ledger'} {a.option_strings[0]}" for p, a in OPTIONS]
+)
 def test_the_command_line_beats_the_environment_and_the_environment_beats_the_default(path, action):
     name, option = env_name(action), action.option_strings[0]
     base = _base(path, action)
-    if action.nargs == 0:  # a flag: the variable may turn it on; the command line turns it on whatever the variable
-        if any(group.required and action.dest in {a.dest for a in group._group_actions}
-               for group in _leaf(path)._mutually_exclusive_groups):
+    if (
+        action.nargs == 0
+    ):  # a flag: the variable may turn it on; the command line turns it on whatever the variable
+        if any(
+            group.required and action.dest in {a.dest for a in group._group_actions}
+            for group in _leaf(path)._mutually_exclusive_groups
+        ):
             # --upheld/--rejected: a verdict must be given on the command line (argparse counts only those)
             assert getattr(_parse(base + [option], {name: "0"}), action.dest) is True
             return

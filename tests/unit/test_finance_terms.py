@@ -4,14 +4,25 @@ from datetime import date
 
 import pytest
 
-from ledger.finance import (DEFAULT, FinanceTerms, decided_on, financial_year, financial_year_bounds,
-                            last_day_of_period)
+from ledger.domain.finance import (
+    DEFAULT,
+    FinanceTerms,
+    decided_on,
+    financial_year,
+    financial_year_bounds,
+    last_day_of_period,
+)
 
 
-@pytest.mark.parametrize("day, label", [
-    (date(2027, 3, 31), "2026/27"), (date(2027, 4, 1), "2027/28"), (date(2028, 1, 15), "2027/28"),
-    (date(2099, 12, 31), "2099/00"),
-])
+@pytest.mark.parametrize(
+    "day, label",
+    [
+        (date(2027, 3, 31), "2026/27"),
+        (date(2027, 4, 1), "2027/28"),
+        (date(2028, 1, 15), "2027/28"),
+        (date(2099, 12, 31), "2099/00"),
+    ],
+)
 def test_a_day_belongs_to_the_financial_year_running_from_1_april_to_31_march(day, label):
     assert financial_year(day) == label
 

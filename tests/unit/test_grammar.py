@@ -5,38 +5,44 @@ from decimal import Decimal
 
 import pytest
 
-from ledger.framing import read_lines, text_lines
-from ledger.ids import id_problem, printable, text_problem
-from ledger.numbers import NotANumber, NumberOutOfRange, to_decimal, to_measure, to_money
-from ledger.yamlio import YamlRefused, load_yaml
+from ledger.adapters.framing import read_lines, text_lines
+from ledger.adapters.yamlio import YamlRefused, load_yaml
+from ledger.domain.ids import id_problem, printable, text_problem
+from ledger.domain.numbers import NotANumber, NumberOutOfRange, to_decimal, to_measure, to_money
 
 
-@pytest.mark.parametrize("text, parse, code", [
-    ("1e999999999", to_measure, "number_out_of_range"),
-    ("1e-999999999", to_measure, "number_out_of_range"),
-    ("0e-999999999", to_decimal, "number_out_of_range"),
-    ("1E+30", to_money, "number_out_of_range"),
-    ("10000000000000", to_money, "number_out_of_range"),
-    ("12.345", to_money, "invalid_amount"),
-    ("0.0000000000001", to_measure, "number_out_of_range"),
-    ("1" * 65, to_decimal, "number_out_of_range"),
-    ("1." + "1" * 40, to_decimal, "number_out_of_range"),
-    ("NaN", to_decimal, "non_numeric"),
-    ("abc", to_decimal, "non_numeric"),
-])
+@pytest.mark.parametrize(
+    "text, parse, code",
+    [
+        ("1e999999999", to_measure, "number_out_of_range"),
+        ("1e-999999999", to_measure, "number_out_of_range"),
+        ("0e-999999999", to_decimal, "number_out_of_range"),
+        ("1E+30", to_money, "number_out_of_range"),
+        ("10000000000000", to_money, "number_out_of_range"),
+        ("12.345", to_money, "invalid_amount"),
+        ("0.0000000000001", to_measure, "number_out_of_range"),
+        ("1" * 65, to_decimal, "number_out_of_range"),
+        ("1." + "1" * 40, to_decimal, "number_out_of_range"),
+        ("NaN", to_decimal, "non_numeric"),
+        ("abc", to_decimal, "non_numeric"),
+    ],
+)
 def test_numbers_beyond_the_bounds_are_refused_with_a_code(text, parse, code):
     with pytest.raises(NotANumber) as err:
         parse(text)
     assert err.value.code == code
 
 
-@pytest.mark.parametrize("text, parse, value", [
-    ("9999999999999.99", to_money, Decimal("9999999999999.99")),
-    ("100.000", to_measure, Decimal("100.000")),  # trailing zeros are not places that matter
-    ("0E+999999999", to_decimal, Decimal(0)),  # printed as "0", not a billion zeros
-    ("1.5E3", to_measure, Decimal("1500")),
-    (10 ** 14, to_measure, Decimal(10 ** 14)),
-])
+@pytest.mark.parametrize(
+    "text, parse, value",
+    [
+        ("9999999999999.99", to_money, Decimal("9999999999999.99")),
+        ("100.000", to_measure, Decimal("100.000")),  # trailing zeros are not places that matter
+        ("0E+999999999", to_decimal, Decimal(0)),  # printed as "0", not a billion zeros
+        ("1.5E3", to_measure, Decimal("1500")),
+        (10**14, to_measure, Decimal(10**14)),
+    ],
+)
 def test_numbers_within_the_bounds_are_read_exactly(text, parse, value):
     assert parse(text) == value
 
@@ -45,11 +51,21 @@ def test_an_out_of_range_number_is_a_not_a_number_too():
     assert issubclass(NumberOutOfRange, NotANumber)
 
 
-@pytest.mark.parametrize("value, fragment", [
-    ("a\nb", "control character U+000A"), ("a\x00", "U+0000"), ("x\u202ey", "format (bidi or zero-width)"),
-    ("x\u200by", "U+200B"), ("x" * 129, "at most 128"), (" x", "white space"), ("\ud800", "lone surrogate"),
-    ("a\u00a0b", "unusual space"), ("", "empty"), (5, "must be text"),
-])
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        ("a\nb", "control character U+000A"),
+        ("a\x00", "U+0000"),
+        ("x\u202ey", "format (bidi or zero-width)"),
+        ("x\u200by", "U+200B"),
+        ("x" * 129, "at most 128"),
+        (" x", "white space"),
+        ("\ud800", "lone surrogate"),
+        ("a\u00a0b", "unusual space"),
+        ("", "empty"),
+        (5, "must be text"),
+    ],
+)
 def test_ids_that_could_hide_forge_or_overflow_are_refused(value, fragment):
     assert fragment in (id_problem(value) or "")
 
@@ -65,23 +81,37 @@ def test_framing_refuses_bad_bytes_line_by_line_and_keeps_numbering():
     stream = io.BytesIO(b'{"a": 1}\n\n\xef\xbb\xbf{"b": 2}\n{"c": "\xe9"}\r\n' + b"x" * 40 + b"\n{}")
     lines = list(read_lines(stream, limit=32))
     assert [(line.number, line.refusal.code if line.refusal else None) for line in lines] == [
-        (1, None), (3, "invalid_encoding"), (4, "invalid_encoding"), (5, "line_too_long"), (6, None)]
+        (1, None),
+        (3, "invalid_encoding"),
+        (4, "invalid_encoding"),
+        (5, "line_too_long"),
+        (6, None),
+    ]
     assert "(40 bytes, sha256 " in lines[3].refusal.message and len(lines[3].raw) == 32
     assert lines[2].raw == '{"c": "\\xe9"}'
 
 
 def test_text_lines_refuse_lone_surrogates_and_smuggled_bytes():
     lines = list(text_lines(["ok", "bad \ud800", "latin \udce9"]))
-    assert [line.refusal.code if line.refusal else None for line in lines] == [None, "invalid_encoding",
-                                                                               "invalid_encoding"]
+    assert [line.refusal.code if line.refusal else None for line in lines] == [
+        None,
+        "invalid_encoding",
+        "invalid_encoding",
+    ]
 
 
-@pytest.mark.parametrize("text, code", [
-    ("a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
-        f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdef", "bcdefg")), "alias_limit"),
-    ("x: " + "[" * 80 + "]" * 80, "document_too_deep"),
-    ("#" * (1024 * 1024 + 1), "document_too_large"),
-])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        (
+            "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
+            + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdef", "bcdefg")),
+            "alias_limit",
+        ),
+        ("x: " + "[" * 80 + "]" * 80, "document_too_deep"),
+        ("#" * (1024 * 1024 + 1), "document_too_large"),
+    ],
+)
 def test_yaml_documents_are_bounded_before_they_are_built(text, code):
     with pytest.raises(YamlRefused) as err:
         load_yaml(text)

@@ -1,20 +1,23 @@
 """The rate-card (payment rules §8) and health-gain (§9) rules, and their contract sections' validation."""
 
-from decimal import Decimal
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
-from ledger.definition import HealthGainEntry, RateCard, RateOutcome, parse_definition
-from ledger.errors import ValidationFailed
-from ledger.periods import Calendar
-from ledger.rules.healthgain import Episode, health_gain_year
-from ledger.rules.ratecard import Claim, evaluate, rate_card_year
+from ledger.domain.definition import HealthGainEntry, RateCard, RateOutcome, parse_definition
+from ledger.domain.errors import ValidationFailed
+from ledger.domain.periods import Calendar
+from ledger.domain.rules.healthgain import Episode, health_gain_year
+from ledger.domain.rules.ratecard import Claim, evaluate, rate_card_year
 
 D = Decimal
 CAL = Calendar(date(2026, 4, 1), "quarterly", 3)
-CARD = RateCard((RateOutcome("a", None, D("100.00")), RateOutcome("b", None, D("300.00"), 2, ("a",))),
-                participant_cap=D("600.00"), contract_cap=D("1000.00"))
+CARD = RateCard(
+    (RateOutcome("a", None, D("100.00")), RateOutcome("b", None, D("300.00"), 2, ("a",))),
+    participant_cap=D("600.00"),
+    contract_cap=D("1000.00"),
+)
 
 
 def claim(cid, participant, outcome, period, arrival, provider="p1"):
@@ -31,18 +34,26 @@ def test_a_prerequisite_must_have_an_earlier_payable_claim_in_period_then_arriva
 
 
 def test_max_per_participant_counts_only_payable_claims():
-    claims = [claim("a1", "x", "a", "2026-Q2", 0)] + [claim(f"b{i}", "x", "b", "2026-Q3", i) for i in range(3)]
+    claims = [claim("a1", "x", "a", "2026-Q2", 0)] + [
+        claim(f"b{i}", "x", "b", "2026-Q3", i) for i in range(3)
+    ]
     results = evaluate(CARD, claims)
     assert [r.reason for r in results] == [None, None, None, "already_paid"]
 
 
 def test_the_participant_cap_binds_mid_claim_and_then_reaches_zero():
     card = RateCard(CARD.outcomes, participant_cap=D("450.00"))
-    claims = [claim("a1", "x", "a", "2026-Q2", 0), claim("b1", "x", "b", "2026-Q3", 0),
-              claim("b2", "x", "b", "2026-Q4", 0)]
+    claims = [
+        claim("a1", "x", "a", "2026-Q2", 0),
+        claim("b1", "x", "b", "2026-Q3", 0),
+        claim("b2", "x", "b", "2026-Q4", 0),
+    ]
     results = evaluate(card, claims)
     assert [(r.amount, r.capped, r.reason) for r in results] == [
-        (D("100.00"), False, None), (D("300.00"), False, None), (D("50.00"), True, None)]
+        (D("100.00"), False, None),
+        (D("300.00"), False, None),
+        (D("50.00"), True, None),
+    ]
     card = RateCard(CARD.outcomes, participant_cap=D("400.00"))
     assert evaluate(card, claims)[2].reason == "cap_reached"
 
@@ -71,14 +82,29 @@ def test_the_statement_counts_capped_amounts_per_outcome_and_by_provider():
     year = rate_card_year(card, 1, claims)
     assert year.by_party == {"p1": D("100.00"), "p2": D("250.00")}
     assert year.to_statement() == {
-        "claims": 2, "payable": 2, "payment": "350.00", "capped": "50.00",
-        "outcomes": [{"id": "a", "claims": 1, "payable": 1, "payment": "100.00"},
-                     {"id": "b", "claims": 1, "payable": 1, "payment": "250.00"}],
-        "not_payable": {}}
+        "claims": 2,
+        "payable": 2,
+        "payment": "350.00",
+        "capped": "50.00",
+        "outcomes": [
+            {"id": "a", "claims": 1, "payable": 1, "payment": "100.00"},
+            {"id": "b", "claims": 1, "payable": 1, "payment": "250.00"},
+        ],
+        "not_payable": {},
+    }
 
 
-HIP = HealthGainEntry("hip", "Oxford Hip Score", D("0"), D("48"), D("150.00"), target_gain=D("21.5"),
-                      min_episodes=2, floor=D("0.00"), cap=D("1000.00"))
+HIP = HealthGainEntry(
+    "hip",
+    "Oxford Hip Score",
+    D("0"),
+    D("48"),
+    D("150.00"),
+    target_gain=D("21.5"),
+    min_episodes=2,
+    floor=D("0.00"),
+    cap=D("1000.00"),
+)
 
 
 def ep(eid, pre, post, expected, provider="p1", year=1, entry="hip"):
@@ -115,15 +141,29 @@ def test_too_few_episodes_and_unlinked_years_pay_nothing_and_not_linked_comes_fi
 
 
 def test_only_providers_with_episodes_in_the_year_are_listed():
-    (gain,) = health_gain_year([HIP], 2, [ep("e1", "0", "48", "1", year=1), ep("e2", "0", "40", "1", "p2", 2),
-                                         ep("e3", "0", "40", "1", "p2", 2)])
+    (gain,) = health_gain_year(
+        [HIP],
+        2,
+        [
+            ep("e1", "0", "48", "1", year=1),
+            ep("e2", "0", "40", "1", "p2", 2),
+            ep("e3", "0", "40", "1", "p2", 2),
+        ],
+    )
     assert [p.provider_id for p in gain.providers] == ["p2"]
 
 
 BASE = {
-    "contract": {"id": "c", "name": "C", "model": "pathway", "commissioner": {"id": "cm", "name": "Cm"},
-                 "lead_provider": {"id": "lp", "name": "L"}, "start": "2026-04-01", "years": 2,
-                 "period": "quarterly"},
+    "contract": {
+        "id": "c",
+        "name": "C",
+        "model": "pathway",
+        "commissioner": {"id": "cm", "name": "Cm"},
+        "lead_provider": {"id": "lp", "name": "L"},
+        "start": "2026-04-01",
+        "years": 2,
+        "period": "quarterly",
+    },
     "budget": {"year1": "0.00"},
     "payment": {"schedule": [{"from_year": 1, "core": "1.00", "outcomes": "0.00"}]},
 }
@@ -136,33 +176,83 @@ def problems(extra):
 
 
 def test_a_rate_card_and_health_gain_entries_parse_from_the_contract():
-    d = parse_definition({**BASE, "rate_card": {"outcomes": [{"id": "a", "price": "10.00"},
-                                                             {"id": "b", "price": 20, "requires": ["a"],
-                                                              "max_per_participant": 2}],
-                                                "participant_cap": "25.00"},
-                          "health_gain": [{"id": "hip", "measure": "OHS", "scale": {"min": 0, "max": 48},
-                                           "price_per_point": "150.00", "floor": "-500.00"}]})
+    d = parse_definition(
+        {
+            **BASE,
+            "rate_card": {
+                "outcomes": [
+                    {"id": "a", "price": "10.00"},
+                    {"id": "b", "price": 20, "requires": ["a"], "max_per_participant": 2},
+                ],
+                "participant_cap": "25.00",
+            },
+            "health_gain": [
+                {
+                    "id": "hip",
+                    "measure": "OHS",
+                    "scale": {"min": 0, "max": 48},
+                    "price_per_point": "150.00",
+                    "floor": "-500.00",
+                }
+            ],
+        }
+    )
     assert d.rate_card.outcome("b").requires == ("a",) and d.rate_card.participant_cap == D("25.00")
     assert d.health_gain_entry("hip").floor == D("-500.00") and d.health_gain_entry("hip").cap is None
 
 
 def test_rate_card_problems_are_listed_with_their_paths():
-    found = problems({"rate_card": {"outcomes": [
-        {"id": "a", "price": "0"}, {"id": "b", "price": "1.005", "requires": ["zz", "b"]},
-        {"id": "c", "price": "1", "max_per_participant": 0},
-        {"id": "d", "price": "1", "requires": ["e"]}, {"id": "e", "price": "1", "requires": ["d"]}],
-        "contract_cap": "-1", "paid_from_year": 3, "extra": 1}})
-    assert set(found) >= {"rate_card.outcomes[0].price", "rate_card.outcomes[1].price",
-                          "rate_card.outcomes[2].max_per_participant", "rate_card.outcomes[3].requires",
-                          "rate_card.contract_cap", "rate_card.paid_from_year", "rate_card.extra"}
+    found = problems(
+        {
+            "rate_card": {
+                "outcomes": [
+                    {"id": "a", "price": "0"},
+                    {"id": "b", "price": "1.005", "requires": ["zz", "b"]},
+                    {"id": "c", "price": "1", "max_per_participant": 0},
+                    {"id": "d", "price": "1", "requires": ["e"]},
+                    {"id": "e", "price": "1", "requires": ["d"]},
+                ],
+                "contract_cap": "-1",
+                "paid_from_year": 3,
+                "extra": 1,
+            }
+        }
+    )
+    assert set(found) >= {
+        "rate_card.outcomes[0].price",
+        "rate_card.outcomes[1].price",
+        "rate_card.outcomes[2].max_per_participant",
+        "rate_card.outcomes[3].requires",
+        "rate_card.contract_cap",
+        "rate_card.paid_from_year",
+        "rate_card.extra",
+    }
     found = problems({"rate_card": {"outcomes": [{"id": "a", "price": "1", "requires": ["zz", "a"]}]}})
     assert "rate_card.outcomes[0].requires[0]" in found and "rate_card.outcomes[0].requires[1]" in found
 
 
 def test_health_gain_problems_are_listed_with_their_paths():
-    found = problems({"health_gain": [
-        {"id": "hip", "measure": "OHS", "scale": {"min": 48, "max": 0}, "price_per_point": "150.00"},
-        {"id": "hip", "scale": {"min": 0, "max": 48}, "price_per_point": "-1", "target_gain": "60",
-         "min_episodes": 0, "floor": "10.00", "cap": "5.00"}]})
-    assert set(found) >= {"health_gain[0].scale.max", "health_gain[1].measure", "health_gain[1].price_per_point",
-                          "health_gain[1].target_gain", "health_gain[1].min_episodes", "health_gain[1].cap"}
+    found = problems(
+        {
+            "health_gain": [
+                {"id": "hip", "measure": "OHS", "scale": {"min": 48, "max": 0}, "price_per_point": "150.00"},
+                {
+                    "id": "hip",
+                    "scale": {"min": 0, "max": 48},
+                    "price_per_point": "-1",
+                    "target_gain": "60",
+                    "min_episodes": 0,
+                    "floor": "10.00",
+                    "cap": "5.00",
+                },
+            ]
+        }
+    )
+    assert set(found) >= {
+        "health_gain[0].scale.max",
+        "health_gain[1].measure",
+        "health_gain[1].price_per_point",
+        "health_gain[1].target_gain",
+        "health_gain[1].min_episodes",
+        "health_gain[1].cap",
+    }

@@ -8,30 +8,62 @@ from functools import lru_cache
 
 import pytest
 
-from ledger.definition import parse_definition
-from ledger.records import (
-    CostReport, PopulationCount, RecordRefused, Submission, check_record, envelope, parse_json_line,
+from ledger.domain.definition import parse_definition
+from ledger.domain.records import (
+    CostReport,
+    PopulationCount,
+    RecordRefused,
+    Submission,
+    check_record,
+    envelope,
+    parse_json_line,
 )
 from tests.unit.worked_example import definition, document
 
-SUBMISSION = {"type": "submission", "submission_id": "s-1", "contract_id": "beds-msk", "provider_id": "circle",
-              "indicator_id": "proms-improved", "period": "2026-Q2", "numerator": "340", "denominator": "470"}
+SUBMISSION = {
+    "type": "submission",
+    "submission_id": "s-1",
+    "contract_id": "beds-msk",
+    "provider_id": "circle",
+    "indicator_id": "proms-improved",
+    "period": "2026-Q2",
+    "numerator": "340",
+    "denominator": "470",
+}
 VALUE_SUBMISSION = {**SUBMISSION, "indicator_id": "readmissions", "value": "70"}
 del VALUE_SUBMISSION["numerator"], VALUE_SUBMISSION["denominator"]
-COST = {"type": "cost_report", "report_id": "c-1", "contract_id": "beds-msk", "provider_id": "circle",
-        "period": "2026-Q2", "total_cost": "4700000.00",
-        "high_cost_cases": [{"case_ref": "HC-1", "cost": "26000.00"}]}
-POPULATION = {"type": "population", "record_id": "p-1", "contract_id": "beds-msk", "year": 2,
-              "segment_id": "hips", "count": 4302}
+COST = {
+    "type": "cost_report",
+    "report_id": "c-1",
+    "contract_id": "beds-msk",
+    "provider_id": "circle",
+    "period": "2026-Q2",
+    "total_cost": "4700000.00",
+    "high_cost_cases": [{"case_ref": "HC-1", "cost": "26000.00"}],
+}
+POPULATION = {
+    "type": "population",
+    "record_id": "p-1",
+    "contract_id": "beds-msk",
+    "year": 2,
+    "segment_id": "hips",
+    "count": 4302,
+}
 
 
 @lru_cache(maxsize=1)
 def capitation_definition():
     doc = document()
-    doc["budget"] = {"capitation": {"rate_per_head": "850.00", "segments": [
-        {"id": "hips", "weight": "1.8", "projected": [4000, 4050, 4100]},
-        {"id": "knees", "weight": "1.0", "projected": [10000, 10200, 10400]}]},
-        "population_tolerance": "0.02"}
+    doc["budget"] = {
+        "capitation": {
+            "rate_per_head": "850.00",
+            "segments": [
+                {"id": "hips", "weight": "1.8", "projected": [4000, 4050, 4100]},
+                {"id": "knees", "weight": "1.0", "projected": [10000, 10200, 10400]},
+            ],
+        },
+        "population_tolerance": "0.02",
+    }
     return parse_definition(doc)
 
 
@@ -81,11 +113,19 @@ REFUSED = [
     ("period a number", with_(SUBMISSION, period=202604), "invalid_field", "period"),
     ("no numerator", with_(SUBMISSION, numerator=...), "missing_field", "numerator"),
     ("no denominator", with_(SUBMISSION, denominator=...), "missing_field", "denominator"),
-    ("value sent for a ratio", with_(SUBMISSION, numerator=..., denominator=..., value="0.7"),
-     "missing_field", "numerator"),
+    (
+        "value sent for a ratio",
+        with_(SUBMISSION, numerator=..., denominator=..., value="0.7"),
+        "missing_field",
+        "numerator",
+    ),
     ("no value", with_(VALUE_SUBMISSION, value=...), "missing_field", "value"),
-    ("numerator sent for a value", with_(VALUE_SUBMISSION, value=..., numerator="70", denominator="1"),
-     "missing_field", "value"),
+    (
+        "numerator sent for a value",
+        with_(VALUE_SUBMISSION, value=..., numerator="70", denominator="1"),
+        "missing_field",
+        "value",
+    ),
     ("numerator n/a", with_(SUBMISSION, numerator="n/a"), "non_numeric", "numerator"),
     ("denominator text NaN", with_(SUBMISSION, denominator="NaN"), "non_numeric", "denominator"),
     ("value text Infinity", with_(VALUE_SUBMISSION, value="Infinity"), "non_numeric", "value"),
@@ -95,48 +135,111 @@ REFUSED = [
     ("value a Python float", with_(VALUE_SUBMISSION, value=70.0), "non_numeric", "value"),
     ("value a list", with_(VALUE_SUBMISSION, value=[70]), "non_numeric", "value"),
     # Bare JSON constants are refused while decoding, before any field is known.
-    ("bare JSON NaN", json.dumps(with_(VALUE_SUBMISSION, value=None)).replace("null", "NaN"), "non_numeric", None),
-    ("bare JSON Infinity", json.dumps(with_(VALUE_SUBMISSION, value=None)).replace("null", "Infinity"),
-     "non_numeric", None),
-    ("bare JSON -Infinity", json.dumps(with_(COST, total_cost=None)).replace("null", "-Infinity"),
-     "non_numeric", None),
+    (
+        "bare JSON NaN",
+        json.dumps(with_(VALUE_SUBMISSION, value=None)).replace("null", "NaN"),
+        "non_numeric",
+        None,
+    ),
+    (
+        "bare JSON Infinity",
+        json.dumps(with_(VALUE_SUBMISSION, value=None)).replace("null", "Infinity"),
+        "non_numeric",
+        None,
+    ),
+    (
+        "bare JSON -Infinity",
+        json.dumps(with_(COST, total_cost=None)).replace("null", "-Infinity"),
+        "non_numeric",
+        None,
+    ),
     ("total cost n/a", with_(COST, total_cost="n/a"), "non_numeric", "total_cost"),
     ("no total cost", with_(COST, total_cost=...), "missing_field", "total_cost"),
     ("provider not a party", with_(SUBMISSION, provider_id="mind"), "provider_not_party", "provider_id"),
     ("commissioner as provider", with_(SUBMISSION, provider_id="bccg"), "provider_not_party", "provider_id"),
     ("cost from a non-party", with_(COST, provider_id="mind"), "provider_not_party", "provider_id"),
-    ("unknown indicator", with_(SUBMISSION, indicator_id="waiting-times"), "unknown_indicator", "indicator_id"),
-    ("indicator with subcomponents addressed whole", with_(SUBMISSION, indicator_id="shared-decisions"),
-     "unknown_indicator", "indicator_id"),
-    ("subcomponent without its indicator", with_(SUBMISSION, indicator_id="offered"),
-     "unknown_indicator", "indicator_id"),
-    ("unknown subcomponent", with_(SUBMISSION, indicator_id="shared-decisions.declined"),
-     "unknown_indicator", "indicator_id"),
+    (
+        "unknown indicator",
+        with_(SUBMISSION, indicator_id="waiting-times"),
+        "unknown_indicator",
+        "indicator_id",
+    ),
+    (
+        "indicator with subcomponents addressed whole",
+        with_(SUBMISSION, indicator_id="shared-decisions"),
+        "unknown_indicator",
+        "indicator_id",
+    ),
+    (
+        "subcomponent without its indicator",
+        with_(SUBMISSION, indicator_id="offered"),
+        "unknown_indicator",
+        "indicator_id",
+    ),
+    (
+        "unknown subcomponent",
+        with_(SUBMISSION, indicator_id="shared-decisions.declined"),
+        "unknown_indicator",
+        "indicator_id",
+    ),
     ("month on a quarterly contract", with_(SUBMISSION, period="2026-04"), "invalid_period", "period"),
     ("quarter five", with_(SUBMISSION, period="2026-Q5"), "invalid_period", "period"),
     ("lower-case quarter", with_(COST, period="2026-q2"), "invalid_period", "period"),
     ("period before the start", with_(SUBMISSION, period="2025-Q1"), "period_outside_term", "period"),
     ("period after the term", with_(SUBMISSION, period="2028-Q2"), "period_outside_term", "period"),
     ("cost after the term", with_(COST, period="2031-Q1"), "period_outside_term", "period"),
-    ("zero denominator", with_(SUBMISSION, numerator="0", denominator="0"), "invalid_denominator", "denominator"),
+    (
+        "zero denominator",
+        with_(SUBMISSION, numerator="0", denominator="0"),
+        "invalid_denominator",
+        "denominator",
+    ),
     ("negative denominator", with_(SUBMISSION, denominator="-5"), "invalid_denominator", "denominator"),
     ("negative numerator", with_(SUBMISSION, numerator="-1"), "negative_value", "numerator"),
     ("negative total cost", with_(COST, total_cost="-1.00"), "negative_value", "total_cost"),
-    ("negative case cost", with_(COST, high_cost_cases=[{"case_ref": "HC-1", "cost": "-5.00"}]),
-     "negative_value", "high_cost_cases[0].cost"),
-    ("numerator above denominator", with_(SUBMISSION, numerator="471"), "numerator_exceeds_denominator",
-     "numerator"),
+    (
+        "negative case cost",
+        with_(COST, high_cost_cases=[{"case_ref": "HC-1", "cost": "-5.00"}]),
+        "negative_value",
+        "high_cost_cases[0].cost",
+    ),
+    (
+        "numerator above denominator",
+        with_(SUBMISSION, numerator="471"),
+        "numerator_exceeds_denominator",
+        "numerator",
+    ),
     ("total cost with 3 places", with_(COST, total_cost="4700000.001"), "invalid_amount", "total_cost"),
-    ("case cost with 3 places", with_(COST, high_cost_cases=[{"case_ref": "HC-1", "cost": "1.234"}]),
-     "invalid_amount", "high_cost_cases[0].cost"),
-    ("JSON number cost with 3 places", json.dumps(with_(COST, total_cost=None)).replace("null", "100.125"),
-     "invalid_amount", "total_cost"),
-    ("case cost n/a", with_(COST, high_cost_cases=[{"case_ref": "HC-1", "cost": "n/a"}]),
-     "non_numeric", "high_cost_cases[0].cost"),
-    ("case without cost", with_(COST, high_cost_cases=[{"case_ref": "HC-1"}]),
-     "missing_field", "high_cost_cases[0].cost"),
-    ("case without reference", with_(COST, high_cost_cases=[{"cost": "1.00"}]),
-     "missing_field", "high_cost_cases[0].case_ref"),
+    (
+        "case cost with 3 places",
+        with_(COST, high_cost_cases=[{"case_ref": "HC-1", "cost": "1.234"}]),
+        "invalid_amount",
+        "high_cost_cases[0].cost",
+    ),
+    (
+        "JSON number cost with 3 places",
+        json.dumps(with_(COST, total_cost=None)).replace("null", "100.125"),
+        "invalid_amount",
+        "total_cost",
+    ),
+    (
+        "case cost n/a",
+        with_(COST, high_cost_cases=[{"case_ref": "HC-1", "cost": "n/a"}]),
+        "non_numeric",
+        "high_cost_cases[0].cost",
+    ),
+    (
+        "case without cost",
+        with_(COST, high_cost_cases=[{"case_ref": "HC-1"}]),
+        "missing_field",
+        "high_cost_cases[0].cost",
+    ),
+    (
+        "case without reference",
+        with_(COST, high_cost_cases=[{"cost": "1.00"}]),
+        "missing_field",
+        "high_cost_cases[0].case_ref",
+    ),
     ("cases not a list", with_(COST, high_cost_cases={"HC-1": "1.00"}), "invalid_field", "high_cost_cases"),
     ("case not an object", with_(COST, high_cost_cases=["HC-1"]), "invalid_field", "high_cost_cases[0]"),
     ("population on a fixed budget", POPULATION, "not_capitation", "type"),
@@ -147,8 +250,13 @@ CAPITATION_REFUSED = [
     ("year after the term", with_(POPULATION, year=4), "year_outside_term", "year"),
     ("no year", with_(POPULATION, year=...), "missing_field", "year"),
     ("year as text", with_(POPULATION, year="2"), "invalid_field", "year"),
-    ("year a fraction", '{"type": "population", "record_id": "p-1", "contract_id": "beds-msk", "year": 2.5, '
-                        '"segment_id": "hips", "count": 1}', "invalid_field", "year"),
+    (
+        "year a fraction",
+        '{"type": "population", "record_id": "p-1", "contract_id": "beds-msk", "year": 2.5, '
+        '"segment_id": "hips", "count": 1}',
+        "invalid_field",
+        "year",
+    ),
     ("unknown segment", with_(POPULATION, segment_id="elbows"), "unknown_segment", "segment_id"),
     ("no segment", with_(POPULATION, segment_id=...), "missing_field", "segment_id"),
     ("no count", with_(POPULATION, count=...), "missing_field", "count"),
@@ -165,7 +273,9 @@ def test_a_refused_record_names_its_reason_code_and_field(record, code, field):
     assert found.message
 
 
-@pytest.mark.parametrize("record, code, field", [pytest.param(r, c, f, id=n) for n, r, c, f in CAPITATION_REFUSED])
+@pytest.mark.parametrize(
+    "record, code, field", [pytest.param(r, c, f, id=n) for n, r, c, f in CAPITATION_REFUSED]
+)
 def test_a_refused_population_count_names_its_reason_code_and_field(record, code, field):
     found = refusal(record, capitation_definition())
     assert (found.code, found.field) == (code, field)
@@ -192,24 +302,29 @@ def test_json_floats_are_read_as_decimal_never_float():
 
 def test_a_submission_with_json_numbers_is_accepted_with_decimal_figures():
     line = json.dumps(with_(SUBMISSION, numerator=None, denominator=None))
-    line = line.replace('"numerator": null', '"numerator": 340.0').replace('"denominator": null', '"denominator": 470')
+    line = line.replace('"numerator": null', '"numerator": 340.0').replace(
+        '"denominator": null', '"denominator": 470'
+    )
     record = check(line)
     assert isinstance(record, Submission)
     assert record.numerator == D("340") and isinstance(record.numerator, D)
     assert record.denominator == D("470")
 
 
-@pytest.mark.parametrize("raw, kind, year", [
-    (SUBMISSION, Submission, 2),
-    (VALUE_SUBMISSION, Submission, 2),
-    (with_(SUBMISSION, indicator_id="shared-decisions.documented", period="2025-Q2"), Submission, 1),
-    (with_(SUBMISSION, numerator="470"), Submission, 2),               # numerator equal to denominator
-    (with_(SUBMISSION, provider_id="physio", period="2028-Q1"), Submission, 3),
-    (COST, CostReport, 2),
-    (with_(COST, high_cost_cases=...), CostReport, 2),
-    (with_(COST, high_cost_cases=None, total_cost="0"), CostReport, 2),
-    (with_(COST, total_cost=4700000), CostReport, 2),
-])
+@pytest.mark.parametrize(
+    "raw, kind, year",
+    [
+        (SUBMISSION, Submission, 2),
+        (VALUE_SUBMISSION, Submission, 2),
+        (with_(SUBMISSION, indicator_id="shared-decisions.documented", period="2025-Q2"), Submission, 1),
+        (with_(SUBMISSION, numerator="470"), Submission, 2),  # numerator equal to denominator
+        (with_(SUBMISSION, provider_id="physio", period="2028-Q1"), Submission, 3),
+        (COST, CostReport, 2),
+        (with_(COST, high_cost_cases=...), CostReport, 2),
+        (with_(COST, high_cost_cases=None, total_cost="0"), CostReport, 2),
+        (with_(COST, total_cost=4700000), CostReport, 2),
+    ],
+)
 def test_valid_records_are_accepted_with_their_contract_year(raw, kind, year):
     record = check(raw)
     assert isinstance(record, kind)
@@ -260,14 +375,22 @@ def test_the_digest_treats_300_and_the_text_300_and_300_point_0_as_the_same_cont
 
 
 def test_the_digest_of_cost_reports_and_counts_ignores_how_numbers_are_written():
-    assert digest_of(COST) == digest_of(with_(COST, total_cost=4700000,
-                                              high_cost_cases=[{"case_ref": "HC-1", "cost": "26000"}]))
-    assert digest_of(with_(POPULATION, count="4302"), capitation_definition()) == \
-        digest_of(POPULATION, capitation_definition())
+    assert digest_of(COST) == digest_of(
+        with_(COST, total_cost=4700000, high_cost_cases=[{"case_ref": "HC-1", "cost": "26000"}])
+    )
+    assert digest_of(with_(POPULATION, count="4302"), capitation_definition()) == digest_of(
+        POPULATION, capitation_definition()
+    )
 
 
-@pytest.mark.parametrize("change", [
-    {"submission_id": "s-2"}, {"provider_id": "physio"}, {"period": "2026-Q3"}, {"denominator": "471"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"submission_id": "s-2"},
+        {"provider_id": "physio"},
+        {"period": "2026-Q3"},
+        {"denominator": "471"},
+    ],
+)
 def test_the_digest_changes_with_any_content(change):
     assert digest_of(SUBMISSION) != digest_of(with_(SUBMISSION, **change))

@@ -13,12 +13,20 @@ import schemas
 from consumers import codec
 from consumers.codec import SerializationError, decode_record, encode_record, frame
 from consumers.dead_letters import DeadLetter, decode_dead_letter
-from ledger.errors import LedgerError
+from ledger.domain.errors import LedgerError
 from schemas.confluent import ConfluentRegistry, RegistryRefused, RegistryUnavailable
 from tests.support.registry import RegistryServer
 
-SUBMISSION = {"type": "submission", "submission_id": "s-0001", "contract_id": "oxon-mh", "provider_id": "ohft",
-              "indicator_id": "care-plans-reviewed", "period": "2027-04", "numerator": "412", "denominator": "480"}
+SUBMISSION = {
+    "type": "submission",
+    "submission_id": "s-0001",
+    "contract_id": "oxon-mh",
+    "provider_id": "ohft",
+    "indicator_id": "care-plans-reviewed",
+    "period": "2027-04",
+    "numerator": "412",
+    "denominator": "480",
+}
 SUBJECT = "uk.nhs.obc.ledger.Submission"
 
 
@@ -47,8 +55,9 @@ def test_records_are_framed_with_the_registrys_id_and_read_back(registry):
     assert json.loads(registry.schemas[101]) == schemas.raw("submission", 2)
     assert decode_record(value) == SUBMISSION
     encode_record(SUBMISSION)
-    assert [r for r in registry.requests if r[0] == "POST"] == [("POST", f"/subjects/{SUBJECT}/versions")], \
+    assert [r for r in registry.requests if r[0] == "POST"] == [("POST", f"/subjects/{SUBJECT}/versions")], (
         "registered once per process"
+    )
     assert [r for r in registry.requests if r[0] == "GET"] == [], "its own id needs no lookup"
 
 
@@ -83,7 +92,12 @@ def test_ids_the_registry_does_not_know_or_records_the_ledger_does_not_read_are_
     with pytest.raises(SerializationError) as caught:
         decode_record(frame(999, b"\x00"))
     assert caught.value.code == "unknown_schema_id" and "999" in caught.value.message
-    alien = {"type": "record", "name": "Invoice", "namespace": "acme", "fields": [{"name": "n", "type": "long"}]}
+    alien = {
+        "type": "record",
+        "name": "Invoice",
+        "namespace": "acme",
+        "fields": [{"name": "n", "type": "long"}],
+    }
     alien_id = registry.register("acme.Invoice", json.dumps(alien))
     with pytest.raises(SerializationError) as caught:
         decode_record(frame(alien_id, body(alien, {"n": 1})))
@@ -91,8 +105,16 @@ def test_ids_the_registry_does_not_know_or_records_the_ledger_does_not_read_are_
 
 
 def test_dead_letters_use_registry_ids_too(registry):
-    letter = DeadLetter(topic="ledger.records", partition=2, offset=17, key=b"oxon-mh", value=b"\x07junk",
-                        code="truncated", field=None, message="too short")
+    letter = DeadLetter(
+        topic="ledger.domain.records",
+        partition=2,
+        offset=17,
+        key=b"oxon-mh",
+        value=b"\x07junk",
+        code="truncated",
+        field=None,
+        message="too short",
+    )
     data = letter.encode()
     assert wire_id(data) >= 101 and "uk.nhs.obc.ledger.DeadLetter" in registry.subjects
     decoded = decode_dead_letter(data)
@@ -150,13 +172,17 @@ def test_confluent_kafkas_serializer_registers_under_record_names_and_its_deseri
 
     with RegistryServer() as server:
         client = stock_client(server)
-        serializer = AvroSerializer(client, json.dumps(schemas.raw("submission", 2)),
-                                    conf={"subject.name.strategy": record_subject_name_strategy})
+        serializer = AvroSerializer(
+            client,
+            json.dumps(schemas.raw("submission", 2)),
+            conf={"subject.name.strategy": record_subject_name_strategy},
+        )
         value = codec.to_avro(SUBMISSION)[1]
-        data = serializer(value, SerializationContext("ledger.records", MessageField.VALUE))
+        data = serializer(value, SerializationContext("ledger.domain.records", MessageField.VALUE))
         assert ("POST", f"/subjects/{SUBJECT}/versions") in server.requests
-        assert any(q.get("normalize") == ["False"] for m, p, q in server.queries if m == "POST"), \
+        assert any(q.get("normalize") == ["False"] for m, p, q in server.queries if m == "POST"), (
             "answered with its query string"
+        )
         codec.use_registry(server.url)
         try:
             assert decode_record(data) == SUBMISSION, "the ledger reads what the stock serializer wrote"
@@ -164,7 +190,9 @@ def test_confluent_kafkas_serializer_registers_under_record_names_and_its_deseri
         finally:
             codec.use_registry(None)
         assert wire_id(ours) == wire_id(data), "one schema, one id, whoever registered it"
-        read = AvroDeserializer(stock_client(server))(ours, SerializationContext("ledger.records", MessageField.VALUE))
+        read = AvroDeserializer(stock_client(server))(
+            ours, SerializationContext("ledger.domain.records", MessageField.VALUE)
+        )
         assert read == value
 
 
@@ -190,12 +218,23 @@ def test_an_incompatible_schema_is_refused_with_409_and_the_topic_name_strategy_
         assert client.register_schema(SUBJECT, Schema(json.dumps(needs_more), "AVRO")) != first
 
         # the default TopicNameStrategy puts every record type under "<topic>-value": the second is refused
-        context = SerializationContext("ledger.records", MessageField.VALUE)
+        context = SerializationContext("ledger.domain.records", MessageField.VALUE)
         AvroSerializer(client, v2)(codec.to_avro(SUBMISSION)[1], context)
         cost = AvroSerializer(client, json.dumps(schemas.raw("cost_report", 1)))
         with pytest.raises(SchemaRegistryError) as caught:
-            cost(codec.to_avro({"type": "cost_report", "report_id": "c-1", "contract_id": "oxon-mh",
-                                "provider_id": "ohft", "period": "2027-04", "total_cost": "10.00"})[1], context)
+            cost(
+                codec.to_avro(
+                    {
+                        "type": "cost_report",
+                        "report_id": "c-1",
+                        "contract_id": "oxon-mh",
+                        "provider_id": "ohft",
+                        "period": "2027-04",
+                        "total_cost": "10.00",
+                    }
+                )[1],
+                context,
+            )
         assert caught.value.http_status_code == 409
 
 
@@ -214,14 +253,19 @@ def test_the_stand_in_answers_the_lookups_stock_clients_make():
         assert client.get_version(SUBJECT, 1).schema_id == id1
         assert client.lookup_schema(SUBJECT, Schema(v1, "AVRO")).version == 1
         fresh = stock_client(server)  # no cache: it asks
-        assert json.loads(fresh.get_schema(id1, subject_name=SUBJECT).schema_str) == schemas.raw("submission", 1)
-        assert ("GET", f"/schemas/ids/{id1}") in server.requests and \
-            any(q == {"subject": [SUBJECT]} for m, p, q in server.queries if p == f"/schemas/ids/{id1}")
+        assert json.loads(fresh.get_schema(id1, subject_name=SUBJECT).schema_str) == schemas.raw(
+            "submission", 1
+        )
+        assert ("GET", f"/schemas/ids/{id1}") in server.requests and any(
+            q == {"subject": [SUBJECT]} for m, p, q in server.queries if p == f"/schemas/ids/{id1}"
+        )
         assert client.get_compatibility() == "BACKWARD"
-        for path, expected in ((f"/schemas/ids/{id2}/subjects", [SUBJECT]),
-                               (f"/schemas/ids/{id2}/versions", [{"subject": SUBJECT, "version": 2}]),
-                               (f"/schemas/ids/{id2}/schema", schemas.raw("submission", 2)),
-                               ("/schemas/ids/999", {"error_code": 40403, "message": "Schema not found"})):
+        for path, expected in (
+            (f"/schemas/ids/{id2}/subjects", [SUBJECT]),
+            (f"/schemas/ids/{id2}/versions", [{"subject": SUBJECT, "version": 2}]),
+            (f"/schemas/ids/{id2}/schema", schemas.raw("submission", 2)),
+            ("/schemas/ids/999", {"error_code": 40403, "message": "Schema not found"}),
+        ):
             import urllib.error
             import urllib.request
 

@@ -6,26 +6,30 @@ from decimal import Decimal as D
 
 import pytest
 
-from ledger.records import Submission
-from ledger.rules.budget import budget_for_year
-from ledger.rules.settlement import settle_year
+from ledger.domain.records import Submission
+from ledger.domain.rules.budget import budget_for_year
+from ledger.domain.rules.settlement import settle_year
 from tests.unit.worked_example import accepted_records, definition, expected_statements, latest_for_year
 
 
 def settle(year):
     defn = definition()
     observations, costs = latest_for_year(year)
-    return settle_year(defn, year, budget_for_year(defn, year).amount, observations, costs, dict(defn.baselines))
+    return settle_year(
+        defn, year, budget_for_year(defn, year).amount, observations, costs, dict(defn.baselines)
+    )
 
 
 def test_the_example_data_replays_with_its_duplicate_dropped_and_its_correction_superseding():
     records = accepted_records()
     ids = [r.record_id for r in records]
-    assert len(ids) == len(set(ids)) == 33                 # 34 lines, s-0001 sent twice
+    assert len(ids) == len(set(ids)) == 33  # 34 lines, s-0001 sent twice
     observations, _ = latest_for_year(2)
-    readmissions_q4 = [o for o in observations if o.measure_id == "readmissions" and o.period.label == "2026-Q4"]
-    assert [o.submission_id for o in readmissions_q4] == ["s-0019"]   # 66 supersedes s-0017's 68
-    assert {r.year for r in records if not isinstance(r, Submission)} == {2}   # costs only in year 2
+    readmissions_q4 = [
+        o for o in observations if o.measure_id == "readmissions" and o.period.label == "2026-Q4"
+    ]
+    assert [o.submission_id for o in readmissions_q4] == ["s-0019"]  # 66 supersedes s-0017's 68
+    assert {r.year for r in records if not isinstance(r, Submission)} == {2}  # costs only in year 2
 
 
 @pytest.mark.parametrize("year", [1, 2])
@@ -54,8 +58,9 @@ def test_the_parties_shares_sum_to_the_total(year):
 
 def test_the_year_close_payment_is_outcomes_plus_reserve_plus_adjustment_plus_reimbursement():
     settled = settle(2)
-    assert settled.year_close_payment == (settled.outcome_payment + settled.reserve
-                                          + settled.risk.adjustment + settled.high_cost_reimbursement)
+    assert settled.year_close_payment == (
+        settled.outcome_payment + settled.reserve + settled.risk.adjustment + settled.high_cost_reimbursement
+    )
     assert settled.total == settled.core + settled.year_close_payment
     assert settled.outcome_payment == sum(i.earned for i in settled.indicators)
 
@@ -70,7 +75,7 @@ def test_core_and_reserve_are_split_once_annually_and_adjustments_go_to_the_lead
 def test_the_settlement_trace_names_the_records_used():
     trace = settle(2).trace
     assert trace["cost_reports_used"] == [f"c-{n:04d}" for n in range(1, 9)]
-    assert "s-0017" not in trace["submissions_used"]          # superseded by s-0019
+    assert "s-0017" not in trace["submissions_used"]  # superseded by s-0019
     assert "s-0019" in trace["submissions_used"]
     assert trace["schedule"]["risk_share"] == "standard"
 

@@ -7,7 +7,7 @@ from kafka import TopicPartition
 
 from consumers.transactions import APPLY, SKIP, WAIT, Transactions
 
-TP = TopicPartition("ledger.records", 0)
+TP = TopicPartition("ledger.domain.records", 0)
 
 
 def data(base, last, pid):
@@ -36,16 +36,23 @@ def test_records_outside_transactional_batches_apply_and_others_wait_for_their_p
 
 
 def test_each_record_takes_the_first_marker_of_its_producer_after_it():
-    txns = seen(data(0, 2, pid=7), Marker(base_offset=3, producer_id=7, is_control_batch=True, abort=True),
-                data(4, 5, pid=7), Marker(base_offset=6, producer_id=7, is_control_batch=True, abort=False),
-                data(7, 7, pid=7))
+    txns = seen(
+        data(0, 2, pid=7),
+        Marker(base_offset=3, producer_id=7, is_control_batch=True, abort=True),
+        data(4, 5, pid=7),
+        Marker(base_offset=6, producer_id=7, is_control_batch=True, abort=False),
+        data(7, 7, pid=7),
+    )
     assert [txns.verdict(TP, o) for o in range(8)] == [SKIP, SKIP, SKIP, APPLY, APPLY, APPLY, APPLY, WAIT]
-    assert txns.verdict(TopicPartition("ledger.records", 1), 1) == APPLY, "per partition"
+    assert txns.verdict(TopicPartition("ledger.domain.records", 1), 1) == APPLY, "per partition"
 
 
 def test_what_no_later_record_needs_is_forgotten_once_saved():
-    txns = seen(data(0, 2, pid=7), Marker(base_offset=3, producer_id=7, is_control_batch=True, abort=True),
-                data(4, 5, pid=7))
+    txns = seen(
+        data(0, 2, pid=7),
+        Marker(base_offset=3, producer_id=7, is_control_batch=True, abort=True),
+        data(4, 5, pid=7),
+    )
     txns.prune(TP, 3)
     part = txns._parts[TP]
     assert part.bases == [4] and part.markers == {}

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import ledger.examples
-from ledger.definition import ContractDefinition, parse_definition
-from ledger.records import CostReport, Submission, check_record, envelope, parse_json_line
-from ledger.rules.outcomes import Observation
-from ledger.rules.riskshare import CostFact
-from ledger.yamlio import load_yaml
+from ledger.adapters.yamlio import load_yaml
+from ledger.domain.definition import ContractDefinition, parse_definition
+from ledger.domain.records import CostReport, Submission, check_record, envelope, parse_json_line
+from ledger.domain.rules.outcomes import Observation
+from ledger.domain.rules.riskshare import CostFact
 
 EXAMPLES = Path(ledger.examples.__file__).parent
 
@@ -68,8 +68,9 @@ def accepted_records(defn: ContractDefinition | None = None) -> list[Submission 
     return out
 
 
-def latest_for_year(year: int, defn: ContractDefinition | None = None
-                    ) -> tuple[list[Observation], list[CostFact]]:
+def latest_for_year(
+    year: int, defn: ContractDefinition | None = None
+) -> tuple[list[Observation], list[CostFact]]:
     """Observations and cost facts of ``year``: the latest version per key, in arrival order."""
     defn = defn or definition()
     calendar = defn.calendar()
@@ -83,8 +84,15 @@ def latest_for_year(year: int, defn: ContractDefinition | None = None
         else:
             costs[(record.provider_id, record.period)] = record
     observations = [
-        Observation(s.submission_id, s.indicator_id, s.provider_id, calendar.period(s.period),
-                    s.numerator, s.denominator, s.value)
+        Observation(
+            s.submission_id,
+            s.indicator_id,
+            s.provider_id,
+            calendar.period(s.period),
+            s.numerator,
+            s.denominator,
+            s.value,
+        )
         for s in submissions.values()
     ]
     facts = [

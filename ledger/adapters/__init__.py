@@ -1,0 +1,1 @@
+"""Infrastructure adapters: the sealed event store, configuration, keys, file formats and text output."""

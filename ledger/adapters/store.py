@@ -1,0 +1,288 @@
+"""Event-store recorders with two additions written in the batch's own transaction.
+
+* **Several tracked positions.** A Kafka consumer batch spans partitions; its
+  effect is durable exactly once when the events it produced and every
+  (topic, partition) offset it consumed are written in one transaction. These
+  recorders take ``trackings=[Tracking(...), ...]`` and record them even when a
+  batch produced no events (all duplicates). Single-row tracking only moves
+  forward, so a stale writer (a consumer that lost its partitions in a
+  rebalance) fails with IntegrityError instead of rewinding a position.
+* **Seals.** Every event gets a stream hash and a global hash chained over the
+  notification log (:mod:`ledger.adapters.audit`), written while the store's write lock
+  is held so the chain has one order; ``verify`` recomputes them.
+* **The record index.** ``record_index=[(contract_id, "type:id", digest), ...]``
+  adds rows to a table keyed by (contract, record id): the ids every accepted
+  record used, with its content digest. Ingest looks a batch's ids up there to
+  tell a duplicate (same digest) from a conflicting one, so telling them apart
+  needs neither memory that grows with the data nor replaying history. The
+  primary key makes two writers racing with the same new id collide
+  (IntegrityError → retry → the loser sees a duplicate). The index is derived
+  from the events (:meth:`Ledger.rebuild_record_index`) and written with them.
+* **Checks made under the write lock.** ``expect_versions={stream id: version}``
+  fails the transaction (IntegrityError → the command retries) when a stream it
+  read has moved on — a year close whose data gained a record after it was read
+  is decided again, so no record lands unseen beside a close. ``probe_closed=
+  [settlement stream id, ...]`` fills ``closed_found`` with the streams whose year
+  is closed at commit time, so ingest's "closed year: run restate" notice is decided
+  in the batch's own transaction, not from what a session cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
+from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
+from psycopg.sql import SQL, Identifier
+
+from ledger.adapters.audit import GENESIS, seal_rows
+
+LOOKUP_CHUNK = 500
+CLOSED_TOPIC = "ledger.domain.aggregates:Settlement.YearClosed"
+
+
+def _stale(stream_id: Any, expected: int, current: int | None) -> IntegrityError:
+    return IntegrityError(
+        f"stream {stream_id} moved on from version {expected} to {current} while it was read"
+    )
+
+
+class SQLiteLedgerRecorder(SQLiteProcessRecorder):
+    def construct_create_table_statements(self) -> list[str]:
+        return super().construct_create_table_statements() + [
+            "CREATE TABLE IF NOT EXISTS record_index (contract_id TEXT NOT NULL, record_key TEXT NOT NULL, "
+            "digest TEXT NOT NULL, PRIMARY KEY (contract_id, record_key)) WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS event_hashes (notification_id INTEGER PRIMARY KEY, "
+            "originator_id TEXT NOT NULL, originator_version INTEGER NOT NULL, stream_hash TEXT NOT NULL, "
+            "global_hash TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS event_hashes_stream ON event_hashes (originator_id, notification_id)",
+        ]
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        returning = super()._insert_events(c, stored_events, **kwargs)
+        if stored_events:  # the insert above holds the write lock: the chain has one order
+            c.execute("SELECT global_hash FROM event_hashes ORDER BY notification_id DESC LIMIT 1")
+            row = c.fetchone()
+
+            def last_of_stream(oid: str) -> str | None:
+                c.execute(
+                    "SELECT stream_hash FROM event_hashes WHERE originator_id = ? "
+                    "ORDER BY notification_id DESC LIMIT 1",
+                    (oid,),
+                )
+                found = c.fetchone()
+                return found[0] if found else None
+
+            c.executemany(
+                "INSERT INTO event_hashes VALUES (?, ?, ?, ?, ?)",
+                seal_rows(stored_events, returning or [], row[0] if row else GENESIS, last_of_stream),
+            )
+        for tracking in kwargs.get("trackings") or ():
+            self._insert_tracking(c, tracking)
+        rows = kwargs.get("record_index")
+        if rows:  # a duplicate key raises sqlite3.IntegrityError, which the transaction re-raises as ours
+            c.executemany("INSERT INTO record_index VALUES (?, ?, ?)", rows)
+        self._locked_checks(c, kwargs)
+        return returning
+
+    def _locked_checks(self, c: SQLiteCursor, kwargs: dict[str, Any]) -> None:
+        table = self.events_table_name
+        for stream_id, expected in (kwargs.get("expect_versions") or {}).items():
+            c.execute(
+                f"SELECT MAX(originator_version) FROM {table} WHERE originator_id = ?", (stream_id.hex,)
+            )
+            current = c.fetchone()[0]
+            if (current or 0) != expected:
+                raise _stale(stream_id, expected, current)
+        found = kwargs.get("closed_found")
+        for stream_id in kwargs.get("probe_closed") or ():
+            c.execute(
+                f"SELECT 1 FROM {table} WHERE originator_id = ? AND topic = ? LIMIT 1",
+                (stream_id.hex, CLOSED_TOPIC),
+            )
+            if c.fetchone() is not None and found is not None:
+                found.add(stream_id)
+
+    def lookup_records(self, contract_id: str, keys: Iterable[str]) -> dict[str, str]:
+        keys = list(keys)
+        found: dict[str, str] = {}
+        with self.datastore.transaction(commit=False) as c:
+            for i in range(0, len(keys), LOOKUP_CHUNK):
+                chunk = keys[i : i + LOOKUP_CHUNK]
+                c.execute(
+                    f"SELECT record_key, digest FROM record_index WHERE contract_id = ? "
+                    f"AND record_key IN ({','.join('?' * len(chunk))})",
+                    [contract_id, *chunk],
+                )
+                found.update((row[0], row[1]) for row in c.fetchall())
+        return found
+
+    def clear_record_index(self) -> None:
+        with self.datastore.transaction(commit=True) as c:
+            c.execute("DELETE FROM record_index")
+
+    def select_record_index(self) -> list[tuple[str, str, str]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute("SELECT contract_id, record_key, digest FROM record_index")
+            return [tuple(row) for row in c.fetchall()]  # type: ignore[misc]
+
+    def select_seals(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT notification_id, originator_id, originator_version, stream_hash, global_hash "
+                "FROM event_hashes WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
+                (after, limit),
+            )
+            return [tuple(row) for row in c.fetchall()]
+
+    def last_seal(self) -> tuple[int, str] | None:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                "SELECT notification_id, global_hash FROM event_hashes ORDER BY notification_id DESC LIMIT 1"
+            )
+            row = c.fetchone()
+            return (row[0], row[1]) if row else None
+
+
+class PostgresLedgerRecorder(PostgresProcessRecorder):
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.record_index (contract_id text NOT NULL, "
+                "record_key text NOT NULL, digest text NOT NULL, PRIMARY KEY (contract_id, record_key))"
+            ).format(schema=Identifier(self.datastore.schema))
+        )
+        self._insert_index = SQL("INSERT INTO {schema}.record_index VALUES (%s, %s, %s)").format(
+            schema=Identifier(self.datastore.schema)
+        )
+        self._lookup_index = SQL(
+            "SELECT record_key, digest FROM {schema}.record_index "
+            "WHERE contract_id = %s AND record_key = ANY(%s)"
+        ).format(schema=Identifier(self.datastore.schema))
+        self._clear_index = SQL("DELETE FROM {schema}.record_index").format(
+            schema=Identifier(self.datastore.schema)
+        )
+        schema = Identifier(self.datastore.schema)
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.event_hashes (notification_id bigint PRIMARY KEY, "
+                "originator_id text NOT NULL, originator_version bigint NOT NULL, stream_hash text NOT NULL, "
+                "global_hash text NOT NULL)"
+            ).format(schema=schema)
+        )
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE INDEX IF NOT EXISTS event_hashes_stream ON {schema}.event_hashes "
+                "(originator_id, notification_id)"
+            ).format(schema=schema)
+        )
+        self._last_global = SQL(
+            "SELECT notification_id, global_hash FROM {schema}.event_hashes "
+            "ORDER BY notification_id DESC LIMIT 1"
+        ).format(schema=schema)
+        self._last_stream = SQL(
+            "SELECT stream_hash FROM {schema}.event_hashes WHERE originator_id = %s "
+            "ORDER BY notification_id DESC LIMIT 1"
+        ).format(schema=schema)
+        self._insert_seal = SQL("INSERT INTO {schema}.event_hashes VALUES (%s, %s, %s, %s, %s)").format(
+            schema=schema
+        )
+        self._max_version = SQL(
+            "SELECT MAX(originator_version) AS v FROM {table} WHERE originator_id = %s"
+        ).format(table=Identifier(self.datastore.schema, self.events_table_name))
+        self._closed = SQL(
+            "SELECT 1 AS one FROM {table} WHERE originator_id = %s AND topic = %s LIMIT 1"
+        ).format(table=Identifier(self.datastore.schema, self.events_table_name))
+        self._select_seals = SQL(
+            "SELECT notification_id, originator_id, originator_version, stream_hash, "
+            "global_hash FROM {schema}.event_hashes WHERE notification_id > %s "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(schema=schema)
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        self._locked_checks(curs, stored_events, kwargs)
+        for tracking in kwargs.get("trackings") or ():
+            self._insert_tracking(curs, tracking)
+        rows = kwargs.get("record_index")
+        if rows:
+            curs.executemany(self._insert_index, rows)
+        super()._insert_events(curs, stored_events, **kwargs)
+
+    def _fetch_ids_after_insert_events(
+        self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        ids = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        if stored_events and ids:  # the events table is locked until commit: the chain has one order
+            curs.execute(self._last_global)
+            row = curs.fetchone()
+
+            def last_of_stream(oid: str) -> str | None:
+                curs.execute(self._last_stream, (oid,))
+                found = curs.fetchone()
+                return found["stream_hash"] if found else None
+
+            rows = seal_rows(stored_events, ids, row["global_hash"] if row else GENESIS, last_of_stream)
+            curs.executemany(self._insert_seal, rows)
+        return ids
+
+    def _locked_checks(self, curs: Any, stored_events: Sequence[StoredEvent], kwargs: dict[str, Any]) -> None:
+        # Made before the insert, under the table lock taken here (the insert takes it again, a no-op):
+        # an exception raised after the insert would be swallowed by the base class's pipeline handling
+        # and the transaction committed before it is re-raised.
+        expect, probe = kwargs.get("expect_versions") or {}, kwargs.get("probe_closed") or ()
+        if not stored_events or not (expect or probe):
+            return
+        self._lock_table(curs)
+        for stream_id, expected in expect.items():
+            curs.execute(self._max_version, (stream_id,))
+            current = curs.fetchone()["v"]
+            if (current or 0) != expected:
+                raise _stale(stream_id, expected, current)
+        found = kwargs.get("closed_found")
+        for stream_id in probe:
+            curs.execute(self._closed, (stream_id, CLOSED_TOPIC))
+            if curs.fetchone() is not None and found is not None:
+                found.add(stream_id)
+
+    def select_seals(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_seals, (after, limit))
+            return [
+                (
+                    r["notification_id"],
+                    r["originator_id"],
+                    r["originator_version"],
+                    r["stream_hash"],
+                    r["global_hash"],
+                )
+                for r in curs.fetchall()
+            ]
+
+    def last_seal(self) -> tuple[int, str] | None:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._last_global)
+            row = curs.fetchone()
+            return (row["notification_id"], row["global_hash"]) if row else None
+
+    def lookup_records(self, contract_id: str, keys: Iterable[str]) -> dict[str, str]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._lookup_index, (contract_id, list(keys)))
+            return {row["record_key"]: row["digest"] for row in curs.fetchall()}
+
+    def clear_record_index(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._clear_index)
+
+    def select_record_index(self) -> list[tuple[str, str, str]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                SQL("SELECT contract_id, record_key, digest FROM {schema}.record_index").format(
+                    schema=Identifier(self.datastore.schema)
+                )
+            )
+            return [(r["contract_id"], r["record_key"], r["digest"]) for r in curs.fetchall()]

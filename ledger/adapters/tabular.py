@@ -1,0 +1,427 @@
+"""Providers' records as CSV or xlsx: rows read into the same records JSON lines carry.
+
+A row is a record whose columns are the record's fields (``type``, ``submission_id``,
+``numerator``, …; see contract-format.md); the column order is free and unknown columns
+are ignored, as extra JSON fields are. An empty cell is an absent field. A cost report's
+``high_cost_cases`` cell lists its cases as ``REF:COST; REF:COST``. A row with neither an
+id nor a figure is an unfilled template row and is skipped like a blank line.
+
+Every row becomes a :class:`~ledger.adapters.framing.Line` carrying the decoded record (or the
+refusal of the row), its row number and the row's own text, so the ingest that judges
+JSON lines judges rows the same way, with the same refusals and the same keeping of
+refused rows. The readers are bounded like the JSON-lines reader: a cell over the line
+limit, an xlsx file over :data:`MAX_XLSX_BYTES` or one that would expand beyond
+:data:`MAX_XLSX_EXPANDED` (a zip bomb) is refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ledger.adapters.framing import Line, max_line_bytes
+from ledger.domain.errors import LedgerError
+from ledger.domain.records import RecordRefused, Refusal
+
+FORMATS = ("jsonl", "csv", "xlsx")
+MAX_XLSX_BYTES = 64 * 1024 * 1024
+MAX_XLSX_EXPANDED = 512 * 1024 * 1024
+
+SUBMISSION_COLUMNS = [
+    "type",
+    "submission_id",
+    "contract_id",
+    "provider_id",
+    "indicator_id",
+    "period",
+    "numerator",
+    "denominator",
+    "value",
+]
+COST_COLUMNS = ["type", "report_id", "contract_id", "provider_id", "period", "total_cost", "high_cost_cases"]
+POPULATION_COLUMNS = ["type", "record_id", "contract_id", "year", "segment_id", "count"]
+CLAIM_COLUMNS = [
+    "type",
+    "claim_id",
+    "contract_id",
+    "provider_id",
+    "participant_id",
+    "outcome_id",
+    "period",
+    "evidence",
+    "supersedes",
+]
+EPISODE_COLUMNS = [
+    "type",
+    "episode_id",
+    "contract_id",
+    "provider_id",
+    "health_gain_id",
+    "period",
+    "pre_score",
+    "post_score",
+    "expected_gain",
+    "supersedes",
+]
+FIGURES = (
+    "numerator",
+    "denominator",
+    "value",
+    "total_cost",
+    "high_cost_cases",
+    "count",
+    "pre_score",
+    "post_score",
+)
+IDS = ("submission_id", "report_id", "record_id", "claim_id", "episode_id")
+SHEET_TYPES = {
+    "submissions": "submission",
+    "cost_reports": "cost_report",
+    "population": "population",
+    "outcome_claims": "outcome_claim",
+    "prom_episodes": "prom_episode",
+}
+
+
+def format_of(name: str, given: str | None = None) -> str:
+    """The input format: as given, else from the file name (``.csv``, ``.xlsx``), else JSON lines."""
+    if given:
+        return given
+    suffix = Path(name).suffix.lower()
+    return {".csv": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx"}.get(suffix, "jsonl")
+
+
+def _cases(text: str) -> list[dict[str, str]]:
+    cases = []
+    for i, piece in enumerate(p.strip() for p in text.split(";")):
+        if not piece:
+            continue
+        ref, sep, cost = piece.rpartition(":")
+        if not sep or not ref.strip() or not cost.strip():
+            raise RecordRefused(
+                Refusal(
+                    "invalid_field",
+                    f"high_cost_cases[{i}]",
+                    f"{piece[:60]!r} is not CASE_REF:COST (cases are separated by ';')",
+                )
+            )
+        cases.append({"case_ref": ref.strip(), "cost": cost.strip()})
+    return cases
+
+
+def row_record(header: list[str], cells: list[Any], default_type: str | None = None) -> dict[str, Any] | None:
+    """The record a row holds, or None for an unfilled (blank) row; raises RecordRefused."""
+    record: dict[str, Any] = {}
+    for name, cell in zip(header, cells):
+        if not name or cell is None or (isinstance(cell, str) and not cell.strip()):
+            continue
+        if name in record:
+            raise RecordRefused(
+                Refusal("duplicate_key", name, "the column appears more than once in the header")
+            )
+        record[name] = cell.strip() if isinstance(cell, str) else cell
+    if not any(k in record for k in IDS + FIGURES):
+        return None
+    if default_type and "type" not in record:
+        record["type"] = default_type
+    if isinstance(record.get("high_cost_cases"), str):
+        record["high_cost_cases"] = _cases(record["high_cost_cases"])
+    year = record.get("year")
+    if isinstance(year, str) and year.isascii() and year.isdigit() and len(year) <= 4:
+        record["year"] = int(year)
+    return record
+
+
+def _row_text(cells: list[Any]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(["" if c is None else c for c in cells])
+    return out.getvalue()
+
+
+def _smuggled(cells: list[str]) -> int | None:
+    """The position of the first byte that was not UTF-8 (decoded with surrogateescape), or None."""
+    for cell in cells:
+        for i, char in enumerate(cell):
+            if 0xDC80 <= ord(char) <= 0xDCFF:
+                return i
+    return None
+
+
+def read_csv(stream: BinaryIO, limit: int | None = None) -> Iterator[Line]:
+    """Rows of a CSV file (UTF-8, a leading byte-order mark allowed as Excel writes one)."""
+    limit = limit or max_line_bytes()
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    previous = csv.field_size_limit()
+    csv.field_size_limit(limit)
+    try:
+        reader = csv.reader(text)
+        header: list[str] | None = None
+        last = 0
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                number, last = last + 1, reader.line_num
+                yield Line(
+                    number,
+                    None,
+                    Refusal(
+                        "line_too_long" if "field larger" in str(exc) else "invalid_csv",
+                        None,
+                        f"row is not readable CSV: {exc}",
+                    ),
+                    "",
+                )
+                continue
+            number, last = last + 1, reader.line_num
+            if not any(c.strip() for c in cells):
+                continue
+            raw = _row_text(cells)
+            if _smuggled(cells) is not None:
+                safe_raw = raw.encode("utf-8", errors="surrogateescape").decode(
+                    "utf-8", errors="backslashreplace"
+                )
+                yield Line(
+                    number, None, Refusal("invalid_encoding", None, "the row is not valid UTF-8"), safe_raw
+                )
+                continue
+            if header is None:
+                header = [c.strip() for c in cells]
+                if "type" not in header:
+                    yield Line(
+                        number,
+                        None,
+                        Refusal(
+                            "missing_field",
+                            "type",
+                            "the first row must be a header naming the record's fields, with a 'type' column",
+                        ),
+                        raw,
+                    )
+                    return
+                continue
+            yield _line(number, header, list(cells), raw)
+    finally:
+        csv.field_size_limit(previous)
+        text.detach()
+
+
+def _line(
+    number: int,
+    header: list[str],
+    cells: list[Any],
+    raw: str,
+    default_type: str | None = None,
+    source: str | None = None,
+) -> Line:
+    try:
+        record = row_record(header, cells, default_type)
+    except RecordRefused as exc:
+        return Line(number, None, exc.refusal, raw, source=source)
+    if record is None:
+        return Line(number, None, None, raw, source=source, blank=True)
+    return Line(number, None, None, raw, obj=record, source=source)
+
+
+def _cell(value: Any, column: str) -> Any:
+    """An xlsx cell as record text: numbers by their shortest round-tripping decimal text (never
+    float), a date in a period column as its month (Excel turns "2025-04" into 1 April 2025)."""
+    if isinstance(value, bool) or value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, (datetime, date)):
+        day = value.date() if isinstance(value, datetime) else value
+        return f"{day.year:04d}-{day.month:02d}" if column == "period" and day.day == 1 else day.isoformat()
+    return str(value)
+
+
+def check_xlsx(data_or_path: Path) -> None:
+    """Refuse an xlsx file that is too large or would expand too far (a zip bomb)."""
+    size = data_or_path.stat().st_size
+    if size > MAX_XLSX_BYTES:
+        raise LedgerError(
+            f"{data_or_path.name} is {size:,} bytes (at most {MAX_XLSX_BYTES:,})", code="file_too_large"
+        )
+    try:
+        with zipfile.ZipFile(data_or_path) as archive:
+            expanded = sum(info.file_size for info in archive.infolist())
+    except zipfile.BadZipFile:
+        raise LedgerError(
+            f"{data_or_path.name} is not an xlsx workbook (not a zip archive)", code="invalid_xlsx"
+        ) from None
+    if expanded > MAX_XLSX_EXPANDED:
+        raise LedgerError(
+            f"{data_or_path.name} expands to {expanded:,} bytes (at most {MAX_XLSX_EXPANDED:,})",
+            code="file_too_large",
+        )
+
+
+def read_xlsx(path: Path, limit: int | None = None) -> Iterator[Line]:
+    """Rows of every sheet with a header row; a sheet named submissions, cost_reports or
+    population gives its rows that type when they have no ``type`` column. Row numbers are
+    the sheet's; the source names the sheet (``file.xlsx#submissions``)."""
+    from openpyxl import load_workbook
+
+    limit = limit or max_line_bytes()
+    check_xlsx(path)
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise LedgerError(
+            f"{path.name} is not a readable xlsx workbook: {type(exc).__name__}: {exc}", code="invalid_xlsx"
+        ) from None
+    try:
+        for sheet in book.worksheets:
+            source = f"{path.name}#{sheet.title}"
+            default_type = SHEET_TYPES.get(sheet.title)
+            header: list[str] | None = None
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                if header is None:
+                    if not any(v is not None for v in values):
+                        continue
+                    header = ["" if v is None else str(v).strip() for v in values]
+                    if "type" not in header and default_type is None:
+                        break  # not a data sheet (e.g. the template's reference sheet)
+                    continue
+                cells = [_cell(v, header[i] if i < len(header) else "") for i, v in enumerate(values)]
+                if not any(c is not None and str(c).strip() for c in cells):
+                    continue
+                raw = _row_text(cells)
+                if len(raw.encode("utf-8", errors="surrogatepass")) > limit:
+                    yield Line(
+                        number,
+                        None,
+                        Refusal("line_too_long", None, f"the row is longer than {limit:,} bytes"),
+                        raw[:limit],
+                        source=source,
+                    )
+                    continue
+                yield _line(number, header, cells, raw, default_type, source)
+    finally:
+        book.close()
+
+
+# ------------------------------------------------------------------ upload templates
+
+
+def template_rows(definition: Any, calendar: Any, year: int) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """The upload template of a contract year: per kind, its header and pre-filled rows.
+
+    Submissions: one row per measure (an indicator, or each of its subcomponents) and period,
+    the lead provider filled in (change it where a subcontractor reports the measure); cost
+    reports: one row per provider and period; population (capitation contracts): one row per
+    segment. Ids and figures are left for the provider: a row left unfilled is skipped.
+    """
+    periods = [p.label for p in calendar.periods(year)]
+    lead = definition.lead_provider.id
+    measures = [m for i in definition.indicators for m in i.measures]
+    sheets: dict[str, tuple[list[str], list[list[str]]]] = {
+        "submissions": (
+            SUBMISSION_COLUMNS,
+            [["submission", "", definition.id, lead, m.id, q, "", "", ""] for m in measures for q in periods],
+        ),
+        "cost_reports": (
+            COST_COLUMNS,
+            [["cost_report", "", definition.id, p, q, "", ""] for p in definition.providers for q in periods],
+        ),
+    }
+    if definition.budget.capitation is not None:
+        sheets["population"] = (
+            POPULATION_COLUMNS,
+            [
+                ["population", "", definition.id, str(year), s.id, ""]
+                for s in definition.budget.capitation.segments
+            ],
+        )
+    # claims and episodes are per participant or patient: the header only (payment rules §8, §9)
+    if definition.rate_card is not None:
+        sheets["outcome_claims"] = (CLAIM_COLUMNS, [])
+    if definition.health_gain:
+        sheets["prom_episodes"] = (EPISODE_COLUMNS, [])
+    return sheets
+
+
+def template_reference(definition: Any, calendar: Any, year: int) -> list[list[str]]:
+    """What a provider needs beside the rows: the measures (unit, how periods combine), parties, periods."""
+    rows = [["what", "id", "name", "unit", "aggregation", "how to fill in"]]
+    for indicator in definition.indicators:
+        for m in indicator.measures:
+            how = "numerator and denominator (whole counts or decimals)" if m.unit == "ratio" else "value"
+            rows.append(["measure", m.id, indicator.name, m.unit, m.aggregation, how])
+    for party in [definition.lead_provider, *definition.subcontractors]:
+        rows.append(["provider", party.id, party.name, "", "", "provider_id"])
+    for p in calendar.periods(year):
+        rows.append(["period", p.label, f"contract year {year}", "", "", "period"])
+    rows.append(
+        [
+            "cost report",
+            "high_cost_cases",
+            "cases above the threshold",
+            "",
+            "",
+            "CASE_REF:COST; CASE_REF:COST (a case may appear more than once: its entries add up)",
+        ]
+    )
+    return rows
+
+
+def write_csv(header: list[str], rows: list[list[str]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def write_template_xlsx(
+    path: Path,
+    sheets: dict[str, tuple[list[str], list[list[str]]]],
+    reference: list[list[str]],
+    providers: list[str],
+    measures: list[str],
+) -> None:
+    """An xlsx template: one sheet per record kind with every cell formatted as text (so Excel
+    keeps "2025-04" and "0.10" as written), lists to pick providers and measures from, and a
+    reference sheet."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    book = Workbook()
+    book.remove(book.active)
+    for title, (header, rows) in sheets.items():
+        sheet = book.create_sheet(title)
+        sheet.append(header)
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for row in rows:
+            sheet.append(row)
+        last = max(len(rows) + 1, 2) + 200  # room for rows the provider adds
+        for column in range(1, len(header) + 1):
+            for r in range(2, last + 1):
+                sheet.cell(row=r, column=column).number_format = "@"
+            sheet.column_dimensions[sheet.cell(row=1, column=column).column_letter].width = max(
+                14, len(header[column - 1]) + 4
+            )
+        sheet.freeze_panes = "A2"
+        for name, choices in (("provider_id", providers), ("indicator_id", measures)):
+            if name in header and choices and len(",".join(choices)) < 250:
+                letter = sheet.cell(row=1, column=header.index(name) + 1).column_letter
+                rule = DataValidation(type="list", formula1='"' + ",".join(choices) + '"', allow_blank=True)
+                rule.add(f"{letter}2:{letter}{last}")
+                sheet.add_data_validation(rule)
+    ref = book.create_sheet("reference")
+    for row in reference:
+        ref.append(row)
+    for cell in ref[1]:
+        cell.font = Font(bold=True)
+    book.save(path)

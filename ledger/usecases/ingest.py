@@ -1,0 +1,588 @@
+"""Batch ingest: records applied to the ledger many at a time, one transaction per batch.
+
+The naive get → command → save path runs at a few hundred commands/s; here a
+batch of records is validated, its ids are looked up in the event store's record
+index with a few queries, and the records are applied to year streams held in a
+bounded cache and saved together. A batch is all-or-nothing: a crash loses at
+most the batch in flight, and re-running the same input acknowledges what was
+already applied as duplicates. Memory is bounded by the batch and the cache, not
+by the number of records ingested.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import Tracking
+
+from ledger.domain.aggregates import (
+    SNAPSHOT_EVERY,
+    Contract,
+    Rejection,
+    YearData,
+    rejection_uuid,
+    settlement_uuid,
+    year_data_uuid,
+)
+from ledger.domain.definition import ContractDefinition
+from ledger.domain.errors import NotFound, infrastructure_fault
+from ledger.domain.periods import Calendar
+from ledger.domain.records import (
+    ID_FIELDS,
+    CostReport,
+    OutcomeClaim,
+    PopulationCount,
+    PromEpisode,
+    Record,
+    RecordRefused,
+    Refusal,
+    Submission,
+    check_record,
+    envelope,
+    parse_json_line,
+)
+
+if TYPE_CHECKING:
+    from ledger.adapters.framing import Line
+    from ledger.usecases.application import Ledger
+
+BATCH_SIZE = 2000
+MAX_CACHED_CONTRACTS = 256
+MAX_CACHED_YEARS = 64
+
+ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+
+
+@dataclass
+class IngestReport:
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    corrections: int = 0
+    by_code: Counter[str] = field(default_factory=Counter)
+    late: Counter[tuple[str, int]] = field(default_factory=Counter)  # (contract, closed year) -> records
+    budget_changes: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, other: IngestReport) -> None:
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected += other.rejected
+        self.corrections += other.corrections
+        self.by_code.update(other.by_code)
+        self.late.update(other.late)
+        self.budget_changes.extend(other.budget_changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "corrections": self.corrections,
+            "rejected_by_reason": dict(sorted(self.by_code.items())),
+            "late_for_closed_years": [
+                {"contract_id": c, "year": y, "records": n} for (c, y), n in sorted(self.late.items())
+            ],
+            "budget_changes": self.budget_changes,
+        }
+
+
+@dataclass
+class _ContractState:
+    contract: Contract
+    definition: ContractDefinition
+    calendar: Calendar
+    closed: dict[int, bool] = field(default_factory=dict)
+
+
+@dataclass
+class Rejected:
+    line: int | None
+    raw: str
+    refusal: Refusal
+    contract_id: str | None = None
+    record_type: str | None = None
+    record_id: str | None = None
+    source: str | None = None  # overrides the session's source (e.g. kafka:topic:partition)
+
+
+@dataclass
+class Outcome:
+    """What became of one record: accepted, duplicate or rejected (with the refusal)."""
+
+    status: str
+    refusal: Refusal | None = None
+    record: Record | None = None
+    rejected: Rejected | None = None  # what will be stored as the Rejection (its raw/source may be set)
+
+
+class IngestSession:
+    """Applies batches of records to cached aggregates; :meth:`flush` saves a batch atomically."""
+
+    def __init__(self, app: Ledger, source: str, actor: str) -> None:
+        self.app = app
+        self.source = source
+        self.actor = actor
+        self._provider = actor.split(":", 1)[1] if actor.startswith("provider:") else None
+        self._contracts: OrderedDict[str, _ContractState | None] = OrderedDict()
+        self._years: OrderedDict[tuple[str, int], YearData] = OrderedDict()
+        self._touched: dict[Any, Any] = {}
+        self._loaded_versions: dict[Any, int] = {}
+        self._rejections: list[Rejected] = []
+        self._index_rows: list[tuple[str, str, str]] = []
+        self._batch_index: dict[tuple[str, str], str] = {}
+        self._accepted_years: Counter[tuple[str, int]] = Counter()
+        self.report = IngestReport()
+
+    # -- loading -----------------------------------------------------------------
+
+    def _state(self, contract_id: str) -> _ContractState | None:
+        if contract_id in self._contracts:
+            self._contracts.move_to_end(contract_id)
+            return self._contracts[contract_id]
+        try:
+            contract, definition = self.app.load_contract(contract_id)
+        except NotFound:
+            state = None
+        else:
+            state = _ContractState(contract, definition, definition.calendar(contract.extended))
+        self._contracts[contract_id] = state
+        return state
+
+    def _year_data(self, state: _ContractState, year: int) -> YearData:
+        key = (state.definition.id, year)
+        data = self._years.get(key)
+        if data is None:
+            try:
+                data = self.app.repository.get(year_data_uuid(*key))
+            except AggregateNotFoundError:
+                data = YearData(contract_id=state.definition.id, year=year)
+                self._loaded_versions[data.id] = 0
+            else:
+                self._loaded_versions[data.id] = data.version
+            self._years[key] = data
+        else:
+            self._years.move_to_end(key)
+        self._touched[data.id] = data
+        return data
+
+    def _is_closed(self, state: _ContractState, year: int) -> bool:
+        if year not in state.closed:
+            try:
+                settlement = self.app.repository.get(settlement_uuid(state.definition.id, year))
+            except AggregateNotFoundError:
+                state.closed[year] = False
+            else:
+                state.closed[year] = settlement.closed is not None
+        return state.closed[year]
+
+    # -- applying ----------------------------------------------------------------
+
+    def apply_text(self, text: str, line: int | None = None) -> Outcome:
+        """Apply one JSON-lines record (prefer :meth:`apply_many` for throughput)."""
+        return self.apply_many([(text, None, line)])[0]
+
+    def apply_object(self, obj: Any, raw: str, line: int | None = None) -> Outcome:
+        """Apply one record already decoded to a dict (e.g. from Avro)."""
+        return self.apply_many([(None, obj, line)], raws=[raw])[0]
+
+    def apply_many(
+        self, items: Sequence[tuple[str | None, Any, int | None]], raws: Sequence[str] | None = None
+    ) -> list[Outcome]:
+        """Apply records in order. Each item is (json_text, None, line) or (None, decoded_dict, line);
+        ``raws`` gives the text kept with a rejected decoded record. Nothing is saved until :meth:`flush`.
+        """
+        texts = [
+            text if text is not None else (raws[i] if raws else repr(obj))
+            for i, (text, obj, _) in enumerate(items)
+        ]
+        prepared: list[tuple[Record | None, Rejected | None]] = []
+        wanted: dict[str, set[str]] = {}
+        for (text, obj, line), raw in zip(items, texts):
+            try:
+                record, rejected = self._check(text, obj, raw, line)
+            except Exception as exc:
+                record, rejected = None, Rejected(line, raw, unprocessable(exc))
+            prepared.append((record, rejected))
+            if record is not None:
+                wanted.setdefault(record.contract_id, set()).add(f"{record.type}:{record.record_id}")
+        known: dict[str, dict[str, str]] = {}
+        for contract_id, keys in wanted.items():
+            missing = [k for k in keys if (contract_id, k) not in self._batch_index]
+            known[contract_id] = self.app.recorder.lookup_records(contract_id, missing) if missing else {}
+        outcomes = []
+        for (record, rejected), (_, _, line), raw in zip(prepared, items, texts):
+            if rejected is not None:
+                outcomes.append(self._reject(rejected))
+            else:
+                assert record is not None
+                outcomes.append(self._apply(record, known[record.contract_id], raw, line))
+        return outcomes
+
+    def _check(
+        self, text: str | None, obj: Any, raw: str, line: int | None
+    ) -> tuple[Record | None, Rejected | None]:
+        try:
+            env = envelope(parse_json_line(text) if text is not None else obj)
+        except RecordRefused as exc:
+            return None, Rejected(line, raw, exc.refusal)
+        state = self._state(env.contract_id)
+        if state is None:
+            return None, Rejected(
+                line,
+                raw,
+                Refusal("unknown_contract", "contract_id", f"no contract {env.contract_id!r} is registered"),
+                env.contract_id,
+                env.type,
+                env.record_id,
+            )
+        try:
+            record = check_record(env, state.definition, state.calendar)
+        except RecordRefused as exc:
+            return None, Rejected(line, raw, exc.refusal, env.contract_id, env.type, env.record_id)
+        if self._provider is not None:
+            if self._provider not in state.definition.providers_ever:
+                return None, Rejected(
+                    line,
+                    raw,
+                    Refusal(
+                        "not_authorized",
+                        "contract_id",
+                        f"provider:{self._provider} is not a provider party to {state.definition.id}",
+                    ),
+                    env.contract_id,
+                    env.type,
+                    env.record_id,
+                )
+            own = getattr(record, "provider_id", self._provider)
+            if own != self._provider:
+                return None, Rejected(
+                    line,
+                    raw,
+                    Refusal(
+                        "not_authorized",
+                        "provider_id",
+                        f"provider:{self._provider} may submit only its own records, not {own}'s",
+                    ),
+                    env.contract_id,
+                    env.type,
+                    env.record_id,
+                )
+        return record, None
+
+    def _apply(self, record: Record, known: dict[str, str], raw: str, line: int | None) -> Outcome:
+        key = f"{record.type}:{record.record_id}"
+        seen = self._batch_index.get((record.contract_id, key)) or known.get(key)
+        if seen is not None:
+            if seen == record.digest:
+                self.report.duplicates += 1
+                return Outcome(DUPLICATE, record=record)
+            return self._reject(
+                Rejected(
+                    line,
+                    raw,
+                    Refusal(
+                        "conflicting_duplicate",
+                        ID_FIELDS[record.type],
+                        f"{record.record_id!r} was already accepted with different content; "
+                        f"send a correction under a new id",
+                    ),
+                    record.contract_id,
+                    record.type,
+                    record.record_id,
+                )
+            )
+        state = self._state(record.contract_id)
+        assert state is not None
+        data = self._year_data(state, record.year)
+        affected = {record.year}
+        if isinstance(record, (OutcomeClaim, PromEpisode)):
+            found = self._superseded(state, record, raw, line)
+            if isinstance(found, Rejected):
+                return self._reject(found)
+        if isinstance(record, OutcomeClaim):
+            # the claim's place in arrival order; a correction keeps the first claim's (payment rules §8)
+            arrival = (
+                found[1][4]
+                if found is not None
+                else [datetime.now(UTC).isoformat(), record.year, data.version + 1]
+            )
+            data.accept_claim(record, list(arrival), self.actor)
+            superseded = record.supersedes
+            # a claim moves the caps of every later year: each closed one is flagged for restatement
+            first = min(record.year, found[0]) if found is not None else record.year
+            affected = set(range(first, state.calendar.years + 1))
+        elif isinstance(record, PromEpisode):
+            data.accept_episode(record, self.actor)
+            superseded = record.supersedes
+            if found is not None:
+                affected.add(found[0])
+        elif isinstance(record, Submission):
+            superseded = data.accept_submission(record, self.actor)
+        elif isinstance(record, CostReport):
+            superseded = data.accept_cost_report(record, self.actor)
+        else:
+            before = data.population_counts()
+            superseded = data.accept_population(record, self.actor)
+            self._population_changed(state, record, before, data.population_counts())
+        self._batch_index[(record.contract_id, key)] = record.digest
+        self._index_rows.append((record.contract_id, key, record.digest))
+        self.report.accepted += 1
+        if superseded is not None:
+            self.report.corrections += 1
+        for year in affected:
+            self._accepted_years[(record.contract_id, year)] += 1
+        return Outcome(ACCEPTED, record=record)
+
+    def _peek_year(self, state: _ContractState, year: int) -> YearData | None:
+        """A year's data stream if it exists (cached, not marked for saving)."""
+        key = (state.definition.id, year)
+        data = self._years.get(key)
+        if data is not None:
+            return data
+        try:
+            data = self.app.repository.get(year_data_uuid(*key))
+        except AggregateNotFoundError:
+            return None
+        self._loaded_versions[data.id] = data.version
+        self._years[key] = data
+        return data
+
+    def _superseded(
+        self, state: _ContractState, record: OutcomeClaim | PromEpisode, raw: str, line: int | None
+    ) -> tuple[int, list[Any]] | Rejected | None:
+        """The (year, entry) of the accepted claim or episode a correction names, or its refusal."""
+        if record.supersedes is None:
+            return None
+        kind = "claim" if isinstance(record, OutcomeClaim) else "episode"
+        for year in range(1, state.calendar.years + 1):
+            data = self._peek_year(state, year)
+            held = getattr(data, "claims" if kind == "claim" else "episodes", {}) if data is not None else {}
+            entry = held.get(record.supersedes)
+            if entry is None:
+                continue
+            if entry[0] != record.provider_id:
+                return Rejected(
+                    line,
+                    raw,
+                    Refusal(
+                        "invalid_supersedes",
+                        "supersedes",
+                        f"{kind} {record.supersedes!r} is {entry[0]}'s, not {record.provider_id}'s",
+                    ),
+                    record.contract_id,
+                    record.type,
+                    record.record_id,
+                )
+            later = next(
+                (
+                    getattr(d, "superseded", {}).get(record.supersedes)
+                    for y in range(1, state.calendar.years + 1)
+                    if (d := self._peek_year(state, y)) is not None
+                    and record.supersedes in getattr(d, "superseded", {})
+                ),
+                None,
+            )
+            if later is not None:
+                return Rejected(
+                    line,
+                    raw,
+                    Refusal(
+                        "already_superseded",
+                        "supersedes",
+                        f"{kind} {record.supersedes!r} was already corrected by "
+                        f"{later!r}; correct that one instead",
+                    ),
+                    record.contract_id,
+                    record.type,
+                    record.record_id,
+                )
+            return year, entry
+        return Rejected(
+            line,
+            raw,
+            Refusal(
+                "unknown_supersedes",
+                "supersedes",
+                f"no accepted {kind} {record.supersedes!r} of contract {record.contract_id!r}",
+            ),
+            record.contract_id,
+            record.type,
+            record.record_id,
+        )
+
+    def _population_changed(
+        self, state: _ContractState, record: PopulationCount, before: dict[str, int], after: dict[str, int]
+    ) -> None:
+        change = self.app.population_budget_change(state.definition, record.year, before, after)
+        if change is None:
+            return
+        amount, trace = change
+        state.contract.set_budget(
+            year=record.year,
+            amount=amount,
+            reason="population",
+            note=f"population count {record.record_id} ({record.segment_id}: {record.count})",
+            trace=trace,
+            actor=self.actor,
+        )
+        self._touched[state.contract.id] = state.contract
+        self.report.budget_changes.append(
+            {
+                "contract_id": record.contract_id,
+                "year": record.year,
+                "budget": format(amount, "f"),
+                "record_id": record.record_id,
+            }
+        )
+
+    def reject(
+        self, refusal: Refusal, raw: str, line: int | None = None, source: str | None = None
+    ) -> Outcome:
+        """Record a refusal decided before the ledger could read the record (e.g. undecodable bytes)."""
+        return self._reject(Rejected(line, raw, refusal, source=source))
+
+    def _reject(self, rejected: Rejected) -> Outcome:
+        self._rejections.append(rejected)
+        self.report.rejected += 1
+        self.report.by_code[rejected.refusal.code] += 1
+        return Outcome(REJECTED, refusal=rejected.refusal, rejected=rejected)
+
+    # -- saving ------------------------------------------------------------------
+
+    def flush(self, trackings: Sequence[Tracking] = ()) -> IngestReport:
+        """Save everything applied since the last flush in one transaction; return its counts.
+
+        ``trackings`` (e.g. Kafka offsets as ``Tracking("kafka:topic:partition", offset)``)
+        are recorded in the same transaction, even when the batch produced no events.
+        """
+        aggregates = list(self._touched.values())
+        seen_keys: set[str] = set()
+        for r in self._rejections:
+            key = hashlib.sha256(f"{r.refusal.code}\n{r.raw}".encode()).hexdigest()
+            if key in seen_keys or self.app.recorder.select_events(rejection_uuid(key), limit=1):
+                continue
+            seen_keys.add(key)
+            aggregates.append(
+                Rejection(
+                    key=key,
+                    source=r.source or self.source,
+                    line=r.line,
+                    raw=r.raw,
+                    code=r.refusal.code,
+                    field=r.refusal.field,
+                    message=r.refusal.message,
+                    contract_id=r.contract_id,
+                    record_type=r.record_type,
+                    record_id=r.record_id,
+                    actor=self.actor,
+                )
+            )
+        probe = {settlement_uuid(*key): key for key in self._accepted_years}
+        closed: set[Any] = set()
+        if aggregates or trackings:
+            self.app.save(
+                *aggregates,
+                trackings=list(trackings),
+                record_index=self._index_rows,
+                probe_closed=list(probe),
+                closed_found=closed,
+            )
+        for stream_id in closed:  # decided under the batch's write lock, not from a cache
+            self.report.late[probe[stream_id]] += self._accepted_years[probe[stream_id]]
+        for agg in self._touched.values():
+            if isinstance(agg, YearData):
+                before = self._loaded_versions.get(agg.id, 0)
+                if _snapshot_due(agg, before):
+                    self.app.snapshot(agg)
+                self._loaded_versions[agg.id] = agg.version
+        report, self.report = self.report, IngestReport()
+        self._touched.clear()
+        self._rejections.clear()
+        self._index_rows = []
+        self._batch_index.clear()
+        self._accepted_years.clear()
+        while len(self._years) > MAX_CACHED_YEARS:
+            _, evicted = self._years.popitem(last=False)
+            self._loaded_versions.pop(evicted.id, None)
+        while len(self._contracts) > MAX_CACHED_CONTRACTS:
+            self._contracts.popitem(last=False)
+        return report
+
+    def discard_pending(self) -> None:
+        """Drop what :meth:`flush` would save, keeping the state it produced (a dry run's
+        next batch still sees this one's records: duplicates within a file are found)."""
+        for aggregate in self._touched.values():
+            aggregate.collect_events()
+        for (contract_id, year), n in self._accepted_years.items():
+            state = self._state(contract_id)
+            if state is not None and self._is_closed(state, year):
+                self.report.late[(contract_id, year)] += n
+        self._accepted_years.clear()
+        self._touched.clear()
+        self._rejections.clear()
+        self._index_rows = []
+
+    def reset(self) -> None:
+        """Forget all cached state (after a concurrent write made it stale)."""
+        self._contracts.clear()
+        self._years.clear()
+        self._touched.clear()
+        self._loaded_versions.clear()
+        self._rejections.clear()
+        self._index_rows = []
+        self._batch_index.clear()
+        self._accepted_years.clear()
+        self.report = IngestReport()
+
+
+def _snapshot_due(data: YearData, before: int) -> bool:
+    """Every SNAPSHOT_EVERY events; a stream holding outcome claims or PROM episodes (state that grows with
+    the records, payment rules §8, §9) only when its version doubles, so snapshots stay linear overall."""
+    if data.version // SNAPSHOT_EVERY <= before // SNAPSHOT_EVERY:
+        return False
+    if not (getattr(data, "claims", None) or getattr(data, "episodes", None)):
+        return True
+    return (data.version // SNAPSHOT_EVERY).bit_length() > (before // SNAPSHOT_EVERY).bit_length()
+
+
+def apply_lines(session: IngestSession, chunk: Sequence[Line]) -> list[Outcome]:
+    """Apply framed lines or rows: refused frames are kept as refusals, the rest parsed and applied."""
+    outcomes = []
+    for line in chunk:
+        if line.refusal is not None:
+            outcomes.append(session.reject(line.refusal, line.raw, line.number, line.source))
+    texts = [line for line in chunk if line.refusal is None and line.text is not None]
+    outcomes += session.apply_many([(line.text, None, line.number) for line in texts])
+    rows = [line for line in chunk if line.refusal is None and line.obj is not None]
+    if rows:
+        applied = session.apply_many(
+            [(None, line.obj, line.number) for line in rows], raws=[r.raw for r in rows]
+        )
+        for line, outcome in zip(rows, applied):
+            if outcome.rejected is not None and line.source is not None:
+                outcome.rejected.source = line.source
+        outcomes += applied
+    return outcomes
+
+
+def unprocessable(exc: BaseException) -> Refusal:
+    """The refusal of a record whose processing raised something unforeseen (kept, never fatal)."""
+    text = " ".join(str(exc).split())
+    return Refusal(
+        "unprocessable",
+        None,
+        f"the record could not be processed ({type(exc).__name__}: "
+        f"{text[:300]}{'…' if len(text) > 300 else ''})",
+    )
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """True for an outage or a full disk (the batch is retried later), False for a failure one
+    record's data can cause (the batch is split to isolate that record)."""
+    return infrastructure_fault(exc) or isinstance(exc, MemoryError)
