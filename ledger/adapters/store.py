@@ -41,6 +41,7 @@ from ledger.adapters.audit import GENESIS, seal_rows
 
 LOOKUP_CHUNK = 500
 CLOSED_TOPIC = "ledger.domain.aggregates:Settlement.YearClosed"
+LEGACY_CLOSED_TOPIC = "ledger.domain:Settlement.YearClosed"  # recorded before the domain became a package
 
 
 def _stale(stream_id: Any, expected: int, current: int | None) -> IntegrityError:
@@ -101,8 +102,8 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
         found = kwargs.get("closed_found")
         for stream_id in kwargs.get("probe_closed") or ():
             c.execute(
-                f"SELECT 1 FROM {table} WHERE originator_id = ? AND topic = ? LIMIT 1",
-                (stream_id.hex, CLOSED_TOPIC),
+                f"SELECT 1 FROM {table} WHERE originator_id = ? AND topic IN (?, ?) LIMIT 1",
+                (stream_id.hex, CLOSED_TOPIC, LEGACY_CLOSED_TOPIC),
             )
             if c.fetchone() is not None and found is not None:
                 found.add(stream_id)
@@ -196,7 +197,7 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
             "SELECT MAX(originator_version) AS v FROM {table} WHERE originator_id = %s"
         ).format(table=Identifier(self.datastore.schema, self.events_table_name))
         self._closed = SQL(
-            "SELECT 1 AS one FROM {table} WHERE originator_id = %s AND topic = %s LIMIT 1"
+            "SELECT 1 AS one FROM {table} WHERE originator_id = %s AND topic IN (%s, %s) LIMIT 1"
         ).format(table=Identifier(self.datastore.schema, self.events_table_name))
         self._select_seals = SQL(
             "SELECT notification_id, originator_id, originator_version, stream_hash, "
@@ -245,7 +246,7 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
                 raise _stale(stream_id, expected, current)
         found = kwargs.get("closed_found")
         for stream_id in probe:
-            curs.execute(self._closed, (stream_id, CLOSED_TOPIC))
+            curs.execute(self._closed, (stream_id, CLOSED_TOPIC, LEGACY_CLOSED_TOPIC))
             if curs.fetchone() is not None and found is not None:
                 found.add(stream_id)
 

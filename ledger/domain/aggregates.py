@@ -12,15 +12,28 @@ Aggregate ids are name-based UUIDs (:func:`contract_uuid` …), so any process c
 address a stream without a lookup, and two processes creating the same stream
 collide on the event store's optimistic concurrency check instead of forking it.
 Every event carries the ``actor`` who caused it.
+
+One aggregate style: command methods decorated with ``@event("PastTense")``; a public command
+checks the aggregate's own invariants (``check_*``, raising a ledger error) before it triggers a
+private decorated method. An event whose stored form changed is declared as a nested class with
+its ``class_version`` and ``upcast_vN_vM`` methods and named in ``@event(Class)``. Every event class
+has a ``class_version`` (1 unless it says otherwise, from :class:`LedgerAggregate`).
+
+State that a close or a restatement reads is held in small named tuples (:class:`SubmissionState`
+…); they are stored as JSON arrays in snapshots, as the positional lists before them were.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+from eventsourcing.utils import get_topic, register_topic
+
+from ledger.domain import errors
 
 NAMESPACE = UUID("6f1c2a8e-3b4d-5e6f-8a9b-0c1d2e3f4a5b")
 SNAPSHOT_EVERY = 500
@@ -46,7 +59,79 @@ def _key(*parts: str) -> str:
     return "|".join(parts)
 
 
-class Contract(Aggregate):
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class LedgerAggregate(Aggregate):
+    """Base of the ledger's aggregates: every event class is at ``class_version`` 1 unless it says otherwise
+    (raise it with an ``upcast_vN_vM`` static method; never edit a stored event's meaning)."""
+
+    class_version = 1
+
+    class Event(Aggregate.Event):
+        class_version = 1
+
+    class Created(Event, Aggregate.Created):
+        class_version = 1
+
+
+class SubmissionState(NamedTuple):
+    """The latest accepted submission for a (measure, period, provider)."""
+
+    submission_id: str
+    provider_id: str
+    indicator_id: str
+    period: str
+    numerator: Decimal | None
+    denominator: Decimal | None
+    value: Decimal | None
+    supersedes: str | None
+
+
+class CostState(NamedTuple):
+    """The latest cost report of a (provider, period); ``high_cost_cases`` is [[case, cost], …]."""
+
+    report_id: str
+    provider_id: str
+    period: str
+    total_cost: Decimal
+    high_cost_cases: list[list[Any]]
+    supersedes: str | None
+
+
+class PopulationState(NamedTuple):
+    """The latest population count of a segment."""
+
+    record_id: str
+    count: int
+    supersedes: str | None
+
+
+class ClaimState(NamedTuple):
+    """An outcome claim (payment rules §8); ``arrival`` is its place in arrival order."""
+
+    provider_id: str
+    participant_id: str
+    outcome_id: str
+    period: str
+    arrival: list[Any]
+    supersedes: str | None
+
+
+class EpisodeState(NamedTuple):
+    """A PROM episode (payment rules §9); ``expected_gain`` None means the entry's target gain."""
+
+    provider_id: str
+    health_gain_id: str
+    period: str
+    pre_score: Decimal
+    post_score: Decimal
+    expected_gain: Decimal | None
+    supersedes: str | None
+
+
+class Contract(LedgerAggregate):
     """A registered contract: its definition and everything that changes its terms."""
 
     @staticmethod
@@ -77,8 +162,18 @@ class Contract(Aggregate):
         self.baselines[key] = value
         self.baseline_after[key] = len(self.variations)
 
-    @event("ExtensionRecorded")
+    def check_extendable(self, extension_years: int) -> None:
+        if self.extended:
+            raise errors.InvalidCommand(f"contract {self.contract_id!r} is already extended")
+        if extension_years == 0:
+            raise errors.InvalidCommand(f"contract {self.contract_id!r} has no extension_years in its terms")
+
     def record_extension(self, years: int, actor: str) -> None:
+        self.check_extendable(years)
+        self._extension_recorded(years=years, actor=actor)
+
+    @event("ExtensionRecorded")
+    def _extension_recorded(self, years: int, actor: str) -> None:
         self.extended = True
 
     @event("VariationRecorded")
@@ -99,7 +194,7 @@ class Contract(Aggregate):
         return self.budgets.get(str(year))
 
 
-class YearData(Aggregate):
+class YearData(LedgerAggregate):
     """The providers' accepted data for one contract year. Corrections supersede; nothing is removed.
 
     The state keeps only what a command or a year close needs — the latest version
@@ -117,168 +212,39 @@ class YearData(Aggregate):
     def __init__(self, contract_id: str, year: int) -> None:
         self.contract_id = contract_id
         self.year = year
-        # "measure|period|provider" -> [id, provider, measure, period, num, den, value, supersedes]
-        self.latest_submission: dict[str, list[Any]] = {}
-        # "provider|period" -> [id, provider, period, total, [[case, cost], ...], supersedes]
-        self.latest_cost: dict[str, list[Any]] = {}
-        self.population: dict[str, list[Any]] = {}  # segment -> [record id, count, supersedes]
+        self.latest_submission: dict[str, SubmissionState] = {}  # "measure|period|provider" ->
+        self.latest_cost: dict[str, CostState] = {}  # "provider|period" ->
+        self.population: dict[str, PopulationState] = {}  # segment ->
         self._rate_card_state()
 
     def _rate_card_state(self) -> None:
-        # claim id -> [provider, participant, outcome, period, arrival, supersedes] (payment rules §8)
-        self.claims: dict[str, list[Any]] = {}
-        # episode id -> [provider, entry, period, pre, post, expected_gain or None, supersedes] (§9)
-        self.episodes: dict[str, list[Any]] = {}
+        self.claims: dict[str, ClaimState] = {}  # claim id -> (payment rules §8)
+        self.episodes: dict[str, EpisodeState] = {}  # episode id -> (§9)
         self.superseded: dict[str, str] = {}  # claim or episode id (of any year) -> the id replacing it
 
-    class SubmissionAccepted(Aggregate.Event):
-        submission_id: str
-        provider_id: str
-        indicator_id: str
-        period: str
-        numerator: Decimal | None
-        denominator: Decimal | None
-        value: Decimal | None
-        digest: str
-        supersedes: str | None
-        actor: str
+    def restore_named_state(self) -> None:
+        """Named tuples again after a snapshot (it stores them as JSON arrays); older snapshots lack
+        the rate-card state."""
+        if not hasattr(self, "claims"):
+            self._rate_card_state()
+        for name, kind in (
+            ("latest_submission", SubmissionState),
+            ("latest_cost", CostState),
+            ("population", PopulationState),
+            ("claims", ClaimState),
+            ("episodes", EpisodeState),
+        ):
+            held: dict[str, Any] = getattr(self, name)
+            for key, row in held.items():
+                if type(row) is not kind:
+                    held[key] = kind(*row)
 
-        def apply(self, agg: YearData) -> None:
-            agg.latest_submission[_key(self.indicator_id, self.period, self.provider_id)] = [
-                self.submission_id,
-                self.provider_id,
-                self.indicator_id,
-                self.period,
-                self.numerator,
-                self.denominator,
-                self.value,
-                self.supersedes,
-            ]
-
-    class CostReported(Aggregate.Event):
-        report_id: str
-        provider_id: str
-        period: str
-        total_cost: Decimal
-        high_cost_cases: list[list[Any]]
-        digest: str
-        supersedes: str | None
-        actor: str
-
-        def apply(self, agg: YearData) -> None:
-            agg.latest_cost[_key(self.provider_id, self.period)] = [
-                self.report_id,
-                self.provider_id,
-                self.period,
-                self.total_cost,
-                self.high_cost_cases,
-                self.supersedes,
-            ]
-
-    class PopulationCounted(Aggregate.Event):
-        record_id: str
-        segment_id: str
-        count: int
-        digest: str
-        supersedes: str | None
-        actor: str
-
-        def apply(self, agg: YearData) -> None:
-            agg.population[self.segment_id] = [self.record_id, self.count, self.supersedes]
-
-    class OutcomeClaimed(Aggregate.Event):
-        """An outcome claim (payment rules §8). ``arrival`` is the claim's place in arrival order: its
-        own for a new claim, the first claim's of its correction chain for a correction."""
-
-        claim_id: str
-        provider_id: str
-        participant_id: str
-        outcome_id: str
-        period: str
-        evidence: str | None
-        digest: str
-        supersedes: str | None
-        arrival: list[Any]
-        actor: str
-
-        def apply(self, agg: YearData) -> None:
-            if not hasattr(agg, "claims"):
-                agg._rate_card_state()
-            agg.claims[self.claim_id] = [
-                self.provider_id,
-                self.participant_id,
-                self.outcome_id,
-                self.period,
-                self.arrival,
-                self.supersedes,
-            ]
-            if self.supersedes is not None:
-                agg.superseded[self.supersedes] = self.claim_id
-
-    class PromEpisodeRecorded(Aggregate.Event):
-        """A PROM episode (payment rules §9); ``supersedes`` names the episode it corrects (any year)."""
-
-        episode_id: str
-        provider_id: str
-        health_gain_id: str
-        period: str
-        pre_score: Decimal
-        post_score: Decimal
-        expected_gain: Decimal | None
-        digest: str
-        supersedes: str | None
-        actor: str
-
-        def apply(self, agg: YearData) -> None:
-            if not hasattr(agg, "episodes"):
-                agg._rate_card_state()
-            agg.episodes[self.episode_id] = [
-                self.provider_id,
-                self.health_gain_id,
-                self.period,
-                self.pre_score,
-                self.post_score,
-                self.expected_gain,
-                self.supersedes,
-            ]
-            if self.supersedes is not None:
-                agg.superseded[self.supersedes] = self.episode_id
-
-    def accept_claim(self, c: Any, arrival: list[Any], actor: str) -> None:
-        self.trigger_event(
-            self.OutcomeClaimed,
-            claim_id=c.claim_id,
-            provider_id=c.provider_id,
-            participant_id=c.participant_id,
-            outcome_id=c.outcome_id,
-            period=c.period,
-            evidence=c.evidence,
-            digest=c.digest,
-            supersedes=c.supersedes,
-            arrival=arrival,
-            actor=actor,
-        )
-
-    def accept_episode(self, e: Any, actor: str) -> None:
-        self.trigger_event(
-            self.PromEpisodeRecorded,
-            episode_id=e.episode_id,
-            provider_id=e.provider_id,
-            health_gain_id=e.health_gain_id,
-            period=e.period,
-            pre_score=e.pre_score,
-            post_score=e.post_score,
-            expected_gain=e.expected_gain,
-            digest=e.digest,
-            supersedes=e.supersedes,
-            actor=actor,
-        )
+    # ---------------------------------------------------------------- commands
 
     def accept_submission(self, s: Any, actor: str) -> str | None:
         previous = self.latest_submission.get(_key(s.indicator_id, s.period, s.provider_id))
-        supersedes = previous[0] if previous else None
-        self.trigger_event(
-            self.SubmissionAccepted,
+        supersedes = previous.submission_id if previous else None
+        self._submission_accepted(
             submission_id=s.submission_id,
             provider_id=s.provider_id,
             indicator_id=s.indicator_id,
@@ -294,9 +260,8 @@ class YearData(Aggregate):
 
     def accept_cost_report(self, c: Any, actor: str) -> str | None:
         previous = self.latest_cost.get(_key(c.provider_id, c.period))
-        supersedes = previous[0] if previous else None
-        self.trigger_event(
-            self.CostReported,
+        supersedes = previous.report_id if previous else None
+        self._cost_reported(
             report_id=c.report_id,
             provider_id=c.provider_id,
             period=c.period,
@@ -310,9 +275,8 @@ class YearData(Aggregate):
 
     def accept_population(self, p: Any, actor: str) -> str | None:
         previous = self.population.get(p.segment_id)
-        supersedes = previous[0] if previous else None
-        self.trigger_event(
-            self.PopulationCounted,
+        supersedes = previous.record_id if previous else None
+        self._population_counted(
             record_id=p.record_id,
             segment_id=p.segment_id,
             count=p.count,
@@ -322,11 +286,128 @@ class YearData(Aggregate):
         )
         return supersedes
 
+    def accept_claim(self, c: Any, arrival: list[Any], actor: str) -> None:
+        self._outcome_claimed(
+            claim_id=c.claim_id,
+            provider_id=c.provider_id,
+            participant_id=c.participant_id,
+            outcome_id=c.outcome_id,
+            period=c.period,
+            evidence=c.evidence,
+            digest=c.digest,
+            supersedes=c.supersedes,
+            arrival=arrival,
+            actor=actor,
+        )
+
+    def accept_episode(self, e: Any, actor: str) -> None:
+        self._prom_episode_recorded(
+            episode_id=e.episode_id,
+            provider_id=e.provider_id,
+            health_gain_id=e.health_gain_id,
+            period=e.period,
+            pre_score=e.pre_score,
+            post_score=e.post_score,
+            expected_gain=e.expected_gain,
+            digest=e.digest,
+            supersedes=e.supersedes,
+            actor=actor,
+        )
+
     def population_counts(self) -> dict[str, int]:
-        return {segment: int(v[1]) for segment, v in self.population.items()}
+        return {segment: int(v.count) for segment, v in self.population.items()}
+
+    # ------------------------------------------------------------------ events
+
+    @event("SubmissionAccepted")
+    def _submission_accepted(
+        self,
+        submission_id: str,
+        provider_id: str,
+        indicator_id: str,
+        period: str,
+        numerator: Decimal | None,
+        denominator: Decimal | None,
+        value: Decimal | None,
+        digest: str,
+        supersedes: str | None,
+        actor: str,
+    ) -> None:
+        self.latest_submission[_key(indicator_id, period, provider_id)] = SubmissionState(
+            submission_id, provider_id, indicator_id, period, numerator, denominator, value, supersedes
+        )
+
+    @event("CostReported")
+    def _cost_reported(
+        self,
+        report_id: str,
+        provider_id: str,
+        period: str,
+        total_cost: Decimal,
+        high_cost_cases: list[list[Any]],
+        digest: str,
+        supersedes: str | None,
+        actor: str,
+    ) -> None:
+        self.latest_cost[_key(provider_id, period)] = CostState(
+            report_id, provider_id, period, total_cost, high_cost_cases, supersedes
+        )
+
+    @event("PopulationCounted")
+    def _population_counted(
+        self, record_id: str, segment_id: str, count: int, digest: str, supersedes: str | None, actor: str
+    ) -> None:
+        self.population[segment_id] = PopulationState(record_id, count, supersedes)
+
+    @event("OutcomeClaimed")
+    def _outcome_claimed(
+        self,
+        claim_id: str,
+        provider_id: str,
+        participant_id: str,
+        outcome_id: str,
+        period: str,
+        evidence: str | None,
+        digest: str,
+        supersedes: str | None,
+        arrival: list[Any],
+        actor: str,
+    ) -> None:
+        """An outcome claim (payment rules §8). ``arrival`` is the claim's place in arrival order: its
+        own for a new claim, the first claim's of its correction chain for a correction."""
+        if not hasattr(self, "claims"):
+            self._rate_card_state()
+        self.claims[claim_id] = ClaimState(
+            provider_id, participant_id, outcome_id, period, arrival, supersedes
+        )
+        if supersedes is not None:
+            self.superseded[supersedes] = claim_id
+
+    @event("PromEpisodeRecorded")
+    def _prom_episode_recorded(
+        self,
+        episode_id: str,
+        provider_id: str,
+        health_gain_id: str,
+        period: str,
+        pre_score: Decimal,
+        post_score: Decimal,
+        expected_gain: Decimal | None,
+        digest: str,
+        supersedes: str | None,
+        actor: str,
+    ) -> None:
+        """A PROM episode (payment rules §9); ``supersedes`` names the episode it corrects (any year)."""
+        if not hasattr(self, "episodes"):
+            self._rate_card_state()
+        self.episodes[episode_id] = EpisodeState(
+            provider_id, health_gain_id, period, pre_score, post_score, expected_gain, supersedes
+        )
+        if supersedes is not None:
+            self.superseded[supersedes] = episode_id
 
 
-class Settlement(Aggregate):
+class Settlement(LedgerAggregate):
     """Payment decisions for one contract year: instalments, the close, and true-ups."""
 
     @staticmethod
@@ -342,8 +423,91 @@ class Settlement(Aggregate):
         self.true_ups: list[dict[str, Any]] = []  # restatements and adjustments, in order
         self.disputes: dict[str, dict[str, Any]] = {}
 
+    # ------------------------------------------------------------- invariants
+
+    def check_open(self) -> None:
+        """A closed year takes no new decision but a restatement."""
+        if self.closed is not None:
+            raise errors.YearClosed(
+                f"year {self.year} of {self.contract_id!r} is already closed; a restatement "
+                f"recomputes it from the data now held"
+            )
+
+    def check_closed(self) -> None:
+        """Only a closed year is restated."""
+        if self.closed is None:
+            raise errors.YearNotClosed(
+                f"year {self.year} of {self.contract_id!r} is not closed; close it first"
+            )
+
+    def check_period_undecided(self, period: str) -> None:
+        if period in self.decided_periods():
+            raise errors.InvalidCommand(
+                f"the instalment of {period} of {self.contract_id!r} year {self.year} is already decided",
+                code="instalment_decided",
+            )
+
+    def check_decided(self) -> tuple[str, str]:
+        """(label, decided_at) of the decision a dispute would be about; refused before the close."""
+        latest = self.latest_decision()
+        if latest is None:
+            raise errors.InvalidCommand(
+                f"year {self.year} of {self.contract_id!r} has no decision to dispute yet",
+                code="nothing_to_dispute",
+            )
+        return latest
+
+    def check_within_time_bar(self, now: datetime, bar_days: int) -> None:
+        """A dispute is raised within ``bar_days`` of the decision it disputes."""
+        label, decided_at = self.check_decided()
+        decided = datetime.fromisoformat(decided_at.replace("Z", "+00:00"))
+        if now - decided > timedelta(days=bar_days):
+            raise errors.InvalidCommand(
+                f"the {label} of {self.contract_id} year {self.year} was decided on {decided_at}; disputes "
+                f"must be raised within {bar_days} days (time bar passed "
+                f"{_iso(decided + timedelta(days=bar_days))})",
+                code="time_barred",
+            )
+
+    def check_dispute_open(self, dispute_id: str) -> None:
+        """A dispute is resolved once."""
+        dispute = self.disputes.get(dispute_id)
+        if dispute is None:
+            raise errors.NotFound(
+                f"no dispute {dispute_id!r} on {self.contract_id} year {self.year}", code="unknown_dispute"
+            )
+        if dispute["status"] != "open":
+            raise errors.InvalidCommand(
+                f"dispute {dispute_id} is already {dispute['status']}", code="dispute_closed"
+            )
+
+    # --------------------------------------------------------------- commands
+
+    def decide_instalment(self, period: str, **decision: Any) -> None:
+        self.check_open()
+        self.check_period_undecided(period)
+        self._instalment_decided(period=period, **decision)
+
+    def close(self, **decision: Any) -> None:
+        self.check_open()
+        self._close(**decision)
+
+    def true_up(self, **decision: Any) -> None:
+        self.check_closed()
+        self._true_up(**decision)
+
+    def raise_dispute(self, **dispute: Any) -> None:
+        self.check_decided()
+        self._dispute_raised(**dispute)
+
+    def resolve_dispute(self, dispute_id: str, **resolution: Any) -> None:
+        self.check_dispute_open(dispute_id)
+        self._dispute_resolved(dispute_id=dispute_id, **resolution)
+
+    # ----------------------------------------------------------------- events
+
     @event("InstalmentDecided")
-    def decide_instalment(
+    def _instalment_decided(
         self,
         period: str,
         index: int,
@@ -384,7 +548,7 @@ class Settlement(Aggregate):
             state["variations"] = []  # recorded before variations existed: the registered terms
 
     @event(YearClosed)
-    def close(
+    def _close(
         self,
         figures: dict[str, Any],
         trace: dict[str, Any],
@@ -412,7 +576,7 @@ class Settlement(Aggregate):
             state["variations"] = []
 
     @event(TrueUpDecided)
-    def true_up(
+    def _true_up(
         self,
         amount: Decimal,
         by_party: dict[str, Decimal],
@@ -459,7 +623,7 @@ class Settlement(Aggregate):
         )
 
     @event("DisputeRaised")
-    def raise_dispute(
+    def _dispute_raised(
         self,
         dispute_id: str,
         raised_by: str,
@@ -481,7 +645,9 @@ class Settlement(Aggregate):
         }
 
     @event("DisputeResolved")
-    def resolve_dispute(self, dispute_id: str, upheld: bool, note: str, resolved_at: str, actor: str) -> None:
+    def _dispute_resolved(
+        self, dispute_id: str, upheld: bool, note: str, resolved_at: str, actor: str
+    ) -> None:
         self.disputes[dispute_id].update(
             status="upheld" if upheld else "rejected",
             resolution={"note": note, "resolved_at": resolved_at, "by": actor},
@@ -514,7 +680,7 @@ class Settlement(Aggregate):
         return restated[-1]["trace"] if restated else (self.closed or {}).get("trace", {})
 
 
-class Rejection(Aggregate):
+class Rejection(LedgerAggregate):
     """A record that could not be accepted, kept with its source line and the reason."""
 
     @staticmethod
@@ -548,7 +714,7 @@ class Rejection(Aggregate):
         self.record_id = record_id
 
 
-class AccessRefused(Aggregate):
+class AccessRefused(LedgerAggregate):
     """A command refused because its actor may not do it: kept for the audit trail."""
 
     @event("Recorded")
@@ -557,3 +723,17 @@ class AccessRefused(Aggregate):
         self.action = action
         self.contract_id = contract_id
         self.reason = reason
+
+
+# Streams recorded before the domain became a package name these classes (and their events) under the
+# module ``ledger.domain``: those topics resolve here.
+LEGACY_MODULE = "ledger.domain"
+for _recorded in (Contract, YearData, Settlement, Rejection, AccessRefused):
+    register_topic(f"{LEGACY_MODULE}:{_recorded.__name__}", _recorded)
+
+
+def stored_topics(cls: type) -> list[str]:
+    """Every topic under which events (or aggregates) of ``cls`` are stored: its own and the legacy one."""
+    topic = get_topic(cls)
+    legacy = f"{LEGACY_MODULE}:{cls.__qualname__}"
+    return [topic] if cls.__module__ != __name__ else [topic, legacy]
