@@ -104,7 +104,7 @@ class PopulationState(NamedTuple):
     """The latest population count of a segment."""
 
     record_id: str
-    count: int
+    counted: int  # (not ``count``: that is a tuple's method)
     supersedes: str | None
 
 
@@ -138,7 +138,14 @@ class Contract(LedgerAggregate):
     def create_id(contract_id: str, **_: Any) -> UUID:
         return contract_uuid(contract_id)
 
-    @event("Registered")
+    class Registered(LedgerAggregate.Created):
+        class_version = 1
+        contract_id: str
+        definition: dict[str, Any]
+        source_sha256: str
+        actor: str
+
+    @event(Registered)
     def __init__(self, contract_id: str, definition: dict[str, Any], source_sha256: str, actor: str) -> None:
         self.contract_id = contract_id
         self.definition = definition
@@ -150,14 +157,30 @@ class Contract(LedgerAggregate):
         self.variations: list[dict[str, Any]] = []  # variation documents, in recording order
         self.extended = False
 
-    @event("BudgetSet")
+    class BudgetSet(LedgerAggregate.Event):
+        class_version = 1
+        year: int
+        amount: Decimal
+        reason: str
+        note: str
+        trace: dict[str, Any]
+        actor: str
+
+    @event(BudgetSet)
     def set_budget(
         self, year: int, amount: Decimal, reason: str, note: str, trace: dict[str, Any], actor: str
     ) -> None:
         self.budgets[str(year)] = amount
         self.budget_history.append({"year": year, "amount": amount, "reason": reason, "note": note})
 
-    @event("BaselineRecorded")
+    class BaselineRecorded(LedgerAggregate.Event):
+        class_version = 1
+        key: str
+        value: Decimal
+        note: str
+        actor: str
+
+    @event(BaselineRecorded)
     def record_baseline(self, key: str, value: Decimal, note: str, actor: str) -> None:
         self.baselines[key] = value
         self.baseline_after[key] = len(self.variations)
@@ -172,11 +195,26 @@ class Contract(LedgerAggregate):
         self.check_extendable(years)
         self._extension_recorded(years=years, actor=actor)
 
-    @event("ExtensionRecorded")
+    class ExtensionRecorded(LedgerAggregate.Event):
+        class_version = 1
+        years: int
+        actor: str
+
+    @event(ExtensionRecorded)
     def _extension_recorded(self, years: int, actor: str) -> None:
         self.extended = True
 
-    @event("VariationRecorded")
+    class VariationRecorded(LedgerAggregate.Event):
+        class_version = 1
+        variation_id: str
+        effective_from_year: int
+        reason: str
+        document: dict[str, Any]
+        source_sha256: str
+        restated_years: list[int]
+        actor: str
+
+    @event(VariationRecorded)
     def record_variation(
         self,
         variation_id: str,
@@ -208,7 +246,12 @@ class YearData(LedgerAggregate):
     def create_id(contract_id: str, year: int, **_: Any) -> UUID:
         return year_data_uuid(contract_id, year)
 
-    @event("Opened")
+    class Opened(LedgerAggregate.Created):
+        class_version = 1
+        contract_id: str
+        year: int
+
+    @event(Opened)
     def __init__(self, contract_id: str, year: int) -> None:
         self.contract_id = contract_id
         self.year = year
@@ -315,11 +358,24 @@ class YearData(LedgerAggregate):
         )
 
     def population_counts(self) -> dict[str, int]:
-        return {segment: int(v.count) for segment, v in self.population.items()}
+        return {segment: int(v.counted) for segment, v in self.population.items()}
 
     # ------------------------------------------------------------------ events
 
-    @event("SubmissionAccepted")
+    class SubmissionAccepted(LedgerAggregate.Event):
+        class_version = 1
+        submission_id: str
+        provider_id: str
+        indicator_id: str
+        period: str
+        numerator: Decimal | None
+        denominator: Decimal | None
+        value: Decimal | None
+        digest: str
+        supersedes: str | None
+        actor: str
+
+    @event(SubmissionAccepted)
     def _submission_accepted(
         self,
         submission_id: str,
@@ -337,7 +393,18 @@ class YearData(LedgerAggregate):
             submission_id, provider_id, indicator_id, period, numerator, denominator, value, supersedes
         )
 
-    @event("CostReported")
+    class CostReported(LedgerAggregate.Event):
+        class_version = 1
+        report_id: str
+        provider_id: str
+        period: str
+        total_cost: Decimal
+        high_cost_cases: list[list[Any]]
+        digest: str
+        supersedes: str | None
+        actor: str
+
+    @event(CostReported)
     def _cost_reported(
         self,
         report_id: str,
@@ -353,13 +420,35 @@ class YearData(LedgerAggregate):
             report_id, provider_id, period, total_cost, high_cost_cases, supersedes
         )
 
-    @event("PopulationCounted")
+    class PopulationCounted(LedgerAggregate.Event):
+        class_version = 1
+        record_id: str
+        segment_id: str
+        count: int
+        digest: str
+        supersedes: str | None
+        actor: str
+
+    @event(PopulationCounted)
     def _population_counted(
         self, record_id: str, segment_id: str, count: int, digest: str, supersedes: str | None, actor: str
     ) -> None:
         self.population[segment_id] = PopulationState(record_id, count, supersedes)
 
-    @event("OutcomeClaimed")
+    class OutcomeClaimed(LedgerAggregate.Event):
+        class_version = 1
+        claim_id: str
+        provider_id: str
+        participant_id: str
+        outcome_id: str
+        period: str
+        evidence: str | None
+        digest: str
+        supersedes: str | None
+        arrival: list[Any]
+        actor: str
+
+    @event(OutcomeClaimed)
     def _outcome_claimed(
         self,
         claim_id: str,
@@ -383,7 +472,20 @@ class YearData(LedgerAggregate):
         if supersedes is not None:
             self.superseded[supersedes] = claim_id
 
-    @event("PromEpisodeRecorded")
+    class PromEpisodeRecorded(LedgerAggregate.Event):
+        class_version = 1
+        episode_id: str
+        provider_id: str
+        health_gain_id: str
+        period: str
+        pre_score: Decimal
+        post_score: Decimal
+        expected_gain: Decimal | None
+        digest: str
+        supersedes: str | None
+        actor: str
+
+    @event(PromEpisodeRecorded)
     def _prom_episode_recorded(
         self,
         episode_id: str,
@@ -414,7 +516,12 @@ class Settlement(LedgerAggregate):
     def create_id(contract_id: str, year: int, **_: Any) -> UUID:
         return settlement_uuid(contract_id, year)
 
-    @event("Opened")
+    class Opened(LedgerAggregate.Created):
+        class_version = 1
+        contract_id: str
+        year: int
+
+    @event(Opened)
     def __init__(self, contract_id: str, year: int) -> None:
         self.contract_id = contract_id
         self.year = year
@@ -506,7 +613,20 @@ class Settlement(LedgerAggregate):
 
     # ----------------------------------------------------------------- events
 
-    @event("InstalmentDecided")
+    class InstalmentDecided(LedgerAggregate.Event):
+        class_version = 1
+        period: str
+        index: int
+        count: int
+        amount: Decimal
+        budget: Decimal
+        core_annual: Decimal
+        paid_before: Decimal
+        by_party: dict[str, Decimal]
+        decided_at: str
+        actor: str
+
+    @event(InstalmentDecided)
     def _instalment_decided(
         self,
         period: str,
@@ -533,7 +653,7 @@ class Settlement(LedgerAggregate):
             }
         )
 
-    class YearClosed(Aggregate.Event):
+    class YearClosed(LedgerAggregate.Event):
         """v2 adds ``variations``: the ids of the contract variations whose terms the decision used."""
 
         class_version = 2
@@ -558,7 +678,7 @@ class Settlement(LedgerAggregate):
     ) -> None:
         self.closed = {"figures": figures, "trace": trace, "decided_at": decided_at, "variations": variations}
 
-    class TrueUpDecided(Aggregate.Event):
+    class TrueUpDecided(LedgerAggregate.Event):
         """v2 adds ``variations`` (as :class:`YearClosed`)."""
 
         class_version = 2
@@ -600,7 +720,16 @@ class Settlement(LedgerAggregate):
             }
         )
 
-    @event("AdjustmentDecided")
+    class AdjustmentDecided(LedgerAggregate.Event):
+        class_version = 1
+        amount: Decimal
+        by_party: dict[str, Decimal]
+        reason: str
+        dispute_id: str | None
+        decided_at: str
+        actor: str
+
+    @event(AdjustmentDecided)
     def adjust(
         self,
         amount: Decimal,
@@ -622,7 +751,17 @@ class Settlement(LedgerAggregate):
             }
         )
 
-    @event("DisputeRaised")
+    class DisputeRaised(LedgerAggregate.Event):
+        class_version = 1
+        dispute_id: str
+        raised_by: str
+        reason: str
+        decision: str
+        decision_at: str
+        raised_at: str
+        actor: str
+
+    @event(DisputeRaised)
     def _dispute_raised(
         self,
         dispute_id: str,
@@ -644,7 +783,15 @@ class Settlement(LedgerAggregate):
             "resolution": None,
         }
 
-    @event("DisputeResolved")
+    class DisputeResolved(LedgerAggregate.Event):
+        class_version = 1
+        dispute_id: str
+        upheld: bool
+        note: str
+        resolved_at: str
+        actor: str
+
+    @event(DisputeResolved)
     def _dispute_resolved(
         self, dispute_id: str, upheld: bool, note: str, resolved_at: str, actor: str
     ) -> None:
@@ -687,7 +834,21 @@ class Rejection(LedgerAggregate):
     def create_id(key: str, **_: Any) -> UUID:
         return rejection_uuid(key)
 
-    @event("Recorded")
+    class Recorded(LedgerAggregate.Created):
+        class_version = 1
+        key: str
+        source: str
+        line: int | None
+        raw: str
+        code: str
+        field: str | None
+        message: str
+        contract_id: str | None
+        record_type: str | None
+        record_id: str | None
+        actor: str
+
+    @event(Recorded)
     def __init__(
         self,
         key: str,
@@ -717,7 +878,14 @@ class Rejection(LedgerAggregate):
 class AccessRefused(LedgerAggregate):
     """A command refused because its actor may not do it: kept for the audit trail."""
 
-    @event("Recorded")
+    class Recorded(LedgerAggregate.Created):
+        class_version = 1
+        actor: str
+        action: str
+        contract_id: str | None
+        reason: str
+
+    @event(Recorded)
     def __init__(self, actor: str, action: str, contract_id: str | None, reason: str) -> None:
         self.actor = actor
         self.action = action

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
@@ -31,6 +31,14 @@ from ledger.usecases.services import Services, services_for
 __all__ = ["RETRIES", "Ledger", "iso", "utc_now"]
 
 T = TypeVar("T")
+
+
+class RecordIndex(Protocol):
+    """The record-id index the ledger's recorders keep beside the events (ledger.adapters.store)."""
+
+    def lookup_records(self, contract_id: str, keys: Iterable[str]) -> dict[str, str]: ...
+
+    def clear_record_index(self) -> None: ...
 
 
 class NamedStateRepository(Repository[Any]):
@@ -74,6 +82,10 @@ class Ledger(Application):
         repository = super().construct_repository()
         repository.__class__ = NamedStateRepository  # the same repository, with the snapshot hook
         return repository
+
+    @property
+    def record_index(self) -> RecordIndex:
+        return cast(RecordIndex, self.recorder)
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         for _ in range(RETRIES - 1):

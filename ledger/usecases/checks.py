@@ -44,7 +44,7 @@ def replayed(app: Any, aggregate_id: UUID) -> tuple[Any, dict[str, Any] | None]:
     snapshot = (
         next(iter(app.snapshots.get(aggregate_id, desc=True, limit=1)), None) if app.snapshots else None
     )
-    aggregate = None
+    aggregate: Any = None
     problem = None
     for event in app.events.get(aggregate_id):
         aggregate = project_aggregate(aggregate, [event])

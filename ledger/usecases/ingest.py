@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -25,8 +25,11 @@ from ledger.adapters.framing import Line, read_lines, text_lines
 from ledger.domain.access import Actor
 from ledger.domain.aggregates import (
     SNAPSHOT_EVERY,
+    ClaimState,
     Contract,
+    EpisodeState,
     Rejection,
+    Settlement,
     YearData,
     rejection_uuid,
     settlement_uuid,
@@ -179,7 +182,7 @@ class IngestSession:
     def _is_closed(self, state: _ContractState, year: int) -> bool:
         if year not in state.closed:
             try:
-                settlement = self.app.repository.get(settlement_uuid(state.definition.id, year))
+                settlement: Settlement = self.app.repository.get(settlement_uuid(state.definition.id, year))
             except AggregateNotFoundError:
                 state.closed[year] = False
             else:
@@ -219,7 +222,7 @@ class IngestSession:
         known: dict[str, dict[str, str]] = {}
         for contract_id, keys in wanted.items():
             missing = [k for k in keys if (contract_id, k) not in self._batch_index]
-            known[contract_id] = self.app.recorder.lookup_records(contract_id, missing) if missing else {}
+            known[contract_id] = self.app.record_index.lookup_records(contract_id, missing) if missing else {}
         outcomes = []
         for (record, rejected), (_, _, line), raw in zip(prepared, items, texts, strict=True):
             if rejected is not None:
@@ -306,15 +309,17 @@ class IngestSession:
         assert state is not None
         data = self._year_data(state, record.year)
         affected = {record.year}
+        found: tuple[int, ClaimState | EpisodeState] | None = None
         if isinstance(record, (OutcomeClaim, PromEpisode)):
-            found = self._superseded(state, record, raw, line)
-            if isinstance(found, Rejected):
-                return self._reject(found)
+            corrected = self._superseded(state, record, raw, line)
+            if isinstance(corrected, Rejected):
+                return self._reject(corrected)
+            found = corrected
         if isinstance(record, OutcomeClaim):
             # the claim's place in arrival order; a correction keeps the first claim's (payment rules §8)
             arrival = (
-                found[1][4]
-                if found is not None
+                found[1].arrival
+                if isinstance(found, tuple) and isinstance(found[1], ClaimState)
                 else [datetime.now(UTC).isoformat(), record.year, data.version + 1]
             )
             data.accept_claim(record, list(arrival), self.actor)
@@ -360,25 +365,27 @@ class IngestSession:
 
     def _superseded(
         self, state: _ContractState, record: OutcomeClaim | PromEpisode, raw: str, line: int | None
-    ) -> tuple[int, list[Any]] | Rejected | None:
+    ) -> tuple[int, ClaimState | EpisodeState] | Rejected | None:
         """The (year, entry) of the accepted claim or episode a correction names, or its refusal."""
         if record.supersedes is None:
             return None
         kind = "claim" if isinstance(record, OutcomeClaim) else "episode"
         for year in range(1, state.calendar.years + 1):
             data = self._peek_year(state, year)
-            held = getattr(data, "claims" if kind == "claim" else "episodes", {}) if data is not None else {}
+            if data is None:
+                continue
+            held: Mapping[str, ClaimState | EpisodeState] = data.claims if kind == "claim" else data.episodes
             entry = held.get(record.supersedes)
             if entry is None:
                 continue
-            if entry[0] != record.provider_id:
+            if entry.provider_id != record.provider_id:
                 return Rejected(
                     line,
                     raw,
                     Refusal(
                         "invalid_supersedes",
                         "supersedes",
-                        f"{kind} {record.supersedes!r} is {entry[0]}'s, not {record.provider_id}'s",
+                        f"{kind} {record.supersedes!r} is {entry.provider_id}'s, not {record.provider_id}'s",
                     ),
                     record.contract_id,
                     record.type,
@@ -386,10 +393,9 @@ class IngestSession:
                 )
             later = next(
                 (
-                    getattr(d, "superseded", {}).get(record.supersedes)
+                    d.superseded.get(record.supersedes)
                     for y in range(1, state.calendar.years + 1)
-                    if (d := self._peek_year(state, y)) is not None
-                    and record.supersedes in getattr(d, "superseded", {})
+                    if (d := self._peek_year(state, y)) is not None and record.supersedes in d.superseded
                 ),
                 None,
             )
@@ -711,7 +717,7 @@ class Ingest:
             YearData.PromEpisodeRecorded: ("prom_episode", "episode_id"),
         }
         contract_of: dict[Any, str] = {}
-        self.store.recorder.clear_record_index()
+        self.store.record_index.clear_record_index()
         rows: list[tuple[str, str, str]] = []
         count = 0
         for n, e in self.store.recorded(YearData.Opened, *id_fields, page=5000):
