@@ -275,7 +275,7 @@ class Registration:
                 actor=actor,
             )
             if variation.changes_budget_factor():
-                self._budgets_on_new_terms(contract, variation, calendar.years, actor, bounded=True)
+                self._budgets_on_new_terms(contract, variation, calendar.years, actor, recording=True)
             settlements = []
             restated: list[RestatedYear] = []
             for year in closed:
@@ -296,14 +296,17 @@ class Registration:
         return self.store._retrying(attempt)
 
     def _budgets_on_new_terms(
-        self, contract: Contract, variation: Variation, years: int, actor: str, bounded: bool
+        self, contract: Contract, variation: Variation, years: int, actor: str, recording: bool
     ) -> None:
-        """The budget of every year from the variation's on, set where the new terms change it."""
+        """The budget of every year from the variation's on, set where the new terms change it.
+
+        ``recording`` (a variation being recorded, not a what-if): an amount beyond 13 integer digits
+        refuses the variation, and the budget's note and trace name the variation's reason."""
         new_terms = self.store.terms(contract)
         for year in range(variation.effective_from_year, years + 1):
             data = self.store._maybe(year_data_uuid(contract.contract_id, year))
             counts = data.population_counts() if data is not None else None
-            if bounded:
+            if recording:
                 try:
                     figure = budget_for_year(new_terms.for_year(year), year, counts or None)
                     check_bounds(figure.amount, figure.amount, digits=MONEY_DIGITS, places=MONEY_PLACES)
@@ -324,9 +327,9 @@ class Registration:
                     amount=figure.amount,
                     reason="variation",
                     note=f"variation {variation.id}: {variation.reason}"
-                    if bounded
+                    if recording
                     else f"variation {variation.id}",
-                    trace=dict(figure.trace, variation=variation.id) if bounded else dict(figure.trace),
+                    trace=dict(figure.trace, variation=variation.id) if recording else dict(figure.trace),
                     actor=actor,
                 )
 
@@ -425,7 +428,7 @@ class Registration:
                 actor=actor,
             )
             if variation.changes_budget_factor():
-                self._budgets_on_new_terms(contract, variation, calendar.years, actor, bounded=False)
+                self._budgets_on_new_terms(contract, variation, calendar.years, actor, recording=False)
         out = [self._compared(contract, year, in_force[year]) for year in range(first, last + 1)]
         return WhatIf(contract_id=contract_id, variation_id=variation.id, effective_from_year=e, years=out)
 
