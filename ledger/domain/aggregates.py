@@ -13,11 +13,11 @@ address a stream without a lookup, and two processes creating the same stream
 collide on the event store's optimistic concurrency check instead of forking it.
 Every event carries the ``actor`` who caused it.
 
-One aggregate style: command methods decorated with ``@event("PastTense")``; a public command
-checks the aggregate's own invariants (``check_*``, raising a ledger error) before it triggers a
-private decorated method. An event whose stored form changed is declared as a nested class with
-its ``class_version`` and ``upcast_vN_vM`` methods and named in ``@event(Class)``. Every event class
-has a ``class_version`` (1 unless it says otherwise, from :class:`LedgerAggregate`).
+One aggregate style: every event is a nested class declaring its fields and its ``class_version``
+(with ``upcast_vN_vM`` static methods once past 1), and is triggered by a command method decorated
+with ``@event(ThatClass)`` whose body applies it. A public command checks the aggregate's own
+invariants first (``check_*``, raising a ledger error; never ``assert``) and then calls the private
+decorated method, so a replay applies the event without re-checking it.
 
 State that a close or a restatement reads is held in small named tuples (:class:`SubmissionState`
 …); they are stored as JSON arrays in snapshots, as the positional lists before them were.
