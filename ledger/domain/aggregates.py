@@ -15,8 +15,8 @@ Every event carries the ``actor`` who caused it.
 
 One aggregate style: every event is a nested class declaring its fields and its ``class_version``
 (with ``upcast_vN_vM`` static methods once past 1), and is triggered by a command method decorated
-with ``@event(ThatClass)`` whose body applies it. A public command checks the aggregate's own
-invariants first (``check_*``, raising a ledger error; never ``assert``) and then calls the private
+with ``@event(ThatClass)`` whose body applies it. Where a command has invariants, its public method
+checks them first (``check_*``, raising a ledger error; never ``assert``) and then calls the private
 decorated method, so a replay applies the event without re-checking it.
 
 State that a close or a restatement reads is held in small named tuples (:class:`SubmissionState`
