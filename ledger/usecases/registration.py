@@ -30,6 +30,7 @@ from ledger.domain.numbers import (
     to_measure,
     to_money,
 )
+from ledger.domain.periods import Calendar
 from ledger.domain.rules.budget import BudgetFigure, budget_for_year
 from ledger.domain.variations import InvalidVariation, Variation, parse_variation, year_terms
 from ledger.usecases.access import Access
@@ -377,36 +378,9 @@ class Registration:
         contract, definition = self.store.load_contract(contract_id)
         self.access.authorize(actor, "read", definition)
         calendar = definition.calendar(contract.extended)
-        if schedule_of_year is not None:
-            self.store.check_year(calendar, schedule_of_year)
-            if years is None:
-                raise InvalidCommand(
-                    "a shadow settlement on another year's schedule needs the years to settle",
-                    code="years_needed",
-                )
-            variation = self._schedule_variation(contract, years[0], schedule_of_year)
-        else:
-            if text is None:
-                raise InvalidCommand(
-                    "a what-if needs a variation or the year whose schedule to settle on",
-                    code="variation_needed",
-                )
-            variation = variation_of(text, contract_id)
+        variation = self._whatif_variation(contract, calendar, text, years, schedule_of_year)
         e = variation.effective_from_year
-        if years is None:
-            closed = [
-                y
-                for y in range(1, calendar.years + 1)
-                if (st := self.store.settlement_state(contract_id, y)) is not None and st.closed
-            ]
-            years = (e, max([e, *closed]))
-        first, last = years
-        for y in (first, last):
-            self.store.check_year(calendar, y)
-        if last < first:
-            raise InvalidCommand(
-                f"years {first}-{last}: the first year comes after the last", code="years_reversed"
-            )
+        first, last = self._years_to_settle(contract_id, calendar, e, years)
         in_force = {y: self._shadow_statement(contract_id, y) for y in range(first, last + 1)}
         # the variation applied in memory only: the same steps as vary_contract, never saved
         terms = self.store.terms(contract)
@@ -431,6 +405,49 @@ class Registration:
                 self._budgets_on_new_terms(contract, variation, calendar.years, actor, recording=False)
         out = [self._compared(contract, year, in_force[year]) for year in range(first, last + 1)]
         return WhatIf(contract_id=contract_id, variation_id=variation.id, effective_from_year=e, years=out)
+
+    def _whatif_variation(
+        self,
+        contract: Contract,
+        calendar: Calendar,
+        text: str | None,
+        years: tuple[int, int] | None,
+        schedule_of_year: int | None,
+    ) -> Variation:
+        """The variation a what-if settles on: the one given, or year ``schedule_of_year``'s schedule."""
+        if schedule_of_year is not None:
+            self.store.check_year(calendar, schedule_of_year)
+            if years is None:
+                raise InvalidCommand(
+                    "a shadow settlement on another year's schedule needs the years to settle",
+                    code="years_needed",
+                )
+            return self._schedule_variation(contract, years[0], schedule_of_year)
+        if text is None:
+            raise InvalidCommand(
+                "a what-if needs a variation or the year whose schedule to settle on", code="variation_needed"
+            )
+        return variation_of(text, contract.contract_id)
+
+    def _years_to_settle(
+        self, contract_id: str, calendar: Calendar, effective: int, years: tuple[int, int] | None
+    ) -> tuple[int, int]:
+        """The years given, else from the variation's first year to the last closed one."""
+        if years is None:
+            closed = [
+                y
+                for y in range(1, calendar.years + 1)
+                if (st := self.store.settlement_state(contract_id, y)) is not None and st.closed
+            ]
+            years = (effective, max([effective, *closed]))
+        first, last = years
+        for y in (first, last):
+            self.store.check_year(calendar, y)
+        if last < first:
+            raise InvalidCommand(
+                f"years {first}-{last}: the first year comes after the last", code="years_reversed"
+            )
+        return first, last
 
     def _compared(self, contract: Contract, year: int, now: Statement) -> WhatIfYear:
         fresh = self.settling.fresh_close(contract, year)
