@@ -171,8 +171,6 @@ class Ledger(Application):
                 f"year {year} is outside the contract term (1..{calendar.years})", code="year_outside_term"
             )
 
-    _check_year = check_year
-
     # --- compatibility: the CLI still calls these; removed when the CLI calls Services ---
 
     @cached_property
