@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.adapters.yamlio import load_yaml
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 
 from .common import (
@@ -145,13 +146,13 @@ def main(argv: list[str] | None = None) -> int:
 
         base = tmp / "ingested.db"
         app = Ledger.from_url(sqlite_url(base))
-        app.register_contract(spec.yaml)
+        services_for(app).registration.register_contract(spec.yaml)
         for text in variation_texts(cid, spec.yaml, args.variations):
-            app.vary_contract(cid, text)
+            services_for(app).registration.vary_contract(cid, text)
         if args.variations:
             print(f"recorded {args.variations} variation(s), all effective from year 1")
         with open(data, encoding="utf-8") as handle, timed() as t:
-            report = app.ingest_lines(handle, data.name)
+            report = services_for(app).ingest.ingest_lines(handle, data.name)
         app.close()
         print(
             f"ingested in {t.seconds:.2f} s: accepted {report.accepted:,}, duplicates {report.duplicates:,}, "
@@ -163,15 +164,15 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.repeat):
             db = tmp / f"run-{i}.db"
             copy_sqlite(base, db)
-            open_stmt.append(cold(db, lambda a: a.statement(cid, 1)))
-            close.append(cold(db, lambda a: result.update(a.close_year(cid, 1))))
-            closed_stmt.append(cold(db, lambda a: a.statement(cid, 1)))
+            open_stmt.append(cold(db, lambda a: services_for(a).settlement.statement(cid, 1)))
+            close.append(cold(db, lambda a: result.update(services_for(a).settlement.close_year(cid, 1))))
+            closed_stmt.append(cold(db, lambda a: services_for(a).settlement.statement(cid, 1)))
             remove_db(db)
             # the same close with the snapshots deleted: the year's data stream replayed from event 1
             copy_sqlite(base, db)
             with sqlite3.connect(str(db)) as conn:
                 snapshots = conn.execute("DELETE FROM stored_snapshots").rowcount
-            close_replay.append(cold(db, lambda a: a.close_year(cid, 1)))
+            close_replay.append(cold(db, lambda a: services_for(a).settlement.close_year(cid, 1)))
             remove_db(db)
 
         print("\n== in-process (fresh Ledger each call, timing excludes opening it)")

@@ -49,6 +49,7 @@ from deploy.loopback import PostgresServer, TansuBroker, start_postgres, start_t
 from deploy.worker import Worker
 from ledger.domain.aggregates import year_data_uuid
 from ledger.domain.records import ID_FIELDS
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.integration.streaming_data import Stream, contract_ids, make_stream, register
 
@@ -123,8 +124,8 @@ def ledger_figures(url: str, contracts: list[str], keys: dict[str, set[str]]) ->
                 if agg is None
                 else (dict(agg.latest_submission), dict(agg.latest_cost), dict(agg.population))
             )
-            statements[(cid, year)] = app.statement(cid, year)
-    rows = app.rejected()
+            statements[(cid, year)] = services_for(app).settlement.statement(cid, year)
+    rows = services_for(app).ingest.rejected()
     rejections = Counter(
         (r["code"], r["contract_id"], r["record_type"], r["record_id"])
         for r in rows

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.adapters.config import persistence_env
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 
 from .common import (
@@ -85,7 +86,7 @@ def register(specs: list, db: Path) -> float:
     app = Ledger.from_url(sqlite_url(db))
     with timed() as t:
         for spec in specs:
-            app.register_contract(spec.yaml)
+            services_for(app).registration.register_contract(spec.yaml)
     app.close()
     return t.seconds
 
@@ -97,7 +98,7 @@ def ingest_in_process(template: Path, db: Path, data: Path, every: int) -> dict[
     with open(data, encoding="utf-8") as handle:
         lines = Milestones(handle, every=every)
         with RssSampler() as sampler, timed() as t:
-            report = app.ingest_lines(lines, data.name)
+            report = services_for(app).ingest.ingest_lines(lines, data.name)
     app.close()
     return {
         "seconds": t.seconds,
@@ -192,7 +193,7 @@ def profile_ingest(template: Path, db: Path, data: Path, records: int, out: Any 
         lines = (line for i, line in enumerate(handle) if i < records)
         start = time.perf_counter()
         prof.enable()
-        report = app.ingest_lines(lines, data.name)
+        report = services_for(app).ingest.ingest_lines(lines, data.name)
         prof.disable()
         seconds = time.perf_counter() - start
     app.close()
@@ -247,7 +248,7 @@ def memory_profile(
     tracemalloc.start(1)
     try:
         with open(data, encoding="utf-8") as handle:
-            app.ingest_lines(lines(handle), data.name)
+            services_for(app).ingest.ingest_lines(lines(handle), data.name)
     finally:
         tracemalloc.stop()
         app.close()

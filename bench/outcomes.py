@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 
 from .common import mib, peak_rss_self
@@ -135,14 +136,14 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="obc-bench-outcomes-"))
     try:
         app = Ledger.from_url(f"sqlite:///{tmp / 'bench.db'}")
-        app.register_contract(RATE_CARD)
-        app.register_contract(HEALTH_GAIN)
+        services_for(app).registration.register_contract(RATE_CARD)
+        services_for(app).registration.register_contract(HEALTH_GAIN)
         for label, lines, total in (
             ("outcome claims", claims(args.claims, args.participants, args.seed), args.claims),
             ("PROM episodes", episodes(args.episodes, args.seed), args.episodes),
         ):
             started = time.perf_counter()
-            report = app.ingest_lines(lines, label)
+            report = services_for(app).ingest.ingest_lines(lines, label)
             seconds = time.perf_counter() - started
             print(
                 f"ingest {total:,} {label}: {seconds:,.1f} s, {report.accepted / seconds:,.0f} records/s "
@@ -150,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         for year in (1, 2, 3):
             started = time.perf_counter()
-            statement = app.close_year("bench-rc", year)
+            statement = services_for(app).settlement.close_year("bench-rc", year)
             seconds = time.perf_counter() - started
             card = statement["rate_card"]
             print(
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"year): {seconds:,.2f} s; payment {card['payment']}"
             )
         started = time.perf_counter()
-        app.close_year("bench-hg", 1)
+        services_for(app).settlement.close_year("bench-hg", 1)
         print(f"close-year bench-hg 1: {time.perf_counter() - started:,.2f} s")
         print(f"peak RSS {mib(peak_rss_self())}")
     finally:

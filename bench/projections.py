@@ -42,6 +42,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from ledger.usecases import services_for
+
 from .common import (
     ContractSpec,
     RssSampler,
@@ -147,11 +149,13 @@ def generate(
     }
     t0 = time.perf_counter()
     for spec in specs:
-        app.register_contract(spec.yaml)
+        services_for(app).registration.register_contract(spec.yaml)
     for spec in specs[:4]:  # a few contract-stream events of the other kinds
         key = next(m.key for m in spec.measures if "." not in m.key)
-        app.record_baseline(spec.contract_id, key, "97", "benchmark baseline")
-        app.adjust_budget(spec.contract_id, 2, "11800000.00", "variation", "benchmark variation")
+        services_for(app).registration.record_baseline(spec.contract_id, key, "97", "benchmark baseline")
+        services_for(app).registration.adjust_budget(
+            spec.contract_id, 2, "11800000.00", "variation", "benchmark variation"
+        )
 
     counts = StreamCounts()
     stream = iter_records(specs, 10 * events, seed=seed, counts=counts)
@@ -170,7 +174,7 @@ def generate(
         chunk_no += 1
         period = json.loads(lines[-1])["period"]
         with timed() as t:
-            report = app.ingest_lines(
+            report = services_for(app).ingest.ingest_lines(
                 lines + _bad_lines(chunk_no, specs, period), f"chunk-{chunk_no:04d}.jsonl"
             )
         stats["t_ingest"] += t.seconds
@@ -181,14 +185,14 @@ def generate(
         done_years = periods.index(period) // per_year
         with timed() as t:
             for spec in specs:
-                app.pay(spec.contract_id, period)
+                services_for(app).settlement.pay(spec.contract_id, period)
                 stats["pays"] += 1
         stats["t_pay"] += t.seconds
         with timed() as t:
             for year in range(closed_upto + 1, done_years + 1):
                 for i, spec in enumerate(specs):
                     if year <= 2 or i % 3 != 0:  # most contracts close every completed year
-                        app.close_year(spec.contract_id, year)
+                        services_for(app).settlement.close_year(spec.contract_id, year)
                         stats["closes"] += 1
         stats["t_close"] += t.seconds
         closed_upto = max(closed_upto, done_years)
@@ -211,9 +215,9 @@ def generate(
         }
         rec.update({"numerator": "0", "denominator": "600"} if m.unit == "ratio" else {"value": "1"})
         late.append(json.dumps(rec))
-    app.ingest_lines(late, "late.jsonl")
+    services_for(app).ingest.ingest_lines(late, "late.jsonl")
     for spec in specs[:6]:
-        if app.restate(spec.contract_id, 1) is not None:
+        if services_for(app).settlement.restate(spec.contract_id, 1) is not None:
             stats["true_ups"] += 1
     stats["seconds"] = time.perf_counter() - t0
     stats["events"] = app.recorder.max_notification_id() or 0

@@ -43,6 +43,7 @@ from kafka import KafkaConsumer, TopicPartition
 from consumers.codec import SerializationError, decode_record
 from consumers.consumer import tracking_name
 from consumers.producer import send_lines
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 
 from .common import (
@@ -256,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         template = work / "template.db"
         app = Ledger.from_url(sqlite_url(template))
         for spec in specs:
-            app.register_contract(spec.yaml)
+            services_for(app).registration.register_contract(spec.yaml)
         app.close()
 
         broker = start_tansu(log_dir=work)
@@ -284,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         copy_sqlite(template, db)
         ingest_app = Ledger.from_url(sqlite_url(db))
         with open(data, encoding="utf-8") as handle, timed() as t:
-            report = ingest_app.ingest_lines(handle, data.name)
+            report = services_for(ingest_app).ingest.ingest_lines(handle, data.name)
         ingest_app.close()
         ingest = n / t.seconds
         print(
@@ -309,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
                     url = postgres.create_database(f"bench_streaming_{processes}")
                     app = Ledger.from_url(url)
                     for spec in specs:
-                        app.register_contract(spec.yaml)
+                        services_for(app).registration.register_contract(spec.yaml)
                     app.close()
                     e2e = consume_children(url, broker.bootstrap, topic, args.batch, processes)
                     e2e["batch"] = args.batch

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ledger.usecases import services_for
+
 from .loopback import PostgresServer, TansuBroker, start_postgres, start_tansu
 from .worker import Worker
 from .workload import Workload, demo_workload
@@ -158,7 +160,7 @@ class LocalCluster:
 
         self.app = Ledger.from_url(self.url)
         for _, text in self.workload.contracts:
-            self.app.register_contract(text)
+            services_for(self.app).registration.register_contract(text)
         self.projections = Projections.for_ledger(self.app, self.url)
         self.projections.projector.create_tables()
         self.say(f"registered {len(self.workload.contracts)} contracts")
@@ -410,7 +412,7 @@ class LocalCluster:
         closed = 0
         for cid in self.workload.contract_ids:
             for year in range(1, self.workload.years + 1):
-                self.app.close_year(cid, year)
+                services_for(self.app).settlement.close_year(cid, year)
                 closed += 1
         self.timings["close_s"] = time.monotonic() - started
         self.say(f"closed {closed} contract years ({self.timings['close_s']:.1f} s)")
@@ -529,14 +531,16 @@ def embedded_statements(workload: Workload, work: Path) -> dict[str, dict[str, A
     app = Ledger.from_url(f"sqlite:///{work / 'embedded.db'}")
     try:
         for _, text in workload.contracts:
-            app.register_contract(text)
+            services_for(app).registration.register_contract(text)
         with open(path, encoding="utf-8") as handle:
-            app.ingest_lines(handle, path.name)
+            services_for(app).ingest.ingest_lines(handle, path.name)
         for cid in workload.contract_ids:
             for year in range(1, workload.years + 1):
-                app.close_year(cid, year)
+                services_for(app).settlement.close_year(cid, year)
         return {
-            cid: {str(y): app.statement(cid, y) for y in range(1, workload.years + 1)}
+            cid: {
+                str(y): services_for(app).settlement.statement(cid, y) for y in range(1, workload.years + 1)
+            }
             for cid in workload.contract_ids
         }
     finally:

@@ -30,6 +30,13 @@ from . import schema as t
 NAME = "read-models"
 BATCH = 5000
 _TOPIC_PREFIX = "ledger.domain:"
+
+
+def _kind(topic: str) -> str:
+    """``Aggregate.Event`` of an event's stored topic."""
+    return topic[len(_TOPIC_PREFIX) :] if topic.startswith(_TOPIC_PREFIX) else topic
+
+
 # 99% of a ledger's events: decoded straight from their JSON on SQLite (see _Fast).
 _HOT = ("YearData.SubmissionAccepted", "YearData.CostReported")
 _SCAN = json.JSONDecoder().scan_once
@@ -425,7 +432,7 @@ class Projector:
             new_streams: dict[str, tuple[str, str, int | None]] = {}
             try:
                 for n in page:
-                    kind = n.topic[len(_TOPIC_PREFIX) :] if n.topic.startswith(_TOPIC_PREFIX) else n.topic
+                    kind = _kind(n.topic)
                     hot = fast is not None and kind in _HOT
                     if hot:
                         state = _SCAN(n.state.decode(), 0)[0]
@@ -499,7 +506,7 @@ class Projector:
 
     def _quarantine(self, n: Any, exc: BaseException) -> None:
         """Record the event that cannot be projected, and move past it, in one transaction."""
-        kind = n.topic[len(_TOPIC_PREFIX) :] if n.topic.startswith(_TOPIC_PREFIX) else n.topic
+        kind = _kind(n.topic)
         oid = str(n.originator_id)
         stream = (self._streams or {}).get(oid) or (None, None, None)
         row = {

@@ -12,15 +12,27 @@ Aggregate ids are name-based UUIDs (:func:`contract_uuid` …), so any process c
 address a stream without a lookup, and two processes creating the same stream
 collide on the event store's optimistic concurrency check instead of forking it.
 Every event carries the ``actor`` who caused it.
+
+One aggregate style: every event is a nested class declaring its fields and its ``class_version``
+(with ``upcast_vN_vM`` static methods once past 1), and is triggered by a command method decorated
+with ``@event(ThatClass)`` whose body applies it. Where a command has invariants, its public method
+checks them first (``check_*``, raising a ledger error; never ``assert``) and then calls the private
+decorated method, so a replay applies the event without re-checking it.
+
+State that a close or a restatement reads is held in small named tuples (:class:`SubmissionState`
+…); they are stored as JSON arrays in snapshots, as the positional lists before them were.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+
+from ledger.domain import errors
 
 from ledger.domain.topics import keep_stored_topics
 
@@ -48,14 +60,93 @@ def _key(*parts: str) -> str:
     return "|".join(parts)
 
 
-class Contract(Aggregate):
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class LedgerAggregate(Aggregate):
+    """Base of the ledger's aggregates: every event class is at ``class_version`` 1 unless it says otherwise
+    (raise it with an ``upcast_vN_vM`` static method; never edit a stored event's meaning)."""
+
+    class_version = 1
+
+    class Event(Aggregate.Event):
+        class_version = 1
+
+    class Created(Event, Aggregate.Created):
+        class_version = 1
+
+
+class SubmissionState(NamedTuple):
+    """The latest accepted submission for a (measure, period, provider)."""
+
+    submission_id: str
+    provider_id: str
+    indicator_id: str
+    period: str
+    numerator: Decimal | None
+    denominator: Decimal | None
+    value: Decimal | None
+    supersedes: str | None
+
+
+class CostState(NamedTuple):
+    """The latest cost report of a (provider, period); ``high_cost_cases`` is [[case, cost], …]."""
+
+    report_id: str
+    provider_id: str
+    period: str
+    total_cost: Decimal
+    high_cost_cases: list[list[Any]]
+    supersedes: str | None
+
+
+class PopulationState(NamedTuple):
+    """The latest population count of a segment."""
+
+    record_id: str
+    counted: int  # (not ``count``: that is a tuple's method)
+    supersedes: str | None
+
+
+class ClaimState(NamedTuple):
+    """An outcome claim (payment rules §8); ``arrival`` is its place in arrival order."""
+
+    provider_id: str
+    participant_id: str
+    outcome_id: str
+    period: str
+    arrival: list[Any]
+    supersedes: str | None
+
+
+class EpisodeState(NamedTuple):
+    """A PROM episode (payment rules §9); ``expected_gain`` None means the entry's target gain."""
+
+    provider_id: str
+    health_gain_id: str
+    period: str
+    pre_score: Decimal
+    post_score: Decimal
+    expected_gain: Decimal | None
+    supersedes: str | None
+
+
+class Contract(LedgerAggregate):
     """A registered contract: its definition and everything that changes its terms."""
 
     @staticmethod
     def create_id(contract_id: str, **_: Any) -> UUID:
         return contract_uuid(contract_id)
 
-    @event("Registered")
+    class Registered(LedgerAggregate.Created):
+        class_version = 1
+        contract_id: str
+        definition: dict[str, Any]
+        source_sha256: str
+        actor: str
+
+    @event(Registered)
     def __init__(self, contract_id: str, definition: dict[str, Any], source_sha256: str, actor: str) -> None:
         self.contract_id = contract_id
         self.definition = definition
@@ -67,23 +158,64 @@ class Contract(Aggregate):
         self.variations: list[dict[str, Any]] = []  # variation documents, in recording order
         self.extended = False
 
-    @event("BudgetSet")
+    class BudgetSet(LedgerAggregate.Event):
+        class_version = 1
+        year: int
+        amount: Decimal
+        reason: str
+        note: str
+        trace: dict[str, Any]
+        actor: str
+
+    @event(BudgetSet)
     def set_budget(
         self, year: int, amount: Decimal, reason: str, note: str, trace: dict[str, Any], actor: str
     ) -> None:
         self.budgets[str(year)] = amount
         self.budget_history.append({"year": year, "amount": amount, "reason": reason, "note": note})
 
-    @event("BaselineRecorded")
+    class BaselineRecorded(LedgerAggregate.Event):
+        class_version = 1
+        key: str
+        value: Decimal
+        note: str
+        actor: str
+
+    @event(BaselineRecorded)
     def record_baseline(self, key: str, value: Decimal, note: str, actor: str) -> None:
         self.baselines[key] = value
         self.baseline_after[key] = len(self.variations)
 
-    @event("ExtensionRecorded")
+    def check_extendable(self, extension_years: int) -> None:
+        if self.extended:
+            raise errors.InvalidCommand(f"contract {self.contract_id!r} is already extended")
+        if extension_years == 0:
+            raise errors.InvalidCommand(f"contract {self.contract_id!r} has no extension_years in its terms")
+
     def record_extension(self, years: int, actor: str) -> None:
+        self.check_extendable(years)
+        self._extension_recorded(years=years, actor=actor)
+
+    class ExtensionRecorded(LedgerAggregate.Event):
+        class_version = 1
+        years: int
+        actor: str
+
+    @event(ExtensionRecorded)
+    def _extension_recorded(self, years: int, actor: str) -> None:
         self.extended = True
 
-    @event("VariationRecorded")
+    class VariationRecorded(LedgerAggregate.Event):
+        class_version = 1
+        variation_id: str
+        effective_from_year: int
+        reason: str
+        document: dict[str, Any]
+        source_sha256: str
+        restated_years: list[int]
+        actor: str
+
+    @event(VariationRecorded)
     def record_variation(
         self,
         variation_id: str,
@@ -101,7 +233,7 @@ class Contract(Aggregate):
         return self.budgets.get(str(year))
 
 
-class YearData(Aggregate):
+class YearData(LedgerAggregate):
     """The providers' accepted data for one contract year. Corrections supersede; nothing is removed.
 
     The state keeps only what a command or a year close needs — the latest version
@@ -115,172 +247,48 @@ class YearData(Aggregate):
     def create_id(contract_id: str, year: int, **_: Any) -> UUID:
         return year_data_uuid(contract_id, year)
 
-    @event("Opened")
+    class Opened(LedgerAggregate.Created):
+        class_version = 1
+        contract_id: str
+        year: int
+
+    @event(Opened)
     def __init__(self, contract_id: str, year: int) -> None:
         self.contract_id = contract_id
         self.year = year
-        # "measure|period|provider" -> [id, provider, measure, period, num, den, value, supersedes]
-        self.latest_submission: dict[str, list[Any]] = {}
-        # "provider|period" -> [id, provider, period, total, [[case, cost], ...], supersedes]
-        self.latest_cost: dict[str, list[Any]] = {}
-        self.population: dict[str, list[Any]] = {}  # segment -> [record id, count, supersedes]
+        self.latest_submission: dict[str, SubmissionState] = {}  # "measure|period|provider" ->
+        self.latest_cost: dict[str, CostState] = {}  # "provider|period" ->
+        self.population: dict[str, PopulationState] = {}  # segment ->
         self._rate_card_state()
 
     def _rate_card_state(self) -> None:
-        # claim id -> [provider, participant, outcome, period, arrival, supersedes] (payment rules §8)
-        self.claims: dict[str, list[Any]] = {}
-        # episode id -> [provider, entry, period, pre, post, expected_gain or None, supersedes] (§9)
-        self.episodes: dict[str, list[Any]] = {}
+        self.claims: dict[str, ClaimState] = {}  # claim id -> (payment rules §8)
+        self.episodes: dict[str, EpisodeState] = {}  # episode id -> (§9)
         self.superseded: dict[str, str] = {}  # claim or episode id (of any year) -> the id replacing it
 
-    class SubmissionAccepted(Aggregate.Event):
-        submission_id: str
-        provider_id: str
-        indicator_id: str
-        period: str
-        numerator: Decimal | None
-        denominator: Decimal | None
-        value: Decimal | None
-        digest: str
-        supersedes: str | None
-        actor: str
+    def restore_named_state(self) -> None:
+        """Named tuples again after a snapshot (it stores them as JSON arrays); older snapshots lack
+        the rate-card state."""
+        if not hasattr(self, "claims"):
+            self._rate_card_state()
+        for name, kind in (
+            ("latest_submission", SubmissionState),
+            ("latest_cost", CostState),
+            ("population", PopulationState),
+            ("claims", ClaimState),
+            ("episodes", EpisodeState),
+        ):
+            held: dict[str, Any] = getattr(self, name)
+            for key, row in held.items():
+                if type(row) is not kind:
+                    held[key] = kind(*row)
 
-        def apply(self, agg: YearData) -> None:
-            agg.latest_submission[_key(self.indicator_id, self.period, self.provider_id)] = [
-                self.submission_id,
-                self.provider_id,
-                self.indicator_id,
-                self.period,
-                self.numerator,
-                self.denominator,
-                self.value,
-                self.supersedes,
-            ]
-
-    class CostReported(Aggregate.Event):
-        report_id: str
-        provider_id: str
-        period: str
-        total_cost: Decimal
-        high_cost_cases: list[list[Any]]
-        digest: str
-        supersedes: str | None
-        actor: str
-
-        def apply(self, agg: YearData) -> None:
-            agg.latest_cost[_key(self.provider_id, self.period)] = [
-                self.report_id,
-                self.provider_id,
-                self.period,
-                self.total_cost,
-                self.high_cost_cases,
-                self.supersedes,
-            ]
-
-    class PopulationCounted(Aggregate.Event):
-        record_id: str
-        segment_id: str
-        count: int
-        digest: str
-        supersedes: str | None
-        actor: str
-
-        def apply(self, agg: YearData) -> None:
-            agg.population[self.segment_id] = [self.record_id, self.count, self.supersedes]
-
-    class OutcomeClaimed(Aggregate.Event):
-        """An outcome claim (payment rules §8). ``arrival`` is the claim's place in arrival order: its
-        own for a new claim, the first claim's of its correction chain for a correction."""
-
-        claim_id: str
-        provider_id: str
-        participant_id: str
-        outcome_id: str
-        period: str
-        evidence: str | None
-        digest: str
-        supersedes: str | None
-        arrival: list[Any]
-        actor: str
-
-        def apply(self, agg: YearData) -> None:
-            if not hasattr(agg, "claims"):
-                agg._rate_card_state()
-            agg.claims[self.claim_id] = [
-                self.provider_id,
-                self.participant_id,
-                self.outcome_id,
-                self.period,
-                self.arrival,
-                self.supersedes,
-            ]
-            if self.supersedes is not None:
-                agg.superseded[self.supersedes] = self.claim_id
-
-    class PromEpisodeRecorded(Aggregate.Event):
-        """A PROM episode (payment rules §9); ``supersedes`` names the episode it corrects (any year)."""
-
-        episode_id: str
-        provider_id: str
-        health_gain_id: str
-        period: str
-        pre_score: Decimal
-        post_score: Decimal
-        expected_gain: Decimal | None
-        digest: str
-        supersedes: str | None
-        actor: str
-
-        def apply(self, agg: YearData) -> None:
-            if not hasattr(agg, "episodes"):
-                agg._rate_card_state()
-            agg.episodes[self.episode_id] = [
-                self.provider_id,
-                self.health_gain_id,
-                self.period,
-                self.pre_score,
-                self.post_score,
-                self.expected_gain,
-                self.supersedes,
-            ]
-            if self.supersedes is not None:
-                agg.superseded[self.supersedes] = self.episode_id
-
-    def accept_claim(self, c: Any, arrival: list[Any], actor: str) -> None:
-        self.trigger_event(
-            self.OutcomeClaimed,
-            claim_id=c.claim_id,
-            provider_id=c.provider_id,
-            participant_id=c.participant_id,
-            outcome_id=c.outcome_id,
-            period=c.period,
-            evidence=c.evidence,
-            digest=c.digest,
-            supersedes=c.supersedes,
-            arrival=arrival,
-            actor=actor,
-        )
-
-    def accept_episode(self, e: Any, actor: str) -> None:
-        self.trigger_event(
-            self.PromEpisodeRecorded,
-            episode_id=e.episode_id,
-            provider_id=e.provider_id,
-            health_gain_id=e.health_gain_id,
-            period=e.period,
-            pre_score=e.pre_score,
-            post_score=e.post_score,
-            expected_gain=e.expected_gain,
-            digest=e.digest,
-            supersedes=e.supersedes,
-            actor=actor,
-        )
+    # ---------------------------------------------------------------- commands
 
     def accept_submission(self, s: Any, actor: str) -> str | None:
         previous = self.latest_submission.get(_key(s.indicator_id, s.period, s.provider_id))
-        supersedes = previous[0] if previous else None
-        self.trigger_event(
-            self.SubmissionAccepted,
+        supersedes = previous.submission_id if previous else None
+        self._submission_accepted(
             submission_id=s.submission_id,
             provider_id=s.provider_id,
             indicator_id=s.indicator_id,
@@ -296,9 +304,8 @@ class YearData(Aggregate):
 
     def accept_cost_report(self, c: Any, actor: str) -> str | None:
         previous = self.latest_cost.get(_key(c.provider_id, c.period))
-        supersedes = previous[0] if previous else None
-        self.trigger_event(
-            self.CostReported,
+        supersedes = previous.report_id if previous else None
+        self._cost_reported(
             report_id=c.report_id,
             provider_id=c.provider_id,
             period=c.period,
@@ -312,9 +319,8 @@ class YearData(Aggregate):
 
     def accept_population(self, p: Any, actor: str) -> str | None:
         previous = self.population.get(p.segment_id)
-        supersedes = previous[0] if previous else None
-        self.trigger_event(
-            self.PopulationCounted,
+        supersedes = previous.record_id if previous else None
+        self._population_counted(
             record_id=p.record_id,
             segment_id=p.segment_id,
             count=p.count,
@@ -324,18 +330,199 @@ class YearData(Aggregate):
         )
         return supersedes
 
+    def accept_claim(self, c: Any, arrival: list[Any], actor: str) -> None:
+        self._outcome_claimed(
+            claim_id=c.claim_id,
+            provider_id=c.provider_id,
+            participant_id=c.participant_id,
+            outcome_id=c.outcome_id,
+            period=c.period,
+            evidence=c.evidence,
+            digest=c.digest,
+            supersedes=c.supersedes,
+            arrival=arrival,
+            actor=actor,
+        )
+
+    def accept_episode(self, e: Any, actor: str) -> None:
+        self._prom_episode_recorded(
+            episode_id=e.episode_id,
+            provider_id=e.provider_id,
+            health_gain_id=e.health_gain_id,
+            period=e.period,
+            pre_score=e.pre_score,
+            post_score=e.post_score,
+            expected_gain=e.expected_gain,
+            digest=e.digest,
+            supersedes=e.supersedes,
+            actor=actor,
+        )
+
     def population_counts(self) -> dict[str, int]:
-        return {segment: int(v[1]) for segment, v in self.population.items()}
+        return {segment: int(v.counted) for segment, v in self.population.items()}
+
+    # ------------------------------------------------------------------ events
+
+    class SubmissionAccepted(LedgerAggregate.Event):
+        class_version = 1
+        submission_id: str
+        provider_id: str
+        indicator_id: str
+        period: str
+        numerator: Decimal | None
+        denominator: Decimal | None
+        value: Decimal | None
+        digest: str
+        supersedes: str | None
+        actor: str
+
+    @event(SubmissionAccepted)
+    def _submission_accepted(
+        self,
+        submission_id: str,
+        provider_id: str,
+        indicator_id: str,
+        period: str,
+        numerator: Decimal | None,
+        denominator: Decimal | None,
+        value: Decimal | None,
+        digest: str,
+        supersedes: str | None,
+        actor: str,
+    ) -> None:
+        self.latest_submission[_key(indicator_id, period, provider_id)] = SubmissionState(
+            submission_id, provider_id, indicator_id, period, numerator, denominator, value, supersedes
+        )
+
+    class CostReported(LedgerAggregate.Event):
+        class_version = 1
+        report_id: str
+        provider_id: str
+        period: str
+        total_cost: Decimal
+        high_cost_cases: list[list[Any]]
+        digest: str
+        supersedes: str | None
+        actor: str
+
+    @event(CostReported)
+    def _cost_reported(
+        self,
+        report_id: str,
+        provider_id: str,
+        period: str,
+        total_cost: Decimal,
+        high_cost_cases: list[list[Any]],
+        digest: str,
+        supersedes: str | None,
+        actor: str,
+    ) -> None:
+        self.latest_cost[_key(provider_id, period)] = CostState(
+            report_id, provider_id, period, total_cost, high_cost_cases, supersedes
+        )
+
+    class PopulationCounted(LedgerAggregate.Event):
+        class_version = 1
+        record_id: str
+        segment_id: str
+        count: int
+        digest: str
+        supersedes: str | None
+        actor: str
+
+    @event(PopulationCounted)
+    def _population_counted(
+        self, record_id: str, segment_id: str, count: int, digest: str, supersedes: str | None, actor: str
+    ) -> None:
+        self.population[segment_id] = PopulationState(record_id, count, supersedes)
+
+    class OutcomeClaimed(LedgerAggregate.Event):
+        class_version = 1
+        claim_id: str
+        provider_id: str
+        participant_id: str
+        outcome_id: str
+        period: str
+        evidence: str | None
+        digest: str
+        supersedes: str | None
+        arrival: list[Any]
+        actor: str
+
+    @event(OutcomeClaimed)
+    def _outcome_claimed(
+        self,
+        claim_id: str,
+        provider_id: str,
+        participant_id: str,
+        outcome_id: str,
+        period: str,
+        evidence: str | None,
+        digest: str,
+        supersedes: str | None,
+        arrival: list[Any],
+        actor: str,
+    ) -> None:
+        """An outcome claim (payment rules §8). ``arrival`` is the claim's place in arrival order: its
+        own for a new claim, the first claim's of its correction chain for a correction."""
+        if not hasattr(self, "claims"):
+            self._rate_card_state()
+        self.claims[claim_id] = ClaimState(
+            provider_id, participant_id, outcome_id, period, arrival, supersedes
+        )
+        if supersedes is not None:
+            self.superseded[supersedes] = claim_id
+
+    class PromEpisodeRecorded(LedgerAggregate.Event):
+        class_version = 1
+        episode_id: str
+        provider_id: str
+        health_gain_id: str
+        period: str
+        pre_score: Decimal
+        post_score: Decimal
+        expected_gain: Decimal | None
+        digest: str
+        supersedes: str | None
+        actor: str
+
+    @event(PromEpisodeRecorded)
+    def _prom_episode_recorded(
+        self,
+        episode_id: str,
+        provider_id: str,
+        health_gain_id: str,
+        period: str,
+        pre_score: Decimal,
+        post_score: Decimal,
+        expected_gain: Decimal | None,
+        digest: str,
+        supersedes: str | None,
+        actor: str,
+    ) -> None:
+        """A PROM episode (payment rules §9); ``supersedes`` names the episode it corrects (any year)."""
+        if not hasattr(self, "episodes"):
+            self._rate_card_state()
+        self.episodes[episode_id] = EpisodeState(
+            provider_id, health_gain_id, period, pre_score, post_score, expected_gain, supersedes
+        )
+        if supersedes is not None:
+            self.superseded[supersedes] = episode_id
 
 
-class Settlement(Aggregate):
+class Settlement(LedgerAggregate):
     """Payment decisions for one contract year: instalments, the close, and true-ups."""
 
     @staticmethod
     def create_id(contract_id: str, year: int, **_: Any) -> UUID:
         return settlement_uuid(contract_id, year)
 
-    @event("Opened")
+    class Opened(LedgerAggregate.Created):
+        class_version = 1
+        contract_id: str
+        year: int
+
+    @event(Opened)
     def __init__(self, contract_id: str, year: int) -> None:
         self.contract_id = contract_id
         self.year = year
@@ -344,8 +531,104 @@ class Settlement(Aggregate):
         self.true_ups: list[dict[str, Any]] = []  # restatements and adjustments, in order
         self.disputes: dict[str, dict[str, Any]] = {}
 
-    @event("InstalmentDecided")
-    def decide_instalment(
+    # ------------------------------------------------------------- invariants
+
+    def check_open(self) -> None:
+        """A closed year takes no new decision but a restatement."""
+        if self.closed is not None:
+            raise errors.YearClosed(
+                f"year {self.year} of {self.contract_id!r} is already closed; a restatement "
+                f"recomputes it from the data now held"
+            )
+
+    def check_closed(self) -> None:
+        """Only a closed year is restated."""
+        if self.closed is None:
+            raise errors.YearNotClosed(
+                f"year {self.year} of {self.contract_id!r} is not closed; close it first"
+            )
+
+    def check_period_undecided(self, period: str) -> None:
+        if period in self.decided_periods():
+            raise errors.InvalidCommand(
+                f"the instalment of {period} of {self.contract_id!r} year {self.year} is already decided",
+                code="instalment_decided",
+            )
+
+    def check_decided(self) -> tuple[str, str]:
+        """(label, decided_at) of the decision a dispute would be about; refused before the close."""
+        latest = self.latest_decision()
+        if latest is None:
+            raise errors.InvalidCommand(
+                f"year {self.year} of {self.contract_id!r} has no decision to dispute yet",
+                code="nothing_to_dispute",
+            )
+        return latest
+
+    def check_within_time_bar(self, now: datetime, bar_days: int) -> None:
+        """A dispute is raised within ``bar_days`` of the decision it disputes."""
+        label, decided_at = self.check_decided()
+        decided = datetime.fromisoformat(decided_at.replace("Z", "+00:00"))
+        if now - decided > timedelta(days=bar_days):
+            raise errors.InvalidCommand(
+                f"the {label} of {self.contract_id} year {self.year} was decided on {decided_at}; disputes "
+                f"must be raised within {bar_days} days (time bar passed "
+                f"{_iso(decided + timedelta(days=bar_days))})",
+                code="time_barred",
+            )
+
+    def check_dispute_open(self, dispute_id: str) -> None:
+        """A dispute is resolved once."""
+        dispute = self.disputes.get(dispute_id)
+        if dispute is None:
+            raise errors.NotFound(
+                f"no dispute {dispute_id!r} on {self.contract_id} year {self.year}", code="unknown_dispute"
+            )
+        if dispute["status"] != "open":
+            raise errors.InvalidCommand(
+                f"dispute {dispute_id} is already {dispute['status']}", code="dispute_closed"
+            )
+
+    # --------------------------------------------------------------- commands
+
+    def decide_instalment(self, period: str, **decision: Any) -> None:
+        self.check_open()
+        self.check_period_undecided(period)
+        self._instalment_decided(period=period, **decision)
+
+    def close(self, **decision: Any) -> None:
+        self.check_open()
+        self._close(**decision)
+
+    def true_up(self, **decision: Any) -> None:
+        self.check_closed()
+        self._true_up(**decision)
+
+    def raise_dispute(self, **dispute: Any) -> None:
+        self.check_decided()
+        self._dispute_raised(**dispute)
+
+    def resolve_dispute(self, dispute_id: str, **resolution: Any) -> None:
+        self.check_dispute_open(dispute_id)
+        self._dispute_resolved(dispute_id=dispute_id, **resolution)
+
+    # ----------------------------------------------------------------- events
+
+    class InstalmentDecided(LedgerAggregate.Event):
+        class_version = 1
+        period: str
+        index: int
+        count: int
+        amount: Decimal
+        budget: Decimal
+        core_annual: Decimal
+        paid_before: Decimal
+        by_party: dict[str, Decimal]
+        decided_at: str
+        actor: str
+
+    @event(InstalmentDecided)
+    def _instalment_decided(
         self,
         period: str,
         index: int,
@@ -371,7 +654,7 @@ class Settlement(Aggregate):
             }
         )
 
-    class YearClosed(Aggregate.Event):
+    class YearClosed(LedgerAggregate.Event):
         """v2 adds ``variations``: the ids of the contract variations whose terms the decision used."""
 
         class_version = 2
@@ -386,7 +669,7 @@ class Settlement(Aggregate):
             state["variations"] = []  # recorded before variations existed: the registered terms
 
     @event(YearClosed)
-    def close(
+    def _close(
         self,
         figures: dict[str, Any],
         trace: dict[str, Any],
@@ -396,7 +679,7 @@ class Settlement(Aggregate):
     ) -> None:
         self.closed = {"figures": figures, "trace": trace, "decided_at": decided_at, "variations": variations}
 
-    class TrueUpDecided(Aggregate.Event):
+    class TrueUpDecided(LedgerAggregate.Event):
         """v2 adds ``variations`` (as :class:`YearClosed`)."""
 
         class_version = 2
@@ -414,7 +697,7 @@ class Settlement(Aggregate):
             state["variations"] = []
 
     @event(TrueUpDecided)
-    def true_up(
+    def _true_up(
         self,
         amount: Decimal,
         by_party: dict[str, Decimal],
@@ -438,7 +721,16 @@ class Settlement(Aggregate):
             }
         )
 
-    @event("AdjustmentDecided")
+    class AdjustmentDecided(LedgerAggregate.Event):
+        class_version = 1
+        amount: Decimal
+        by_party: dict[str, Decimal]
+        reason: str
+        dispute_id: str | None
+        decided_at: str
+        actor: str
+
+    @event(AdjustmentDecided)
     def adjust(
         self,
         amount: Decimal,
@@ -460,8 +752,18 @@ class Settlement(Aggregate):
             }
         )
 
-    @event("DisputeRaised")
-    def raise_dispute(
+    class DisputeRaised(LedgerAggregate.Event):
+        class_version = 1
+        dispute_id: str
+        raised_by: str
+        reason: str
+        decision: str
+        decision_at: str
+        raised_at: str
+        actor: str
+
+    @event(DisputeRaised)
+    def _dispute_raised(
         self,
         dispute_id: str,
         raised_by: str,
@@ -482,8 +784,18 @@ class Settlement(Aggregate):
             "resolution": None,
         }
 
-    @event("DisputeResolved")
-    def resolve_dispute(self, dispute_id: str, upheld: bool, note: str, resolved_at: str, actor: str) -> None:
+    class DisputeResolved(LedgerAggregate.Event):
+        class_version = 1
+        dispute_id: str
+        upheld: bool
+        note: str
+        resolved_at: str
+        actor: str
+
+    @event(DisputeResolved)
+    def _dispute_resolved(
+        self, dispute_id: str, upheld: bool, note: str, resolved_at: str, actor: str
+    ) -> None:
         self.disputes[dispute_id].update(
             status="upheld" if upheld else "rejected",
             resolution={"note": note, "resolved_at": resolved_at, "by": actor},
@@ -516,14 +828,28 @@ class Settlement(Aggregate):
         return restated[-1]["trace"] if restated else (self.closed or {}).get("trace", {})
 
 
-class Rejection(Aggregate):
+class Rejection(LedgerAggregate):
     """A record that could not be accepted, kept with its source line and the reason."""
 
     @staticmethod
     def create_id(key: str, **_: Any) -> UUID:
         return rejection_uuid(key)
 
-    @event("Recorded")
+    class Recorded(LedgerAggregate.Created):
+        class_version = 1
+        key: str
+        source: str
+        line: int | None
+        raw: str
+        code: str
+        field: str | None
+        message: str
+        contract_id: str | None
+        record_type: str | None
+        record_id: str | None
+        actor: str
+
+    @event(Recorded)
     def __init__(
         self,
         key: str,
@@ -550,10 +876,17 @@ class Rejection(Aggregate):
         self.record_id = record_id
 
 
-class AccessRefused(Aggregate):
+class AccessRefused(LedgerAggregate):
     """A command refused because its actor may not do it: kept for the audit trail."""
 
-    @event("Recorded")
+    class Recorded(LedgerAggregate.Created):
+        class_version = 1
+        actor: str
+        action: str
+        contract_id: str | None
+        reason: str
+
+    @event(Recorded)
     def __init__(self, actor: str, action: str, contract_id: str | None, reason: str) -> None:
         self.actor = actor
         self.action = action

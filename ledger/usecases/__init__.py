@@ -1,1 +1,5 @@
-"""Use cases: what a commissioner, a provider, an auditor or an operator asks the ledger to do."""
+"""Use cases: the event store application (:class:`Ledger`) and one class per use case over it."""
+
+from ledger.usecases.services import Services, services_for
+
+__all__ = ["Services", "services_for"]

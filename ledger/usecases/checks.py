@@ -7,7 +7,7 @@ them. Nothing that decides money takes them on trust:
 * :func:`replayed` rebuilds an aggregate from its events; when a snapshot is stored
   its state is compared with the replay at the snapshot's version, and a snapshot
   that differs is reported (``snapshot_forged``) and ignored. Year closes and
-  restatements load the year's data this way (:meth:`Ledger.compute_year`).
+  restatements load the year's data this way (:meth:`ledger.usecases.settlement.Settling.compute_year`).
 * :func:`check_derived` (run by ``verify``) replays every aggregate that has a
   snapshot and rebuilds the record index from the events, comparing row by row.
 """
@@ -44,7 +44,7 @@ def replayed(app: Any, aggregate_id: UUID) -> tuple[Any, dict[str, Any] | None]:
     snapshot = (
         next(iter(app.snapshots.get(aggregate_id, desc=True, limit=1)), None) if app.snapshots else None
     )
-    aggregate = None
+    aggregate: Any = None
     problem = None
     for event in app.events.get(aggregate_id):
         aggregate = project_aggregate(aggregate, [event])

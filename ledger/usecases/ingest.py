@@ -13,18 +13,23 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from eventsourcing.application import AggregateNotFoundError
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 
+from ledger.adapters.framing import Line, read_lines, text_lines
+from ledger.domain.access import Actor
 from ledger.domain.aggregates import (
     SNAPSHOT_EVERY,
+    ClaimState,
     Contract,
+    EpisodeState,
     Rejection,
+    Settlement,
     YearData,
     rejection_uuid,
     settlement_uuid,
@@ -47,9 +52,12 @@ from ledger.domain.records import (
     envelope,
     parse_json_line,
 )
+from ledger.usecases.access import Access
+from ledger.usecases.common import RETRIES, batched, iso
+from ledger.usecases.registration import population_budget_change
+from ledger.usecases.results import RejectedRecord
 
 if TYPE_CHECKING:
-    from ledger.adapters.framing import Line
     from ledger.usecases.application import Ledger
 
 BATCH_SIZE = 2000
@@ -174,7 +182,7 @@ class IngestSession:
     def _is_closed(self, state: _ContractState, year: int) -> bool:
         if year not in state.closed:
             try:
-                settlement = self.app.repository.get(settlement_uuid(state.definition.id, year))
+                settlement: Settlement = self.app.repository.get(settlement_uuid(state.definition.id, year))
             except AggregateNotFoundError:
                 state.closed[year] = False
             else:
@@ -203,7 +211,7 @@ class IngestSession:
         ]
         prepared: list[tuple[Record | None, Rejected | None]] = []
         wanted: dict[str, set[str]] = {}
-        for (text, obj, line), raw in zip(items, texts):
+        for (text, obj, line), raw in zip(items, texts, strict=True):
             try:
                 record, rejected = self._check(text, obj, raw, line)
             except Exception as exc:
@@ -214,9 +222,9 @@ class IngestSession:
         known: dict[str, dict[str, str]] = {}
         for contract_id, keys in wanted.items():
             missing = [k for k in keys if (contract_id, k) not in self._batch_index]
-            known[contract_id] = self.app.recorder.lookup_records(contract_id, missing) if missing else {}
+            known[contract_id] = self.app.record_index.lookup_records(contract_id, missing) if missing else {}
         outcomes = []
-        for (record, rejected), (_, _, line), raw in zip(prepared, items, texts):
+        for (record, rejected), (_, _, line), raw in zip(prepared, items, texts, strict=True):
             if rejected is not None:
                 outcomes.append(self._reject(rejected))
             else:
@@ -301,15 +309,17 @@ class IngestSession:
         assert state is not None
         data = self._year_data(state, record.year)
         affected = {record.year}
+        found: tuple[int, ClaimState | EpisodeState] | None = None
         if isinstance(record, (OutcomeClaim, PromEpisode)):
-            found = self._superseded(state, record, raw, line)
-            if isinstance(found, Rejected):
-                return self._reject(found)
+            corrected = self._superseded(state, record, raw, line)
+            if isinstance(corrected, Rejected):
+                return self._reject(corrected)
+            found = corrected
         if isinstance(record, OutcomeClaim):
             # the claim's place in arrival order; a correction keeps the first claim's (payment rules §8)
             arrival = (
-                found[1][4]
-                if found is not None
+                found[1].arrival
+                if isinstance(found, tuple) and isinstance(found[1], ClaimState)
                 else [datetime.now(UTC).isoformat(), record.year, data.version + 1]
             )
             data.accept_claim(record, list(arrival), self.actor)
@@ -355,25 +365,27 @@ class IngestSession:
 
     def _superseded(
         self, state: _ContractState, record: OutcomeClaim | PromEpisode, raw: str, line: int | None
-    ) -> tuple[int, list[Any]] | Rejected | None:
+    ) -> tuple[int, ClaimState | EpisodeState] | Rejected | None:
         """The (year, entry) of the accepted claim or episode a correction names, or its refusal."""
         if record.supersedes is None:
             return None
         kind = "claim" if isinstance(record, OutcomeClaim) else "episode"
         for year in range(1, state.calendar.years + 1):
             data = self._peek_year(state, year)
-            held = getattr(data, "claims" if kind == "claim" else "episodes", {}) if data is not None else {}
+            if data is None:
+                continue
+            held: Mapping[str, ClaimState | EpisodeState] = data.claims if kind == "claim" else data.episodes
             entry = held.get(record.supersedes)
             if entry is None:
                 continue
-            if entry[0] != record.provider_id:
+            if entry.provider_id != record.provider_id:
                 return Rejected(
                     line,
                     raw,
                     Refusal(
                         "invalid_supersedes",
                         "supersedes",
-                        f"{kind} {record.supersedes!r} is {entry[0]}'s, not {record.provider_id}'s",
+                        f"{kind} {record.supersedes!r} is {entry.provider_id}'s, not {record.provider_id}'s",
                     ),
                     record.contract_id,
                     record.type,
@@ -381,10 +393,9 @@ class IngestSession:
                 )
             later = next(
                 (
-                    getattr(d, "superseded", {}).get(record.supersedes)
+                    d.superseded.get(record.supersedes)
                     for y in range(1, state.calendar.years + 1)
-                    if (d := self._peek_year(state, y)) is not None
-                    and record.supersedes in getattr(d, "superseded", {})
+                    if (d := self._peek_year(state, y)) is not None and record.supersedes in d.superseded
                 ),
                 None,
             )
@@ -419,7 +430,7 @@ class IngestSession:
     def _population_changed(
         self, state: _ContractState, record: PopulationCount, before: dict[str, int], after: dict[str, int]
     ) -> None:
-        change = self.app.population_budget_change(state.definition, record.year, before, after)
+        change = population_budget_change(state.definition, record.year, before, after)
         if change is None:
             return
         amount, trace = change
@@ -564,7 +575,7 @@ def apply_lines(session: IngestSession, chunk: Sequence[Line]) -> list[Outcome]:
         applied = session.apply_many(
             [(None, line.obj, line.number) for line in rows], raws=[r.raw for r in rows]
         )
-        for line, outcome in zip(rows, applied):
+        for line, outcome in zip(rows, applied, strict=True):
             if outcome.rejected is not None and line.source is not None:
                 outcome.rejected.source = line.source
         outcomes += applied
@@ -586,3 +597,155 @@ def storage_failure(exc: BaseException) -> bool:
     """True for an outage or a full disk (the batch is retried later), False for a failure one
     record's data can cause (the batch is split to isolate that record)."""
     return infrastructure_fault(exc) or isinstance(exc, MemoryError)
+
+
+class Ingest:
+    """Providers' records into the ledger: batches of lines, a dry run, the record index, the refusals."""
+
+    def __init__(self, store: Ledger, access: Access) -> None:
+        self.store = store
+        self.access = access
+
+    def ingest_lines(
+        self, lines: Iterable[str], source: str, actor: str = "system", batch_size: int = BATCH_SIZE
+    ) -> IngestReport:
+        """Ingest JSON-lines records; one transaction per batch; re-running is harmless."""
+        return self.ingest_framed(text_lines(lines), source, actor, batch_size)
+
+    def ingest_stream(
+        self,
+        stream: BinaryIO,
+        source: str,
+        actor: str = "system",
+        batch_size: int = BATCH_SIZE,
+        max_line_bytes: int | None = None,
+    ) -> IngestReport:
+        """Ingest a JSON-lines file read as bytes (encoding and line length judged per line)."""
+        return self.ingest_framed(read_lines(stream, max_line_bytes), source, actor, batch_size)
+
+    def ingest_framed(
+        self, lines: Iterable[Line], source: str, actor: str = "system", batch_size: int = BATCH_SIZE
+    ) -> IngestReport:
+        session = self.ingest_session(source, actor)
+        total = IngestReport()
+        for chunk in batched(lines, batch_size):
+            total.add(self._apply_chunk(session, chunk))
+        return total
+
+    def check_lines(
+        self, lines: Iterable[str], source: str, actor: str = "system", batch_size: int = BATCH_SIZE
+    ) -> tuple[IngestReport, list[Rejected]]:
+        """What ingesting these lines would do now — counts and every refusal — recording nothing."""
+        return self.check_framed(text_lines(lines), source, actor, batch_size)
+
+    def check_stream(
+        self,
+        stream: BinaryIO,
+        source: str,
+        actor: str = "system",
+        batch_size: int = BATCH_SIZE,
+        max_line_bytes: int | None = None,
+    ) -> tuple[IngestReport, list[Rejected]]:
+        return self.check_framed(read_lines(stream, max_line_bytes), source, actor, batch_size)
+
+    def check_framed(
+        self, lines: Iterable[Line], source: str, actor: str = "system", batch_size: int = BATCH_SIZE
+    ) -> tuple[IngestReport, list[Rejected]]:
+        session = self.ingest_session(source, actor)
+        refused: list[Rejected] = []
+        for chunk in batched(lines, batch_size):
+            outcomes = apply_lines(session, chunk)
+            refused += [o.rejected for o in outcomes if o.rejected is not None]
+            session.discard_pending()
+        return session.report, refused
+
+    def ingest_session(self, source: str, actor: str = "system") -> IngestSession:
+        """A session applying records as ``actor`` (the system, or a provider for its own records)."""
+        who = Actor.parse(actor)
+        if who.role not in ("system", "provider"):
+            self.access.authorize(actor, "submit", None)
+        return IngestSession(self.store, source, str(who))
+
+    def _apply_chunk(self, session: IngestSession, chunk: Sequence[Line]) -> IngestReport:
+        """Apply and save one batch. A batch failing for a reason its data may cause (not an
+        outage, not a full disk) is split in halves until the one record at fault is found:
+        that record is kept as refused (``unprocessable``) and the rest are applied."""
+        for attempt in range(RETRIES):
+            try:
+                apply_lines(session, chunk)
+                return session.flush()
+            except IntegrityError:
+                if attempt == RETRIES - 1:
+                    raise
+                session.reset()
+            except Exception as exc:
+                session.reset()
+                if storage_failure(exc):
+                    raise
+                if len(chunk) == 1:
+                    return self._keep_unprocessable(session, chunk[0], exc)
+                half = len(chunk) // 2
+                report = self._apply_chunk(session, chunk[:half])
+                report.add(self._apply_chunk(session, chunk[half:]))
+                return report
+        raise AssertionError("unreachable")
+
+    def _keep_unprocessable(self, session: IngestSession, line: Line, exc: BaseException) -> IngestReport:
+        raw = line.raw if line.text is None else line.text
+        session.reject(unprocessable(exc), raw, line.number)
+        try:
+            return session.flush()
+        except Exception as again:
+            session.reset()
+            if storage_failure(again):
+                raise
+            digest = hashlib.sha256(raw.encode("utf-8", errors="surrogatepass")).hexdigest()
+            session.reject(
+                unprocessable(exc),
+                f"(raw text not storable: {len(raw):,} characters, sha256 {digest})",
+                line.number,
+            )
+            return session.flush()
+
+    def rebuild_record_index(self) -> int:
+        """Rebuild the record-id index from the events (it is derived data, written with them)."""
+        id_fields = {
+            YearData.SubmissionAccepted: ("submission", "submission_id"),
+            YearData.CostReported: ("cost_report", "report_id"),
+            YearData.PopulationCounted: ("population", "record_id"),
+            YearData.OutcomeClaimed: ("outcome_claim", "claim_id"),
+            YearData.PromEpisodeRecorded: ("prom_episode", "episode_id"),
+        }
+        contract_of: dict[Any, str] = {}
+        self.store.record_index.clear_record_index()
+        rows: list[tuple[str, str, str]] = []
+        count = 0
+        for n, e in self.store.recorded(YearData.Opened, *id_fields, page=5000):
+            if isinstance(e, YearData.Opened):
+                contract_of[n.originator_id] = e.contract_id
+                continue
+            kind, name = id_fields[type(e)]
+            rows.append((contract_of[n.originator_id], f"{kind}:{getattr(e, name)}", e.digest))
+            if len(rows) >= 5000:
+                self.store.save(record_index=rows)
+                count, rows = count + len(rows), []
+        if rows:
+            self.store.save(record_index=rows)
+        return count + len(rows)
+
+    def rejected(self) -> list[RejectedRecord]:
+        return [
+            RejectedRecord(
+                source=e.source,
+                line=e.line,
+                code=e.code,
+                field=e.field,
+                message=e.message,
+                contract_id=e.contract_id,
+                record_type=e.record_type,
+                record_id=e.record_id,
+                recorded_at=iso(e.timestamp),
+                raw=e.raw,
+            )
+            for _, e in self.store.recorded(Rejection.Recorded)
+        ]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ledger.domain.errors import InvalidCommand
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES
 
@@ -158,13 +159,13 @@ def test_lists_show_an_actor_only_the_contracts_it_may_read(ledger, tmp_path):
     )
     listed = lambda who: {
         r["contract_id"] for r in ledger.ok("contract", "list", "--as", who, "--json").json()
-    }  # noqa: E731
+    }
     assert listed("auditor") == listed("system") == {"beds-msk", "herts-msk"}
     assert listed(LEAD) == listed(COMMISSIONER) == {"beds-msk", "herts-msk"}, "herts-msk has the same parties"
     assert listed("provider:stranger") == set()
     rejected = lambda who: {
         r["contract_id"] for r in ledger.ok("rejected", "list", "--as", who, "--json").json()
-    }  # noqa: E731
+    }
     assert rejected("auditor") == {"beds-msk", "herts-msk", "nowhere"}
     assert rejected(LEAD) == {"beds-msk", "herts-msk"}, "a record for no registered contract is not a party's"
     assert rejected("provider:stranger") == set()
@@ -306,13 +307,16 @@ def test_disputes_after_the_time_bar_are_refused(tmp_path):
     now = [datetime(2027, 5, 1, 12, tzinfo=UTC)]
     app = Ledger.from_url(f"sqlite:///{tmp_path / 'l.db'}", clock=lambda: now[0])
     text = (EXAMPLES / "worked-example.yaml").read_text() + "\ndisputes: {time_bar_days: 14}\n"
-    app.register_contract(text)
-    app.close_year("beds-msk", 1)
+    services_for(app).registration.register_contract(text)
+    services_for(app).settlement.close_year("beds-msk", 1)
     now[0] += timedelta(days=14)
-    assert app.raise_dispute("beds-msk", 1, "within the bar", actor=LEAD)["dispute_id"] == "D1-1"
+    assert (
+        services_for(app).disputes.raise_dispute("beds-msk", 1, "within the bar", actor=LEAD)["dispute_id"]
+        == "D1-1"
+    )
     now[0] += timedelta(seconds=1)
     with pytest.raises(InvalidCommand) as refused:
-        app.raise_dispute("beds-msk", 1, "too late", actor=LEAD)
+        services_for(app).disputes.raise_dispute("beds-msk", 1, "too late", actor=LEAD)
     assert refused.value.code == "time_barred" and "14 days" in refused.value.message
 
 

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from ledger.usecases import services_for
 from tests.support.cli import EXAMPLES
 
 GOOD = {
@@ -127,11 +128,11 @@ def test_check_finds_duplicates_and_corrections_within_the_file_across_batches(s
     from ledger.usecases.application import Ledger
 
     app = Ledger.from_url(sqlite_url)
-    app.register_contract((EXAMPLES / "worked-example.yaml").read_text())
+    services_for(app).registration.register_contract((EXAMPLES / "worked-example.yaml").read_text())
     lines = (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines()
-    checked, refused = app.check_lines(lines, "example", batch_size=3)
+    checked, refused = services_for(app).ingest.check_lines(lines, "example", batch_size=3)
     head = app.recorder.max_notification_id()
-    ingested = app.ingest_lines(lines, "example", batch_size=3)
+    ingested = services_for(app).ingest.ingest_lines(lines, "example", batch_size=3)
     assert checked.to_dict() == ingested.to_dict() and refused == []
     assert (checked.accepted, checked.duplicates, checked.corrections) == (33, 1, 1)
     assert app.recorder.max_notification_id() > head

@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass, field
 
 from consumers.codec import encode_record, frame
+from ledger.usecases import services_for
 from tests.support.cli import EXAMPLES
 
 WORKED = (EXAMPLES / "worked-example.yaml").read_text()
@@ -39,7 +40,7 @@ def contract_ids(n: int) -> list[str]:
 
 def register(app, contracts: list[str]) -> None:
     for cid in contracts:
-        app.register_contract(contract_yaml(cid))
+        services_for(app).registration.register_contract(contract_yaml(cid))
 
 
 @dataclass

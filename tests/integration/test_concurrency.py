@@ -9,6 +9,8 @@ from eventsourcing.utils import get_topic
 
 from ledger.adapters.audit import verify
 from ledger.domain.aggregates import YearData
+from ledger.usecases import services_for
+from ledger.usecases.settlement import Settling
 from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES, OBC_LEDGER, worked_example_ledger
 
@@ -74,10 +76,14 @@ def test_several_processes_hammering_one_contract_apply_each_record_once(
     # which correction is "latest" depends on arrival order, which concurrency decides; the
     # statement must equal a single-process ingest of the records in the order they were accepted
     single = Ledger.from_url(make_postgres_url())
-    single.register_contract((EXAMPLES / "worked-example.yaml").read_text())
-    single.ingest_lines([json.dumps(_record(int(i[2:]))) for i in ids], "in-accepted-order.jsonl")
+    services_for(single).registration.register_contract((EXAMPLES / "worked-example.yaml").read_text())
+    services_for(single).ingest.ingest_lines(
+        [json.dumps(_record(int(i[2:]))) for i in ids], "in-accepted-order.jsonl"
+    )
     for year in (1, 2):
-        assert app.statement("beds-msk", year) == single.statement("beds-msk", year)
+        assert services_for(app).settlement.statement("beds-msk", year) == services_for(
+            single
+        ).settlement.statement("beds-msk", year)
 
 
 LATE_COST = {
@@ -103,36 +109,41 @@ def race_url(request, tmp_path):
 def test_a_record_landing_while_a_close_reads_its_year_makes_the_close_decide_again(race_url, monkeypatch):
     app = worked_example_ledger(race_url)
     other = Ledger.from_url(race_url)  # another process: it lands a record after the close has read the data
-    original = Ledger._decision
+    original = Settling._decision
     calls = []
 
     def decision_then_a_record_lands(self, *args, **kwargs):
         result = original(self, *args, **kwargs)
         if not calls:
-            other.ingest_lines([json.dumps(LATE_COST)], "racing.jsonl")
+            services_for(other).ingest.ingest_lines([json.dumps(LATE_COST)], "racing.jsonl")
         calls.append(1)
         return result
 
-    monkeypatch.setattr(Ledger, "_decision", decision_then_a_record_lands)
-    statement = app.close_year("beds-msk", 2)
+    monkeypatch.setattr(Settling, "_decision", decision_then_a_record_lands)
+    statement = services_for(app).settlement.close_year("beds-msk", 2)
     assert len(calls) == 2  # the first save failed on the moved data stream, the retry decided again
     assert "c-race" in app._settlement("beds-msk", 2).closed["trace"]["risk_share"]["cost_reports"]
     reference = Ledger.from_url(race_url.replace("race.db", "reference.db")) if "sqlite" in race_url else None
     if reference is not None:  # the same record ingested before the close gives the same statement
-        reference.register_contract((EXAMPLES / "worked-example.yaml").read_text())
-        reference.ingest_lines(
+        services_for(reference).registration.register_contract((EXAMPLES / "worked-example.yaml").read_text())
+        services_for(reference).ingest.ingest_lines(
             (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines() + [json.dumps(LATE_COST)],
             "example.jsonl",
         )
-        reference.close_year("beds-msk", 1)
-        assert statement["risk_share"] == reference.close_year("beds-msk", 2)["risk_share"]
+        services_for(reference).settlement.close_year("beds-msk", 1)
+        assert (
+            statement["risk_share"]
+            == services_for(reference).settlement.close_year("beds-msk", 2)["risk_share"]
+        )
 
 
 def test_records_saved_just_after_a_close_are_flagged_for_restatement(race_url):
     app = worked_example_ledger(race_url)
-    session = app.ingest_session("racing.jsonl")
+    session = services_for(app).ingest.ingest_session("racing.jsonl")
     session.apply_text(json.dumps(LATE_COST), 1)  # applied to a year still open when the session read it
-    app.close_year("beds-msk", 2)  # another process closes the year before the batch is saved
+    services_for(app).settlement.close_year(
+        "beds-msk", 2
+    )  # another process closes the year before the batch is saved
     report = session.flush()
     assert report.accepted == 1
     assert dict(report.late) == {("beds-msk", 2): 1}

@@ -7,6 +7,7 @@ import json
 from bench import faults
 from consumers.dead_letters import dlq_topic
 from consumers.kafka import ensure_topic, producer
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.integration.streaming_data import contract_ids, make_stream, register
 
@@ -40,7 +41,7 @@ def test_the_comparison_reports_a_lost_record_a_missing_rejection_and_a_dead_let
         urls[name] = f"sqlite:///{tmp_path / f'{name}.db'}"
         app = Ledger.from_url(urls[name])
         register(app, contracts)
-        app.ingest_lines(lines, "stream.jsonl")
+        services_for(app).ingest.ingest_lines(lines, "stream.jsonl")
     reference = faults.ledger_figures(urls["reference"], contracts, keys)
     assert faults.differences(reference, reference, 0) == []
     found = faults.differences(faults.ledger_figures(urls["lost"], contracts, keys), reference, 0)

@@ -25,6 +25,7 @@ from consumers.codec import avro_body, frame
 from consumers.dead_letters import VALUE_LIMIT, decode_dead_letter, dlq_topic
 from consumers.kafka import producer
 from ledger.domain.aggregates import YearData
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.integration.test_streaming import SESSION_MS, dlq_keys, read_topic
 from tests.support.cli import EXAMPLES, OBC_LEDGER, Cli
@@ -384,7 +385,10 @@ def test_an_unexpected_failure_while_applying_or_saving_one_record_dead_letters_
     app = Ledger.from_url(cli.db_url)
     stored = {p: app.recorder.max_tracking_id(f"kafka:{kafka_topic}:{p}") for p in range(3)}
     assert sum(v + 1 for v in stored.values() if v is not None) == 37, "every offset tracked, none skipped"
-    assert Counter(r["code"] for r in app.rejected()) == {"provider_not_party": 3, "unprocessable": 2}
+    assert Counter(r["code"] for r in services_for(app).ingest.rejected()) == {
+        "provider_not_party": 3,
+        "unprocessable": 2,
+    }
     for year in (1, 2, 3):
         assert (
             cli.ok("statement", "beds-msk", "--year", str(year), "--json").json()
@@ -484,7 +488,9 @@ def test_after_the_broker_lost_its_log_the_consumer_stops_rather_than_resend_dea
     assert f"{topic}[" in error["message"] and "applied it up to offset" in error["message"]
     assert read_topic(broker.bootstrap, dlq_topic(topic)) == []
     app = Ledger.from_url(cli.db_url)
-    assert Counter(r["code"] for r in app.rejected()) == {"provider_not_party": 3}, "nothing applied twice"
+    assert Counter(r["code"] for r in services_for(app).ingest.rejected()) == {"provider_not_party": 3}, (
+        "nothing applied twice"
+    )
 
 
 @pytest.mark.xfail(

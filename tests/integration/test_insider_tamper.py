@@ -17,6 +17,7 @@ import pytest
 
 from ledger.adapters.audit import GENESIS, global_hash, stream_hash
 from ledger.domain.aggregates import year_data_uuid
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES, Cli, worked_example_ledger
 
@@ -223,7 +224,7 @@ def test_a_witness_names_the_first_digest_a_resealed_log_no_longer_extends(ledge
     witness = tmp_path / "witness"
     cli = Cli(ledger_url)
     cli.ok("digest", "--sign-key", private, "--publish", witness)
-    app.close_year("beds-msk", 2)
+    services_for(app).settlement.close_year("beds-msk", 2)
     cli.ok("digest", "--sign-key", private, "--publish", witness)
     files = sorted(p.name for p in witness.iterdir())
     assert len(files) == 2
@@ -441,7 +442,7 @@ def test_a_cut_log_is_an_alarm_in_projections_status_even_once_new_events_reuse_
     for n in range(
         3
     ):  # three new events: on SQLite they take the removed ids (PostgreSQL's sequence moves on)
-        app.record_baseline("beds-msk", "proms-improved", f"0.5{n}", "regrown")
+        services_for(app).registration.record_baseline("beds-msk", "proms-improved", f"0.5{n}", "regrown")
     if url.startswith("sqlite"):
         assert insider.ids()[-3:] == cut
     status = cli("projections", "status", "--json")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from deploy.workload import demo_workload
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.support.cli import OBC_LEDGER
 
@@ -29,7 +30,7 @@ def embedded_default(tmp_path: Path) -> tuple[dict, dict]:
     url = f"sqlite:///{tmp_path / 'embedded.db'}"
     app = Ledger.from_url(url)
     for _, text in workload.contracts:
-        app.register_contract(text)
+        services_for(app).registration.register_contract(text)
     app.close()
     records = workload.write_jsonl(tmp_path / "records.jsonl")
     done = subprocess.run(
@@ -44,9 +45,10 @@ def embedded_default(tmp_path: Path) -> tuple[dict, dict]:
     app = Ledger.from_url(url)
     for cid in workload.contract_ids:
         for year in range(1, YEARS + 1):
-            app.close_year(cid, year)
+            services_for(app).settlement.close_year(cid, year)
     statements = {
-        cid: {str(y): app.statement(cid, y) for y in range(1, YEARS + 1)} for cid in workload.contract_ids
+        cid: {str(y): services_for(app).settlement.statement(cid, y) for y in range(1, YEARS + 1)}
+        for cid in workload.contract_ids
     }
     app.close()
     return statements, json.loads(done.stdout)

@@ -7,6 +7,7 @@ import psycopg
 import pytest
 
 from ledger.adapters.roles import grant_party
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from projections.bootstrap import Projections
 from tests.support.cli import EXAMPLES, Cli
@@ -36,9 +37,11 @@ def roles(postgres_url, monkeypatch):
         users["other_reader"] = (other, _as(postgres_url, other, "other"))
     monkeypatch.setenv("CREATE_TABLE", "no")  # workers hold no DDL rights
     writer = Ledger.from_url(users["obc_writer"][1])  # the writer does the ledger's real work
-    writer.register_contract((EXAMPLES / "worked-example.yaml").read_text())
-    writer.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example.jsonl")
-    writer.close_year("beds-msk", 1)
+    services_for(writer).registration.register_contract((EXAMPLES / "worked-example.yaml").read_text())
+    services_for(writer).ingest.ingest_lines(
+        (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example.jsonl"
+    )
+    services_for(writer).settlement.close_year("beds-msk", 1)
     projector_url = users["obc_projector"][1]
     Projections(Ledger.from_url(projector_url), projector_url).projector.run()
     yield users

@@ -25,7 +25,7 @@ def test_old_year_closes_are_upcast_to_the_current_event_version(tmp_path):
     app = Ledger.from_url(_copy(tmp_path))
     settlement = app.repository.get(settlement_uuid("beds-msk", 2))
     assert settlement.closed["variations"] == []
-    ((_, event),) = [(n, e) for n, e in app.log(Settlement.YearClosed)][1:]
+    ((_, event),) = [(n, e) for n, e in app.recorded(Settlement.YearClosed)][1:]
     assert type(event).class_version == 2 and event.variations == []
     app.close()
 

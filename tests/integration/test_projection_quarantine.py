@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 
 from ledger.domain.aggregates import YearData, contract_uuid, year_data_uuid
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from projections.bootstrap import Projections
 from projections.projector import Projector, table_rows
@@ -25,12 +26,14 @@ def ledger_url(request, tmp_path):
 def _two_contracts(url):
     """beds-msk and a twin, other-msk, each with the worked example's data and year 1 closed."""
     app = Ledger.from_url(url)
-    app.register_contract(CONTRACT)
-    app.register_contract(CONTRACT.replace("id: beds-msk", "id: other-msk"))
-    app.ingest_lines(DATA, "example.jsonl")
-    app.ingest_lines([line.replace('"beds-msk"', '"other-msk"') for line in DATA], "other.jsonl")
+    services_for(app).registration.register_contract(CONTRACT)
+    services_for(app).registration.register_contract(CONTRACT.replace("id: beds-msk", "id: other-msk"))
+    services_for(app).ingest.ingest_lines(DATA, "example.jsonl")
+    services_for(app).ingest.ingest_lines(
+        [line.replace('"beds-msk"', '"other-msk"') for line in DATA], "other.jsonl"
+    )
     for cid in ("beds-msk", "other-msk"):
-        app.close_year(cid, 1)
+        services_for(app).settlement.close_year(cid, 1)
     return app
 
 
@@ -56,8 +59,8 @@ def _poison(app, submission_id, value):
 
 def _more_data(app):
     """Good events after the poison: other-msk's year 2 closes, beds-msk records a baseline."""
-    app.close_year("other-msk", 2)
-    app.record_baseline("beds-msk", "readmissions", "95", "re-based")
+    services_for(app).settlement.close_year("other-msk", 2)
+    services_for(app).registration.record_baseline("beds-msk", "readmissions", "95", "re-based")
 
 
 def test_reads_of_every_other_contract_answer_the_same_figures_past_a_poison_event(ledger_url):
@@ -71,8 +74,8 @@ def test_reads_of_every_other_contract_answer_the_same_figures_past_a_poison_eve
     warnings = []
     read = projections.current(warn=warnings.append)
     for year in (1, 2):
-        assert read.statement("other-msk", year) == app.statement("other-msk", year)
-    assert read.statement("beds-msk", 1) == app.statement("beds-msk", 1)
+        assert read.statement("other-msk", year) == services_for(app).settlement.statement("other-msk", year)
+    assert read.statement("beds-msk", 1) == services_for(app).settlement.statement("beds-msk", 1)
     assert read.contract("beds-msk")["baselines"]["readmissions"] == "95"  # recorded after the poison
 
     status = projections.projector.status()
@@ -116,7 +119,9 @@ def test_an_event_a_bug_could_not_project_is_projected_once_the_bug_is_fixed(led
     assert [q["event_type"] for q in buggy.quarantined()] == ["Contract.BaselineRecorded"]
     assert buggy.quarantined()[0]["error"] == "KeyError"
     assert projections.read.contract("beds-msk")["baselines"] == {"readmissions": "310"}  # the contract's own
-    assert projections.read.statement("other-msk", 2) == app.statement("other-msk", 2)
+    assert projections.read.statement("other-msk", 2) == services_for(app).settlement.statement(
+        "other-msk", 2
+    )
 
     fixed = projections.projector
     fixed.run()
@@ -132,7 +137,9 @@ def test_projections_status_lists_the_quarantined_events(tmp_path):
     poison = _poison(app, "s-huge", Decimal("1E+999999999"))
     cli = Cli(url)
     statement = cli("statement", "other-msk", "--year", "1", "--json")
-    assert statement.code == 0 and json.loads(statement.out) == app.statement("other-msk", 1)
+    assert statement.code == 0 and json.loads(statement.out) == services_for(app).settlement.statement(
+        "other-msk", 1
+    )
     warning = statement.err.splitlines()[-1]  # after the projector's log line of the quarantine
     assert warning.startswith("warning: 1 event(s) quarantined") and f"#{poison}" in warning
     again = cli("statement", "other-msk", "--year", "1")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from projections.bootstrap import Projections
 from projections.projector import table_rows
@@ -31,25 +32,29 @@ MEASURES = {
 
 def _example(url):
     app = Ledger.from_url(url)
-    app.register_contract(CONTRACT)
-    app.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example.jsonl")
+    services_for(app).registration.register_contract(CONTRACT)
+    services_for(app).ingest.ingest_lines(
+        (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example.jsonl"
+    )
     return app
 
 
 def test_statements_from_the_read_models_equal_those_from_the_aggregates(sqlite_url):
     app = _example(sqlite_url)
     read = Projections.for_ledger(app, sqlite_url).current()
-    assert read.statement("beds-msk", 2) == app.statement("beds-msk", 2)  # open year, provisional
+    assert read.statement("beds-msk", 2) == services_for(app).settlement.statement(
+        "beds-msk", 2
+    )  # open year, provisional
     for year in (1, 2):
-        app.close_year("beds-msk", year)
+        services_for(app).settlement.close_year("beds-msk", year)
     read = Projections.for_ledger(app, sqlite_url).current()
     for expected in EXPECTED:
         assert (
             read.statement("beds-msk", expected["year"])
             == expected
-            == app.statement("beds-msk", expected["year"])
+            == services_for(app).settlement.statement("beds-msk", expected["year"])
         )
-    assert read.statement("beds-msk", 3) == app.statement("beds-msk", 3)
+    assert read.statement("beds-msk", 3) == services_for(app).settlement.statement("beds-msk", 3)
 
 
 def _random_record(rng, n):
@@ -94,20 +99,22 @@ def _random_commands(app, rng, steps, after_each=lambda: None):
             if sent and rng.random() < 0.3:
                 batch += rng.sample(sent, min(5, len(sent)))  # re-sent duplicates
             sent += batch
-            app.ingest_lines([json.dumps(r) for r in batch] + ["{broken"], f"batch-{step}.jsonl")
+            services_for(app).ingest.ingest_lines(
+                [json.dumps(r) for r in batch] + ["{broken"], f"batch-{step}.jsonl"
+            )
         elif roll < 0.75:
             year = rng.choice([1, 2, 3])
-            app.pay("beds-msk", rng.choice(PERIODS[year]))
+            services_for(app).settlement.pay("beds-msk", rng.choice(PERIODS[year]))
         elif roll < 0.9:
             year = rng.choice([1, 2, 3])
-            settlement = app.settlement_state("beds-msk", year)
+            settlement = services_for(app).settlement.settlement_state("beds-msk", year)
             if settlement is None or not settlement.closed:
-                app.close_year("beds-msk", year)
+                services_for(app).settlement.close_year("beds-msk", year)
         else:
             year = rng.choice([1, 2, 3])
-            settlement = app.settlement_state("beds-msk", year)
+            settlement = services_for(app).settlement.settlement_state("beds-msk", year)
             if settlement is not None and settlement.closed:
-                app.restate("beds-msk", year)
+                services_for(app).settlement.restate("beds-msk", year)
         after_each()
 
 
@@ -115,12 +122,14 @@ def _random_commands(app, rng, steps, after_each=lambda: None):
 def test_random_scenario_statements_agree_and_rebuild_equals_live(tmp_path, seed):
     url = f"sqlite:///{tmp_path / 'live.db'}"
     app = Ledger.from_url(url)
-    app.register_contract(CONTRACT)
+    services_for(app).registration.register_contract(CONTRACT)
     live = Projections.for_ledger(app, url)
     _random_commands(app, random.Random(seed), 60, after_each=live.projector.run)
     live.projector.run()
     for year in (1, 2, 3):
-        assert live.read.statement("beds-msk", year) == app.statement("beds-msk", year)
+        assert live.read.statement("beds-msk", year) == services_for(app).settlement.statement(
+            "beds-msk", year
+        )
 
     rebuilt = Projections(app, f"sqlite:///{tmp_path / 'rebuilt.db'}")
     rebuilt.projector.rebuild()
@@ -132,10 +141,10 @@ def test_random_scenario_statements_agree_and_rebuild_equals_live(tmp_path, seed
 
 def test_replay_as_of_shows_only_what_was_known_then(sqlite_url, cli):
     app = _example(sqlite_url)
-    app.close_year("beds-msk", 2)
+    services_for(app).settlement.close_year("beds-msk", 2)
     before_correction = datetime.now(UTC)
     time.sleep(0.01)
-    app.ingest_lines(
+    services_for(app).ingest.ingest_lines(
         [
             json.dumps(
                 {
@@ -153,7 +162,7 @@ def test_replay_as_of_shows_only_what_was_known_then(sqlite_url, cli):
     )
     after_correction = datetime.now(UTC)
     time.sleep(0.01)
-    app.restate("beds-msk", 2)
+    services_for(app).settlement.restate("beds-msk", 2)
     after_restatement = datetime.now(UTC)
 
     def replay(instant):
@@ -188,7 +197,7 @@ def test_replay_as_of_shows_only_what_was_known_then(sqlite_url, cli):
 
 def test_history_lists_every_settlement_event_with_the_data_it_used(sqlite_url, cli):
     app = _example(sqlite_url)
-    app.close_year("beds-msk", 2)
+    services_for(app).settlement.close_year("beds-msk", 2)
     history = cli.ok("history", "beds-msk", "--year", "2", "--json").json()
     events = [h["event"] for h in history]
     assert events == ["budget_set"] + ["instalment_decided"] * 4 + ["year_closed"]
@@ -211,8 +220,8 @@ def test_a_separate_projections_database_works_the_same(tmp_path):
 
 def test_projections_on_postgresql_match_the_example(postgres_url):
     app = _example(postgres_url)
-    app.close_year("beds-msk", 1)
-    app.close_year("beds-msk", 2)
+    services_for(app).settlement.close_year("beds-msk", 1)
+    services_for(app).settlement.close_year("beds-msk", 2)
     read = Projections.for_ledger(app, postgres_url).current()
     assert [read.statement("beds-msk", y) for y in (1, 2)] == EXPECTED
 
@@ -220,11 +229,11 @@ def test_projections_on_postgresql_match_the_example(postgres_url):
 def test_kill_9_during_rebuild_then_run_gives_the_same_tables(tmp_path):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     app = Ledger.from_url(url)
-    app.register_contract(CONTRACT)
+    services_for(app).registration.register_contract(CONTRACT)
     rng = random.Random(5)
     records = [json.dumps(_random_record(rng, n)) for n in range(30000)]
-    app.ingest_lines(records, "big.jsonl")
-    app.close_year("beds-msk", 1)
+    services_for(app).ingest.ingest_lines(records, "big.jsonl")
+    services_for(app).settlement.close_year("beds-msk", 1)
     reference = Projections(app, f"sqlite:///{tmp_path / 'reference.db'}")
     reference.projector.run()
 
@@ -254,7 +263,7 @@ def test_kill_9_during_rebuild_then_run_gives_the_same_tables(tmp_path):
 def test_the_fast_rebuild_path_writes_exactly_the_rows_of_the_ordinary_handlers(tmp_path, request, where):
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     app = Ledger.from_url(url)
-    app.register_contract(CONTRACT)
+    services_for(app).registration.register_contract(CONTRACT)
     _random_commands(app, random.Random(3), 40)
     # SQLite: executemany through the driver; PostgreSQL: COPY
     read_db = (

@@ -22,6 +22,7 @@ from consumers.decisions import HEADER, ID_HEADER, DecisionPublisher
 from consumers.kafka import ensure_topic, producer, read_tail
 from ledger.domain.aggregates import year_data_uuid
 from ledger.domain.records import ID_FIELDS
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from ledger.usecases.ingest import IngestSession
 from tests.integration.streaming_data import contract_ids, make_stream, register
@@ -96,9 +97,11 @@ def ledger_view(url, contracts, keys, years=(1, 2, 3)):
                 if agg is None
                 else (dict(agg.latest_submission), dict(agg.latest_cost), dict(agg.population))
             )
-            statements[(cid, year)] = app.statement(cid, year)
+            statements[(cid, year)] = services_for(app).settlement.statement(cid, year)
     rejected = {
-        (r["code"], r["contract_id"], r["record_id"]) for r in app.rejected() if r["code"] not in WIRE_CODES
+        (r["code"], r["contract_id"], r["record_id"])
+        for r in services_for(app).ingest.rejected()
+        if r["code"] not in WIRE_CODES
     }
     return data, statements, rejected
 
@@ -396,7 +399,7 @@ def test_malformed_bytes_wrong_schemas_and_invalid_records_are_dead_lettered_wit
     assert by_code["unknown_contract"]["record_id"] == "s-2"
     assert "magic byte 1" in [d for d in decoded if d["value"].startswith(b"\x01")][0]["message"]
 
-    rejected = app.rejected()
+    rejected = services_for(app).ingest.rejected()
     assert Counter(r["code"] for r in rejected) == codes
     assert all(r["source"].startswith(f"kafka:{kafka_topic}:") for r in rejected)
 
@@ -440,11 +443,13 @@ def test_decisions_are_published_once_and_a_restarted_publisher_does_not_repeat_
     kafka_broker, kafka_topic, sqlite_url, monkeypatch
 ):
     app = Ledger.from_url(sqlite_url)
-    app.register_contract((EXAMPLES / "worked-example.yaml").read_text())
-    app.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example")
-    app.pay("beds-msk", "2025-Q3")
-    app.close_year("beds-msk", 1)
-    app.close_year("beds-msk", 2)
+    services_for(app).registration.register_contract((EXAMPLES / "worked-example.yaml").read_text())
+    services_for(app).ingest.ingest_lines(
+        (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example"
+    )
+    services_for(app).settlement.pay("beds-msk", "2025-Q3")
+    services_for(app).settlement.close_year("beds-msk", 1)
+    services_for(app).settlement.close_year("beds-msk", 2)
     decisions = 4 + 1 + 4 + 1  # each year: four quarterly instalments and the close
 
     real_save = Ledger.save
@@ -476,19 +481,19 @@ def test_decisions_are_published_once_and_a_restarted_publisher_does_not_repeat_
     kinds = Counter(v["kind"] for v in values)
     assert kinds == Counter({"instalment": 8, "year_close": 2})
     closes = {v["year"]: v for v in values if v["kind"] == "year_close"}
-    statement = app.statement("beds-msk", 2)
+    statement = services_for(app).settlement.statement("beds-msk", 2)
     assert str(closes[2]["total"]) == statement["total"]
     assert {p: str(a) for p, a in closes[2]["by_party"].items()} == statement["by_party"]
 
-    app.restate("beds-msk", 2)  # nothing changed: no true-up, nothing to publish
-    app.ingest_lines(
+    services_for(app).settlement.restate("beds-msk", 2)  # nothing changed: no true-up, nothing to publish
+    services_for(app).ingest.ingest_lines(
         [
             '{"type": "cost_report", "report_id": "c-late", "contract_id": "beds-msk", '
             '"provider_id": "circle", "period": "2026-Q2", "total_cost": "6900000.00"}'
         ],
         "late",
     )
-    assert app.restate("beds-msk", 2) is not None
+    assert services_for(app).settlement.restate("beds-msk", 2) is not None
     report = DecisionPublisher(
         Ledger.from_url(sqlite_url), kafka_broker.bootstrap, kafka_topic, until_idle=0.5
     ).run()
@@ -504,20 +509,22 @@ def test_after_a_restore_that_lost_events_a_decision_remade_differently_is_publi
     notification ids for new events. Decisions are recognised by (decision id, content digest)."""
     live = tmp_path / "live.db"
     app = Ledger.from_url(f"sqlite:///{live}")
-    app.register_contract((EXAMPLES / "worked-example.yaml").read_text())
-    app.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example")
-    app.close_year("beds-msk", 1)
+    services_for(app).registration.register_contract((EXAMPLES / "worked-example.yaml").read_text())
+    services_for(app).ingest.ingest_lines(
+        (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example"
+    )
+    services_for(app).settlement.close_year("beds-msk", 1)
     backup = tmp_path / "backup.db"
     with sqlite3.connect(live) as source, sqlite3.connect(backup) as target:
         source.backup(target)  # taken before year 2 was closed and anything published
-    app.ingest_lines(
+    services_for(app).ingest.ingest_lines(
         [
             '{"type": "cost_report", "report_id": "c-y3", "contract_id": "beds-msk", '
             '"provider_id": "circle", "period": "2027-Q2", "total_cost": "5000000.00"}'
         ],
         "year 3",
     )
-    app.close_year("beds-msk", 2)
+    services_for(app).settlement.close_year("beds-msk", 2)
     first = DecisionPublisher(app, kafka_broker.bootstrap, kafka_topic, until_idle=0.5).run()
     assert first.published == 4 + 1 + 4 + 1
     published = {
@@ -526,14 +533,16 @@ def test_after_a_restore_that_lost_events_a_decision_remade_differently_is_publi
     close_before = decode(published["beds-msk:2:year_close"].value)[1]
 
     restored = Ledger.from_url(f"sqlite:///{backup}")
-    restored.ingest_lines(
+    services_for(restored).ingest.ingest_lines(
         [
             '{"type": "cost_report", "report_id": "c-late", "contract_id": "beds-msk", '
             '"provider_id": "circle", "period": "2026-Q2", "total_cost": "6900000.00"}'
         ],
         "late",
     )
-    restored.close_year("beds-msk", 2)  # the same instalments, a different close: costs changed
+    services_for(restored).settlement.close_year(
+        "beds-msk", 2
+    )  # the same instalments, a different close: costs changed
     on_topic = {int(dict(m.headers)[HEADER]) for m in published.values()}
     remade_close = [
         n.id
@@ -548,7 +557,7 @@ def test_after_a_restore_that_lost_events_a_decision_remade_differently_is_publi
     close_after = decode(last.value)[1]
     assert dict(last.headers)[ID_HEADER] == b"beds-msk:2:year_close"
     assert close_after["total"] != close_before["total"]
-    assert str(close_after["total"]) == restored.statement("beds-msk", 2)["total"]
+    assert str(close_after["total"]) == services_for(restored).settlement.statement("beds-msk", 2)["total"]
 
 
 # ------------------------------------------------------------------ processes

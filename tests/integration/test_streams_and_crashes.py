@@ -9,6 +9,7 @@ import time
 import pytest
 
 from ledger.domain.aggregates import SNAPSHOT_EVERY, YearData, year_data_uuid
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES, OBC_LEDGER
 
@@ -34,12 +35,12 @@ def _submissions(n, year_periods=("2025-Q2", "2025-Q3", "2025-Q4", "2026-Q1")):
 @pytest.fixture
 def app(sqlite_url):
     ledger = Ledger.from_url(sqlite_url)
-    ledger.register_contract((EXAMPLES / "worked-example.yaml").read_text())
+    services_for(ledger).registration.register_contract((EXAMPLES / "worked-example.yaml").read_text())
     return ledger
 
 
 def test_a_busy_year_is_snapshotted_and_loading_it_reads_only_the_tail(app, sqlite_url):
-    app.ingest_lines(_submissions(3 * SNAPSHOT_EVERY + 17), "busy.jsonl")
+    services_for(app).ingest.ingest_lines(_submissions(3 * SNAPSHOT_EVERY + 17), "busy.jsonl")
     stream = year_data_uuid("beds-msk", 1)
     snapshots = list(app.snapshots.get(stream, desc=True, limit=1))
     assert snapshots and snapshots[0].originator_version >= 3 * SNAPSHOT_EVERY
@@ -66,12 +67,14 @@ def test_a_busy_year_is_snapshotted_and_loading_it_reads_only_the_tail(app, sqli
 
 
 def test_an_id_reused_for_another_year_is_a_conflicting_duplicate(app):
-    app.ingest_lines(_submissions(8), "y1.jsonl")
-    app.ingest_lines(_submissions(8, ("2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1")), "y2.jsonl")
+    services_for(app).ingest.ingest_lines(_submissions(8), "y1.jsonl")
+    services_for(app).ingest.ingest_lines(
+        _submissions(8, ("2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1")), "y2.jsonl"
+    )
     year1 = app.repository.get(year_data_uuid("beds-msk", 1))
     assert len(year1.latest_submission) == 8
     assert app._maybe(year_data_uuid("beds-msk", 2)) is None
-    assert [r["code"] for r in app.rejected()] == ["conflicting_duplicate"] * 8
+    assert [r["code"] for r in services_for(app).ingest.rejected()] == ["conflicting_duplicate"] * 8
 
 
 def _ledger_content(url):
@@ -80,7 +83,7 @@ def _ledger_content(url):
     for year in (1, 2, 3):
         data = app._maybe(year_data_uuid("beds-msk", year))
         years[year] = (data.version, dict(data.latest_submission)) if data else None
-    rejected = sorted((r["line"], r["code"], r["raw"]) for r in app.rejected())
+    rejected = sorted((r["line"], r["code"], r["raw"]) for r in services_for(app).ingest.rejected())
     with sqlite3.connect(url[len("sqlite:///") :]) as db:
         index = db.execute(
             "SELECT contract_id, record_key, digest FROM record_index ORDER BY 1, 2"
@@ -129,13 +132,13 @@ def test_kill_9_during_ingest_then_rerun_equals_one_clean_ingest(tmp_path, kill_
 
 
 def test_the_record_index_is_derived_from_the_events_and_can_be_rebuilt(app, sqlite_url):
-    app.ingest_lines(_submissions(1200), "some.jsonl")
+    services_for(app).ingest.ingest_lines(_submissions(1200), "some.jsonl")
     path = sqlite_url[len("sqlite:///") :]
     with sqlite3.connect(path) as db:
         before = db.execute("SELECT * FROM record_index ORDER BY 1, 2").fetchall()
     assert len(before) == 1200
-    assert app.rebuild_record_index() == 1200
+    assert services_for(app).ingest.rebuild_record_index() == 1200
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT * FROM record_index ORDER BY 1, 2").fetchall() == before
-    again = app.ingest_lines(_submissions(1200), "some.jsonl")
+    again = services_for(app).ingest.ingest_lines(_submissions(1200), "some.jsonl")
     assert (again.accepted, again.duplicates) == (0, 1200)

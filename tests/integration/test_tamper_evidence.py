@@ -6,6 +6,7 @@ import sqlite3
 import psycopg
 import pytest
 
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.support.cli import Cli, worked_example_ledger
 
@@ -117,7 +118,7 @@ def test_a_later_log_still_extends_an_earlier_digest(tmp_path):
     cli = Cli(url)
     earlier = cli.ok("digest").out
     _ledger_more = Ledger.from_url(url)
-    _ledger_more.close_year("beds-msk", 2)
+    services_for(_ledger_more).settlement.close_year("beds-msk", 2)
     code, report = _verify(url, "--against", earlier)
     assert code == 0 and report["against_digest"]["ok"]
     assert report["position"] > json.loads(earlier)["position"]

@@ -11,6 +11,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES
 
@@ -59,12 +60,12 @@ def mutated(draw):
 def test_random_byte_mutations_never_raise_out_of_ingest(bad):
     with tempfile.TemporaryDirectory() as tmp:
         app = Ledger.from_url(f"sqlite:///{Path(tmp) / 'ledger.db'}")
-        app.register_contract(CONTRACT)
+        services_for(app).registration.register_contract(CONTRACT)
         stream = io.BytesIO(b"\n".join(bad + VALID) + b"\n")
-        report = app.ingest_stream(stream, "mutated.jsonl", batch_size=16)
+        report = services_for(app).ingest.ingest_stream(stream, "mutated.jsonl", batch_size=16)
         framed_lines = sum(1 for line in b"\n".join(bad + VALID).split(b"\n") if line.strip())
         assert report.accepted + report.duplicates + report.rejected == framed_lines
         # the valid records all count (accepted, or duplicates of a mutation that kept its id and content)
         for year in (1, 2):
-            statement = app.statement("beds-msk", year)
+            statement = services_for(app).settlement.statement("beds-msk", year)
             assert statement["total"]

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.domain.aggregates import year_data_uuid
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES
 
@@ -65,7 +66,11 @@ def _state(app):
     for year in (1, 2, 3):
         data = app._maybe(year_data_uuid("beds-msk", year))
         years[year] = (data.version, data.latest_submission, data.latest_cost) if data else None
-    return years, app.recorder.max_notification_id(), [app.statement("beds-msk", y) for y in (1, 2)]
+    return (
+        years,
+        app.recorder.max_notification_id(),
+        [services_for(app).settlement.statement("beds-msk", y) for y in (1, 2)],
+    )
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -73,10 +78,10 @@ def _state(app):
 def test_ingesting_the_same_records_twice_changes_nothing(lines):
     with tempfile.TemporaryDirectory() as tmp:
         app = Ledger.from_url(f"sqlite:///{Path(tmp) / 'ledger.db'}")
-        app.register_contract(CONTRACT)
-        first = app.ingest_lines(lines, "batch.jsonl", batch_size=7)
+        services_for(app).registration.register_contract(CONTRACT)
+        first = services_for(app).ingest.ingest_lines(lines, "batch.jsonl", batch_size=7)
         before = _state(app)
-        again = app.ingest_lines(lines, "batch.jsonl", batch_size=7)
+        again = services_for(app).ingest.ingest_lines(lines, "batch.jsonl", batch_size=7)
         assert first.accepted + first.duplicates + first.rejected == len(lines)
         assert again.accepted == 0
         assert again.duplicates == first.accepted + first.duplicates

@@ -9,6 +9,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES
 
@@ -38,17 +39,19 @@ def test_whatif_equals_what_vary_with_restate_records(e, core_pct, efficiency_th
     text = VARIATION.format(e=e, core=core, outcomes=1 - core, efficiency=D(efficiency_thousandths) / 1000)
     with tempfile.TemporaryDirectory() as tmp:
         app = Ledger.from_url(f"sqlite:///{Path(tmp) / 'l.db'}")
-        app.register_contract((EXAMPLES / "worked-example.yaml").read_text())
-        app.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "data")
+        services_for(app).registration.register_contract((EXAMPLES / "worked-example.yaml").read_text())
+        services_for(app).ingest.ingest_lines(
+            (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "data"
+        )
         for year in (1, 2):
-            app.close_year("beds-msk", year)
+            services_for(app).settlement.close_year("beds-msk", year)
         events = app.recorder.max_notification_id()
-        result = app.whatif("beds-msk", text, (e, 3))
+        result = services_for(app).registration.whatif("beds-msk", text, (e, 3))
         assert app.recorder.max_notification_id() == events
-        app.vary_contract("beds-msk", text, restate=True)
-        app.close_year("beds-msk", 3)
+        services_for(app).registration.vary_contract("beds-msk", text, restate=True)
+        services_for(app).settlement.close_year("beds-msk", 3)
         for y in result["years"]:
-            total, parties = _net(app.statement("beds-msk", y["year"]))
+            total, parties = _net(services_for(app).settlement.statement("beds-msk", y["year"]))
             assert total == D(y["whatif"]["total"])
             assert parties == {p: D(v) for p, v in y["whatif"]["by_party"].items()}
         app.close()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.entrypoints.cli.main import main
+from ledger.usecases import services_for
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "ledger" / "examples"
@@ -66,7 +67,9 @@ def worked_example_ledger(url: str) -> Any:
     from ledger.usecases.application import Ledger
 
     app = Ledger.from_url(url)
-    app.register_contract((EXAMPLES / "worked-example.yaml").read_text())
-    app.ingest_lines((EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example.jsonl")
-    app.close_year("beds-msk", 1)
+    services_for(app).registration.register_contract((EXAMPLES / "worked-example.yaml").read_text())
+    services_for(app).ingest.ingest_lines(
+        (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), "example.jsonl"
+    )
+    services_for(app).settlement.close_year("beds-msk", 1)
     return app

@@ -28,6 +28,7 @@ from ledger.adapters.tabular import format_of, read_csv, read_xlsx
 from ledger.adapters.yamlio import MAX_YAML_BYTES
 from ledger.domain.errors import InvalidCommand, LedgerError, ValidationFailed, storage_fault
 from ledger.domain.ids import id_problem, printable
+from ledger.entrypoints.cli.hints import with_hint
 from ledger.entrypoints.cli.views import VIEW_COMMANDS, add_view_commands
 
 BOOTSTRAP_ENV = "OBC_LEDGER_BOOTSTRAP"
@@ -1790,6 +1791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         lines += [f"  {path}: {message}" for path, message in exc.problems]
         return _fail(as_json, exc.to_dict(), lines, EXIT_ERROR)
     except LedgerError as exc:
+        exc.message = with_hint(exc)  # the use cases name no flags; the CLI adds them (cli/hints.py)
         return _fail(as_json, exc.to_dict(), [f"error: {exc.code}: {exc.message}"], EXIT_ERROR)
     except KeyboardInterrupt:
         return _fail(as_json, {"error": "interrupted", "message": "interrupted"}, ["error: interrupted"], 130)

@@ -1,0 +1,58 @@
+"""Who may do what: commands refused (and the refusal recorded) before anything is decided."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ledger.domain.access import Actor, NotAuthorized, may_read, refusal
+from ledger.domain.aggregates import AccessRefused
+from ledger.domain.definition import ContractDefinition
+from ledger.domain.errors import NotFound
+
+if TYPE_CHECKING:
+    from ledger.usecases.application import Ledger
+
+
+class Access:
+    def __init__(self, store: Ledger) -> None:
+        self.store = store
+
+    def authorize(
+        self, actor: str, action: str, definition: ContractDefinition | None, contract_id: str | None = None
+    ) -> Actor:
+        """Parse the actor and check it may do ``action``; a refusal is recorded, then raised."""
+        who = Actor.parse(actor)
+        reason = refusal(who, action, definition)
+        if reason is not None:
+            cid = definition.id if definition is not None else contract_id
+            self.store.save(AccessRefused(actor=str(who), action=action, contract_id=cid, reason=reason))
+            raise NotAuthorized(reason)
+        return who
+
+    def authorize_read(self, actor: str, contract_id: str) -> None:
+        """Refuse (recorded, raised) an actor that may not read this contract; an unknown one passes
+        (the read itself reports ``unknown_contract``)."""
+        try:
+            _, definition = self.store.load_contract(contract_id)
+        except NotFound:
+            return
+        self.authorize(actor, "read", definition)
+
+    def readable(self, actor: str) -> Callable[[str | None], bool]:
+        """Which contracts a list may show ``actor`` (see ledger.domain.access)."""
+        who = Actor.parse(actor)
+        known: dict[str, bool] = {}
+
+        def may(contract_id: str | None) -> bool:
+            if contract_id is None:
+                return may_read(who, None)
+            if contract_id not in known:
+                try:
+                    definition: ContractDefinition | None = self.store.load_contract(contract_id)[1]
+                except NotFound:
+                    definition = None
+                known[contract_id] = may_read(who, definition)
+            return known[contract_id]
+
+        return may
