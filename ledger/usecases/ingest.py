@@ -47,6 +47,8 @@ from ledger.domain.records import (
     envelope,
     parse_json_line,
 )
+from ledger.domain.signatures import Signed
+from ledger.usecases.signatures import SignatureCheck
 
 if TYPE_CHECKING:
     from ledger.adapters.framing import Line
@@ -138,6 +140,8 @@ class IngestSession:
         self._batch_index: dict[tuple[str, str], str] = {}
         self._accepted_years: Counter[tuple[str, int]] = Counter()
         self.report = IngestReport()
+        self.signatures = SignatureCheck(app)  # provider signatures (ledger.usecases.signatures)
+        self._signed: dict[int, Signed] = {}  # id(record) -> its verified signature, within apply_many
 
     # -- loading -----------------------------------------------------------------
 
@@ -203,6 +207,7 @@ class IngestSession:
         ]
         prepared: list[tuple[Record | None, Rejected | None]] = []
         wanted: dict[str, set[str]] = {}
+        self.signatures.new_batch()
         for (text, obj, line), raw in zip(items, texts):
             try:
                 record, rejected = self._check(text, obj, raw, line)
@@ -222,6 +227,7 @@ class IngestSession:
             else:
                 assert record is not None
                 outcomes.append(self._apply(record, known[record.contract_id], raw, line))
+        self._signed.clear()
         return outcomes
 
     def _check(
@@ -273,6 +279,12 @@ class IngestSession:
                     env.type,
                     env.record_id,
                 )
+        try:
+            signed = self.signatures.check(record, env.fields, state.contract)
+        except RecordRefused as exc:
+            return None, Rejected(line, raw, exc.refusal, env.contract_id, env.type, env.record_id)
+        if signed is not None:
+            self._signed[id(record)] = signed
         return record, None
 
     def _apply(self, record: Record, known: dict[str, str], raw: str, line: int | None) -> Outcome:
@@ -333,6 +345,9 @@ class IngestSession:
         self._batch_index[(record.contract_id, key)] = record.digest
         self._index_rows.append((record.contract_id, key, record.digest))
         self.report.accepted += 1
+        signed = self._signed.get(id(record))
+        if signed is not None:
+            data.keep_signature(record, signed, self.actor)
         if superseded is not None:
             self.report.corrections += 1
         for year in affected:
