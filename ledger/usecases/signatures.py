@@ -31,8 +31,9 @@ from ledger.adapters.signing import key_id as key_id_of
 from ledger.domain.aggregates import Contract, YearData, contract_uuid, year_data_uuid
 from ledger.domain.errors import AlreadyExists, InvalidCommand, NotFound
 from ledger.domain.ids import check_note
-from ledger.domain.records import Record, refuse
+from ledger.domain.records import Record, canonical_text, refuse
 from ledger.domain.signatures import (
+    CONTENT_FIELDS,
     MAX_SIGNATURE_TEXT,
     SIGNATURE_FIELD,
     Signed,
@@ -311,6 +312,11 @@ class ProviderKeys:
             problems.append("no accepted record with this digest precedes the signature")
         if content_digest(data) != signed.digest:
             problems.append("the signed bytes do not hash to the accepted record's digest")
+        if (
+            accepted is not None
+            and _event_canonical(signed.record_type, accepted, contract_id, year) != signed.canonical
+        ):
+            problems.append("the accepted record's figures are not the signed ones")
         key = keys.get(signed.key_id)
         if key is None:
             problems.append(f"key {signed.key_id} was never registered for {contract_id}")
@@ -340,6 +346,19 @@ class ProviderKeys:
             "verified": not problems,
             "problems": problems,
         }
+
+
+def _event_canonical(kind: str, event: Any, contract_id: str, year: int) -> str:
+    """The canonical text of the record an accepted event holds (ledger.domain.signatures)."""
+    content: dict[str, Any] = {}
+    for name in CONTENT_FIELDS[kind]:
+        if name == "contract_id":
+            content[name] = contract_id
+        elif name == "year":
+            content[name] = year
+        else:
+            content[name] = getattr(event, name, None)
+    return canonical_text(kind, content)
 
 
 def signature_header(value: bytes | None) -> str | None:
