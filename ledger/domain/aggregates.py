@@ -100,6 +100,8 @@ class Contract(Aggregate):
 
     # -- provider keys (signed submissions; ledger.usecases.signatures) ----------
 
+    signatures_required: bool = False  # until a SignaturesRequired event says otherwise
+
     class ProviderKeyAdded(Aggregate.Event):
         """A provider party's Ed25519 public key (PEM), registered by the commissioner."""
 
