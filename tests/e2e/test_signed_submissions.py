@@ -202,3 +202,43 @@ def test_a_csv_upload_carries_each_rows_signature_in_a_signature_column(cli, sig
     result = cli("ingest", csv, "--json")
     assert result.code == 3, result.err
     assert result.json()["accepted"] == 1 and result.json()["rejected_by_reason"] == {"bad_signature": 1}
+
+
+def test_provider_sign_fills_a_csv_uploads_signature_column(cli, signing):
+    tmp = signing
+    rows = [json.loads(line) for line in DATA if '"provider_id": "circle"' in line and "submission" in line][
+        :3
+    ]
+    columns = [
+        "type",
+        "submission_id",
+        "contract_id",
+        "provider_id",
+        "indicator_id",
+        "period",
+        "numerator",
+        "denominator",
+        "value",
+    ]
+    plain = tmp / "plain.csv"
+    plain.write_text(
+        ",".join(columns)
+        + "\n"
+        + "\n".join(",".join(str(r.get(c, "")) for c in columns) for r in rows)
+        + "\n"
+    )
+    cli.ok(
+        "provider",
+        "sign",
+        plain,
+        "--sign-key",
+        tmp / "circle" / "ledger-signing.key",
+        "--out",
+        tmp / "signed.csv",
+    )
+    signed = (tmp / "signed.csv").read_text().splitlines()
+    assert signed[0].endswith(",signature") and all(line.count(":") == 1 for line in signed[1:])
+    result = cli("ingest", tmp / "signed.csv", "--json")
+    assert result.code == 0, result.err
+    assert result.json()["accepted"] == 3
+    assert cli("ingest", plain, "--json").json()["rejected_by_reason"] == {"unsigned_record": 3}

@@ -57,11 +57,11 @@ def add_parsers(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> No
     p.add_argument("--off", dest="signatures_off", action="store_true", help="accept unsigned records again")
     p = command(
         "sign",
-        "sign each record of a JSON-lines file: adds its 'signature' field (key id and Ed25519 "
-        "signature over the record's canonical bytes)",
+        "sign each record of a JSON-lines or CSV file: adds its 'signature' field or column (key "
+        "id and Ed25519 signature over the record's canonical bytes)",
         psub,
     )
-    p.add_argument("file", help="JSON-lines file ('-' for stdin)")
+    p.add_argument("file", help="JSON-lines file ('-' for stdin) or FILE.csv")
     p.add_argument(
         "--sign-key", dest="record_sign_key", required=True, metavar="KEY.pem", help="the private key"
     )
@@ -171,6 +171,8 @@ def _sign(args: argparse.Namespace) -> int:
     from ledger.entrypoints.cli.main import EXIT_REFUSED
 
     signer = load_signer(args.record_sign_key)
+    if str(args.file).lower().endswith(".csv"):
+        return _sign_csv(args, signer)
     if args.file == "-":
         source: Any = sys.stdin
     else:
@@ -210,6 +212,53 @@ def _sign(args: argparse.Namespace) -> int:
         if source is not sys.stdin:
             source.close()
     print(f"signed {signed} record(s) with key {signer.key_id}; {unsigned} not signed", file=sys.stderr)
+    return EXIT_REFUSED if unsigned else 0
+
+
+def _sign_csv(args: argparse.Namespace, signer: Any) -> int:
+    """The same for a CSV upload: a ``signature`` column (added, or filled in) on every record row."""
+    import csv
+
+    from ledger.adapters.signing import signature_text
+    from ledger.adapters.tabular import row_record
+    from ledger.domain.records import RecordRefused
+    from ledger.domain.signatures import SIGNATURE_FIELD, canonical_bytes_of, signature_value
+    from ledger.entrypoints.cli.main import EXIT_REFUSED
+
+    try:
+        with open(args.file, encoding="utf-8-sig", newline="") as handle:
+            rows = list(csv.reader(handle))
+    except OSError as exc:
+        raise LedgerError(f"cannot read {args.file}: {exc.strerror}", code="file_not_found") from None
+    if not rows:
+        raise LedgerError(f"{args.file} is empty", code="empty_file")
+    header = [h.strip() for h in rows[0]]
+    if SIGNATURE_FIELD not in header:
+        header.append(SIGNATURE_FIELD)
+    column = header.index(SIGNATURE_FIELD)
+    signed = unsigned = 0
+    out_rows = [header]
+    for number, cells in enumerate(rows[1:], 2):
+        cells = cells + [""] * (len(header) - len(cells))
+        cells[column] = ""
+        try:
+            obj = row_record(header, list(cells))
+            data = canonical_bytes_of(obj) if obj is not None else None
+        except RecordRefused as exc:
+            unsigned += 1
+            print(f"row {number}: not signed ({exc.refusal})", file=sys.stderr)
+            data = None
+        if data is not None:
+            cells[column] = signature_value(signer.key_id, signature_text(signer.sign(data)))
+            signed += 1
+        out_rows.append(cells)
+    out = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout  # noqa: SIM115
+    try:
+        csv.writer(out, lineterminator="\n").writerows(out_rows)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"signed {signed} row(s) with key {signer.key_id}; {unsigned} not signed", file=sys.stderr)
     return EXIT_REFUSED if unsigned else 0
 
 
