@@ -154,3 +154,23 @@ def test_the_wire_form_is_key_id_colon_base64():
     assert parse_signature("abcdef0123456789:QUJD") == ("abcdef0123456789", "QUJD")
     with pytest.raises(RecordRefused):
         parse_signature("x" * 300)
+
+
+def test_produce_puts_the_signature_in_the_header_and_the_consumer_reads_it_back_into_the_record():
+    from consumers.producer import signature_headers
+    from consumers.signatures import with_signature
+
+    circle = _key()
+    [(name, value)] = signature_headers(SUBMISSION, circle)
+    assert name == "obc-signature"
+    key_id, _ = parse_signature(value.decode())
+    assert key_id == circle.key_id
+    assert signature_headers(SUBMISSION, None) == []
+    presigned = _sign(SUBMISSION, circle)
+    assert signature_headers(presigned, None) == [("obc-signature", presigned["signature"].encode())]
+    decoded = with_signature(dict(SUBMISSION), [("other", b"x"), ("obc-signature", value)])
+    assert _code(decoded, _ring((circle, "circle"))) is None
+    assert "signature" not in with_signature(dict(SUBMISSION), [("other", b"x")])
+    hostile = with_signature(dict(SUBMISSION), [("obc-signature", b"\xff" * 100_000)])
+    assert len(hostile["signature"]) <= 201
+    assert _code(hostile, _ring((circle, "circle"))) == ("bad_signature", "signature")
