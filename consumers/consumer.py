@@ -54,6 +54,7 @@ from ledger.domain.records import Refusal
 from ledger.usecases.ingest import IngestSession, storage_failure, unprocessable
 
 from .codec import SerializationError, decode_record, record_text
+from .signatures import with_signature
 from .dead_letters import DeadLetter, DeadLetters, dlq_topic, dlq_tracking_name, raw_bytes_text
 from .kafka import StreamError, ensure_topic, high_watermarks, producer
 from .transactions import SKIP, WAIT, Transactions
@@ -511,7 +512,7 @@ class LedgerConsumer:
                         "message_too_large",
                         f"{len(r.value):,} bytes: longer than {MAX_MESSAGE_BYTES:,}, not read",
                     )
-                decoded.append((r, decode_record(r.value)))
+                decoded.append((r, with_signature(decode_record(r.value), r.headers)))
                 self._note_partition(decoded[-1][1].get("contract_id"), r.topic, r.partition)
             except SerializationError as exc:
                 session.reject(

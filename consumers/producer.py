@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger.adapters.framing import text_lines
+from ledger.adapters.signing import Signer, signature_text
 from ledger.domain.records import RecordRefused, Refusal, parse_json_line
+from ledger.domain.signatures import KAFKA_HEADER, SIGNATURE_FIELD, canonical_bytes_of, signature_value
 
 from .codec import check_record, encode_record
 from .kafka import StreamError, ensure_topic, producer
@@ -58,7 +60,17 @@ def encode_line(text: str) -> tuple[bytes, bytes]:
     return encode_record(parse_json_line(text))
 
 
-def check_lines(lines: Iterable[str]) -> tuple[int, list[Refused]]:
+def signature_headers(obj: Any, signer: Signer | None) -> list[tuple[str, bytes]]:
+    """The ``obc-signature`` header of a record: signed here with ``signer`` over the record's
+    canonical bytes (ledger.domain.signatures), else the line's own ``signature`` field, if any."""
+    if signer is not None:
+        signature = signer.sign(canonical_bytes_of(obj))
+        return [(KAFKA_HEADER, signature_value(signer.key_id, signature_text(signature)).encode())]
+    given = obj.get(SIGNATURE_FIELD) if isinstance(obj, dict) else None
+    return [(KAFKA_HEADER, str(given).encode("utf-8"))] if given is not None else []
+
+
+def check_lines(lines: Iterable[str], signer: Signer | None = None) -> tuple[int, list[Refused]]:
     """Validate every line without sending: (number of records, refused lines)."""
     count, refused = 0, []
     for line in text_lines(lines):
@@ -67,7 +79,10 @@ def check_lines(lines: Iterable[str]) -> tuple[int, list[Refused]]:
             refused.append(Refused(line.number, line.refusal))
             continue
         try:
-            check_record(parse_json_line(line.text or ""))
+            obj = parse_json_line(line.text or "")
+            check_record(obj)
+            if signer is not None:
+                canonical_bytes_of(obj)
         except RecordRefused as exc:
             refused.append(Refused(line.number, exc.refusal))
     return count, refused
@@ -80,8 +95,10 @@ def send_lines(
     skip: set[int] = frozenset(),  # type: ignore[assignment]
     report: ProduceReport | None = None,
     create_topic: bool = False,
+    signer: Signer | None = None,
 ) -> ProduceReport:
-    """Encode and send every line not in ``skip``; wait for all acknowledgements."""
+    """Encode and send every line not in ``skip``; wait for all acknowledgements. With ``signer``
+    each record carries its signature in the ``obc-signature`` header."""
     report = report or ProduceReport(topic)
     ensure_topic(bootstrap, topic, create=create_topic)
     client = producer(bootstrap)
@@ -95,11 +112,13 @@ def send_lines(
                 report.refused.append(Refused(number, line.refusal))
                 continue
             try:
-                key, value = encode_line(line.text or "")
+                obj = parse_json_line(line.text or "")
+                key, value = encode_record(obj)
+                headers = signature_headers(obj, signer)
             except RecordRefused as exc:  # the file changed since it was checked
                 report.refused.append(Refused(number, exc.refusal))
                 continue
-            client.send(topic, key=key, value=value).add_errback(failures.append)
+            client.send(topic, key=key, value=value, headers=headers).add_errback(failures.append)
             report.sent += 1
         client.flush()
     finally:
@@ -122,16 +141,17 @@ def produce(
     check_only: bool = False,
     on_refused: Callable[[list[Refused]], None] | None = None,
     create_topic: bool = False,
+    signer: Signer | None = None,
 ) -> ProduceReport:
     """Check every line, report refusals (``on_refused``), then send the rest.
 
     ``open_lines`` is called once per pass (twice unless ``check_only``), so a file is
     streamed rather than held in memory.
     """
-    count, refused = check_lines(open_lines())
+    count, refused = check_lines(open_lines(), signer)
     report = ProduceReport(topic, lines=count, refused=refused)
     if on_refused is not None:
         on_refused(refused)
     if check_only:
         return report
-    return send_lines(bootstrap, topic, open_lines(), {r.line for r in refused}, report, create_topic)
+    return send_lines(bootstrap, topic, open_lines(), {r.line for r in refused}, report, create_topic, signer)

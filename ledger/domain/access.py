@@ -38,6 +38,9 @@ COMMISSIONER_ACTIONS = {
     "close_year",
     "restate",
     "resolve_dispute",
+    "register_provider_key",
+    "revoke_provider_key",
+    "require_signatures",
 }
 PROVIDER_ACTIONS = {"submit", "raise_dispute"}
 

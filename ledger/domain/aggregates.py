@@ -232,6 +232,63 @@ class Contract(LedgerAggregate):
     def budget(self, year: int) -> Decimal | None:
         return self.budgets.get(str(year))
 
+    # -- provider keys (signed submissions; ledger.usecases.signatures) ----------
+
+    signatures_required: bool = False  # until a SignaturesRequired event says otherwise
+
+    class ProviderKeyAdded(Aggregate.Event):
+        """A provider party's Ed25519 public key (PEM), registered by the commissioner."""
+
+        class_version = 1
+        party: str
+        key_id: str
+        public_key: str
+        actor: str
+
+        def apply(self, agg: Contract) -> None:
+            agg.provider_keys_state()[self.key_id] = {
+                "party": self.party,
+                "public_key": self.public_key,
+                "added_at": self.timestamp.isoformat(),
+                "revoked_at": None,
+            }
+
+    class ProviderKeyRevoked(Aggregate.Event):
+        class_version = 1
+        key_id: str
+        reason: str
+        actor: str
+
+        def apply(self, agg: Contract) -> None:
+            agg.provider_keys_state()[self.key_id]["revoked_at"] = self.timestamp.isoformat()
+
+    class SignaturesRequired(Aggregate.Event):
+        """From now on records must (``required``) or may be signed by a registered provider key."""
+
+        class_version = 1
+        required: bool
+        actor: str
+
+        def apply(self, agg: Contract) -> None:
+            agg.signatures_required = self.required
+
+    def provider_keys_state(self) -> dict[str, dict[str, Any]]:
+        """key id -> {party, public_key, added_at, revoked_at} (absent on contracts that predate keys)."""
+        if "provider_keys" not in self.__dict__:
+            self.provider_keys: dict[str, dict[str, Any]] = {}
+        return self.provider_keys
+
+    def add_provider_key(self, party: str, key_id: str, public_key: str, actor: str) -> None:
+        self.trigger_event(
+            self.ProviderKeyAdded, party=party, key_id=key_id, public_key=public_key, actor=actor
+        )
+
+    def revoke_provider_key(self, key_id: str, reason: str, actor: str) -> None:
+        self.trigger_event(self.ProviderKeyRevoked, key_id=key_id, reason=reason, actor=actor)
+
+    def require_signatures(self, required: bool, actor: str) -> None:
+        self.trigger_event(self.SignaturesRequired, required=required, actor=actor)
+
 
 class YearData(LedgerAggregate):
     """The providers' accepted data for one contract year. Corrections supersede; nothing is removed.
@@ -508,6 +565,36 @@ class YearData(LedgerAggregate):
         )
         if supersedes is not None:
             self.superseded[supersedes] = episode_id
+
+    class RecordSigned(Aggregate.Event):
+        """The verified provider signature of the record accepted just before it (same digest):
+        the key, its party, the signature and the canonical bytes it covers (ledger.domain.signatures)."""
+
+        class_version = 1
+        record_type: str
+        record_id: str
+        digest: str
+        key_id: str
+        party: str
+        signature: str
+        canonical: str
+        actor: str
+
+        def apply(self, agg: YearData) -> None:
+            pass  # evidence only: no state a command needs
+
+    def keep_signature(self, record: Any, signed: Any, actor: str) -> None:
+        self.trigger_event(
+            self.RecordSigned,
+            record_type=record.type,
+            record_id=record.record_id,
+            digest=record.digest,
+            key_id=signed.key_id,
+            party=signed.party,
+            signature=signed.signature,
+            canonical=signed.canonical,
+            actor=actor,
+        )
 
 
 class Settlement(LedgerAggregate):

@@ -336,13 +336,18 @@ def _canon(value: Any) -> Any:
 _ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 
 
+def canonical_text(kind: str, content: Mapping[str, Any]) -> str:
+    """A record's canonical JSON: ``[type, content]``, keys sorted, no spaces, numbers as plain
+    decimal text by value. What :func:`digest` hashes and a provider's signature covers."""
+    return _ENCODE([kind, {k: _canon(v) for k, v in content.items()}])
+
+
 def digest(kind: str, content: Mapping[str, Any]) -> str:
     """Content digest used to tell a duplicate (same content) from a conflicting one.
 
     Numbers count by value ("300", 300 and "300.0" are the same content).
     """
-    canonical = _ENCODE([kind, {k: _canon(v) for k, v in content.items()}])
-    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+    return hashlib.sha256(canonical_text(kind, content).encode()).hexdigest()[:32]
 
 
 def _provider(defn: ContractDefinition, fields: Mapping[str, Any]) -> str:

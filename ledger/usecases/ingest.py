@@ -52,10 +52,12 @@ from ledger.domain.records import (
     envelope,
     parse_json_line,
 )
+from ledger.domain.signatures import Signed
 from ledger.usecases.access import Access
 from ledger.usecases.common import RETRIES, batched, iso
 from ledger.usecases.registration import population_budget_change
 from ledger.usecases.results import RejectedRecord
+from ledger.usecases.signatures import SignatureCheck
 
 if TYPE_CHECKING:
     from ledger.usecases.application import Ledger
@@ -146,6 +148,8 @@ class IngestSession:
         self._batch_index: dict[tuple[str, str], str] = {}
         self._accepted_years: Counter[tuple[str, int]] = Counter()
         self.report = IngestReport()
+        self.signatures = SignatureCheck(app)  # provider signatures (ledger.usecases.signatures)
+        self._signed: dict[int, Signed] = {}  # id(record) -> its verified signature, within apply_many
 
     # -- loading -----------------------------------------------------------------
 
@@ -211,6 +215,7 @@ class IngestSession:
         ]
         prepared: list[tuple[Record | None, Rejected | None]] = []
         wanted: dict[str, set[str]] = {}
+        self.signatures.new_batch()
         for (text, obj, line), raw in zip(items, texts, strict=True):
             try:
                 record, rejected = self._check(text, obj, raw, line)
@@ -230,6 +235,7 @@ class IngestSession:
             else:
                 assert record is not None
                 outcomes.append(self._apply(record, known[record.contract_id], raw, line))
+        self._signed.clear()
         return outcomes
 
     def _check(
@@ -281,6 +287,12 @@ class IngestSession:
                     env.type,
                     env.record_id,
                 )
+        try:
+            signed = self.signatures.check(record, env.fields, state.contract)
+        except RecordRefused as exc:
+            return None, Rejected(line, raw, exc.refusal, env.contract_id, env.type, env.record_id)
+        if signed is not None:
+            self._signed[id(record)] = signed
         return record, None
 
     def _apply(self, record: Record, known: dict[str, str], raw: str, line: int | None) -> Outcome:
@@ -343,6 +355,9 @@ class IngestSession:
         self._batch_index[(record.contract_id, key)] = record.digest
         self._index_rows.append((record.contract_id, key, record.digest))
         self.report.accepted += 1
+        signed = self._signed.get(id(record))
+        if signed is not None:
+            data.keep_signature(record, signed, self.actor)
         if superseded is not None:
             self.report.corrections += 1
         for year in affected:

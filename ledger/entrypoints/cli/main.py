@@ -28,6 +28,7 @@ from ledger.adapters.tabular import format_of, read_csv, read_xlsx
 from ledger.adapters.yamlio import MAX_YAML_BYTES
 from ledger.domain.errors import InvalidCommand, LedgerError, ValidationFailed, storage_fault
 from ledger.domain.ids import id_problem, printable
+from ledger.entrypoints.cli import provider_keys
 from ledger.entrypoints.cli.hints import with_hint
 from ledger.entrypoints.cli.views import VIEW_COMMANDS, add_view_commands
 
@@ -386,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("status", "the read models' position in the event log and their lag", psub)
     _stream_commands(command)
     add_view_commands(command)
+    provider_keys.add_parsers(sub, command)
     p = command("demo", "build two realistic demo contracts in a fresh SQLite file and settle them")
     p.add_argument(
         "--out",
@@ -449,11 +451,15 @@ def _stream_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p = command("produce", "check a provider's JSON-lines file, report refused lines, send the rest as Avro")
     p.add_argument("file", help="JSON-lines file ('-' for stdin)")
     bootstrap(p)
-    p.add_argument(
-        "--topic", default="ledger.records", help="topic to send to (default ledger.records)"
-    )
+    p.add_argument("--topic", default="ledger.records", help="topic to send to (default ledger.records)")
     p.add_argument("--check", action="store_true", help="only check the file; send nothing")
     p.add_argument("--create-topics", dest="create_topics", action="store_true", help=create_topics)
+    p.add_argument(
+        "--sign-key",
+        dest="record_sign_key",
+        metavar="KEY.pem",
+        help="sign each record (Ed25519 over its canonical bytes) into the obc-signature header",
+    )
     p = command(
         "publish-decisions", "publish payment decisions from the ledger to a topic, exactly once in effect"
     )
@@ -1593,6 +1599,7 @@ def cmd_consume(args: argparse.Namespace) -> int:
 
 def cmd_produce(args: argparse.Namespace) -> int:
     from consumers.producer import produce
+    from ledger.adapters.signing import load_signer
 
     bootstrap = _bootstrap(args)
     if args.file == "-":
@@ -1623,6 +1630,7 @@ def cmd_produce(args: argparse.Namespace) -> int:
         check_only=args.check,
         on_refused=show_refused,
         create_topic=args.create_topics,
+        signer=load_signer(args.record_sign_key) if args.record_sign_key else None,
     )
     _emit(
         args,
@@ -1697,6 +1705,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "db": cmd_db,
 }
 COMMANDS.update(VIEW_COMMANDS)
+COMMANDS.update(provider_keys.COMMANDS)
 
 
 def _fail(as_json: bool, error: dict[str, Any], lines: Sequence[str], code: int) -> int:
