@@ -43,6 +43,7 @@ from kafka import KafkaConsumer, TopicPartition
 from consumers.codec import SerializationError, decode_record
 from consumers.consumer import tracking_name
 from consumers.producer import send_lines
+from deploy.servers import start_postgres, start_tansu
 from ledger.usecases.application import Ledger
 
 from .common import (
@@ -239,9 +240,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args(argv)
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.support.servers import start_postgres, start_tansu
 
     work = Path(tempfile.mkdtemp(prefix="obc-bench-streaming-"))
     broker = None

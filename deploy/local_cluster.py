@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .loopback import PostgresServer, TansuBroker, start_postgres, start_tansu
+from .servers import PostgresServer, TansuBroker, start_postgres, start_tansu
 from .worker import Worker
 from .workload import Workload, demo_workload
 

@@ -20,13 +20,13 @@ from consumers.consumer import LedgerConsumer, parse_assignment, tracking_name
 from consumers.dead_letters import decode_dead_letter, dlq_topic, parse_key
 from consumers.decisions import HEADER, ID_HEADER, DecisionPublisher
 from consumers.kafka import ensure_topic, producer, read_tail
+from deploy.servers import RegistryServer
+from deploy.streams import contract_ids, make_stream, register
 from ledger.domain.aggregates import year_data_uuid
 from ledger.domain.records import ID_FIELDS
 from ledger.usecases.application import Ledger
 from ledger.usecases.ingest import IngestSession
-from tests.integration.streaming_data import contract_ids, make_stream, register
 from tests.support.cli import EXAMPLES, OBC_LEDGER
-from tests.support.registry import RegistryServer
 
 WIRE_CODES = {
     "empty_message",
