@@ -176,7 +176,8 @@ def write_xlsx(
     from openpyxl.styles import Font
 
     book = Workbook()
-    book.remove(book.active)
+    if book.active is not None:  # a new workbook's one empty sheet
+        book.remove(book.active)
     for title, columns, rows, money in sheets:
         sheet = book.create_sheet(title)
         sheet.append(list(columns))

@@ -115,8 +115,9 @@ def text_lines(lines: Iterable[str], limit: int | None = None) -> Iterator[Line]
         try:
             body = text.encode("utf-8")
         except UnicodeEncodeError:
-            body = text.encode("utf-8", errors="surrogateescape") if _escaped(text) else None
-            if body is None:
+            if _escaped(text):
+                body = text.encode("utf-8", errors="surrogateescape")
+            else:
                 raw = text.encode("utf-8", errors="backslashreplace")
                 yield _refused(
                     number,
