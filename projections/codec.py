@@ -6,7 +6,8 @@ rows, without building ``Decimal`` and ``datetime`` objects first (``Projector._
 and ``_Fast``). Everything that knows how eventsourcing stores an event is here, in one
 place:
 
-- an event's *kind* is its topic less the aggregates module (``"YearData.CostReported"``);
+- an event's *kind* is its topic less the aggregates' stored module
+  (``"ledger.domain:YearData.CostReported"`` is ``"YearData.CostReported"``);
 - the state is UTF-8 JSON (no cipher, no compressor: the projector refuses a store with
   either), read by the standard library's own scanner;
 - a ``Decimal`` is stored as ``{"_type_": "decimal_str", "_data_": text}`` and a
@@ -15,7 +16,7 @@ place:
 
 ``tests/unit/test_projector_codec.py`` checks this module against the transcoder on real
 stored events of every kind the projector reads, so a change in the stored form (a new
-eventsourcing release, an aggregate moved to another module, a renamed transcoding)
+eventsourcing release, a topic no longer pinned, a renamed transcoding)
 fails that test, not a read model.
 """
 
@@ -28,10 +29,11 @@ from decimal import Decimal
 from json.scanner import make_scanner
 from typing import Any
 
+from ledger.domain.topics import STORED_MODULE
 from projections.schema import MAX_PLACES, plain
 
-# the module that defines the aggregates: every topic starts with it
-TOPIC_PREFIX = "ledger.domain.aggregates:"
+# every stored topic starts with the aggregates' stored module (pinned: ledger/domain/topics.py)
+TOPIC_PREFIX = f"{STORED_MODULE}:"
 # 99% of a ledger's events: read from their stored JSON on the fast path
 HOT = ("YearData.SubmissionAccepted", "YearData.CostReported")
 

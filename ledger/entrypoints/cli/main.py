@@ -421,7 +421,7 @@ def _stream_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         action="append",
         dest="topics",
         metavar="TOPIC",
-        help="topic to consume (repeatable; default ledger.domain.records)",
+        help="topic to consume (repeatable; default ledger.records)",
     )
     p.add_argument("--group", default="obc-ledger", help="consumer group (default obc-ledger)")
     p.add_argument(
@@ -449,7 +449,7 @@ def _stream_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("file", help="JSON-lines file ('-' for stdin)")
     bootstrap(p)
     p.add_argument(
-        "--topic", default="ledger.domain.records", help="topic to send to (default ledger.domain.records)"
+        "--topic", default="ledger.records", help="topic to send to (default ledger.records)"
     )
     p.add_argument("--check", action="store_true", help="only check the file; send nothing")
     p.add_argument("--create-topics", dest="create_topics", action="store_true", help=create_topics)
