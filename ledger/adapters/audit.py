@@ -71,8 +71,7 @@ def seal_rows(
     rows = []
     previous_by_stream: dict[str, str] = {}
     previous = last_global
-    # as many ids as events when the insert returned them (the SQLite recorder passes [] when not)
-    for event, nid in zip(events, ids, strict=False):
+    for event, nid in zip(events, ids):
         oid = _id(event.originator_id)
         if oid not in previous_by_stream:
             previous_by_stream[oid] = last_of_stream(oid) or GENESIS
@@ -210,14 +209,14 @@ class StreamNames:
                 if settlement_uuid(cid, year).hex == oid:
                     return {"stream_kind": "settlement", "contract_id": cid, "year": year}
         key = self.rejection_keys.get(oid)
-        claimed_kind, claimed_cid, _ = self.claimed.get(oid, (None, None, None))
+        kind, cid, _ = self.claimed.get(oid, (None, None, None))
         if key is not None and rejection_uuid(key).hex == oid:
-            return {"stream_kind": "rejection", "contract_id": claimed_cid, "year": None}
+            return {"stream_kind": "rejection", "contract_id": cid, "year": None}
         recorded = _recorded_kind(self.recorded, oid) if self.recorded is not None else None
         if recorded is not None:
             return {"stream_kind": recorded[0], "contract_id": recorded[1], "year": None}
-        if claimed_kind == "access refusal":
-            return {"stream_kind": claimed_kind, "contract_id": claimed_cid, "year": None}
+        if kind == "access refusal":
+            return {"stream_kind": kind, "contract_id": cid, "year": None}
         return {"stream_kind": None, "contract_id": None, "year": None}
 
     def text(self, oid: str) -> str:
@@ -475,7 +474,7 @@ def digest(app: Any, signer: Any = None) -> dict[str, Any]:
         ("first", first[0] if first else None),
     ):
         problem = seal_problem(row) if row is not None else None
-        if row is not None and problem:
+        if problem:
             raise LedgerError(
                 f"the log's {where} seal (#{row[0]}) is malformed: {problem}; run `obc-ledger verify`",
                 code="malformed_seal",

@@ -115,9 +115,8 @@ def text_lines(lines: Iterable[str], limit: int | None = None) -> Iterator[Line]
         try:
             body = text.encode("utf-8")
         except UnicodeEncodeError:
-            if _escaped(text):
-                body = text.encode("utf-8", errors="surrogateescape")
-            else:
+            body = text.encode("utf-8", errors="surrogateescape") if _escaped(text) else None
+            if body is None:
                 raw = text.encode("utf-8", errors="backslashreplace")
                 yield _refused(
                     number,
