@@ -372,7 +372,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> list[RoundResul
                 )
                 pg = postgres
 
-                def new_url(name: str) -> str:
+                def new_url(name: str, pg: PostgresServer = pg) -> str:  # this backend's server
                     return pg.create_database(name.replace("-", "_")[:63])
 
                 rounds = args.pg_rounds

@@ -121,7 +121,7 @@ def test_a_record_landing_while_a_close_reads_its_year_makes_the_close_decide_ag
     if reference is not None:  # the same record ingested before the close gives the same statement
         reference.register_contract((EXAMPLES / "worked-example.yaml").read_text())
         reference.ingest_lines(
-            (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines() + [json.dumps(LATE_COST)],
+            [*(EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), json.dumps(LATE_COST)],
             "example.jsonl",
         )
         reference.close_year("beds-msk", 1)

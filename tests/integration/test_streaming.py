@@ -121,7 +121,10 @@ def test_a_providers_file_produced_then_consumed_gives_the_statements_of_ingest(
     kafka_broker, kafka_topic, cli, tmp_path, monkeypatch
 ):
     reference = tmp_path / "reference.db"
-    ref = lambda *a: cli.__class__(f"sqlite:///{reference}").ok(*a)  # noqa: E731
+
+    def ref(*a):
+        return cli.__class__(f"sqlite:///{reference}").ok(*a)
+
     for run in (cli.ok, ref):
         run("contract", "register", EXAMPLES / "worked-example.yaml")
     ref("ingest", EXAMPLES / "worked-example-data.jsonl")
@@ -394,7 +397,7 @@ def test_malformed_bytes_wrong_schemas_and_invalid_records_are_dead_lettered_wit
     by_code = {d["code"]: d for d in decoded}
     assert by_code["numerator_exceeds_denominator"]["field"] == "numerator"
     assert by_code["unknown_contract"]["record_id"] == "s-2"
-    assert "magic byte 1" in [d for d in decoded if d["value"].startswith(b"\x01")][0]["message"]
+    assert "magic byte 1" in next(d for d in decoded if d["value"].startswith(b"\x01"))["message"]
 
     rejected = app.rejected()
     assert Counter(r["code"] for r in rejected) == codes
@@ -611,7 +614,7 @@ def test_two_consumer_processes_in_one_group_share_the_partitions(
     assert all(r["consumed"] > 0 for r in reports), "both processes got partitions"
     partitions = [set(r["consumed_by_partition"]) for r in reports]
     # each logged its assignments (--log-level info): it consumed only partitions it was assigned
-    for consumed, log in zip(partitions, logs):
+    for consumed, log in zip(partitions, logs, strict=True):
         logged = {
             f"{t}:{p}"
             for line in log.splitlines()
