@@ -6,7 +6,7 @@
 1. Generates ``--records`` JSON lines (bench.common.iter_records: submissions and cost
    reports, ~1% exact duplicates, a few corrections) for ``--contracts`` contracts, and
    registers the contracts in a template SQLite ledger.
-2. Starts the Tansu broker (tests/support/servers.py) and sends the file to a 3-partition
+2. Starts the Tansu broker (deploy/servers) and sends the file to a 3-partition
    topic with the provider's path (``consumers.producer.send_lines``): produce rate.
 3. Raw kafka-python consume rate of that topic (no group, all partitions assigned):
    poll only, and poll + Avro decode.
