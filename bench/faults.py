@@ -4,7 +4,7 @@
                            [--ingest-rounds 2] [--ingest-kills 5] [--records 4000] [--contracts 6]
                            [--batch 500] [--seed N] [--quick] [--json] [--keep]
 
-Each *round* builds a provider stream (tests/integration/streaming_data.py: submissions,
+Each *round* builds a provider stream (deploy/streams.py: submissions,
 corrections, cost reports, ~5% byte-identical duplicates, ~2% records only the ledger can
 refuse, ~1% bytes that are not records at all), ingests its JSON lines into a clean
 SQLite ledger (the reference), and sends it to a fresh 3-partition topic of a Tansu broker.
@@ -45,13 +45,13 @@ from kafka import TopicPartition
 from consumers.consumer import tracking_name
 from consumers.dead_letters import dlq_topic, parse_key
 from consumers.kafka import ensure_topic, producer, read_tail
-from deploy.loopback import PostgresServer, TansuBroker, start_postgres, start_tansu
+from deploy.servers import PostgresServer, TansuBroker, start_postgres, start_tansu
+from deploy.streams import Stream, contract_ids, make_stream, register
 from deploy.worker import Worker
 from ledger.domain.aggregates import year_data_uuid
 from ledger.domain.records import ID_FIELDS
 from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
-from tests.integration.streaming_data import Stream, contract_ids, make_stream, register
 
 PARTITIONS = 3
 YEARS = (1, 2, 3)
@@ -373,7 +373,7 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> list[RoundResul
                 )
                 pg = postgres
 
-                def new_url(name: str) -> str:
+                def new_url(name: str, pg: PostgresServer = pg) -> str:  # this backend's server
                     return pg.create_database(name.replace("-", "_")[:63])
 
                 rounds = args.pg_rounds

@@ -15,7 +15,7 @@ from confluent_kafka import Producer
 from kafka import KafkaConsumer, TopicPartition
 
 from consumers.transactions import Transactions
-from deploy.loopback import start_tansu
+from deploy.servers import start_tansu
 
 VALUE = b"\x00\x00\x00\x00\x02" + b"x" * 70
 

@@ -34,6 +34,7 @@ another partitioner) are logged as a warning and listed in ``contracts_on_severa
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import signal
@@ -44,7 +45,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import IllegalStateError, KafkaError, UnsupportedCodecError
 
@@ -76,6 +77,20 @@ log = logging.getLogger("obc_ledger.consumer")
 
 def tracking_name(topic: str, partition: int) -> str:
     return f"kafka:{topic}:{partition}"
+
+
+def tracked_position(app: Any, name: str) -> int | None:
+    """The last position saved under ``name`` with the ledger's events (None: nothing yet).
+
+    The ledger's recorders are process recorders (events and tracking records in one
+    transaction, ledger/adapters/store.py); any other store cannot consume exactly once."""
+    recorder = app.recorder
+    if not isinstance(recorder, TrackingRecorder):
+        raise LedgerError(
+            f"the ledger's store ({type(recorder).__name__}) keeps no tracking records",
+            code="unsupported_store",
+        )
+    return recorder.max_tracking_id(name)
 
 
 ASSIGNED = re.compile(r"assigned (?P<partitions>.*)$")
@@ -294,7 +309,7 @@ class LedgerConsumer:
     # --------------------------------------------------------------- positions
 
     def _stored(self, name: str) -> int | None:
-        return self.app.recorder.max_tracking_id(name)
+        return tracked_position(self.app, name)
 
     def _recover(self, tps: Iterable[TopicPartition]) -> None:
         """Seek to the stored offset + 1 and read back the DLQ tail (main thread only).
@@ -461,10 +476,9 @@ class LedgerConsumer:
                     if (
                         dropped
                     ):  # never let the position run past records not applied (the idle check reads it)
-                        try:
+                        # revoked meanwhile: whoever owns it next starts from the ledger's position
+                        with contextlib.suppress(IllegalStateError, AssertionError, KeyError):
                             self._consumer.seek(tp, dropped[0].offset)
-                        except (IllegalStateError, AssertionError, KeyError):
-                            pass  # revoked meanwhile: whoever owns it next starts from the ledger's position
                     continue
                 fresh = self._committed_only(
                     tp, [r for r in polled.get(tp, ()) if r.offset > committed], skipped
@@ -535,7 +549,7 @@ class LedgerConsumer:
                     )
                 )
         outcomes = session.apply_many([(None, obj, r.offset) for r, obj in decoded], raws=[""] * len(decoded))
-        for (r, obj), outcome in zip(decoded, outcomes):
+        for (r, obj), outcome in zip(decoded, outcomes, strict=True):  # one outcome per record
             rejected = outcome.rejected
             if rejected is None:
                 continue

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field  # `field` is a DeadLetter column
 from datetime import UTC, datetime
 from typing import Any
 
@@ -81,7 +82,7 @@ class DeadLetter:
     record_type: str | None = None
     record_id: str | None = None
     contract_id: str | None = None
-    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    at: datetime = dataclass_field(default_factory=lambda: datetime.now(UTC))
 
     def encode(self) -> bytes:
         """The ``dead_letter`` record, bounded: long originals cut (length and sha256 kept), text made UTF-8."""

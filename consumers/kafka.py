@@ -7,6 +7,7 @@ high watermark carried by a Fetch response (:meth:`KafkaConsumer.highwater`).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -70,7 +71,7 @@ def ensure_topic(
                         f"(deploy/README.md) or pass --create-topics",
                         code="topic_not_found",
                     )
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):  # another process made it first
                     admin.create_topics(
                         {
                             topic: {
@@ -80,8 +81,6 @@ def ensure_topic(
                         },
                         wait_for_metadata=True,
                     )
-                except TopicAlreadyExistsError:
-                    pass
             described = admin.describe_topics([topic])
     except KafkaError as exc:
         raise StreamError(
@@ -129,7 +128,8 @@ def tail_and_end(
             high = consumer.highwater(tp)
             if high is not None and high < start:
                 return [], high
-            if high is not None and consumer.position(tp) >= high:
+            position = consumer.position(tp)  # set by the seek above
+            if high is not None and position is not None and position >= high:
                 return [r for r in out if r.offset >= start], high
             if time.monotonic() > deadline:
                 raise StreamError(

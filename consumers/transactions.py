@@ -51,7 +51,7 @@ class Transactions:
         """Scan every Fetch response ``consumer`` parses; False if kafka-python's internals differ."""
         fetcher = getattr(consumer, "_fetcher", None)
         parse = getattr(fetcher, "_parse_fetched_data", None)
-        if parse is None:
+        if fetcher is None or parse is None:
             log.warning(
                 "cannot see kafka-python's Fetch responses: records of aborted transactions are "
                 "skipped only if the broker reports them"

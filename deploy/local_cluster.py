@@ -42,7 +42,7 @@ from typing import Any
 
 from ledger.usecases import services_for
 
-from .loopback import PostgresServer, TansuBroker, start_postgres, start_tansu
+from .servers import PostgresServer, TansuBroker, start_postgres, start_tansu
 from .worker import Worker
 from .workload import Workload, demo_workload
 

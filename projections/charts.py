@@ -116,7 +116,7 @@ def adjustments_chart(years: Sequence[int], components: Mapping[str, Sequence[De
     fig = Figure(figsize=(WIDE[0], 5.4))
     axes = fig.subplots(2, 1)
     fig.subplots_adjust(hspace=0.75, left=0.13, right=0.98, top=0.94, bottom=0.12)
-    for ax, (title, names, labelled) in zip(axes, panels):
+    for ax, (title, names, labelled) in zip(axes, panels, strict=True):
         shown = {n: components[n] for n in names if n in components and any(components[n])}
         width = 0.8 / max(len(shown), 1)
         every: list[float] = []  # float-ok: plotting
@@ -224,11 +224,11 @@ def indicator_chart(
         if name == "value":
             out += [f'<circle cx="{x}" cy="{y}" r="3.2" fill="{colour}"/>' for x, y in coords]
     for k, (name, colour, dash, _) in enumerate(lines):  # the legend, below the plot in two columns
-        x, y = 20 + (k % 2) * 160, bottom + 52 + (k // 2) * 16
+        lx, ly = 20 + (k % 2) * 160, bottom + 52 + (k // 2) * 16
         style = f' stroke-dasharray="{dash}"' if dash else ""
         out.append(
-            f'<line x1="{x}" y1="{y - 4}" x2="{x + 22}" y2="{y - 4}" stroke="{colour}" stroke-width="2"{style}/>'
-            f'<text x="{x + 28}" y="{y}">{escape(name)}</text>'
+            f'<line x1="{lx}" y1="{ly - 4}" x2="{lx + 22}" y2="{ly - 4}" stroke="{colour}" stroke-width="2"{style}/>'
+            f'<text x="{lx + 28}" y="{ly}">{escape(name)}</text>'
         )
     out.append("</svg>")
     return "".join(out)
@@ -281,7 +281,7 @@ def cost_chart(
                 linewidth=0,
                 label=label,
             )
-    cx = [i for i, c in zip(x, costs) if c is not None]
+    cx = [i for i, c in zip(x, costs, strict=True) if c is not None]
     cy = [float(c) for c in costs if c is not None]  # float-ok: plotting
     ax.bar(cx, cy, width=0.35, color="#4c72b0", label="reported cost (current versions)", zorder=3)
     ax.plot(
@@ -296,7 +296,7 @@ def cost_chart(
     ax.set_xticks(x, [f"year {y}" for y in years])
     ax.yaxis.set_major_formatter(FuncFormatter(_millions))
     values = (
-        [b for b in budgets]
+        list(budgets)
         + [c for c in costs if c is not None]
         + [v for bands in corridors for b in bands for v in b]
     )

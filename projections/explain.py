@@ -305,7 +305,7 @@ def _submission(data: _YearData, sid: str, used: set[str]) -> dict[str, Any]:
     r = data.submissions.get(sid)
     if r is None:  # read models behind the decision: list the id alone
         return {"submission_id": sid, "version": None}
-    chain = []
+    chain: list[str] = []
     previous = r.supersedes
     while previous is not None and previous in data.submissions and len(chain) < 1000:
         chain.append(previous)
@@ -365,7 +365,8 @@ def _thresholds(
             one("full_at", s.full_at, scoring.get("full_at")),
         ]
     out = []
-    for band, shown in zip(s.bands, scoring.get("bands", [])):
+    # the definition's bands beside the decision's trace of them (a trace may hold fewer)
+    for band, shown in zip(s.bands, scoring.get("bands", []), strict=False):
         key = "at_least" if band.higher_is_better else "at_most"
         entry = one(f"band {key} (score {fmt(band.score)})", band.threshold, shown.get(key))
         entry["met"] = shown.get("met")
@@ -417,7 +418,7 @@ def _risk_share(
                 "reason": why,
             }
         )
-    contributions: dict[str, list[dict[str, str]]] = {}
+    contributions: dict[str, list[dict[str, str | None]]] = {}  # no report row: provider, period None
     for rid in used:
         r = data.costs.get(rid)
         for case in data.cases.get(rid, []):

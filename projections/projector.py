@@ -14,32 +14,23 @@ import logging
 import time
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from eventsourcing.persistence import Notification
 from sqlalchemy import Engine, and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from ledger.domain.errors import LedgerError, infrastructure_fault
 from ledger.usecases.application import Ledger
 
+from . import codec
 from . import schema as t
 
 NAME = "read-models"
 BATCH = 5000
-_TOPIC_PREFIX = "ledger.domain:"
-
-
-def _kind(topic: str) -> str:
-    """``Aggregate.Event`` of an event's stored topic."""
-    return topic[len(_TOPIC_PREFIX) :] if topic.startswith(_TOPIC_PREFIX) else topic
-
-
-# 99% of a ledger's events: decoded straight from their JSON on SQLite (see _Fast).
-_HOT = ("YearData.SubmissionAccepted", "YearData.CostReported")
-_SCAN = json.JSONDecoder().scan_once
 
 
 _log = logging.getLogger("obc_ledger.projector")
@@ -56,35 +47,19 @@ def one_line(text: str, limit: int) -> str:
     return out[:limit] + ("…" if len(text) > limit or len(out) > limit else "")
 
 
-def _when(ts: datetime) -> str:
-    return ts.isoformat()
-
-
 def case_totals(cases: Any) -> list[tuple[str, Any]]:
     """A report's cases, one row per case reference: a case listed more than once in one
     report (several episodes) is the sum of its entries (payment-rules §5)."""
     totals: dict[str, Any] = {}
     for ref, cost in cases:
         if ref in totals:
-            totals[ref] = format(Decimal(_text(totals[ref]) or "0") + Decimal(_text(cost) or "0"), "f")
+            totals[ref] = format(
+                Decimal(codec.decimal_text(totals[ref]) or "0") + Decimal(codec.decimal_text(cost) or "0"),
+                "f",
+            )
         else:
             totals[ref] = cost
     return list(totals.items())
-
-
-def _text(value: Any) -> str | None:
-    """A stored Decimal ({"_type_": "decimal_str", "_data_": text}) as ExactDecimal's SQLite text."""
-    if value is None:
-        return None
-    text = value["_data_"] if type(value) is dict else value
-    if (
-        type(text) is str
-        and len(text) <= 2 * t.MAX_PLACES + 2
-        and text.isascii()
-        and text[text[:1] == "-" :].replace(".", "", 1).isdigit()
-    ):  # plain already (no exponent, NaN, "_")
-        return text
-    return t.plain(Decimal(text))
 
 
 class _Fast:
@@ -126,9 +101,9 @@ class _Fast:
                     s["provider_id"],
                     s["indicator_id"],
                     s["period"],
-                    _text(s["numerator"]),
-                    _text(s["denominator"]),
-                    _text(s["value"]),
+                    codec.decimal_text(s["numerator"]),
+                    codec.decimal_text(s["denominator"]),
+                    codec.decimal_text(s["value"]),
                     s["digest"],
                     s["supersedes"],
                     None,
@@ -150,7 +125,7 @@ class _Fast:
                     year,
                     s["provider_id"],
                     s["period"],
-                    _text(s["total_cost"]),
+                    codec.decimal_text(s["total_cost"]),
                     s["supersedes"],
                     None,
                     True,
@@ -160,7 +135,7 @@ class _Fast:
                 )
             )
             self.rows[t.high_cost_cases].extend(
-                (contract_id, s["report_id"], ref, _text(cost))
+                (contract_id, s["report_id"], ref, codec.decimal_text(cost))
                 for ref, cost in case_totals(s["high_cost_cases"])
             )
             if s["supersedes"] is not None:
@@ -255,8 +230,7 @@ class Projector:
         self.name = name
         self._streams: dict[str, tuple[str, str, int | None]] | None = None
         self._sql: dict[Any, str] = {}
-        mapper = app.mapper
-        if getattr(mapper, "cipher", None) is not None or getattr(mapper, "compressor", None) is not None:
+        if not codec.readable(app.mapper):
             raise LedgerError(
                 "the projector reads stored event state directly; it does not support "
                 "encrypted or compressed events",
@@ -423,7 +397,9 @@ class Projector:
             self._sql[table] = str(insert(table).compile(dialect=self.engine.dialect))
         return self._sql[table]
 
-    def _project(self, page: list[Any], as_of: datetime | None, contracts: set[str] | None) -> None:
+    def _project(
+        self, page: Sequence[Notification], as_of: datetime | None, contracts: set[str] | None
+    ) -> None:
         decode = self.app.mapper.transcoder.decode
         batch = _Batch()
         fast = _Fast() if (self.engine.dialect.name in ("sqlite", "postgresql") and as_of is None) else None
@@ -432,16 +408,16 @@ class Projector:
             new_streams: dict[str, tuple[str, str, int | None]] = {}
             try:
                 for n in page:
-                    kind = _kind(n.topic)
-                    hot = fast is not None and kind in _HOT
+                    kind = codec.kind(n.topic)
+                    hot = fast is not None and kind in codec.HOT
                     if hot:
-                        state = _SCAN(n.state.decode(), 0)[0]
-                        recorded_at = state["timestamp"]["_data_"]
+                        state = codec.scan(n.state)
+                        recorded_at = codec.recorded_at(state)
                     else:
                         state = decode(n.state)
                         if as_of is not None and state["timestamp"] > as_of:
                             continue
-                        recorded_at = _when(state["timestamp"])
+                        recorded_at = codec.when(state["timestamp"])
                     oid = str(n.originator_id)
                     stream = streams.get(oid)
                     if stream is None:
@@ -465,7 +441,7 @@ class Projector:
                     if fast is not None:
                         fast.audit.append(audit)
                     else:
-                        batch.inserts[t.audit_trail].append(dict(zip(_AUDIT_COLUMNS, audit)))
+                        batch.inserts[t.audit_trail].append(dict(zip(_AUDIT_COLUMNS, audit, strict=True)))
                     if hot:
                         fast.add(batch, n, kind, state, stream, recorded_at)  # type: ignore[union-attr]
                         continue
@@ -485,7 +461,9 @@ class Projector:
                     streams.pop(oid, None)
                 raise
 
-    def _isolating(self, page: list[Any], as_of: datetime | None, contracts: set[str] | None) -> None:
+    def _isolating(
+        self, page: Sequence[Notification], as_of: datetime | None, contracts: set[str] | None
+    ) -> None:
         """Project a page; when it fails for the data's sake, split it to find the event that cannot be
         written and quarantine that one (halving: a poison event in a batch of 5,000 costs ~26 small
         transactions, not 5,000). A storage or connection failure is no event's fault: it is raised
@@ -506,7 +484,7 @@ class Projector:
 
     def _quarantine(self, n: Any, exc: BaseException) -> None:
         """Record the event that cannot be projected, and move past it, in one transaction."""
-        kind = _kind(n.topic)
+        kind = codec.kind(n.topic)
         oid = str(n.originator_id)
         stream = (self._streams or {}).get(oid) or (None, None, None)
         row = {
@@ -585,7 +563,7 @@ class Projector:
                 "period": c.get("period", "monthly"),
                 "definition": json.dumps(doc, sort_keys=True),
                 "source_sha256": s.get("source_sha256"),
-                "registered_at": _when(s["timestamp"]),
+                "registered_at": codec.when(s["timestamp"]),
                 "registered_by": s.get("actor"),
             }
         )
@@ -607,7 +585,7 @@ class Projector:
                 "reason": s["reason"],
                 "note": s.get("note"),
                 "is_current": True,
-                "recorded_at": _when(s["timestamp"]),
+                "recorded_at": codec.when(s["timestamp"]),
                 "actor": s.get("actor"),
             }
         )
@@ -638,7 +616,7 @@ class Projector:
                 "reference": ((doc.get("variation") or {}).get("agreed") or {}).get("reference"),
                 "document": json.dumps(doc, sort_keys=True),
                 "restated_years": json.dumps(s.get("restated_years") or []),
-                "recorded_at": _when(s["timestamp"]),
+                "recorded_at": codec.when(s["timestamp"]),
                 "actor": s.get("actor"),
             }
         )
@@ -651,7 +629,7 @@ class Projector:
                 "key": s["key"],
                 "value": s["value"],
                 "note": s.get("note"),
-                "recorded_at": _when(s["timestamp"]),
+                "recorded_at": codec.when(s["timestamp"]),
                 "actor": s.get("actor"),
             }
         )
@@ -680,7 +658,7 @@ class Projector:
                 "supersedes": s["supersedes"],
                 "superseded_by": None,
                 "is_current": True,
-                "recorded_at": _when(s["timestamp"]),
+                "recorded_at": codec.when(s["timestamp"]),
                 "actor": s.get("actor"),
                 "notification_id": n.id,
             }
@@ -700,7 +678,7 @@ class Projector:
                 "supersedes": s["supersedes"],
                 "superseded_by": None,
                 "is_current": True,
-                "recorded_at": _when(s["timestamp"]),
+                "recorded_at": codec.when(s["timestamp"]),
                 "actor": s.get("actor"),
                 "notification_id": n.id,
             }
@@ -723,7 +701,7 @@ class Projector:
                 "supersedes": s["supersedes"],
                 "superseded_by": None,
                 "is_current": True,
-                "recorded_at": _when(s["timestamp"]),
+                "recorded_at": codec.when(s["timestamp"]),
                 "actor": s.get("actor"),
                 "notification_id": n.id,
             }
@@ -746,7 +724,7 @@ class Projector:
                 "supersedes": s["supersedes"],
                 "superseded_by": None,
                 "is_current": True,
-                "recorded_at": _when(s["timestamp"]),
+                "recorded_at": codec.when(s["timestamp"]),
                 "actor": s.get("actor"),
                 "notification_id": n.id,
             }
@@ -769,7 +747,7 @@ class Projector:
                 "supersedes": s["supersedes"],
                 "superseded_by": None,
                 "is_current": True,
-                "recorded_at": _when(s["timestamp"]),
+                "recorded_at": codec.when(s["timestamp"]),
                 "actor": s.get("actor"),
                 "notification_id": n.id,
             }
@@ -956,7 +934,7 @@ class Projector:
                 "action": s["action"],
                 "contract_id": s["contract_id"],
                 "reason": s["reason"],
-                "recorded_at": _when(s["timestamp"]),
+                "recorded_at": codec.when(s["timestamp"]),
             }
         )
 
@@ -973,7 +951,7 @@ class Projector:
                 "contract_id": s["contract_id"],
                 "record_type": s["record_type"],
                 "record_id": s["record_id"],
-                "recorded_at": _when(s["timestamp"]),
+                "recorded_at": codec.when(s["timestamp"]),
                 "actor": s.get("actor"),
             }
         )

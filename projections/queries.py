@@ -10,7 +10,7 @@ from sqlalchemy import Engine, and_, select
 from sqlalchemy.engine import Connection
 
 from ledger.domain.definition import ContractDefinition
-from ledger.domain.errors import InvalidCommand, NotFound
+from ledger.domain.errors import InvalidCommand, LedgerError, NotFound
 from ledger.domain.numbers import fmt, fmt_money
 from ledger.domain.rules.budget import budget_for_year
 from ledger.domain.rules.healthgain import Episode
@@ -30,7 +30,8 @@ class ReadModels:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._definitions: dict[tuple[str, str], ContractDefinition] = {}
+        # (contract id, stored definition, its variations' notification ids) -> definition
+        self._definitions: dict[tuple[str, str, tuple[int, ...]], ContractDefinition] = {}
 
     def _contract(self, conn: Connection, contract_id: str) -> tuple[Any, ContractDefinition]:
         row = conn.execute(select(t.contracts).where(t.contracts.c.contract_id == contract_id)).first()
@@ -233,6 +234,11 @@ class ReadModels:
                 if entry is None:
                     continue
                 expected = r.expected_gain if r.expected_gain is not None else entry.target_gain
+                if expected is None:  # refused at ingest (ledger/domain/records.py): never stored
+                    raise LedgerError(
+                        f"episode {r.episode_id!r} has no expected gain and entry {entry.id!r} no target_gain",
+                        code="inconsistent_terms",
+                    )
                 episodes.append(
                     Episode(
                         r.episode_id,

@@ -344,7 +344,7 @@ def reconcile(
         year_terms(definition, year), year, now, trace, baselines, recorded, in_force, mismatches
     )
     decision = None
-    if figures is not None:
+    if in_force is not None and figures is not None:
         decision = {
             "kind": in_force.kind,
             "decided_at": in_force.decided_at,
@@ -401,7 +401,7 @@ def _indicators(
     out = []
     for ind in definition.indicators:
         for m in ind.measures:
-            ind_now, m_now = current[m.id]
+            _, m_now = current[m.id]
             decided = decided_measures.get(m.id, (None, None))[1]
             base_now = baseline_for(baselines, m.id)
             value_now = m_now.value

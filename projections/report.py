@@ -62,7 +62,8 @@ def build(
             y: _year(conn, read, row, definition, contract_id, y, decided, instalments) for y in years
         }
         quality = _data_quality(conn, definition, row, contract_id, years, decided)
-    data = {
+    terms = terms_of(definition)
+    data: dict[str, Any] = {
         "contract": contract,
         "years": years,
         "scope": f"year {year}" if year is not None else "all years",
@@ -71,7 +72,8 @@ def build(
         "disputes": disputes,
         "variations": [
             dict(v, changes=held.summary())
-            for v, held in zip(contract["variations"], terms_of(definition).variations)
+            # the read models' variation rows and the definition's, in the same order
+            for v, held in zip(contract["variations"], terms.variations if terms else (), strict=True)
         ],
         "verification": _verification(projections.app, digest, projections),
         "as_of": _as_of(projections, contract_id),
@@ -543,7 +545,7 @@ def _number(value: Any) -> str:
 
 
 def _tier_labels(per_year: list[dict[str, Any]]) -> list[str]:
-    corridor = next((y["corridor"] for y in per_year if y["corridor"]), [])
+    corridor: list[dict[str, Any]] = next((y["corridor"] for y in per_year if y["corridor"]), [])
     out, lower = [], "0%"
     for c in corridor:
         who = (
@@ -569,7 +571,7 @@ def render_html(data: Mapping[str, Any]) -> str:
     cid = data["contract"]["contract_id"]
     years = [y["year"] for y in data["per_year"]]
     names = ["core", "outcomes", "reserve", "risk adjustment", "high-cost", "true-ups", "adjustments"]
-    svg = {
+    svg: dict[str, Any] = {
         "payments": charts.payments_chart(
             years,
             {n: [Decimal(y["components"][n]) for y in data["per_year"]] for n in names},

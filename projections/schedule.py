@@ -113,6 +113,7 @@ def schedule_lines(read: ReadModels, contract_id: str, year: int | None = None) 
             kind, source = "adjustment", decided.get((y, "adjustment", int(m.group(2))))
         else:
             kind, source = "period", instalments.get((y, label))
+        due: date | None
         if kind == "period":
             first = parse_period(label, definition.period).first_day
             service = (max(first, lo), min(last_day_of_period(first, months), hi - timedelta(days=1)))
@@ -176,7 +177,8 @@ def write_xlsx(
     from openpyxl.styles import Font
 
     book = Workbook()
-    book.remove(book.active)
+    if book.active is not None:  # a new workbook's one empty sheet
+        book.remove(book.active)
     for title, columns, rows, money in sheets:
         sheet = book.create_sheet(title)
         sheet.append(list(columns))
@@ -268,7 +270,7 @@ def parse_foreign(text: str, source: str = "register") -> list[ForeignRow]:
             problems.append((where, f"expected {len(names)} columns as in the header, found {len(cells)}"))
             continue
 
-        def cell(i: int | None) -> str | None:
+        def cell(i: int | None, cells: list[str] = cells) -> str | None:  # this row's cells
             return (cells[i].strip() or None) if i is not None else None
 
         amount, when = cells[amount_at].strip(), cell(day)
@@ -317,7 +319,8 @@ def resolve(
                 )
             ]
             exact = [x for x in candidates if Decimal(x["amount"]) == r.amount]
-            line = (exact or candidates or [None])[0]
+            matching = exact or candidates
+            line = matching[0] if matching else None
         if line is None:
             own = r.reference or f"{r.day.isoformat() if r.day else ''}-{r.party or r.supplier}"
             row_year = calendar.year_of_date(r.day) if r.day else None

@@ -66,7 +66,7 @@ def verify_read_models(live: Any, *, limit: int = 10_000) -> dict[str, Any]:
             for key in sorted(odd, key=repr):
                 if len(differences) >= limit:
                     break
-                shown = dict(zip((c.name for c in table.primary_key.columns), map(_text, key)))
+                shown = dict(zip((c.name for c in table.primary_key.columns), map(_text, key), strict=True))
                 a, b = mine.get(key), theirs.get(key)
                 if a is None or b is None:
                     differences.append(
@@ -74,12 +74,14 @@ def verify_read_models(live: Any, *, limit: int = 10_000) -> dict[str, Any]:
                             "table": table.name,
                             "key": shown,
                             "column": None,
-                            "live": None if a is None else dict(zip(names, map(_text, a))),
-                            "from_events": None if b is None else dict(zip(names, map(_text, b))),
+                            "live": None if a is None else dict(zip(names, map(_text, a), strict=True)),
+                            "from_events": None
+                            if b is None
+                            else dict(zip(names, map(_text, b), strict=True)),
                         }
                     )
                     continue
-                for column, x, y in zip(names, a, b):
+                for column, x, y in zip(names, a, b, strict=True):
                     if not _same(x, y):
                         differences.append(
                             {

@@ -10,7 +10,7 @@ their subject (checked transitively in tests/unit/test_avro_schemas.py).
 from __future__ import annotations
 
 import json
-from functools import cache, lru_cache
+from functools import cache
 from importlib.resources import files
 from typing import Any, NamedTuple
 

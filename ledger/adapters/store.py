@@ -51,7 +51,8 @@ def _stale(stream_id: Any, expected: int, current: int | None) -> IntegrityError
 
 class SQLiteLedgerRecorder(SQLiteProcessRecorder):
     def construct_create_table_statements(self) -> list[str]:
-        return super().construct_create_table_statements() + [
+        return [
+            *super().construct_create_table_statements(),
             "CREATE TABLE IF NOT EXISTS record_index (contract_id TEXT NOT NULL, record_key TEXT NOT NULL, "
             "digest TEXT NOT NULL, PRIMARY KEY (contract_id, record_key)) WITHOUT ROWID",
             "CREATE TABLE IF NOT EXISTS event_hashes (notification_id INTEGER PRIMARY KEY, "
@@ -128,7 +129,7 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
     def select_record_index(self) -> list[tuple[str, str, str]]:
         with self.datastore.transaction(commit=False) as c:
             c.execute("SELECT contract_id, record_key, digest FROM record_index")
-            return [tuple(row) for row in c.fetchall()]  # type: ignore[misc]
+            return [tuple(row) for row in c.fetchall()]
 
     def select_seals(self, after: int, limit: int) -> list[tuple[Any, ...]]:
         with self.datastore.transaction(commit=False) as c:

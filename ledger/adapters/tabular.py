@@ -118,7 +118,7 @@ def _cases(text: str) -> list[dict[str, str]]:
 def row_record(header: list[str], cells: list[Any], default_type: str | None = None) -> dict[str, Any] | None:
     """The record a row holds, or None for an unfilled (blank) row; raises RecordRefused."""
     record: dict[str, Any] = {}
-    for name, cell in zip(header, cells):
+    for name, cell in zip(header, cells, strict=False):  # a row may be shorter or longer than its header
         if not name or cell is None or (isinstance(cell, str) and not cell.strip()):
             continue
         if name in record:
@@ -397,7 +397,8 @@ def write_template_xlsx(
     from openpyxl.worksheet.datavalidation import DataValidation
 
     book = Workbook()
-    book.remove(book.active)
+    if book.active is not None:  # a new workbook's one empty sheet
+        book.remove(book.active)
     for title, (header, rows) in sheets.items():
         sheet = book.create_sheet(title)
         sheet.append(header)

@@ -71,7 +71,9 @@ def _changed(body: dict[str, Any], rng: Any) -> dict[str, Any]:
         pct = rng.randint(2, 8) * rng.choice((-1, 1))
         changed = (value * (100 + pct) / 100).quantize(value, rounding=ROUND_HALF_UP)
         if changed == value:
-            changed = value + D(1).scaleb(value.as_tuple().exponent)
+            exponent = value.as_tuple().exponent
+            assert isinstance(exponent, int)  # a finite number: the generator wrote it
+            changed = value + D(1).scaleb(exponent)
         new["value"] = str(changed)
     else:
         total = D(body["total_cost"])

@@ -102,7 +102,8 @@ def add_cost_reports(stream: Stream, definition: dict[str, Any], years: int) -> 
     shares = _shares(definition)
     lag = (10, 40) if is_quarterly(definition) else (8, 25)
     budgets = approximate_budgets(definition, years)
-    counter, carried = [0], []
+    counter: list[int] = [0]
+    carried: list[str] = []
     for year in range(1, years + 1):
         drift = rng.randint(80, 380) * (1 if year % 2 else -1)
         target = budgets[year - 1] * D(10000 + drift) / 10000
@@ -125,7 +126,7 @@ def add_cost_reports(stream: Stream, definition: dict[str, Any], years: int) -> 
 
 
 def _weighted(segments: list[dict[str, Any]], counts: list[int]) -> Decimal:
-    return sum((D(str(s["weight"])) * c for s, c in zip(segments, counts)), D(0))
+    return sum((D(str(s["weight"])) * c for s, c in zip(segments, counts, strict=True)), D(0))
 
 
 def add_population_counts(stream: Stream, definition: dict[str, Any], years: int) -> None:
@@ -152,7 +153,7 @@ def add_population_counts(stream: Stream, definition: dict[str, Any], years: int
         arrival = add_months(year_start(definition, year), 3) + timedelta(days=rng.randint(5, 20))
         recount = year == 2 and year != exceeding
         biggest = max(range(len(segments)), key=lambda i: D(str(segments[i]["weight"])) * counts[i])
-        for i, (segment, count) in enumerate(zip(segments, counts)):
+        for i, (segment, count) in enumerate(zip(segments, counts, strict=True)):
             first_count = count * 996 // 1000 if recount and i == biggest else count
             body = {
                 "contract_id": contract_id,

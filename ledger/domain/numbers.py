@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
+from typing import overload
 
 PENNY = Decimal("0.01")
 ZERO = Decimal("0")
@@ -59,7 +60,7 @@ def to_decimal(
     At most ``digits`` integer digits and ``places`` decimal places (trailing zeros do not
     count unless ``exact_places``, as for money, where ``10.000`` has three places).
     """
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, bool | float):
         raise NotANumber(f"{value!r} must be written as a decimal string or integer, not a float")
     if isinstance(value, Decimal):
         result = value
@@ -130,6 +131,12 @@ def money(value: Decimal) -> Decimal:
     return value.quantize(PENNY, rounding=ROUND_HALF_UP)
 
 
+@overload
+def fmt(value: Decimal) -> str: ...
+@overload
+def fmt(value: None) -> None: ...
+@overload
+def fmt(value: Decimal | None) -> str | None: ...
 def fmt(value: Decimal | None) -> str | None:
     """Plain decimal text (no exponent), as written in statements."""
     if value is None:

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 from ledger.domain.definition import ContractDefinition
 from ledger.domain.ids import PARTY_ID_LENGTH, RECORD_ID_LENGTH, id_problem, printable, safe
@@ -177,7 +177,7 @@ class PromEpisode:
         return self.episode_id
 
 
-Record = Union[Submission, CostReport, PopulationCount, OutcomeClaim, PromEpisode]
+Record = Submission | CostReport | PopulationCount | OutcomeClaim | PromEpisode
 
 
 @dataclass(frozen=True)
@@ -460,11 +460,12 @@ def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) ->
             "type",
             f"contract {defn.id!r} has a fixed budget; population counts apply to capitation only",
         )
-    year = f.get("year")
-    if year is None:
+    given = f.get("year")
+    if given is None:
         raise refuse("missing_field", "year", "is required")
-    if isinstance(year, bool) or not isinstance(year, int):
-        raise refuse("invalid_field", "year", f"must be a whole contract year number (got {safe(year)})")
+    if isinstance(given, bool) or not isinstance(given, int):
+        raise refuse("invalid_field", "year", f"must be a whole contract year number (got {safe(given)})")
+    year = given
     if not 1 <= year <= calendar.years:
         raise refuse(
             "year_outside_term", "year", f"year {year} is outside the contract term (1..{calendar.years})"

@@ -303,7 +303,8 @@ def apply_variation(document: Mapping[str, Any], v: Variation) -> tuple[dict[str
 
     bud = c.get("budget") or {}
     budget = dict(doc.get("budget") or {})
-    years = contract.get("years") if isinstance(contract.get("years"), int) else 1
+    term = contract.get("years")
+    years = term if isinstance(term, int) else 1
     count = years + int(contract.get("extension_years") or 0) - 1
     for key in ("efficiency", "uplift"):
         if key in bud and count > 0:
@@ -330,9 +331,10 @@ def _mapped(path: str, prov: Mapping[str, str]) -> str | None:
     for prefix in prov:
         if prefix.endswith("$"):
             continue
-        if path == prefix or path.startswith(prefix + ".") or path.startswith(prefix + "["):
-            if best is None or len(prefix) > len(best):
-                best = prefix
+        if (path == prefix or path.startswith((prefix + ".", prefix + "["))) and (
+            best is None or len(prefix) > len(best)
+        ):
+            best = prefix
     return None if best is None else prov[best] + path[len(best) :]
 
 

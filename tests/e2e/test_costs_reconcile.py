@@ -143,7 +143,7 @@ def test_a_year_without_risk_share_still_shows_budget_against_cost(cli, tmp_path
 def test_a_matching_payment_register_reconciles_and_exits_zero(any_cli, tmp_path):
     cli = any_cli  # SQLite, then a real PostgreSQL server
     _example(cli, 1, 2)
-    rows = MATCHING + [("2025-Q2", "circle", "4800000.00")]  # a year-1 row: not this year's, ignored
+    rows = [*MATCHING, ("2025-Q2", "circle", "4800000.00")]  # a year-1 row: not this year's, ignored
     result = cli("reconcile", "beds-msk", "--year", "2", "--payments", _register(tmp_path, rows), "--json")
     assert result.code == 0, result.err
     r = result.json()
@@ -203,7 +203,7 @@ def test_true_ups_are_paid_under_their_own_period_label(cli, tmp_path):
         ),
     )
     cli.ok("restate", "beds-msk", "2")
-    register = _register(tmp_path, MATCHING + [("Y2-true-up-1", "circle", "-882144.00")])
+    register = _register(tmp_path, [*MATCHING, ("Y2-true-up-1", "circle", "-882144.00")])
     assert cli("reconcile", "beds-msk", "--year", "2", "--payments", register).code == 0
     result = cli(
         "reconcile",
@@ -394,7 +394,7 @@ def test_a_manual_adjustment_from_an_upheld_dispute_is_a_payment_of_its_own(cli,
         "--as",
         "commissioner:bccg",
     )
-    adjusted = MATCHING + [("Y2-adjustment-1", "physio", "12500.00")]
+    adjusted = [*MATCHING, ("Y2-adjustment-1", "physio", "12500.00")]
     assert cli("reconcile", "beds-msk", "--year", "2", "--payments", _register(tmp_path, adjusted)).code == 0
     result = cli(
         "reconcile", "beds-msk", "--year", "2", "--payments", _register(tmp_path, MATCHING, "m.csv"), "--json"
@@ -404,7 +404,7 @@ def test_a_manual_adjustment_from_an_upheld_dispute_is_a_payment_of_its_own(cli,
         ("Y2-adjustment-1 physio", "-12500.00")
     ]
     explanation = cli.ok("explain", "beds-msk", "--year", "2", "--json").json()
-    close, adjustment = explanation["decisions"]
+    _, adjustment = explanation["decisions"]  # the close, then the adjustment
     assert (adjustment["kind"], adjustment["label"], adjustment["dispute_id"]) == (
         "adjustment",
         "manual adjustment 1",
@@ -440,8 +440,9 @@ def test_the_ledgers_payments_export_is_the_register_the_finance_system_would_ho
     rows = list(
         csv.DictReader(exported.splitlines())
     )  # the dated schedule: its columns include the register's
-    assert [(r["period"], r["party"], r["amount"]) for r in rows] == MATCHING + [
-        ("Y2-true-up-1", "circle", "-882144.00")
+    assert [(r["period"], r["party"], r["amount"]) for r in rows] == [
+        *MATCHING,
+        ("Y2-true-up-1", "circle", "-882144.00"),
     ]
     register = tmp_path / "exported.csv"
     register.write_text(exported)

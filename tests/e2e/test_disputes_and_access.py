@@ -157,15 +157,17 @@ def test_lists_show_an_actor_only_the_contracts_it_may_read(ledger, tmp_path):
         "ingest",
         _write(tmp_path, bad, {**bad, "contract_id": "herts-msk"}, {**GOOD, "contract_id": "nowhere"}),
     )
-    listed = lambda who: {
-        r["contract_id"] for r in ledger.ok("contract", "list", "--as", who, "--json").json()
-    }
+
+    def listed(who: str) -> set[str]:
+        return {r["contract_id"] for r in ledger.ok("contract", "list", "--as", who, "--json").json()}
+
     assert listed("auditor") == listed("system") == {"beds-msk", "herts-msk"}
     assert listed(LEAD) == listed(COMMISSIONER) == {"beds-msk", "herts-msk"}, "herts-msk has the same parties"
     assert listed("provider:stranger") == set()
-    rejected = lambda who: {
-        r["contract_id"] for r in ledger.ok("rejected", "list", "--as", who, "--json").json()
-    }
+
+    def rejected(who: str) -> set[str]:
+        return {r["contract_id"] for r in ledger.ok("rejected", "list", "--as", who, "--json").json()}
+
     assert rejected("auditor") == {"beds-msk", "herts-msk", "nowhere"}
     assert rejected(LEAD) == {"beds-msk", "herts-msk"}, "a record for no registered contract is not a party's"
     assert rejected("provider:stranger") == set()

@@ -195,7 +195,9 @@ def test_a_finance_systems_own_register_is_matched_by_payment_id_or_by_supplier_
     paid_on[0] = (date.fromisoformat(paid_on[0]) + timedelta(days=3)).isoformat()  # paid three days late
     by_ref.write_text(
         "Invoice_Reference,Paid_On,Amount,Narrative\n"
-        + "".join(f"{x['payment_id']},{day},{x['amount']},MSK\n" for x, day in zip(lines, paid_on))
+        + "".join(
+            f"{x['payment_id']},{day},{x['amount']},MSK\n" for x, day in zip(lines, paid_on, strict=True)
+        )
     )
     result = cli("reconcile", "beds-msk", "--year", "2", "--payments", by_ref, "--json")
     assert result.code == 0, result.out  # a late payment is a note, not a difference

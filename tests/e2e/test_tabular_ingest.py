@@ -125,7 +125,7 @@ def test_the_template_filled_in_by_a_provider_is_accepted(registered_cli, tmp_pa
     header = [c.value for c in sheet[1]]
     filled = 0
     for row in sheet.iter_rows(min_row=2):
-        cells = dict(zip(header, row))
+        cells = dict(zip(header, row, strict=True))  # both the sheet's width
         if cells["indicator_id"].value == "readmissions":
             cells["submission_id"].value = f"t-{cells['period'].value}"
             cells["value"].value = "70"

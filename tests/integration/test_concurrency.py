@@ -10,8 +10,8 @@ from eventsourcing.utils import get_topic
 from ledger.adapters.audit import verify
 from ledger.domain.aggregates import YearData
 from ledger.usecases import services_for
-from ledger.usecases.settlement import Settling
 from ledger.usecases.application import Ledger
+from ledger.usecases.settlement import Settling
 from tests.support.cli import EXAMPLES, OBC_LEDGER, worked_example_ledger
 
 PERIODS = ["2025-Q2", "2025-Q3", "2025-Q4", "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1"]
@@ -127,7 +127,7 @@ def test_a_record_landing_while_a_close_reads_its_year_makes_the_close_decide_ag
     if reference is not None:  # the same record ingested before the close gives the same statement
         services_for(reference).registration.register_contract((EXAMPLES / "worked-example.yaml").read_text())
         services_for(reference).ingest.ingest_lines(
-            (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines() + [json.dumps(LATE_COST)],
+            [*(EXAMPLES / "worked-example-data.jsonl").read_text().splitlines(), json.dumps(LATE_COST)],
             "example.jsonl",
         )
         services_for(reference).settlement.close_year("beds-msk", 1)

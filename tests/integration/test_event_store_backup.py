@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from deploy.loopback import postgres_bin_dir
+from deploy.servers import postgres_bin_dir
 from tests.support.cli import EXAMPLES, Cli
 
 EVENT_STORE = ("ledger_events", "ledger_snapshots", "notification_tracking", "record_index", "event_hashes")

@@ -7,9 +7,9 @@ import json
 from bench import faults
 from consumers.dead_letters import dlq_topic
 from consumers.kafka import ensure_topic, producer
+from deploy.streams import contract_ids, make_stream, register
 from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
-from tests.integration.streaming_data import contract_ids, make_stream, register
 
 
 def test_consume_and_ingest_killed_at_random_points_end_equal_to_a_clean_ledger(capsys):

@@ -24,12 +24,12 @@ from bench.faults import progress
 from consumers.codec import avro_body, frame
 from consumers.dead_letters import VALUE_LIMIT, decode_dead_letter, dlq_topic
 from consumers.kafka import producer
+from deploy.servers import start_tansu
 from ledger.domain.aggregates import YearData
 from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.integration.test_streaming import SESSION_MS, dlq_keys, read_topic
 from tests.support.cli import EXAMPLES, OBC_LEDGER, Cli
-from tests.support.servers import start_tansu
 
 SUBMISSION = schemas.latest("submission").id
 COST_REPORT = schemas.latest("cost_report").id

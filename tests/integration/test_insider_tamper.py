@@ -11,6 +11,7 @@ import json
 import os
 import sqlite3
 from decimal import Decimal
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -104,11 +105,11 @@ def test_keys_generate_writes_a_private_key_only_its_owner_can_read_and_never_ov
     cli = Cli("sqlite:///unused.db")
     out = cli.ok("keys", "generate", "--out", tmp_path / "k", "--json").json()
     assert os.stat(out["private_key"]).st_mode & 0o777 == 0o600
-    assert open(out["public_key"]).read().startswith("-----BEGIN PUBLIC KEY-----")
-    before = open(out["private_key"]).read()
+    assert Path(out["public_key"]).read_text().startswith("-----BEGIN PUBLIC KEY-----")
+    before = Path(out["private_key"]).read_text()
     again = cli("keys", "generate", "--out", tmp_path / "k")
     assert again.code == 1 and "already_exists" in again.err
-    assert open(out["private_key"]).read() == before
+    assert Path(out["private_key"]).read_text() == before
 
 
 def test_an_edited_and_resealed_event_passes_the_chain_but_not_a_signed_digest(ledger_url, keys, tmp_path):

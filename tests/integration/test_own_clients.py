@@ -22,9 +22,9 @@ from consumers.codec import decode, use_registry
 from consumers.consumer import LedgerConsumer
 from consumers.kafka import producer, read_tail
 from consumers.producer import encode_line
+from deploy.servers import RegistryServer
 from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES, ROOT, Cli
-from tests.support.registry import RegistryServer
 
 SESSION_MS = 6000
 EXAMPLE = ROOT / "deploy" / "examples" / "confluent_producer.py"

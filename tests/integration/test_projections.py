@@ -171,7 +171,7 @@ def test_replay_as_of_shows_only_what_was_known_then(sqlite_url, cli):
     for instant in (before_correction, after_correction):
         known = replay(instant)
         assert [d["kind"] for d in known["decisions"]] == ["close"]
-        assert [s for s in known["statements"] if s["year"] == 2][0] == EXPECTED[1]
+        assert next(s for s in known["statements"] if s["year"] == 2) == EXPECTED[1]
     known = replay(after_restatement)
     assert [(d["kind"], d["amount"]) for d in known["decisions"]] == [
         ("close", "21813025.07"),

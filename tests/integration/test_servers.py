@@ -17,7 +17,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import TopicPartition
 
-from tests.support.servers import PostgresServer, TansuBroker, eventsourcing_env
+from deploy.servers import PostgresServer, TansuBroker, eventsourcing_env
 
 RECORD_COUNT = 100
 CONSUME_DEADLINE_S = 15.0

@@ -20,14 +20,14 @@ from consumers.consumer import LedgerConsumer, parse_assignment, tracking_name
 from consumers.dead_letters import decode_dead_letter, dlq_topic, parse_key
 from consumers.decisions import HEADER, ID_HEADER, DecisionPublisher
 from consumers.kafka import ensure_topic, producer, read_tail
+from deploy.servers import RegistryServer
+from deploy.streams import contract_ids, make_stream, register
 from ledger.domain.aggregates import year_data_uuid
 from ledger.domain.records import ID_FIELDS
 from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from ledger.usecases.ingest import IngestSession
-from tests.integration.streaming_data import contract_ids, make_stream, register
 from tests.support.cli import EXAMPLES, OBC_LEDGER
-from tests.support.registry import RegistryServer
 
 WIRE_CODES = {
     "empty_message",
@@ -124,7 +124,10 @@ def test_a_providers_file_produced_then_consumed_gives_the_statements_of_ingest(
     kafka_broker, kafka_topic, cli, tmp_path, monkeypatch
 ):
     reference = tmp_path / "reference.db"
-    ref = lambda *a: cli.__class__(f"sqlite:///{reference}").ok(*a)  # noqa: E731
+
+    def ref(*a):
+        return cli.__class__(f"sqlite:///{reference}").ok(*a)
+
     for run in (cli.ok, ref):
         run("contract", "register", EXAMPLES / "worked-example.yaml")
     ref("ingest", EXAMPLES / "worked-example-data.jsonl")
@@ -397,7 +400,7 @@ def test_malformed_bytes_wrong_schemas_and_invalid_records_are_dead_lettered_wit
     by_code = {d["code"]: d for d in decoded}
     assert by_code["numerator_exceeds_denominator"]["field"] == "numerator"
     assert by_code["unknown_contract"]["record_id"] == "s-2"
-    assert "magic byte 1" in [d for d in decoded if d["value"].startswith(b"\x01")][0]["message"]
+    assert "magic byte 1" in next(d for d in decoded if d["value"].startswith(b"\x01"))["message"]
 
     rejected = services_for(app).ingest.rejected()
     assert Counter(r["code"] for r in rejected) == codes
@@ -620,7 +623,7 @@ def test_two_consumer_processes_in_one_group_share_the_partitions(
     assert all(r["consumed"] > 0 for r in reports), "both processes got partitions"
     partitions = [set(r["consumed_by_partition"]) for r in reports]
     # each logged its assignments (--log-level info): it consumed only partitions it was assigned
-    for consumed, log in zip(partitions, logs):
+    for consumed, log in zip(partitions, logs, strict=True):
         logged = {
             f"{t}:{p}"
             for line in log.splitlines()

@@ -22,7 +22,7 @@ cards = st.builds(
     lambda prices, most, caps, requires: RateCard(
         tuple(
             RateOutcome(o, None, D(p) / 100, m, (OUTCOMES[i - 1],) if requires and i else ())
-            for i, (o, p, m) in enumerate(zip(OUTCOMES, prices, most))
+            for i, (o, p, m) in enumerate(zip(OUTCOMES, prices, most, strict=True))
         ),
         participant_cap=caps[0],
         contract_cap=caps[1],

@@ -106,7 +106,7 @@ def parts_by_year(draw):
 def test_the_terms_of_a_year_do_not_depend_on_how_the_variations_before_it_are_grouped(parts, cuts):
     one_each = [_variation(f"v-{i}", e, load_yaml(text)) for i, (e, _, text) in enumerate(parts)]
     grouped, current, n = [], [], 0
-    for i, (e, kind, text) in enumerate(parts):
+    for i, (e, _kind, text) in enumerate(parts):
         if current and (current[0][0] != e or cuts[i % len(cuts)]):
             grouped.append(_variation(f"g-{n}", current[0][0], _merge([t for _, t in current])))
             current, n = [], n + 1

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.servers import (
+from deploy.servers import (
     PostgresServer,
     TansuBroker,
     eventsourcing_env,

@@ -66,8 +66,8 @@ def command_path(tokens: list[str]) -> list[str]:
         if not children:
             break
         if token not in children:
-            raise AssertionError(f"obc-ledger {' '.join(path + [token])}: no such command")
-        parser, path = children[token], path + [token]
+            raise AssertionError(f"obc-ledger {' '.join([*path, token])}: no such command")
+        parser, path = children[token], [*path, token]
     if subcommands(parser):
         raise AssertionError(f"obc-ledger {' '.join(path)}: an action is missing")
     return path
@@ -145,9 +145,7 @@ def test_the_workers_commands_parse_with_their_environment_and_take_settings_onl
         flags = {o for _, a in option_actions(build_parser()) if a.nargs == 0 for o in a.option_strings}
         assert set(options) <= flags, f"{name}: settings belong in its environment, not its command"
     consumer = parses(["consume"], services["ledger-consumer"]["environment"])
-    assert (
-        consumer.topics == ["ledger.records"] and consumer.group and consumer.bootstrap.count(",") == 2
-    )
+    assert consumer.topics == ["ledger.records"] and consumer.group and consumer.bootstrap.count(",") == 2
     publisher = parses(["publish-decisions"], services["ledger-publisher"]["environment"])
     assert publisher.topic == "ledger.decisions" and publisher.until_idle is None, (
         "a worker runs until stopped"
@@ -263,9 +261,7 @@ def test_the_topics_created_are_the_ones_the_workers_use_with_partitions_and_ret
     assert "--replication-factor 3" in script and "min.insync.replicas=2" in script
     strimzi = {d["metadata"]["name"]: d["spec"] for d in k8s_documents() if d["kind"] == "KafkaTopic"}
     assert set(strimzi) == topics
-    assert (
-        strimzi["ledger.records.dlq"]["partitions"] == strimzi["ledger.records"]["partitions"]
-    )
+    assert strimzi["ledger.records.dlq"]["partitions"] == strimzi["ledger.records"]["partitions"]
     assert all(spec["config"]["retention.ms"] > 0 and spec["replicas"] == 3 for spec in strimzi.values())
 
 

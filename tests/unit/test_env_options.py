@@ -74,15 +74,15 @@ def test_the_command_line_beats_the_environment_and_the_environment_beats_the_de
             for group in _leaf(path)._mutually_exclusive_groups
         ):
             # --upheld/--rejected: a verdict must be given on the command line (argparse counts only those)
-            assert getattr(_parse(base + [option], {name: "0"}), action.dest) is True
+            assert getattr(_parse([*base, option], {name: "0"}), action.dest) is True
             return
         assert getattr(_parse(base, {name: "1"}), action.dest) is True
         assert getattr(_parse(base, {name: "0"}), action.dest) is False
-        assert getattr(_parse(base + [option], {name: "0"}), action.dest) is True
+        assert getattr(_parse([*base, option], {name: "0"}), action.dest) is True
         return
     env, given = _value(action, 0), _value(action, 1)
     assert getattr(_parse(base, {name: env}), action.dest) == _converted(action, env)
-    after = base + [option, given]
+    after = [*base, option, given]
     assert getattr(_parse(after, {name: env}), action.dest) == _converted(action, given)
     if not path:  # a global option, given before the command
         assert getattr(_parse([option, given, *base], {name: env}), action.dest) == _converted(action, given)
@@ -92,6 +92,6 @@ def test_a_variable_that_is_not_a_valid_value_is_a_usage_error_only_when_it_is_u
     base = ["consume", "--bootstrap", "h:1"]
     with pytest.raises(UsageError, match="OBC_LEDGER_BATCH='many'"):
         _parse(base, {"OBC_LEDGER_BATCH": "many"})
-    assert _parse(base + ["--batch", "5"], {"OBC_LEDGER_BATCH": "many"}).batch == 5
+    assert _parse([*base, "--batch", "5"], {"OBC_LEDGER_BATCH": "many"}).batch == 5
     with pytest.raises(UsageError, match="--create-topics takes 1/true"):
         _parse(base, {"OBC_LEDGER_CREATE_TOPICS": "ture"})

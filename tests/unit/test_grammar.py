@@ -105,7 +105,9 @@ def test_text_lines_refuse_lone_surrogates_and_smuggled_bytes():
     [
         (
             "a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"
-            + "".join(f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdef", "bcdefg")),
+            + "".join(
+                f"{c}: &{c} [{', '.join(['*' + p] * 10)}]\n" for p, c in zip("abcdef", "bcdefg", strict=True)
+            ),
             "alias_limit",
         ),
         ("x: " + "[" * 80 + "]" * 80, "document_too_deep"),

@@ -4,7 +4,8 @@ from decimal import Decimal
 
 import pytest
 
-from projections.projector import _text, one_line
+from projections.codec import decimal_text
+from projections.projector import one_line
 from projections.schema import MAX_PLACES, plain
 
 
@@ -21,7 +22,7 @@ from projections.schema import MAX_PLACES, plain
 )
 def test_decimals_within_the_read_models_range_are_plain_text(value, text):
     assert plain(Decimal(value)) == text
-    assert _text({"_type_": "decimal_str", "_data_": value}) == text
+    assert decimal_text({"_type_": "decimal_str", "_data_": value}) == text
 
 
 @pytest.mark.parametrize(
@@ -31,7 +32,7 @@ def test_a_decimal_the_read_models_cannot_hold_is_refused_without_expanding_it(v
     with pytest.raises(ValueError, match="decimal"):
         plain(Decimal(value))
     with pytest.raises(ValueError):
-        _text({"_type_": "decimal_str", "_data_": value})
+        decimal_text({"_type_": "decimal_str", "_data_": value})
 
 
 def test_a_reason_is_printed_on_one_line_with_invisible_characters_escaped():

@@ -166,7 +166,7 @@ def test_a_year_without_a_risk_share_has_no_adjustment_or_reimbursement():
     defn = definition()
     _, costs_year2 = latest_for_year(2)
     # Year 1's schedule entry names no risk share: even cost reports with big cases change nothing.
-    costs = [cost("99999999.00", [("HC-9", "500000.00")], period="2025-Q2")] + costs_year2
+    costs = [cost("99999999.00", [("HC-9", "500000.00")], period="2025-Q2"), *costs_year2]
     observations, _ = latest_for_year(1)
     settled = settle_year(defn, 1, D("24000000.00"), observations, costs, dict(defn.baselines))
     assert settled.risk is None

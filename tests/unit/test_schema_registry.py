@@ -13,9 +13,9 @@ import schemas
 from consumers import codec
 from consumers.codec import SerializationError, decode_record, encode_record, frame
 from consumers.dead_letters import DeadLetter, decode_dead_letter
+from deploy.servers import RegistryServer
 from ledger.domain.errors import LedgerError
 from schemas.confluent import ConfluentRegistry, RegistryRefused, RegistryUnavailable
-from tests.support.registry import RegistryServer
 
 SUBMISSION = {
     "type": "submission",

@@ -203,7 +203,7 @@ def indicator_score(
     with exact():
         total_weight = sum((m.weight for m in indicator.subcomponents), ZERO)
         combined = ZERO
-        for m, res in zip(indicator.subcomponents, results):
+        for m, res in zip(indicator.subcomponents, results, strict=True):  # results are of .measures
             combined += (m.weight / total_weight) * res.score
     missing = all(res.value is None for res in results)
     return None, (ZERO if missing else combined), missing, results

