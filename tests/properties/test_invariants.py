@@ -196,7 +196,9 @@ def test_settlement_by_party_always_sums_to_the_total(data):
     settled = settle_year(defn, year, budget, observations, costs, dict(defn.baselines))
     assert sum(settled.by_party.values()) == settled.total
     assert settled.total == settled.core + settled.year_close_payment
-    assert settled.outcome_payment <= settled.pot
+    # earned_k = round(pot × w'_k × score_k) and the payment is their sum (payment-rules.md, outcomes):
+    # each rounding may add up to half a penny, so full scores on three thirds of 41.69 pay 41.70.
+    assert settled.outcome_payment <= settled.pot + D("0.005") * len(settled.indicators)
     for indicator in settled.indicators:
         assert D(0) <= indicator.score <= D(1)
         assert sum(indicator.by_party.values()) == indicator.earned
