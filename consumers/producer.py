@@ -17,7 +17,7 @@ from typing import Any
 from ledger.adapters.framing import text_lines
 from ledger.domain.records import RecordRefused, Refusal, parse_json_line
 
-from .codec import check_record, encode_record
+from .codec import FIXED_IDS, Codec, check_record
 from .kafka import StreamError, ensure_topic, producer
 
 
@@ -53,9 +53,9 @@ class ProduceReport:
         }
 
 
-def encode_line(text: str) -> tuple[bytes, bytes]:
+def encode_line(text: str, codec: Codec = FIXED_IDS) -> tuple[bytes, bytes]:
     """(key, framed Avro value) of one JSON line; raises RecordRefused."""
-    return encode_record(parse_json_line(text))
+    return codec.encode_record(parse_json_line(text))
 
 
 def check_lines(lines: Iterable[str]) -> tuple[int, list[Refused]]:
@@ -80,6 +80,7 @@ def send_lines(
     skip: set[int] = frozenset(),  # type: ignore[assignment]
     report: ProduceReport | None = None,
     create_topic: bool = False,
+    codec: Codec = FIXED_IDS,
 ) -> ProduceReport:
     """Encode and send every line not in ``skip``; wait for all acknowledgements."""
     report = report or ProduceReport(topic)
@@ -95,7 +96,7 @@ def send_lines(
                 report.refused.append(Refused(number, line.refusal))
                 continue
             try:
-                key, value = encode_line(line.text or "")
+                key, value = encode_line(line.text or "", codec)
             except RecordRefused as exc:  # the file changed since it was checked
                 report.refused.append(Refused(number, exc.refusal))
                 continue
@@ -122,6 +123,7 @@ def produce(
     check_only: bool = False,
     on_refused: Callable[[list[Refused]], None] | None = None,
     create_topic: bool = False,
+    codec: Codec = FIXED_IDS,
 ) -> ProduceReport:
     """Check every line, report refusals (``on_refused``), then send the rest.
 
@@ -134,4 +136,4 @@ def produce(
         on_refused(refused)
     if check_only:
         return report
-    return send_lines(bootstrap, topic, open_lines(), {r.line for r in refused}, report, create_topic)
+    return send_lines(bootstrap, topic, open_lines(), {r.line for r in refused}, report, create_topic, codec)

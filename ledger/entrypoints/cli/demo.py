@@ -20,10 +20,13 @@ from typing import Any
 
 from ledger.adapters.render import render_rejections, render_statement
 from ledger.adapters.yamlio import load_yaml
+from ledger.bootstrap import bootstrap
 from ledger.demo.generate import generate_tagged_records, write_jsonl
 from ledger.demo.loader import DEMO_CONTRACTS
+from ledger.demo.outcomes import employment_claims, ortho_costs, prom_episodes
 from ledger.domain.errors import LedgerError
 from ledger.domain.variations import year_terms
+from ledger.entrypoints.cli.commands.settle import whatif_text
 from ledger.usecases.application import Ledger
 
 DEMO_YEARS = {"oxon-mh": 7, "cheshire-amh": 5}  # oxon-mh runs its five years plus the two-year extension
@@ -127,7 +130,7 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     url = _fresh_database(db, out)
-    app = Ledger.from_url(url)
+    app = bootstrap(url).ledger
     log: list[str] = []
     results: dict[str, Any] = {"database": url, "contracts": {}}
     for name in DEMO_CONTRACTS:
@@ -209,8 +212,6 @@ def _outcome_contracts(app: Ledger, out: Path, log: list[str], results: dict[str
     """The third demo: an employment-support rate card (§8) and an orthopaedic health-gain component (§9),
     each year closed after its data; a late claim restated; one what-if (the shadow settlement of the
     orthopaedic contract's year 1 on year 2's schedule and risk share)."""
-    from ledger.demo.outcomes import employment_claims, ortho_costs, prom_episodes
-
     claims, late = employment_claims()
     streams = {"ldn-employ": claims, "beds-ortho": prom_episodes() + ortho_costs()}
     for cid, records in streams.items():
@@ -280,8 +281,6 @@ def _print_report(results: dict[str, Any], log: list[str], out: Path) -> None:
         print(f"\n-- full statement: {cid} year {closed[-1]['year']}\n")
         print(render_statement(closed[-1]))
     if results.get("whatif"):
-        from ledger.entrypoints.cli.main import whatif_text
-
         print(
             "\n-- what-if (nothing recorded): beds-ortho year 1 settled on year 2's schedule and risk share\n"
         )
