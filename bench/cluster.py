@@ -141,10 +141,9 @@ def run_one(workload: Workload, consumers: int, args: argparse.Namespace, last: 
             out["events"] = status["head"]
             app, url = cluster.app, cluster.url
             from ledger.adapters import audit
-            from projections.bootstrap import Projections
 
             started = time.perf_counter()
-            rebuilt = Projections.for_ledger(app, url).projector.rebuild()
+            rebuilt = cluster.projections.projector.rebuild()
             out["rebuild"] = (rebuilt, time.perf_counter() - started)
             started = time.perf_counter()
             result = audit.verify(app, None)

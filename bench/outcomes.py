@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ledger.usecases.application import Ledger
+from ledger.bootstrap import bootstrap
 
 from .common import mib, peak_rss_self
 
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="obc-bench-outcomes-"))
     try:
-        app = Ledger.from_url(f"sqlite:///{tmp / 'bench.db'}")
+        app = bootstrap(f"sqlite:///{tmp / 'bench.db'}").ledger
         app.register_contract(RATE_CARD)
         app.register_contract(HEALTH_GAIN)
         for label, lines, total in (

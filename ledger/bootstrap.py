@@ -17,20 +17,26 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consumers.codec import Codec
-from consumers.consumer import LedgerConsumer
-from consumers.decisions import PublishReport, publish_decisions
-from consumers.producer import ProduceReport, produce
-from consumers.witness import KafkaWitness
 from ledger.adapters import roles, witness
 from ledger.adapters.config import DB_ENV, DEFAULT_DB, persistence_env
 from ledger.usecases.application import Ledger
 from projections import schema as read_schema
 from projections.bootstrap import PROJECTIONS_DB_ENV, Projections
 
+if TYPE_CHECKING:
+    from consumers.consumer import LedgerConsumer
+    from consumers.decisions import PublishReport
+    from consumers.producer import ProduceReport
+    from consumers.witness import KafkaWitness
+
 __all__ = ["App", "bootstrap"]
+
+# The Kafka client (kafka-python, ~0.15 s to import) is loaded only by the commands that talk to a
+# broker: the four Kafka methods below import consumers.consumer/decisions/producer/witness when called.
+# (Not a circle being dodged: consumers never import ledger.bootstrap; import-linter checks it.)
 
 
 class App:
@@ -84,16 +90,22 @@ class App:
         self, bootstrap_servers: str, topics: list[str] | None = None, **options: Any
     ) -> LedgerConsumer:
         """A consumer of providers' records applying them to this ledger (``obc-ledger consume``)."""
+        from consumers.consumer import LedgerConsumer
+
         return LedgerConsumer(self.ledger, bootstrap_servers, topics, codec=self.codec, **options)
 
     def produce(self, bootstrap_servers: str, topic: str, open_lines: Any, **options: Any) -> ProduceReport:
         """Check a provider's JSON lines and send the good ones as Avro (``obc-ledger produce``)."""
+        from consumers.producer import produce
+
         return produce(bootstrap_servers, topic, open_lines, codec=self.codec, **options)
 
     def publish_decisions(
         self, bootstrap_servers: str, topic: str, until_idle: float | None, **options: Any
     ) -> PublishReport:
         """Publish payment decisions to a topic, exactly once in effect (``obc-ledger publish-decisions``)."""
+        from consumers.decisions import publish_decisions
+
         return publish_decisions(
             self.ledger, bootstrap_servers, topic, until_idle, codec=self.codec, **options
         )
@@ -102,6 +114,8 @@ class App:
 
     @staticmethod
     def kafka_witness(bootstrap_servers: str | None) -> KafkaWitness | None:
+        from consumers.witness import KafkaWitness
+
         return KafkaWitness(bootstrap_servers) if bootstrap_servers else None
 
     def publish_digest(

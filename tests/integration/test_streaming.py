@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 from kafka import KafkaAdminClient, TopicPartition
 
-from consumers.codec import decode, use_registry
+from consumers.codec import Codec, decode
 from consumers.consumer import LedgerConsumer, parse_assignment, tracking_name
 from consumers.dead_letters import decode_dead_letter, dlq_topic, parse_key
 from consumers.decisions import HEADER, ID_HEADER, DecisionPublisher
@@ -194,7 +194,6 @@ def test_a_providers_file_produced_then_consumed_gives_the_statements_of_ingest(
 def schema_registry():
     with RegistryServer() as server:
         yield server
-    use_registry(None)  # the in-process CLI set the codec's registry: later tests use the fixed ids
 
 
 def test_with_a_schema_registry_the_ids_on_the_wire_are_the_registrys(
@@ -237,7 +236,8 @@ def test_with_a_schema_registry_the_ids_on_the_wire_are_the_registrys(
     messages = read_topic(kafka_broker.bootstrap, decisions)
     assert len(messages) == published["published"]
     assert all(int.from_bytes(m.value[1:5], "big") in schema_registry.schemas for m in messages)
-    assert all(decode(m.value, ("decision",))[0].subject == "decision" for m in messages)
+    registry_codec = Codec.for_registry(schema_registry.url)  # what the CLI's --registry builds
+    assert all(registry_codec.decode(m.value, ("decision",))[0].subject == "decision" for m in messages)
 
     # a consumer not told about the registry cannot resolve its ids: dead letters, with the reason
     other = f"{kafka_topic}-no-registry"

@@ -22,7 +22,6 @@ import argcomplete
 from ledger.domain.errors import LedgerError, ValidationFailed, storage_fault
 from ledger.domain.ids import id_problem, printable
 from ledger.entrypoints.cli import hints
-from ledger.entrypoints.cli.context import Context
 from ledger.entrypoints.cli.errors import (
     EXIT_BROKEN_PIPE,
     EXIT_ERROR,
@@ -38,6 +37,7 @@ from ledger.entrypoints.cli.parser import (
     env_name,
     option_actions,
 )
+from ledger.entrypoints.cli.table import CONTEXT, resolve
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -164,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         as_json = bool(getattr(args, "json", False))  # --json, or $OBC_LEDGER_JSON: errors as JSON too
         _configure_logging(getattr(args, "log_level", None) or "warning")
         _check_ids(args)
-        ctx = Context(args)
+        ctx = resolve(CONTEXT)(args)  # the wiring, imported only now (table.CONTEXT)
         ctx.check_read()
         status = parser.handler(args)(args, ctx)
         sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at interpreter exit

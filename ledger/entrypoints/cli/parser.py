@@ -18,9 +18,8 @@ from typing import Any
 
 from ledger import __version__
 from ledger.adapters.config import DB_ENV
-from ledger.entrypoints.cli.context import Handler
 from ledger.entrypoints.cli.errors import UsageError
-from ledger.entrypoints.cli.table import COMMANDS, EXTENSIONS, GROUPS
+from ledger.entrypoints.cli.table import COMMANDS, EXTENSIONS, GROUPS, resolve
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 ENV_PREFIX = "OBC_LEDGER_"
@@ -91,15 +90,14 @@ class RootParser(_Parser):
     """``obc-ledger``: the table's commands, each configured on first use; their handlers kept here."""
 
     commands: Any
-    handlers: dict[str, Handler]
+    handlers: dict[str, Any]  # command -> handler(args, ctx) (context.Handler)
 
     def load(self, name: str) -> None:
         """Import command ``name``'s module and add its arguments (once)."""
         if name in self.handlers:
             return
         help_text, target = COMMANDS[name]
-        module_name, _, function = target.partition(":")
-        configure = getattr(importlib.import_module(module_name), function)
+        configure = resolve(target)
         p = self.commands.choices[name]
         if name not in GROUPS:
             p.description = help_text
@@ -119,7 +117,7 @@ class RootParser(_Parser):
         _global_options(p, suppress=True)
         return p  # type: ignore[no-any-return]
 
-    def handler(self, args: argparse.Namespace) -> Handler:
+    def handler(self, args: argparse.Namespace) -> Any:
         found = getattr(args, "handler", None)  # an extension's own (set_defaults(handler=...))
         return found if found is not None else self.handlers[args.command]
 

@@ -13,6 +13,9 @@ sub-parser given ``set_defaults(handler=...)``) goes in :data:`EXTENSIONS` inste
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 C = "ledger.entrypoints.cli.commands."
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -116,6 +119,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
         C + "admin:demo",
     ),
 }
+
+# What a handler is given beside its arguments (it imports the wiring: eventsourcing, SQLAlchemy, the
+# codec), loaded like a command module, once a command runs: ``--help`` and usage errors stay fast.
+CONTEXT = "ledger.entrypoints.cli.context:Context"
+
+
+def resolve(target: str) -> Any:
+    """The object a table entry names: ``"package.module:attribute"`` (the module imported now)."""
+    module_name, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
 
 # Modules whose ``add_parsers(subparsers)`` adds their own commands (imported when the parser is built).
 EXTENSIONS: tuple[str, ...] = ()
