@@ -212,6 +212,10 @@ class Codec:
                 f"{len(body) - fo.tell()} trailing byte(s) after the {_label(writer)} Avro body",
                 schema_id,
             )
+        if not isinstance(value, dict):  # every schema of schemas/ is a record
+            raise SerializationError(
+                "undecodable", f"a {_label(writer)} body that is not a record", schema_id
+            )
         return writer, value
 
     def encode_record(self, obj: Any) -> tuple[bytes, bytes]:

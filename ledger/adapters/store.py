@@ -51,7 +51,8 @@ def _stale(stream_id: Any, expected: int, current: int | None) -> IntegrityError
 
 class SQLiteLedgerRecorder(SQLiteProcessRecorder):
     def construct_create_table_statements(self) -> list[str]:
-        return super().construct_create_table_statements() + [
+        return [
+            *super().construct_create_table_statements(),
             "CREATE TABLE IF NOT EXISTS record_index (contract_id TEXT NOT NULL, record_key TEXT NOT NULL, "
             "digest TEXT NOT NULL, PRIMARY KEY (contract_id, record_key)) WITHOUT ROWID",
             "CREATE TABLE IF NOT EXISTS event_hashes (notification_id INTEGER PRIMARY KEY, "

@@ -61,6 +61,6 @@ def progress(items: Sequence[T], description: str) -> Iterator[T]:
     if not sys.stderr.isatty():
         yield from items
         return
-    from rich.progress import track
+    from rich.progress import track  # rich's progress module is loaded only when a bar is drawn
 
     yield from track(items, description=description, console=Console(file=sys.stderr), transient=True)

@@ -56,6 +56,7 @@ def _sent(
             continue
         if (
             record.get("type") == "submission"
+            and measure is not None
             and registered.measure(measure) is not None
             and terms.measure(measure) is None
         ):

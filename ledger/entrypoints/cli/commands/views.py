@@ -237,7 +237,7 @@ def cmd_payments(args: argparse.Namespace, ctx: Context) -> int:
                 ),
             ],
         )
-        summary = {
+        summary: dict[str, Any] = {
             "out": str(args.xlsx),
             "lines": len(lines),
             "total": format(sum((Decimal(line["amount"]) for line in lines), Decimal(0)), "f"),
