@@ -122,6 +122,15 @@ class RootParser(_Parser):
         return found if found is not None else self.handlers[args.command]
 
 
+def add_command(subparsers: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+    """A command of its own for an extension module's ``add_parsers(subparsers)`` (table.EXTENSIONS):
+    its help, its description and the global options, as the table's commands have. Give it its
+    handler with ``parser.set_defaults(handler=fn)``, ``fn(args, ctx) -> exit status``."""
+    p = subparsers.add_parser(name, help=help_text, description=help_text)
+    _global_options(p, suppress=True)
+    return p  # type: ignore[no-any-return]
+
+
 def build_parser(*, lazy: bool = False) -> RootParser:
     """The parser; ``lazy`` (what ``obc-ledger`` itself uses) leaves each command's module unimported
     until the command is reached."""
