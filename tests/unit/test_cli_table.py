@@ -79,3 +79,38 @@ def test_an_unknown_command_is_a_usage_error(capsys):
 def test_each_command_has_a_one_line_help(name):
     help_text, target = table.COMMANDS[name]
     assert help_text and "\n" not in help_text and ":" in target
+
+
+GLOBAL_DESTS = {"db", "json", "projections_db", "actor", "log_level", "help"}
+
+
+def _leaves(parser: argparse.ArgumentParser, path: str = ""):
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+        return
+    for name, child in subs[0].choices.items():
+        yield from _leaves(child, f"{path} {name}".strip())
+
+
+def test_every_command_describes_each_argument_and_gives_an_example():
+    missing = []
+    for path, leaf in _leaves(cli_parser.build_parser()):
+        for action in leaf._actions:
+            if action.dest in GLOBAL_DESTS:
+                continue
+            if not action.help or action.help == argparse.SUPPRESS:
+                missing.append(f"{path}: {action.dest} has no description")
+        if f"examples:\n  obc-ledger {path}" not in leaf.format_help():
+            missing.append(f"{path}: no example")
+    assert not missing, "\n".join(missing)
+
+
+def test_the_global_options_are_documented_once_not_in_each_command():
+    root = cli_parser.build_parser()
+    described = "where the read models live"
+    assert described in root.format_help()
+    for path, leaf in _leaves(root):
+        text = leaf.format_help()
+        assert described not in text, f"{path} repeats the global options"
+        assert "obc-ledger --help" in text, f"{path} does not say where the global options are"

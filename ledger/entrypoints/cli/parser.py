@@ -19,6 +19,7 @@ from typing import Any
 from ledger import __version__
 from ledger.adapters.config import DB_ENV
 from ledger.entrypoints.cli.errors import UsageError
+from ledger.entrypoints.cli.help import finish
 from ledger.entrypoints.cli.table import COMMANDS, EXTENSIONS, GROUPS, resolve
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -36,34 +37,45 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The global options: documented on the top-level parser; on each command (``suppress``) accepted
+    after it too, without a default (the top-level value holds) and left out of its help."""
     default = argparse.SUPPRESS if suppress else None
+
+    def described(text: str) -> str:
+        return argparse.SUPPRESS if suppress else text
+
     parser.add_argument(
         "--db",
         default=default,
         metavar="URL",
-        help=f"event store: sqlite:///file.db (default sqlite:///obc-ledger.db, or ${DB_ENV}) "
-        "or postgresql://user:pass@host:port/dbname",
+        help=described(
+            f"event store: sqlite:///file.db (default sqlite:///obc-ledger.db, or ${DB_ENV}) "
+            "or postgresql://user:pass@host:port/dbname"
+        ),
     )
     parser.add_argument(
         "--json",
         action="store_true",
         default=argparse.SUPPRESS if suppress else False,
-        help="machine-readable output (and errors as JSON)",
+        help=described("machine-readable output (and errors as JSON)"),
     )
     parser.add_argument(
         "--projections-db",
         dest="projections_db",
         default=default,
         metavar="URL",
-        help="where the read models live (default: the event store's database; "
-        "or $OBC_LEDGER_PROJECTIONS_DB)",
+        help=described(
+            "where the read models live (default: the event store's database; or $OBC_LEDGER_PROJECTIONS_DB)"
+        ),
     )
     parser.add_argument(
         "--as",
         dest="actor",
         default=default,
         metavar="ACTOR",
-        help="who is acting, recorded on every event (e.g. commissioner:occg); default $OBC_LEDGER_ACTOR or 'system'",
+        help=described(
+            "who is acting, recorded on every event (e.g. commissioner:occg); default $OBC_LEDGER_ACTOR or 'system'"
+        ),
     )
     parser.add_argument(
         "--log-level",
@@ -71,8 +83,10 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default,
         choices=LOG_LEVELS,
         type=str.lower,
-        help="diagnostics on stderr, e.g. a consumer's partition assignments at 'info' "
-        "(default 'warning', or $OBC_LEDGER_LOG_LEVEL)",
+        help=described(
+            "diagnostics on stderr, e.g. a consumer's partition assignments at 'info' "
+            "(default 'warning', or $OBC_LEDGER_LOG_LEVEL)"
+        ),
     )
 
 
@@ -103,6 +117,8 @@ class RootParser(_Parser):
             p.description = help_text
             _global_options(p, suppress=True)
         self.handlers[name] = configure(p, self.command)
+        for path, leaf in _leaves(p, name):
+            finish(leaf, path)
         environ = getattr(self, "_obc_environ", None)
         if environ is not None:
             _apply_env(p, environ)
@@ -128,7 +144,16 @@ def add_command(subparsers: Any, name: str, help_text: str) -> argparse.Argument
     handler with ``parser.set_defaults(handler=fn)``, ``fn(args, ctx) -> exit status``."""
     p = subparsers.add_parser(name, help=help_text, description=help_text)
     _global_options(p, suppress=True)
+    finish(p, name)  # the global-options note (its examples: set p.epilog before adding arguments)
     return p  # type: ignore[no-any-return]
+
+
+def _leaves(parser: argparse.ArgumentParser, path: str) -> list[tuple[str, argparse.ArgumentParser]]:
+    """(command path, parser) of every runnable command under ``parser`` (``contract register``, …)."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        return [(path, parser)]
+    return [leaf for name, child in subs[0].choices.items() for leaf in _leaves(child, f"{path} {name}")]
 
 
 def build_parser(*, lazy: bool = False) -> RootParser:
