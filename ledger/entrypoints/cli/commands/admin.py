@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.adapters.signing import generate, key_id, load_public_key
+from ledger.adapters.tables import table
 from ledger.entrypoints.cli.common import emit
 from ledger.entrypoints.cli.context import Context, Handler
 from ledger.entrypoints.cli.demo import run_demo
@@ -121,16 +122,19 @@ def cmd_projections(args: argparse.Namespace, ctx: Context) -> int:
                     f"quarantined {len(skipped)} event(s) the read models could not hold "
                     f"(`projections rebuild` tries them again):"
                 )
-                lines += [
-                    f"  #{q['notification_id']} {q['event_type']}"
-                    + (
-                        f" ({q['contract_id']}" + (f" year {q['year']}" if q["year"] else "") + ")"
-                        if q["contract_id"]
-                        else ""
+                lines.append(
+                    table(
+                        [
+                            ("notification_id", "event #"),
+                            ("event_type", "event"),
+                            ("contract_id", "contract"),
+                            ("year", "year"),
+                            ("error", "error"),
+                            ("reason", "reason"),
+                        ],
+                        skipped,
                     )
-                    + f": {q['error']}: {q['reason']}"
-                    for q in skipped
-                ]
+                )
             return "\n".join(lines)
 
         emit(args, status, text)

@@ -98,11 +98,20 @@ def cmd_contract(args: argparse.Namespace, ctx: Context) -> int:
             args,
             rows,
             lambda: (
-                "\n".join(
-                    f"{r['contract_id']:<24} {r['model']:<10} {r['start']}  {r['years']}y {r['period']:<9} {r['name']}"
-                    for r in rows
+                table(
+                    [
+                        ("contract_id", "contract"),
+                        ("model", "model"),
+                        ("start", "start"),
+                        ("years", "years"),
+                        ("period", "period"),
+                        ("lead_provider", "lead provider"),
+                        ("name", "name"),
+                    ],
+                    rows,
                 )
-                or "no contracts registered"
+                if rows
+                else "no contracts registered"
             ),
         )
         return 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ledger.entrypoints.cli.common import emit
+from ledger.adapters.tables import table
+from ledger.entrypoints.cli.common import emit, utc
 from ledger.entrypoints.cli.context import Context, Handler
 
 
@@ -81,12 +82,27 @@ def cmd_dispute(args: argparse.Namespace, ctx: Context) -> int:
         args,
         rows,
         lambda: (
-            "\n".join(
-                f"year {r['year']} {r['dispute_id']:<6} {r['status']:<9} raised {r['raised_at']} by {r['raised_by']}: "
-                f"{r['reason']}" + (f" — {r['resolution']['note']}" if r["resolution"] else "")
-                for r in rows
+            table(
+                [
+                    ("year", "year"),
+                    ("dispute_id", "dispute"),
+                    ("status", "status"),
+                    ("raised_at", "raised at (UTC)"),
+                    ("raised_by", "by"),
+                    ("reason", "reason"),
+                    ("resolution", "resolution"),
+                ],
+                [
+                    dict(
+                        r,
+                        raised_at=utc(r["raised_at"]),
+                        resolution=r["resolution"]["note"] if r["resolution"] else None,
+                    )
+                    for r in rows
+                ],
             )
-            or "no disputes"
+            if rows
+            else "no disputes"
         ),
     )
     return 0
