@@ -251,12 +251,14 @@ def verify(
     public_key: Any = None,
     witnessed: Sequence[dict[str, Any]] = (),
     names: StreamNames | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Verification:
     """Recompute every seal from the stored events; stop at the first broken link.
 
     ``against`` (one digest) and ``witnessed`` (every digest a witness holds) are checked once the
     walk is done: each must be signed by ``public_key`` when one is given (else refused with its
-    code, before anything is read) and the log must still extend it."""
+    code, before anything is read) and the log must still extend it. ``progress(n)`` is told of
+    every event checked (a progress bar's advance)."""
     digests = ([against] if against is not None else []) + list(witnessed)
     if public_key is not None:
         for one in digests:
@@ -356,6 +358,8 @@ def verify(
         previous = gh
         streams[oid] = (sh, event.originator_version)
         checked += 1
+        if progress is not None:
+            progress(1)
         position = event.id
         if event.id in wanted or checked == 1:
             hashes_at[event.id] = gh

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.adapters.signing import generate, key_id, load_public_key
-from ledger.adapters.tables import table
+from ledger.adapters.tables import meter, table
 from ledger.entrypoints.cli.common import emit
 from ledger.entrypoints.cli.context import Context, Handler
 from ledger.entrypoints.cli.demo import run_demo
@@ -140,7 +140,8 @@ def cmd_projections(args: argparse.Namespace, ctx: Context) -> int:
         emit(args, status, text)
         return 0
     if action == "rebuild":
-        n = proj.projector.rebuild()
+        with meter("rebuilding the read models", proj.projector.head()) as advance:
+            n = proj.projector.rebuild(progress=advance)
         emit(args, {"rebuilt": n}, lambda: f"rebuilt the read models from {n} event(s)")
         return 0
     if args.follow:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from ledger.adapters import audit, witness
 from ledger.adapters.signing import load_public_key, load_signer
+from ledger.adapters.tables import meter
 from ledger.domain.errors import LedgerError
 from ledger.entrypoints.cli.common import emit
 from ledger.entrypoints.cli.context import Context, Handler
@@ -104,13 +105,15 @@ def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
             except LedgerError as exc:
                 raise LedgerError(f"witness {name}: {exc.message}", code=exc.code) from None
     app = ctx.ledger
-    result = audit.verify(
-        app,
-        against,
-        public_key=public,
-        witnessed=[d for _, d in witnessed],
-        names=audit.StreamNames(recorded),
-    )
+    with meter("verifying the seals", app.recorder.max_notification_id()) as advance:
+        result = audit.verify(
+            app,
+            against,
+            public_key=public,
+            witnessed=[d for _, d in witnessed],
+            names=audit.StreamNames(recorded),
+            progress=advance,
+        )
     out = result.to_dict()
     if result.witness is not None:
         for (name, _), check in zip(witnessed, result.witness, strict=False):  # an order problem may follow

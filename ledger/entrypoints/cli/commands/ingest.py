@@ -10,6 +10,7 @@ from typing import Any
 
 from ledger.adapters.framing import read_lines, text_lines
 from ledger.adapters.render import render_rejections
+from ledger.adapters.tables import reading
 from ledger.adapters.tabular import (
     format_of,
     read_csv,
@@ -101,6 +102,7 @@ def cmd_ingest(args: argparse.Namespace, ctx: Context) -> int:
             framed = read_csv(stream, args.max_line_bytes)
         else:
             framed = read_lines(stream, args.max_line_bytes)
+        framed = reading(framed, stream, f"{'checking' if args.check else 'ingesting'} {source}")
         if args.check:
             report, refused[:] = app.check_framed(framed, source, actor=ctx.actor)
             return report
