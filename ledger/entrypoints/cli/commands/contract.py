@@ -138,8 +138,15 @@ def cmd_contract(args: argparse.Namespace, ctx: Context) -> int:
             args,
             rows,
             lambda: (
-                "\n".join(
-                    f"{r['variation_id']:<20} from year {r['effective_from_year']:<3} {r['reason']}"
+                "\n\n".join(
+                    table(
+                        [
+                            ("variation_id", "variation"),
+                            ("effective_from_year", "from year"),
+                            ("reason", "reason"),
+                        ],
+                        [r],
+                    )
                     + "".join(f"\n  - {c}" for c in r["changes"])
                     for r in rows
                 )

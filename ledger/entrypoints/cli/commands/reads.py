@@ -162,10 +162,20 @@ def cmd_replay(args: argparse.Namespace, ctx: Context) -> int:
         out = [f"ledger as recorded at {instant.isoformat()}"]
         for cid, c in data["contracts"].items():
             out.append(f"\n== {cid}: {len(c['decisions'])} decision(s)")
-            out += [
-                f"  year {d['year']} {d['kind']:<8} {d['decided_at']}  {d['amount']:>16}  {d['reason'] or ''}"
-                for d in c["decisions"]
-            ]
+            if c["decisions"]:
+                out.append(
+                    table(
+                        [
+                            ("year", "year"),
+                            ("kind", "decision"),
+                            ("decided_at", "decided at (UTC)"),
+                            ("amount", "amount"),
+                            ("reason", "reason"),
+                        ],
+                        [dict(d, decided_at=utc(d["decided_at"])) for d in c["decisions"]],
+                        money_columns=["amount"],
+                    )
+                )
             for st in c["statements"]:
                 out += ["", render_statement(st)]
         return "\n".join(out)
