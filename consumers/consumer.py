@@ -61,7 +61,7 @@ from .transactions import SKIP, WAIT, Transactions
 if TYPE_CHECKING:
     from ledger.usecases.application import Ledger
 
-DEFAULT_TOPIC = "ledger.domain.records"
+DEFAULT_TOPIC = "ledger.records"
 DEFAULT_GROUP = "obc-ledger"
 DEFAULT_BATCH = 2000
 DEFAULT_SESSION_TIMEOUT_MS = 10_000
@@ -81,7 +81,7 @@ ASSIGNED = re.compile(r"assigned (?P<partitions>.*)$")
 
 
 def assignment_text(assigned: Iterable[TopicPartition]) -> str:
-    """``ledger.domain.records:0,3 other:1`` — what a consumer logs after each assignment."""
+    """``ledger.records:0,3 other:1`` — what a consumer logs after each assignment."""
     by_topic: dict[str, list[int]] = {}
     for tp in assigned:
         by_topic.setdefault(tp.topic, []).append(tp.partition)

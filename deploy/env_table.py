@@ -33,10 +33,10 @@ MEANINGS = {
     "OBC_LEDGER_POLL": "seconds between polls of the event log while following (default 1.0)",
     "OBC_LEDGER_REJECTED": "resolve the dispute as rejected (1/true/yes/on)",
     "OBC_LEDGER_UPHELD": "resolve the dispute as upheld (1/true/yes/on)",
-    "OBC_LEDGER_TOPIC": "`produce`: topic to send to (default ledger.domain.records); "
+    "OBC_LEDGER_TOPIC": "`produce`: topic to send to (default ledger.records); "
     "`publish-decisions`: topic to publish to (default ledger.decisions)",
     "OBC_LEDGER_OUT": "`demo`: directory for its generated files (default ./demo-output); `report`: the HTML file",
-    "OBC_LEDGER_TOPICS": "topics to consume, comma-separated in the variable (default ledger.domain.records)",
+    "OBC_LEDGER_TOPICS": "topics to consume, comma-separated in the variable (default ledger.records)",
     "OBC_LEDGER_YEAR": "contract year (1 is the first); where optional, only this year",
 }
 

@@ -5,7 +5,7 @@
                                    [--serve] [--keep]
 
 (``deploy/local-cluster`` is the same thing as a script.) Starts PostgreSQL 16 (pgserver's
-binaries) and the Tansu Kafka-protocol broker, creates ``ledger.domain.records`` with
+binaries) and the Tansu Kafka-protocol broker, creates ``ledger.records`` with
 ``--partitions`` partitions, its ``.dlq`` and ``ledger.decisions``, registers the
 contracts of a generated multi-contract stream (deploy.workload), then runs, as separate
 ``obc-ledger`` processes configured only through ``OBC_LEDGER_*`` environment variables
@@ -53,7 +53,7 @@ from .loopback import PostgresServer, TansuBroker, start_postgres, start_tansu
 from .worker import Worker
 from .workload import Workload, demo_workload
 
-RECORDS_TOPIC = "ledger.domain.records"
+RECORDS_TOPIC = "ledger.records"
 DECISIONS_TOPIC = "ledger.decisions"
 GROUP = "obc-ledger"
 STALL_WINDOW_S = 2.0  # a partition that held records and did not move for this long after the kill

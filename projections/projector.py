@@ -29,7 +29,7 @@ from . import schema as t
 
 NAME = "read-models"
 BATCH = 5000
-_TOPIC_PREFIX = "ledger.domain.aggregates:"
+_TOPIC_PREFIX = "ledger.domain:"
 # 99% of a ledger's events: decoded straight from their JSON on SQLite (see _Fast).
 _HOT = ("YearData.SubmissionAccepted", "YearData.CostReported")
 _SCAN = json.JSONDecoder().scan_once

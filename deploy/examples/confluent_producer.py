@@ -4,7 +4,7 @@ client would (README.md, "Sending records from your own client").
 
     pip install 'confluent-kafka[avro,schemaregistry]'
     python deploy/examples/confluent_producer.py ledger/examples/worked-example-data.jsonl \\
-        --bootstrap HOST:PORT --registry http://HOST:8081 [--topic ledger.domain.records] \\
+        --bootstrap HOST:PORT --registry http://HOST:8081 [--topic ledger.records] \\
         [--compression lz4] [--transactional-id provider-1 [--abort]]
 
 Needs nothing from obc-ledger but its Avro schemas (``schemas/*.avsc``, ``--schemas DIR``).
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file")
     parser.add_argument("--bootstrap", required=True)
-    parser.add_argument("--topic", default="ledger.domain.records")
+    parser.add_argument("--topic", default="ledger.records")
     parser.add_argument(
         "--registry", help="schema registry URL (AvroSerializer); without: the ledger's fixed ids"
     )

@@ -40,7 +40,7 @@ from psycopg.sql import SQL, Identifier
 from ledger.adapters.audit import GENESIS, seal_rows
 
 LOOKUP_CHUNK = 500
-CLOSED_TOPIC = "ledger.domain.aggregates:Settlement.YearClosed"
+CLOSED_TOPIC = "ledger.domain:Settlement.YearClosed"
 
 
 def _stale(stream_id: Any, expected: int, current: int | None) -> IntegrityError:

@@ -22,6 +22,8 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from ledger.domain.topics import keep_stored_topics
+
 NAMESPACE = UUID("6f1c2a8e-3b4d-5e6f-8a9b-0c1d2e3f4a5b")
 SNAPSHOT_EVERY = 500
 
@@ -557,3 +559,6 @@ class AccessRefused(Aggregate):
         self.action = action
         self.contract_id = contract_id
         self.reason = reason
+
+
+keep_stored_topics(globals())  # stored topics stay "ledger.domain:…" (ledger/domain/topics.py)

@@ -454,7 +454,7 @@ def test_after_the_broker_lost_its_log_the_consumer_stops_rather_than_resend_dea
     own_broker, cli, tmp_path
 ):
     broker, restart = own_broker
-    topic = "ledger.domain.records"
+    topic = "ledger.records"
     cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
     data = _with_bad_records(tmp_path)
     cli.ok("produce", data, "--bootstrap", broker.bootstrap, "--topic", topic, "--create-topics")
@@ -498,7 +498,7 @@ def test_a_running_consumer_whose_broker_restarts_empty_stops_rather_than_skip_t
     own_broker, cli, tmp_path
 ):
     broker, restart = own_broker
-    topic = "ledger.domain.records"
+    topic = "ledger.records"
     cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
     cli.ok(
         "produce",

@@ -107,7 +107,7 @@ def test_the_local_cluster_with_a_consumer_killed_mid_run_gives_the_statements_o
     assert kill["stalled_partitions"], "the kill landed while the consumer still had records to apply"
     assert kill["taken_over_after_s"] is not None
     taken = set().union(*(r["consumed_by_partition"] for r in survivors.values()))
-    assert {f"ledger.domain.records:{p}" for p in kill["stalled_partitions"]} <= taken
+    assert {f"ledger.records:{p}" for p in kill["stalled_partitions"]} <= taken
     assert kill["restarted"] == "consumer-4"
     assert reports["consumer-4"] is not None, result["stop_logs"]
     assert result["stop_logs"] == {}, "every worker but the killed one stopped cleanly and reported"

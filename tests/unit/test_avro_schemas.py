@@ -212,10 +212,10 @@ def test_what_only_the_ledger_can_judge_is_encoded_and_left_to_it():
 def test_a_dead_letter_keeps_the_original_bytes_and_its_coordinates():
     original = b"\x01garbage"
     letter = DeadLetter(
-        "ledger.domain.records", 2, 41, b"oxon-mh", original, "unsupported_framing", None, "magic byte 1"
+        "ledger.records", 2, 41, b"oxon-mh", original, "unsupported_framing", None, "magic byte 1"
     )
     decoded = decode_dead_letter(letter.encode())
-    assert (decoded["topic"], decoded["partition"], decoded["offset"]) == ("ledger.domain.records", 2, 41)
+    assert (decoded["topic"], decoded["partition"], decoded["offset"]) == ("ledger.records", 2, 41)
     assert decoded["value"] == original and decoded["key"] == b"oxon-mh"
     assert decoded["code"] == "unsupported_framing" and decoded["dead_lettered_at"].tzinfo is not None
     assert parse_key(b"my.topic:with:colons:2:41") == ("my.topic:with:colons", 2, 41)

@@ -11,7 +11,7 @@ from consumers.dead_letters import KEY_LIMIT, VALUE_LIMIT, DeadLetter, decode_de
 
 def test_a_dead_letter_of_a_message_over_the_brokers_limit_is_cut_and_keeps_its_length_and_sha256():
     value, key = b"\x00" + b"v" * (2 * 1024 * 1024), b"\xff" * 50_000
-    letter = DeadLetter("ledger.domain.records", 1, 9, key, value, "message_too_large", None, "m" * 100_000)
+    letter = DeadLetter("ledger.records", 1, 9, key, value, "message_too_large", None, "m" * 100_000)
     data = letter.encode()
     assert len(data) < 1024 * 1024 - VALUE_LIMIT, "far below the producer's 1 MiB request limit"
     decoded = decode_dead_letter(data)
@@ -25,7 +25,7 @@ def test_a_dead_letter_of_a_message_over_the_brokers_limit_is_cut_and_keeps_its_
 
 def test_a_small_original_is_kept_whole_and_text_that_is_not_utf8_is_escaped():
     letter = DeadLetter(
-        "ledger.domain.records",
+        "ledger.records",
         0,
         3,
         None,

@@ -146,7 +146,7 @@ def test_the_workers_commands_parse_with_their_environment_and_take_settings_onl
         assert set(options) <= flags, f"{name}: settings belong in its environment, not its command"
     consumer = parses(["consume"], services["ledger-consumer"]["environment"])
     assert (
-        consumer.topics == ["ledger.domain.records"] and consumer.group and consumer.bootstrap.count(",") == 2
+        consumer.topics == ["ledger.records"] and consumer.group and consumer.bootstrap.count(",") == 2
     )
     publisher = parses(["publish-decisions"], services["ledger-publisher"]["environment"])
     assert publisher.topic == "ledger.decisions" and publisher.until_idle is None, (
@@ -264,7 +264,7 @@ def test_the_topics_created_are_the_ones_the_workers_use_with_partitions_and_ret
     strimzi = {d["metadata"]["name"]: d["spec"] for d in k8s_documents() if d["kind"] == "KafkaTopic"}
     assert set(strimzi) == topics
     assert (
-        strimzi["ledger.domain.records.dlq"]["partitions"] == strimzi["ledger.domain.records"]["partitions"]
+        strimzi["ledger.records.dlq"]["partitions"] == strimzi["ledger.records"]["partitions"]
     )
     assert all(spec["config"]["retention.ms"] > 0 and spec["replicas"] == 3 for spec in strimzi.values())
 

@@ -105,7 +105,7 @@ def test_ids_the_registry_does_not_know_or_records_the_ledger_does_not_read_are_
 
 def test_dead_letters_use_registry_ids_too(registry):
     letter = DeadLetter(
-        topic="ledger.domain.records",
+        topic="ledger.records",
         partition=2,
         offset=17,
         key=b"oxon-mh",
@@ -177,7 +177,7 @@ def test_confluent_kafkas_serializer_registers_under_record_names_and_its_deseri
             conf={"subject.name.strategy": record_subject_name_strategy},
         )
         value = codec.to_avro(SUBMISSION)[1]
-        data = serializer(value, SerializationContext("ledger.domain.records", MessageField.VALUE))
+        data = serializer(value, SerializationContext("ledger.records", MessageField.VALUE))
         assert ("POST", f"/subjects/{SUBJECT}/versions") in server.requests
         assert any(q.get("normalize") == ["False"] for m, p, q in server.queries if m == "POST"), (
             "answered with its query string"
@@ -187,7 +187,7 @@ def test_confluent_kafkas_serializer_registers_under_record_names_and_its_deseri
         ours = ledger_codec.encode_record(SUBMISSION)[1]
         assert wire_id(ours) == wire_id(data), "one schema, one id, whoever registered it"
         read = AvroDeserializer(stock_client(server))(
-            ours, SerializationContext("ledger.domain.records", MessageField.VALUE)
+            ours, SerializationContext("ledger.records", MessageField.VALUE)
         )
         assert read == value
 
@@ -214,7 +214,7 @@ def test_an_incompatible_schema_is_refused_with_409_and_the_topic_name_strategy_
         assert client.register_schema(SUBJECT, Schema(json.dumps(needs_more), "AVRO")) != first
 
         # the default TopicNameStrategy puts every record type under "<topic>-value": the second is refused
-        context = SerializationContext("ledger.domain.records", MessageField.VALUE)
+        context = SerializationContext("ledger.records", MessageField.VALUE)
         AvroSerializer(client, v2)(codec.to_avro(SUBMISSION)[1], context)
         cost = AvroSerializer(client, json.dumps(schemas.raw("cost_report", 1)))
         with pytest.raises(SchemaRegistryError) as caught:

@@ -7,7 +7,7 @@ from kafka import TopicPartition
 
 from consumers.transactions import APPLY, SKIP, WAIT, Transactions
 
-TP = TopicPartition("ledger.domain.records", 0)
+TP = TopicPartition("ledger.records", 0)
 
 
 def data(base, last, pid):
@@ -44,7 +44,7 @@ def test_each_record_takes_the_first_marker_of_its_producer_after_it():
         data(7, 7, pid=7),
     )
     assert [txns.verdict(TP, o) for o in range(8)] == [SKIP, SKIP, SKIP, APPLY, APPLY, APPLY, APPLY, WAIT]
-    assert txns.verdict(TopicPartition("ledger.domain.records", 1), 1) == APPLY, "per partition"
+    assert txns.verdict(TopicPartition("ledger.records", 1), 1) == APPLY, "per partition"
 
 
 def test_what_no_later_record_needs_is_forgotten_once_saved():

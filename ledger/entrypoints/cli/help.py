@@ -119,7 +119,7 @@ EXAMPLES = {
     "projections status": ["obc-ledger projections status", "obc-ledger projections status --json"],
     "consume": [
         "obc-ledger consume --bootstrap broker:9092 --until-idle 10",
-        "obc-ledger consume --bootstrap broker:9092 --topic ledger.domain.records --group obc-ledger",
+        "obc-ledger consume --bootstrap broker:9092 --topic ledger.records --group obc-ledger",
     ],
     "produce": [
         "obc-ledger produce records.jsonl --bootstrap broker:9092 --check",

@@ -42,7 +42,7 @@ def consume(p: argparse.ArgumentParser, command: Any) -> Handler:
         action="append",
         dest="topics",
         metavar="TOPIC",
-        help="topic to consume (repeatable; default ledger.domain.records)",
+        help="topic to consume (repeatable; default ledger.records)",
     )
     p.add_argument("--group", default="obc-ledger", help="consumer group (default obc-ledger)")
     p.add_argument(
@@ -69,9 +69,7 @@ def consume(p: argparse.ArgumentParser, command: Any) -> Handler:
 def produce(p: argparse.ArgumentParser, command: Any) -> Handler:
     p.add_argument("file", help="JSON-lines file ('-' for stdin)")
     _kafka_options(p)
-    p.add_argument(
-        "--topic", default="ledger.domain.records", help="topic to send to (default ledger.domain.records)"
-    )
+    p.add_argument("--topic", default="ledger.records", help="topic to send to (default ledger.records)")
     p.add_argument("--check", action="store_true", help="only check the file; send nothing")
     p.add_argument("--create-topics", dest="create_topics", action="store_true", help=CREATE_TOPICS)
     return cmd_produce
