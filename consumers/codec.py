@@ -26,7 +26,6 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import to_parsing_canonical_form
 
 import schemas
-from schemas.confluent import ConfluentRegistry, NotInRegistry, full_name
 from ledger.domain.records import (
     ID_FIELDS,
     RecordRefused,
@@ -38,6 +37,7 @@ from ledger.domain.records import (
     whole_value,
     within,
 )
+from schemas.confluent import ConfluentRegistry, NotInRegistry, full_name
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
