@@ -183,7 +183,9 @@ def test_confluent_kafkas_serializer_registers_under_record_names_and_its_deseri
             "answered with its query string"
         )
         ledger_codec = codec.Codec.for_registry(server.url)
-        assert ledger_codec.decode_record(data) == SUBMISSION, "the ledger reads what the stock serializer wrote"
+        assert ledger_codec.decode_record(data) == SUBMISSION, (
+            "the ledger reads what the stock serializer wrote"
+        )
         ours = ledger_codec.encode_record(SUBMISSION)[1]
         assert wire_id(ours) == wire_id(data), "one schema, one id, whoever registered it"
         read = AvroDeserializer(stock_client(server))(
