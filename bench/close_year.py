@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger.adapters.yamlio import load_yaml
+from ledger.bootstrap import bootstrap
 from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 
@@ -57,7 +58,7 @@ TARGET_SECONDS = 1.0
 
 def cold(db: Path, work: Callable[[Ledger], Any]) -> float:
     """Seconds for ``work`` on a freshly opened application (application start-up excluded)."""
-    app = Ledger.from_url(sqlite_url(db))
+    app = bootstrap(sqlite_url(db)).ledger
     try:
         with timed() as t:
             work(app)
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data: {counts}")
 
         base = tmp / "ingested.db"
-        app = Ledger.from_url(sqlite_url(base))
+        app = bootstrap(sqlite_url(base)).ledger
         services_for(app).registration.register_contract(spec.yaml)
         for text in variation_texts(cid, spec.yaml, args.variations):
             services_for(app).registration.vary_contract(cid, text)

@@ -35,6 +35,7 @@ from typing import Any
 
 from deploy.local_cluster import LocalCluster, Options
 from deploy.workload import Workload
+from ledger.adapters import audit
 
 from .common import StreamCounts, iter_records, make_contract
 
@@ -139,12 +140,9 @@ def run_one(workload: Workload, consumers: int, args: argparse.Namespace, last: 
         if last:
             out["sizes"] = table_sizes(cluster.url)
             out["events"] = status["head"]
-            app, url = cluster.app, cluster.url
-            from ledger.adapters import audit
-            from projections.bootstrap import Projections
-
+            app = cluster.app
             started = time.perf_counter()
-            rebuilt = Projections.for_ledger(app, url).projector.rebuild()
+            rebuilt = cluster.projections.projector.rebuild()
             out["rebuild"] = (rebuilt, time.perf_counter() - started)
             started = time.perf_counter()
             result = audit.verify(app, None)

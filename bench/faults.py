@@ -48,6 +48,7 @@ from consumers.kafka import ensure_topic, producer, read_tail
 from deploy.servers import PostgresServer, TansuBroker, start_postgres, start_tansu
 from deploy.streams import Stream, contract_ids, make_stream, register
 from deploy.worker import Worker
+from ledger.bootstrap import bootstrap
 from ledger.domain.aggregates import year_data_uuid
 from ledger.domain.records import ID_FIELDS
 from ledger.usecases import services_for
@@ -112,7 +113,7 @@ def record_keys(lines: list[str]) -> dict[str, set[str]]:
 
 def ledger_figures(url: str, contracts: list[str], keys: dict[str, set[str]]) -> dict[str, Any]:
     """What must be equal however the records arrived, by part: statements, accepted records, rejections."""
-    app = Ledger.from_url(url)
+    app = bootstrap(url).ledger
     accepted: dict[Any, Any] = {}
     statements: dict[Any, Any] = {}
     for cid in contracts:
@@ -215,11 +216,11 @@ class Round:
         self.stream = make_stream(records, self.contracts, seed=seed, bad_rate=0.02, garbage_rate=0.01)
         self.name = f"faults-{what}-{backend}-{seed}"
         self.reference = f"sqlite:///{work / f'{self.name}-reference.db'}"
-        register(Ledger.from_url(self.reference), self.contracts)
-        Ledger.from_url(self.reference).ingest_lines(self.stream.lines, "reference.jsonl")
+        register(bootstrap(self.reference).ledger, self.contracts)
+        bootstrap(self.reference).services.ingest.ingest_lines(self.stream.lines, "reference.jsonl")
         self.new_url = new_url
         self.url = new_url(self.name)
-        self.app = Ledger.from_url(self.url)
+        self.app = bootstrap(self.url).ledger
         register(self.app, self.contracts)
         self.keys = record_keys(self.stream.lines)
         self.runs = 0
@@ -321,7 +322,7 @@ class Round:
         into a scratch ledger on the same backend."""
         timings = []
         scratch = self.new_url(f"{self.name}-scratch")
-        register(Ledger.from_url(scratch), self.contracts)
+        register(bootstrap(scratch).ledger, self.contracts)
         data = self.work / f"{self.name}.jsonl"
         for args in (["--version"], ["--db", scratch, "--json", "ingest", str(data)]):
             began = time.monotonic()

@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from ledger.adapters.config import persistence_env
+from ledger.bootstrap import bootstrap
 from ledger.usecases import services_for
-from ledger.usecases.application import Ledger
 
 from .common import (
     CeilingApp,
@@ -83,7 +83,7 @@ def build_specs(records: int, contracts: int, providers: int, years: int) -> lis
 
 
 def register(specs: list, db: Path) -> float:
-    app = Ledger.from_url(sqlite_url(db))
+    app = bootstrap(sqlite_url(db)).ledger
     with timed() as t:
         for spec in specs:
             services_for(app).registration.register_contract(spec.yaml)
@@ -93,7 +93,7 @@ def register(specs: list, db: Path) -> float:
 
 def ingest_in_process(template: Path, db: Path, data: Path, every: int) -> dict[str, Any]:
     copy_sqlite(template, db)
-    app = Ledger.from_url(sqlite_url(db))
+    app = bootstrap(sqlite_url(db)).ledger
     before = rss_bytes()
     with open(data, encoding="utf-8") as handle:
         lines = Milestones(handle, every=every)
@@ -187,7 +187,7 @@ PHASES = [  # (label, (file suffix, function name)) for the profile's phase summ
 
 def profile_ingest(template: Path, db: Path, data: Path, records: int, out: Any = sys.stdout) -> None:
     copy_sqlite(template, db)
-    app = Ledger.from_url(sqlite_url(db))
+    app = bootstrap(sqlite_url(db)).ledger
     prof = cProfile.Profile()
     with open(data, encoding="utf-8") as handle:
         lines = (line for i, line in enumerate(handle) if i < records)
@@ -233,7 +233,7 @@ def memory_profile(
     import tracemalloc
 
     copy_sqlite(template, db)
-    app = Ledger.from_url(sqlite_url(db))
+    app = bootstrap(sqlite_url(db)).ledger
     snaps: dict[str, Any] = {}
 
     def lines(handle: Any) -> Any:

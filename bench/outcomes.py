@@ -22,8 +22,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from ledger.bootstrap import bootstrap
 from ledger.usecases import services_for
-from ledger.usecases.application import Ledger
 
 from .common import mib, peak_rss_self
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="obc-bench-outcomes-"))
     try:
-        app = Ledger.from_url(f"sqlite:///{tmp / 'bench.db'}")
+        app = bootstrap(f"sqlite:///{tmp / 'bench.db'}").ledger
         services_for(app).registration.register_contract(RATE_CARD)
         services_for(app).registration.register_contract(HEALTH_GAIN)
         for label, lines, total in (

@@ -130,9 +130,9 @@ def generate(
     chunk: int,
     seed: int,
 ) -> dict[str, Any]:
-    from ledger.usecases.application import Ledger
+    from ledger.bootstrap import bootstrap
 
-    app = Ledger.from_url(sqlite_url(db))
+    app = bootstrap(sqlite_url(db)).ledger
     stats: dict[str, Any] = {
         "lines": 0,
         "accepted": 0,
@@ -241,15 +241,16 @@ def event_mix(db: Path) -> list[tuple[str, int]]:
 # ============================================================================ measurements (child processes)
 
 
-def _open(ledger: Path) -> Any:
-    from ledger.usecases.application import Ledger
+def _open(ledger: Path, reads: Path | None = None) -> Any:
+    """The wired ledger (ledger.bootstrap.App) of a ledger file, its read models in ``reads``."""
+    from ledger.bootstrap import bootstrap
 
-    return Ledger.from_url(sqlite_url(ledger))
+    return bootstrap(sqlite_url(ledger), projections_url=sqlite_url(reads) if reads else None)
 
 
 def worker_read(ledger: Path) -> dict[str, Any]:
     """Read the whole log page by page: undecoded, decoded into domain events, and state only."""
-    app = _open(ledger)
+    app = _open(ledger).ledger
     select = app.recorder.select_notifications
     out: dict[str, Any] = {"rss_before": rss_bytes()}
 
@@ -293,9 +294,9 @@ def worker_rebuild(ledger: Path, reads: Path) -> dict[str, Any]:
     from sqlalchemy import func, select
 
     from projections import schema
-    from projections.bootstrap import Projections
 
-    app = _open(ledger)
+    world = _open(ledger, reads)
+    app = world.ledger
     log_select = app.recorder.select_notifications
     pages: list[tuple[float, int]] = []  # (clock, position) at each page the projector asks for
 
@@ -304,7 +305,7 @@ def worker_rebuild(ledger: Path, reads: Path) -> dict[str, Any]:
         return log_select(start, limit, **kw)
 
     app.recorder.select_notifications = logged_select
-    p = Projections(app, sqlite_url(reads))
+    p = world.projections()
     p.projector.create_tables()
     gc.collect()
     before = rss_bytes()
@@ -364,14 +365,13 @@ PHASES = [  # (label, file suffix, function name) for the profile's phase summar
 
 
 def worker_profile(ledger: Path, reads: Path, limit: int) -> str:
-    from projections.bootstrap import Projections
-
-    app = _open(ledger)
+    world = _open(ledger, reads)
+    app = world.ledger
     select = app.recorder.select_notifications
     # stop the log at ``limit``: the projector sees a ledger of that many events
     stop_at = limit
     app.recorder.select_notifications = lambda start, limit, **kw: select(start, limit, stop=stop_at, **kw)
-    p = Projections(app, sqlite_url(reads))
+    p = world.projections()
     prof = cProfile.Profile()
     start = time.perf_counter()
     prof.enable()

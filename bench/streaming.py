@@ -44,8 +44,8 @@ from kafka import KafkaConsumer, TopicPartition
 from consumers.codec import SerializationError, decode_record
 from consumers.consumer import tracking_name
 from consumers.producer import send_lines
+from ledger.bootstrap import bootstrap
 from ledger.usecases import services_for
-from ledger.usecases.application import Ledger
 
 from .common import (
     RssSampler,
@@ -161,7 +161,7 @@ def consume_children(url: str, bootstrap: str, topic: str, batch: int, processes
 
 def tracked_offsets(url: str, topic: str) -> dict[int, int]:
     """Records the ledger has tracked per partition: its stored offset + 1 (0 if none)."""
-    app = Ledger.from_url(url)
+    app = bootstrap(url).ledger
     try:
         return {
             p: (app.recorder.max_tracking_id(tracking_name(topic, p)) or -1) + 1 for p in range(PARTITIONS)
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         n = write_jsonl(iter_records(specs, args.records, counts=counts), data)
         print(f"data: {counts}")
         template = work / "template.db"
-        app = Ledger.from_url(sqlite_url(template))
+        app = bootstrap(sqlite_url(template)).ledger
         for spec in specs:
             services_for(app).registration.register_contract(spec.yaml)
         app.close()
@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 
         db = work / "ingest.db"
         copy_sqlite(template, db)
-        ingest_app = Ledger.from_url(sqlite_url(db))
+        ingest_app = bootstrap(sqlite_url(db)).ledger
         with open(data, encoding="utf-8") as handle, timed() as t:
             report = services_for(ingest_app).ingest.ingest_lines(handle, data.name)
         ingest_app.close()
@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                 postgres = start_postgres(pg_dir)
                 for processes in sorted({1, args.processes}):
                     url = postgres.create_database(f"bench_streaming_{processes}")
-                    app = Ledger.from_url(url)
+                    app = bootstrap(url).ledger
                     for spec in specs:
                         services_for(app).registration.register_contract(spec.yaml)
                     app.close()

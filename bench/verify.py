@@ -59,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"generation: {g['events']:,} events in {g['seconds']:.1f} s")
         print(f"ledger file {mib(ledger.stat().st_size)}")
         from ledger.adapters import audit
-        from ledger.usecases.application import Ledger
+        from ledger.bootstrap import bootstrap
         from ledger.usecases.checks import check_derived
-        from projections.bootstrap import Projections
         from projections.verify import verify_read_models
 
-        app = Ledger.from_url(sqlite_url(ledger))
+        world = bootstrap(sqlite_url(ledger), projections_url=sqlite_url(tmp / "read-models.db"))
+        app = world.ledger
         t0 = time.perf_counter()
         n, last = 0, None
         while page := app.recorder.select_notifications(start=last, limit=PAGE, inclusive_of_start=False):
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             f"verify (snapshots + record index): {derived['snapshots_checked']} snapshot(s) replayed, "
             f"{derived['index_rows']:,} index rows compared in {t:.1f} s ({len(derived['problems'])} problem(s))"
         )
-        live = Projections(app, sqlite_url(tmp / "read-models.db"))
+        live = world.projections()
         t0 = time.perf_counter()
         live.projector.run()
         t_live = time.perf_counter() - t0

@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from fastavro import schemaless_reader, schemaless_writer
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.schema import to_parsing_canonical_form
 
 import schemas
 from ledger.domain.records import (
@@ -36,6 +37,7 @@ from ledger.domain.records import (
     whole_value,
     within,
 )
+from schemas.confluent import ConfluentRegistry, NotInRegistry, full_name
 
 MAGIC = 0
 HEADER = struct.Struct(">bI")
@@ -124,11 +126,6 @@ class RegistryIds(LocalIds):
         return found
 
     def _lookup(self, wire_id: int) -> tuple[schemas.SchemaVersion, Any, Any]:
-        from fastavro import parse_schema
-        from fastavro.schema import to_parsing_canonical_form
-
-        from schemas.confluent import NotInRegistry, full_name
-
         try:
             document = self.registry.schema(wire_id)  # RegistryUnavailable propagates: not a dead letter
         except NotInRegistry as exc:
@@ -158,9 +155,6 @@ class RegistryIds(LocalIds):
         )
 
 
-_ids: LocalIds = LocalIds()
-
-
 def _label(writer: schemas.SchemaVersion) -> str:
     return (
         f"{writer.subject} v{writer.version}"
@@ -169,15 +163,70 @@ def _label(writer: schemas.SchemaVersion) -> str:
     )
 
 
-def use_registry(url: str | None) -> None:
-    """Frame with, and resolve, a Confluent-compatible registry's ids (None: the local fixed ids)."""
-    global _ids
-    if url:
-        from schemas.confluent import ConfluentRegistry
+class Codec:
+    """Frames and reads Avro messages with one set of schema ids: the fixed ids of :mod:`schemas`
+    (:data:`FIXED_IDS`), or a Confluent-compatible registry's (:meth:`for_registry`).
 
-        _ids = RegistryIds(ConfluentRegistry(url))
-    else:
-        _ids = LocalIds()
+    Built once by the wiring (``ledger.bootstrap``) and handed to the producer, the consumer, the
+    dead letters and the decisions publisher; there is no process-wide registry setting.
+    """
+
+    def __init__(self, ids: LocalIds | None = None) -> None:
+        self.ids = ids if ids is not None else LocalIds()
+
+    @classmethod
+    def for_registry(cls, url: str | None) -> Codec:
+        """Ids from the registry at ``url`` (None or empty: the local fixed ids)."""
+        if not url:
+            return cls()
+        return cls(RegistryIds(ConfluentRegistry(url)))
+
+    def encode(self, schema_id: int, value: Mapping[str, Any]) -> bytes:
+        """Avro body written with local schema ``schema_id``, framed with its id on the wire."""
+        return frame(self.ids.wire_id(schema_id), avro_body(schema_id, value))
+
+    def decode(
+        self, data: bytes | None, subjects: tuple[str, ...] | None = None
+    ) -> tuple[schemas.SchemaVersion, dict[str, Any]]:
+        """Read framed bytes with the newest reader of the writer's subject."""
+        schema_id, body = unframe(data)
+        writer, writer_schema, reader_schema = self.ids.resolve(schema_id)
+        if subjects is not None and writer.subject not in subjects:
+            raise SerializationError(
+                "unexpected_schema",
+                f"schema id {schema_id} is a {writer.subject} schema; this topic carries {', '.join(subjects)}",
+                schema_id,
+            )
+        fo = io.BytesIO(body)
+        try:
+            value = schemaless_reader(fo, writer_schema, reader_schema)
+        except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeDecodeError, …
+            raise SerializationError(
+                "undecodable",
+                f"not a valid {_label(writer)} Avro body ({type(exc).__name__}: {exc})"[:300],
+                schema_id,
+            ) from None
+        if fo.tell() != len(body):
+            raise SerializationError(
+                "undecodable",
+                f"{len(body) - fo.tell()} trailing byte(s) after the {_label(writer)} Avro body",
+                schema_id,
+            )
+        if not isinstance(value, dict):  # every schema of schemas/ is a record
+            raise SerializationError(
+                "undecodable", f"a {_label(writer)} body that is not a record", schema_id
+            )
+        return writer, value
+
+    def encode_record(self, obj: Any) -> tuple[bytes, bytes]:
+        """(key, framed value) for a record in its JSON-lines form; the key is the contract id."""
+        subject, value = to_avro(obj)
+        return value["contract_id"].encode(), self.encode(schemas.latest(subject).id, value)
+
+    def decode_record(self, data: bytes | None) -> dict[str, Any]:
+        """A provider's record from framed bytes, in its JSON-lines form; raises SerializationError."""
+        writer, value = self.decode(data, schemas.RECORD_SUBJECTS)
+        return from_avro(writer.subject, value)
 
 
 def avro_body(schema_id: int, value: Mapping[str, Any]) -> bytes:
@@ -187,38 +236,15 @@ def avro_body(schema_id: int, value: Mapping[str, Any]) -> bytes:
 
 
 def encode(schema_id: int, value: Mapping[str, Any]) -> bytes:
-    """Avro body written with local schema ``schema_id``, framed with its id on the wire."""
-    return frame(_ids.wire_id(schema_id), avro_body(schema_id, value))
+    """:meth:`Codec.encode` with the fixed ids of :mod:`schemas`."""
+    return FIXED_IDS.encode(schema_id, value)
 
 
 def decode(
     data: bytes | None, subjects: tuple[str, ...] | None = None
 ) -> tuple[schemas.SchemaVersion, dict[str, Any]]:
-    """Read framed bytes with the newest reader of the writer's subject."""
-    schema_id, body = unframe(data)
-    writer, writer_schema, reader_schema = _ids.resolve(schema_id)
-    if subjects is not None and writer.subject not in subjects:
-        raise SerializationError(
-            "unexpected_schema",
-            f"schema id {schema_id} is a {writer.subject} schema; this topic carries {', '.join(subjects)}",
-            schema_id,
-        )
-    fo = io.BytesIO(body)
-    try:
-        value = schemaless_reader(fo, writer_schema, reader_schema)
-    except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeDecodeError, …
-        raise SerializationError(
-            "undecodable",
-            f"not a valid {_label(writer)} Avro body ({type(exc).__name__}: {exc})"[:300],
-            schema_id,
-        ) from None
-    if fo.tell() != len(body):
-        raise SerializationError(
-            "undecodable",
-            f"{len(body) - fo.tell()} trailing byte(s) after the {_label(writer)} Avro body",
-            schema_id,
-        )
-    return writer, value
+    """:meth:`Codec.decode` with the fixed ids of :mod:`schemas`."""
+    return FIXED_IDS.decode(data, subjects)
 
 
 # ---------------------------------------------------------------- records
@@ -329,9 +355,8 @@ def check_record(obj: Any) -> None:
 
 
 def encode_record(obj: Any) -> tuple[bytes, bytes]:
-    """(key, framed value) for a record in its JSON-lines form; the key is the contract id."""
-    subject, value = to_avro(obj)
-    return value["contract_id"].encode(), encode(schemas.latest(subject).id, value)
+    """:meth:`Codec.encode_record` with the fixed ids of :mod:`schemas`."""
+    return FIXED_IDS.encode_record(obj)
 
 
 def from_avro(subject: str, value: Mapping[str, Any]) -> dict[str, Any]:
@@ -345,9 +370,8 @@ def from_avro(subject: str, value: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def decode_record(data: bytes | None) -> dict[str, Any]:
-    """A provider's record from framed bytes, in its JSON-lines form; raises SerializationError."""
-    writer, value = decode(data, schemas.RECORD_SUBJECTS)
-    return from_avro(writer.subject, value)
+    """:meth:`Codec.decode_record` with the fixed ids of :mod:`schemas`."""
+    return FIXED_IDS.decode_record(data)
 
 
 def _json_default(value: Any) -> Any:
@@ -362,5 +386,7 @@ def record_text(record: Mapping[str, Any]) -> str:
     """A decoded record as one JSON line (kept as the raw text of a rejected record)."""
     return json.dumps(record, default=_json_default, separators=(", ", ": "))
 
+
+FIXED_IDS = Codec()  # the fixed ids of schemas/: no registry
 
 assert set(ID_FIELDS) == set(schemas.RECORD_SUBJECTS)

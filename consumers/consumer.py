@@ -54,10 +54,10 @@ from ledger.domain.ids import printable
 from ledger.domain.records import Refusal
 from ledger.usecases.ingest import IngestSession, storage_failure, unprocessable
 
-from .codec import SerializationError, decode_record, record_text
-from .signatures import with_signature
+from .codec import FIXED_IDS, Codec, SerializationError, record_text
 from .dead_letters import DeadLetter, DeadLetters, dlq_topic, dlq_tracking_name, raw_bytes_text
 from .kafka import StreamError, ensure_topic, high_watermarks, producer
+from .signatures import with_signature
 from .transactions import SKIP, WAIT, Transactions
 
 if TYPE_CHECKING:
@@ -217,8 +217,10 @@ class LedgerConsumer:
         session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
         on_batch: Callable[[ConsumeReport], None] | None = None,
         create_topics: bool = False,
+        codec: Codec = FIXED_IDS,
     ) -> None:
         self.app = app
+        self.codec = codec  # the schema ids on the wire (fixed, or a registry's): from the wiring
         self.create_topics = create_topics  # create a missing records topic (its .dlq is created anyway)
         self.bootstrap = bootstrap
         self.topics = list(topics or [DEFAULT_TOPIC])
@@ -291,7 +293,7 @@ class LedgerConsumer:
             ) from None
         self._transactions.install(self._consumer)
         self._producer = producer(self.bootstrap, linger_ms=0)
-        self.dead_letters = DeadLetters(self.bootstrap, self._producer, dlq_partitions)
+        self.dead_letters = DeadLetters(self.bootstrap, self._producer, dlq_partitions, self.codec)
         self.session = IngestSession(self.app, source="kafka", actor=self.actor)
         self._consumer.subscribe(self.topics, listener=_Listener(self))
 
@@ -526,7 +528,7 @@ class LedgerConsumer:
                         "message_too_large",
                         f"{len(r.value):,} bytes: longer than {MAX_MESSAGE_BYTES:,}, not read",
                     )
-                decoded.append((r, with_signature(decode_record(r.value), r.headers)))
+                decoded.append((r, with_signature(self.codec.decode_record(r.value), r.headers)))
                 self._note_partition(decoded[-1][1].get("contract_id"), r.topic, r.partition)
             except SerializationError as exc:
                 session.reject(

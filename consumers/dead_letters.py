@@ -29,7 +29,7 @@ from kafka import KafkaProducer, TopicPartition
 
 import schemas
 
-from .codec import decode, encode
+from .codec import FIXED_IDS, Codec
 from .kafka import StreamError, tail_and_end
 
 DEAD_LETTER_SCHEMA_ID = schemas.latest("dead_letter").id
@@ -84,10 +84,10 @@ class DeadLetter:
     contract_id: str | None = None
     at: datetime = dataclass_field(default_factory=lambda: datetime.now(UTC))
 
-    def encode(self) -> bytes:
+    def encode(self, codec: Codec = FIXED_IDS) -> bytes:
         """The ``dead_letter`` record, bounded: long originals cut (length and sha256 kept), text made UTF-8."""
         value, key = self.value, self.key
-        return encode(
+        return codec.encode(
             DEAD_LETTER_SCHEMA_ID,
             {
                 "topic": _text(self.topic),
@@ -122,16 +122,23 @@ def _maybe_text(text: str | None) -> str | None:
     return None if text is None else _text(text)
 
 
-def decode_dead_letter(value: bytes) -> dict[str, Any]:
-    _, letter = decode(value, ("dead_letter",))
+def decode_dead_letter(value: bytes, codec: Codec = FIXED_IDS) -> dict[str, Any]:
+    _, letter = codec.decode(value, ("dead_letter",))
     return letter
 
 
 class DeadLetters:
     """Sends dead letters for the partitions this consumer owns, without repeating any."""
 
-    def __init__(self, bootstrap: str, producer: KafkaProducer, dlq_partitions: dict[str, int]) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        producer: KafkaProducer,
+        dlq_partitions: dict[str, int],
+        codec: Codec = FIXED_IDS,
+    ) -> None:
         self.bootstrap = bootstrap
+        self.codec = codec
         self.producer = producer
         self.dlq_partitions = dlq_partitions  # source topic -> partitions of its DLQ
         # (source topic, partition) -> {source offset: DLQ offset} already in the DLQ, not yet committed
@@ -193,7 +200,7 @@ class DeadLetters:
                 future = self.producer.send(
                     tp.topic,
                     key=coordinates_key(letter.topic, letter.partition, letter.offset),
-                    value=letter.encode(),
+                    value=letter.encode(self.codec),
                     partition=tp.partition,
                     headers=[("obc-reason", letter.code.encode())],
                 )

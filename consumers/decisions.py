@@ -42,7 +42,7 @@ from kafka import TopicPartition
 
 from ledger.domain.aggregates import Settlement
 
-from .codec import encode
+from .codec import FIXED_IDS, Codec
 from .consumer import install_stop_handlers, tracked_position
 from .kafka import StreamError, ensure_topic, producer, read_tail
 
@@ -61,7 +61,7 @@ PAGE = 500
 CENT = Decimal("0.01")
 # Settlement.InstalmentDecided is made by eventsourcing's @event("InstalmentDecided"), which mypy
 # cannot see (eventsourcing has no mypy plugin); YearClosed and TrueUpDecided are declared classes.
-INSTALMENT_DECIDED = Settlement.InstalmentDecided  # type: ignore[attr-defined]
+INSTALMENT_DECIDED = Settlement.InstalmentDecided
 KINDS = {
     get_topic(INSTALMENT_DECIDED): "instalment",
     get_topic(Settlement.YearClosed): "year_close",
@@ -127,9 +127,11 @@ class DecisionPublisher:
         until_idle: float | None = None,
         poll_interval: float = 0.5,  # float-ok: seconds, not money
         signer: Any = None,
+        codec: Codec = FIXED_IDS,
     ) -> None:
         self.app = app
         self.signer = signer
+        self.codec = codec
         self.bootstrap = bootstrap
         self.topic = topic
         self.until_idle = until_idle
@@ -244,7 +246,7 @@ class DecisionPublisher:
                     if identity in seen or n.id in legacy:
                         self.report.already_published += 1
                         continue
-                    key, body = value["contract_id"].encode(), encode(DECISION_SCHEMA_ID, value)
+                    key, body = value["contract_id"].encode(), self.codec.encode(DECISION_SCHEMA_ID, value)
                     headers = [
                         (HEADER, str(n.id).encode()),
                         (ID_HEADER, identity[0].encode()),
@@ -295,8 +297,9 @@ def publish_decisions(
     until_idle: float | None = None,
     on_start: Callable[[DecisionPublisher], None] | None = None,  # float-ok: seconds, not money
     signer: Any = None,
+    codec: Codec = FIXED_IDS,
 ) -> PublishReport:
-    publisher = DecisionPublisher(app, bootstrap, topic, until_idle, signer=signer)
+    publisher = DecisionPublisher(app, bootstrap, topic, until_idle, signer=signer, codec=codec)
     if on_start is not None:
         on_start(publisher)
     return publisher.run()

@@ -19,7 +19,7 @@ from ledger.adapters.signing import Signer, signature_text
 from ledger.domain.records import RecordRefused, Refusal, parse_json_line
 from ledger.domain.signatures import KAFKA_HEADER, SIGNATURE_FIELD, canonical_bytes_of, signature_value
 
-from .codec import check_record, encode_record
+from .codec import FIXED_IDS, Codec, check_record
 from .kafka import StreamError, ensure_topic, producer
 
 
@@ -55,9 +55,9 @@ class ProduceReport:
         }
 
 
-def encode_line(text: str) -> tuple[bytes, bytes]:
+def encode_line(text: str, codec: Codec = FIXED_IDS) -> tuple[bytes, bytes]:
     """(key, framed Avro value) of one JSON line; raises RecordRefused."""
-    return encode_record(parse_json_line(text))
+    return codec.encode_record(parse_json_line(text))
 
 
 def signature_headers(obj: Any, signer: Signer | None) -> list[tuple[str, bytes]]:
@@ -96,6 +96,7 @@ def send_lines(
     report: ProduceReport | None = None,
     create_topic: bool = False,
     signer: Signer | None = None,
+    codec: Codec = FIXED_IDS,
 ) -> ProduceReport:
     """Encode and send every line not in ``skip``; wait for all acknowledgements. With ``signer``
     each record carries its signature in the ``obc-signature`` header."""
@@ -113,7 +114,7 @@ def send_lines(
                 continue
             try:
                 obj = parse_json_line(line.text or "")
-                key, value = encode_record(obj)
+                key, value = codec.encode_record(obj)
                 headers = signature_headers(obj, signer)
             except RecordRefused as exc:  # the file changed since it was checked
                 report.refused.append(Refused(number, exc.refusal))
@@ -142,6 +143,7 @@ def produce(
     on_refused: Callable[[list[Refused]], None] | None = None,
     create_topic: bool = False,
     signer: Signer | None = None,
+    codec: Codec = FIXED_IDS,
 ) -> ProduceReport:
     """Check every line, report refusals (``on_refused``), then send the rest.
 
@@ -154,4 +156,6 @@ def produce(
         on_refused(refused)
     if check_only:
         return report
-    return send_lines(bootstrap, topic, open_lines(), {r.line for r in refused}, report, create_topic, signer)
+    return send_lines(
+        bootstrap, topic, open_lines(), {r.line for r in refused}, report, create_topic, signer, codec
+    )

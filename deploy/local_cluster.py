@@ -40,6 +40,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
+from consumers.consumer import parse_assignment, tracking_name
+from consumers.decisions import KINDS
+from consumers.kafka import producer
+from consumers.producer import encode_line
+from ledger.bootstrap import bootstrap
+from ledger.domain.records import RecordRefused
 from ledger.usecases import services_for
 
 from .servers import PostgresServer, TansuBroker, start_postgres, start_tansu
@@ -155,13 +163,11 @@ class LocalCluster:
 
     def prepare_ledger(self) -> None:
         """Create the schema and register the contracts once, before any worker starts."""
-        from ledger.usecases.application import Ledger
-        from projections.bootstrap import Projections
-
-        self.app = Ledger.from_url(self.url)
+        world = bootstrap(self.url)
+        self.app = world.ledger
         for _, text in self.workload.contracts:
             services_for(self.app).registration.register_contract(text)
-        self.projections = Projections.for_ledger(self.app, self.url)
+        self.projections = world.projections()
         self.projections.projector.create_tables()
         self.say(f"registered {len(self.workload.contracts)} contracts")
 
@@ -222,9 +228,6 @@ class LocalCluster:
     # ---------------------------------------------------------------- produce and wait
 
     def produce(self) -> None:
-        from consumers.kafka import producer
-        from consumers.producer import encode_line
-        from ledger.domain.records import RecordRefused
 
         assert self.broker is not None
         started = self.produce_started = time.monotonic()
@@ -260,7 +263,6 @@ class LocalCluster:
 
     def tracked(self) -> dict[int, int]:
         """The last offset the ledger applied, per partition (-1: none yet), from its own database."""
-        from consumers.consumer import tracking_name
 
         out = {}
         for p in range(self.options.partitions):
@@ -322,7 +324,6 @@ class LocalCluster:
 
     def assignments(self) -> dict[str, list[int]]:
         """Each running consumer's partitions of the records topic, from the last assignment it logged."""
-        from consumers.consumer import parse_assignment
 
         out = {}
         for worker in self.consumers:
@@ -419,7 +420,6 @@ class LocalCluster:
         return closed
 
     def last_decision(self) -> int:
-        from consumers.decisions import KINDS
 
         position, last = 0, 0
         while True:
@@ -458,7 +458,6 @@ class LocalCluster:
 
     def events_by_topic(self) -> dict[str, int]:
         """How many events of each type the event store holds (a PostgreSQL query)."""
-        import psycopg
 
         with psycopg.connect(self.url) as conn:
             rows = conn.execute(
@@ -525,10 +524,8 @@ class LocalCluster:
 
 def embedded_statements(workload: Workload, work: Path) -> dict[str, dict[str, Any]]:
     """The same lines as ONE JSON-lines file ingested into a fresh SQLite ledger; the same years closed."""
-    from ledger.usecases.application import Ledger
-
     path = workload.write_jsonl(work / "records.jsonl")
-    app = Ledger.from_url(f"sqlite:///{work / 'embedded.db'}")
+    app = bootstrap(f"sqlite:///{work / 'embedded.db'}").ledger
     try:
         for _, text in workload.contracts:
             services_for(app).registration.register_contract(text)

@@ -17,7 +17,7 @@ STOP_GRACE_S = 20.0  # SIGTERM: a consumer finishes and commits its batch, then 
 def obc_ledger_argv() -> list[str]:
     """The ``obc-ledger`` console script of this interpreter's environment."""
     script = Path(sys.executable).parent / "obc-ledger"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "ledger.entrypoints.cli.main"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "ledger.entrypoints.cli"]
 
 
 def worker_env(settings: dict[str, str]) -> dict[str, str]:

@@ -325,16 +325,17 @@ class Projector:
                 code="log_truncated",
             )
 
-    def rebuild(self) -> int:
+    def rebuild(self, *, progress: Callable[[int], None] | None = None) -> int:
         """Drop and recreate every read model, then project the whole log from position zero.
 
         The quarantine is emptied too: every quarantined event is tried again (an event a fixed bug
-        could not write is projected now; one that still fails is quarantined again)."""
+        could not write is projected now; one that still fails is quarantined again).
+        ``progress(n)`` is told of each page of events projected (a progress bar's advance)."""
         with self.engine.begin() as conn:
             t.metadata.drop_all(conn)
             t.metadata.create_all(conn)
         self._streams = None
-        return self.run()
+        return self.run(progress=progress)
 
     def run(
         self,
@@ -343,6 +344,7 @@ class Projector:
         as_of: datetime | None = None,
         contracts: set[str] | None = None,
         upto: int | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> int:
         """Catch up to the head of the log; returns the number of events projected.
 
@@ -371,6 +373,8 @@ class Projector:
                 continue
             position = page[-1].id
             done += len(page)
+            if progress is not None:
+                progress(len(page))
 
     def follow(
         self, *, poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False

@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from ledger.adapters import signing
+from ledger.domain.aggregates import contract_uuid, rejection_uuid, settlement_uuid, year_data_uuid
 from ledger.domain.errors import LedgerError
 
 GENESIS = "0" * 64
@@ -71,7 +73,7 @@ def seal_rows(
     rows = []
     previous_by_stream: dict[str, str] = {}
     previous = last_global
-    for event, nid in zip(events, ids):
+    for event, nid in zip(events, ids, strict=True):  # one notification id per event
         oid = _id(event.originator_id)
         if oid not in previous_by_stream:
             previous_by_stream[oid] = last_of_stream(oid) or GENESIS
@@ -188,7 +190,6 @@ class StreamNames:
             self.rejection_keys[_id(event.originator_id).replace("-", "")] = state["key"]
 
     def describe(self, oid: str) -> dict[str, Any]:
-        from ledger.domain.aggregates import contract_uuid, rejection_uuid, settlement_uuid, year_data_uuid
 
         oid = oid.replace("-", "").lower()
         if self.recorded is not None:  # the read models name the contract (e.g. its first event was altered)
@@ -209,14 +210,15 @@ class StreamNames:
                 if settlement_uuid(cid, year).hex == oid:
                     return {"stream_kind": "settlement", "contract_id": cid, "year": year}
         key = self.rejection_keys.get(oid)
-        kind, cid, _ = self.claimed.get(oid, (None, None, None))
+        claim: tuple[str | None, str | None, int | None] = self.claimed.get(oid, (None, None, None))
+        kind, claimed_cid = claim[0], claim[1]
         if key is not None and rejection_uuid(key).hex == oid:
-            return {"stream_kind": "rejection", "contract_id": cid, "year": None}
+            return {"stream_kind": "rejection", "contract_id": claimed_cid, "year": None}
         recorded = _recorded_kind(self.recorded, oid) if self.recorded is not None else None
         if recorded is not None:
             return {"stream_kind": recorded[0], "contract_id": recorded[1], "year": None}
         if kind == "access refusal":
-            return {"stream_kind": kind, "contract_id": cid, "year": None}
+            return {"stream_kind": kind, "contract_id": claimed_cid, "year": None}
         return {"stream_kind": None, "contract_id": None, "year": None}
 
     def text(self, oid: str) -> str:
@@ -249,12 +251,14 @@ def verify(
     public_key: Any = None,
     witnessed: Sequence[dict[str, Any]] = (),
     names: StreamNames | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Verification:
     """Recompute every seal from the stored events; stop at the first broken link.
 
     ``against`` (one digest) and ``witnessed`` (every digest a witness holds) are checked once the
     walk is done: each must be signed by ``public_key`` when one is given (else refused with its
-    code, before anything is read) and the log must still extend it."""
+    code, before anything is read) and the log must still extend it. ``progress(n)`` is told of
+    every event checked (a progress bar's advance)."""
     digests = ([against] if against is not None else []) + list(witnessed)
     if public_key is not None:
         for one in digests:
@@ -354,6 +358,8 @@ def verify(
         previous = gh
         streams[oid] = (sh, event.originator_version)
         checked += 1
+        if progress is not None:
+            progress(1)
         position = event.id
         if event.id in wanted or checked == 1:
             hashes_at[event.id] = gh
@@ -441,7 +447,6 @@ def signed_bytes(digest: dict[str, Any]) -> bytes:
 
 def check_signature(digest: dict[str, Any], public_key: Any) -> None:
     """Refuse (raise, with its own code) a digest that is not signed by ``public_key``."""
-    from ledger.adapters.signing import check, key_id
 
     signature = digest.get("signature")
     where = f"the digest of #{digest.get('position')} issued {digest.get('issued_at')}"
@@ -452,13 +457,13 @@ def check_signature(digest: dict[str, Any], public_key: Any) -> None:
         )
     if "ledger_id" not in digest:
         raise LedgerError(f"{where} has no ledger_id; it cannot have been signed", code="digest_unsigned")
-    if signature["key_id"] != key_id(public_key):
+    if signature["key_id"] != signing.key_id(public_key):
         raise LedgerError(
             f"{where} was signed with key {signature['key_id']}, not with the given public key "
-            f"({key_id(public_key)})",
+            f"({signing.key_id(public_key)})",
             code="digest_wrong_key",
         )
-    if not check(public_key, signature["value"], signed_bytes(digest)):
+    if not signing.check(public_key, signature["value"], signed_bytes(digest)):
         raise LedgerError(
             f"{where}: its signature does not match its content (altered or forged)",
             code="digest_signature_invalid",
@@ -469,12 +474,13 @@ def digest(app: Any, signer: Any = None) -> dict[str, Any]:
     """A checkpoint of the log: ledger id, position, chain head and time, signed when ``signer`` is given."""
     head = app.recorder.last_seal()
     first = app.recorder.select_seals(0, 1)
-    for where, row in (
+    seals: tuple[tuple[str, Any], ...] = (
         ("last", (head[0], "", 0, GENESIS, head[1]) if head else None),
         ("first", first[0] if first else None),
-    ):
+    )
+    for where, row in seals:
         problem = seal_problem(row) if row is not None else None
-        if problem:
+        if problem and row is not None:
             raise LedgerError(
                 f"the log's {where} seal (#{row[0]}) is malformed: {problem}; run `obc-ledger verify`",
                 code="malformed_seal",
@@ -487,12 +493,10 @@ def digest(app: Any, signer: Any = None) -> dict[str, Any]:
         "issued_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     if signer is not None:
-        from ledger.adapters.signing import ALG, signature_text
-
         out["signature"] = {
-            "algorithm": ALG,
+            "algorithm": signing.ALG,
             "key_id": signer.key_id,
-            "value": signature_text(signer.sign(signed_bytes(out))),
+            "value": signing.signature_text(signer.sign(signed_bytes(out))),
         }
     return out
 

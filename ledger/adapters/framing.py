@@ -112,6 +112,7 @@ def text_lines(lines: Iterable[str], limit: int | None = None) -> Iterator[Line]
         text = text.rstrip("\r\n")
         if not text.strip():
             continue
+        body: bytes | None
         try:
             body = text.encode("utf-8")
         except UnicodeEncodeError:

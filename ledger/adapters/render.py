@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from ledger.adapters.tables import table
 from ledger.domain.ids import printable
 from ledger.domain.numbers import fmt
 
@@ -120,12 +121,14 @@ def render_statement(s: Mapping[str, Any]) -> str:
 def render_rejections(rows: Sequence[Mapping[str, Any]]) -> str:
     if not rows:
         return "no rejected records"
-    lines = []
-    for r in rows:
-        where = f"{r['source']}:{r['line']}" if r["line"] is not None else r["source"]
-        field = f" {r['field']}:" if r["field"] else ""
-        lines.append(
-            printable(f"{where}  {r['code']}:{field} {r['message']}")
-        )  # nothing raw reaches a terminal
-    lines.append(f"{len(rows)} rejected record(s)")
-    return "\n".join(lines)
+    shown = [
+        {  # nothing raw a sender wrote reaches a terminal
+            "where": printable(f"{r['source']}:{r['line']}" if r["line"] is not None else str(r["source"])),
+            "code": printable(r["code"]),
+            "field": printable(r["field"]) if r["field"] else None,
+            "message": printable(r["message"]),
+        }
+        for r in rows
+    ]
+    columns = [("where", "source:line"), ("code", "code"), ("field", "field"), ("message", "reason")]
+    return table(columns, shown) + f"\n{len(rows)} rejected record(s)"

@@ -21,8 +21,12 @@ rebuild). Workers then run with ``CREATE_TABLE=no`` (they hold no DDL rights).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import psycopg
+
+from ledger.adapters.config import persistence_env
 from ledger.domain.errors import LedgerError
 
 ROLES = ("obc_owner", "obc_writer", "obc_projector", "obc_reader")
@@ -94,37 +98,35 @@ SECURITY DEFINER SET search_path = {s}, pg_temp AS $$
     return out
 
 
-def init_roles(url: str, *, execute: bool = True) -> list[str]:
-    """Create the event tables and read models (as the connecting administrator), then the roles, grants,
-    trigger and policies; returns the SQL run (or, with ``execute=False``, the SQL to run)."""
+def init_roles(
+    url: str,
+    *,
+    read_models: list[str],
+    party_tables: list[str],
+    create_tables: Callable[[], None],
+    execute: bool = True,
+) -> list[str]:
+    """Create the event tables and read models (``create_tables``, as the connecting administrator), then
+    the roles, grants, trigger and policies; returns the SQL run (or, with ``execute=False``, the SQL to run).
+
+    ``read_models`` (every read-model table) and ``party_tables`` (those row-level security limits to a
+    party's contracts) come from the wiring (``ledger.bootstrap``), which knows the projections' schema.
+    """
     if not url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
         raise LedgerError(
             "db init --roles is for PostgreSQL; SQLite has no roles (protect its file instead)",
             code="invalid_db_url",
         )
-    from ledger.adapters.config import persistence_env
-    from ledger.usecases.application import Ledger
-    from projections import schema as t
-    from projections.bootstrap import Projections
-
     env = persistence_env(url)
     schema = env.get("POSTGRES_SCHEMA", "public")
-    sql = statements(
-        schema, [table.name for table in t.metadata.sorted_tables], [table.name for table in t.READ_MODELS]
-    )
+    sql = statements(schema, read_models, party_tables)
     if not execute:
         return sql
-    app = Ledger(env=dict(env, CREATE_TABLE="yes"))
-    projections = Projections(app, url.split("?", 1)[0])
-    projections.projector.create_tables()
-    projections.engine.dispose()
-    import psycopg
-
+    create_tables()
     plain = "postgresql://" + url.split("://", 1)[1].split("?", 1)[0]
     with psycopg.connect(plain, autocommit=True) as conn:
         for statement in sql:
-            conn.execute(statement)  # type: ignore[arg-type]
-    app.close()
+            conn.execute(statement)
     return sql
 
 

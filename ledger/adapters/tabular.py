@@ -269,7 +269,7 @@ def read_xlsx(path: Path, limit: int | None = None) -> Iterator[Line]:
     """Rows of every sheet with a header row; a sheet named submissions, cost_reports or
     population gives its rows that type when they have no ``type`` column. Row numbers are
     the sheet's; the source names the sheet (``file.xlsx#submissions``)."""
-    from openpyxl import load_workbook
+    from openpyxl import load_workbook  # openpyxl (~0.3 s to import) only when an xlsx is read
 
     limit = limit or max_line_bytes()
     check_xlsx(path)
@@ -392,6 +392,7 @@ def write_template_xlsx(
     """An xlsx template: one sheet per record kind with every cell formatted as text (so Excel
     keeps "2025-04" and "0.10" as written), lists to pick providers and measures from, and a
     reference sheet."""
+    # openpyxl (~0.3 s to import) only when an xlsx is written: CSV and JSON lines never need it
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.worksheet.datavalidation import DataValidation

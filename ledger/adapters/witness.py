@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ledger.adapters.audit import load_digest
 from ledger.domain.errors import LedgerError
@@ -22,11 +23,19 @@ DIGESTS_TOPIC = "ledger.digests"
 MAX_FILES = 100_000
 
 
-def publish(digest: dict[str, Any], target: str, bootstrap: str | None = None) -> str:
+class KafkaWitness(Protocol):
+    """A witness topic (consumers.witness.KafkaWitness, built by the wiring when --bootstrap is given)."""
+
+    def append(self, topic: str, key: bytes, text: str) -> None: ...
+
+    def messages(self, topic: str) -> Iterable[tuple[str, bytes]]: ...
+
+
+def publish(digest: dict[str, Any], target: str, kafka: KafkaWitness | None = None) -> str:
     """Append ``digest`` to the witness ``target`` (a directory, or ``kafka:TOPIC``); where it went."""
     text = json.dumps(digest, sort_keys=True)
     if target.startswith("kafka:"):
-        return _publish_kafka(digest, text, target[len("kafka:") :] or DIGESTS_TOPIC, bootstrap)
+        return _publish_kafka(digest, text, target[len("kafka:") :] or DIGESTS_TOPIC, kafka)
     directory = Path(target)
     directory.mkdir(parents=True, exist_ok=True)
     stamp = digest["issued_at"].replace(":", "").replace("-", "")
@@ -46,29 +55,21 @@ def publish(digest: dict[str, Any], target: str, bootstrap: str | None = None) -
     )
 
 
-def _publish_kafka(digest: dict[str, Any], text: str, topic: str, bootstrap: str | None) -> str:
-    if not bootstrap:
+def _publish_kafka(digest: dict[str, Any], text: str, topic: str, kafka: KafkaWitness | None) -> str:
+    if kafka is None:
         raise LedgerError(
             "publishing a digest to Kafka needs --bootstrap (or $OBC_LEDGER_BOOTSTRAP)",
             code="configuration_error",
         )
-    from consumers.kafka import ensure_topic, producer
-
-    ensure_topic(bootstrap, topic, partitions=1)
-    client = producer(bootstrap)
-    try:
-        client.send(topic, key=digest["ledger_id"].encode(), value=text.encode()).get(timeout=30)
-        client.flush()
-    finally:
-        client.close()
+    kafka.append(topic, digest["ledger_id"].encode(), text)
     return f"kafka:{topic}"
 
 
-def read(directory: str | Path, bootstrap: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+def read(directory: str | Path, kafka: KafkaWitness | None = None) -> list[tuple[str, dict[str, Any]]]:
     """Every digest a witness holds (a directory, or ``kafka:TOPIC``), each with its name (file, or
     ``topic:partition:offset``), in the order they were issued."""
     if str(directory).startswith("kafka:"):
-        return _sorted(_read_kafka(str(directory)[len("kafka:") :] or DIGESTS_TOPIC, bootstrap))
+        return _sorted(_read_kafka(str(directory)[len("kafka:") :] or DIGESTS_TOPIC, kafka))
     folder = Path(directory)
     if not folder.is_dir():
         raise LedgerError(f"witness {folder} is not a directory", code="file_not_found")
@@ -89,25 +90,19 @@ def _sorted(out: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, 
     return out
 
 
-def _read_kafka(topic: str, bootstrap: str | None) -> list[tuple[str, dict[str, Any]]]:
-    if not bootstrap:
+def _read_kafka(topic: str, kafka: KafkaWitness | None) -> list[tuple[str, dict[str, Any]]]:
+    if kafka is None:
         raise LedgerError(
             "reading a witness topic needs --bootstrap (or $OBC_LEDGER_BOOTSTRAP)", code="configuration_error"
         )
-    from kafka import TopicPartition
-
-    from consumers.kafka import ensure_topic, read_tail
-
     out = []
-    for partition in range(ensure_topic(bootstrap, topic, partitions=1, create=False)):
-        for message in read_tail(bootstrap, TopicPartition(topic, partition), 0):
-            name = f"{topic}:{partition}:{message.offset}"
-            try:
-                text = (message.value or b"").decode("utf-8")
-                out.append((name, load_digest(text if text.lstrip()[:1] == "{" else "{}")))
-            except (UnicodeDecodeError, LedgerError) as exc:
-                message_text = exc.message if isinstance(exc, LedgerError) else "not UTF-8 text"
-                raise LedgerError(f"{name}: {message_text}", code="invalid_digest") from None
+    for name, value in kafka.messages(topic):
+        try:
+            text = value.decode("utf-8")
+            out.append((name, load_digest(text if text.lstrip()[:1] == "{" else "{}")))
+        except (UnicodeDecodeError, LedgerError) as exc:
+            message_text = exc.message if isinstance(exc, LedgerError) else "not UTF-8 text"
+            raise LedgerError(f"{name}: {message_text}", code="invalid_digest") from None
     return out
 
 

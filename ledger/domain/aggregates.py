@@ -33,7 +33,6 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from ledger.domain import errors
-
 from ledger.domain.topics import keep_stored_topics
 
 NAMESPACE = UUID("6f1c2a8e-3b4d-5e6f-8a9b-0c1d2e3f4a5b")

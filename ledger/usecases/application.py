@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from decimal import Decimal
-from functools import cached_property
 from typing import Any, Protocol, TypeVar, cast
 
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
@@ -27,7 +26,6 @@ from ledger.domain.errors import InvalidCommand, NotFound
 from ledger.domain.periods import Calendar
 from ledger.domain.variations import ContractTerms, attach, from_stored
 from ledger.usecases.common import RETRIES, iso, utc_now
-from ledger.usecases.services import Services, services_for
 
 __all__ = ["RETRIES", "Ledger", "iso", "utc_now"]
 
@@ -171,90 +169,3 @@ class Ledger(Application):
             raise InvalidCommand(
                 f"year {year} is outside the contract term (1..{calendar.years})", code="year_outside_term"
             )
-
-    # --- compatibility: the CLI still calls these; removed when the CLI calls Services ---
-
-    @cached_property
-    def services(self) -> Services:
-        return services_for(self)
-
-    def authorize(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.access.authorize(*args, **kwargs)
-
-    def authorize_read(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.access.authorize_read(*args, **kwargs)
-
-    def readable(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.access.readable(*args, **kwargs)
-
-    def register_contract(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.registration.register_contract(*args, **kwargs)
-
-    def record_extension(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.registration.record_extension(*args, **kwargs)
-
-    def adjust_budget(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.registration.adjust_budget(*args, **kwargs)
-
-    def record_baseline(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.registration.record_baseline(*args, **kwargs)
-
-    def vary_contract(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.registration.vary_contract(*args, **kwargs)
-
-    def variations(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.registration.variations(*args, **kwargs)
-
-    def contract_terms(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.registration.contract_terms(*args, **kwargs)
-
-    def whatif(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.registration.whatif(*args, **kwargs)
-
-    def ingest_lines(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.ingest.ingest_lines(*args, **kwargs)
-
-    def ingest_stream(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.ingest.ingest_stream(*args, **kwargs)
-
-    def ingest_framed(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.ingest.ingest_framed(*args, **kwargs)
-
-    def check_lines(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.ingest.check_lines(*args, **kwargs)
-
-    def check_framed(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.ingest.check_framed(*args, **kwargs)
-
-    def ingest_session(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.ingest.ingest_session(*args, **kwargs)
-
-    def rejected(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.ingest.rejected(*args, **kwargs)
-
-    def pay(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.settlement.pay(*args, **kwargs)
-
-    def data_gaps(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.settlement.data_gaps(*args, **kwargs)
-
-    def close_year(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.settlement.close_year(*args, **kwargs)
-
-    def restate(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.settlement.restate(*args, **kwargs)
-
-    def restate_later_years(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.settlement.restate_later_years(*args, **kwargs)
-
-    def statement(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.settlement.statement(*args, **kwargs)
-
-    def raise_dispute(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.disputes.raise_dispute(*args, **kwargs)
-
-    def resolve_dispute(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.disputes.resolve_dispute(*args, **kwargs)
-
-    def disputes(self, *args: Any, **kwargs: Any) -> Any:
-        return self.services.disputes.disputes(*args, **kwargs)

@@ -41,6 +41,7 @@ from ledger.domain.signatures import (
     content_digest,
     parse_signature,
 )
+from ledger.usecases.access import Access
 
 if TYPE_CHECKING:
     from ledger.usecases.application import Ledger
@@ -178,7 +179,7 @@ class ProviderKeys:
 
         def attempt() -> dict[str, Any]:
             contract, definition = self.app.load_contract(contract_id)
-            self.app.authorize(actor, "register_provider_key", definition)
+            Access(self.app).authorize(actor, "register_provider_key", definition)
             if party not in definition.providers_ever:
                 raise NotFound(
                     f"{party!r} is not a provider party to {contract_id!r} "
@@ -204,7 +205,7 @@ class ProviderKeys:
 
         def attempt() -> dict[str, Any]:
             contract, definition = self.app.load_contract(contract_id)
-            self.app.authorize(actor, "revoke_provider_key", definition)
+            Access(self.app).authorize(actor, "revoke_provider_key", definition)
             held = contract.provider_keys_state().get(key_id)
             if held is None:
                 raise NotFound(f"no key {key_id!r} is registered for {contract_id!r}", code="unknown_key")
@@ -218,7 +219,7 @@ class ProviderKeys:
     def require(self, contract_id: str, required: bool, actor: str = "system") -> bool:
         def attempt() -> bool:
             contract, definition = self.app.load_contract(contract_id)
-            self.app.authorize(actor, "require_signatures", definition)
+            Access(self.app).authorize(actor, "require_signatures", definition)
             if bool(getattr(contract, "signatures_required", False)) != required:
                 contract.require_signatures(required=required, actor=actor)
                 self.app.save(contract)

@@ -4,6 +4,7 @@ variation with --restate (then closing the open years) decides."""
 import json
 from decimal import Decimal
 
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.support.cli import EXAMPLES, ROOT
 
@@ -92,7 +93,7 @@ def test_whatif_of_an_open_rate_card_year_equals_its_close(cli, sqlite_url):
 variation: {id: cv-1, contract_id: ldn-employ, effective_from_year: 1, reason: test}
 changes: {payment: {schedule: [{from_year: 1, core: "1.00", outcomes: "0.00"}]}}
 """
-    result = Ledger.from_url(sqlite_url).whatif("ldn-employ", card, (1, 2))
+    result = services_for(Ledger.from_url(sqlite_url)).registration.whatif("ldn-employ", card, (1, 2))
     closed = [cli.ok("close-year", "ldn-employ", str(y), "--json").json() for y in (1, 2)]
     assert [y["whatif"]["rate_card"] for y in result["years"]] == [c["rate_card"] for c in closed]
     assert [y["whatif"]["total"] for y in result["years"]] == ["6500.00", "5500.00"]

@@ -41,7 +41,9 @@ def test_several_processes_hammering_one_contract_apply_each_record_once(
         path = tmp_path / f"worker{worker}.jsonl"
         path.write_text("".join(json.dumps(_record(n)) + "\n" for n in chosen))
         files.append((path, set(chosen)))
-    Ledger.from_url(postgres_url).register_contract((EXAMPLES / "worked-example.yaml").read_text())
+    services_for(Ledger.from_url(postgres_url)).registration.register_contract(
+        (EXAMPLES / "worked-example.yaml").read_text()
+    )
 
     procs = [
         subprocess.Popen(

@@ -235,7 +235,7 @@ def test_a_hostile_corpus_through_consume_dead_letters_each_poison_message_and_a
     assert letters[where["a 700 KB id"]]["value_truncated"]
     assert letters[where["a 900 KB non-UTF-8 key on a bad record"]]["key_truncated"]
 
-    rejected = Counter(r["code"] for r in Ledger.from_url(cli.db_url).rejected())
+    rejected = Counter(r["code"] for r in services_for(Ledger.from_url(cli.db_url)).ingest.rejected())
     assert rejected == Counter(code for *_, code in POISON), "each one is kept in the ledger too"
 
     # the good neighbours, as a clean ingest of them: statements, payments, the contract list

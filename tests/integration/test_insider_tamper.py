@@ -252,7 +252,9 @@ def test_a_witness_catches_a_log_cut_back_and_grown_again(tmp_path, keys):
         insider.q("DELETE FROM event_hashes WHERE notification_id = ?", nid)
     insider.commit()
     del app
-    Ledger.from_url(url).record_baseline("beds-msk", "proms-improved", "0.5", "regrown")
+    services_for(Ledger.from_url(url)).registration.record_baseline(
+        "beds-msk", "proms-improved", "0.5", "regrown"
+    )
     code, report = _verify(url, "--witness", witness, "--public-key", public)
     assert code == 1 and report["witness_first_not_extended"]["kind"] in ("rewritten", "truncated")
 
@@ -327,7 +329,7 @@ def test_a_forged_snapshot_does_not_change_a_close_and_verify_names_its_contract
     [problem] = report["derived_state"]["problems"]
     assert problem["kind"] == "snapshot_forged" and problem["where"] == "contract beds-msk year 2"
     assert "latest_cost" in problem["fields"]
-    closed = Ledger.from_url(ledger_url).close_year("beds-msk", 2)
+    closed = services_for(Ledger.from_url(ledger_url)).settlement.close_year("beds-msk", 2)
     assert closed == EXPECTED[1]  # to the penny, as if no snapshot had been forged
 
 

@@ -18,7 +18,7 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 from kafka import KafkaConsumer, TopicPartition
 
-from consumers.codec import decode, use_registry
+from consumers.codec import Codec
 from consumers.consumer import LedgerConsumer
 from consumers.kafka import producer, read_tail
 from consumers.producer import encode_line
@@ -36,7 +36,6 @@ RECORDS = len(DATA.read_text().splitlines())  # 34: 33 records and one exact dup
 def registry():
     with RegistryServer() as server:
         yield server
-    use_registry(None)  # the in-process CLI set the codec's registry: later tests use the fixed ids
 
 
 @pytest.fixture
@@ -303,8 +302,9 @@ def test_decisions_published_with_a_registry_are_read_by_confluent_kafkas_avro_d
             values.append(deserialize(msg.value(), SerializationContext(decisions, MessageField.VALUE)))
     finally:
         reader.close()
+    registry_codec = Codec.for_registry(registry.url)  # what the CLI's --registry builds
     ours = [
-        decode(m.value, ("decision",))[1]
+        registry_codec.decode(m.value, ("decision",))[1]
         for p in range(3)
         for m in read_tail(kafka_broker.bootstrap, TopicPartition(decisions, p), 0)
     ]

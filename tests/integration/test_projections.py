@@ -207,7 +207,7 @@ def test_history_lists_every_settlement_event_with_the_data_it_used(sqlite_url, 
 
 def test_a_separate_projections_database_works_the_same(tmp_path):
     ledger_url = f"sqlite:///{tmp_path / 'events.db'}"
-    _example(ledger_url).close_year("beds-msk", 1)
+    services_for(_example(ledger_url)).settlement.close_year("beds-msk", 1)
     from tests.support.cli import Cli
 
     cli = Cli(ledger_url)

@@ -10,6 +10,7 @@ from consumers.dead_letters import decode_dead_letter, dlq_topic
 from consumers.kafka import producer
 from ledger.domain.aggregates import YearData, year_data_uuid
 from ledger.domain.signatures import KAFKA_HEADER
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from tests.integration.test_streaming import consume, read_topic
 from tests.support.cli import EXAMPLES
@@ -82,7 +83,8 @@ def test_signed_records_are_accepted_and_forged_or_unsigned_ones_dead_lettered_w
     }
     assert {d["record_id"] for d in letters} == {"s-9001", "s-9002", "s-9003"}
     assert all(
-        r["source"].startswith(f"kafka:{kafka_topic}:") for r in Ledger.from_url(sqlite_url).rejected()
+        r["source"].startswith(f"kafka:{kafka_topic}:")
+        for r in services_for(Ledger.from_url(sqlite_url)).ingest.rejected()
     )
 
     app = Ledger.from_url(sqlite_url)

@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 from kafka import KafkaAdminClient, TopicPartition
 
-from consumers.codec import decode, use_registry
+from consumers.codec import Codec, decode
 from consumers.consumer import LedgerConsumer, parse_assignment, tracking_name
 from consumers.dead_letters import decode_dead_letter, dlq_topic, parse_key
 from consumers.decisions import HEADER, ID_HEADER, DecisionPublisher
@@ -200,7 +200,6 @@ def test_a_providers_file_produced_then_consumed_gives_the_statements_of_ingest(
 def schema_registry():
     with RegistryServer() as server:
         yield server
-    use_registry(None)  # the in-process CLI set the codec's registry: later tests use the fixed ids
 
 
 def test_with_a_schema_registry_the_ids_on_the_wire_are_the_registrys(
@@ -243,7 +242,8 @@ def test_with_a_schema_registry_the_ids_on_the_wire_are_the_registrys(
     messages = read_topic(kafka_broker.bootstrap, decisions)
     assert len(messages) == published["published"]
     assert all(int.from_bytes(m.value[1:5], "big") in schema_registry.schemas for m in messages)
-    assert all(decode(m.value, ("decision",))[0].subject == "decision" for m in messages)
+    registry_codec = Codec.for_registry(schema_registry.url)  # what the CLI's --registry builds
+    assert all(registry_codec.decode(m.value, ("decision",))[0].subject == "decision" for m in messages)
 
     # a consumer not told about the registry cannot resolve its ids: dead letters, with the reason
     other = f"{kafka_topic}-no-registry"
@@ -596,7 +596,9 @@ def test_two_consumer_processes_in_one_group_share_the_partitions(
     contracts = contract_ids(9)
     ledger(postgres_url, contracts)
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
-    ledger(reference, contracts).ingest_lines(make_stream(12000, contracts, seed=3).lines, "reference")
+    services_for(ledger(reference, contracts)).ingest.ingest_lines(
+        make_stream(12000, contracts, seed=3).lines, "reference"
+    )
     stream = make_stream(12000, contracts, seed=3)
     expected = send(kafka_broker.bootstrap, kafka_topic, stream.messages())
 
@@ -725,7 +727,7 @@ def test_kill_9_of_the_consumer_at_random_points_then_restart_equals_one_clean_i
     contracts = contract_ids(12)
     stream = make_stream(50_000, contracts, seed=seed)
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
-    ledger(reference, contracts).ingest_lines(stream.lines, "reference.jsonl")
+    services_for(ledger(reference, contracts)).ingest.ingest_lines(stream.lines, "reference.jsonl")
     crash_url = f"sqlite:///{tmp_path / 'crash.db'}"
     app = ledger(crash_url, contracts)
     expected_dlq = send(kafka_broker.bootstrap, kafka_topic, stream.messages())

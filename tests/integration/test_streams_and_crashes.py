@@ -106,7 +106,9 @@ def test_kill_9_during_ingest_then_rerun_equals_one_clean_ingest(tmp_path, kill_
     clean_url = f"sqlite:///{tmp_path / 'clean.db'}"
     crash_url = f"sqlite:///{tmp_path / 'crash.db'}"
     for url in (clean_url, crash_url):
-        Ledger.from_url(url).register_contract((EXAMPLES / "worked-example.yaml").read_text())
+        services_for(Ledger.from_url(url)).registration.register_contract(
+            (EXAMPLES / "worked-example.yaml").read_text()
+        )
     clean = subprocess.run([OBC_LEDGER, "--db", clean_url, "ingest", data], capture_output=True)
     assert clean.returncode == 3, clean.stderr  # the two broken lines are refused (and kept)
 

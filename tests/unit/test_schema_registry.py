@@ -11,7 +11,7 @@ from fastavro import parse_schema, schemaless_writer
 
 import schemas
 from consumers import codec
-from consumers.codec import SerializationError, decode_record, encode_record, frame
+from consumers.codec import SerializationError, frame
 from consumers.dead_letters import DeadLetter, decode_dead_letter
 from deploy.servers import RegistryServer
 from ledger.domain.errors import LedgerError
@@ -33,9 +33,8 @@ SUBJECT = "uk.nhs.obc.ledger.Submission"
 @pytest.fixture
 def registry():
     with RegistryServer() as server:
-        codec.use_registry(server.url)
+        server.codec = codec.Codec.for_registry(server.url)  # what bootstrap builds for --registry URL
         yield server
-    codec.use_registry(None)
 
 
 def wire_id(data: bytes) -> int:
@@ -49,12 +48,12 @@ def body(schema: dict, value: dict) -> bytes:
 
 
 def test_records_are_framed_with_the_registrys_id_and_read_back(registry):
-    key, value = encode_record(SUBMISSION)
+    key, value = registry.codec.encode_record(SUBMISSION)
     assert key == b"oxon-mh"
     assert wire_id(value) == 101 and registry.subjects == {SUBJECT: [101]}
     assert json.loads(registry.schemas[101]) == schemas.raw("submission", 2)
-    assert decode_record(value) == SUBMISSION
-    encode_record(SUBMISSION)
+    assert registry.codec.decode_record(value) == SUBMISSION
+    registry.codec.encode_record(SUBMISSION)
     assert [r for r in registry.requests if r[0] == "POST"] == [("POST", f"/subjects/{SUBJECT}/versions")], (
         "registered once per process"
     )
@@ -66,7 +65,7 @@ def test_a_v1_message_registered_by_another_producer_is_read_by_the_v2_reader(re
     other_id = registry.register(SUBJECT, json.dumps(v1))
     fields = {f["name"] for f in v1["fields"]}
     value = {k: v for k, v in codec.to_avro(SUBMISSION)[1].items() if k in fields}
-    record = decode_record(frame(other_id, body(v1, value)))
+    record = registry.codec.decode_record(frame(other_id, body(v1, value)))
     assert record["submission_id"] == "s-0001" and record["numerator"] == "412"
     assert ("GET", f"/schemas/ids/{other_id}") in registry.requests
 
@@ -76,7 +75,7 @@ def test_a_provider_version_the_ledger_lacks_is_resolved_to_its_newest_reader(re
     newer["fields"].append({"name": "source_system", "type": ["null", "string"], "default": None})
     newer_id = registry.register(SUBJECT, json.dumps(newer))
     value = codec.to_avro(SUBMISSION)[1] | {"source_system": "EPR-7"}
-    record = decode_record(frame(newer_id, body(newer, value)))
+    record = registry.codec.decode_record(frame(newer_id, body(newer, value)))
     assert record["indicator_id"] == "care-plans-reviewed" and "source_system" not in record
 
     broken = copy.deepcopy(newer)
@@ -84,13 +83,13 @@ def test_a_provider_version_the_ledger_lacks_is_resolved_to_its_newest_reader(re
     broken_id = registry.register(SUBJECT, json.dumps(broken))
     value = {k: v for k, v in value.items() if k != "provider_id"}
     with pytest.raises(SerializationError) as caught:
-        decode_record(frame(broken_id, body(broken, value)))
+        registry.codec.decode_record(frame(broken_id, body(broken, value)))
     assert caught.value.code == "undecodable" and f"registry id {broken_id}" in caught.value.message
 
 
 def test_ids_the_registry_does_not_know_or_records_the_ledger_does_not_read_are_dead_letters(registry):
     with pytest.raises(SerializationError) as caught:
-        decode_record(frame(999, b"\x00"))
+        registry.codec.decode_record(frame(999, b"\x00"))
     assert caught.value.code == "unknown_schema_id" and "999" in caught.value.message
     alien = {
         "type": "record",
@@ -100,7 +99,7 @@ def test_ids_the_registry_does_not_know_or_records_the_ledger_does_not_read_are_
     }
     alien_id = registry.register("acme.Invoice", json.dumps(alien))
     with pytest.raises(SerializationError) as caught:
-        decode_record(frame(alien_id, body(alien, {"n": 1})))
+        registry.codec.decode_record(frame(alien_id, body(alien, {"n": 1})))
     assert caught.value.code == "unknown_schema_id" and "acme.Invoice" in caught.value.message
 
 
@@ -115,19 +114,19 @@ def test_dead_letters_use_registry_ids_too(registry):
         field=None,
         message="too short",
     )
-    data = letter.encode()
+    data = letter.encode(registry.codec)
     assert wire_id(data) >= 101 and "uk.nhs.obc.ledger.DeadLetter" in registry.subjects
-    decoded = decode_dead_letter(data)
+    decoded = decode_dead_letter(data, registry.codec)
     assert (decoded["offset"], decoded["value"], decoded["code"]) == (17, b"\x07junk", "truncated")
 
 
 def test_an_unreachable_registry_is_an_error_not_a_dead_letter(registry):
     registry.failing = True
     with pytest.raises(RegistryUnavailable) as caught:
-        decode_record(frame(150, b"\x00"))
+        registry.codec.decode_record(frame(150, b"\x00"))
     assert "did not answer GET /schemas/ids/150" in caught.value.message
     with pytest.raises(RegistryUnavailable):
-        encode_record(SUBMISSION)
+        registry.codec.encode_record(SUBMISSION)
 
 
 def test_credentials_in_the_url_are_sent_as_basic_auth_and_never_shown():
@@ -183,12 +182,11 @@ def test_confluent_kafkas_serializer_registers_under_record_names_and_its_deseri
         assert any(q.get("normalize") == ["False"] for m, p, q in server.queries if m == "POST"), (
             "answered with its query string"
         )
-        codec.use_registry(server.url)
-        try:
-            assert decode_record(data) == SUBMISSION, "the ledger reads what the stock serializer wrote"
-            ours = encode_record(SUBMISSION)[1]
-        finally:
-            codec.use_registry(None)
+        ledger_codec = codec.Codec.for_registry(server.url)
+        assert ledger_codec.decode_record(data) == SUBMISSION, (
+            "the ledger reads what the stock serializer wrote"
+        )
+        ours = ledger_codec.encode_record(SUBMISSION)[1]
         assert wire_id(ours) == wire_id(data), "one schema, one id, whoever registered it"
         read = AvroDeserializer(stock_client(server))(
             ours, SerializationContext("ledger.records", MessageField.VALUE)

@@ -20,10 +20,14 @@ from typing import Any
 
 from ledger.adapters.render import render_rejections, render_statement
 from ledger.adapters.yamlio import load_yaml
+from ledger.bootstrap import bootstrap
 from ledger.demo.generate import generate_tagged_records, write_jsonl
 from ledger.demo.loader import DEMO_CONTRACTS
+from ledger.demo.outcomes import employment_claims, ortho_costs, prom_episodes
 from ledger.domain.errors import LedgerError
 from ledger.domain.variations import year_terms
+from ledger.entrypoints.cli.commands.settle import whatif_text
+from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 
 DEMO_YEARS = {"oxon-mh": 7, "cheshire-amh": 5}  # oxon-mh runs its five years plus the two-year extension
@@ -53,6 +57,7 @@ def _sent(
             continue
         if (
             record.get("type") == "submission"
+            and measure is not None
             and registered.measure(measure) is not None
             and terms.measure(measure) is None
         ):
@@ -127,14 +132,15 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     url = _fresh_database(db, out)
-    app = Ledger.from_url(url)
+    world = bootstrap(url)
+    app, services = world.ledger, world.services
     log: list[str] = []
     results: dict[str, Any] = {"database": url, "contracts": {}}
     for name in DEMO_CONTRACTS:
         text = resources.files("ledger.demo").joinpath(f"{name}.yaml").read_text(encoding="utf-8")
         document = load_yaml(text)
         actor = f"commissioner:{document['contract']['commissioner']['id']}"
-        definition, _ = app.register_contract(text, actor=actor)
+        definition, _ = services.registration.register_contract(text, actor=actor)
         years = DEMO_YEARS[name]
         tagged = generate_tagged_records(document, years)
         write_jsonl((t.record for t in tagged), out / f"{definition.id}.jsonl")
@@ -143,11 +149,11 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
         counts = {"accepted": 0, "duplicates": 0, "rejected": 0, "true_ups": 0}
         for year in range(1, years + 1):
             if year == definition.years + 1:
-                app.record_extension(definition.id, actor=actor)
+                services.registration.record_extension(definition.id, actor=actor)
                 log.append(f"{definition.id}: extension recorded (years {definition.years + 1}-{years})")
             variation = DEMO_VARIATIONS.get(name, {}).get(year)
             if variation is not None:
-                varied = app.vary_contract(
+                varied = services.registration.vary_contract(
                     definition.id,
                     resources.files("ledger.demo").joinpath(f"{variation}.yaml").read_text(encoding="utf-8"),
                     actor=actor,
@@ -162,13 +168,13 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
                 [t.record for t in on_time if t.year == year or (year == 1 and t.year == 0)],
                 year,
             )
-            report = app.ingest_lines(batch, f"{definition.id}-year{year}.jsonl", actor="system")
+            report = services.ingest.ingest_lines(batch, f"{definition.id}-year{year}.jsonl", actor="system")
             counts["accepted"] += report.accepted
             counts["duplicates"] += report.duplicates
             counts["rejected"] += report.rejected
             last_period = definition.calendar(True).periods(year)[-1].label
-            app.pay(definition.id, last_period, actor=actor)
-            app.close_year(definition.id, year, actor=actor)
+            services.settlement.pay(definition.id, last_period, actor=actor)
+            services.settlement.close_year(definition.id, year, actor=actor)
         late_sent = [
             line
             for y in sorted({t.year for t in late})
@@ -176,19 +182,19 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
                 app, definition.id, [t.record for t in late if t.year == y], max(y, 1), added=False
             )
         ]
-        report = app.ingest_lines(late_sent, f"{definition.id}-late.jsonl", actor="system")
+        report = services.ingest.ingest_lines(late_sent, f"{definition.id}-late.jsonl", actor="system")
         counts["accepted"] += report.accepted
         counts["duplicates"] += report.duplicates
         counts["rejected"] += report.rejected
         for (_, year), n in sorted(report.late.items()):
-            true_up = app.restate(definition.id, year, actor=actor)
+            true_up = services.settlement.restate(definition.id, year, actor=actor)
             if true_up:
                 counts["true_ups"] += 1
                 log.append(
                     f"{definition.id} year {year}: {n} late record(s) -> true-up {true_up['amount']} "
                     f"({true_up['reason']})"
                 )
-        statements = [app.statement(definition.id, y) for y in range(1, years + 1)]
+        statements = [services.settlement.statement(definition.id, y) for y in range(1, years + 1)]
         results["contracts"][definition.id] = {
             "name": definition.name,
             "records": len(tagged),
@@ -196,7 +202,7 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
             "statements": statements,
         }
     _outcome_contracts(app, out, log, results)
-    results["rejected"] = app.rejected()
+    results["rejected"] = services.ingest.rejected()
     results["seconds"] = round(time.perf_counter() - started, 2)  # float-ok: elapsed time, not money
     if as_json:
         print(json.dumps(results, indent=2))
@@ -206,19 +212,20 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
 
 
 def _outcome_contracts(app: Ledger, out: Path, log: list[str], results: dict[str, Any]) -> None:
+    services = services_for(app)
     """The third demo: an employment-support rate card (§8) and an orthopaedic health-gain component (§9),
     each year closed after its data; a late claim restated; one what-if (the shadow settlement of the
     orthopaedic contract's year 1 on year 2's schedule and risk share)."""
-    from ledger.demo.outcomes import employment_claims, ortho_costs, prom_episodes
-
     claims, late = employment_claims()
     streams = {"ldn-employ": claims, "beds-ortho": prom_episodes() + ortho_costs()}
     for cid, records in streams.items():
         text = resources.files("ledger.demo").joinpath(f"{cid}.yaml").read_text(encoding="utf-8")
         actor = f"commissioner:{load_yaml(text)['contract']['commissioner']['id']}"
-        definition, _ = app.register_contract(text, actor=actor)
+        definition, _ = services.registration.register_contract(text, actor=actor)
         write_jsonl(records + (late if cid == "ldn-employ" else []), out / f"{cid}.jsonl")
-        report = app.ingest_lines([json.dumps(r) for r in records], f"{cid}.jsonl", actor="system")
+        report = services.ingest.ingest_lines(
+            [json.dumps(r) for r in records], f"{cid}.jsonl", actor="system"
+        )
         counts = {
             "accepted": report.accepted,
             "duplicates": report.duplicates,
@@ -227,14 +234,16 @@ def _outcome_contracts(app: Ledger, out: Path, log: list[str], results: dict[str
         }
         calendar = definition.calendar()
         for year in range(1, definition.years + 1):
-            app.pay(cid, calendar.periods(year)[-1].label, actor=actor)
-            app.close_year(cid, year, actor=actor)
+            services.settlement.pay(cid, calendar.periods(year)[-1].label, actor=actor)
+            services.settlement.close_year(cid, year, actor=actor)
         if cid == "ldn-employ":
-            report = app.ingest_lines([json.dumps(r) for r in late], f"{cid}-late.jsonl", actor="system")
+            report = services.ingest.ingest_lines(
+                [json.dumps(r) for r in late], f"{cid}-late.jsonl", actor="system"
+            )
             counts["accepted"] += report.accepted
             first = min(y for _, y in report.late)
-            true_up = app.restate(cid, first, actor=actor)
-            later = app.restate_later_years(cid, first, actor=actor)
+            true_up = services.settlement.restate(cid, first, actor=actor)
+            later = services.settlement.restate_later_years(cid, first, actor=actor)
             for year, t in [(first, true_up), *((y["year"], y["true_up"]) for y in later)]:
                 if t:
                     counts["true_ups"] += 1
@@ -243,9 +252,9 @@ def _outcome_contracts(app: Ledger, out: Path, log: list[str], results: dict[str
             "name": definition.name,
             "records": len(records) + len(late if cid == "ldn-employ" else []),
             **counts,
-            "statements": [app.statement(cid, y) for y in range(1, definition.years + 1)],
+            "statements": [services.settlement.statement(cid, y) for y in range(1, definition.years + 1)],
         }
-    results["whatif"] = app.whatif("beds-ortho", None, (1, 1), schedule_of_year=2)
+    results["whatif"] = services.registration.whatif("beds-ortho", None, (1, 1), schedule_of_year=2)
 
 
 def _print_report(results: dict[str, Any], log: list[str], out: Path) -> None:
@@ -280,8 +289,6 @@ def _print_report(results: dict[str, Any], log: list[str], out: Path) -> None:
         print(f"\n-- full statement: {cid} year {closed[-1]['year']}\n")
         print(render_statement(closed[-1]))
     if results.get("whatif"):
-        from ledger.entrypoints.cli.main import whatif_text
-
         print(
             "\n-- what-if (nothing recorded): beds-ortho year 1 settled on year 2's schedule and risk share\n"
         )

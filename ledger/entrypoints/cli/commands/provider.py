@@ -13,26 +13,30 @@ Thin: each parses, calls :mod:`ledger.usecases.signatures`, prints.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ledger.adapters.signing import load_signer, signature_text
+from ledger.adapters.tabular import row_record
 from ledger.domain.errors import LedgerError
+from ledger.domain.records import RecordRefused, parse_json_line
+from ledger.domain.signatures import SIGNATURE_FIELD, canonical_bytes_of, signature_value
+from ledger.entrypoints.cli.common import emit
+from ledger.entrypoints.cli.context import Context, Handler
+from ledger.entrypoints.cli.errors import EXIT_ERROR, EXIT_REFUSED
+from ledger.usecases.signatures import ProviderKeys
 
 
-def add_parsers(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> None:
-    """The ``provider`` command group on the ``obc-ledger`` parser (``command`` adds the global options)."""
-    from ledger.entrypoints.cli.main import _Parser
-
-    provider = sub.add_parser(
-        "provider", help="provider keys and signed submissions (non-repudiation)", parents=[]
-    )
-    psub = provider.add_subparsers(dest="provider_command", metavar="ACTION", parser_class=_Parser)
+def provider(parser: argparse.ArgumentParser, command: Callable[..., argparse.ArgumentParser]) -> Handler:
+    """The ``provider`` command group (``command`` adds an action with the global options)."""
+    psub = parser.add_subparsers(dest="provider_command", metavar="ACTION")
     psub.required = True
     key = psub.add_parser("key", help="register, list and revoke providers' Ed25519 public keys")
-    ksub = key.add_subparsers(dest="key_command", metavar="ACTION", parser_class=_Parser)
+    ksub = key.add_subparsers(dest="key_command", metavar="ACTION")
     ksub.required = True
     p = command(
         "add",
@@ -75,18 +79,16 @@ def add_parsers(sub: Any, command: Callable[..., argparse.ArgumentParser]) -> No
     p.add_argument("contract_id")
     p.add_argument("--year", type=int)
     p.add_argument("--record", dest="record_id", metavar="ID", help="only this record id")
+    return cmd_provider
 
 
-def cmd_provider(args: argparse.Namespace) -> int:
-    from ledger.entrypoints.cli.main import EXIT_ERROR, _actor, _emit, _open
-    from ledger.usecases.signatures import ProviderKeys
-
+def cmd_provider(args: argparse.Namespace, ctx: Context) -> int:
     action = args.provider_command
     if action == "sign":
         return _sign(args)
-    app = _open(args)
+    app = ctx.ledger
     keys = ProviderKeys(app)
-    actor = _actor(args)
+    actor = ctx.actor
     if action == "key":
         if args.key_command == "add":
             try:
@@ -96,7 +98,7 @@ def cmd_provider(args: argparse.Namespace) -> int:
                     f"cannot read {args.public_key}: {exc.strerror}", code="key_unreadable"
                 ) from None
             row = keys.add(args.contract_id, args.party, pem, actor=actor)
-            _emit(
+            emit(
                 args,
                 row,
                 lambda: (
@@ -107,16 +109,16 @@ def cmd_provider(args: argparse.Namespace) -> int:
             )
         elif args.key_command == "list":
             if actor != "system":
-                app.authorize_read(actor, args.contract_id)
+                ctx.services.access.authorize_read(actor, args.contract_id)
             data = keys.list(args.contract_id)
-            _emit(args, data, lambda: _render_keys(data))
+            emit(args, data, lambda: _render_keys(data))
         else:
             row = keys.revoke(args.contract_id, args.key_id, args.reason or "revoked", actor=actor)
-            _emit(args, row, lambda: f"key {row['key_id']} ({row['party']}) revoked at {row['revoked_at']}")
+            emit(args, row, lambda: f"key {row['key_id']} ({row['party']}) revoked at {row['revoked_at']}")
         return 0
     if action == "require-signatures":
         required = keys.require(args.contract_id, not args.signatures_off, actor=actor)
-        _emit(
+        emit(
             args,
             {"contract_id": args.contract_id, "require_signatures": required},
             lambda: (
@@ -130,9 +132,9 @@ def cmd_provider(args: argparse.Namespace) -> int:
         )
         return 0
     if actor != "system":
-        app.authorize_read(actor, args.contract_id)
+        ctx.services.access.authorize_read(actor, args.contract_id)
     proof = keys.proofs(args.contract_id, year=args.year, record_id=args.record_id)
-    _emit(args, proof, lambda: _render_proof(proof))
+    emit(args, proof, lambda: _render_proof(proof))
     return EXIT_ERROR if proof["failed"] else 0
 
 
@@ -165,10 +167,6 @@ def _render_proof(proof: dict[str, Any]) -> str:
 
 def _sign(args: argparse.Namespace) -> int:
     """Add a ``signature`` field to every record line; a line that is not a record is copied unsigned."""
-    from ledger.adapters.signing import load_signer, signature_text
-    from ledger.domain.records import RecordRefused, parse_json_line
-    from ledger.domain.signatures import SIGNATURE_FIELD, canonical_bytes_of, signature_value
-    from ledger.entrypoints.cli.main import EXIT_REFUSED
 
     signer = load_signer(args.record_sign_key)
     if str(args.file).lower().endswith(".csv"):
@@ -217,13 +215,6 @@ def _sign(args: argparse.Namespace) -> int:
 
 def _sign_csv(args: argparse.Namespace, signer: Any) -> int:
     """The same for a CSV upload: a ``signature`` column (added, or filled in) on every record row."""
-    import csv
-
-    from ledger.adapters.signing import signature_text
-    from ledger.adapters.tabular import row_record
-    from ledger.domain.records import RecordRefused
-    from ledger.domain.signatures import SIGNATURE_FIELD, canonical_bytes_of, signature_value
-    from ledger.entrypoints.cli.main import EXIT_REFUSED
 
     try:
         with open(args.file, encoding="utf-8-sig", newline="") as handle:
@@ -260,6 +251,3 @@ def _sign_csv(args: argparse.Namespace, signer: Any) -> int:
             out.close()
     print(f"signed {signed} row(s) with key {signer.key_id}; {unsigned} not signed", file=sys.stderr)
     return EXIT_REFUSED if unsigned else 0
-
-
-COMMANDS = {"provider": cmd_provider}

@@ -1,35 +1,43 @@
-"""The auditor's read-side commands: explain, costs, reconcile, report.
+"""The auditor's read-side commands: explain, costs, reconcile, payments, accruals (report: report.py).
 
-Registered on the ``obc-ledger`` parser by :func:`add_view_commands`; each is
-thin: read the (caught-up) read models, assemble in ``projections``, print.
+Each is thin: read the (caught-up) read models, assemble in ``projections``, print.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ledger.adapters.tables import money, table
+from ledger.entrypoints.cli.common import emit, examples, to_stderr
+from ledger.entrypoints.cli.context import Context, Handler
+from ledger.entrypoints.cli.errors import EXIT_ERROR
+from projections import accruals as accruals_view
+from projections import costs as costs_view
+from projections import explain as explain_view
+from projections import facts
+from projections import reconcile as reconcile_view
+from projections.reconcile import EXIT_NOT_RECONCILED, InvalidRegister
+from projections.schedule import COLUMNS, read_any_register, resolve, schedule_lines, to_csv, write_xlsx
 
-def add_view_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
-    p = command(
-        "explain", "why a year's figures are what they are: submissions, thresholds, scores, risk share"
-    )
+
+def explain(p: argparse.ArgumentParser, command: Any) -> Handler:
     p.add_argument("contract_id")
     p.add_argument("--year", type=int, required=True)
     p.add_argument("--indicator", metavar="K", help="only this indicator (or sub-indicator)")
-    p = command("costs", "open book: cost reports by provider, period and case; budget vs cost variance")
+    return cmd_explain
+
+
+def costs(p: argparse.ArgumentParser, command: Any) -> Handler:
     p.add_argument("contract_id")
     p.add_argument("--year", type=int, required=True)
-    p = command(
-        "reconcile",
-        "compare a year with its baselines, budget and historical spend, and a payment "
-        "register (exit 3 when anything does not reconcile)",
-    )
+    return cmd_costs
+
+
+def reconcile(p: argparse.ArgumentParser, command: Any) -> Handler:
     p.add_argument("contract_id")
     p.add_argument("--year", type=int, required=True)
     p.add_argument(
@@ -40,11 +48,10 @@ def add_view_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         "`payments --csv` writes), or amount with the ledger's payment_id as a reference, or amount "
         "with a due_date/payment_date and party or supplier_code",
     )
-    p = command(
-        "payments",
-        "every payment decided, one line per payment and party: payment id, deciding event, "
-        "finance codes, kind, period, due date, financial year, amount, currency",
-    )
+    return cmd_reconcile
+
+
+def payments(p: argparse.ArgumentParser, command: Any) -> Handler:
     p.add_argument("contract_id", help="the contract's id (as registered)")
     p.add_argument("--year", type=int, help="only this contract year (default: every year of the term)")
     out = p.add_mutually_exclusive_group()
@@ -60,19 +67,17 @@ def add_view_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         metavar="FILE.xlsx",
         help="an xlsx workbook: the schedule, and totals per year and party (money as numbers, #,##0.00)",
     )
-    _examples(
+    examples(
         p,
         "obc-ledger payments beds-msk --year 2",
         "obc-ledger payments beds-msk --csv > schedule.csv",
         "obc-ledger payments beds-msk --xlsx schedule.xlsx",
         "obc-ledger payments beds-msk --json",
     )
-    p = command(
-        "accruals",
-        "year-end accruals for a financial year (April to March), per contract and party: "
-        "what was decided and when, what is decided but not yet due, provisional year-close "
-        "amounts for open contract years",
-    )
+    return cmd_payments
+
+
+def accruals(p: argparse.ArgumentParser, command: Any) -> Handler:
     p.add_argument(
         "--financial-year",
         dest="financial_year",
@@ -92,62 +97,24 @@ def add_view_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
         metavar="FILE.xlsx",
         help="an xlsx workbook: totals per contract and party, and every line with its basis",
     )
-    _examples(
+    examples(
         p,
         "obc-ledger accruals --financial-year 2026/27",
         "obc-ledger accruals --financial-year 2027/28 --json",
         "obc-ledger accruals --financial-year 2027/28 --contract beds-msk --xlsx accruals.xlsx",
     )
-    p = command(
-        "report", "write the auditor's report: a self-contained HTML page with charts (and a PDF of it)"
-    )
-    p.add_argument("contract_id", help="the contract's id (as registered)")
-    p.add_argument("--year", type=int, help="only this contract year (default: every year of the term)")
-    p.add_argument(
-        "--out", type=Path, required=True, metavar="FILE.html", help="where to write the HTML page"
-    )
-    p.add_argument(
-        "--pdf",
-        type=Path,
-        metavar="FILE.pdf",
-        help="also print the page to A4 PDF through headless Chromium ($OBC_LEDGER_CHROMIUM or chromium)",
-    )
-    p.add_argument(
-        "--digest", metavar="TEXT", help="a signed log digest to print in the verification section, as given"
-    )
-    p.add_argument(
-        "--as-of",
-        dest="as_of",
-        metavar="TIMESTAMP",
-        help="the report as the ledger stood then: only events recorded up to that instant",
-    )
-    _examples(
-        p,
-        "obc-ledger report beds-msk --out report.html",
-        "obc-ledger report beds-msk --out report.html --pdf report.pdf",
-    )
+    return cmd_accruals
 
 
-def _examples(p: argparse.ArgumentParser, *lines: str) -> None:
-    p.formatter_class = argparse.RawDescriptionHelpFormatter
-    p.epilog = "examples:\n" + "\n".join(f"  {line}" for line in lines)
-
-
-def cmd_explain(args: argparse.Namespace) -> int:
-    from ledger.entrypoints.cli.main import _emit, _read
-    from projections.explain import explain, render
-
-    data = explain(_read(args), args.contract_id, args.year, args.indicator)
-    _emit(args, data, lambda: render(data))
+def cmd_explain(args: argparse.Namespace, ctx: Context) -> int:
+    data = explain_view.explain(ctx.read(), args.contract_id, args.year, args.indicator)
+    emit(args, data, lambda: explain_view.render(data))
     return 0
 
 
-def cmd_costs(args: argparse.Namespace) -> int:
-    from ledger.entrypoints.cli.main import _emit, _read
-    from projections.costs import costs, render
-
-    data = costs(_read(args), args.contract_id, args.year)
-    _emit(args, data, lambda: render(data))
+def cmd_costs(args: argparse.Namespace, ctx: Context) -> int:
+    data = costs_view.costs(ctx.read(), args.contract_id, args.year)
+    emit(args, data, lambda: costs_view.render(data))
     return 0
 
 
@@ -166,18 +133,14 @@ def _date_notes(result: dict[str, Any]) -> str:
     )
 
 
-def cmd_reconcile(args: argparse.Namespace) -> int:
-    from ledger.entrypoints.cli.main import EXIT_ERROR, _emit, _position_note, _read
-    from projections.reconcile import EXIT_NOT_RECONCILED, InvalidRegister, failure, reconcile, render
-    from projections.schedule import read_any_register, resolve, schedule_lines
-
+def cmd_reconcile(args: argparse.Namespace, ctx: Context) -> int:
     register, notes, form = None, None, None
-    read = _read(args)
+    read = ctx.read()
     if args.payments is not None:
         try:
             form, register = read_any_register(args.payments)
         except InvalidRegister as exc:
-            _stderr(
+            to_stderr(
                 args,
                 exc.to_dict(),
                 [f"error: {exc.code}: {exc.message}"]
@@ -187,8 +150,6 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         if (
             form == "foreign"
         ):  # the finance system's own references and dates, matched to the ledger's payments
-            from projections import facts
-
             with read.engine.connect() as conn:
                 row, definition = facts.contract(conn, args.contract_id)
             register, notes = resolve(
@@ -197,21 +158,21 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
                 args.year,
                 definition.calendar(bool(row.extended)),
             )
-    result = reconcile(
+    result = reconcile_view.reconcile(
         read, args.contract_id, args.year, register, str(args.payments) if args.payments else None
     )
-    result["position"] = args._position
+    result["position"] = ctx.position
     if result["payments"] is not None:
         result["payments"]["register_format"] = (
             "period,party,amount" if form == "ledger" else "references and dates"
         )
         result["payments"]["date_differences"] = notes or []
-    _emit(args, result, lambda: render(result) + _date_notes(result))
-    _position_note(args)
+    emit(args, result, lambda: reconcile_view.render(result) + _date_notes(result))
+    ctx.position_note()
     if result["reconciled"]:
         return 0
-    error = failure(result)
-    _stderr(
+    error = reconcile_view.failure(result)
+    to_stderr(
         args,
         {**error.to_dict(), "mismatches": len(result["mismatches"])},
         [f"error: {error.code}: {error.message}"],
@@ -235,8 +196,6 @@ PAYMENT_COLUMNS = (
 
 
 def render_payments(lines: list[dict[str, Any]]) -> str:
-    from ledger.adapters.tables import money, table
-
     if not lines:
         return "no payments decided yet"
     out = []
@@ -254,14 +213,11 @@ def render_payments(lines: list[dict[str, Any]]) -> str:
     return "\n\n".join(out)
 
 
-def cmd_payments(args: argparse.Namespace) -> int:
-    from ledger.entrypoints.cli.main import _emit, _position_note, _read
-    from projections.schedule import COLUMNS, schedule_lines, to_csv, write_xlsx
-
-    lines = schedule_lines(_read(args), args.contract_id, args.year)
+def cmd_payments(args: argparse.Namespace, ctx: Context) -> int:
+    lines = schedule_lines(ctx.read(), args.contract_id, args.year)
     if args.csv:
         sys.stdout.write(to_csv(lines))
-        _position_note(args)
+        ctx.position_note()
         return 0
     if args.xlsx is not None:
         totals: dict[tuple[int, str], Decimal] = {}
@@ -281,12 +237,12 @@ def cmd_payments(args: argparse.Namespace) -> int:
                 ),
             ],
         )
-        summary = {
+        summary: dict[str, Any] = {
             "out": str(args.xlsx),
             "lines": len(lines),
             "total": format(sum((Decimal(line["amount"]) for line in lines), Decimal(0)), "f"),
         }
-        _emit(
+        emit(
             args,
             summary,
             lambda: (
@@ -295,32 +251,39 @@ def cmd_payments(args: argparse.Namespace) -> int:
             ),
         )
         return 0
-    _emit(args, lines, lambda: render_payments(lines))
-    _position_note(args)
+    emit(args, lines, lambda: render_payments(lines))
+    ctx.position_note()
     return 0
 
 
-def cmd_accruals(args: argparse.Namespace) -> int:
-    from ledger.entrypoints.cli.main import _emit, _read
-    from projections.accruals import COLUMNS, MONEY, PARTY_COLUMNS, accruals, render
-    from projections.schedule import write_xlsx
-
-    data = accruals(_read(args), args.financial_year, args.contract)
+def cmd_accruals(args: argparse.Namespace, ctx: Context) -> int:
+    data = accruals_view.accruals(ctx.read(), args.financial_year, args.contract)
     if args.xlsx is not None:
         write_xlsx(
             args.xlsx,
             [
-                ("By party", [k for k, _ in PARTY_COLUMNS], data["parties"], MONEY),
+                (
+                    "By party",
+                    [k for k, _ in accruals_view.PARTY_COLUMNS],
+                    data["parties"],
+                    accruals_view.MONEY,
+                ),
                 (
                     "Lines",
-                    [*(k for k, _ in COLUMNS), "payment_id", "supplier_code", "cost_centre", "basis"],
+                    [
+                        *(k for k, _ in accruals_view.COLUMNS),
+                        "payment_id",
+                        "supplier_code",
+                        "cost_centre",
+                        "basis",
+                    ],
                     data["lines"],
-                    MONEY,
+                    accruals_view.MONEY,
                 ),
             ],
         )
         summary = {"out": str(args.xlsx), "lines": len(data["lines"]), "to_accrue": data["to_accrue"]}
-        _emit(
+        emit(
             args,
             summary,
             lambda: (
@@ -329,56 +292,5 @@ def cmd_accruals(args: argparse.Namespace) -> int:
             ),
         )
         return 0
-    _emit(args, data, lambda: render(data))
+    emit(args, data, lambda: accruals_view.render(data))
     return 0
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    from ledger.entrypoints.cli.main import _emit, _open, _projections
-    from projections.report import write
-
-    if args.as_of:
-        from projections.bootstrap import Projections, parse_instant
-
-        projections = Projections.as_of(_open(args), parse_instant(args.as_of), {args.contract_id})
-    else:
-        projections = _projections(args)
-    summary = write(projections, args.contract_id, args.out, args.year, args.digest)
-    if args.pdf is not None:
-        from projections.report import print_pdf
-
-        summary.update(print_pdf(args.out, args.pdf))
-    _emit(
-        args,
-        summary,
-        lambda: (
-            f"wrote {summary['out']} ({summary['bytes']:,} bytes): years "
-            f"{', '.join(map(str, summary['years']))}, {summary['decisions']} decision(s), "
-            f"{summary['charts']} chart(s), log position {summary['max_notification_id']}, "
-            + (
-                "verified"
-                if summary["verified"]
-                else "VERIFICATION FAILED: " + "; ".join(summary["verification_problems"][:3])
-            )
-            + (f"; {summary['pdf']} ({summary['pdf_bytes']:,} bytes)" if "pdf" in summary else "")
-        ),
-    )
-    return 0
-
-
-def _stderr(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) -> None:
-    if getattr(args, "json", False):
-        print(json.dumps(data), file=sys.stderr)
-    else:
-        for line in lines:
-            print(line, file=sys.stderr)
-
-
-VIEW_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "explain": cmd_explain,
-    "costs": cmd_costs,
-    "reconcile": cmd_reconcile,
-    "payments": cmd_payments,
-    "accruals": cmd_accruals,
-    "report": cmd_report,
-}
