@@ -41,6 +41,10 @@ SPECIFIC = {
     ("keys generate", "out"): "the directory to write the key pair to (created if absent)",
     ("close-year", "year"): "the contract year to close",
     ("restate", "year"): "the closed contract year to recompute",
+    (
+        "provider key revoke",
+        "key_id",
+    ): "the key's id, as `provider key add` or `provider key list` printed it",
 }
 
 EXAMPLES = {
@@ -91,6 +95,27 @@ EXAMPLES = {
     "submissions": ["obc-ledger submissions beds-msk --indicator proms-improved --all-versions"],
     "decisions": ["obc-ledger decisions beds-msk", "obc-ledger decisions beds-msk --json"],
     "replay": ["obc-ledger replay --as-of 2026-05-01T17:00:00Z --contract beds-msk"],
+    "provider key add": [
+        "obc-ledger provider key add beds-msk circle circle-key/public.pem --as commissioner:bccg"
+    ],
+    "provider key list": [
+        "obc-ledger provider key list beds-msk",
+        "obc-ledger provider key list beds-msk --json",
+    ],
+    "provider key revoke": [
+        "obc-ledger provider key revoke beds-msk KEY_ID --reason 'key lost' --as commissioner:bccg"
+    ],
+    "provider require-signatures": [
+        "obc-ledger provider require-signatures beds-msk --as commissioner:bccg",
+        "obc-ledger provider require-signatures beds-msk --off --as commissioner:bccg",
+    ],
+    "provider sign": [
+        "obc-ledger provider sign q1.jsonl --sign-key circle-key/private.pem --out q1-signed.jsonl"
+    ],
+    "provider signatures": [
+        "obc-ledger provider signatures beds-msk --year 1 --as auditor",
+        "obc-ledger provider signatures beds-msk --record sub-2026-q1-01 --json",
+    ],
     "dispute raise": [
         "obc-ledger dispute raise beds-msk --year 1 --reason 'late PROMs' --as provider:circle"
     ],

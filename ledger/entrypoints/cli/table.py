@@ -136,4 +136,6 @@ def resolve(target: str) -> Any:
 EXTENSIONS: tuple[str, ...] = ()
 
 # Commands that are groups of actions (``contract register``): their actions carry the global options.
-GROUPS = frozenset({"contract", "budget", "baseline", "rejected", "dispute", "db", "keys", "projections"})
+GROUPS = frozenset(
+    {"contract", "budget", "baseline", "rejected", "dispute", "db", "keys", "projections", "provider"}
+)
