@@ -1,5 +1,6 @@
 # obc-ledger: `make demo` runs the main job on the embedded default (a SQLite file);
-# `make test` runs the whole suite (real SQLite, PostgreSQL and Kafka-protocol broker).
+# `make test` runs the whole suite: lint and type checks, then the tests (real SQLite, PostgreSQL,
+# a Kafka-protocol broker and headless Chromium).
 # Both create .venv and install what they need on a fresh machine.
 
 PYTHON ?= python3
@@ -19,7 +20,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/obc-ledger demo
 
-test: $(STAMP) chromium
+# The whole suite: the static checks first (a few seconds), then every test.
+test: lint $(STAMP) chromium
 	$(BIN)/python -m pytest
 
 # Static checks: ruff (lint and format), import-linter's layer contracts (pyproject.toml), mypy
