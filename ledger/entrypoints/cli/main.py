@@ -28,6 +28,8 @@ from ledger.adapters.tabular import format_of, read_csv, read_xlsx
 from ledger.adapters.yamlio import MAX_YAML_BYTES
 from ledger.domain.errors import InvalidCommand, LedgerError, ValidationFailed, storage_fault
 from ledger.domain.ids import id_problem, printable
+from ledger.entrypoints.cli.service_commands import COMMANDS as SERVICE_COMMANDS
+from ledger.entrypoints.cli.service_commands import add_parsers as add_service_parsers
 from ledger.entrypoints.cli.views import VIEW_COMMANDS, add_view_commands
 
 BOOTSTRAP_ENV = "OBC_LEDGER_BOOTSTRAP"
@@ -385,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("status", "the read models' position in the event log and their lag", psub)
     _stream_commands(command)
     add_view_commands(command)
+    add_service_parsers(sub, command)  # serve, token (LEAD: into H-A's command table)
     p = command("demo", "build two realistic demo contracts in a fresh SQLite file and settle them")
     p.add_argument(
         "--out",
@@ -1696,6 +1699,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "db": cmd_db,
 }
 COMMANDS.update(VIEW_COMMANDS)
+COMMANDS.update(SERVICE_COMMANDS)
 
 
 def _fail(as_json: bool, error: dict[str, Any], lines: Sequence[str], code: int) -> int:

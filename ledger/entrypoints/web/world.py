@@ -1,0 +1,91 @@
+"""What the service runs on: the ledger, its read models, the token store and the OIDC verifier.
+
+One ``World`` per worker process. Writes are serialised within a process (the ledger's optimistic
+concurrency retries across processes); the read models' catch-up runs one at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ledger.adapters.config import database_url
+from ledger.adapters.oidc import OidcConfig, OidcVerifier
+from ledger.adapters.principal import acting_principal, record_principals
+from ledger.adapters.tokens import TokenStore
+
+T = TypeVar("T")
+
+MAX_UPLOAD_ENV = "OBC_LEDGER_MAX_UPLOAD_BYTES"
+MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+
+
+def max_upload_bytes() -> int:
+    value = os.environ.get(MAX_UPLOAD_ENV, "")
+    return int(value) if value.isdigit() and int(value) > 0 else MAX_UPLOAD_BYTES
+
+
+def _open(url: str, projections_url: str | None) -> tuple[Any, Any]:
+    """The ledger and its read models, as the CLI opens them (``Ledger.from_url`` + ``Projections``).
+
+    LEAD: switch to ``ledger.bootstrap`` (H-A) at merge; this does what the CLI's ``_open`` and
+    ``_projections`` do today.
+    """
+    from ledger.usecases.application import Ledger
+    from projections.bootstrap import Projections
+
+    app = Ledger.from_url(url)
+    return app, Projections.for_ledger(app, url, projections_url)
+
+
+@dataclass
+class World:
+    url: str
+    ledger: Any
+    projections: Any
+    tokens: TokenStore
+    oidc: OidcVerifier | None
+    max_upload: int = MAX_UPLOAD_BYTES
+    write_lock: threading.RLock = field(default_factory=threading.RLock)
+    read_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(
+        cls, db: str | None = None, projections_db: str | None = None, oidc: OidcConfig | None = None
+    ) -> World:
+        url = database_url(db)
+        ledger, projections = _open(url, projections_db)
+        record_principals(ledger)
+        projections.projector.create_tables()
+        config = oidc if oidc is not None else OidcConfig.from_env()
+        return cls(
+            url,
+            ledger,
+            projections,
+            TokenStore(url),
+            OidcVerifier(config) if config else None,
+            max_upload_bytes(),
+        )
+
+    def read(self) -> Any:
+        """The read models, caught up with the event log."""
+        with self.read_lock:
+            return self.projections.current(warn=lambda _line: None)
+
+    def as_of(self, instant: Any, contract_id: str | None) -> Any:
+        from projections.bootstrap import Projections
+
+        return Projections.as_of(self.ledger, instant, {contract_id} if contract_id else None).read
+
+    def write(self, principal: str, action: Callable[[], T]) -> T:
+        """Run a write with ``principal`` recorded on every event it saves."""
+        with self.write_lock, acting_principal(principal):
+            return action()
+
+    def as_principal(self, principal: str, action: Callable[[], T]) -> T:
+        """Run a read whose refusal (if any) is recorded with ``principal``."""
+        with acting_principal(principal):
+            return action()
