@@ -372,12 +372,20 @@ async def pay(contract_id: str, request: Request, p: Principal = Auth) -> Respon
     return await idempotent_write(request, p, 4096, action)
 
 
+def close_preview_statement(world: Any, contract_id: str, year: int) -> dict[str, Any]:
+    """The statement closing ``year`` would give now (a closed year: the one in force); nothing is saved.
+
+    LEAD: ``Ledger._shadow_statement`` is what ``whatif`` uses; expose it as a use case at merge.
+    """
+    return world.ledger._shadow_statement(contract_id, year)  # type: ignore[no-any-return]
+
+
 @router.get("/contracts/{contract_id}/years/{year}/preview")
 def close_preview(contract_id: str, year: int, request: Request, p: Principal = Auth) -> dict[str, Any]:
     """What closing the year would decide now (nothing is recorded) and what data it lacks."""
     world = world_of(request)
     authorize_read(world, p, contract_id)
-    statement = world.ledger.statement(contract_id, year)
+    statement = close_preview_statement(world, contract_id, year)
     gaps = world.ledger.data_gaps(contract_id, year)
     return {"statement": statement, "completeness": gaps.to_dict(), "gaps": gaps.lines()}
 

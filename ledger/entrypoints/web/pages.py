@@ -17,7 +17,14 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from ledger.domain.errors import LedgerError
-from ledger.entrypoints.web.api import authorize_read, check_id, readable, statement_of, upload_records
+from ledger.entrypoints.web.api import (
+    authorize_read,
+    check_id,
+    close_preview_statement,
+    readable,
+    statement_of,
+    upload_records,
+)
 from ledger.entrypoints.web.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -266,7 +273,7 @@ async def upload(
 def close_preview(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Response:
     world = request.app.state.world
     authorize_read(world, p, contract_id)
-    st = world.ledger.statement(contract_id, year)
+    st = close_preview_statement(world, contract_id, year)
     gaps = world.ledger.data_gaps(contract_id, year)
     return render(
         request,
