@@ -70,10 +70,20 @@ class World:
             max_upload_bytes(),
         )
 
+    caught_up: int = -1  # the log head at the last catch-up
+    allowed: dict[tuple[str, str], int] = field(
+        default_factory=dict
+    )  # (actor, contract) -> head when allowed
+
     def read(self) -> Any:
-        """The read models, caught up with the event log."""
+        """The read models, caught up with the event log (no catch-up while its head has not moved)."""
+        head = self.projections.projector.head()
+        if head == self.caught_up:
+            return self.projections.read
         with self.read_lock:
-            return self.projections.current(warn=lambda _line: None)
+            read = self.projections.current(warn=lambda _line: None)
+            self.caught_up = head if self.projections.projector.position() >= head else -1
+            return read
 
     def as_of(self, instant: Any, contract_id: str | None) -> Any:
         from projections.bootstrap import Projections
