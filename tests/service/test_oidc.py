@@ -129,4 +129,7 @@ def test_the_web_view_signs_in_with_an_id_token(oidc_service):
         )
         page = c.get("/contracts")
         assert page.status_code == 200 and "beds-msk" in page.text
-        assert c.post("/signout", data={"csrf": "wrong"}).status_code == 400  # CSRF checked on posts
+        assert c.post("/signout", data={"csrf": "wrong"}).status_code == 403  # CSRF checked on posts
+        # the API takes the session too, but writes only with the session's CSRF token
+        r = c.post("/api/v1/contracts/beds-msk/years/1/disputes", json={"reason": "x"})
+        assert r.status_code == 403 and r.json()["error"] == "csrf_failed"

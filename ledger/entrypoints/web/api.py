@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger.domain.errors import InvalidCommand, LedgerError
 from ledger.domain.ids import id_problem
-from ledger.entrypoints.web.auth import Principal, authenticate
+from ledger.entrypoints.web.auth import SESSION_COOKIE, Principal, authenticate
 from ledger.entrypoints.web.errors import error_response
 
 router = APIRouter(prefix="/api/v1")
@@ -76,6 +76,10 @@ async def idempotent_write(
 ) -> Response:
     """Run a write once per Idempotency-Key; the principal is recorded on every event it saves."""
     world = world_of(request)
+    if p.via == "session":  # a cookie-borne session writes only with its CSRF token (X-CSRF-Token)
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+        if not request.app.state.sessions.check_csrf(cookie, request.headers.get("x-csrf-token")):
+            return error_response(LedgerError("X-CSRF-Token is missing or wrong", code="csrf_failed"))
     try:
         body = await read_body(request, limit)
     except LedgerError as exc:

@@ -17,6 +17,7 @@ STATUS = {
     "idempotency_in_progress": 409,
     "idempotency_key_reused": 422,
     "body_too_large": 413,
+    "csrf_failed": 403,
     "storage_full": 507,
     "storage_read_only": 503,
 }
