@@ -184,7 +184,7 @@ def statement_latency(tmp: Path, clients: int, total_requests: int, workers: int
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.service")
-    p.add_argument("--records", type=int, default=100_000)
+    p.add_argument("--records", type=int, default=100_000, help="0: skip the upload comparison")
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--requests", type=int, default=10_000)
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="service worker processes to try")
@@ -193,13 +193,14 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="obc-bench-service-"))
     print(f"bench.service: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, temp dir {tmp}")
     try:
-        up = upload_vs_ingest(tmp, args.records)
-        print(
-            f"upload {up['lines']:,} records: CLI ingest {up['cli_seconds']:.1f} s ({up['cli_rate']:,.0f}/s); "
-            f"API upload {up['api_seconds']:.1f} s ({up['api_rate']:,.0f}/s); API/CLI throughput "
-            f"{up['share']:.0%} (target ≥ {TARGET_UPLOAD_SHARE:.0%}); same counts: {up['same_report']} "
-            f"{up['api_report']}"
-        )
+        up = upload_vs_ingest(tmp, args.records) if args.records else None
+        if up:
+            print(
+                f"upload {up['lines']:,} records: CLI ingest {up['cli_seconds']:.1f} s ({up['cli_rate']:,.0f}/s); "
+                f"API upload {up['api_seconds']:.1f} s ({up['api_rate']:,.0f}/s); API/CLI throughput "
+                f"{up['share']:.0%} (target ≥ {TARGET_UPLOAD_SHARE:.0%}); same counts: {up['same_report']} "
+                f"{up['api_report']}"
+            )
         for workers in args.workers:
             lat = statement_latency(tmp, args.clients, args.requests, workers)
             print(f"-- serve --workers {workers}, demo ledger, {args.clients} concurrent clients")

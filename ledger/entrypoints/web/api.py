@@ -8,6 +8,7 @@ another request is refused (422 ``idempotency_key_reused``). Errors are one JSON
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -469,7 +470,7 @@ def statement_of(world: Any, contract_id: str, year: int, as_of: str | None) -> 
         from projections.bootstrap import parse_instant
 
         return world.as_of(parse_instant(as_of), contract_id).statement(contract_id, year)  # type: ignore[no-any-return]
-    return world.read().statement(contract_id, year)  # type: ignore[no-any-return]
+    return copy.deepcopy(world.statement(contract_id, year))  # type: ignore[no-any-return]
 
 
 @router.get("/contracts/{contract_id}/years/{year}/statement")

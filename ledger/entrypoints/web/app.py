@@ -37,6 +37,53 @@ def _configure_access_log() -> None:
     access_log.propagate = False
 
 
+class AccessLog:
+    """One JSON line per request (time, method, path, status, ms, principal); security headers."""
+
+    def __init__(self, app: Any, quiet: bool = False) -> None:
+        self.app, self.quiet = app, quiet
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path = scope.get("path", "")
+        page = not path.startswith("/api/") and path != "/healthz"
+        status = [500]
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                extra = [(b"x-content-type-options", b"nosniff")]
+                if page:
+                    extra += [(b"x-frame-options", b"DENY"), (b"cache-control", b"no-store")]
+                headers += [(k, v) for k, v in extra if k not in names]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            if not self.quiet:
+                client = scope.get("client")
+                access_log.info(
+                    json.dumps(
+                        {
+                            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                            "method": scope.get("method"),
+                            "path": path,
+                            "status": status[0],
+                            "ms": round((time.perf_counter() - started) * 1000, 1),
+                            "client": client[0] if client else None,
+                            "principal": scope.get("state", {}).get("principal"),
+                        }
+                    )
+                )
+
+
 def _is_page(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and request.url.path != "/healthz"
 
@@ -62,30 +109,6 @@ def create_app(
     app.state.sessions = Sessions(world.tokens.secret())
     if not quiet:
         _configure_access_log()
-
-    @app.middleware("http")
-    async def log_requests(request: Request, call_next: Any) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if _is_page(request):
-            response.headers.setdefault("X-Frame-Options", "DENY")
-            response.headers.setdefault("Cache-Control", "no-store")
-        if not quiet:
-            access_log.info(
-                json.dumps(
-                    {
-                        "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                        "method": request.method,
-                        "path": request.url.path,
-                        "status": response.status_code,
-                        "ms": round((time.perf_counter() - started) * 1000, 1),
-                        "client": request.client.host if request.client else None,
-                        "principal": getattr(request.state, "principal", None),
-                    }
-                )
-            )
-        return response
 
     @app.exception_handler(Unauthenticated)
     async def unauthenticated(request: Request, exc: Unauthenticated) -> Response:
@@ -132,6 +155,8 @@ def create_app(
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, Any]:
         return {"ok": True, "version": __version__}
+
+    app.add_middleware(AccessLog, quiet=quiet)
 
     from ledger.entrypoints.web.api import router as api_router
     from ledger.entrypoints.web.pages import router as pages_router

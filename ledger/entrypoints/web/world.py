@@ -71,9 +71,9 @@ class World:
         )
 
     caught_up: int = -1  # the log head at the last catch-up
-    allowed: dict[tuple[str, str], int] = field(
-        default_factory=dict
-    )  # (actor, contract) -> head when allowed
+    # (actor, contract) -> the log head when a read was allowed; (contract, year) -> (head, statement)
+    allowed: dict[tuple[str, str], int] = field(default_factory=dict)
+    statements: dict[tuple[str, int], tuple[int, Any]] = field(default_factory=dict)
 
     def read(self) -> Any:
         """The read models, caught up with the event log (no catch-up while its head has not moved)."""
@@ -84,6 +84,22 @@ class World:
             read = self.projections.current(warn=lambda _line: None)
             self.caught_up = head if self.projections.projector.position() >= head else -1
             return read
+
+    def statement(self, contract_id: str, year: int) -> Any:
+        """A year's statement from the read models; kept while the log head stands (it cannot change)."""
+        self.read()
+        key = (contract_id, year)
+        hit = self.statements.get(key)
+        if hit is not None and hit[0] == self.caught_up >= 0:
+            return hit[1]
+        with self.read_lock:  # no catch-up of this process runs meanwhile: the figures are of a whole prefix
+            head = self.caught_up
+            statement = self.projections.read.statement(contract_id, year)
+        if head >= 0:
+            if len(self.statements) > 256:
+                self.statements.clear()
+            self.statements[key] = (head, statement)
+        return statement
 
     def as_of(self, instant: Any, contract_id: str | None) -> Any:
         from projections.bootstrap import Projections
