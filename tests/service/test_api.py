@@ -247,7 +247,8 @@ def test_the_api_statement_equals_the_cli_statement_to_the_penny(example_service
     auditor = example_service.token("auditor:kpmg", "External auditor")
     with example_service.client(commissioner) as c:
         for year in (1, 2):
-            before = c.get(f"/api/v1/contracts/{CONTRACT}/years/{year}/statement")  # cached until the next event
+            # read (and cached) before the close: the closed statement must replace it
+            before = c.get(f"/api/v1/contracts/{CONTRACT}/years/{year}/statement")
             assert before.status_code == 200
             r = c.post(
                 f"/api/v1/contracts/{CONTRACT}/years/{year}/close",
