@@ -16,6 +16,13 @@ from ledger.entrypoints.cli.main import build_parser, env_name, option_actions
 
 EXTRAS = {
     "OBC_LEDGER_DEBUG": ("—", "all", "—", "set to 1 to print a Python traceback on an internal error"),
+    "OBC_LEDGER_OIDC_ACTOR_MAP": (
+        "—",
+        "serve",
+        "—",
+        "a JSON file mapping the OIDC actor claim's values to actors",
+    ),
+    "OBC_LEDGER_MAX_UPLOAD_BYTES": ("—", "serve", "268435456", "the largest upload body the service accepts"),
     "OBC_LEDGER_CHROMIUM": (
         "—",
         "report --pdf",

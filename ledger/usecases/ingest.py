@@ -144,6 +144,7 @@ class IngestSession:
         self._touched: dict[Any, Any] = {}
         self._loaded_versions: dict[Any, int] = {}
         self._rejections: list[Rejected] = []
+        self.refused: list[Rejected] | None = None  # when a list: every refusal of a saved batch, kept here
         self._index_rows: list[tuple[str, str, str]] = []
         self._batch_index: dict[tuple[str, str], str] = {}
         self._accepted_years: Counter[tuple[str, int]] = Counter()
@@ -527,6 +528,8 @@ class IngestSession:
                 if _snapshot_due(agg, before):
                     self.app.snapshot(agg)
                 self._loaded_versions[agg.id] = agg.version
+        if self.refused is not None:
+            self.refused.extend(self._rejections)
         report, self.report = self.report, IngestReport()
         self._touched.clear()
         self._rejections.clear()
@@ -639,9 +642,17 @@ class Ingest:
         return self.ingest_framed(read_lines(stream, max_line_bytes), source, actor, batch_size)
 
     def ingest_framed(
-        self, lines: Iterable[Line], source: str, actor: str = "system", batch_size: int = BATCH_SIZE
+        self,
+        lines: Iterable[Line],
+        source: str,
+        actor: str = "system",
+        batch_size: int = BATCH_SIZE,
+        refused: list[Rejected] | None = None,
     ) -> IngestReport:
+        """Ingest framed lines; with ``refused``, every refusal recorded is also appended to it
+        (line, code, field and reason: what an upload answers with)."""
         session = self.ingest_session(source, actor)
+        session.refused = refused
         total = IngestReport()
         for chunk in batched(lines, batch_size):
             total.add(self._apply_chunk(session, chunk))

@@ -381,7 +381,7 @@ class Registration:
         variation = self._whatif_variation(contract, calendar, text, years, schedule_of_year)
         e = variation.effective_from_year
         first, last = self._years_to_settle(contract_id, calendar, e, years)
-        in_force = {y: self._shadow_statement(contract_id, y) for y in range(first, last + 1)}
+        in_force = {y: self.shadow_statement(contract_id, y) for y in range(first, last + 1)}
         # the variation applied in memory only: the same steps as vary_contract, never saved
         terms = self.store.terms(contract)
         held = next((v for v in terms.variations if v.id == variation.id), None)
@@ -465,7 +465,7 @@ class Registration:
         )
         return WhatIfYear(year=year, in_force=now, whatif=fresh, difference=difference)
 
-    def _shadow_statement(self, contract_id: str, year: int) -> Statement:
+    def shadow_statement(self, contract_id: str, year: int) -> Statement:
         """The statement in force; for an open year, the close it would get now (nothing recorded)."""
         settlement = self.store.settlement_state(contract_id, year)
         if settlement is not None and settlement.closed:

@@ -95,6 +95,16 @@ EXAMPLES = {
     "submissions": ["obc-ledger submissions beds-msk --indicator proms-improved --all-versions"],
     "decisions": ["obc-ledger decisions beds-msk", "obc-ledger decisions beds-msk --json"],
     "replay": ["obc-ledger replay --as-of 2026-05-01T17:00:00Z --contract beds-msk"],
+    "serve": [
+        "obc-ledger serve --db sqlite:///demo.db --port 8080",
+        "obc-ledger serve --db postgresql://ledger@db/ledger --workers 4 --host 0.0.0.0",
+    ],
+    "token issue": [
+        "obc-ledger token issue --actor commissioner:bccg --name 'Finance manager' --expires 90d",
+        "obc-ledger token issue --actor provider:circle --name 'Circle data team' --json",
+    ],
+    "token list": ["obc-ledger token list", "obc-ledger token list --json"],
+    "token revoke": ["obc-ledger token revoke tok_3f9a1c2b7d"],
     "provider key add": [
         "obc-ledger provider key add beds-msk circle circle-key/public.pem --as commissioner:bccg"
     ],

@@ -114,6 +114,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "write the auditor's report: a self-contained HTML page with charts (and a PDF of it)",
         C + "report:report",
     ),
+    "serve": ("serve the HTTP API and web view (FastAPI on uvicorn)", C + "service:serve"),
+    "token": ("bearer tokens for the HTTP service: issue, list, revoke", C + "service:token"),
     "provider": ("provider keys and signed submissions (non-repudiation)", C + "provider:provider"),
     "demo": (
         "build two realistic demo contracts in a fresh SQLite file and settle them",
@@ -137,5 +139,16 @@ EXTENSIONS: tuple[str, ...] = ()
 
 # Commands that are groups of actions (``contract register``): their actions carry the global options.
 GROUPS = frozenset(
-    {"contract", "budget", "baseline", "rejected", "dispute", "db", "keys", "projections", "provider"}
+    {
+        "contract",
+        "budget",
+        "baseline",
+        "rejected",
+        "dispute",
+        "db",
+        "keys",
+        "projections",
+        "provider",
+        "token",
+    }
 )

@@ -1,0 +1,174 @@
+"""The ASGI application: ``create_app(...)`` builds the API, the web view and their wiring.
+
+FastAPI (on Starlette) was chosen for the OpenAPI document it derives from the routes
+(``/api/v1/openapi.json``) and for per-request authentication as a dependency; uvicorn serves it,
+``--workers N`` for several processes (each opens its own ledger; writes meet in the database).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from ledger import __version__
+from ledger.adapters.oidc import OidcConfig
+from ledger.domain.errors import LedgerError
+from ledger.entrypoints.web.api import router as api_router
+from ledger.entrypoints.web.auth import Sessions, Unauthenticated
+from ledger.entrypoints.web.errors import error_response, internal_response, status_of
+from ledger.entrypoints.web.pages import error_page, signin_page
+from ledger.entrypoints.web.pages import router as pages_router
+from ledger.entrypoints.web.world import World
+
+access_log = logging.getLogger("obc_ledger.access")
+
+
+def _configure_access_log() -> None:
+    if access_log.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access_log.addHandler(handler)
+    access_log.setLevel(logging.INFO)
+    access_log.propagate = False
+
+
+class AccessLog:
+    """One JSON line per request (time, method, path, status, ms, principal); security headers."""
+
+    def __init__(self, app: Any, quiet: bool = False) -> None:
+        self.app, self.quiet = app, quiet
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        path = scope.get("path", "")
+        page = not path.startswith("/api/") and path != "/healthz"
+        status = [500]
+
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                extra = [(b"x-content-type-options", b"nosniff")]
+                if page:
+                    extra += [(b"x-frame-options", b"DENY"), (b"cache-control", b"no-store")]
+                headers += [(k, v) for k, v in extra if k not in names]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            if not self.quiet:
+                client = scope.get("client")
+                access_log.info(
+                    json.dumps(
+                        {
+                            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                            "method": scope.get("method"),
+                            "path": path,
+                            "status": status[0],
+                            "ms": round((time.perf_counter() - started) * 1000, 1),
+                            "client": client[0] if client else None,
+                            "principal": scope.get("state", {}).get("principal"),
+                        }
+                    )
+                )
+
+
+def _is_page(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and request.url.path != "/healthz"
+
+
+def create_app(
+    db: str | None = None,
+    projections_db: str | None = None,
+    oidc: OidcConfig | None = None,
+    world: World | None = None,
+    quiet: bool = False,
+) -> FastAPI:
+    """The service over the ledger at ``db`` (default as the CLI: ``$OBC_LEDGER_DB`` or the SQLite file)."""
+    world = world or World.open(db, projections_db, oidc)
+    app = FastAPI(
+        title="obc-ledger",
+        version=__version__,
+        description="Event-sourced contract ledger for outcomes-based commissioning: the HTTP API.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.world = world
+    app.state.sessions = Sessions(world.tokens.secret())
+    if not quiet:
+        _configure_access_log()
+
+    @app.exception_handler(Unauthenticated)
+    async def unauthenticated(request: Request, exc: Unauthenticated) -> Response:
+        headers = dict(exc.headers or {})
+        if _is_page(request):
+            return signin_page(request, status=401, message=str(exc.detail), headers=headers)
+        return JSONResponse({"error": exc.code, "message": exc.detail}, status_code=401, headers=headers)
+
+    @app.exception_handler(LedgerError)
+    async def ledger_error(request: Request, exc: LedgerError) -> Response:
+        if _is_page(request):
+            return error_page(request, exc, status_of(exc))
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = [
+            {"path": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(
+            {"error": "invalid_request", "message": "the request is invalid", "problems": problems}, 422
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return JSONResponse(
+            {"error": "http_" + str(exc.status_code), "message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception) -> Response:
+        logging.getLogger("obc_ledger.service").exception(
+            "request failed: %s %s", request.method, request.url.path
+        )
+        return internal_response(exc)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, Any]:
+        return {"ok": True, "version": __version__}
+
+    app.add_middleware(AccessLog, quiet=quiet)
+
+    app.include_router(api_router)
+    app.include_router(pages_router)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:
+        return HTMLResponse("", status_code=204)
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """For ``uvicorn --factory ledger.entrypoints.web.app:app_from_env`` (``serve --workers N``)."""
+    import os
+
+    return create_app(os.environ.get("OBC_LEDGER_DB"), os.environ.get("OBC_LEDGER_PROJECTIONS_DB"))

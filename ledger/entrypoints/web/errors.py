@@ -1,0 +1,44 @@
+"""Errors as one JSON shape, ``{"error": CODE, "message": …}``, with the CLI's stable codes."""
+
+from __future__ import annotations
+
+from fastapi.responses import JSONResponse
+
+from ledger.domain.errors import LedgerError, NotFound, ValidationFailed, storage_fault
+
+STATUS = {
+    "not_authorized": 403,
+    "not_found": 404,
+    "unknown_contract": 404,
+    "unknown_token": 404,
+    "already_exists": 409,
+    "year_closed": 409,
+    "year_not_closed": 409,
+    "idempotency_in_progress": 409,
+    "idempotency_key_reused": 422,
+    "body_too_large": 413,
+    "csrf_failed": 403,
+    "storage_full": 507,
+    "storage_read_only": 503,
+}
+
+
+def status_of(exc: LedgerError) -> int:
+    if exc.code in STATUS:
+        return STATUS[exc.code]
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, ValidationFailed):
+        return 422
+    return 400
+
+
+def error_response(exc: LedgerError) -> JSONResponse:
+    return JSONResponse(exc.to_dict(), status_code=status_of(exc))
+
+
+def internal_response(exc: Exception) -> JSONResponse:
+    fault = storage_fault(exc)
+    if fault is not None:
+        return error_response(fault)
+    return JSONResponse({"error": "internal", "type": type(exc).__name__, "message": "internal error"}, 500)

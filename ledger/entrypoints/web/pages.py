@@ -1,0 +1,366 @@
+"""The web view: server-rendered pages (no JavaScript needed) over the same calls as the API.
+
+Sign-in sets the session cookie; every form post carries the session's CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Depends, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from ledger.adapters import audit
+from ledger.domain.errors import LedgerError
+from ledger.entrypoints.web.api import (
+    authorize_read,
+    check_id,
+    close_preview_statement,
+    readable,
+    statement_of,
+    upload_records,
+)
+from ledger.entrypoints.web.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    Principal,
+    Unauthenticated,
+    authenticate,
+    from_token,
+    new_csrf_cookie,
+)
+from projections.explain import explain
+from projections.explain import render as render_text
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+Auth = Depends(authenticate)
+
+
+def money(value: Any) -> str:
+    """``12345.6`` → ``12,345.60``; blanks stay blank."""
+    if value is None or value == "":
+        return ""
+    try:
+        return f"{Decimal(str(value)):,.2f}"
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
+templates.env.filters["money"] = money
+
+
+def _csrf(request: Request) -> str:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    return request.app.state.sessions.csrf(cookie) if cookie else ""
+
+
+def render(
+    request: Request, name: str, status: int = 200, headers: Any = None, **context: Any
+) -> HTMLResponse:
+    context.setdefault("principal", None)
+    context["csrf"] = _csrf(request)
+    return templates.TemplateResponse(request, name, context, status_code=status, headers=headers)
+
+
+def signin_page(
+    request: Request, status: int = 200, message: str | None = None, headers: Any = None
+) -> Response:
+    token = request.cookies.get(CSRF_COOKIE) or new_csrf_cookie()
+    response = render(
+        request,
+        "signin.html.j2",
+        status=status,
+        headers=headers,
+        message=message,
+        signin_csrf=token,
+        oidc=request.app.state.world.oidc is not None,
+    )
+    response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600, path="/signin")
+    return response
+
+
+def error_page(request: Request, exc: LedgerError, status: int) -> Response:
+    return render(request, "error.html.j2", status=status, code=exc.code, message=exc.message)
+
+
+def check_csrf(request: Request, p: Principal, given: str | None) -> None:
+    """A cookie-borne session must send its CSRF token with every form post."""
+    if p.via != "session":
+        return
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    if not request.app.state.sessions.check_csrf(cookie, given):
+        raise LedgerError("the form's CSRF token is missing or wrong; reload the page", code="csrf_failed")
+
+
+# -- sign-in ---------------------------------------------------------------------------------
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    return RedirectResponse("/contracts", status_code=303)
+
+
+@router.get("/signin")
+def signin_form(request: Request) -> Response:
+    return signin_page(request)
+
+
+@router.post("/signin")
+def signin(request: Request, token: str = Form(""), csrf: str = Form("")) -> Response:
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf):
+        return signin_page(request, status=400, message="the sign-in form expired; try again")
+    world = request.app.state.world
+    try:
+        p = from_token(world, token.strip())
+    except Unauthenticated as exc:
+        return signin_page(request, status=401, message=str(exc.detail))
+    if p.via == "oidc":
+        ident = world.oidc.verify(token.strip())
+        data: dict[str, Any] = {
+            "sub": ident.subject,
+            "actor": ident.actor,
+            "name": ident.name,
+            "oidc_exp": ident.expires,
+        }
+    else:
+        data = {"token_id": p.principal.removeprefix("token:")}
+    response = RedirectResponse("/contracts", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        request.app.state.sessions.encode(data),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=SESSION_SECONDS,
+    )
+    response.delete_cookie(CSRF_COOKIE, path="/signin")
+    return response
+
+
+@router.post("/signout")
+def signout(request: Request, csrf: str = Form(""), p: Principal = Auth) -> Response:
+    check_csrf(request, p, csrf)
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# -- contracts -------------------------------------------------------------------------------
+
+
+@router.get("/contracts")
+def contracts(request: Request, p: Principal = Auth) -> Response:
+    world = request.app.state.world
+    may = readable(world, p)
+    rows = [r for r in world.read().contracts() if may(r["contract_id"])]
+    return render(request, "contracts.html.j2", principal=p, contracts=rows)
+
+
+def _years(world: Any, contract_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    read = world.read()
+    contract = read.contract(contract_id)
+    closed = {d["year"] for d in read.decisions(contract_id) if d["kind"] == "close"}
+    years = []
+    for year in range(
+        1, contract["years"] + (contract["extension_years"] if contract["extended"] else 0) + 1
+    ):
+        st = read.statement(contract_id, year)
+        years.append({"year": year, "closed": year in closed, "statement": st})
+    return contract, years
+
+
+@router.get("/contracts/{contract_id}")
+def contract_page(contract_id: str, request: Request, p: Principal = Auth) -> Response:
+    world = request.app.state.world
+    authorize_read(world, p, contract_id)
+    contract, years = _years(world, contract_id)
+    return render(request, "contract.html.j2", principal=p, contract=contract, years=years)
+
+
+@router.get("/contracts/{contract_id}/years/{year}/statement")
+def statement_page(
+    contract_id: str, year: int, request: Request, as_of: str | None = None, p: Principal = Auth
+) -> Response:
+    world = request.app.state.world
+    authorize_read(world, p, contract_id)
+    st = statement_of(world, contract_id, year, as_of or None)
+    return render(
+        request, "statement.html.j2", principal=p, st=st, as_of=as_of, contract_id=contract_id, year=year
+    )
+
+
+@router.get("/contracts/{contract_id}/years/{year}/explain")
+def explain_page(
+    contract_id: str, year: int, request: Request, indicator: str | None = None, p: Principal = Auth
+) -> Response:
+    world = request.app.state.world
+    authorize_read(world, p, contract_id)
+    check_id("indicator", indicator or None)
+    data = explain(world.read(), contract_id, year, indicator or None)
+    return render(
+        request,
+        "explain.html.j2",
+        principal=p,
+        contract_id=contract_id,
+        year=year,
+        indicator=indicator,
+        data=data,
+        text=render_text(data),
+    )
+
+
+@router.get("/contracts/{contract_id}/submissions")
+def submissions_page(contract_id: str, request: Request, p: Principal = Auth) -> Response:
+    world = request.app.state.world
+    authorize_read(world, p, contract_id)
+    read = world.read()
+    rows = read.submissions(contract_id, None, None, True)
+    rejected = [r for r in read.rejected() if r["contract_id"] == contract_id]
+    return render(
+        request, "submissions.html.j2", principal=p, contract_id=contract_id, rows=rows, rejected=rejected
+    )
+
+
+@router.get("/contracts/{contract_id}/upload")
+def upload_form(contract_id: str, request: Request, p: Principal = Auth) -> Response:
+    world = request.app.state.world
+    authorize_read(world, p, contract_id)
+    contract = world.read().contract(contract_id)
+    return render(request, "upload.html.j2", principal=p, contract=contract, report=None)
+
+
+@router.post("/contracts/{contract_id}/upload")
+async def upload(
+    contract_id: str,
+    request: Request,
+    file: UploadFile,
+    csrf: str = Form(""),
+    check: str = Form(""),
+    p: Principal = Auth,
+) -> Response:
+    world = request.app.state.world
+    check_csrf(request, p, csrf)
+    await run_in_threadpool(authorize_read, world, p, contract_id)
+    data = await file.read(world.max_upload + 1)
+    if len(data) > world.max_upload:
+        raise LedgerError(f"the file is larger than {world.max_upload:,} bytes", code="body_too_large")
+    name = Path(file.filename or "upload").name[:100]
+    kind = "xlsx" if name.lower().endswith(".xlsx") else "csv" if name.lower().endswith(".csv") else "jsonl"
+
+    def run() -> Any:
+        return world.write(
+            p.principal, lambda: upload_records(world, p, data, kind, f"web:{name}", check=bool(check))
+        )
+
+    report = await run_in_threadpool(run)
+    contract = await run_in_threadpool(lambda: world.read().contract(contract_id))
+    status = 200 if not report["rejected"] else 422
+    return render(
+        request, "upload.html.j2", status=status, principal=p, contract=contract, report=report, filename=name
+    )
+
+
+@router.get("/contracts/{contract_id}/years/{year}/close")
+def close_preview(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Response:
+    world = request.app.state.world
+    authorize_read(world, p, contract_id)
+    st = close_preview_statement(world, contract_id, year)
+    gaps = world.services.settlement.data_gaps(contract_id, year)
+    return render(
+        request,
+        "close.html.j2",
+        principal=p,
+        contract_id=contract_id,
+        year=year,
+        st=st,
+        gaps=gaps.lines(),
+        done=False,
+    )
+
+
+@router.post("/contracts/{contract_id}/years/{year}/close")
+def close_confirm(
+    contract_id: str, year: int, request: Request, csrf: str = Form(""), p: Principal = Auth
+) -> Response:
+    world = request.app.state.world
+    check_csrf(request, p, csrf)
+    check_id("contract_id", contract_id)
+    st = world.write(
+        p.principal, lambda: world.services.settlement.close_year(contract_id, year, actor=p.actor)
+    )
+    gaps = world.services.settlement.data_gaps(contract_id, year)
+    return render(
+        request,
+        "close.html.j2",
+        principal=p,
+        contract_id=contract_id,
+        year=year,
+        st=st,
+        gaps=gaps.lines(),
+        done=True,
+    )
+
+
+@router.get("/contracts/{contract_id}/disputes")
+def disputes_page(contract_id: str, request: Request, p: Principal = Auth) -> Response:
+    world = request.app.state.world
+    authorize_read(world, p, contract_id)
+    _, definition = world.ledger.load_contract(contract_id)
+    bar = definition.dispute_time_bar_days
+    decisions = world.read().decisions(contract_id)
+    latest: dict[int, str] = {}
+    for d in decisions:
+        latest[d["year"]] = max(latest.get(d["year"], ""), d["decided_at"])
+    deadlines = []
+    for year, at in sorted(latest.items()):
+        decided = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        deadlines.append({"year": year, "decided_at": at, "deadline": (decided + timedelta(days=bar)).date()})
+    rows = world.services.disputes.disputes(contract_id, None)
+    return render(
+        request,
+        "disputes.html.j2",
+        principal=p,
+        contract_id=contract_id,
+        rows=rows,
+        deadlines=deadlines,
+        bar=bar,
+    )
+
+
+@router.get("/audit")
+def audit_page(
+    request: Request,
+    contract: str | None = None,
+    year: int | None = None,
+    as_of: str | None = None,
+    p: Principal = Auth,
+) -> Response:
+    world = request.app.state.world
+    may = readable(world, p)
+    ids = [r["contract_id"] for r in world.read().contracts() if may(r["contract_id"])]
+    verification = audit.verify(world.ledger).to_dict()
+    st = None
+    if contract:
+        authorize_read(world, p, contract)
+        if year:
+            st = statement_of(world, contract, year, as_of or None)
+    return render(
+        request,
+        "audit.html.j2",
+        principal=p,
+        ids=ids,
+        contract=contract,
+        year=year,
+        as_of=as_of,
+        st=st,
+        verification=verification,
+    )
