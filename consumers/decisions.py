@@ -34,20 +34,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 from kafka import TopicPartition
 
+from ledger.adapters.signing import check, signature_text
 from ledger.domain.aggregates import Settlement
+from ledger.usecases.application import Ledger
 
 from .codec import FIXED_IDS, Codec
 from .consumer import install_stop_handlers, tracked_position
 from .kafka import StreamError, ensure_topic, producer, read_tail
-
-if TYPE_CHECKING:
-    from ledger.usecases.application import Ledger
 
 DEFAULT_DECISIONS_TOPIC = "ledger.decisions"
 DECISION_SCHEMA_ID = 6
@@ -87,8 +86,6 @@ def signed_message(key: bytes | None, value: bytes) -> bytes:
 
 def check_decision(message: Any, public_key: Any) -> bool:
     """Whether a consumed decision message (``key``, ``value``, ``headers``) is signed by ``public_key``."""
-    from ledger.adapters.signing import check
-
     headers = dict(message.headers or [])
     signature = headers.get(SIGNATURE_HEADER)
     if signature is None:
@@ -253,8 +250,6 @@ class DecisionPublisher:
                         (DIGEST_HEADER, identity[1].encode()),
                     ]
                     if self.signer is not None:
-                        from ledger.adapters.signing import signature_text
-
                         headers += [
                             (
                                 SIGNATURE_HEADER,

@@ -26,6 +26,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ledger.adapters.tables import table
 from ledger.domain.errors import InvalidCommand
 from ledger.domain.finance import decided_on, financial_year_bounds
 from ledger.domain.numbers import ZERO, fmt, fmt_money, money
@@ -236,8 +237,6 @@ MONEY = {
 
 
 def render(data: dict[str, Any]) -> str:
-    from ledger.adapters.tables import table
-
     head = (
         f"Accruals  financial year {data['financial_year']} ({data['from']} to {data['to']})  "
         f"log position {data['log_position']}"

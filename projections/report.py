@@ -11,6 +11,10 @@ nothing from anywhere and runs no script.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,12 +22,22 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy import func, select
 
+from ledger.adapters import audit
+from ledger.adapters.audit import verify
+from ledger.adapters.tables import progress
+from ledger.domain.errors import LedgerError
 from ledger.domain.numbers import ZERO, fmt, fmt_money
+from ledger.domain.rules.completeness import year_gaps
 from ledger.domain.variations import terms_of, year_terms
+from ledger.usecases.checks import check_derived
 
 from . import charts, facts
+from . import schema as t
 from .bootstrap import Projections
+from .schedule import schedule_lines
+from .verify import verify_read_models
 
 TEMPLATE = "report.html.j2"
 
@@ -125,8 +139,6 @@ FIGURES = [
 
 def _by_party(read: Any, definition: Any, contract_id: str, year: int | None) -> dict[str, Any]:
     """Each party's payments per contract year (every decided payment of the dated schedule), lead first."""
-    from .schedule import schedule_lines
-
     parties = list(definition.providers)
     names = {p.id: p.name for p in (definition.lead_provider, *definition.subcontractors)}
     cells: dict[tuple[int, str], Decimal] = {}
@@ -178,18 +190,18 @@ def _risk_terms(definition: Any) -> list[dict[str, Any]]:
     for terms in definition.risk_shares:
         lower = ZERO
         tiers = []
-        for t in terms.tiers:
-            band = f"{_pct(lower)} to {_pct(t.upto)}" if t.upto is not None else f"beyond {_pct(lower)}"
+        for tier in terms.tiers:
+            band = f"{_pct(lower)} to {_pct(tier.upto)}" if tier.upto is not None else f"beyond {_pct(lower)}"
             tiers.append(
                 {
                     "band": band,
-                    "provider_gain": _pct(t.gain_share),
-                    "commissioner_gain": _pct(1 - t.gain_share),
-                    "provider_loss": _pct(t.loss_share),
-                    "commissioner_loss": _pct(1 - t.loss_share),
+                    "provider_gain": _pct(tier.gain_share),
+                    "commissioner_gain": _pct(1 - tier.gain_share),
+                    "provider_loss": _pct(tier.loss_share),
+                    "commissioner_loss": _pct(1 - tier.loss_share),
                 }
             )
-            lower = t.upto if t.upto is not None else lower
+            lower = tier.upto if tier.upto is not None else lower
         years = [e.from_year for e in definition.schedule if e.risk_share == terms.name]
         out.append(
             {
@@ -211,12 +223,6 @@ def _data_quality(
 ) -> dict[str, Any]:
     """Gaps per year (as ``completeness`` reports them, from the read models), data recorded after a year's
     close (late data), superseded records, rejected records by code, and refused access."""
-    from sqlalchemy import func, select
-
-    from ledger.domain.rules.completeness import year_gaps
-
-    from . import schema as t
-
     calendar = definition.calendar(bool(row.extended))
     per_year = []
     for y in years:
@@ -455,9 +461,6 @@ def _as_of(projections: Any, contract_id: str) -> dict[str, Any] | None:
     """For a report of the past: the instant, and the contract's last event recorded by then."""
     if projections.as_of_instant is None:
         return None
-    from sqlalchemy import func, select
-
-    from . import schema as t
 
     with projections.engine.connect() as conn:
         last = conn.execute(
@@ -472,16 +475,11 @@ def _as_of(projections: Any, contract_id: str) -> dict[str, Any] | None:
 def _checks(app: Any, projections: Any) -> dict[str, Any]:
     """``verify``'s result as the report was made: the chain, snapshots and record index, and (for the
     live read models) a row-by-row comparison with a rebuild from the events."""
-    from ledger.adapters.audit import verify
-    from ledger.usecases.checks import check_derived
-
     chain = verify(app)
     problems = [chain.problem["message"]] if chain.problem else []
     if not problems:
         problems += [p["message"] for p in check_derived(app)["problems"]]
     if projections is not None and projections.as_of_instant is None and not problems:
-        from .verify import verify_read_models
-
         models = verify_read_models(projections)
         problems += [
             f"read model {d['table']} {d['key']} {d['column'] or 'row'}: live {d['live']}, "
@@ -505,11 +503,6 @@ def _verification(app: Any, digest_text: str | None = None, projections: Any = N
         out["checks"] = _checks(app, projections)
     except Exception as exc:
         out["checks"] = {"ok": False, "events_checked": 0, "problems": [f"{type(exc).__name__}: {exc}"]}
-    try:
-        from ledger.adapters import audit
-    except ImportError:  # pragma: no cover - audit is part of the ledger
-        out["digest_note"] = "this ledger has no audit module"
-        return out
     try:
         against = audit.load_digest(digest_text) if digest_text else None
         result = audit.verify(app, against) if against is not None else audit.verify(app)
@@ -592,7 +585,6 @@ def render_html(data: Mapping[str, Any]) -> str:
         ),
         "measures": {},
     }
-    from ledger.adapters.tables import progress
 
     for m in progress(data["measures"], "drawing the indicator charts"):  # a bar on stderr only on a terminal
         by_year = {r["year"]: r for r in m["rows"]}
@@ -659,11 +651,6 @@ CHROMIUM_FLAGS = [
 
 def chromium() -> str:
     """The headless browser that prints the PDF: $OBC_LEDGER_CHROMIUM, else chromium on the PATH."""
-    import os
-    import shutil
-
-    from ledger.domain.errors import LedgerError
-
     found = os.environ.get(CHROMIUM_ENV) or shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
         raise LedgerError(
@@ -676,11 +663,6 @@ def chromium() -> str:
 
 def print_pdf(html: Path, pdf: Path, timeout: float = 180) -> dict[str, Any]:  # float-ok: seconds
     """Print the written page to A4 PDF with headless Chromium (the page's own @page rules set size and margins)."""
-    import subprocess
-    import tempfile
-
-    from ledger.domain.errors import LedgerError
-
     browser = chromium()
     pdf.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="obc-ledger-chromium-") as profile:

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 
 from . import schema as t
+from .bootstrap import Projections
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -44,8 +45,6 @@ def _rows(engine: Any, table: Any) -> dict[tuple[Any, ...], tuple[Any, ...]]:
 
 def verify_read_models(live: Any, *, limit: int = 10_000) -> dict[str, Any]:
     """Compare ``live`` (a :class:`projections.bootstrap.Projections`) with a rebuild from its ledger's events."""
-    from .bootstrap import Projections
-
     live.projector.run()  # caught up first: a difference is then a difference, not lag
     position = live.projector.position()
     folder = Path(tempfile.mkdtemp(prefix="obc-ledger-verify-"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class LedgerError(Exception):
     """Base of all ledger errors. ``code`` is stable; ``message`` is for people."""
@@ -94,8 +96,6 @@ def storage_fault(exc: BaseException) -> LedgerError | None:
     EDQUOT or EROFS — however deeply eventsourcing or SQLAlchemy wrapped them. Codes only, never
     message text (a message may quote a provider's data).
     """
-    import errno
-
     for e in _chain(exc):
         code = getattr(e, "sqlite_errorcode", None)
         state = getattr(e, "sqlstate", None)

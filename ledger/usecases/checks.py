@@ -22,6 +22,9 @@ from uuid import UUID
 
 from eventsourcing.application import project_aggregate
 from eventsourcing.sqlite import SQLiteAggregateRecorder
+from eventsourcing.utils import get_topic
+
+from ledger.domain.aggregates import YearData
 
 log = logging.getLogger("obc_ledger.checks")
 
@@ -109,10 +112,6 @@ def snapshot_ids(app: Any) -> Iterator[UUID]:
 def expected_record_index(app: Any) -> tuple[dict[tuple[str, str], tuple[str, int]], list[dict[str, Any]]]:
     """The record index as the events make it: (contract, key) -> (digest, notification id), and every id
     accepted twice with different content."""
-    from eventsourcing.utils import get_topic
-
-    from ledger.domain.aggregates import YearData
-
     opened = get_topic(YearData.Opened)
     id_fields = {
         get_topic(YearData.SubmissionAccepted): ("submission", "submission_id"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -169,6 +170,4 @@ def create_app(
 
 def app_from_env() -> FastAPI:
     """For ``uvicorn --factory ledger.entrypoints.web.app:app_from_env`` (``serve --workers N``)."""
-    import os
-
     return create_app(os.environ.get("OBC_LEDGER_DB"), os.environ.get("OBC_LEDGER_PROJECTIONS_DB"))
