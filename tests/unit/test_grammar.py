@@ -1,13 +1,14 @@
 """The bounded grammar of numbers and ids, and the framing of input lines."""
 
 import io
+import unicodedata
 from decimal import Decimal
 
 import pytest
 
 from ledger.adapters.framing import read_lines, text_lines
 from ledger.adapters.yamlio import YamlRefused, load_yaml
-from ledger.domain.ids import id_problem, printable, text_problem
+from ledger.domain.ids import _FORBIDDEN_CATEGORIES, id_problem, printable, text_problem
 from ledger.domain.numbers import NotANumber, NumberOutOfRange, to_decimal, to_measure, to_money
 
 
@@ -72,10 +73,6 @@ def test_ids_that_could_hide_forge_or_overflow_are_refused(value, fragment):
 
 def _slow_id_verdict(value: str) -> bool:
     """The character rule of id_problem without its ASCII fast path: True when every character passes."""
-    import unicodedata
-
-    from ledger.domain.ids import _FORBIDDEN_CATEGORIES
-
     for char in value:
         category = unicodedata.category(char)
         if category in _FORBIDDEN_CATEGORIES or (category == "Zs" and char != " "):
