@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -215,6 +216,11 @@ def show_e2e(label: str, e2e: dict[str, Any], produced: dict[int, int], raw: flo
         f"  processing {e2e['processing_seconds']:.2f} s -> {rate:,.0f} records/s end to end "
         f"({rate / raw:.0%} of the raw consume rate, {rate / ingest:.0%} of the JSONL ingest rate)"
         + (" [INCOMPLETE RUN]" if gaps else "")
+    )
+    print(
+        f"  consume / raw poll: {100 * rate / raw:.1f} %; consume / JSONL ingest: {100 * rate / ingest:.1f} %   "
+        f"(issue 15's targets for one consumer: ≥ 30% and ≥ 80%; load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())})"
     )
     print(f"  process wall {e2e['wall']:.1f} s (start-up, group join ~3 s, idle wait 2 s included)")
     print(

@@ -29,6 +29,11 @@ def id_problem(value: object, *, max_length: int = RECORD_ID_LENGTH) -> str | No
         return f"is {len(value):,} characters long (at most {max_length})"
     if value != value.strip():
         return f"must not start or end with white space (got {safe(value)})"
+    if value.isascii() and value.isprintable():
+        # Fast path, same verdict: the only ASCII characters of a forbidden category are the Cc
+        # controls U+0000-U+001F and U+007F, exactly the ASCII characters str.isprintable() rejects,
+        # and the only ASCII Zs is the space, which is allowed (tests/unit/test_grammar.py checks all 128).
+        return None
     for position, char in enumerate(value, start=1):
         category = unicodedata.category(char)
         if category in _FORBIDDEN_CATEGORIES or (category == "Zs" and char != " "):

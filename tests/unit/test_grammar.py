@@ -1,13 +1,14 @@
 """The bounded grammar of numbers and ids, and the framing of input lines."""
 
 import io
+import unicodedata
 from decimal import Decimal
 
 import pytest
 
 from ledger.adapters.framing import read_lines, text_lines
 from ledger.adapters.yamlio import YamlRefused, load_yaml
-from ledger.domain.ids import id_problem, printable, text_problem
+from ledger.domain.ids import _FORBIDDEN_CATEGORIES, id_problem, printable, text_problem
 from ledger.domain.numbers import NotANumber, NumberOutOfRange, to_decimal, to_measure, to_money
 
 
@@ -68,6 +69,25 @@ def test_an_out_of_range_number_is_a_not_a_number_too():
 )
 def test_ids_that_could_hide_forge_or_overflow_are_refused(value, fragment):
     assert fragment in (id_problem(value) or "")
+
+
+def _slow_id_verdict(value: str) -> bool:
+    """The character rule of id_problem without its ASCII fast path: True when every character passes."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category in _FORBIDDEN_CATEGORIES or (category == "Zs" and char != " "):
+            return False
+    return True
+
+
+def test_the_ascii_fast_path_of_ids_gives_the_full_rule_s_verdict_for_every_ascii_character():
+    for code in range(128):
+        char = chr(code)
+        for value in (f"a{char}b", f"ab{char}cd{char}e"):
+            assert (id_problem(value) is None) == _slow_id_verdict(value), (code, value)
+    assert "control character U+001F" in (id_problem("ab\x1fc") or "")
+    assert "control character U+007F" in (id_problem("ab\x7fc") or "")
+    assert id_problem("ab cd") is None
 
 
 def test_ordinary_ids_and_text_pass_and_output_is_escaped():
