@@ -82,6 +82,7 @@ def signin_page(
         message=message,
         signin_csrf=token,
         oidc=request.app.state.world.oidc is not None,
+        oidc_signin=request.app.state.world.signin is not None,
     )
     response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600, path="/signin")
     return response
