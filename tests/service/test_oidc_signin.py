@@ -124,3 +124,25 @@ def test_the_pkce_challenge_is_the_s256_of_a_verifier_only_the_service_holds(iss
         {**form, "code_verifier": "w" * 43, "client_id": CLIENT_ID, "client_secret": SECRET}, None
     )
     assert (status, body["error"]) == (400, "invalid_grant")  # the wrong verifier spends the code
+
+
+def test_an_issuers_error_is_shown_by_its_code_only(tmp_path, issuer):
+    service = _service(tmp_path, issuer.url, issuer.url + "/jwks")
+    try:
+        with httpx.Client(follow_redirects=False, timeout=30) as browser:
+            begin = browser.get(service.url + "/signin/oidc")
+            state = parse_qs(urlsplit(begin.headers["location"]).query)["state"][0]
+            denied = browser.get(
+                service.url + "/signin/oidc/callback",
+                params={"state": state, "error": "access_denied", "error_description": "<b>call 0800</b>"},
+            )
+            odd = browser.get(
+                service.url + "/signin/oidc/callback", params={"state": state, "error": "Call 0800 now"}
+            )
+        assert denied.status_code == 400 and "refused: access_denied" in denied.text
+        assert "0800" not in denied.text
+        assert (
+            odd.status_code == 400 and "0800" not in odd.text
+        )  # the flow cookie was spent, or the text dropped
+    finally:
+        service.stop()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -37,6 +38,7 @@ security_log = logging.getLogger("obc_ledger.security")
 FLOW_COOKIE = "obc_oidc"
 FLOW_PATH = "/signin/oidc"
 FLOW_SECONDS = 600
+ERROR_CODE = re.compile(r"[a-z_]{1,40}")
 
 
 def _refused(request: Request, reason: str, message: str, **extra: Any) -> Response:
@@ -94,9 +96,7 @@ def oidc_begin(request: Request) -> Response:
 
 
 @router.get("/signin/oidc/callback", name="oidc_callback")
-def oidc_callback(
-    request: Request, code: str = "", state: str = "", error: str = "", error_description: str = ""
-) -> Response:
+def oidc_callback(request: Request, code: str = "", state: str = "", error: str = "") -> Response:
     world = request.app.state.world
     if world.signin is None:
         return signin_page(request, status=404, message="single sign-on is not configured here")
@@ -107,12 +107,9 @@ def oidc_callback(
         )
     if not state or not hmac.compare_digest(str(flow.get("state", "")), state):
         return _refused(request, "state_mismatch", "the sign-in did not come back as it was sent; try again")
-    if error:
-        return _refused(
-            request,
-            "issuer_refused",
-            f"the sign-on service refused: {error[:60]} {error_description[:200]}".strip(),
-        )
+    if error:  # the issuer's error code only (RFC 6749 §4.1.2.1); its free text is not shown
+        shown = error if ERROR_CODE.fullmatch(error) else "an error"
+        return _refused(request, "issuer_refused", f"the sign-on service refused: {shown}")
     if not code:
         return _refused(request, "no_code", "the sign-on service sent no code; try again")
     try:
