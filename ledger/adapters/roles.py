@@ -10,7 +10,15 @@ Four group roles (NOLOGIN; a deployment's login users are made members of one):
   its position forward in place; the trigger below refuses every UPDATE of an event;
 * ``obc_projector`` reads the event tables and owns (writes) only the read models;
 * ``obc_reader`` may SELECT the read models, row-level security limiting it to the
-  contracts its login user is a party to (``obc_reader_parties``: role name → party id).
+  contracts its login user is a party to (``obc_reader_parties``: role name → party id);
+* ``obc_service`` (``obc-ledger serve``) is a member of ``obc_writer`` (its writes are the
+  ledger's use cases), may SELECT, INSERT, UPDATE and DELETE the read models' rows (each
+  worker catches them up in process; it owns none, so no DDL or TRUNCATE), may only SELECT
+  ``service_tokens`` (issuing and revoking a token is the operator's, as a member of
+  ``obc_owner``: a compromised service can neither mint a token nor revive a revoked one),
+  SELECT, INSERT, UPDATE and DELETE ``service_idempotency`` (a key is claimed, completed, or
+  released when its request failed) and SELECT, INSERT ``service_secrets`` (the first worker
+  creates the session secret; nobody changes it). No other role may touch the service tables.
 
 A trigger on ``ledger_events``, ``event_hashes``, ``record_index`` and
 ``ledger_snapshots`` refuses UPDATE, DELETE and TRUNCATE for everyone — the owner
@@ -29,10 +37,16 @@ import psycopg
 from ledger.adapters.config import persistence_env
 from ledger.domain.errors import LedgerError
 
-ROLES = ("obc_owner", "obc_writer", "obc_projector", "obc_reader")
+ROLES = ("obc_owner", "obc_writer", "obc_projector", "obc_reader", "obc_service")
 EVENT_TABLES = ("ledger_events", "event_hashes", "record_index", "ledger_snapshots", "notification_tracking")
 APPEND_ONLY = ("ledger_events", "event_hashes", "record_index", "ledger_snapshots")
 SWITCH = "obc_ledger.maintenance"
+# the HTTP service's own tables (ledger.adapters.tokens) and what obc_service may do on each
+SERVICE_TABLES = {
+    "service_tokens": "SELECT",
+    "service_idempotency": "SELECT, INSERT, UPDATE, DELETE",
+    "service_secrets": "SELECT, INSERT",
+}
 
 
 def statements(schema: str, read_models: list[str], party_tables: list[str]) -> list[str]:
@@ -42,7 +56,8 @@ def statements(schema: str, read_models: list[str], party_tables: list[str]) -> 
         f"END IF; END $$"
         for r in ROLES
     ]
-    out.append(f"GRANT USAGE ON SCHEMA {s} TO obc_writer, obc_projector, obc_reader")
+    out.append(f"GRANT USAGE ON SCHEMA {s} TO obc_writer, obc_projector, obc_reader, obc_service")
+    out.append("GRANT obc_writer TO obc_service")
     out.append(f"GRANT USAGE, CREATE ON SCHEMA {s} TO obc_owner, obc_projector")
     for table in EVENT_TABLES:
         out.append(f"ALTER TABLE {s}.{table} OWNER TO obc_owner")
@@ -79,7 +94,14 @@ END $$""")
     out.append(f"GRANT SELECT ON {s}.obc_reader_parties TO obc_projector")
     for table in read_models:
         out.append(f"ALTER TABLE {s}.{table} OWNER TO obc_projector")
-        out.append(f"REVOKE ALL ON {s}.{table} FROM PUBLIC, obc_writer, obc_reader")
+        out.append(f"REVOKE ALL ON {s}.{table} FROM PUBLIC, obc_writer, obc_reader, obc_service")
+        out.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {s}.{table} TO obc_service")
+    for table, rights in SERVICE_TABLES.items():
+        out.append(f"ALTER TABLE {s}.{table} OWNER TO obc_owner")
+        out.append(
+            f"REVOKE ALL ON {s}.{table} FROM PUBLIC, obc_writer, obc_projector, obc_reader, obc_service"
+        )
+        out.append(f"GRANT {rights} ON {s}.{table} TO obc_service")
     out.append(f"""CREATE OR REPLACE FUNCTION {s}.obc_visible_contracts() RETURNS SETOF text LANGUAGE sql STABLE
 SECURITY DEFINER SET search_path = {s}, pg_temp AS $$
   SELECT p.contract_id FROM {s}.contract_parties p JOIN {s}.obc_reader_parties r ON r.party_id = p.party_id
@@ -95,6 +117,9 @@ SECURITY DEFINER SET search_path = {s}, pg_temp AS $$
             f"CREATE POLICY obc_party ON {s}.{table} FOR SELECT TO obc_reader "
             f"USING (contract_id IN (SELECT {s}.obc_visible_contracts()))"
         )
+        # the service catches the read models up: every row, as their owner (the projector) sees them
+        out.append(f"DROP POLICY IF EXISTS obc_service ON {s}.{table}")
+        out.append(f"CREATE POLICY obc_service ON {s}.{table} TO obc_service USING (true) WITH CHECK (true)")
     return out
 
 

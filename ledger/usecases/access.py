@@ -30,6 +30,14 @@ class Access:
             raise NotAuthorized(reason)
         return who
 
+    def record_refusal(self, actor: str, action: str, reason: str, contract_id: str | None = None) -> None:
+        """Record a refusal decided elsewhere (a sign-in whose proof failed) for the audit trail."""
+        self.store.save(
+            AccessRefused(
+                actor=str(Actor.parse(actor)), action=action, contract_id=contract_id, reason=reason
+            )
+        )
+
     def authorize_read(self, actor: str, contract_id: str) -> None:
         """Refuse (recorded, raised) an actor that may not read this contract; an unknown one passes
         (the read itself reports ``unknown_contract``)."""

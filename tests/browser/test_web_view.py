@@ -70,7 +70,11 @@ def test_an_auditor_opens_a_statement_as_of_a_date_and_follows_a_figure(page, ex
     page.get_by_role("button", name="Show statement").click()
     expect(page.get_by_text("As recorded at")).to_be_visible()
     shot(page, "statement-as-of")
-    assert page.get_by_role("link", name="Download the auditor's report (HTML)").is_visible()
+    download = page.get_by_role("link", name="Download the auditor's report (HTML)")
+    assert download.is_visible() and "as_of=" in (download.get_attribute("href") or "")
+    with page.expect_download() as caught:
+        download.click()
+    assert caught.value.suggested_filename.startswith(f"{CONTRACT}-report-as-of-")
     page.locator("table.statement a", has_text="24,000,000.00").last.click()
     page.wait_for_url("**/explain*")
     assert "Why the figures" in page.get_by_role("heading", level=1).inner_text()

@@ -7,10 +7,12 @@ import psycopg
 import pytest
 
 from ledger.adapters.roles import grant_party
+from ledger.adapters.tokens import TokenStore
 from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from projections.bootstrap import Projections
 from tests.support.cli import EXAMPLES, Cli
+from tests.support.service import start_service
 
 
 def _as(url, user, password):
@@ -26,7 +28,7 @@ def roles(postgres_url, monkeypatch):
     tag = secrets.token_hex(4)
     users = {}
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        for group in ("obc_writer", "obc_projector", "obc_reader", "obc_owner"):
+        for group in ("obc_writer", "obc_projector", "obc_reader", "obc_owner", "obc_service"):
             name, password = f"{group}_{tag}", secrets.token_hex(8)
             conn.execute(f"CREATE ROLE {name} LOGIN PASSWORD '{password}' IN ROLE {group}")
             conn.execute(f'GRANT CONNECT ON DATABASE "{dbname}" TO {name}')
@@ -147,3 +149,53 @@ def test_the_projector_role_can_verify_and_sign_a_digest_read_only(roles, tmp_pa
         "verify", "--json", "--against", digest, "--public-key", tmp_path / "k" / "ledger-signing.pub"
     )
     assert result.code == 0, result.err
+
+
+def test_the_service_role_runs_the_service_and_is_refused_the_rest(roles, postgres_url, tmp_path):
+    """`obc-ledger serve` as a member of obc_service: reads (catching the read models up), writes
+    with idempotency keys and records refusals; it cannot mint, revive or delete a token."""
+    service_url = roles["obc_service"][1]
+    admin_tokens = TokenStore(postgres_url)  # the operator issues the tokens (a member of obc_owner)
+    commissioner = admin_tokens.issue("commissioner:bccg", "Finance manager")[1]
+    stranger = admin_tokens.issue("provider:stranger", "Another provider")[1]
+    service = start_service(service_url, tmp_path / "service.log")
+    try:
+        with service.client(commissioner) as c:
+            statement = c.get("/api/v1/contracts/beds-msk/years/1/statement")
+            assert statement.status_code == 200, statement.text + service.log.read_text()[-2000:]
+            first = c.post("/api/v1/contracts/beds-msk/years/2/close", headers={"Idempotency-Key": "k2"})
+            assert first.status_code == 200, first.text + service.log.read_text()[-2000:]
+            again = c.post("/api/v1/contracts/beds-msk/years/2/close", headers={"Idempotency-Key": "k2"})
+            assert again.headers["Idempotent-Replayed"] == "true" and again.json() == first.json()
+            assert c.get("/api/v1/contracts/beds-msk/years/2/statement").status_code == 200
+        with service.client(stranger) as c:
+            assert c.get("/api/v1/contracts/beds-msk").status_code == 403  # recorded: an event written
+    finally:
+        service.stop()
+    assert "permission denied" not in service.log.read_text()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        refused = conn.execute(
+            "SELECT count(*) FROM ledger_events WHERE topic LIKE '%AccessRefused%'"
+        ).fetchone()[0]
+    assert refused >= 1
+    for sql, match in [
+        (
+            "INSERT INTO service_tokens VALUES ('tok_x', 'x', 'system', 'x', now(), NULL, NULL)",
+            "permission denied",
+        ),
+        ("UPDATE service_tokens SET revoked_at = NULL", "permission denied"),
+        ("DELETE FROM service_tokens", "permission denied"),
+        ("UPDATE service_secrets SET value = 'x'", "permission denied"),
+        ("DELETE FROM service_secrets", "permission denied"),
+        ("DELETE FROM ledger_events WHERE notification_id = 3", "permission denied"),
+        ("TRUNCATE contracts", "permission denied"),
+        ("DROP TABLE contracts", "must be owner"),
+        ("CREATE TABLE sneaky (x int)", "permission denied"),
+    ]:
+        _refused(service_url, sql, match=match)
+
+
+@pytest.mark.parametrize("group", ["obc_writer", "obc_projector", "obc_reader"])
+@pytest.mark.parametrize("table", ["service_tokens", "service_idempotency", "service_secrets"])
+def test_no_other_worker_role_touches_the_service_tables(roles, group, table):
+    _refused(roles[group][1], f"SELECT count(*) FROM {table}", match="permission denied")

@@ -98,6 +98,9 @@ EXAMPLES = {
     "serve": [
         "obc-ledger serve --db sqlite:///demo.db --port 8080",
         "obc-ledger serve --db postgresql://ledger@db/ledger --workers 4 --host 0.0.0.0",
+        "obc-ledger serve --oidc-issuer https://sso.example.nhs.uk/realms/obc --oidc-jwks "
+        "https://sso.example.nhs.uk/realms/obc/protocol/openid-connect/certs --oidc-client-id obc-ledger "
+        "--oidc-redirect-url https://ledger.example.nhs.uk/signin/oidc/callback",
     ],
     "token issue": [
         "obc-ledger token issue --actor commissioner:bccg --name 'Finance manager' --expires 90d",

@@ -15,6 +15,7 @@ import json
 import re
 import tempfile
 from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -529,15 +530,28 @@ def disputes(contract_id: str, request: Request, year: int | None = None, p: Pri
 
 
 @router.get("/contracts/{contract_id}/report", response_class=HTMLResponse)
-def report(contract_id: str, request: Request, year: int | None = None, p: Principal = Auth) -> Response:
+def report(
+    contract_id: str,
+    request: Request,
+    year: int | None = None,
+    as_of: str | None = None,
+    p: Principal = Auth,
+) -> Response:
+    """The auditor's report (as ``obc-ledger report``); ``as_of``: as the ledger stood then (``report --as-of``)."""
     world = world_of(request)
     authorize_read(world, p, contract_id)
-    world.read()
-    with world.read_lock:
-        html = render_html(build(world.projections, contract_id, year, None))
-    return HTMLResponse(
-        html, headers={"Content-Disposition": f'attachment; filename="{contract_id}-report.html"'}
-    )
+    name = f"{contract_id}-report"
+    if as_of:
+        instant = parse_instant(as_of)
+        html = render_html(
+            build(world.app.projections_as_of(instant, {contract_id}), contract_id, year, None)
+        )
+        name += "-as-of-" + instant.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    else:
+        world.read()
+        with world.read_lock:
+            html = render_html(build(world.projections, contract_id, year, None))
+    return HTMLResponse(html, headers={"Content-Disposition": f'attachment; filename="{name}.html"'})
 
 
 @router.get("/rejected")

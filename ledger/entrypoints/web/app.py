@@ -26,19 +26,22 @@ from ledger.entrypoints.web.auth import Sessions, Unauthenticated
 from ledger.entrypoints.web.errors import error_response, internal_response, status_of
 from ledger.entrypoints.web.pages import error_page, signin_page
 from ledger.entrypoints.web.pages import router as pages_router
+from ledger.entrypoints.web.signin import router as signin_router
 from ledger.entrypoints.web.world import World
 
 access_log = logging.getLogger("obc_ledger.access")
 
 
 def _configure_access_log() -> None:
-    if access_log.handlers:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access_log.addHandler(handler)
-    access_log.setLevel(logging.INFO)
-    access_log.propagate = False
+    """The access log and the security log (refused sign-ins): JSON lines on stderr."""
+    for log in (access_log, logging.getLogger("obc_ledger.security")):
+        if log.handlers:
+            continue
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
 
 
 class AccessLog:
@@ -160,6 +163,7 @@ def create_app(
 
     app.include_router(api_router)
     app.include_router(pages_router)
+    app.include_router(signin_router)
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon() -> Response:

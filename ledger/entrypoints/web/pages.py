@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from ledger.adapters import audit
-from ledger.domain.errors import LedgerError
+from ledger.domain.errors import InvalidCommand, LedgerError
 from ledger.entrypoints.web.api import (
     authorize_read,
     check_id,
@@ -82,6 +82,7 @@ def signin_page(
         message=message,
         signin_csrf=token,
         oidc=request.app.state.world.oidc is not None,
+        oidc_signin=request.app.state.world.signin is not None,
     )
     response.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600, path="/signin")
     return response
@@ -311,7 +312,9 @@ def close_confirm(
 
 
 @router.get("/contracts/{contract_id}/disputes")
-def disputes_page(contract_id: str, request: Request, p: Principal = Auth) -> Response:
+def disputes_page(
+    contract_id: str, request: Request, done: str | None = None, p: Principal = Auth
+) -> Response:
     world = request.app.state.world
     authorize_read(world, p, contract_id)
     _, definition = world.ledger.load_contract(contract_id)
@@ -320,11 +323,18 @@ def disputes_page(contract_id: str, request: Request, p: Principal = Auth) -> Re
     latest: dict[int, str] = {}
     for d in decisions:
         latest[d["year"]] = max(latest.get(d["year"], ""), d["decided_at"])
+    now = world.ledger.clock()
     deadlines = []
     for year, at in sorted(latest.items()):
         decided = datetime.fromisoformat(at.replace("Z", "+00:00"))
-        deadlines.append({"year": year, "decided_at": at, "deadline": (decided + timedelta(days=bar)).date()})
+        until = decided + timedelta(days=bar)
+        deadlines.append({"year": year, "decided_at": at, "deadline": until.date(), "open": now <= until})
     rows = world.services.disputes.disputes(contract_id, None)
+    notice = None
+    if done:
+        status = next((r["status"] for r in rows if r["dispute_id"] == done), None)
+        if status is not None:
+            notice = f"Dispute {done} is {'raised' if status == 'open' else status}."
     return render(
         request,
         "disputes.html.j2",
@@ -333,7 +343,69 @@ def disputes_page(contract_id: str, request: Request, p: Principal = Auth) -> Re
         rows=rows,
         deadlines=deadlines,
         bar=bar,
+        notice=notice,
+        may_raise=p.role in ("provider", "system"),
+        may_resolve=p.role in ("commissioner", "system"),
+        providers=definition.providers,
     )
+
+
+@router.post("/contracts/{contract_id}/years/{year}/disputes")
+def dispute_raise(
+    contract_id: str,
+    year: int,
+    request: Request,
+    reason: str = Form(""),
+    csrf: str = Form(""),
+    p: Principal = Auth,
+) -> Response:
+    """A provider disputes the year's latest decision (the same use case as the API's)."""
+    world = request.app.state.world
+    check_csrf(request, p, csrf)
+    check_id("contract_id", contract_id)
+    dispute = world.write(
+        p.principal,
+        lambda: world.services.disputes.raise_dispute(contract_id, year, reason, actor=p.actor),
+    )
+    return RedirectResponse(
+        f"/contracts/{contract_id}/disputes?done={dispute['dispute_id']}", status_code=303
+    )
+
+
+@router.post("/contracts/{contract_id}/years/{year}/disputes/{dispute_id}/resolve")
+def dispute_resolve(
+    contract_id: str,
+    year: int,
+    dispute_id: str,
+    request: Request,
+    outcome: str = Form(""),
+    note: str = Form(""),
+    adjust: str = Form(""),
+    party: str = Form(""),
+    csrf: str = Form(""),
+    p: Principal = Auth,
+) -> Response:
+    """The commissioner upholds or rejects a dispute, optionally with an adjustment to a party."""
+    world = request.app.state.world
+    check_csrf(request, p, csrf)
+    check_id("contract_id", contract_id)
+    check_id("dispute_id", dispute_id)
+    if outcome not in ("upheld", "rejected"):
+        raise InvalidCommand("choose whether the dispute is upheld or rejected", code="invalid_command")
+    result = world.write(
+        p.principal,
+        lambda: world.services.disputes.resolve_dispute(
+            contract_id,
+            year,
+            dispute_id,
+            outcome == "upheld",
+            note,
+            actor=p.actor,
+            adjust=adjust.strip() or None,
+            party=party.strip() or None,
+        ),
+    )
+    return RedirectResponse(f"/contracts/{contract_id}/disputes?done={result['dispute_id']}", status_code=303)
 
 
 @router.get("/audit")

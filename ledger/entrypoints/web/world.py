@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ledger.adapters.config import database_url
-from ledger.adapters.oidc import OidcConfig, OidcVerifier
+from ledger.adapters.oidc import OidcClient, OidcConfig, OidcVerifier
 from ledger.adapters.principal import acting_principal, record_principals
 from ledger.adapters.tokens import TokenStore
 from ledger.bootstrap import App, bootstrap
@@ -42,6 +42,7 @@ class World:
     tokens: TokenStore
     oidc: OidcVerifier | None
     max_upload: int = MAX_UPLOAD_BYTES
+    signin: OidcClient | None = None  # sign-in through the issuer (a client id configured)
     write_lock: threading.RLock = field(default_factory=threading.RLock)
     read_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -55,6 +56,7 @@ class World:
         record_principals(ledger)
         projections.projector.create_tables()
         config = oidc if oidc is not None else OidcConfig.from_env()
+        verifier = OidcVerifier(config) if config else None
         return cls(
             url,
             app,
@@ -62,8 +64,9 @@ class World:
             app.services,
             projections,
             TokenStore(url),
-            OidcVerifier(config) if config else None,
+            verifier,
             max_upload_bytes(),
+            OidcClient(config, verifier) if config and verifier and config.signin else None,
         )
 
     caught_up: int = -1  # the log head at the last catch-up

@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from ledger.adapters.roles import ROLES
 from ledger.adapters.signing import generate, key_id, load_public_key
 from ledger.adapters.tables import meter, table
 from ledger.entrypoints.cli.common import emit
@@ -24,7 +25,7 @@ def db(parser: argparse.ArgumentParser, command: Any) -> Handler:
         dbsub,
     )
     p.add_argument(
-        "--roles", action="store_true", help="owner, writer, projector and reader roles (PostgreSQL)"
+        "--roles", action="store_true", help="owner, writer, projector, reader and service roles (PostgreSQL)"
     )
     p.add_argument(
         "--print-sql",
@@ -75,9 +76,9 @@ def cmd_db(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     emit(
         args,
-        {"roles": ["obc_owner", "obc_writer", "obc_projector", "obc_reader"], "statements": len(sql)},
+        {"roles": list(ROLES), "statements": len(sql)},
         lambda: (
-            f"roles obc_owner, obc_writer, obc_projector and obc_reader set up ({len(sql)} statements); "
+            f"roles {', '.join(ROLES)} set up ({len(sql)} statements); "
             f"make each worker's login user a member of one (see deploy/README.md)"
         ),
     )

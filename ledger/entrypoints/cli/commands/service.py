@@ -34,6 +34,19 @@ def serve(p: argparse.ArgumentParser, command: Any) -> Handler:
         metavar="CLAIM",
         help="the claim naming the actor (default obc_actor)",
     )
+    p.add_argument(
+        "--oidc-client-id",
+        dest="oidc_client_id",
+        metavar="ID",
+        help="sign in through the issuer as this client (the audience defaults to it); "
+        "a confidential client's secret in $OBC_LEDGER_OIDC_CLIENT_SECRET, never on the command line",
+    )
+    p.add_argument(
+        "--oidc-redirect-url",
+        dest="oidc_redirect_url",
+        metavar="URL",
+        help="the callback registered with the issuer (default: this service's /signin/oidc/callback)",
+    )
     return cmd_serve
 
 
@@ -115,6 +128,8 @@ def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
         ("oidc_audience", "AUDIENCE"),
         ("oidc_jwks", "JWKS"),
         ("oidc_actor_claim", "ACTOR_CLAIM"),
+        ("oidc_client_id", "CLIENT_ID"),
+        ("oidc_redirect_url", "REDIRECT_URL"),
     ):
         if getattr(args, option, None):
             os.environ[f"OBC_LEDGER_OIDC_{name}"] = getattr(args, option)
