@@ -91,7 +91,9 @@ def payments_chart(years: Sequence[int], components: Mapping[str, Sequence[Decim
 
 
 def _legend_below(ax: object, ncol: int = 4) -> None:
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=ncol, frameon=False)  # type: ignore[attr-defined]
+    handles, _labels = ax.get_legend_handles_labels()  # type: ignore[attr-defined]
+    if handles:  # a year with nothing decided yet (a report as of an early instant) draws no legend
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=ncol, frameon=False)  # type: ignore[attr-defined]
 
 
 def _scaled(values: Sequence[float]) -> FuncFormatter:  # float-ok: plotting
