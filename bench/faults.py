@@ -224,6 +224,7 @@ class Round:
         register(self.app, self.contracts)
         self.keys = record_keys(self.stream.lines)
         self.runs = 0
+        self.last_kill = float("-inf")  # when the last consume was SIGKILLed (its session outlives it)
 
     def worker(self, *args: str) -> Worker:
         self.runs += 1
@@ -272,7 +273,13 @@ class Round:
                 self.result.differences.append(f"consume exited before its kill: {worker.failure()}")
                 break
             worker.kill()
+            self.last_kill = time.monotonic()
             self.note_kill(progress(self.app, self.name), total)
+        # A SIGKILLed member stays in the group until its session expires; a consumer joining before
+        # that may be handed none of the partitions the dead member held, read its own to the end and
+        # leave, idle (seen: one partition left unread). The last run starts once every session of a
+        # killed process has expired, as an operator's restart after a crash would.
+        time.sleep(max(0.0, self.last_kill + 2 * SESSION_MS / 1000 - time.monotonic()))
         final = self.worker(*self.consume_args("--until-idle", "3"))
         final.wait_stopped(RUN_TIMEOUT_S + 60)
         report = final.report()
