@@ -166,7 +166,7 @@ class LocalCluster:
         world = bootstrap(self.url)
         self.app = world.ledger
         for _, text in self.workload.contracts:
-            services_for(self.app).registration.register_contract(text)
+            world.services.registration.register_contract(text)
         self.projections = world.projections()
         self.projections.projector.create_tables()
         self.say(f"registered {len(self.workload.contracts)} contracts")
@@ -411,9 +411,10 @@ class LocalCluster:
     def close_years(self) -> int:
         started = time.monotonic()
         closed = 0
+        settling = services_for(self.app).settlement
         for cid in self.workload.contract_ids:
             for year in range(1, self.workload.years + 1):
-                services_for(self.app).settlement.close_year(cid, year)
+                settling.close_year(cid, year)
                 closed += 1
         self.timings["close_s"] = time.monotonic() - started
         self.say(f"closed {closed} contract years ({self.timings['close_s']:.1f} s)")
@@ -525,19 +526,18 @@ class LocalCluster:
 def embedded_statements(workload: Workload, work: Path) -> dict[str, dict[str, Any]]:
     """The same lines as ONE JSON-lines file ingested into a fresh SQLite ledger; the same years closed."""
     path = workload.write_jsonl(work / "records.jsonl")
-    app = bootstrap(f"sqlite:///{work / 'embedded.db'}").ledger
+    world = bootstrap(f"sqlite:///{work / 'embedded.db'}")
+    app, services = world.ledger, world.services
     try:
         for _, text in workload.contracts:
-            services_for(app).registration.register_contract(text)
+            services.registration.register_contract(text)
         with open(path, encoding="utf-8") as handle:
-            services_for(app).ingest.ingest_lines(handle, path.name)
+            services.ingest.ingest_lines(handle, path.name)
         for cid in workload.contract_ids:
             for year in range(1, workload.years + 1):
-                services_for(app).settlement.close_year(cid, year)
+                services.settlement.close_year(cid, year)
         return {
-            cid: {
-                str(y): services_for(app).settlement.statement(cid, y) for y in range(1, workload.years + 1)
-            }
+            cid: {str(y): services.settlement.statement(cid, y) for y in range(1, workload.years + 1)}
             for cid in workload.contract_ids
         }
     finally:

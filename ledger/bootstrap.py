@@ -107,7 +107,11 @@ class App:
         return produce(bootstrap_servers, topic, open_lines, codec=self.codec, **options)
 
     def publish_decisions(
-        self, bootstrap_servers: str, topic: str, until_idle: float | None, **options: Any
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        until_idle: float | None,  # float-ok: seconds
+        **options: Any,
     ) -> PublishReport:
         """Publish payment decisions to a topic, exactly once in effect (``obc-ledger publish-decisions``)."""
         from consumers.decisions import publish_decisions

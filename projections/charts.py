@@ -276,7 +276,7 @@ def cost_chart(
             labelled.add(n)
             ax.fill_between(
                 [i - 0.4, i + 0.4],
-                float(low),
+                float(low),  # float-ok: plotting
                 float(high),  # float-ok: plotting
                 color=shades[min(n, len(shades) - 1)],
                 alpha=0.12 + 0.08 * n,
@@ -288,7 +288,7 @@ def cost_chart(
     ax.bar(cx, cy, width=0.35, color="#4c72b0", label="reported cost (current versions)", zorder=3)
     ax.plot(
         x,
-        [float(b) for b in budgets],
+        [float(b) for b in budgets],  # float-ok: plotting
         marker="D",
         color="#333",
         linestyle="-",  # float-ok: plotting

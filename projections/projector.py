@@ -377,7 +377,10 @@ class Projector:
                 progress(len(page))
 
     def follow(
-        self, *, poll_seconds: float = 1.0, stop: Callable[[], bool] = lambda: False
+        self,
+        *,
+        poll_seconds: float = 1.0,  # float-ok: seconds
+        stop: Callable[[], bool] = lambda: False,
     ) -> int:  # float-ok: seconds, not money
         done = 0
         while not stop():

@@ -216,7 +216,7 @@ class SigninRequest:
 class OidcClient:
     """The authorization-code flow with PKCE (RFC 6749 §4.1, RFC 7636, OpenID Connect Core §3.1)."""
 
-    def __init__(self, config: OidcConfig, verifier: OidcVerifier, timeout: float = 10.0) -> None:
+    def __init__(self, config: OidcConfig, verifier: OidcVerifier, timeout: float = 10.0) -> None:  # float-ok
         if not config.client_id:
             raise ConfigurationError("OIDC sign-in needs OBC_LEDGER_OIDC_CLIENT_ID", code="invalid_oidc")
         self.config, self.verifier, self.timeout = config, verifier, timeout

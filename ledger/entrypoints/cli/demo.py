@@ -27,7 +27,7 @@ from ledger.demo.outcomes import employment_claims, ortho_costs, prom_episodes
 from ledger.domain.errors import LedgerError
 from ledger.domain.variations import year_terms
 from ledger.entrypoints.cli.commands.settle import whatif_text
-from ledger.usecases import services_for
+from ledger.usecases import Services
 from ledger.usecases.application import Ledger
 
 DEMO_YEARS = {"oxon-mh": 7, "cheshire-amh": 5}  # oxon-mh runs its five years plus the two-year extension
@@ -201,7 +201,7 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
             **counts,
             "statements": statements,
         }
-    _outcome_contracts(app, out, log, results)
+    _outcome_contracts(services, out, log, results)
     results["rejected"] = services.ingest.rejected()
     results["seconds"] = round(time.perf_counter() - started, 2)  # float-ok: elapsed time, not money
     if as_json:
@@ -211,8 +211,7 @@ def run_demo(db: str | None, out: Path, as_json: bool = False) -> int:
     return 0
 
 
-def _outcome_contracts(app: Ledger, out: Path, log: list[str], results: dict[str, Any]) -> None:
-    services = services_for(app)
+def _outcome_contracts(services: Services, out: Path, log: list[str], results: dict[str, Any]) -> None:
     """The third demo: an employment-support rate card (§8) and an orthopaedic health-gain component (§9),
     each year closed after its data; a late claim restated; one what-if (the shadow settlement of the
     orthopaedic contract's year 1 on year 2's schedule and risk share)."""
