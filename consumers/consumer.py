@@ -49,6 +49,7 @@ from eventsourcing.persistence import IntegrityError, Tracking, TrackingRecorder
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import IllegalStateError, KafkaError, UnsupportedCodecError
 
+from ledger.adapters.gcpace import bulk_pace
 from ledger.domain.errors import LedgerError
 from ledger.domain.ids import printable
 from ledger.domain.records import Refusal
@@ -726,7 +727,8 @@ class LedgerConsumer:
                 if first_record is None:
                     first_record = polled_at
                 try:
-                    self._process(records, skipped)
+                    with bulk_pace():  # the collector's bulk pace (ledger.adapters.gcpace)
+                        self._process(records, skipped)
                 except (_Abandon, IntegrityError):
                     self._resync()
                     continue

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import DatabaseError, IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
 from psycopg.sql import SQL, Identifier
@@ -64,7 +65,10 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        returning = super()._insert_events(c, stored_events, **kwargs)
+        returning = self._insert_rows(c, stored_events)
+        tracking = kwargs.get("tracking")
+        if tracking is not None:
+            self._insert_tracking(c, tracking)
         if stored_events:  # the insert above holds the write lock: the chain has one order
             c.execute("SELECT global_hash FROM event_hashes ORDER BY notification_id DESC LIMIT 1")
             row = c.fetchone()
@@ -89,6 +93,38 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
             c.executemany("INSERT INTO record_index VALUES (?, ?, ?)", rows)
         self._locked_checks(c, kwargs)
         return returning
+
+    def _insert_rows(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """The batch's events in one ``executemany`` (the library's recorder inserts them one statement at
+        a time to read each ``lastrowid``). Their notification ids are the rowids SQLite gave them: without
+        AUTOINCREMENT a new row's rowid is one more than the table's largest, and the transaction holds
+        the write lock from the first insert, so the batch's rowids are consecutive and end at the
+        largest — checked, not assumed (tests/integration/test_store_bulk.py)."""
+        if not stored_events:
+            return []
+        c.executemany(
+            self.insert_events_statement,
+            [
+                (
+                    s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
+                    s.originator_version,
+                    s.topic,
+                    s.state,
+                )
+                for s in stored_events
+            ],
+        )
+        table = self.events_table_name
+        c.execute(f"SELECT MAX(rowid) FROM {table}")
+        last = c.fetchone()[0]
+        first = last - len(stored_events) + 1
+        for rowid, s in ((first, stored_events[0]), (last, stored_events[-1])):
+            c.execute(f"SELECT originator_id, originator_version FROM {table} WHERE rowid = ?", (rowid,))
+            row = c.fetchone()
+            oid = s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id
+            if row is None or (row[0], row[1]) != (oid, s.originator_version):
+                raise DatabaseError(f"the batch's rowids are not consecutive ending at {last}")
+        return list(range(first, last + 1))
 
     def _locked_checks(self, c: SQLiteCursor, kwargs: dict[str, Any]) -> None:
         table = self.events_table_name

@@ -36,7 +36,7 @@ from ledger.domain import errors
 from ledger.domain.topics import keep_stored_topics
 
 NAMESPACE = UUID("6f1c2a8e-3b4d-5e6f-8a9b-0c1d2e3f4a5b")
-SNAPSHOT_EVERY = 500
+SNAPSHOT_EVERY = 2000
 
 
 def contract_uuid(contract_id: str) -> UUID:

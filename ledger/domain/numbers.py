@@ -30,6 +30,9 @@ MEASURE_PLACES = 12
 MAX_COUNT = 10**12  # a population count or other whole number, exclusive
 
 
+_LIMITS = {d: 10 ** min(d, MAX_DIGITS) for d in range(MAX_DIGITS + 1)}
+
+
 class NotANumber(ValueError):
     """Raised by :func:`to_decimal` for text that is not a finite decimal number."""
 
@@ -60,6 +63,8 @@ def to_decimal(
     At most ``digits`` integer digits and ``places`` decimal places (trailing zeros do not
     count unless ``exact_places``, as for money, where ``10.000`` has three places).
     """
+    if type(value) is int and abs(value) < _LIMITS.get(digits, 0):
+        return Decimal(value)  # what the checks below conclude for a whole number this small
     if isinstance(value, bool | float):
         raise NotANumber(f"{value!r} must be written as a decimal string or integer, not a float")
     if isinstance(value, Decimal):

@@ -191,15 +191,14 @@ class Envelope:
 
 
 def parse_json_line(text: str) -> Any:
-    """One JSON value; duplicate keys, lone surrogates and over-long numbers are refused."""
+    """One JSON value; duplicate keys, lone surrogates and over-long numbers are refused.
+
+    A line of ASCII without a ``\\u`` escape cannot hold a lone surrogate (it could only come from an
+    escape), so its objects are checked for duplicate keys only; any other line is checked text by text.
+    The verdict is the same either way (tests/unit/test_parse_paths.py)."""
+    decoder = _ASCII_DECODER if text.isascii() and "\\u" not in text else _DECODER
     try:
-        return json.loads(
-            text,
-            parse_float=_parse_float,
-            parse_int=_parse_int,
-            parse_constant=_no_constant,
-            object_pairs_hook=_object,
-        )
+        return decoder.decode(text)
     except RecordRefused:
         raise
     except (ValueError, RecursionError) as exc:
@@ -252,9 +251,39 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+def _ascii_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        return _object(pairs)  # a key repeats: refused, naming the first that does
+    return obj
+
+
+def _decoder(object_pairs_hook: Any) -> json.JSONDecoder:
+    return json.JSONDecoder(
+        parse_float=_parse_float,
+        parse_int=_parse_int,
+        parse_constant=_no_constant,
+        object_pairs_hook=object_pairs_hook,
+    )
+
+
+_DECODER = _decoder(_object)
+_ASCII_DECODER = _decoder(_ascii_object)
+
+
 def text_field(fields: Mapping[str, Any], name: str) -> str:
     """A required non-empty text field, or a refusal naming it; ids obey the id grammar."""
     value = fields.get(name)
+    if (
+        type(value) is str
+        and value.isascii()
+        and value.isprintable()
+        and 0 < len(value) <= ID_LENGTHS.get(name, RECORD_ID_LENGTH)
+        and value[0] != " "
+        and value[-1] != " "
+    ):
+        # the same verdict as below, sooner: printable ASCII has no white space but the space itself
+        return value
     if value is None:
         raise refuse("missing_field", name, "is required")
     if not isinstance(value, str) or not value.strip():
@@ -326,6 +355,8 @@ def whole_value(value: Any, name: str, *, low: int, high: int) -> int:
 
 
 def _canon(value: Any) -> Any:
+    if value is None or type(value) is str:
+        return value
     if isinstance(value, Decimal):
         return format(value.normalize(), "f")
     if isinstance(value, (list, tuple)):

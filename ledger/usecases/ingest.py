@@ -22,6 +22,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError, Tracking
 
 from ledger.adapters.framing import Line, read_lines, text_lines
+from ledger.adapters.gcpace import bulk_pace
 from ledger.domain.access import Actor
 from ledger.domain.aggregates import (
     SNAPSHOT_EVERY,
@@ -654,8 +655,9 @@ class Ingest:
         session = self.ingest_session(source, actor)
         session.refused = refused
         total = IngestReport()
-        for chunk in batched(lines, batch_size):
-            total.add(self._apply_chunk(session, chunk))
+        with bulk_pace():
+            for chunk in batched(lines, batch_size):
+                total.add(self._apply_chunk(session, chunk))
         return total
 
     def check_lines(
@@ -679,10 +681,11 @@ class Ingest:
     ) -> tuple[IngestReport, list[Rejected]]:
         session = self.ingest_session(source, actor)
         refused: list[Rejected] = []
-        for chunk in batched(lines, batch_size):
-            outcomes = apply_lines(session, chunk)
-            refused += [o.rejected for o in outcomes if o.rejected is not None]
-            session.discard_pending()
+        with bulk_pace():
+            for chunk in batched(lines, batch_size):
+                outcomes = apply_lines(session, chunk)
+                refused += [o.rejected for o in outcomes if o.rejected is not None]
+                session.discard_pending()
         return session.report, refused
 
     def ingest_session(self, source: str, actor: str = "system") -> IngestSession:
