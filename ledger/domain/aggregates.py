@@ -82,7 +82,7 @@ class LedgerAggregate(Aggregate):
         them to the method's parameters twice per event, a third of an ingested record's cost of its
         event). The event is the library's own class, stored and replayed as any other
         (tests/integration/test_fast_events.py builds every stream both ways and compares them)."""
-        event = event_class(  # type: ignore[call-arg]
+        event = event_class(
             originator_id=self.id,
             originator_version=self.version + 1,
             timestamp=event_class.create_timestamp(),
