@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from ledger.adapters import signing
@@ -44,18 +44,31 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _ISSUED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 
 
+class LogRow(NamedTuple):
+    """One stored event as the log holds it: what the recorders' ``select_log`` returns, as tuples."""
+
+    id: int
+    originator_id: str  # the stream id's 32 hex digits
+    originator_version: int
+    topic: str
+    state: bytes
+
+
 def _id(originator_id: UUID | str) -> str:
+    if type(originator_id) is str:
+        return originator_id
     return originator_id.hex if isinstance(originator_id, UUID) else str(originator_id)
 
 
+def _state_bytes(state: Any) -> bytes | bytearray | memoryview:
+    if isinstance(state, (bytes, bytearray, memoryview)):
+        return state
+    return str(state).encode("utf-8", "surrogatepass")
+
+
 def stream_hash(previous: str, originator_id: UUID | str, version: int, topic: str, state: bytes) -> str:
-    h = hashlib.sha256()
-    h.update(f"{previous}\n{_id(originator_id)}\n{version}\n{topic}\n".encode())
-    h.update(
-        state
-        if isinstance(state, (bytes, bytearray, memoryview))
-        else str(state).encode("utf-8", "surrogatepass")
-    )
+    h = hashlib.sha256(f"{previous}\n{_id(originator_id)}\n{version}\n{topic}\n".encode())
+    h.update(state if type(state) is bytes else _state_bytes(state))
     return h.hexdigest()  # (a state an intruder rewrote as text still hashes: it is reported as altered)
 
 
@@ -109,35 +122,58 @@ class Verification:
 
 
 def _pairs(app: Any, page: int = 5000) -> Iterator[tuple[Any | None, tuple[Any, ...] | None]]:
-    """Events and seals merged by notification id (either side may be missing)."""
+    """Events (the recorder's ``select_log`` rows) and seals merged by notification id (either side may
+    be missing). Pages whose ids are the same on both sides (an untouched log) are paired whole."""
     recorder = app.recorder
-    last_event = last_seal = 0
     events: list[Any] = []
     seals: list[tuple[Any, ...]] = []
-    exhausted_events = exhausted_seals = False
+    i = j = 0
+    last_event = last_seal = 0
+    events_done = seals_done = False
     while True:
-        if not events and not exhausted_events:
-            events = list(
-                recorder.select_notifications(start=last_event, limit=page, inclusive_of_start=False)
-            )
-            exhausted_events = not events
+        if i == len(events) and j == len(seals) and not (events_done or seals_done):
             if events:
-                last_event = events[-1].id
-        if not seals and not exhausted_seals:
-            seals = list(recorder.select_seals(last_seal, page))
-            exhausted_seals = not seals
+                last_event = events[-1][0]
             if seals:
                 last_seal = seals[-1][0]
-        if not events and not seals:
-            return
-        e_id = events[0].id if events else None
-        s_id = seals[0][0] if seals else None
-        if s_id is None or (e_id is not None and e_id < s_id):
-            yield events.pop(0), None
-        elif e_id is None or s_id < e_id:
-            yield None, seals.pop(0)
+            events, seals, i, j = (
+                recorder.select_log(last_event, page),
+                recorder.select_seals(last_seal, page),
+                0,
+                0,
+            )
+            events_done, seals_done = not events, not seals
+            if events and len(events) == len(seals) and [e[0] for e in events] == [s[0] for s in seals]:
+                yield from zip(events, seals, strict=True)
+                last_event, last_seal, i, j = events[-1][0], seals[-1][0], len(events), len(seals)
+                continue
+        if i == len(events) and not events_done:
+            if events:
+                last_event = events[-1][0]
+            events, i = recorder.select_log(last_event, page), 0
+            events_done = not events
+        if j == len(seals) and not seals_done:
+            if seals:
+                last_seal = seals[-1][0]
+            seals, j = recorder.select_seals(last_seal, page), 0
+            seals_done = not seals
+        if i == len(events):
+            if j == len(seals):
+                return
+            yield None, seals[j]
+            j += 1
+            continue
+        event = events[i]
+        if j == len(seals) or event[0] < seals[j][0]:
+            yield event, None
+            i += 1
+        elif seals[j][0] < event[0]:
+            yield None, seals[j]
+            j += 1
         else:
-            yield events.pop(0), seals.pop(0)
+            yield event, seals[j]
+            i += 1
+            j += 1
 
 
 _KINDS = {
@@ -290,6 +326,7 @@ def verify(
             },
         )
 
+    sha256 = hashlib.sha256
     for event, seal in _pairs(app):
         if event is None:
             assert seal is not None
@@ -301,68 +338,73 @@ def verify(
                 seal[1],
                 seal[2],
             )
-        oid = _id(event.originator_id)
-        names.see(event)
+        nid, oid, version, topic, state = event  # the stream id is text already (the recorder's select_log)
+        if version == 1:
+            names.see(LogRow._make(event))
         if seal is None:
             return broken(
                 "unsealed",
-                f"event #{event.id} ({names.text(oid)}, version {event.originator_version}) "
+                f"event #{nid} ({names.text(oid)}, version {version}) "
                 f"has no seal: it was written behind the ledger's back",
-                event.id,
+                nid,
                 oid,
-                event.originator_version,
+                version,
             )
-        malformed = seal_problem(seal)
+        last_hash, last_version = streams.get(oid, (GENESIS, 0))
+        h = sha256(f"{last_hash}\n{oid}\n{version}\n{topic}\n".encode())  # stream_hash(), inline: the
+        h.update(state if type(state) is bytes else _state_bytes(state))  # untouched log's check proves it
+        sh = h.hexdigest()
+        gh = sha256(f"{previous}\n{nid}\n{sh}".encode()).hexdigest()  # global_hash()
+        # a seal whose hashes are the ones recomputed is well formed (they are hex digests): the full
+        # check runs only when something differs, and a malformed seal is still reported as such first
+        matches = sh == seal[3] and gh == seal[4] and type(seal[0]) is int and type(seal[2]) is int
+        malformed = None if matches and type(seal[1]) is str else seal_problem(seal)
         if malformed:
             return broken(
                 "malformed_seal",
-                f"the seal of event #{event.id} ({names.text(oid)}, version "
-                f"{event.originator_version}) is malformed: {malformed}",
-                event.id,
+                f"the seal of event #{nid} ({names.text(oid)}, version {version}) is malformed: {malformed}",
+                nid,
                 oid,
-                event.originator_version,
+                version,
             )
-        last_hash, last_version = streams.get(oid, (GENESIS, 0))
-        if event.originator_version != last_version + 1:
+        if version != last_version + 1:
             return broken(
                 "stream_gap",
                 f"{names.text(oid)} jumps from version {last_version} to "
-                f"{event.originator_version} at event #{event.id}: an event was removed "
+                f"{version} at event #{nid}: an event was removed "
                 f"or reordered",
-                event.id,
+                nid,
                 oid,
-                event.originator_version,
+                version,
             )
-        sh = stream_hash(last_hash, oid, event.originator_version, event.topic, event.state)
-        if (seal[1], seal[2]) != (oid, event.originator_version) or sh != seal[3]:
+        if (seal[1], seal[2]) != (oid, version) or sh != seal[3]:
             return broken(
                 "altered",
-                f"event #{event.id} ({names.text(oid)}, version {event.originator_version}, "
-                f"{event.topic.rpartition(':')[2]}) does not match its seal: its stored "
+                f"event #{nid} ({names.text(oid)}, version {version}, "
+                f"{topic.rpartition(':')[2]}) does not match its seal: its stored "
                 f"content was altered, or events were swapped",
-                event.id,
+                nid,
                 oid,
-                event.originator_version,
+                version,
             )
-        gh = global_hash(previous, event.id, sh)
         if gh != seal[4]:
             return broken(
                 "chain",
-                f"the log's chain breaks at event #{event.id} ({names.text(oid)}, version "
-                f"{event.originator_version}): an earlier event was removed or the log was "
+                f"the log's chain breaks at event #{nid} ({names.text(oid)}, version "
+                f"{version}): an earlier event was removed or the log was "
                 f"reordered",
-                event.id,
+                nid,
                 oid,
-                event.originator_version,
+                version,
             )
         previous = gh
-        streams[oid] = (sh, event.originator_version)
+        streams[oid] = (sh, version)
         checked += 1
         if progress is not None:
             progress(1)
-        position = event.id
-        if event.id in wanted or checked == 1:
-            hashes_at[event.id] = gh
+        position = nid
+        if nid in wanted or checked == 1:
+            hashes_at[nid] = gh
             if checked == 1:
                 hashes_at[0] = gh  # the ledger's id is its first event's hash
     result = Verification(True, checked, position, previous)

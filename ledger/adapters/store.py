@@ -169,12 +169,25 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
 
     def select_seals(self, after: int, limit: int) -> list[tuple[Any, ...]]:
         with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None
             c.execute(
                 "SELECT notification_id, originator_id, originator_version, stream_hash, global_hash "
                 "FROM event_hashes WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
                 (after, limit),
             )
-            return [tuple(row) for row in c.fetchall()]
+            return c.fetchall()
+
+    def select_log(self, after: int, limit: int) -> list[tuple[int, str, int, str, bytes]]:
+        """Stored events after notification id ``after``, in log order, as stored: the stream id as text,
+        the state as bytes (what ``verify`` hashes; eventsourcing's Notification would parse the id)."""
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None  # plain tuples (the datastore's rows are sqlite3.Row)
+            c.execute(
+                f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
+                "WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (after, limit),
+            )
+            return c.fetchall()  # (id, stream id, version, topic, state): ledger.adapters.audit.LogRow
 
     def last_seal(self) -> tuple[int, str] | None:
         with self.datastore.transaction(commit=False) as c:
@@ -234,6 +247,10 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
         ).format(table=Identifier(self.datastore.schema, self.events_table_name))
         self._closed = SQL(
             "SELECT 1 AS one FROM {table} WHERE originator_id = %s AND topic = %s LIMIT 1"
+        ).format(table=Identifier(self.datastore.schema, self.events_table_name))
+        self._select_log = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {table} "
+            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(table=Identifier(self.datastore.schema, self.events_table_name))
         self._select_seals = SQL(
             "SELECT notification_id, originator_id, originator_version, stream_hash, "
@@ -296,6 +313,22 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
                     r["originator_version"],
                     r["stream_hash"],
                     r["global_hash"],
+                )
+                for r in curs.fetchall()
+            ]
+
+    def select_log(self, after: int, limit: int) -> list[tuple[int, str, int, str, bytes]]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_log, (after, limit))
+            return [
+                (
+                    r["notification_id"],
+                    r["originator_id"].hex
+                    if isinstance(r["originator_id"], UUID)
+                    else str(r["originator_id"]),
+                    r["originator_version"],
+                    r["topic"],
+                    bytes(r["state"]),
                 )
                 for r in curs.fetchall()
             ]
