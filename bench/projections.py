@@ -297,14 +297,14 @@ def worker_rebuild(ledger: Path, reads: Path) -> dict[str, Any]:
 
     world = _open(ledger, reads)
     app = world.ledger
-    log_select = app.recorder.select_notifications
+    log_select = app.recorder.select_log
     pages: list[tuple[float, int]] = []  # (clock, position) at each page the projector asks for
 
-    def logged_select(start: Any, limit: int, **kw: Any) -> Any:
-        pages.append((time.perf_counter(), start or 0))
-        return log_select(start, limit, **kw)
+    def logged_select(after: int, limit: int) -> Any:
+        pages.append((time.perf_counter(), after or 0))
+        return log_select(after, limit)
 
-    app.recorder.select_notifications = logged_select
+    app.recorder.select_log = logged_select
     p = world.projections()
     p.projector.create_tables()
     gc.collect()
@@ -350,7 +350,7 @@ def worker_rebuild(ledger: Path, reads: Path) -> dict[str, Any]:
 
 PHASES = [  # (label, file suffix, function name) for the profile's phase summary (cumulative time)
     ("Projector._project (all work per page)", "projections/projector.py", "_project"),
-    ("  select_notifications (read the log)", "eventsourcing/sqlite.py", "select_notifications"),
+    ("  select_log (read the log)", "ledger/adapters/store.py", "select_log"),
     ("  transcoder.decode (JSON → dict)", "eventsourcing/persistence.py", "decode"),
     ("  _Batch.apply (SQL writes)", "projections/projector.py", "apply"),
     ("    Connection.execute (SQLAlchemy)", "sqlalchemy/engine/base.py", "execute"),
@@ -367,10 +367,10 @@ PHASES = [  # (label, file suffix, function name) for the profile's phase summar
 def worker_profile(ledger: Path, reads: Path, limit: int) -> str:
     world = _open(ledger, reads)
     app = world.ledger
-    select = app.recorder.select_notifications
+    select = app.recorder.select_log
     # stop the log at ``limit``: the projector sees a ledger of that many events
     stop_at = limit
-    app.recorder.select_notifications = lambda start, limit, **kw: select(start, limit, stop=stop_at, **kw)
+    app.recorder.select_log = lambda after, page: [r for r in select(after, page) if r[0] <= stop_at]
     p = world.projections()
     prof = cProfile.Profile()
     start = time.perf_counter()

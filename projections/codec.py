@@ -10,6 +10,9 @@ place:
   (``"ledger.domain:YearData.CostReported"`` is ``"YearData.CostReported"``);
 - the state is UTF-8 JSON (no cipher, no compressor: the projector refuses a store with
   either), read by the standard library's own scanner;
+- a stored event's row (the recorders' ``select_log``: id, stream id as 32 hex digits, version, topic,
+  state) is read into :class:`Stored`, the stream id in the text form ``str(uuid)`` gives, without a
+  ``UUID`` object per event;
 - a ``Decimal`` is stored as ``{"_type_": "decimal_str", "_data_": text}`` and a
   ``datetime`` as ``{"_type_": "datetime_iso", "_data_": isoformat}`` (eventsourcing's
   ``DecimalAsStr`` and ``DatetimeAsISO`` transcodings).
@@ -27,7 +30,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from json.scanner import make_scanner
-from typing import Any
+from typing import Any, NamedTuple
+from uuid import UUID
 
 from ledger.domain.topics import STORED_MODULE
 from projections.schema import MAX_PLACES, plain
@@ -42,14 +46,43 @@ HOT = ("YearData.SubmissionAccepted", "YearData.CostReported")
 _SCAN = make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
+class Stored(NamedTuple):
+    """A stored event as the projector reads it (the attributes of eventsourcing's ``Notification``,
+    the stream id as ``str(notification.originator_id)`` would give it)."""
+
+    id: int
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+def stored(row: tuple[int, str, int, str, bytes]) -> Stored:
+    """A ``select_log`` row as :class:`Stored`."""
+    nid, oid, version, topic, state = row
+    if len(oid) == 32:
+        text = f"{oid[:8]}-{oid[8:12]}-{oid[12:16]}-{oid[16:20]}-{oid[20:]}"
+    else:
+        text = str(UUID(oid))
+    return Stored(nid, text, version, topic, state)
+
+
 def readable(mapper: Any) -> bool:
     """Whether the store's events can be read here: plain JSON, neither encrypted nor compressed."""
     return getattr(mapper, "cipher", None) is None and getattr(mapper, "compressor", None) is None
 
 
+_KINDS: dict[str, str] = {}
+
+
 def kind(topic: str) -> str:
     """The event's kind, ``Aggregate.Event``, from its stored topic."""
-    return topic[len(TOPIC_PREFIX) :] if topic.startswith(TOPIC_PREFIX) else topic
+    found = _KINDS.get(topic)
+    if found is None:
+        found = topic[len(TOPIC_PREFIX) :] if topic.startswith(TOPIC_PREFIX) else topic
+        if len(_KINDS) < 1000:  # the ledger has a few dozen topics; a hostile log cannot grow this
+            _KINDS[topic] = found
+    return found
 
 
 def scan(state: bytes) -> dict[str, Any]:

@@ -19,10 +19,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from eventsourcing.persistence import Notification
 from sqlalchemy import Engine, and_, bindparam, delete, insert, select, update
 from sqlalchemy.engine import Connection
 
+from ledger.adapters.gcpace import bulk_pace
 from ledger.domain.errors import LedgerError, infrastructure_fault
 from ledger.usecases.application import Ledger
 
@@ -353,14 +353,23 @@ class Projector:
         ``upto`` stops at that notification id. A position beyond the log's head is
         refused (``log_truncated``).
         """
+        with bulk_pace():  # the collector's bulk pace (ledger.adapters.gcpace)
+            return self._run(batch, as_of, contracts, upto, progress)
+
+    def _run(
+        self,
+        batch: int,
+        as_of: datetime | None,
+        contracts: set[str] | None,
+        upto: int | None,
+        progress: Callable[[int], None] | None,
+    ) -> int:
         self.create_tables()
         done = 0
         position = self.position()
         self._check_not_truncated(position)
         while True:
-            page = self.app.recorder.select_notifications(
-                start=position, limit=batch, inclusive_of_start=False
-            )
+            page = [codec.stored(row) for row in self.app.recorder.select_log(position, batch)]
             if upto is not None:
                 page = [n for n in page if n.id <= upto]
             if not page:
@@ -405,7 +414,7 @@ class Projector:
         return self._sql[table]
 
     def _project(
-        self, page: Sequence[Notification], as_of: datetime | None, contracts: set[str] | None
+        self, page: Sequence[codec.Stored], as_of: datetime | None, contracts: set[str] | None
     ) -> None:
         decode = self.app.mapper.transcoder.decode
         batch = _Batch()
@@ -469,7 +478,7 @@ class Projector:
                 raise
 
     def _isolating(
-        self, page: Sequence[Notification], as_of: datetime | None, contracts: set[str] | None
+        self, page: Sequence[codec.Stored], as_of: datetime | None, contracts: set[str] | None
     ) -> None:
         """Project a page; when it fails for the data's sake, split it to find the event that cannot be
         written and quarantine that one (halving: a poison event in a batch of 5,000 costs ~26 small
