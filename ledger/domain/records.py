@@ -364,7 +364,23 @@ def _canon(value: Any) -> Any:
     return value
 
 
-_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+def _not_canonical(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} has no canonical JSON form")
+
+
+# the standard library's C encoder made once (json.JSONEncoder.encode makes a new one, with a
+# circular-reference check, per call): sorted keys, no spaces, non-ASCII kept; the same text
+_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)  # (not in typeshed's json.encoder)
+_CHUNKS = (
+    _MAKE_ENCODER(None, _not_canonical, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+    if _MAKE_ENCODER is not None
+    else None
+)
+_SLOW_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _ENCODE(value: Any) -> str:
+    return _SLOW_ENCODE(value) if _CHUNKS is None else "".join(_CHUNKS(value, 0))
 
 
 def canonical_text(kind: str, content: Mapping[str, Any]) -> str:

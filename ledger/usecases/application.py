@@ -16,10 +16,11 @@ from typing import Any, Protocol, TypeVar, cast
 
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, Notification
+from eventsourcing.persistence import IntegrityError, Notification, Transcoder
 from eventsourcing.utils import get_topic
 
 from ledger.adapters.config import persistence_env
+from ledger.adapters.transcoder import LedgerTranscoder
 from ledger.domain.aggregates import Contract, Settlement, contract_uuid, settlement_uuid
 from ledger.domain.definition import ContractDefinition, from_document
 from ledger.domain.errors import InvalidCommand, NotFound
@@ -76,6 +77,13 @@ class Ledger(Application):
         return cls(env=persistence_env(url), **kwargs)
 
     # ----------------------------------------------------------------- repository
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = (
+            LedgerTranscoder()
+        )  # the library's JSON, its encoder made once (ledger.adapters.transcoder)
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def construct_repository(self) -> Repository[Any]:
         repository = super().construct_repository()
