@@ -5,6 +5,7 @@ Ratios, scores and weights stay exact Decimal at context precision 28.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
@@ -31,6 +32,20 @@ MAX_COUNT = 10**12  # a population count or other whole number, exclusive
 
 
 _LIMITS = {d: 10 ** min(d, MAX_DIGITS) for d in range(MAX_DIGITS + 1)}
+
+
+_PLAIN: dict[tuple[int, int], re.Pattern[str] | None] = {}
+
+
+def _plain_pattern(digits: int, places: int) -> re.Pattern[str] | None:
+    """Plain decimal text (ASCII digits, an optional point) that cannot break the bounds: at most
+    ``digits`` integer and ``places`` decimal digits, within the arithmetic's precision."""
+    key = (digits, places)
+    if key not in _PLAIN:
+        whole = min(digits, MAX_DIGITS)
+        fits = whole >= 1 and places >= 1 and whole + places <= MAX_DIGITS
+        _PLAIN[key] = re.compile(f"[0-9]{{1,{whole}}}(?:\\.[0-9]{{1,{places}}})?") if fits else None
+    return _PLAIN[key]
 
 
 class NotANumber(ValueError):
@@ -65,6 +80,10 @@ def to_decimal(
     """
     if type(value) is int and abs(value) < _LIMITS.get(digits, 0):
         return Decimal(value)  # what the checks below conclude for a whole number this small
+    if type(value) is str and len(value) <= MAX_NUMBER_TEXT:
+        plain = _plain_pattern(digits, places)
+        if plain is not None and plain.fullmatch(value):
+            return Decimal(value)  # what the checks below conclude for plain digits within the bounds
     if isinstance(value, bool | float):
         raise NotANumber(f"{value!r} must be written as a decimal string or integer, not a float")
     if isinstance(value, Decimal):

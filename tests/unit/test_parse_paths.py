@@ -127,3 +127,21 @@ def test_whole_number_fast_path_gives_the_bounds_verdict(digits):
         fast = _verdict(lambda v=value: to_decimal(v, digits=digits))
         full = _verdict(lambda v=value: to_decimal(Whole(v), digits=digits))
         assert fast == full, value
+
+
+_number_texts = st.one_of(
+    st.from_regex(r"[0-9]{1,20}(\.[0-9]{0,20})?", fullmatch=True),
+    st.from_regex(r"[-+ ]?[0-9_]{0,16}[.eE]?[0-9]{0,4}[ ]?", fullmatch=True),
+    st.sampled_from(["0", "0.00", "00000000000001", "9" * 13 + ".99", "9" * 14, "1.999", "١٢", "1e3", ""]),
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(_number_texts, st.sampled_from([(13, 2, True), (15, 12, False), (18, 18, False), (28, 1, False)]))
+def test_plain_number_text_fast_path_gives_the_full_verdict(text, bounds):
+    digits, places, exact = bounds
+    fast = _verdict(lambda: to_decimal(text, digits=digits, places=places, exact_places=exact))
+    full = _verdict(lambda: to_decimal(Text(text), digits=digits, places=places, exact_places=exact))
+    assert fast == full
+    if fast[0] == "ok":
+        assert fast[1].as_tuple() == full[1].as_tuple()  # the same digits and exponent, not just value
