@@ -26,6 +26,7 @@ State that a close or a restatement reads is held in small named tuples (:class:
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from sys import intern
 from decimal import Decimal
 from typing import Any, NamedTuple
 from uuid import UUID, uuid5
@@ -53,6 +54,13 @@ def settlement_uuid(contract_id: str, year: int) -> UUID:
 
 def rejection_uuid(key: str) -> UUID:
     return uuid5(NAMESPACE, f"rejection:{key}")
+
+
+_SHARED = {
+    1,
+    2,
+    3,
+}  # the fields of a snapshot's state rows held as one shared copy (party, indicator, period)
 
 
 def _key(*parts: str) -> str:
@@ -355,7 +363,9 @@ class YearData(LedgerAggregate):
             held: dict[str, Any] = getattr(self, name)
             for key, row in held.items():
                 if type(row) is not kind:
-                    held[key] = kind(*row)
+                    held[key] = kind(
+                        *(intern(v) if type(v) is str and i in _SHARED else v for i, v in enumerate(row))
+                    )
 
     # ---------------------------------------------------------------- commands
 
@@ -469,6 +479,8 @@ class YearData(LedgerAggregate):
         supersedes: str | None,
         actor: str,
     ) -> None:
+        # the party, indicator and period repeat in every entry: one shared copy of each (memory)
+        provider_id, indicator_id, period = intern(provider_id), intern(indicator_id), intern(period)
         self.latest_submission[_key(indicator_id, period, provider_id)] = SubmissionState(
             submission_id, provider_id, indicator_id, period, numerator, denominator, value, supersedes
         )
@@ -496,6 +508,7 @@ class YearData(LedgerAggregate):
         supersedes: str | None,
         actor: str,
     ) -> None:
+        provider_id, period = intern(provider_id), intern(period)
         self.latest_cost[_key(provider_id, period)] = CostState(
             report_id, provider_id, period, total_cost, high_cost_cases, supersedes
         )
