@@ -26,8 +26,8 @@ State that a close or a restatement reads is held in small named tuples (:class:
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from sys import intern
 from decimal import Decimal
+from sys import intern
 from typing import Any, NamedTuple
 from uuid import UUID, uuid5
 
