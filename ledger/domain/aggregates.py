@@ -353,13 +353,14 @@ class YearData(LedgerAggregate):
         the rate-card state."""
         if not hasattr(self, "claims"):
             self._rate_card_state()
-        for name, kind in (
+        kinds: tuple[tuple[str, Any], ...] = (
             ("latest_submission", SubmissionState),
             ("latest_cost", CostState),
             ("population", PopulationState),
             ("claims", ClaimState),
             ("episodes", EpisodeState),
-        ):
+        )
+        for name, kind in kinds:
             held: dict[str, Any] = getattr(self, name)
             for key, row in held.items():
                 if type(row) is not kind:
