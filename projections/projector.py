@@ -369,7 +369,7 @@ class Projector:
         position = self.position()
         self._check_not_truncated(position)
         while True:
-            page = [codec.stored(row) for row in self.app.recorder.select_log(position, batch)]
+            page = [codec.stored(row) for row in self.app.stored_log.select_log(position, batch)]
             if upto is not None:
                 page = [n for n in page if n.id <= upto]
             if not page:

@@ -41,6 +41,13 @@ class RecordIndex(Protocol):
     def clear_record_index(self) -> None: ...
 
 
+class StoredLog(Protocol):
+    """The log as stored rows (id, stream id as text, version, topic, state): the recorders' plain read
+    (ledger.adapters.store), for the walks over every event (verify, a rebuild)."""
+
+    def select_log(self, after: int, limit: int) -> list[tuple[int, str, int, str, bytes]]: ...
+
+
 class NamedStateRepository(Repository[Any]):
     """A repository that gives an aggregate loaded from a snapshot its named state back (a snapshot
     stores named tuples as JSON arrays; see ``YearData.restore_named_state``)."""
@@ -93,6 +100,10 @@ class Ledger(Application):
     @property
     def record_index(self) -> RecordIndex:
         return cast(RecordIndex, self.recorder)
+
+    @property
+    def stored_log(self) -> StoredLog:
+        return cast(StoredLog, self.recorder)
 
     def _retrying(self, attempt: Callable[[], T]) -> T:
         for _ in range(RETRIES - 1):
