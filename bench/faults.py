@@ -81,6 +81,7 @@ class RoundResult:
     landed: list[int] = field(default_factory=list)  # records saved when each kill landed
     early: int = 0  # kills at a random instant of start-up, join or recovery (not at a point of the stream)
     finished_first: int = 0  # ingest runs that ended before their kill (not counted as kills)
+    final_reruns: int = 0  # last consumes run again because a partition was left to a dead member
     differences: list[str] = field(default_factory=list)
     seconds: float = 0.0  # float-ok: seconds, not money
 
@@ -93,6 +94,7 @@ class RoundResult:
             "mid_stream": self.mid_stream,
             "early": self.early,
             "finished_first": self.finished_first,
+            "final_reruns": self.final_reruns,
             "landed": self.landed,
             "differences": self.differences,
             "seconds": round(self.seconds, 1),
@@ -246,6 +248,13 @@ class Round:
             *extra,
         ]
 
+    def tracked(self) -> dict[int, int]:
+        """Records saved per partition: the ledger's tracked offset + 1."""
+        return {
+            p: (self.app.recorder.max_tracking_id(tracking_name(self.name, p)) or -1) + 1
+            for p in range(PARTITIONS)
+        }
+
     def run_consume(self, kills: int) -> RoundResult:
         started = time.monotonic()
         self.broker.create_topic(self.name, partitions=PARTITIONS)
@@ -279,19 +288,29 @@ class Round:
         # that may be handed none of the partitions the dead member held, read its own to the end and
         # leave, idle (seen: one partition left unread). The last run starts once every session of a
         # killed process has expired, as an operator's restart after a crash would.
+        # On a loaded machine the broker may still count a dead member when the last run joins (seen
+        # in CI: one partition of one record left unread, seed 245110): the records wait on the topic,
+        # so, as an operator would, the last run is repeated (at most twice more) while a partition
+        # is behind; the report counts those reruns. Anything else is a difference.
         time.sleep(max(0.0, self.last_kill + 2 * SESSION_MS / 1000 - time.monotonic()))
-        final = self.worker(*self.consume_args("--until-idle", "3"))
-        final.wait_stopped(RUN_TIMEOUT_S + 60)
-        report = final.report()
-        if final.proc.returncode != 0 or report is None:  # type: ignore[union-attr]
-            self.result.differences.append(f"the last consume failed: {final.failure()}")
-        elif not report["reconciles"]:
-            self.result.differences.append(f"the last consume's counts do not reconcile: {report}")
-        tracked = {
-            p: (self.app.recorder.max_tracking_id(tracking_name(self.name, p)) or -1) + 1
-            for p in range(PARTITIONS)
-        }
-        if tracked != {p: produced[p] for p in range(PARTITIONS)}:
+        wanted = {p: produced[p] for p in range(PARTITIONS)}
+        for _ in range(3):
+            final = self.worker(*self.consume_args("--until-idle", "3"))
+            final.wait_stopped(RUN_TIMEOUT_S + 60)
+            report = final.report()
+            if final.proc.returncode != 0 or report is None:  # type: ignore[union-attr]
+                self.result.differences.append(f"the last consume failed: {final.failure()}")
+                break
+            if not report["reconciles"]:
+                self.result.differences.append(f"the last consume's counts do not reconcile: {report}")
+                break
+            tracked = self.tracked()
+            if tracked == wanted or any(tracked[p] > wanted[p] for p in wanted):
+                break
+            self.result.final_reruns += 1
+            time.sleep(2 * SESSION_MS / 1000)
+        tracked = self.tracked()
+        if tracked != wanted:
             self.result.differences.append(f"tracked offsets {tracked}, produced {dict(produced)}")
         self.compare()
         self.result.differences += dlq_differences(self.broker.bootstrap, self.name, expected_dlq)
@@ -399,6 +418,8 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> list[RoundResul
                 result = one.run_consume(kills) if what == "consume" else one.run_ingest(kills)
                 results.append(result)
                 first = f", {result.finished_first} run(s) finished first" if result.finished_first else ""
+                if result.final_reruns:
+                    first += f", the last consume run {1 + result.final_reruns} times"
                 say(
                     f"{backend:8} {what:7} seed {seed:6}: {result.kills} kills ({result.mid_stream} mid-stream, "
                     f"{result.early} early, saved {result.landed}{first}), {result.seconds:.0f} s: "

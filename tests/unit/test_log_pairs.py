@@ -55,3 +55,27 @@ def test_an_untouched_log_is_paired_page_by_page():
     out, reads = _walk(ids, ids, page=10)
     assert out == [(n, n) for n in range(1, 101)]
     assert reads == 2 * 11  # ten full pages and the empty one that ends the walk, on each side
+
+
+def test_seal_rows_are_the_documented_chain():
+    """seal_rows (the recorders' writer) and verify hash inline; both must be stream_hash and global_hash."""
+    from uuid import uuid4
+
+    from eventsourcing.persistence import StoredEvent
+
+    from ledger.adapters.audit import GENESIS, global_hash, seal_rows, stream_hash
+
+    a, b = uuid4(), uuid4()
+    events = [
+        StoredEvent(a, 1, "t:A", b"{}"),
+        StoredEvent(b, 1, "t:B", b'{"x":1}'),
+        StoredEvent(a, 2, "t:A", "text \u00e9 state"),
+    ]
+    stored = {b.hex: "f" * 64}  # b already has a sealed event
+    rows = seal_rows(events, [7, 8, 9], "e" * 64, stored.get)
+    previous, streams = "e" * 64, {a.hex: GENESIS, b.hex: "f" * 64}
+    for (nid, oid, version, sh, gh), event, expected_nid in zip(rows, events, [7, 8, 9], strict=True):
+        assert (nid, oid, version) == (expected_nid, event.originator_id.hex, event.originator_version)
+        assert sh == stream_hash(streams[oid], event.originator_id, version, event.topic, event.state)
+        assert gh == global_hash(previous, nid, sh)
+        previous, streams[oid] = gh, sh
