@@ -2,9 +2,9 @@
 
 Reference counting frees almost every object the ledger makes; the cyclic collector only finds
 cycles. At CPython's default pace (a young collection every 700 allocations, a full one every
-100) a bulk ingest spends a third of its time in the collector traversing objects that are
-alive — the batch in flight, the cached aggregates — and finding nothing (measured: 53.6 µs per
-record in a flush at the default pace, 34.8 µs at the bulk pace, bench/README "Performance").
+100) a bulk ingest spends much of its time in the collector traversing objects that are alive —
+the batch in flight, the cached aggregates — and finding nothing (measured: 10–15% of an ingest in
+paired runs, a third of a batch's save with the input held in memory; README "Performance").
 Within :func:`bulk_pace` young collections run every 50,000 allocations and full ones rarely:
 cycles (an exception's traceback, say) are still collected, only in larger steps. Nested and
 concurrent uses (threads of the web service) share one setting, restored when the last ends.
