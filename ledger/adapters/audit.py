@@ -54,21 +54,20 @@ class LogRow(NamedTuple):
     state: bytes
 
 
-def _id(originator_id: UUID | str) -> str:
+def stream_text(originator_id: UUID | str) -> str:
+    """A stream id as text, as the seals and the log's rows hold it (a UUID's 32 hex digits)."""
     if type(originator_id) is str:
         return originator_id
     return originator_id.hex if isinstance(originator_id, UUID) else str(originator_id)
 
 
-def _state_bytes(state: Any) -> bytes | bytearray | memoryview:
-    if isinstance(state, (bytes, bytearray, memoryview)):
-        return state
-    return str(state).encode("utf-8", "surrogatepass")
-
-
 def stream_hash(previous: str, originator_id: UUID | str, version: int, topic: str, state: bytes) -> str:
-    h = hashlib.sha256(f"{previous}\n{_id(originator_id)}\n{version}\n{topic}\n".encode())
-    h.update(state if type(state) is bytes else _state_bytes(state))
+    h = hashlib.sha256(f"{previous}\n{stream_text(originator_id)}\n{version}\n{topic}\n".encode())
+    h.update(
+        state
+        if isinstance(state, (bytes, bytearray, memoryview))
+        else str(state).encode("utf-8", "surrogatepass")
+    )
     return h.hexdigest()  # (a state an intruder rewrote as text still hashes: it is reported as altered)
 
 
@@ -85,21 +84,15 @@ def seal_rows(
     """
     rows = []
     previous_by_stream: dict[str, str] = {}
-    hex_of: dict[Any, str] = {}  # a batch's events share a few streams: each id's text made once
     previous = last_global
-    sha256 = hashlib.sha256
     for event, nid in zip(events, ids, strict=True):  # one notification id per event
-        oid = hex_of.get(event.originator_id)
-        if oid is None:
-            oid = hex_of[event.originator_id] = _id(event.originator_id)
+        oid = stream_text(event.originator_id)
+        if oid not in previous_by_stream:
             previous_by_stream[oid] = last_of_stream(oid) or GENESIS
-        version, state = event.originator_version, event.state
-        # stream_hash() and global_hash(), inline (tests/unit/test_log_pairs.py holds them to those)
-        h = sha256(f"{previous_by_stream[oid]}\n{oid}\n{version}\n{event.topic}\n".encode())
-        h.update(state if type(state) is bytes else _state_bytes(state))
-        sh = previous_by_stream[oid] = h.hexdigest()
-        previous = sha256(f"{previous}\n{nid}\n{sh}".encode()).hexdigest()
-        rows.append((nid, oid, version, sh, previous))
+        sh = stream_hash(previous_by_stream[oid], oid, event.originator_version, event.topic, event.state)
+        previous = global_hash(previous, nid, sh)
+        previous_by_stream[oid] = sh
+        rows.append((nid, oid, event.originator_version, sh, previous))
     return rows
 
 
@@ -129,55 +122,26 @@ class Verification:
 
 def _pairs(app: Any, page: int = 5000) -> Iterator[tuple[Any | None, tuple[Any, ...] | None]]:
     """Events (the recorder's ``select_log`` rows) and seals merged by notification id (either side may
-    be missing). Pages whose ids are the same on both sides (an untouched log) are paired whole."""
+    be missing), a page of each at a time."""
     recorder = app.recorder
-    events: list[Any] = []
-    seals: list[tuple[Any, ...]] = []
+    events: list[Any] = recorder.select_log(0, page)
+    seals: list[tuple[Any, ...]] = recorder.select_seals(0, page)
     i = j = 0
-    last_event = last_seal = 0
-    events_done = seals_done = False
     while True:
-        if i == len(events) and j == len(seals) and not (events_done or seals_done):
-            if events:
-                last_event = events[-1][0]
-            if seals:
-                last_seal = seals[-1][0]
-            events, seals, i, j = (
-                recorder.select_log(last_event, page),
-                recorder.select_seals(last_seal, page),
-                0,
-                0,
-            )
-            events_done, seals_done = not events, not seals
-            if events and len(events) == len(seals) and [e[0] for e in events] == [s[0] for s in seals]:
-                yield from zip(events, seals, strict=True)
-                last_event, last_seal, i, j = events[-1][0], seals[-1][0], len(events), len(seals)
-                continue
-        if i == len(events) and not events_done:
-            if events:
-                last_event = events[-1][0]
-            events, i = recorder.select_log(last_event, page), 0
-            events_done = not events
-        if j == len(seals) and not seals_done:
-            if seals:
-                last_seal = seals[-1][0]
-            seals, j = recorder.select_seals(last_seal, page), 0
-            seals_done = not seals
-        if i == len(events):
-            if j == len(seals):
-                return
-            yield None, seals[j]
-            j += 1
-            continue
-        event = events[i]
-        if j == len(seals) or event[0] < seals[j][0]:
-            yield event, None
+        if i == len(events) and events:  # a page read: the next (an empty one ends that side)
+            events, i = recorder.select_log(events[-1][0], page), 0
+        if j == len(seals) and seals:
+            seals, j = recorder.select_seals(seals[-1][0], page), 0
+        if i == len(events) and j == len(seals):
+            return
+        if j == len(seals) or (i < len(events) and events[i][0] < seals[j][0]):
+            yield events[i], None
             i += 1
-        elif seals[j][0] < event[0]:
+        elif i == len(events) or seals[j][0] < events[i][0]:
             yield None, seals[j]
             j += 1
         else:
-            yield event, seals[j]
+            yield events[i], seals[j]
             i += 1
             j += 1
 
@@ -223,13 +187,13 @@ class StreamNames:
         if isinstance(year, int) and 0 < year < 1000:
             self.years = max(self.years, year)
         if kind:
-            self.claimed[_id(event.originator_id).replace("-", "")] = (
+            self.claimed[stream_text(event.originator_id).replace("-", "")] = (
                 kind,
                 cid if isinstance(cid, str) else None,
                 year if isinstance(year, int) else None,
             )
         if kind == "rejection" and isinstance(state.get("key"), str):
-            self.rejection_keys[_id(event.originator_id).replace("-", "")] = state["key"]
+            self.rejection_keys[stream_text(event.originator_id).replace("-", "")] = state["key"]
 
     def describe(self, oid: str) -> dict[str, Any]:
 
@@ -332,7 +296,6 @@ def verify(
             },
         )
 
-    sha256 = hashlib.sha256
     for event, seal in _pairs(app):
         if event is None:
             assert seal is not None
@@ -357,10 +320,8 @@ def verify(
                 version,
             )
         last_hash, last_version = streams.get(oid, (GENESIS, 0))
-        h = sha256(f"{last_hash}\n{oid}\n{version}\n{topic}\n".encode())  # stream_hash(), inline: the
-        h.update(state if type(state) is bytes else _state_bytes(state))  # untouched log's check proves it
-        sh = h.hexdigest()
-        gh = sha256(f"{previous}\n{nid}\n{sh}".encode()).hexdigest()  # global_hash()
+        sh = stream_hash(last_hash, oid, version, topic, state)
+        gh = global_hash(previous, nid, sh)
         # a seal whose hashes are the ones recomputed is well formed (they are hex digests): the full
         # check runs only when something differs, and a malformed seal is still reported as such first
         matches = sh == seal[3] and gh == seal[4] and type(seal[0]) is int and type(seal[2]) is int

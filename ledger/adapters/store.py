@@ -31,14 +31,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from typing import Any
-from uuid import UUID
 
 from eventsourcing.persistence import DatabaseError, IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
 from psycopg.sql import SQL, Identifier
 
-from ledger.adapters.audit import GENESIS, seal_rows
+from ledger.adapters.audit import GENESIS, seal_rows, stream_text
 
 LOOKUP_CHUNK = 500
 CLOSED_TOPIC = "ledger.domain:Settlement.YearClosed"
@@ -102,27 +101,16 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
         largest — checked, not assumed (tests/integration/test_store_bulk.py)."""
         if not stored_events:
             return []
-        c.executemany(
-            self.insert_events_statement,
-            [
-                (
-                    s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id,
-                    s.originator_version,
-                    s.topic,
-                    s.state,
-                )
-                for s in stored_events
-            ],
-        )
+        rows = [(stream_text(s.originator_id), s.originator_version, s.topic, s.state) for s in stored_events]
+        c.executemany(self.insert_events_statement, rows)
         table = self.events_table_name
         c.execute(f"SELECT MAX(rowid) FROM {table}")
         last = c.fetchone()[0]
-        first = last - len(stored_events) + 1
-        for rowid, s in ((first, stored_events[0]), (last, stored_events[-1])):
+        first = last - len(rows) + 1
+        for rowid, row in ((first, rows[0]), (last, rows[-1])):
             c.execute(f"SELECT originator_id, originator_version FROM {table} WHERE rowid = ?", (rowid,))
-            row = c.fetchone()
-            oid = s.originator_id.hex if isinstance(s.originator_id, UUID) else s.originator_id
-            if row is None or (row[0], row[1]) != (oid, s.originator_version):
+            found = c.fetchone()
+            if found is None or (found[0], found[1]) != row[:2]:
                 raise DatabaseError(f"the batch's rowids are not consecutive ending at {last}")
         return list(range(first, last + 1))
 
@@ -323,9 +311,7 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
             return [
                 (
                     r["notification_id"],
-                    r["originator_id"].hex
-                    if isinstance(r["originator_id"], UUID)
-                    else str(r["originator_id"]),
+                    stream_text(r["originator_id"]),
                     r["originator_version"],
                     r["topic"],
                     bytes(r["state"]),

@@ -58,7 +58,7 @@ def test_an_untouched_log_is_paired_page_by_page():
 
 
 def test_seal_rows_are_the_documented_chain():
-    """seal_rows (the recorders' writer) and verify hash inline; both must be stream_hash and global_hash."""
+    """The seals the recorders write are the chain the module documents: stream_hash, then global_hash."""
     from uuid import uuid4
 
     from eventsourcing.persistence import StoredEvent
