@@ -56,13 +56,6 @@ def rejection_uuid(key: str) -> UUID:
     return uuid5(NAMESPACE, f"rejection:{key}")
 
 
-_SHARED = {
-    1,
-    2,
-    3,
-}  # the fields of a snapshot's state rows held as one shared copy (party, indicator, period)
-
-
 def _key(*parts: str) -> str:
     return "|".join(parts)
 
@@ -353,19 +346,20 @@ class YearData(LedgerAggregate):
         the rate-card state."""
         if not hasattr(self, "claims"):
             self._rate_card_state()
-        kinds: tuple[tuple[str, Any], ...] = (
-            ("latest_submission", SubmissionState),
-            ("latest_cost", CostState),
-            ("population", PopulationState),
-            ("claims", ClaimState),
-            ("episodes", EpisodeState),
+        # (state, its row type, the fields kept as one shared copy, as the events' apply methods keep them)
+        kinds: tuple[tuple[str, Any, tuple[int, ...]], ...] = (
+            ("latest_submission", SubmissionState, (1, 2, 3)),  # party, indicator, period
+            ("latest_cost", CostState, (1, 2)),  # party, period
+            ("population", PopulationState, ()),
+            ("claims", ClaimState, ()),
+            ("episodes", EpisodeState, ()),
         )
-        for name, kind in kinds:
+        for name, kind, shared in kinds:
             held: dict[str, Any] = getattr(self, name)
             for key, row in held.items():
                 if type(row) is not kind:
                     held[key] = kind(
-                        *(intern(v) if type(v) is str and i in _SHARED else v for i, v in enumerate(row))
+                        *(intern(v) if i in shared and type(v) is str else v for i, v in enumerate(row))
                     )
 
     # ---------------------------------------------------------------- commands

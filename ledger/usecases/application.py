@@ -86,9 +86,8 @@ class Ledger(Application):
     # ----------------------------------------------------------------- repository
 
     def construct_transcoder(self) -> Transcoder:
-        transcoder = (
-            LedgerTranscoder()
-        )  # the library's JSON, its encoder made once (ledger.adapters.transcoder)
+        # the library's JSON, its encoder made once (ledger.adapters.transcoder)
+        transcoder = LedgerTranscoder()
         self.register_transcodings(transcoder)
         return transcoder
 
