@@ -29,12 +29,12 @@ from ledger.entrypoints.web.api import (
 from ledger.entrypoints.web.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
-    SESSION_SECONDS,
     Principal,
     Unauthenticated,
     authenticate,
     from_token,
     new_csrf_cookie,
+    start_session,
 )
 from projections.explain import explain
 from projections.explain import render as render_text
@@ -135,14 +135,7 @@ def signin(request: Request, token: str = Form(""), csrf: str = Form("")) -> Res
     else:
         data = {"token_id": p.principal.removeprefix("token:")}
     response = RedirectResponse("/contracts", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        request.app.state.sessions.encode(data),
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        max_age=SESSION_SECONDS,
-    )
+    start_session(request, response, data)
     response.delete_cookie(CSRF_COOKIE, path="/signin")
     return response
 

@@ -29,7 +29,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from ledger.adapters.oidc import InvalidToken, NonceMismatch, OidcIdentity
 from ledger.domain.errors import LedgerError
-from ledger.entrypoints.web.auth import SESSION_COOKIE, SESSION_SECONDS
+from ledger.entrypoints.web.auth import start_session
 from ledger.entrypoints.web.pages import render, signin_page
 
 router = APIRouter(include_in_schema=False)
@@ -141,13 +141,6 @@ def _start_session(request: Request, ident: OidcIdentity) -> Response:
     # A page of our own, not a redirect: the session cookie is SameSite=Strict, and a browser would
     # not send it on a redirect chain that began at the issuer's site.
     response = render(request, "signed_in.html.j2", holder=ident.name, actor=ident.actor)
-    response.set_cookie(
-        SESSION_COOKIE,
-        request.app.state.sessions.encode(data),
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        max_age=SESSION_SECONDS,
-    )
+    start_session(request, response, data)
     response.delete_cookie(FLOW_COOKIE, path=FLOW_PATH)
     return response
