@@ -213,7 +213,7 @@ class LedgerConsumer:
         topics: list[str] | None = None,
         group: str = DEFAULT_GROUP,
         batch: int = DEFAULT_BATCH,
-        until_idle: float | None = None,
+        until_idle: float | None = None,  # float-ok: seconds
         actor: str = "system",  # float-ok: seconds, not money
         session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
         on_batch: Callable[[ConsumeReport], None] | None = None,

@@ -121,7 +121,7 @@ class DecisionPublisher:
         app: Ledger,
         bootstrap: str,
         topic: str = DEFAULT_DECISIONS_TOPIC,
-        until_idle: float | None = None,
+        until_idle: float | None = None,  # float-ok: seconds
         poll_interval: float = 0.5,  # float-ok: seconds, not money
         signer: Any = None,
         codec: Codec = FIXED_IDS,
@@ -289,8 +289,8 @@ def publish_decisions(
     app: Ledger,
     bootstrap: str,
     topic: str = DEFAULT_DECISIONS_TOPIC,
-    until_idle: float | None = None,
-    on_start: Callable[[DecisionPublisher], None] | None = None,  # float-ok: seconds, not money
+    until_idle: float | None = None,  # float-ok: seconds
+    on_start: Callable[[DecisionPublisher], None] | None = None,
     signer: Any = None,
     codec: Codec = FIXED_IDS,
 ) -> PublishReport:

@@ -94,14 +94,20 @@ def ensure_topic(
 
 
 def read_tail(
-    bootstrap: str, tp: TopicPartition, start: int, timeout_s: float = TAIL_TIMEOUT_S
+    bootstrap: str,
+    tp: TopicPartition,
+    start: int,
+    timeout_s: float = TAIL_TIMEOUT_S,  # float-ok: seconds
 ) -> list[ConsumerRecord]:  # float-ok: seconds, not money
     """Every record of partition ``tp`` from offset ``start`` up to its high watermark."""
     return tail_and_end(bootstrap, tp, start, timeout_s)[0]
 
 
 def tail_and_end(
-    bootstrap: str, tp: TopicPartition, start: int, timeout_s: float = TAIL_TIMEOUT_S
+    bootstrap: str,
+    tp: TopicPartition,
+    start: int,
+    timeout_s: float = TAIL_TIMEOUT_S,  # float-ok: seconds
 ) -> tuple[list[ConsumerRecord], int]:  # float-ok: seconds
     """(every record of ``tp`` from ``start`` up to its high watermark, that high watermark).
 
@@ -141,7 +147,9 @@ def tail_and_end(
 
 
 def high_watermarks(
-    bootstrap: str, positions: dict[TopicPartition, int], timeout_s: float = TAIL_TIMEOUT_S
+    bootstrap: str,
+    positions: dict[TopicPartition, int],
+    timeout_s: float = TAIL_TIMEOUT_S,  # float-ok: seconds
 ) -> dict[TopicPartition, int]:  # float-ok: seconds
     """The high watermark of each partition, from a Fetch at the given offset (not ListOffsets)."""
     if not positions:
