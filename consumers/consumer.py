@@ -70,6 +70,7 @@ DEFAULT_BATCH = 2000
 DEFAULT_SESSION_TIMEOUT_MS = 10_000
 BATCH_WAIT_S = 0.5  # longest wait to fill a batch once records are flowing
 STALL_S = 60.0  # --until-idle: give up (with an error) if owned records stop arriving for this long
+JOIN_GRACE_S = 30.0  # --until-idle: beyond two sessions, how long a first group join may take
 PROGRESS_S = 30.0  # --log-level info: the running counts at most this often
 MAX_MESSAGE_BYTES = 1024 * 1024  # a longer message value is dead-lettered unread (message_too_large)
 
@@ -214,7 +215,7 @@ class LedgerConsumer:
         group: str = DEFAULT_GROUP,
         batch: int = DEFAULT_BATCH,
         until_idle: float | None = None,  # float-ok: seconds
-        actor: str = "system",  # float-ok: seconds, not money
+        actor: str = "system",
         session_timeout_ms: int = DEFAULT_SESSION_TIMEOUT_MS,
         on_batch: Callable[[ConsumeReport], None] | None = None,
         create_topics: bool = False,
@@ -706,7 +707,7 @@ class LedgerConsumer:
             last_activity = time.monotonic()
             joined = 0
             first_record: float | None = None  # float-ok: seconds, not money
-            join_deadline = last_activity + 2 * self.session_timeout_ms / 1000 + 30
+            join_deadline = last_activity + 2 * self.session_timeout_ms / 1000 + JOIN_GRACE_S
             while not self._stop.is_set():
                 if self._take_pending() or joined != self._joined or self._rebalancing():
                     joined = self._joined  # the idle clock stops while the group rebalances
@@ -722,7 +723,15 @@ class LedgerConsumer:
                             if joined == self._joined and self._may_exit_idle(last_activity):
                                 break
                         elif time.monotonic() > join_deadline + self.until_idle:
-                            break
+                            # never assigned (not even "no partitions"): exiting as idle would report
+                            # a drained topic that was never read
+                            raise StreamError(
+                                f"the consumer group {self.group!r} completed no join within "
+                                f"{time.monotonic() - started:.0f} s, so nothing was read (a member "
+                                f"killed during a join can hold a group until the broker expires it); "
+                                f"run consume again",
+                                code="group_join_timeout",
+                            )
                     continue
                 if first_record is None:
                     first_record = polled_at

@@ -439,6 +439,38 @@ def test_a_crash_after_dead_letters_are_sent_but_before_the_commit_does_not_send
     assert report.dead_letters_already_sent > 0
 
 
+def test_positions_are_the_ledgers_a_consumer_in_another_group_resumes_where_the_first_stopped(
+    kafka_broker, kafka_topic, sqlite_url, tmp_path
+):
+    """Kafka's committed offsets are never used: a consumer in a group of its own (bench.faults'
+    last resort when a broker holds a group) reads on from the ledger's stored positions."""
+    contracts = contract_ids(2)
+    ledger(sqlite_url, contracts)
+    reference = f"sqlite:///{tmp_path / 'reference.db'}"
+    stream = make_stream(900, contracts, seed=5, bad_rate=0.03, garbage_rate=0.01)
+    services_for(ledger(reference, contracts)).ingest.ingest_lines(stream.lines, "reference.jsonl")
+    expected = send(kafka_broker.bootstrap, kafka_topic, stream.messages())
+
+    first = LedgerConsumer(
+        Ledger.from_url(sqlite_url),
+        kafka_broker.bootstrap,
+        [kafka_topic],
+        group=f"{kafka_topic}-a",
+        session_timeout_ms=SESSION_MS,
+        batch=200,
+    )
+    first.on_batch = lambda report: first.stop()  # stop after one saved batch
+    stopped = first.run()
+    assert 0 < stopped.consumed < stream.total
+    rest = consume(sqlite_url, kafka_broker.bootstrap, kafka_topic, batch=200)  # group = the topic's name
+    assert rest.consumed == stream.total - stopped.consumed  # nothing read twice, nothing skipped
+    assert rest.dead_letters_already_sent == 0
+    keys, _ = dlq_keys(kafka_broker.bootstrap, kafka_topic)
+    assert sorted(keys) == sorted(expected)  # each dead letter sent once
+    keys_of = record_keys(stream.lines)
+    assert ledger_view(sqlite_url, contracts, keys_of) == ledger_view(reference, contracts, keys_of)
+
+
 # ------------------------------------------------------------------ publishing decisions
 
 

@@ -50,7 +50,8 @@ def consume(p: argparse.ArgumentParser, command: Any) -> Handler:
         type=float,
         metavar="SECONDS",
         help="exit cleanly once no record arrived for this long after the last save, no rebalance "
-        "is in progress, and every partition it owns is consumed to its end",
+        "is in progress, and every partition it owns is consumed to its end; exit 1 "
+        "(group_join_timeout) if the group completes no join within two sessions and 30 s",
     )
     p.add_argument(
         "--batch", type=int, default=2000, metavar="N", help="records per transaction (default 2000)"
