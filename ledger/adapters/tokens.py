@@ -9,6 +9,13 @@ is in the event log: each event written through the service records the token id
 
 A token is ``obc_`` + 32 random bytes (URL-safe base64); only its sha256 is stored, with its id,
 actor, name, creation, expiry and revocation. The token itself is shown once, when issued.
+
+An idempotency key is kept for ``IDEMPOTENCY_TTL`` (24 hours, as Stripe keeps its keys) from its
+first request, then pruned: a retry later than that runs as a new request. A key whose first
+request never completed (its worker was killed mid-request) is not held forever: after
+``IDEMPOTENCY_LEASE`` a retry of the same request takes the key over and runs it again (the
+ledger's own checks then acknowledge what had been saved: duplicates by record id, a decided
+period refused).
 """
 
 from __future__ import annotations
@@ -43,6 +50,9 @@ from ledger.domain.access import Actor
 from ledger.domain.errors import InvalidCommand, NotFound
 
 PREFIX = "obc_"
+IDEMPOTENCY_TTL = timedelta(hours=24)  # a key's first response is replayed this long, then pruned
+IDEMPOTENCY_LEASE = timedelta(minutes=15)  # a key claimed this long ago and never completed is abandoned
+PRUNE_EVERY = timedelta(minutes=1)  # at most this often per process
 metadata = MetaData()
 
 tokens_table = Table(
@@ -181,6 +191,7 @@ class TokenStore:
     def __init__(self, url: str, clock: Any = None) -> None:
         self.engine = _engine(url)
         self.clock = clock or (lambda: datetime.now(UTC))
+        self._pruned: datetime | None = None  # when this process last pruned expired idempotency keys
         metadata.create_all(self.engine, checkfirst=True)
 
     # -- tokens --------------------------------------------------------------------------
@@ -258,7 +269,11 @@ class TokenStore:
 
     def reserve(self, principal: str, key: str, method: str, path: str, sha: str) -> StoredResponse | None:
         """Claim ``key`` for a first request (None), or return what is stored under it
-        (``status`` 0: the first request is still running)."""
+        (``status`` 0: the first request is still running). An expired key is claimed anew; an
+        abandoned claim (``IDEMPOTENCY_LEASE``) is taken over by a retry of the same request."""
+        now = self.clock()
+        if self._pruned is None or now - self._pruned >= PRUNE_EVERY:
+            self.prune()
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -285,6 +300,32 @@ class TokenStore:
             ).first()
         if row is None:  # released meanwhile: try once more
             return self.reserve(principal, key, method, path, sha)
+        created = _aware(row.created_at) or row.created_at
+        expired = now - created >= IDEMPOTENCY_TTL
+        abandoned = row.status == 0 and row.request_sha256 == sha and now - created >= IDEMPOTENCY_LEASE
+        if expired or abandoned:
+            with self.engine.begin() as conn:  # compare-and-set: one retry wins the key
+                taken = conn.execute(
+                    update(idempotency_table)
+                    .where(
+                        idempotency_table.c.principal == principal,
+                        idempotency_table.c.key == key,
+                        idempotency_table.c.created_at == row.created_at,
+                        idempotency_table.c.status == row.status,
+                    )
+                    .values(
+                        method=method,
+                        path=path,
+                        request_sha256=sha,
+                        status=0,
+                        content_type="",
+                        body=b"",
+                        created_at=now,
+                    )
+                )
+            if taken.rowcount == 1:
+                return None
+            return self.reserve(principal, key, method, path, sha)  # another retry won: read its claim
         return StoredResponse(
             row.status, row.content_type, row.body, row.method, row.path, row.request_sha256
         )
@@ -296,6 +337,16 @@ class TokenStore:
                 .where(idempotency_table.c.principal == principal, idempotency_table.c.key == key)
                 .values(status=status, content_type=content_type, body=body)
             )
+
+    def prune(self) -> int:
+        """Delete the idempotency keys ``IDEMPOTENCY_TTL`` old or older; how many."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            gone = conn.execute(
+                delete(idempotency_table).where(idempotency_table.c.created_at <= now - IDEMPOTENCY_TTL)
+            )
+        self._pruned = now
+        return gone.rowcount
 
     def release(self, principal: str, key: str) -> None:
         """Forget a reservation whose request failed unexpectedly (a retry may run it again)."""
