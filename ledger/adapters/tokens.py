@@ -14,8 +14,8 @@ An idempotency key is kept for ``IDEMPOTENCY_TTL`` (24 hours, as Stripe keeps it
 first request, then pruned: a retry later than that runs as a new request. A key whose first
 request never completed (its worker was killed mid-request) is not held forever: after
 ``IDEMPOTENCY_LEASE`` a retry of the same request takes the key over and runs it again (the
-ledger's own checks then acknowledge what had been saved: duplicates by record id, a decided
-period refused).
+ledger's own checks then acknowledge what had been saved: duplicates by record id, instalments
+already decided not decided again).
 """
 
 from __future__ import annotations
