@@ -70,7 +70,7 @@ class NonceMismatch(InvalidToken):
 class OidcConfig:
     issuer: str
     audience: str
-    jwks: str  # a file path or an http(s) URL
+    jwks: str | None = None  # a file path or an http(s) URL; default: the discovery document's jwks_uri
     actor_claim: str = "obc_actor"
     actor_map: dict[str, str] | None = None
     client_id: str | None = None  # sign-in through the issuer (authorization code + PKCE)
@@ -95,11 +95,10 @@ class OidcConfig:
             return None
         client_id = env.get("OBC_LEDGER_OIDC_CLIENT_ID") or None
         audience = env.get("OBC_LEDGER_OIDC_AUDIENCE") or client_id
-        jwks = env.get("OBC_LEDGER_OIDC_JWKS")
-        if not audience or not jwks:
+        jwks = env.get("OBC_LEDGER_OIDC_JWKS") or None
+        if not audience:
             raise ConfigurationError(
-                "OIDC: OBC_LEDGER_OIDC_ISSUER needs OBC_LEDGER_OIDC_AUDIENCE (or OBC_LEDGER_OIDC_CLIENT_ID) "
-                "and OBC_LEDGER_OIDC_JWKS too",
+                "OIDC: OBC_LEDGER_OIDC_ISSUER needs OBC_LEDGER_OIDC_AUDIENCE (or OBC_LEDGER_OIDC_CLIENT_ID) too",
                 code="invalid_oidc",
             )
         mapping = None
@@ -119,12 +118,48 @@ class OidcConfig:
         )
 
 
+class Discovery:
+    """The issuer's discovery document (OpenID Connect Discovery 1.0 §4), fetched once when first
+    needed and held to name the configured issuer exactly."""
+
+    def __init__(self, issuer: str, timeout: float = 10.0) -> None:  # float-ok: seconds
+        self.issuer, self.timeout = issuer, timeout
+        self._document: dict[str, Any] | None = None
+        self._lock = threading.Lock()
+
+    def document(self) -> dict[str, Any]:
+        with self._lock:
+            if self._document is None:
+                url = _checked_url(self.issuer.rstrip("/") + "/.well-known/openid-configuration", "issuer")
+                try:
+                    response = httpx.get(url, timeout=self.timeout, follow_redirects=False)
+                    response.raise_for_status()
+                    doc = response.json()
+                except (httpx.HTTPError, ValueError) as exc:
+                    raise InvalidToken(
+                        f"the issuer's discovery document could not be read: {type(exc).__name__}",
+                        code="oidc_unavailable",
+                    ) from None
+                if not isinstance(doc, dict) or doc.get("issuer") != self.issuer:
+                    raise InvalidToken("the discovery document names another issuer", code="oidc_unavailable")
+                self._document = doc
+            return self._document
+
+    def url(self, name: str, what: str) -> str:
+        """An endpoint the document names (``jwks_uri``, ``token_endpoint``…), https unless loopback."""
+        return _checked_url(str(self.document().get(name) or ""), what)
+
+
 class OidcVerifier:
     def __init__(self, config: OidcConfig) -> None:
         self.config = config
+        self.discovery = Discovery(config.issuer)
         self._client: jwt.PyJWKClient | None = None
         self._keys: jwt.PyJWKSet | None = None
-        if config.jwks.startswith(("https://", "http://")):
+        self._lock = threading.Lock()
+        if config.jwks is None:  # the discovery document's jwks_uri, looked up at the first token
+            pass
+        elif config.jwks.startswith(("https://", "http://")):
             self._client = jwt.PyJWKClient(config.jwks, cache_keys=True, lifespan=300)
         else:
             try:
@@ -143,6 +178,11 @@ class OidcVerifier:
             raise InvalidToken(f"not a JWT: {exc}") from None
         if header.get("alg") not in ALGORITHMS:
             raise InvalidToken(f"algorithm {header.get('alg')!r} is not accepted")
+        if self._client is None and self._keys is None:
+            jwks_uri = self.discovery.url("jwks_uri", "jwks_uri")
+            with self._lock:
+                if self._client is None:
+                    self._client = jwt.PyJWKClient(jwks_uri, cache_keys=True, lifespan=300)
         if self._client is not None:
             try:
                 return self._client.get_signing_key_from_jwt(token).key
@@ -232,23 +272,14 @@ class OidcClient:
             )
         with self._lock:
             if self._endpoints is None:
-                url = _checked_url(cfg.issuer.rstrip("/") + "/.well-known/openid-configuration", "issuer")
-                try:
-                    response = httpx.get(url, timeout=self.timeout, follow_redirects=False)
-                    response.raise_for_status()
-                    doc = response.json()
-                except (httpx.HTTPError, ValueError) as exc:
-                    raise InvalidToken(
-                        f"the issuer's discovery document could not be read: {type(exc).__name__}",
-                        code="oidc_unavailable",
-                    ) from None
-                if not isinstance(doc, dict) or doc.get("issuer") != cfg.issuer:
-                    raise InvalidToken("the discovery document names another issuer", code="oidc_unavailable")
-                authorize = cfg.authorization_url or str(doc.get("authorization_endpoint") or "")
-                token = cfg.token_url or str(doc.get("token_endpoint") or "")
+                discovery = self.verifier.discovery
                 self._endpoints = (
-                    _checked_url(authorize, "authorization endpoint"),
-                    _checked_url(token, "token endpoint"),
+                    _checked_url(cfg.authorization_url, "authorization endpoint")
+                    if cfg.authorization_url
+                    else discovery.url("authorization_endpoint", "authorization endpoint"),
+                    _checked_url(cfg.token_url, "token endpoint")
+                    if cfg.token_url
+                    else discovery.url("token_endpoint", "token endpoint"),
                 )
             return self._endpoints
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from deploy.servers import OidcIssuer
 from tests.support.cli import EXAMPLES, Cli
@@ -19,16 +22,23 @@ CLIENT_ID, SECRET = "obc-ledger-api", "the-clients-secret"
 USER = {"sub": "u-nao-1", "name": "Nia Auditor", "obc_actor": "auditor:nao"}
 
 
-def _service(tmp_path, issuer_url: str, jwks: str, secret: str = SECRET):
+def _service(tmp_path, issuer_url: str, jwks: str | None, secret: str = SECRET):
     db_url = f"sqlite:///{tmp_path / 'ledger.db'}"
     Cli(db_url).ok("contract", "register", EXAMPLES / "worked-example.yaml")
     env = {
         "OBC_LEDGER_OIDC_ISSUER": issuer_url,
-        "OBC_LEDGER_OIDC_JWKS": jwks,
         "OBC_LEDGER_OIDC_CLIENT_ID": CLIENT_ID,
         "OBC_LEDGER_OIDC_CLIENT_SECRET": secret,
     }
+    if jwks is not None:
+        env["OBC_LEDGER_OIDC_JWKS"] = jwks
     return start_service(db_url, tmp_path / "service.log", env)
+
+
+def _id_token(issuer_url: str, key, kid: str) -> str:
+    now = int(time.time())
+    claims = dict(USER, iss=issuer_url, aud=CLIENT_ID, exp=now + 300, iat=now)
+    return jwt.encode(claims, key, algorithm="RS256", headers={"kid": kid})
 
 
 def _sign_in(service, issuer) -> httpx.Response:
@@ -97,6 +107,36 @@ def test_an_issuer_that_cannot_be_reached_or_names_another_is_refused(tmp_path, 
     try:
         r = httpx.get(service.url + "/signin/oidc", follow_redirects=False)
         assert r.status_code == 502 and "oidc_unavailable" in r.text
+    finally:
+        service.stop()
+
+
+def test_without_a_jwks_setting_bearer_tokens_are_checked_with_the_keys_the_discovery_document_names(
+    tmp_path, issuer
+):
+    service = _service(tmp_path, issuer.url, None)
+    try:
+        with httpx.Client(base_url=service.url, timeout=30) as c:
+            good = _id_token(issuer.url, issuer.key, issuer.kid)
+            r = c.get("/api/v1/whoami", headers={"Authorization": f"Bearer {good}"})
+            assert r.status_code == 200 and r.json()["principal"] == "oidc:u-nao-1", r.text
+            forged = _id_token(
+                issuer.url, rsa.generate_private_key(public_exponent=65537, key_size=2048), issuer.kid
+            )
+            r = c.get("/api/v1/whoami", headers={"Authorization": f"Bearer {forged}"})
+            assert r.status_code == 401 and r.json()["error"] == "invalid_token"
+        assert ("GET", "/.well-known/openid-configuration") in issuer.requests
+        assert ("GET", "/jwks") in issuer.requests
+    finally:
+        service.stop()
+    gone = f"http://127.0.0.1:{free_port()}"  # no issuer answers here: 503, not a refused token
+    elsewhere = tmp_path / "gone"
+    elsewhere.mkdir()
+    service = _service(elsewhere, gone, None)
+    try:
+        token = _id_token(gone, issuer.key, issuer.kid)
+        r = httpx.get(service.url + "/api/v1/whoami", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 503 and r.json()["error"] == "oidc_unavailable", r.text
     finally:
         service.stop()
 

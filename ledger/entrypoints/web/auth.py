@@ -24,6 +24,7 @@ from typing import Any
 from fastapi import HTTPException, Request, Response
 
 from ledger.adapters.oidc import InvalidToken
+from ledger.domain.errors import LedgerError
 
 SESSION_COOKIE = "obc_session"
 CSRF_COOKIE = "obc_csrf"
@@ -111,6 +112,8 @@ def from_token(world: Any, token: str) -> Principal:
         try:
             ident = world.oidc.verify(token)
         except InvalidToken as exc:
+            if exc.code == "oidc_unavailable":  # the issuer, not the token: 503, the client may retry
+                raise LedgerError(exc.message, code="oidc_unavailable") from None
             raise Unauthenticated(exc.message, "invalid_token") from None
         return Principal(ident.actor, f"oidc:{ident.subject}", ident.name, "oidc")
     record = world.tokens.verify(token)

@@ -20,6 +20,7 @@ STATUS = {
     "csrf_failed": 403,
     "storage_full": 507,
     "storage_read_only": 503,
+    "oidc_unavailable": 503,
 }
 
 

@@ -27,7 +27,12 @@ def serve(p: argparse.ArgumentParser, command: Any) -> Handler:
         help="accept ID tokens of this issuer (also $OBC_LEDGER_OIDC_ISSUER)",
     )
     p.add_argument("--oidc-audience", dest="oidc_audience", metavar="AUD", help="the audience they must name")
-    p.add_argument("--oidc-jwks", dest="oidc_jwks", metavar="FILE|URL", help="the issuer's JSON Web Key Set")
+    p.add_argument(
+        "--oidc-jwks",
+        dest="oidc_jwks",
+        metavar="FILE|URL",
+        help="the issuer's JSON Web Key Set (default: the jwks_uri of its discovery document)",
+    )
     p.add_argument(
         "--oidc-actor-claim",
         dest="oidc_actor_claim",
