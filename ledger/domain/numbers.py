@@ -33,6 +33,34 @@ MAX_COUNT = 10**12  # a population count or other whole number, exclusive
 
 _LIMITS = {d: 10 ** min(d, MAX_DIGITS) for d in range(MAX_DIGITS + 1)}
 
+# One shared Decimal per small whole number or short text: a year's thousands of slots repeat the
+# same counts (numerators, denominators, populations), and each Decimal is ~104 bytes. Decimals are
+# immutable, and the key is the exact int or text, so the value and its exponent are what
+# Decimal(value) gives. Bounded: once full, new values are made but not kept.
+SHARED_INT_BELOW = 1 << 16
+SHARED_TEXT_CHARS = 6
+SHARED_CAP = 1 << 16
+_shared: dict[int | str, Decimal] = {}
+
+
+def shared_decimal(value: int | str) -> Decimal:
+    """``Decimal(value)``; for an int in [0, 65536) or a text of at most 6 characters, one shared
+    object per distinct value (memory)."""
+    if isinstance(value, str) and type(value) is str:
+        small = len(value) <= SHARED_TEXT_CHARS
+    elif isinstance(value, int) and type(value) is int:  # not a bool
+        small = 0 <= value < SHARED_INT_BELOW
+    else:  # anything else (a stored event's odd data): exactly what Decimal makes of it, not kept
+        return Decimal(value)
+    if not small:
+        return Decimal(value)
+    d = _shared.get(value)
+    if d is None:
+        d = Decimal(value)
+        if len(_shared) < SHARED_CAP:
+            _shared[value] = d
+    return d
+
 
 _PLAIN: dict[tuple[int, int], re.Pattern[str] | None] = {}
 
@@ -79,11 +107,11 @@ def to_decimal(
     count unless ``exact_places``, as for money, where ``10.000`` has three places).
     """
     if type(value) is int and abs(value) < _LIMITS.get(digits, 0):
-        return Decimal(value)  # what the checks below conclude for a whole number this small
+        return shared_decimal(value)  # what the checks below conclude for a whole number this small
     if type(value) is str and len(value) <= MAX_NUMBER_TEXT:
         plain = _plain_pattern(digits, places)
         if plain is not None and plain.fullmatch(value):
-            return Decimal(value)  # what the checks below conclude for plain digits within the bounds
+            return shared_decimal(value)  # what the checks below conclude for plain digits within the bounds
     if isinstance(value, bool | float):
         raise NotANumber(f"{value!r} must be written as a decimal string or integer, not a float")
     if isinstance(value, Decimal):

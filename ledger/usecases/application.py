@@ -20,7 +20,7 @@ from eventsourcing.persistence import IntegrityError, Notification, Transcoder
 from eventsourcing.utils import get_topic
 
 from ledger.adapters.config import persistence_env
-from ledger.adapters.transcoder import LedgerTranscoder
+from ledger.adapters.transcoder import LedgerTranscoder, SharedDecimalAsStr
 from ledger.domain.aggregates import Contract, Settlement, contract_uuid, settlement_uuid
 from ledger.domain.definition import ContractDefinition, from_document
 from ledger.domain.errors import InvalidCommand, NotFound
@@ -89,6 +89,7 @@ class Ledger(Application):
         # the library's JSON, its encoder made once (ledger.adapters.transcoder)
         transcoder = LedgerTranscoder()
         self.register_transcodings(transcoder)
+        transcoder.register(SharedDecimalAsStr())  # replaces the library's decimal_str: small ones shared
         return transcoder
 
     def construct_repository(self) -> Repository[Any]:
