@@ -18,7 +18,9 @@ Four group roles (NOLOGIN; a deployment's login users are made members of one):
   ``obc_owner``: a compromised service can neither mint a token nor revive a revoked one),
   SELECT, INSERT, UPDATE and DELETE ``service_idempotency`` (a key is claimed, completed, or
   released when its request failed) and SELECT, INSERT ``service_secrets`` (the first worker
-  creates the session secret; nobody changes it). No other role may touch the service tables.
+  creates the session secret; nobody changes it) and SELECT, INSERT, DELETE ``service_signouts``
+  (a session signed out, kept until its cookie would have expired). No other role may touch the
+  service tables.
 
 A trigger on ``ledger_events``, ``event_hashes``, ``record_index`` and
 ``ledger_snapshots`` refuses UPDATE, DELETE and TRUNCATE for everyone — the owner
@@ -46,6 +48,7 @@ SERVICE_TABLES = {
     "service_tokens": "SELECT",
     "service_idempotency": "SELECT, INSERT, UPDATE, DELETE",
     "service_secrets": "SELECT, INSERT",
+    "service_signouts": "SELECT, INSERT, DELETE",
 }
 
 

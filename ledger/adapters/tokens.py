@@ -1,7 +1,7 @@
 """Bearer tokens, idempotency keys and the session secret of the HTTP service, in the ledger's database.
 
-Kept in three plain tables beside the event log (``service_tokens``, ``service_idempotency``,
-``service_secrets``), not as event-sourced aggregates: a token is an operator's credential, not a
+Kept in four plain tables beside the event log (``service_tokens``, ``service_idempotency``,
+``service_secrets``, ``service_signouts``), not as event-sourced aggregates: a token is an operator's credential, not a
 fact of the contracts; every request looks one up by its hash, and revoking or expiring one is a
 change of state the service must see at once in every worker process. What a token's holder *did*
 is in the event log: each event written through the service records the token id as its
@@ -79,6 +79,14 @@ idempotency_table = Table(
     Column("content_type", String(200), nullable=False, default=""),
     Column("body", LargeBinary, nullable=False, default=b""),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+signouts_table = Table(  # sessions signed out: their cookies are refused until they would expire
+    "service_signouts",
+    metadata,
+    Column("sid", String(64), primary_key=True),
+    Column("ended_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
 )
 
 secrets_table = Table(
@@ -356,6 +364,25 @@ class TokenStore:
                     idempotency_table.c.principal == principal, idempotency_table.c.key == key
                 )
             )
+
+    # -- sessions signed out -------------------------------------------------------------
+
+    def end_session(self, sid: str, expires_at: datetime) -> None:
+        """Refuse session ``sid`` from now on (until ``expires_at``, when its cookie lapses anyway);
+        forget the sign-outs whose cookies have lapsed."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            conn.execute(delete(signouts_table).where(signouts_table.c.expires_at < now))
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(signouts_table).values(sid=sid, ended_at=now, expires_at=expires_at))
+        except IntegrityError:  # signed out twice (two tabs): already refused
+            pass
+
+    def session_ended(self, sid: str) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(signouts_table.c.sid).where(signouts_table.c.sid == sid)).first()
+        return row is not None
 
     # -- the session secret ----------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """Least privilege on the real PostgreSQL server: each worker role is refused what it must not do."""
 
+import re
 import secrets
 from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import psycopg
 import pytest
 
@@ -170,6 +172,19 @@ def test_the_service_role_runs_the_service_and_is_refused_the_rest(roles, postgr
             assert c.get("/api/v1/contracts/beds-msk/years/2/statement").status_code == 200
         with service.client(stranger) as c:
             assert c.get("/api/v1/contracts/beds-msk").status_code == 403  # recorded: an event written
+        with httpx.Client(base_url=service.url, follow_redirects=False) as browser:  # a session, signed out
+            browser.get("/signin")
+            signed_in = browser.post(
+                "/signin", data={"token": commissioner, "csrf": browser.cookies.get("obc_csrf")}
+            )
+            assert signed_in.status_code == 303, signed_in.text
+            copied = browser.cookies.get("obc_session")
+            page = browser.get("/contracts")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert csrf is not None, page.text
+            assert browser.post("/signout", data={"csrf": csrf.group(1)}).status_code == 303
+        with httpx.Client(base_url=service.url, cookies={"obc_session": copied}) as replay:
+            assert replay.get("/api/v1/whoami").status_code == 401
     finally:
         service.stop()
     assert "permission denied" not in service.log.read_text()
@@ -187,6 +202,7 @@ def test_the_service_role_runs_the_service_and_is_refused_the_rest(roles, postgr
         ("DELETE FROM service_tokens", "permission denied"),
         ("UPDATE service_secrets SET value = 'x'", "permission denied"),
         ("DELETE FROM service_secrets", "permission denied"),
+        ("UPDATE service_signouts SET expires_at = now()", "permission denied"),  # a sign-out stays
         ("DELETE FROM ledger_events WHERE notification_id = 3", "permission denied"),
         ("TRUNCATE contracts", "permission denied"),
         ("DROP TABLE contracts", "must be owner"),
@@ -196,6 +212,8 @@ def test_the_service_role_runs_the_service_and_is_refused_the_rest(roles, postgr
 
 
 @pytest.mark.parametrize("group", ["obc_writer", "obc_projector", "obc_reader"])
-@pytest.mark.parametrize("table", ["service_tokens", "service_idempotency", "service_secrets"])
+@pytest.mark.parametrize(
+    "table", ["service_tokens", "service_idempotency", "service_secrets", "service_signouts"]
+)
 def test_no_other_worker_role_touches_the_service_tables(roles, group, table):
     _refused(roles[group][1], f"SELECT count(*) FROM {table}", match="permission denied")

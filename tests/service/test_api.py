@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sqlite3
 from datetime import timedelta
 from decimal import Decimal
 
+import httpx
 import openpyxl
 import pytest
 
@@ -263,3 +265,30 @@ def test_the_api_statement_equals_the_cli_statement_to_the_penny(example_service
             assert api == cli
             assert Decimal(api["total"]) == Decimal(expected[year - 1]["total"])
         assert c.get("/api/v1/verify").json()["ok"] is True
+
+
+def test_signing_out_ends_the_session_on_the_server_so_a_copy_of_its_cookie_is_refused(example_service):
+    token = example_service.token("auditor:nao", "Auditor")
+    with httpx.Client(base_url=example_service.url, follow_redirects=False) as browser:
+        browser.get("/signin")
+        signed_in = browser.post("/signin", data={"token": token, "csrf": browser.cookies.get("obc_csrf")})
+        assert signed_in.status_code == 303, signed_in.text
+        stolen = browser.cookies.get("obc_session")  # e.g. left on a shared workstation, or copied
+        page = browser.get("/contracts")
+        assert page.status_code == 200
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        out = browser.post("/signout", data={"csrf": csrf.group(1)})
+        assert out.status_code == 303 and out.headers["location"] == "/signin"
+    with httpx.Client(base_url=example_service.url, cookies={"obc_session": stolen}) as replay:
+        assert replay.get("/api/v1/whoami").status_code == 401
+        assert replay.get("/contracts", follow_redirects=False).status_code in (303, 401)
+    with httpx.Client(
+        base_url=example_service.url, follow_redirects=False
+    ) as again:  # the token still signs in
+        again.get("/signin")
+        assert (
+            again.post("/signin", data={"token": token, "csrf": again.cookies.get("obc_csrf")}).status_code
+            == 303
+        )
+        assert again.get("/api/v1/whoami").json()["principal"].startswith("token:")

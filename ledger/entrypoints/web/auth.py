@@ -19,6 +19,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
@@ -94,12 +95,23 @@ def start_session(request: Request, response: Response, data: dict[str, Any]) ->
     for :data:`SESSION_SECONDS` (a token sign-in and an OIDC sign-in alike)."""
     response.set_cookie(
         SESSION_COOKIE,
-        request.app.state.sessions.encode(data),
+        request.app.state.sessions.encode({**data, "sid": secrets.token_urlsafe(18)}),
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
         max_age=SESSION_SECONDS,
     )
+
+
+def end_session(request: Request, response: Response) -> None:
+    """Sign the request's session out: recorded on the server (every copy of its cookie is refused
+    from now on, in every worker) and its cookie deleted."""
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    data = request.app.state.sessions.decode(cookie) if cookie else None
+    if data is not None and isinstance(data.get("sid"), str):
+        expires = datetime.fromtimestamp(int(data.get("exp", 0)), UTC)
+        request.app.state.world.tokens.end_session(data["sid"], expires)
+    response.delete_cookie(SESSION_COOKIE)
 
 
 def new_csrf_cookie() -> str:
@@ -126,6 +138,9 @@ def from_session(world: Any, sessions: Sessions, cookie: str) -> Principal | Non
     data = sessions.decode(cookie)
     if data is None:
         return None
+    sid = data.get("sid")
+    if not isinstance(sid, str) or not sid or world.tokens.session_ended(sid):
+        return None  # signed out (on the server: a copy of the cookie is refused too), or no id
     if "token_id" in data:
         record = world.tokens.active(str(data["token_id"]))
         if record is None:

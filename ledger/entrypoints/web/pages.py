@@ -32,6 +32,7 @@ from ledger.entrypoints.web.auth import (
     Principal,
     Unauthenticated,
     authenticate,
+    end_session,
     from_token,
     new_csrf_cookie,
     start_session,
@@ -144,7 +145,7 @@ def signin(request: Request, token: str = Form(""), csrf: str = Form("")) -> Res
 def signout(request: Request, csrf: str = Form(""), p: Principal = Auth) -> Response:
     check_csrf(request, p, csrf)
     response = RedirectResponse("/signin", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    end_session(request, response)
     return response
 
 
