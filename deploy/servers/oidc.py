@@ -16,10 +16,13 @@ answers it:
   redirect URI, and ``SHA256(code_verifier)`` equal to its challenge; answers an RS256 ID token
   (``iss``, ``aud`` = the client id, ``sub``, ``iat``, ``exp``, ``nonce``, the user's claims) and
   an access token; errors as RFC 6749 §5.2 (``invalid_grant``, ``invalid_client``);
-* ``GET /jwks`` — the public key set.
+* ``GET /jwks`` — the public key set;
+* ``GET /logout`` — RP-initiated logout (the discovery document's ``end_session_endpoint``): the
+  client id and a ``post_logout_redirect_uri`` registered in ``post_logout_uris``, then back there.
 
 Test hooks: ``user`` (who is approved), ``nonce_override`` (sign ID tokens with another nonce:
-a replayed or injected token), ``requests`` (method, path) as received. Plain classes, no pytest.
+a replayed or injected token), ``requests`` (method, path) as received, ``logouts`` (the logout
+requests' parameters). Plain classes, no pytest.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class OidcIssuer:
         self.redirect_uris: list[str] = list(redirect_uris or [])
         self.user: dict[str, Any] = dict(user or {"sub": "u-1", "name": "Test user"})
         self.nonce_override: str | None = None
+        self.post_logout_uris: list[str] = []  # where /logout may send a browser back
+        self.logouts: list[dict[str, str]] = []  # the RP-initiated logouts received
         self.requests: list[tuple[str, str]] = []
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = "issuer-" + secrets.token_hex(4)
@@ -88,6 +93,13 @@ class OidcIssuer:
                     self._json(200, issuer.discovery())
                 elif split.path == "/jwks":
                     self._json(200, issuer.jwks())
+                elif split.path == "/logout":  # RP-initiated logout: back to a registered URI
+                    back = query.get("post_logout_redirect_uri", "")
+                    if query.get("client_id") == issuer.client_id and back in issuer.post_logout_uris:
+                        issuer.logouts.append(query)
+                        self._send(302, b"", "text/plain", {"Location": back})
+                    else:
+                        self._json(400, {"error": "invalid_request"})
                 elif split.path == "/authorize":
                     status, location, page = issuer.authorize(query)
                     if location:
@@ -122,6 +134,7 @@ class OidcIssuer:
             "authorization_endpoint": self.url + "/authorize",
             "token_endpoint": self.url + "/token",
             "jwks_uri": self.url + "/jwks",
+            "end_session_endpoint": self.url + "/logout",
             "response_types_supported": ["code"],
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],

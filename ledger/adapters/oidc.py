@@ -283,6 +283,22 @@ class OidcClient:
                 )
             return self._endpoints
 
+    def end_session_url(self, post_logout_redirect_url: str) -> str | None:
+        """Where to send a browser signing out, to end its session at the issuer too (OpenID
+        Connect RP-Initiated Logout 1.0: ``client_id`` and ``post_logout_redirect_uri``; the ID
+        token is not kept, so no ``id_token_hint``). None when the issuer publishes no
+        ``end_session_endpoint`` or cannot be reached: signing out here never waits on it."""
+        try:
+            if not self.verifier.discovery.document().get("end_session_endpoint"):
+                return None
+            endpoint = self.verifier.discovery.url("end_session_endpoint", "end_session_endpoint")
+        except LedgerError:
+            return None
+        query = urlencode(
+            {"client_id": self.config.client_id, "post_logout_redirect_uri": post_logout_redirect_url}
+        )
+        return f"{endpoint}{'&' if '?' in endpoint else '?'}{query}"
+
     def begin(self, redirect_url: str) -> SigninRequest:
         """A fresh state, nonce and PKCE verifier, and the authorization URL carrying them."""
         authorize, _ = self.endpoints()

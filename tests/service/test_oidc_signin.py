@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import time
 from urllib.parse import parse_qs, urlsplit
 
@@ -76,6 +77,32 @@ def test_the_code_flow_uses_pkce_and_the_clients_secret(tmp_path, issuer):
     finally:
         service.stop()
     assert SECRET not in service.log.read_text()
+
+
+def test_signing_out_of_a_single_sign_on_session_signs_out_at_the_issuer_too(tmp_path, issuer):
+    service = _service(tmp_path, issuer.url, None)
+    issuer.redirect_uris.append(service.url + "/signin/oidc/callback")
+    issuer.post_logout_uris.append(service.url + "/signin")
+    try:
+        done = _sign_in(service, issuer)
+        assert done.status_code == 200, done.text
+        with httpx.Client(base_url=service.url, cookies={"obc_session": done.session}) as browser:
+            page = browser.get("/contracts")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            assert csrf is not None, page.text
+            out = browser.post("/signout", data={"csrf": csrf.group(1)}, follow_redirects=False)
+        assert out.status_code == 303
+        target = urlsplit(out.headers["location"])
+        assert f"{target.scheme}://{target.netloc}{target.path}" == issuer.url + "/logout"
+        query = {k: v[0] for k, v in parse_qs(target.query).items()}
+        assert query == {"client_id": CLIENT_ID, "post_logout_redirect_uri": service.url + "/signin"}
+        back = httpx.get(out.headers["location"], follow_redirects=False)  # the browser goes there
+        assert back.status_code == 302 and back.headers["location"] == service.url + "/signin"
+        assert issuer.logouts == [query]
+        with httpx.Client(base_url=service.url, cookies={"obc_session": done.session}) as replay:
+            assert replay.get("/api/v1/whoami").status_code == 401  # and it ended here, on the server
+    finally:
+        service.stop()
 
 
 def test_a_code_the_issuer_refuses_is_refused(tmp_path, issuer):

@@ -103,15 +103,16 @@ def start_session(request: Request, response: Response, data: dict[str, Any]) ->
     )
 
 
-def end_session(request: Request, response: Response) -> None:
+def end_session(request: Request, response: Response) -> dict[str, Any] | None:
     """Sign the request's session out: recorded on the server (every copy of its cookie is refused
-    from now on, in every worker) and its cookie deleted."""
+    from now on, in every worker) and its cookie deleted. Returns what the session held."""
     cookie = request.cookies.get(SESSION_COOKIE, "")
     data = request.app.state.sessions.decode(cookie) if cookie else None
     if data is not None and isinstance(data.get("sid"), str):
         expires = datetime.fromtimestamp(int(data.get("exp", 0)), UTC)
         request.app.state.world.tokens.end_session(data["sid"], expires)
     response.delete_cookie(SESSION_COOKIE)
+    return data
 
 
 def new_csrf_cookie() -> str:

@@ -145,7 +145,12 @@ def signin(request: Request, token: str = Form(""), csrf: str = Form("")) -> Res
 def signout(request: Request, csrf: str = Form(""), p: Principal = Auth) -> Response:
     check_csrf(request, p, csrf)
     response = RedirectResponse("/signin", status_code=303)
-    end_session(request, response)
+    ended = end_session(request, response)
+    signin = request.app.state.world.signin
+    if ended is not None and "sub" in ended and signin is not None:  # signed in through the issuer:
+        issuer_url = signin.end_session_url(str(request.url_for("signin_form")))  # sign out there too
+        if issuer_url is not None:
+            response.headers["location"] = issuer_url
     return response
 
 
