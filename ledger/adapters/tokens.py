@@ -282,21 +282,19 @@ class TokenStore:
         now = self.clock()
         if self._pruned is None or now - self._pruned >= PRUNE_EVERY:
             self.prune()
+        # a claim: this request, running (status 0), no response yet
+        claim = {
+            "method": method,
+            "path": path,
+            "request_sha256": sha,
+            "status": 0,
+            "content_type": "",
+            "body": b"",
+            "created_at": now,
+        }
         try:
             with self.engine.begin() as conn:
-                conn.execute(
-                    insert(idempotency_table).values(
-                        principal=principal,
-                        key=key,
-                        method=method,
-                        path=path,
-                        request_sha256=sha,
-                        status=0,
-                        content_type="",
-                        body=b"",
-                        created_at=self.clock(),
-                    )
-                )
+                conn.execute(insert(idempotency_table).values(principal=principal, key=key, **claim))
             return None
         except IntegrityError:
             pass
@@ -321,15 +319,7 @@ class TokenStore:
                         idempotency_table.c.created_at == row.created_at,
                         idempotency_table.c.status == row.status,
                     )
-                    .values(
-                        method=method,
-                        path=path,
-                        request_sha256=sha,
-                        status=0,
-                        content_type="",
-                        body=b"",
-                        created_at=now,
-                    )
+                    .values(**claim)
                 )
             if taken.rowcount == 1:
                 return None
