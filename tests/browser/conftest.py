@@ -41,11 +41,23 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A fresh page; every test also asserts the pages broke no rule of their Content-Security-Policy
+    (a style or resource the policy refuses shows up as a console error)."""
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     page.set_default_timeout(20_000)
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            refused.append(message.text)
+            if message.type == "error" and "Content Security Policy" in message.text
+            else None
+        ),
+    )
     yield page
     context.close()
+    assert refused == [], refused
 
 
 @pytest.fixture

@@ -42,6 +42,32 @@ def test_a_provider_uploads_a_csv_and_sees_its_bad_line_refused(page, example_se
     shot(page, "submissions")
 
 
+def test_markup_in_an_uploaded_file_is_shown_as_text_and_never_runs(page, example_service, tmp_path):
+    """A provider's file is the most hostile text the pages show back to other users: it is escaped
+    (the page fixture also fails the test if the policy had to block an inline script or handler),
+    and the pages' policy would run no script even if escaping failed."""
+    sign_in(page, example_service, example_service.token("provider:circle", "Circle data team"))
+    page.goto(example_service.url + f"/contracts/{CONTRACT}/upload")
+    csv = tmp_path / "hostile.csv"
+    script_id = "<script>window.pwned=1</script>"  # an id is opaque printable text: accepted
+    img = "<img src=x onerror=window.pwned=2>"  # not an indicator: refused, the reason quoting it
+    csv.write_text(
+        "type,submission_id,contract_id,provider_id,indicator_id,period,numerator,denominator,value\n"
+        f'submission,"{script_id}",beds-msk,circle,proms-improved,2027-Q2,1,2,\n'
+        f'submission,web-x,beds-msk,circle,"{img}",2027-Q2,1,2,\n'
+    )
+    page.get_by_label("File (CSV, xlsx or JSON lines)").set_input_files(str(csv))
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-summary")).to_be_visible()
+    assert page.locator("#refused tbody tr").count() == 1
+    assert img in page.locator("#refused").inner_text()  # shown as text
+    assert page.locator("main img, main script").count() == 0  # not as markup
+    page.goto(example_service.url + f"/contracts/{CONTRACT}/submissions")
+    assert script_id in page.locator("main").inner_text()
+    assert page.locator("main script").count() == 0
+    assert page.evaluate("typeof window.pwned") == "undefined"
+
+
 def test_the_commissioner_previews_then_closes_a_year(page, example_service, shot):
     sign_in(page, example_service, example_service.token("commissioner:bccg", "Finance manager"))
     page.goto(example_service.url + f"/contracts/{CONTRACT}")

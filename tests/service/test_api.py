@@ -292,3 +292,14 @@ def test_signing_out_ends_the_session_on_the_server_so_a_copy_of_its_cookie_is_r
             == 303
         )
         assert again.get("/api/v1/whoami").json()["principal"].startswith("token:")
+
+
+def test_pages_carry_a_policy_that_runs_no_script_and_refuses_frames(example_service):
+    page = httpx.get(example_service.url + "/signin")
+    policy = page.headers["content-security-policy"]
+    assert (
+        "default-src 'none'" in policy and "frame-ancestors 'none'" in policy and "script-src" not in policy
+    )
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+    api = httpx.get(example_service.url + "/healthz")
+    assert "content-security-policy" not in api.headers  # JSON, not a page

@@ -44,6 +44,15 @@ def _configure_access_log() -> None:
         log.propagate = False
 
 
+# The web view's pages run no script at all and load nothing from elsewhere: a script injected
+# into a page (a provider's text shown back, say) would not run. Styles are the pages' own inline
+# <style>; frame-ancestors (and X-Frame-Options) keep the close and dispute forms out of frames.
+PAGE_POLICY = (
+    b"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    b"frame-ancestors 'none'; base-uri 'none'"
+)
+
+
 class AccessLog:
     """One JSON line per request (time, method, path, status, ms, principal); security headers."""
 
@@ -66,7 +75,12 @@ class AccessLog:
                 names = {k.lower() for k, _ in headers}
                 extra = [(b"x-content-type-options", b"nosniff")]
                 if page:
-                    extra += [(b"x-frame-options", b"DENY"), (b"cache-control", b"no-store")]
+                    extra += [
+                        (b"content-security-policy", PAGE_POLICY),
+                        (b"x-frame-options", b"DENY"),
+                        (b"referrer-policy", b"same-origin"),
+                        (b"cache-control", b"no-store"),
+                    ]
                 headers += [(k, v) for k, v in extra if k not in names]
                 message = {**message, "headers": headers}
             await send(message)

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from fastapi import APIRouter, Depends, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -41,7 +42,15 @@ from projections.explain import explain
 from projections.explain import render as render_text
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# Autoescape always: Starlette's default (select_autoescape) goes by the file's extension and so
+# escaped nothing in these *.html.j2 templates — a provider's text (a record id, a refusal naming a
+# value, a dispute's reason) reached other users' pages as markup. The pages' policy runs no script
+# either (PAGE_POLICY in app.py); tests/browser holds both.
+templates = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")), autoescape=True
+    )
+)
 Auth = Depends(authenticate)
 
 
