@@ -265,6 +265,36 @@ def check_xlsx(data_or_path: Path) -> None:
         )
 
 
+def check_xlsx_xml(path: Path) -> None:
+    """Refuse a workbook whose XML is malformed or declares a DTD or entities (no xlsx workbook
+    does: an entity-expansion bomb), before any row is read — so a workbook is applied whole or not
+    at all, never up to the row where its XML breaks. The parts are streamed, nothing kept."""
+    from xml.etree.ElementTree import ParseError
+
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import iterparse
+
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if not info.filename.endswith((".xml", ".rels")):
+                continue
+            try:
+                with archive.open(info) as part:
+                    for _, element in iterparse(part, forbid_dtd=True):
+                        element.clear()
+            except DefusedXmlException:
+                raise LedgerError(
+                    f"{path.name}: {info.filename} declares a DTD or entities, which no xlsx workbook "
+                    f"does (an XML entity bomb?); refused",
+                    code="invalid_xlsx",
+                ) from None
+            except (ParseError, zipfile.BadZipFile, OSError, EOFError) as exc:
+                raise LedgerError(
+                    f"{path.name}: {info.filename} is not readable XML ({type(exc).__name__}: {exc})",
+                    code="invalid_xlsx",
+                ) from None
+
+
 def read_xlsx(path: Path, limit: int | None = None) -> Iterator[Line]:
     """Rows of every sheet with a header row; a sheet named submissions, cost_reports or
     population gives its rows that type when they have no ``type`` column. Row numbers are
@@ -273,6 +303,7 @@ def read_xlsx(path: Path, limit: int | None = None) -> Iterator[Line]:
 
     limit = limit or max_line_bytes()
     check_xlsx(path)
+    check_xlsx_xml(path)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:

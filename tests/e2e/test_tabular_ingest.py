@@ -163,3 +163,73 @@ def test_a_json_lines_file_that_is_csv_gets_a_hint_and_a_workbook_that_is_not_on
     fake.write_bytes(b"not a zip")
     result = registered_cli("ingest", fake, "--json")
     assert result.code == 1 and json.loads(result.err)["error"] == "invalid_xlsx"
+
+
+def _workbook(path, rows):
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(
+        [
+            "type",
+            "submission_id",
+            "contract_id",
+            "provider_id",
+            "indicator_id",
+            "period",
+            "numerator",
+            "denominator",
+        ]
+    )
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+
+
+def _rewrite_part(path, out, name, change):
+    import zipfile
+
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            dst.writestr(info, change(data) if info.filename == name else data)
+
+
+def test_a_workbook_declaring_entities_is_refused_whole_naming_the_part(registered_cli, tmp_path):
+    good = tmp_path / "good.xlsx"
+    _workbook(good, [["submission", "s-1", "beds-msk", "circle", "proms-improved", "2027-Q2", "1", "2"]])
+    bomb = tmp_path / "bomb.xlsx"
+    laughs = (
+        b'<!DOCTYPE d [<!ENTITY a "aaaaaaaaaa">'
+        + b"".join(
+            b'<!ENTITY a%d "%s">' % (i, (b"&a%d;" % (i - 1) if i > 1 else b"&a;") * 10) for i in range(1, 10)
+        )
+        + b"]>"
+    )
+
+    def plant(xml: bytes) -> bytes:  # the DTD after the XML declaration, if any; its entity in a cell
+        head, body = xml.split(b"?>", 1) if xml.startswith(b"<?xml") else (None, xml)
+        body = laughs + body.replace(b"s-1", b"&a9;", 1)
+        return body if head is None else head + b"?>" + body
+
+    _rewrite_part(good, bomb, "xl/worksheets/sheet1.xml", plant)
+    result = registered_cli("ingest", bomb, "--json")
+    error = json.loads(result.err)
+    assert result.code == 1 and error["error"] == "invalid_xlsx"
+    assert "xl/worksheets/sheet1.xml declares a DTD or entities" in error["message"]
+    assert registered_cli.ok("submissions", "beds-msk", "--json").json() == []
+
+
+def test_a_workbook_whose_xml_breaks_after_a_batch_of_rows_applies_none_of_them(registered_cli, tmp_path):
+    rows = [
+        ["submission", f"s-{i}", "beds-msk", "circle", "proms-improved", "2027-Q2", "1", "2"]
+        for i in range(2500)
+    ]
+    good = tmp_path / "good.xlsx"
+    _workbook(good, rows)
+    broken = tmp_path / "broken.xlsx"
+    _rewrite_part(good, broken, "xl/worksheets/sheet1.xml", lambda xml: xml[: len(xml) - 200])  # cut short
+    result = registered_cli("ingest", broken, "--json")
+    error = json.loads(result.err)
+    assert result.code == 1 and error["error"] == "invalid_xlsx"
+    assert "xl/worksheets/sheet1.xml is not readable XML" in error["message"]
+    assert registered_cli.ok("submissions", "beds-msk", "--json").json() == []  # not the first 2,000
