@@ -43,7 +43,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 
 from consumers.codec import SerializationError, decode_record
-from consumers.consumer import tracking_name
+from consumers.consumer import records_saved
 from consumers.producer import send_lines
 from ledger.bootstrap import bootstrap
 from ledger.usecases import services_for
@@ -164,9 +164,7 @@ def tracked_offsets(url: str, topic: str) -> dict[int, int]:
     """Records the ledger has tracked per partition: its stored offset + 1 (0 if none)."""
     app = bootstrap(url).ledger
     try:
-        return {
-            p: (app.recorder.max_tracking_id(tracking_name(topic, p)) or -1) + 1 for p in range(PARTITIONS)
-        }
+        return {p: records_saved(app, topic, p) for p in range(PARTITIONS)}
     finally:
         app.close()
 

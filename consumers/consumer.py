@@ -95,6 +95,13 @@ def tracked_position(app: Any, name: str) -> int | None:
     return recorder.max_tracking_id(name)
 
 
+def records_saved(app: Any, topic: str, partition: int) -> int:
+    """How many of a partition's offsets the ledger has applied: its tracked offset + 1 (0 when none).
+    Offset 0 is a position like any other (``max_tracking_id(...) or -1`` miscounted it as none)."""
+    position = tracked_position(app, tracking_name(topic, partition))
+    return 0 if position is None else position + 1
+
+
 ASSIGNED = re.compile(r"assigned (?P<partitions>.*)$")
 
 
