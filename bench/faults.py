@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import shutil
 import sys
 import tempfile
@@ -43,7 +42,7 @@ from typing import Any
 
 from kafka import TopicPartition
 
-from consumers.consumer import records_saved
+from consumers.consumer import parse_assignment, records_saved
 from consumers.dead_letters import dlq_topic, parse_key
 from consumers.kafka import ensure_topic, producer, read_tail
 from deploy.servers import PostgresServer, TansuBroker, start_postgres, start_tansu
@@ -69,8 +68,6 @@ WIRE_CODES = {
     "unprocessable",
 }
 RUN_TIMEOUT_S = 120.0
-FINAL_RUNS = 4  # last consumes at most: three in the round's group, then one in a group of its own
-ASSIGNMENTS = re.compile(r"obc_ledger\.consumer: assigned (.*)")
 KILL_JITTER_S = 0.1  # after the target point: about one batch of 500 (poll, apply, dead letters, save)
 
 
@@ -84,8 +81,7 @@ class RoundResult:
     landed: list[int] = field(default_factory=list)  # records saved when each kill landed
     early: int = 0  # kills at a random instant of start-up, join or recovery (not at a point of the stream)
     finished_first: int = 0  # ingest runs that ended before their kill (not counted as kills)
-    final_reruns: int = 0  # last consumes run again because a partition was left to a dead member
-    final_runs: list[dict[str, Any]] = field(default_factory=list)  # each last run: group, exit, assigned
+    last_run: dict[str, Any] = field(default_factory=dict)  # the last consume: exit, consumed, assigned
     differences: list[str] = field(default_factory=list)
     seconds: float = 0.0  # float-ok: seconds, not money
 
@@ -98,8 +94,7 @@ class RoundResult:
             "mid_stream": self.mid_stream,
             "early": self.early,
             "finished_first": self.finished_first,
-            "final_reruns": self.final_reruns,
-            "final_runs": self.final_runs,
+            "last_run": self.last_run,
             "landed": self.landed,
             "differences": self.differences,
             "seconds": round(self.seconds, 1),
@@ -237,7 +232,7 @@ class Round:
         self.runs += 1
         return Worker(f"{self.name}-{self.runs}", ["--db", self.url, "--json", *args], {}, self.work).start()
 
-    def consume_args(self, *extra: str, group: str | None = None) -> list[str]:
+    def consume_args(self, *extra: str) -> list[str]:
         return [
             "consume",
             "--bootstrap",
@@ -245,7 +240,7 @@ class Round:
             "--topic",
             self.name,
             "--group",
-            group or self.name,
+            self.name,
             "--batch",
             str(self.batch),
             "--session-timeout-ms",
@@ -290,48 +285,30 @@ class Round:
         # that may be handed none of the partitions the dead member held, read its own to the end and
         # leave, idle (seen: one partition left unread). The last run starts once every session of a
         # killed process has expired, as an operator's restart after a crash would.
-        # The CI flakes of seeds 245110, 935062 and 582405 (one partition holding one record "left
-        # unread") were this harness's own miscount: it read a tracked offset of 0 as "nothing
-        # saved" (records_saved now counts it). The last runs' assignments it kept showed it: every
-        # partition assigned, nothing left to consume. The reruns stay as an operator's remedy for
-        # a broker that still holds a dead member (group_join_timeout, or a partition behind): at
-        # most twice more in the round's group, then once in a group of its own — positions are
-        # the ledger's, not the group's. The report counts the reruns and keeps each last run's
-        # group, exit, records consumed and assignments. Anything else is a difference.
+        # One last run. The CI flakes of seeds 245110, 935062 and 582405 (one partition of one
+        # record "left unread"), for which this harness had grown reruns and a fallback group, were
+        # its own miscount of a tracked offset 0 as "nothing saved" (records_saved counts it now):
+        # the assignments the last run logs showed every partition assigned and nothing left. They
+        # are kept in the report, so a real stuck group would show which member held what.
         time.sleep(max(0.0, self.last_kill + 2 * SESSION_MS / 1000 - time.monotonic()))
         wanted = {p: produced[p] for p in range(PARTITIONS)}
-        for attempt in range(FINAL_RUNS):
-            group = self.name if attempt < FINAL_RUNS - 1 else f"{self.name}-last"
-            final = self.worker("--log-level", "info", *self.consume_args("--until-idle", "3", group=group))
-            final.wait_stopped(RUN_TIMEOUT_S + 60)
-            report = final.report()
-            log_text = final.err.read_text(errors="replace") if final.err.exists() else ""
-            self.result.final_runs.append(
-                {
-                    "group": group,
-                    "exit": final.proc.returncode,  # type: ignore[union-attr]
-                    "consumed": report["consumed"] if report else None,
-                    "assignments": ASSIGNMENTS.findall(log_text),
-                }
-            )
-            if final.proc.returncode != 0 or report is None:  # type: ignore[union-attr]
-                if "group_join_timeout" not in log_text:
-                    self.result.differences.append(f"the last consume failed: {final.failure()}")
-                    break
-            elif not report["reconciles"]:
-                self.result.differences.append(f"the last consume's counts do not reconcile: {report}")
-                break
-            else:
-                tracked = self.tracked()
-                if tracked == wanted or any(tracked[p] > wanted[p] for p in wanted):
-                    break
-            if attempt + 1 < FINAL_RUNS:
-                self.result.final_reruns += 1
-                time.sleep(2 * SESSION_MS / 1000)
+        final = self.worker("--log-level", "info", *self.consume_args("--until-idle", "3"))
+        final.wait_stopped(RUN_TIMEOUT_S + 60)
+        report = final.report()
+        log_text = final.err.read_text(errors="replace") if final.err.exists() else ""
+        self.result.last_run = {
+            "exit": final.proc.returncode,  # type: ignore[union-attr]
+            "consumed": report["consumed"] if report else None,
+            "assigned": parse_assignment(log_text),  # its last assignment, as it logged it
+        }
+        if final.proc.returncode != 0 or report is None:  # type: ignore[union-attr]
+            self.result.differences.append(f"the last consume failed: {final.failure()}")
+        elif not report["reconciles"]:
+            self.result.differences.append(f"the last consume's counts do not reconcile: {report}")
         tracked = self.tracked()
         if tracked != wanted:
             self.result.differences.append(
-                f"tracked offsets {tracked}, produced {dict(produced)}; last runs {self.result.final_runs}"
+                f"tracked offsets {tracked}, produced {dict(produced)}; the last run {self.result.last_run}"
             )
         self.compare()
         self.result.differences += dlq_differences(self.broker.bootstrap, self.name, expected_dlq)
@@ -439,10 +416,6 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> list[RoundResul
                 result = one.run_consume(kills) if what == "consume" else one.run_ingest(kills)
                 results.append(result)
                 first = f", {result.finished_first} run(s) finished first" if result.finished_first else ""
-                if result.final_reruns:
-                    first += f", the last consume run {1 + result.final_reruns} times"
-                    if len(result.final_runs) == FINAL_RUNS:
-                        first += " (the last in a group of its own)"
                 say(
                     f"{backend:8} {what:7} seed {seed:6}: {result.kills} kills ({result.mid_stream} mid-stream, "
                     f"{result.early} early, saved {result.landed}{first}), {result.seconds:.0f} s: "

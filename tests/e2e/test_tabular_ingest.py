@@ -168,18 +168,7 @@ def test_a_json_lines_file_that_is_csv_gets_a_hint_and_a_workbook_that_is_not_on
 def _workbook(path, rows):
     book = openpyxl.Workbook()
     sheet = book.active
-    sheet.append(
-        [
-            "type",
-            "submission_id",
-            "contract_id",
-            "provider_id",
-            "indicator_id",
-            "period",
-            "numerator",
-            "denominator",
-        ]
-    )
+    sheet.append(SUBMISSION_COLUMNS)  # rows without a value: its cell left empty
     for row in rows:
         sheet.append(row)
     book.save(path)

@@ -442,8 +442,8 @@ def test_a_crash_after_dead_letters_are_sent_but_before_the_commit_does_not_send
 def test_positions_are_the_ledgers_a_consumer_in_another_group_resumes_where_the_first_stopped(
     kafka_broker, kafka_topic, sqlite_url, tmp_path
 ):
-    """Kafka's committed offsets are never used: a consumer in a group of its own (bench.faults'
-    last resort when a broker holds a group) reads on from the ledger's stored positions."""
+    """Kafka's committed offsets are never used: a consumer in a group of its own (an operator's
+    remedy when a broker holds a group) reads on from the ledger's stored positions."""
     contracts = contract_ids(2)
     ledger(sqlite_url, contracts)
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
