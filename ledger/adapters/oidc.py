@@ -157,11 +157,10 @@ class OidcVerifier:
         self._client: jwt.PyJWKClient | None = None
         self._keys: jwt.PyJWKSet | None = None
         self._lock = threading.Lock()
-        if config.jwks is None:  # the discovery document's jwks_uri, looked up at the first token
-            pass
-        elif config.jwks.startswith(("https://", "http://")):
+        # without --oidc-jwks the keys come from the discovery document's jwks_uri, at the first token
+        if config.jwks is not None and config.jwks.startswith(("https://", "http://")):
             self._client = jwt.PyJWKClient(config.jwks, cache_keys=True, lifespan=300)
-        else:
+        elif config.jwks is not None:
             try:
                 self._keys = jwt.PyJWKSet.from_dict(json.loads(Path(config.jwks).read_text()))
             except (OSError, ValueError, jwt.PyJWKSetError) as exc:

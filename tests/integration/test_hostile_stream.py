@@ -28,8 +28,8 @@ from deploy.servers import start_tansu
 from ledger.domain.aggregates import YearData
 from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
-from tests.integration.test_streaming import SESSION_MS, dlq_keys, read_topic
-from tests.support.cli import EXAMPLES, OBC_LEDGER, Cli
+from tests.integration.test_streaming import dlq_keys, read_topic
+from tests.support.cli import EXAMPLES, OBC_LEDGER, SESSION_MS, Cli, consume_args
 
 SUBMISSION = schemas.latest("submission").id
 COST_REPORT = schemas.latest("cost_report").id
@@ -190,18 +190,7 @@ def test_a_hostile_corpus_through_consume_dead_letters_each_poison_message_and_a
     client.close()
 
     run = cli.ok(
-        "consume",
-        "--bootstrap",
-        kafka_broker.bootstrap,
-        "--topic",
-        kafka_topic,
-        "--group",
-        kafka_topic,
-        "--until-idle",
-        "1.5",
-        "--session-timeout-ms",
-        str(SESSION_MS),
-        "--json",
+        *consume_args(kafka_broker.bootstrap, kafka_topic),
     ).json()
     assert (run["consumed"], run["accepted"], run["duplicates"], run["dead_lettered"]) == (
         len(GOOD_LINES) + len(POISON),
@@ -357,18 +346,7 @@ def test_an_unexpected_failure_while_applying_or_saving_one_record_dead_letters_
     monkeypatch.setattr(YearData, "accept_submission", accept)
     monkeypatch.setattr(Ledger, "save", save)
     run = cli.ok(
-        "consume",
-        "--bootstrap",
-        kafka_broker.bootstrap,
-        "--topic",
-        kafka_topic,
-        "--group",
-        kafka_topic,
-        "--until-idle",
-        "1.5",
-        "--session-timeout-ms",
-        str(SESSION_MS),
-        "--json",
+        *consume_args(kafka_broker.bootstrap, kafka_topic),
     ).json()
     monkeypatch.undo()
     assert (run["consumed"], run["accepted"], run["duplicates"], run["dead_lettered"]) == (37, 31, 1, 5)
@@ -395,18 +373,7 @@ def test_an_unexpected_failure_while_applying_or_saving_one_record_dead_letters_
             == reference.ok("statement", "beds-msk", "--year", str(year), "--json").json()
         )
     again = cli.ok(
-        "consume",
-        "--bootstrap",
-        kafka_broker.bootstrap,
-        "--topic",
-        kafka_topic,
-        "--group",
-        kafka_topic,
-        "--until-idle",
-        "1",
-        "--session-timeout-ms",
-        str(SESSION_MS),
-        "--json",
+        *consume_args(kafka_broker.bootstrap, kafka_topic, idle="1"),
     ).json()
     assert again["consumed"] == 0 and len(dlq_keys(kafka_broker.bootstrap, kafka_topic)[0]) == 5
 
@@ -430,18 +397,7 @@ def own_broker(tmp_path):
 
 def _consume(cli, bootstrap, topic):
     return cli(
-        "consume",
-        "--bootstrap",
-        bootstrap,
-        "--topic",
-        topic,
-        "--group",
-        topic,
-        "--until-idle",
-        "1.5",
-        "--session-timeout-ms",
-        str(SESSION_MS),
-        "--json",
+        *consume_args(bootstrap, topic),
     )
 
 

@@ -24,9 +24,8 @@ from consumers.kafka import producer, read_tail
 from consumers.producer import encode_line
 from deploy.servers import RegistryServer
 from ledger.usecases.application import Ledger
-from tests.support.cli import EXAMPLES, ROOT, Cli
+from tests.support.cli import EXAMPLES, ROOT, SESSION_MS, Cli, consume_args
 
-SESSION_MS = 6000
 EXAMPLE = ROOT / "deploy" / "examples" / "confluent_producer.py"
 DATA = EXAMPLES / "worked-example-data.jsonl"
 RECORDS = len(DATA.read_text().splitlines())  # 34: 33 records and one exact duplicate
@@ -63,21 +62,7 @@ def example(*args):
 
 
 def consume(cli, bootstrap, topic, *extra):
-    return cli.ok(
-        "consume",
-        "--bootstrap",
-        bootstrap,
-        "--topic",
-        topic,
-        "--group",
-        topic,
-        "--until-idle",
-        "1.5",
-        "--session-timeout-ms",
-        str(SESSION_MS),
-        "--json",
-        *extra,
-    ).json()
+    return cli.ok(*consume_args(bootstrap, topic, *extra)).json()
 
 
 def altered(tmp_path):
@@ -349,18 +334,7 @@ def test_a_codec_the_installation_lacks_is_a_one_line_error_and_nothing_is_saved
     example(DATA, "--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--compression", "lz4")
     monkeypatch.setattr("kafka.codec.has_lz4", lambda: False)  # as before lz4 was a dependency
     failed = cli(
-        "consume",
-        "--bootstrap",
-        kafka_broker.bootstrap,
-        "--topic",
-        kafka_topic,
-        "--group",
-        kafka_topic,
-        "--until-idle",
-        "1.5",
-        "--session-timeout-ms",
-        str(SESSION_MS),
-        "--json",
+        *consume_args(kafka_broker.bootstrap, kafka_topic),
     )
     error = json.loads(failed.err.strip().splitlines()[-1])
     assert failed.code == 1 and error["error"] == "unsupported_codec" and "lz4" in error["message"]

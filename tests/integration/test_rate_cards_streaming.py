@@ -4,7 +4,7 @@ prom_episode) settle exactly as ingested from JSON lines."""
 from __future__ import annotations
 
 from tests.e2e.test_rate_cards_and_health_gain import DATA, RATE_CARD_YEAR1, RATE_CARD_YEAR2
-from tests.integration.test_streaming import SESSION_MS
+from tests.support.cli import consume_args
 
 
 def test_claims_and_episodes_produced_then_consumed_give_the_statements_of_ingest(
@@ -21,18 +21,7 @@ def test_claims_and_episodes_produced_then_consumed_give_the_statements_of_inges
     ).json()
     assert sent["sent"] == 27 and sent["refused"] == []
     consumed = cli.ok(
-        "consume",
-        "--bootstrap",
-        kafka_broker.bootstrap,
-        "--topic",
-        kafka_topic,
-        "--group",
-        kafka_topic,
-        "--until-idle",
-        "1.5",
-        "--session-timeout-ms",
-        str(SESSION_MS),
-        "--json",
+        *consume_args(kafka_broker.bootstrap, kafka_topic),
     ).json()
     assert (consumed["consumed"], consumed["accepted"], consumed["dead_lettered"]) == (27, 27, 0)
     assert cli.ok("close-year", "ldn-employ", "1", "--json").json()["rate_card"] == RATE_CARD_YEAR1

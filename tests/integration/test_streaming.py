@@ -27,7 +27,7 @@ from ledger.domain.records import ID_FIELDS
 from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from ledger.usecases.ingest import IngestSession
-from tests.support.cli import EXAMPLES, OBC_LEDGER
+from tests.support.cli import EXAMPLES, OBC_LEDGER, SESSION_MS, consume_args
 
 WIRE_CODES = {
     "empty_message",
@@ -37,7 +37,6 @@ WIRE_CODES = {
     "undecodable",
     "unexpected_schema",
 }
-SESSION_MS = 6000
 
 
 # ------------------------------------------------------------------ helpers
@@ -144,18 +143,7 @@ def test_a_providers_file_produced_then_consumed_gives_the_statements_of_ingest(
     assert sent["sent"] == 34 and sent["refused"] == []
     monkeypatch.setattr("consumers.consumer.PROGRESS_S", 0.0)  # a progress line after every batch
     run = cli.ok(
-        "consume",
-        "--bootstrap",
-        kafka_broker.bootstrap,
-        "--topic",
-        kafka_topic,
-        "--group",
-        kafka_topic,
-        "--until-idle",
-        "1.5",
-        "--session-timeout-ms",
-        str(SESSION_MS),
-        "--json",
+        *consume_args(kafka_broker.bootstrap, kafka_topic),
         "--log-level",
         "info",
     )
@@ -180,18 +168,7 @@ def test_a_providers_file_produced_then_consumed_gives_the_statements_of_ingest(
         )
 
     again = cli.ok(
-        "consume",
-        "--bootstrap",
-        kafka_broker.bootstrap,
-        "--topic",
-        kafka_topic,
-        "--group",
-        kafka_topic,
-        "--until-idle",
-        "1",
-        "--session-timeout-ms",
-        str(SESSION_MS),
-        "--json",
+        *consume_args(kafka_broker.bootstrap, kafka_topic, idle="1"),
     ).json()
     assert again["consumed"] == 0, "stored offsets: nothing is consumed twice"
 
@@ -249,18 +226,7 @@ def test_with_a_schema_registry_the_ids_on_the_wire_are_the_registrys(
     other = f"{kafka_topic}-no-registry"
     cli.ok("produce", EXAMPLES / "worked-example-data.jsonl", *wire, "--topic", other, "--create-topics")
     lost = cli.ok(
-        "consume",
-        "--bootstrap",
-        kafka_broker.bootstrap,
-        "--topic",
-        other,
-        "--group",
-        other,
-        "--until-idle",
-        "1.5",
-        "--session-timeout-ms",
-        str(SESSION_MS),
-        "--json",
+        *consume_args(kafka_broker.bootstrap, other),
     ).json()
     assert lost["dead_lettered"] == 34 and lost["dead_lettered_by_reason"] == {"unknown_schema_id": 34}
 
