@@ -242,3 +242,39 @@ def test_provider_sign_fills_a_csv_uploads_signature_column(cli, signing):
     assert result.code == 0, result.err
     assert result.json()["accepted"] == 3
     assert cli("ingest", plain, "--json").json()["rejected_by_reason"] == {"unsigned_record": 3}
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "csv"])
+def test_provider_sign_never_writes_over_its_input_and_writes_its_output_whole(cli, signing, suffix):
+    """`--out` naming the input (directly or through a link) is refused with the input intact: opening
+    it for writing would have emptied it before a line was read ("signed 0 record(s)", exit 0). A link
+    at --out is replaced, never written through, and a failed run leaves --out as it was."""
+    tmp = signing
+    key = tmp / "circle" / "ledger-signing.key"
+    plain = tmp / f"plain.{suffix}"
+    if suffix == "jsonl":
+        plain.write_text(DATA[0] + "\n")
+    else:
+        plain.write_text("type,submission_id\nsubmission,s-1\n")
+    before = plain.read_bytes()
+    link = tmp / f"link.{suffix}"
+    link.symlink_to(plain)
+    for out in (plain, link):
+        refused = cli("provider", "sign", plain, "--sign-key", key, "--out", out, "--json")
+        assert refused.code == 1, refused.err
+        assert json.loads(refused.err.splitlines()[-1])["error"] == "same_file", refused.err
+        assert plain.read_bytes() == before
+
+    elsewhere = tmp / "elsewhere.txt"
+    elsewhere.write_text("not to be touched\n")
+    pointer = tmp / f"pointer.{suffix}"
+    pointer.symlink_to(elsewhere)
+    cli("provider", "sign", plain, "--sign-key", key, "--out", pointer)
+    assert elsewhere.read_text() == "not to be touched\n" and not pointer.is_symlink()
+    assert "signature" in pointer.read_text()
+
+    kept = tmp / f"kept.{suffix}"
+    kept.write_text("earlier output\n")
+    failed = cli("provider", "sign", tmp / "missing.jsonl", "--sign-key", key, "--out", kept)
+    assert failed.code == 1 and kept.read_text() == "earlier output\n"
+    assert not [p for p in tmp.iterdir() if p.name.endswith(".tmp")], "no temporary file left behind"

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,46 @@ def to_stderr(args: argparse.Namespace, data: dict[str, Any], lines: list[str]) 
     else:
         for line in lines:
             print(line, file=sys.stderr)
+
+
+@contextmanager
+def output_file(
+    path: str | Path, *, source: str | Path | None = None, newline: str | None = None
+) -> Iterator[Any]:
+    """A text file written whole or not at all: into a temporary file beside ``path``, renamed over it
+    only when the block ends without an error (a failure leaves ``path`` as it was; a link at ``path``
+    is replaced, not followed). ``path`` naming the very file ``source`` is refused (``same_file``):
+    writing it would empty the input before it is read."""
+    target = Path(path)
+    if source is not None and str(source) != "-" and target.exists():
+        try:
+            same = os.path.samefile(source, target)
+        except OSError:
+            same = False
+        if same:
+            raise LedgerError(
+                f"--out {target} is the input file itself; write to another file", code="same_file"
+            )
+    try:
+        fd, temporary = tempfile.mkstemp(
+            dir=target.parent or Path("."), prefix=f".{target.name}.", suffix=".tmp"
+        )
+    except OSError as exc:
+        raise LedgerError(f"cannot write {target}: {exc.strerror}", code="cannot_write") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
+            yield handle
+        os.chmod(temporary, 0o666 & ~_umask())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def examples(p: argparse.ArgumentParser, *lines: str) -> None:

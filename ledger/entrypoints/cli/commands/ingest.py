@@ -22,7 +22,7 @@ from ledger.adapters.tabular import (
 )
 from ledger.domain.errors import LedgerError
 from ledger.domain.variations import year_terms
-from ledger.entrypoints.cli.common import _positive_int, emit
+from ledger.entrypoints.cli.common import _positive_int, emit, output_file
 from ledger.entrypoints.cli.context import Context, Handler
 from ledger.entrypoints.cli.errors import EXIT_REFUSED, UsageError
 
@@ -199,6 +199,7 @@ def cmd_template(args: argparse.Namespace, ctx: Context) -> int:
     if args.out is None:
         sys.stdout.write(text)
     else:
-        args.out.write_text(text)
+        with output_file(args.out) as out:
+            out.write(text)
         emit(args, {"out": str(args.out), "rows": len(rows)}, lambda: f"wrote {args.out}: {len(rows)} rows")
     return 0

@@ -17,6 +17,7 @@ import csv
 import json
 import sys
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from ledger.adapters.tabular import row_record
 from ledger.domain.errors import LedgerError
 from ledger.domain.records import RecordRefused, parse_json_line
 from ledger.domain.signatures import SIGNATURE_FIELD, canonical_bytes_of, signature_value
-from ledger.entrypoints.cli.common import emit
+from ledger.entrypoints.cli.common import emit, output_file
 from ledger.entrypoints.cli.context import Context, Handler
 from ledger.entrypoints.cli.errors import EXIT_ERROR, EXIT_REFUSED
 from ledger.usecases.signatures import ProviderKeys
@@ -178,39 +179,40 @@ def _sign(args: argparse.Namespace) -> int:
             source = open(args.file, encoding="utf-8")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise LedgerError(f"cannot read {args.file}: {exc.strerror}", code="file_not_found") from None
-    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
-    signed = unsigned = 0
-    try:
-        for number, line in enumerate(source, 1):
-            text = line.rstrip("\r\n")
-            if not text.strip():
-                out.write(line)
-                continue
-            problem: Any = None
-            try:
-                obj = parse_json_line(text)
-                if isinstance(obj, dict) and SIGNATURE_FIELD in obj:
-                    problem = "already signed"
-                else:
-                    data = canonical_bytes_of(obj)
-            except RecordRefused as exc:
-                problem = exc.refusal
-            if problem is not None:
-                unsigned += 1
-                print(f"line {number}: not signed ({problem})", file=sys.stderr)
-                out.write(text + "\n")
-                continue
-            value = signature_value(signer.key_id, signature_text(signer.sign(data)))
-            body = text.rstrip()
-            out.write(f"{body[:-1].rstrip()}, {json.dumps(SIGNATURE_FIELD)}: {json.dumps(value)}}}\n")
-            signed += 1
-    finally:
-        if out is not sys.stdout:
-            out.close()
-        if source is not sys.stdin:
-            source.close()
+    with ExitStack() as stack:
+        stack.callback(lambda: source is sys.stdin or source.close())
+        out = stack.enter_context(output_file(args.out, source=args.file)) if args.out else sys.stdout
+        signed, unsigned = _sign_lines(source, out, signer)
     print(f"signed {signed} record(s) with key {signer.key_id}; {unsigned} not signed", file=sys.stderr)
     return EXIT_REFUSED if unsigned else 0
+
+
+def _sign_lines(source: Any, out: Any, signer: Any) -> tuple[int, int]:
+    signed = unsigned = 0
+    for number, line in enumerate(source, 1):
+        text = line.rstrip("\r\n")
+        if not text.strip():
+            out.write(line)
+            continue
+        problem: Any = None
+        try:
+            obj = parse_json_line(text)
+            if isinstance(obj, dict) and SIGNATURE_FIELD in obj:
+                problem = "already signed"
+            else:
+                data = canonical_bytes_of(obj)
+        except RecordRefused as exc:
+            problem = exc.refusal
+        if problem is not None:
+            unsigned += 1
+            print(f"line {number}: not signed ({problem})", file=sys.stderr)
+            out.write(text + "\n")
+            continue
+        value = signature_value(signer.key_id, signature_text(signer.sign(data)))
+        body = text.rstrip()
+        out.write(f"{body[:-1].rstrip()}, {json.dumps(SIGNATURE_FIELD)}: {json.dumps(value)}}}\n")
+        signed += 1
+    return signed, unsigned
 
 
 def _sign_csv(args: argparse.Namespace, signer: Any) -> int:
@@ -243,11 +245,10 @@ def _sign_csv(args: argparse.Namespace, signer: Any) -> int:
             cells[column] = signature_value(signer.key_id, signature_text(signer.sign(data)))
             signed += 1
         out_rows.append(cells)
-    out = open(args.out, "w", encoding="utf-8", newline="") if args.out else sys.stdout  # noqa: SIM115
-    try:
-        csv.writer(out, lineterminator="\n").writerows(out_rows)
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    if args.out:
+        with output_file(args.out, source=args.file, newline="") as out:
+            csv.writer(out, lineterminator="\n").writerows(out_rows)
+    else:
+        csv.writer(sys.stdout, lineterminator="\n").writerows(out_rows)
     print(f"signed {signed} row(s) with key {signer.key_id}; {unsigned} not signed", file=sys.stderr)
     return EXIT_REFUSED if unsigned else 0
