@@ -81,7 +81,7 @@ def test_each_command_has_a_one_line_help(name):
     assert help_text and "\n" not in help_text and ":" in target
 
 
-GLOBAL_DESTS = {"db", "json", "projections_db", "actor", "log_level", "help"}
+GLOBAL_DESTS = {"db", "json", "projections_db", "actor", "token", "log_level", "help"}
 
 
 def _leaves(parser: argparse.ArgumentParser, path: str = ""):

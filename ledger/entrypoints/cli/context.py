@@ -12,7 +12,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ledger.adapters.principal import acting_principal, record_principals
 from ledger.bootstrap import App, bootstrap
+from ledger.domain.access import NotAuthorized
 from ledger.usecases import Services
 from ledger.usecases.application import Ledger
 from projections.bootstrap import Projections
@@ -49,6 +51,7 @@ class Context:
         self.args = args
         self._app = app
         self.position: int | None = None  # the read models' event position of the figures printed
+        self._proven: Any = None  # the --token's record, once checked
 
     @property
     def app(self) -> App:
@@ -58,6 +61,8 @@ class Context:
                 projections_url=getattr(self.args, "projections_db", None),
                 registry_url=getattr(self.args, "registry", None),
             )
+            if getattr(self.args, "token", None):
+                record_principals(self._app.ledger)  # the token's id on every event saved
         return self._app
 
     @property
@@ -70,9 +75,52 @@ class Context:
         """The use cases over the command's ledger (:class:`ledger.usecases.Services`)."""
         return self.app.services
 
+    def run(self, handler: Callable[[argparse.Namespace, Context], int]) -> int:
+        """The command, after its read check, with a --token's principal recorded on what it saves."""
+        with acting_principal(self.principal):
+            self.check_read()
+            return handler(self.args, self)
+
     @property
     def actor(self) -> str:
-        return getattr(self.args, "actor", None) or os.environ.get("OBC_LEDGER_ACTOR") or "system"
+        claimed = getattr(self.args, "actor", None) or os.environ.get("OBC_LEDGER_ACTOR")
+        proven = self.proven()
+        if proven is None:
+            return claimed or "system"
+        if claimed and claimed != proven.actor:
+            with acting_principal(f"token:{proven.token_id}"):  # recorded with who was refused
+                self.app.services.access.record_refusal(
+                    proven.actor, "act_as", f"claimed to act as {claimed!r} with this token"
+                )
+            raise NotAuthorized(
+                f"the token is {proven.actor}'s, not {claimed!r}'s; give one or the other",
+                code="actor_mismatch",
+            )
+        return proven.actor
+
+    @property
+    def principal(self) -> str | None:
+        """``token:ID`` when a token proved the actor (recorded on every event the command saves)."""
+        proven = self.proven()
+        return f"token:{proven.token_id}" if proven is not None else None
+
+    def proven(self) -> Any:
+        """The record of the token given with --token, checked once; None without one."""
+        token = getattr(self.args, "token", None)
+        if not token:
+            return None
+        if self._proven is None:
+            from ledger.adapters.tokens import TokenStore  # only a command given a token needs it
+
+            store = TokenStore(self.app.db_url)
+            try:
+                record = store.verify(token)
+            finally:
+                store.engine.dispose()
+            if record is None:
+                raise NotAuthorized("--token: the token is unknown, revoked or expired", code="invalid_token")
+            self._proven = record
+        return self._proven
 
     def projections(self) -> Projections:
         return self.app.projections()

@@ -162,8 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _configure_logging(getattr(args, "log_level", None) or "warning")
         _check_ids(args)
         ctx = resolve(CONTEXT)(args)  # the wiring, imported only now (table.CONTEXT)
-        ctx.check_read()
-        status = parser.handler(args)(args, ctx)
+        status = ctx.run(parser.handler(args))  # the read check, then the command
         sys.stdout.flush()  # a closed pipe shows here, inside the guard, not at interpreter exit
         return status
     except (BrokenPipeError, UsageError, LedgerError, KeyboardInterrupt) as exc:

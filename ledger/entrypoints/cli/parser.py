@@ -78,6 +78,16 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         ),
     )
     parser.add_argument(
+        "--token",
+        dest="token",
+        default=default,
+        metavar="TOKEN",
+        help=described(
+            "prove who is acting with a token from `obc-ledger token issue` (or $OBC_LEDGER_TOKEN): "
+            "the actor is the token's, and its id is recorded on every event as the principal"
+        ),
+    )
+    parser.add_argument(
         "--log-level",
         dest="log_level",
         default=default,
