@@ -21,6 +21,14 @@ def serve(p: argparse.ArgumentParser, command: Any) -> Handler:
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument(
+        "--forwarded-allow-ips",
+        dest="forwarded_allow_ips",
+        metavar="IPS",
+        help="the TLS-terminating proxies whose X-Forwarded-For/-Proto are believed, comma-separated "
+        "addresses or networks (default 127.0.0.1): behind one, cookies are Secure and the client's "
+        "address is logged, not the proxy's",
+    )
+    p.add_argument(
         "--oidc-issuer",
         dest="oidc_issuer",
         metavar="URL",
@@ -147,5 +155,7 @@ def cmd_serve(args: argparse.Namespace, ctx: Context) -> int:
         workers=args.workers,
         access_log=False,
         log_level="warning",
+        proxy_headers=True,
+        forwarded_allow_ips=getattr(args, "forwarded_allow_ips", None) or "127.0.0.1",
     )
     return 0
