@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from fastapi import APIRouter, Depends, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from ledger.adapters import audit
 from ledger.domain.errors import InvalidCommand, LedgerError
@@ -248,16 +249,15 @@ def upload_form(contract_id: str, request: Request, p: Principal = Auth) -> Resp
 
 
 @router.post("/contracts/{contract_id}/upload")
-async def upload(
-    contract_id: str,
-    request: Request,
-    file: UploadFile,
-    csrf: str = Form(""),
-    check: str = Form(""),
-    p: Principal = Auth,
-) -> Response:
+async def upload(contract_id: str, request: Request, p: Principal = Auth) -> Response:
+    # The form is parsed here, after authentication (a form parameter would be parsed, its file
+    # spooled to disk, before the credentials were looked at); the body's size is bounded before.
     world = request.app.state.world
-    check_csrf(request, p, csrf)
+    form = await request.form(max_files=1, max_fields=10)
+    csrf, check, file = form.get("csrf"), form.get("check"), form.get("file")
+    check_csrf(request, p, csrf if isinstance(csrf, str) else "")
+    if not isinstance(file, UploadFile):
+        raise InvalidCommand("file: choose a file to upload", code="invalid_command")
     await run_in_threadpool(authorize_read, world, p, contract_id)
     data = await file.read(world.max_upload + 1)
     if len(data) > world.max_upload:
@@ -267,7 +267,10 @@ async def upload(
 
     def run() -> Any:
         return world.write(
-            p.principal, lambda: upload_records(world, p, data, kind, f"web:{name}", check=bool(check))
+            p.principal,
+            lambda: upload_records(
+                world, p, data, kind, f"web:{name}", check=isinstance(check, str) and bool(check)
+            ),
         )
 
     report = await run_in_threadpool(run)
