@@ -79,3 +79,58 @@ def test_an_authenticated_upload_past_the_limit_is_413(service):
     with service.client(service.token("provider:circle")) as c:
         r = c.post(f"/contracts/{CONTRACT}/upload", files={"file": ("a.csv", b"x" * (LIMIT + 10))})
     assert r.status_code == 413
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/api/v1/contracts/{CONTRACT}/report?as_of=9999-12-31T23:59:59-23:59",
+        f"/api/v1/contracts/{CONTRACT}/years/1/statement?as_of=0001-01-01T00:00:00%2B23:59",
+        f"/api/v1/contracts/{CONTRACT}/years/99999999999999999999/preview",
+        f"/contracts/{CONTRACT}/years/99999999999999999999/statement",
+        f"/api/v1/contracts/{CONTRACT}/template?year=99999999999999999999",
+    ],
+)
+def test_out_of_range_instants_and_years_are_422_naming_the_field(service, path):
+    with service.client(service.token("commissioner:bccg")) as c:
+        r = c.get(path)
+    assert r.status_code in (400, 422), r.text  # invalid_instant is a 400, as every invalid_command
+    body = r.json()
+    assert body["error"] in ("invalid_instant", "invalid_request")
+    assert "as-of" in body["message"] or body["message"].startswith("year:"), body
+    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "path", [f"/api/v1/contracts/{CONTRACT}/pay", f"/api/v1/contracts/{CONTRACT}/years/1/disputes"]
+)
+def test_json_nested_too_deep_is_invalid_json(service, path):
+    with service.client(service.token("commissioner:bccg")) as c:
+        r = c.post(path, content=b"[" * 4000)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_json", r.text
+
+
+def test_non_ascii_cookie_csrf_header_and_signin_field_are_refused_not_500(service):
+    cookie = {"Cookie": b"obc_session=a.\xe9"}
+    with service.client() as c:
+        r = c.get(f"/api/v1/contracts/{CONTRACT}", headers=cookie)
+        assert r.status_code == 401, r.text
+        page = c.get(f"/contracts/{CONTRACT}", headers=cookie)
+        assert page.status_code == 401
+        assert "content-security-policy" in page.headers
+    with service.client() as c:
+        c.get("/signin")
+        r = c.post("/signin", data={"token": "x", "csrf": "\xe9\xe9"})
+        assert r.status_code == 400, r.text
+    # a real session, a non-ASCII X-CSRF-Token
+    token = service.token("commissioner:bccg")
+    with service.client() as c:
+        c.get("/signin")
+        r = c.post("/signin", data={"token": token, "csrf": c.cookies.get("obc_csrf")})
+        assert r.status_code == 303, r.text
+        r = c.post(
+            f"/api/v1/contracts/{CONTRACT}/pay",
+            content=b'{"through": "2025-Q3"}',
+            headers={"X-CSRF-Token": b"\xe9\xe9"},
+        )
+        assert r.status_code == 403 and r.json()["error"] == "csrf_failed", r.text

@@ -17,9 +17,10 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -48,6 +49,11 @@ from projections.schedule import schedule_lines
 
 router = APIRouter(prefix="/api/v1")
 Auth = Depends(authenticate)
+
+# A contract year: 1 to 100 (a larger number would overflow the calendar's dates, a 500).
+Year = Annotated[int, PathParam(ge=1, le=100)]
+QueryYear = Annotated[int, Query(ge=1, le=100)]
+OptYear = Annotated[int | None, Query(ge=1, le=100)]
 
 KEY = re.compile(r"[\x21-\x7e]{1,200}")
 FORMATS = {
@@ -232,7 +238,7 @@ def show_contract(contract_id: str, request: Request, p: Principal = Auth) -> An
 def template(
     contract_id: str,
     request: Request,
-    year: int = Query(...),
+    year: QueryYear,
     format: str = Query("csv", pattern="^(csv|xlsx)$"),
     kind: str = Query("submissions"),
     p: Principal = Auth,
@@ -348,7 +354,7 @@ def _json_body(body: bytes) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep ('[' * 4000)
         raise InvalidCommand("the body is not JSON", code="invalid_json") from None
     if not isinstance(data, dict):
         raise InvalidCommand("the body must be a JSON object", code="invalid_json")
@@ -373,7 +379,7 @@ def close_preview_statement(world: Any, contract_id: str, year: int) -> dict[str
 
 
 @router.get("/contracts/{contract_id}/years/{year}/preview")
-def close_preview(contract_id: str, year: int, request: Request, p: Principal = Auth) -> dict[str, Any]:
+def close_preview(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> dict[str, Any]:
     """What closing the year would decide now (nothing is recorded) and what data it lacks."""
     world = world_of(request)
     authorize_read(world, p, contract_id)
@@ -383,7 +389,7 @@ def close_preview(contract_id: str, year: int, request: Request, p: Principal = 
 
 
 @router.post("/contracts/{contract_id}/years/{year}/close")
-async def close_year(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Response:
+async def close_year(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Response:
     def action(_body: bytes) -> Any:
         check_id("contract_id", contract_id)
         services = world_of(request).services
@@ -394,7 +400,7 @@ async def close_year(contract_id: str, year: int, request: Request, p: Principal
 
 
 @router.post("/contracts/{contract_id}/years/{year}/restate")
-async def restate(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Response:
+async def restate(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Response:
     def action(_body: bytes) -> Any:
         check_id("contract_id", contract_id)
         services = world_of(request).services
@@ -409,7 +415,7 @@ async def restate(contract_id: str, year: int, request: Request, p: Principal = 
 
 
 @router.post("/contracts/{contract_id}/years/{year}/disputes")
-async def raise_dispute(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Response:
+async def raise_dispute(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Response:
     def action(body: bytes) -> Any:
         check_id("contract_id", contract_id)
         reason = _json_body(body).get("reason")
@@ -422,7 +428,7 @@ async def raise_dispute(contract_id: str, year: int, request: Request, p: Princi
 
 @router.post("/contracts/{contract_id}/years/{year}/disputes/{dispute_id}/resolve")
 async def resolve_dispute(
-    contract_id: str, year: int, dispute_id: str, request: Request, p: Principal = Auth
+    contract_id: str, year: Year, dispute_id: str, request: Request, p: Principal = Auth
 ) -> Response:
     def action(body: bytes) -> Any:
         check_id("contract_id", contract_id)
@@ -455,7 +461,7 @@ def statement_of(world: Any, contract_id: str, year: int, as_of: str | None) -> 
 
 @router.get("/contracts/{contract_id}/years/{year}/statement")
 def statement(
-    contract_id: str, year: int, request: Request, as_of: str | None = None, p: Principal = Auth
+    contract_id: str, year: Year, request: Request, as_of: str | None = None, p: Principal = Auth
 ) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
@@ -463,7 +469,7 @@ def statement(
 
 
 @router.get("/contracts/{contract_id}/years/{year}/history")
-def history(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Any:
+def history(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
     return world.read().history(contract_id, year)
@@ -471,7 +477,7 @@ def history(contract_id: str, year: int, request: Request, p: Principal = Auth) 
 
 @router.get("/contracts/{contract_id}/years/{year}/explain")
 def explain(
-    contract_id: str, year: int, request: Request, indicator: str | None = None, p: Principal = Auth
+    contract_id: str, year: Year, request: Request, indicator: str | None = None, p: Principal = Auth
 ) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
@@ -480,14 +486,14 @@ def explain(
 
 
 @router.get("/contracts/{contract_id}/years/{year}/costs")
-def costs(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Any:
+def costs(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
     return year_costs(world.read(), contract_id, year)
 
 
 @router.get("/contracts/{contract_id}/years/{year}/reconcile")
-def reconcile(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Any:
+def reconcile(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
     return reconcile_year(world.read(), contract_id, year, None, None)
@@ -516,14 +522,14 @@ def decisions(contract_id: str, request: Request, p: Principal = Auth) -> Any:
 
 
 @router.get("/contracts/{contract_id}/payments")
-def payments(contract_id: str, request: Request, year: int | None = None, p: Principal = Auth) -> Any:
+def payments(contract_id: str, request: Request, year: OptYear = None, p: Principal = Auth) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
     return schedule_lines(world.read(), contract_id, year)
 
 
 @router.get("/contracts/{contract_id}/disputes")
-def disputes(contract_id: str, request: Request, year: int | None = None, p: Principal = Auth) -> Any:
+def disputes(contract_id: str, request: Request, year: OptYear = None, p: Principal = Auth) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
     return world.services.disputes.disputes(contract_id, year)
@@ -533,7 +539,7 @@ def disputes(contract_id: str, request: Request, year: int | None = None, p: Pri
 def report(
     contract_id: str,
     request: Request,
-    year: int | None = None,
+    year: OptYear = None,
     as_of: str | None = None,
     p: Principal = Auth,
 ) -> Response:

@@ -205,9 +205,10 @@ def create_app(
             {"path": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
             for e in exc.errors()
         ]
-        return JSONResponse(
-            {"error": "invalid_request", "message": "the request is invalid", "problems": problems}, 422
-        )
+        first = exc.errors()[0] if exc.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ())[1:]) or "the request"
+        message = f"{field}: {first.get('msg', 'invalid')}" if first else "the request is invalid"
+        return JSONResponse({"error": "invalid_request", "message": message, "problems": problems}, 422)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -52,6 +52,11 @@ class Unauthenticated(HTTPException):
         self.code = "unauthenticated" if error is None else error
 
 
+def same(a: str, b: str) -> bool:
+    """``a == b`` in constant time; any text (hmac.compare_digest refuses non-ASCII str, a 500)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
@@ -73,7 +78,7 @@ class Sessions:
 
     def decode(self, cookie: str) -> dict[str, Any] | None:
         payload, _, mac = cookie.partition(".")
-        if not payload or not hmac.compare_digest(mac, self._mac(payload)):
+        if not payload or not same(mac, self._mac(payload)):
             return None
         try:
             data = json.loads(_unb64(payload))
@@ -87,7 +92,7 @@ class Sessions:
         return self._mac("csrf:" + cookie)
 
     def check_csrf(self, cookie: str, given: str | None) -> bool:
-        return bool(given) and hmac.compare_digest(self.csrf(cookie), given or "")
+        return bool(given) and same(self.csrf(cookie), given or "")
 
 
 def start_session(request: Request, response: Response, data: dict[str, Any]) -> None:

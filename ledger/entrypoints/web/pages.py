@@ -5,7 +5,6 @@ Sign-in sets the session cookie; every form post carries the session's CSRF toke
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -21,6 +20,8 @@ from starlette.datastructures import UploadFile
 from ledger.adapters import audit
 from ledger.domain.errors import InvalidCommand, LedgerError
 from ledger.entrypoints.web.api import (
+    OptYear,
+    Year,
     authorize_read,
     check_id,
     close_preview_statement,
@@ -37,6 +38,7 @@ from ledger.entrypoints.web.auth import (
     end_session,
     from_token,
     new_csrf_cookie,
+    same,
     start_session,
 )
 from projections.explain import explain
@@ -128,7 +130,7 @@ def signin_form(request: Request) -> Response:
 @router.post("/signin")
 def signin(request: Request, token: str = Form(""), csrf: str = Form("")) -> Response:
     expected = request.cookies.get(CSRF_COOKIE, "")
-    if not expected or not hmac.compare_digest(expected, csrf):
+    if not expected or not same(expected, csrf):
         return signin_page(request, status=400, message="the sign-in form expired; try again")
     world = request.app.state.world
     try:
@@ -198,7 +200,7 @@ def contract_page(contract_id: str, request: Request, p: Principal = Auth) -> Re
 
 @router.get("/contracts/{contract_id}/years/{year}/statement")
 def statement_page(
-    contract_id: str, year: int, request: Request, as_of: str | None = None, p: Principal = Auth
+    contract_id: str, year: Year, request: Request, as_of: str | None = None, p: Principal = Auth
 ) -> Response:
     world = request.app.state.world
     authorize_read(world, p, contract_id)
@@ -210,7 +212,7 @@ def statement_page(
 
 @router.get("/contracts/{contract_id}/years/{year}/explain")
 def explain_page(
-    contract_id: str, year: int, request: Request, indicator: str | None = None, p: Principal = Auth
+    contract_id: str, year: Year, request: Request, indicator: str | None = None, p: Principal = Auth
 ) -> Response:
     world = request.app.state.world
     authorize_read(world, p, contract_id)
@@ -282,7 +284,7 @@ async def upload(contract_id: str, request: Request, p: Principal = Auth) -> Res
 
 
 @router.get("/contracts/{contract_id}/years/{year}/close")
-def close_preview(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Response:
+def close_preview(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Response:
     world = request.app.state.world
     authorize_read(world, p, contract_id)
     st = close_preview_statement(world, contract_id, year)
@@ -301,7 +303,7 @@ def close_preview(contract_id: str, year: int, request: Request, p: Principal = 
 
 @router.post("/contracts/{contract_id}/years/{year}/close")
 def close_confirm(
-    contract_id: str, year: int, request: Request, csrf: str = Form(""), p: Principal = Auth
+    contract_id: str, year: Year, request: Request, csrf: str = Form(""), p: Principal = Auth
 ) -> Response:
     world = request.app.state.world
     check_csrf(request, p, csrf)
@@ -364,7 +366,7 @@ def disputes_page(
 @router.post("/contracts/{contract_id}/years/{year}/disputes")
 def dispute_raise(
     contract_id: str,
-    year: int,
+    year: Year,
     request: Request,
     reason: str = Form(""),
     csrf: str = Form(""),
@@ -386,7 +388,7 @@ def dispute_raise(
 @router.post("/contracts/{contract_id}/years/{year}/disputes/{dispute_id}/resolve")
 def dispute_resolve(
     contract_id: str,
-    year: int,
+    year: Year,
     dispute_id: str,
     request: Request,
     outcome: str = Form(""),
@@ -423,7 +425,7 @@ def dispute_resolve(
 def audit_page(
     request: Request,
     contract: str | None = None,
-    year: int | None = None,
+    year: OptYear = None,
     as_of: str | None = None,
     p: Principal = Auth,
 ) -> Response:
