@@ -134,3 +134,16 @@ def test_non_ascii_cookie_csrf_header_and_signin_field_are_refused_not_500(servi
             headers={"X-CSRF-Token": b"\xe9\xe9"},
         )
         assert r.status_code == 403 and r.json()["error"] == "csrf_failed", r.text
+
+
+def test_a_non_party_is_not_told_the_contracts_parties(service):
+    line = (
+        '{"type": "submission", "submission_id": "r-1", "contract_id": "beds-msk", "provider_id": "rival",'
+        ' "indicator_id": "proms-improved", "period": "2025-Q2", "numerator": "1", "denominator": "2"}\n'
+    )
+    with service.client(service.token("provider:rival")) as c:
+        r = c.post(
+            "/api/v1/records?check=true", content=line, headers={"Content-Type": "application/x-ndjson"}
+        )
+    text = r.text
+    assert "circle" not in text and "physio" not in text, text
