@@ -147,3 +147,27 @@ def test_a_non_party_is_not_told_the_contracts_parties(service):
         )
     text = r.text
     assert "circle" not in text and "physio" not in text, text
+
+
+def _rejections(service, marker: str) -> list[dict]:
+    import json
+    import sqlite3
+
+    with sqlite3.connect(service.db_url.removeprefix("sqlite:///")) as conn:
+        rows = conn.execute("SELECT topic, state FROM stored_events").fetchall()
+    return [json.loads(s) for t, s in rows if "Rejection" in t and marker in s.decode(errors="replace")]
+
+
+def test_the_same_refused_line_from_another_sender_is_recorded_again(service):
+    line = (
+        '{"type": "submission", "submission_id": "x-dup-1", "contract_id": "beds-msk", "provider_id": "circle",'
+        ' "indicator_id": "proms-improved", "period": "2025-Q2", "numerator": "1", "denominator": "2"}\n'
+    )
+    headers = {"Content-Type": "application/x-ndjson"}
+    physio, rival = service.token("provider:physio"), service.token("provider:rival")
+    for token in (physio, physio, rival):  # physio's retry is the same refusal; rival's is its own
+        with service.client(token) as c:
+            r = c.post("/api/v1/records", content=line, headers=headers)
+            assert r.json()["rejected"] == 1, r.text
+    recorded = _rejections(service, "x-dup-1")
+    assert sorted(e.get("actor") for e in recorded) == ["provider:physio", "provider:rival"], recorded
