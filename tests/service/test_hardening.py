@@ -171,3 +171,18 @@ def test_the_same_refused_line_from_another_sender_is_recorded_again(service):
             assert r.json()["rejected"] == 1, r.text
     recorded = _rejections(service, "x-dup-1")
     assert sorted(e.get("actor") for e in recorded) == ["provider:physio", "provider:rival"], recorded
+
+
+def test_no_docs_page_and_api_answers_are_not_cached(service):
+    with service.client() as c:
+        assert c.get("/api/v1/docs").status_code in (401, 404)
+        doc = c.get("/api/v1/openapi.json")
+        assert doc.status_code == 200
+        assert doc.headers["cache-control"] == "no-store"
+        assert doc.headers["content-security-policy"].startswith("default-src 'none'")
+    with service.client(service.token("auditor:kpmg")) as c:
+        r = c.get(f"/api/v1/contracts/{CONTRACT}/report")
+    assert (
+        r.headers["cache-control"] == "no-store"
+        and "default-src 'none'" in r.headers["content-security-policy"]
+    )

@@ -106,6 +106,11 @@ class AccessLog:
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
                 extra = [(b"x-content-type-options", b"nosniff")]
+                if not page:  # API answers are not cached, and (the report's HTML) run nothing
+                    extra += [
+                        (b"cache-control", b"no-store"),
+                        (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+                    ]
                 if page:
                     extra += [
                         (b"content-security-policy", PAGE_POLICY),
@@ -178,7 +183,7 @@ def create_app(
         version=__version__,
         description="Event-sourced contract ledger for outcomes-based commissioning: the HTTP API.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # Swagger UI would load a script from a CDN onto our origin: no page runs one
         redoc_url=None,
     )
     app.state.world = world
