@@ -186,3 +186,34 @@ def test_no_docs_page_and_api_answers_are_not_cached(service):
         r.headers["cache-control"] == "no-store"
         and "default-src 'none'" in r.headers["content-security-policy"]
     )
+
+
+def _refusals(service) -> list[dict]:
+    import json
+    import sqlite3
+
+    with sqlite3.connect(service.db_url.removeprefix("sqlite:///")) as conn:
+        rows = conn.execute("SELECT topic, state FROM stored_events").fetchall()
+    return [json.loads(s) for t, s in rows if "AccessRefused" in t]
+
+
+def test_a_session_write_without_its_csrf_token_is_refused_and_recorded(service):
+    token = service.token("commissioner:bccg", "csrf-less")
+    with service.client() as c:
+        c.get("/signin")
+        assert c.post("/signin", data={"token": token, "csrf": c.cookies.get("obc_csrf")}).status_code == 303
+        principal = c.get("/api/v1/whoami").json()["principal"]
+        r = c.post(f"/api/v1/contracts/{CONTRACT}/pay", content=b'{"through": "2025-Q3"}')
+        assert r.status_code == 403 and r.json()["error"] == "csrf_failed"
+        page = c.post(f"/contracts/{CONTRACT}/years/1/close", data={"csrf": "wrong"})
+        assert page.status_code == 403
+    mine = [s for s in _refusals(service) if s.get("principal") == principal]
+    assert len(mine) == 2 and all("csrf" in s["reason"] for s in mine), mine
+
+
+def test_a_bad_token_at_signin_is_on_the_security_log(service):
+    with service.client() as c:
+        c.get("/signin")
+        r = c.post("/signin", data={"token": "obc_not-a-token", "csrf": c.cookies.get("obc_csrf")})
+    assert r.status_code == 401
+    assert '"signin_refused"' in service.log.read_text()

@@ -38,7 +38,7 @@ from ledger.adapters.yamlio import MAX_YAML_BYTES
 from ledger.domain.errors import InvalidCommand, LedgerError
 from ledger.domain.ids import id_problem
 from ledger.domain.variations import year_terms
-from ledger.entrypoints.web.auth import SESSION_COOKIE, Principal, authenticate
+from ledger.entrypoints.web.auth import SESSION_COOKIE, Principal, authenticate, record_refusal
 from ledger.entrypoints.web.errors import error_response
 from projections.bootstrap import parse_instant
 from projections.costs import costs as year_costs
@@ -105,7 +105,11 @@ async def idempotent_write(
     if p.via == "session":  # a cookie-borne session writes only with its CSRF token (X-CSRF-Token)
         cookie = request.cookies.get(SESSION_COOKIE, "")
         if not request.app.state.sessions.check_csrf(cookie, request.headers.get("x-csrf-token")):
-            return error_response(LedgerError("X-CSRF-Token is missing or wrong", code="csrf_failed"))
+            refused = LedgerError("X-CSRF-Token is missing or wrong", code="csrf_failed")
+            await run_in_threadpool(
+                record_refusal, world, p.principal, p.actor, "write", f"csrf_failed: {refused.message}"
+            )
+            return error_response(refused)
     try:
         body = await read_body(request, limit)
     except LedgerError as exc:

@@ -37,7 +37,9 @@ from ledger.entrypoints.web.auth import (
     authenticate,
     end_session,
     from_token,
+    log_refusal,
     new_csrf_cookie,
+    record_refusal,
     same,
     start_session,
 )
@@ -111,7 +113,12 @@ def check_csrf(request: Request, p: Principal, given: str | None) -> None:
         return
     cookie = request.cookies.get(SESSION_COOKIE, "")
     if not request.app.state.sessions.check_csrf(cookie, given):
-        raise LedgerError("the form's CSRF token is missing or wrong; reload the page", code="csrf_failed")
+        refused = LedgerError(
+            "the form's CSRF token is missing or wrong; reload the page", code="csrf_failed"
+        )
+        world = request.app.state.world
+        record_refusal(world, p.principal, p.actor, "write", f"csrf_failed: {refused.message}")
+        raise refused
 
 
 # -- sign-in ---------------------------------------------------------------------------------
@@ -136,6 +143,7 @@ def signin(request: Request, token: str = Form(""), csrf: str = Form("")) -> Res
     try:
         p = from_token(world, token.strip())
     except Unauthenticated as exc:
+        log_refusal(request, "signin_refused", via="token", reason=exc.code)
         return signin_page(request, status=401, message=str(exc.detail))
     if p.via == "oidc":
         ident = world.oidc.verify(token.strip())
@@ -257,7 +265,7 @@ async def upload(contract_id: str, request: Request, p: Principal = Auth) -> Res
     world = request.app.state.world
     form = await request.form(max_files=1, max_fields=10)
     csrf, check, file = form.get("csrf"), form.get("check"), form.get("file")
-    check_csrf(request, p, csrf if isinstance(csrf, str) else "")
+    await run_in_threadpool(check_csrf, request, p, csrf if isinstance(csrf, str) else "")
     if not isinstance(file, UploadFile):
         raise InvalidCommand("file: choose a file to upload", code="invalid_command")
     await run_in_threadpool(authorize_read, world, p, contract_id)
