@@ -217,3 +217,18 @@ def test_a_bad_token_at_signin_is_on_the_security_log(service):
         r = c.post("/signin", data={"token": "obc_not-a-token", "csrf": c.cookies.get("obc_csrf")})
     assert r.status_code == 401
     assert '"signin_refused"' in service.log.read_text()
+
+
+@pytest.mark.parametrize("source", ["<b>hi</b>", "two words", "a\u202eb", "x" * 201])
+def test_a_records_source_is_a_plain_name_or_422_naming_source(service, source):
+    with service.client(service.token("provider:circle")) as c:
+        r = c.post("/api/v1/records", params={"source": source, "check": "true"}, content=b"{}\n")
+    assert r.status_code == 422 and r.json()["message"].startswith("source:"), r.text
+
+
+def test_a_plain_source_is_kept(service):
+    with service.client(service.token("provider:circle")) as c:
+        r = c.post(
+            "/api/v1/records", params={"source": "lims/export-2025.Q2", "check": "true"}, content=b"{}\n"
+        )
+    assert r.status_code == 200 and r.json()["source"] == "lims/export-2025.Q2", r.text

@@ -332,7 +332,9 @@ def upload_format(request: Request, given: str | None) -> str:
 async def post_records(
     request: Request,
     check: bool = False,
-    source: str | None = None,
+    # a name shown to others beside the records (in the submissions, the audit trail): no markup,
+    # no control characters, no free text
+    source: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._:/-]{1,200}$")] = None,
     format: str | None = None,
     p: Principal = Auth,
 ) -> Response:
