@@ -232,3 +232,27 @@ def test_a_plain_source_is_kept(service):
             "/api/v1/records", params={"source": "lims/export-2025.Q2", "check": "true"}, content=b"{}\n"
         )
     assert r.status_code == 200 and r.json()["source"] == "lims/export-2025.Q2", r.text
+
+
+def test_an_authenticated_chunked_body_past_the_limit_is_413(service):
+    token = service.token("provider:circle")
+    for path in (f"/contracts/{CONTRACT}/upload", "/api/v1/records"):
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: multipart/form-data; boundary=XB\r\nTransfer-Encoding: chunked\r\n\r\n"
+        ).encode()
+        first = b'--XB\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
+        chunk = b"a" * 32768
+        chunks = [b"%x\r\n%s\r\n" % (len(c), c) for c in [first] + [chunk] * ((3 * LIMIT) // len(chunk))]
+        answer = _raw(service, head, chunks)
+        assert answer.startswith(b"HTTP/1.1 413"), (path, answer[:300])
+
+
+def test_a_malformed_upload_form_is_a_one_line_error_naming_the_file(service):
+    with service.client(service.token("provider:circle")) as c:
+        r = c.post(
+            f"/contracts/{CONTRACT}/upload",
+            content=b"--XB\r\nnonsense",
+            headers={"Content-Type": "multipart/form-data; boundary=XB"},
+        )
+    assert r.status_code == 400 and "file:" in r.text, r.text

@@ -14,9 +14,10 @@ import sys
 import time
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger import __version__
 from ledger.adapters.oidc import OidcConfig
@@ -215,8 +216,8 @@ def create_app(
         message = f"{field}: {first.get('msg', 'invalid')}" if first else "the request is invalid"
         return JSONResponse({"error": "invalid_request", "message": message, "problems": problems}, 422)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and Starlette's own
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return JSONResponse(
             {"error": "http_" + str(exc.status_code), "message": str(exc.detail)},
             status_code=exc.status_code,

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.adapters import audit
 from ledger.domain.errors import InvalidCommand, LedgerError
@@ -263,7 +264,12 @@ async def upload(contract_id: str, request: Request, p: Principal = Auth) -> Res
     # The form is parsed here, after authentication (a form parameter would be parsed, its file
     # spooled to disk, before the credentials were looked at); the body's size is bounded before.
     world = request.app.state.world
-    form = await request.form(max_files=1, max_fields=10)
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except StarletteHTTPException as exc:  # not multipart/form-data, or malformed: Starlette's 400
+        raise InvalidCommand(
+            f"file: the upload is not a valid form ({exc.detail})", code="invalid_form"
+        ) from None
     csrf, check, file = form.get("csrf"), form.get("check"), form.get("file")
     await run_in_threadpool(check_csrf, request, p, csrf if isinstance(csrf, str) else "")
     if not isinstance(file, UploadFile):
