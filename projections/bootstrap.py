@@ -64,7 +64,12 @@ def parse_instant(text: str) -> datetime:
             f"--as-of: {text!r} is not an ISO 8601 date or date-time (e.g. 2027-04-30T17:00:00+01:00)",
             code="invalid_instant",
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        moment.astimezone(UTC)  # 9999-12-31T23:59:59-23:59 is past the last instant there is
+    except OverflowError:
+        raise InvalidCommand(f"--as-of: {text!r} is out of range", code="invalid_instant") from None
+    return moment
 
 
 class Projections:

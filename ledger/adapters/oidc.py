@@ -50,6 +50,15 @@ class InvalidToken(LedgerError):
     code = "invalid_token"
 
 
+class ActsAsSystem(InvalidToken):
+    """A correctly signed token whose actor claim is ``system``: refused, and the refusal recorded
+    with its subject (the issuer vouched for who asked)."""
+
+    def __init__(self, subject: str) -> None:
+        super().__init__("an OIDC token may not act as system")
+        self.subject = subject
+
+
 @dataclass(frozen=True)
 class OidcIdentity:
     subject: str
@@ -219,7 +228,7 @@ class OidcVerifier:
         except LedgerError:
             raise InvalidToken(f"claim {cfg.actor_claim!r} is not an actor") from None
         if actor.role == "system":
-            raise InvalidToken("an OIDC token may not act as system")
+            raise ActsAsSystem(str(claims["sub"])[:200])
         subject = str(claims["sub"])[:200]
         ident = OidcIdentity(
             subject, str(actor), str(claims.get("name") or subject)[:200], int(claims["exp"])

@@ -403,8 +403,8 @@ def _provider(defn: ContractDefinition, fields: Mapping[str, Any]) -> str:
         raise refuse(
             "provider_not_party",
             "provider_id",
-            f"{provider!r} is not a provider party to contract {defn.id!r} "
-            f"(parties: {', '.join(defn.providers_ever)})",
+            # not the parties: whoever sends the record (a non-party too) reads this message
+            f"{provider!r} is not a provider party to contract {defn.id!r}",
         )
     return provider
 

@@ -23,6 +23,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from ledger.adapters.framing import Line, read_lines, text_lines
 from ledger.adapters.gcpace import bulk_pace
+from ledger.adapters.principal import current_principal
 from ledger.domain.access import Actor
 from ledger.domain.aggregates import (
     SNAPSHOT_EVERY,
@@ -491,8 +492,13 @@ class IngestSession:
         """
         aggregates = list(self._touched.values())
         seen_keys: set[str] = set()
+        # Who sent it is part of the key: the same line refused again from the same sender is
+        # recorded once (a retry), from anyone else it is a refusal of its own. The system's own
+        # feeds (CLI ingest, Kafka) with no principal keep their former key.
+        principal = current_principal()
+        sender = "" if principal is None and self.actor == "system" else f"{self.actor}\n{principal or ''}\n"
         for r in self._rejections:
-            key = hashlib.sha256(f"{r.refusal.code}\n{r.raw}".encode()).hexdigest()
+            key = hashlib.sha256(f"{r.refusal.code}\n{sender}{r.raw}".encode()).hexdigest()
             if key in seen_keys or self.app.recorder.select_events(rejection_uuid(key), limit=1):
                 continue
             seen_keys.add(key)

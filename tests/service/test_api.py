@@ -302,4 +302,6 @@ def test_pages_carry_a_policy_that_runs_no_script_and_refuses_frames(example_ser
     )
     assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
     api = httpx.get(example_service.url + "/healthz")
-    assert "content-security-policy" not in api.headers  # JSON, not a page
+    # JSON, not a page: the strictest policy (nothing at all runs or loads), and never cached
+    assert api.headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert api.headers["cache-control"] == "no-store"

@@ -133,3 +133,20 @@ def test_the_web_view_signs_in_with_an_id_token(oidc_service):
         # the API takes the session too, but writes only with the session's CSRF token
         r = c.post("/api/v1/contracts/beds-msk/years/1/disputes", json={"reason": "x"})
         assert r.status_code == 403 and r.json()["error"] == "csrf_failed"
+
+
+def test_a_signed_token_acting_as_system_is_refused_and_the_refusal_recorded(oidc_service):
+    token = sign(oidc_service.key, sub="u-would-be-system", obc_actor="system")
+    with oidc_service.client(token) as c:
+        r = c.get("/api/v1/contracts/beds-msk")
+    assert r.status_code == 401
+    import sqlite3
+
+    with sqlite3.connect(oidc_service.db_url.removeprefix("sqlite:///")) as conn:
+        states = [
+            json.loads(s)
+            for t, s in conn.execute("SELECT topic, state FROM stored_events")
+            if "AccessRefused" in t
+        ]
+    assert any(s.get("principal") == "oidc:u-would-be-system" and s["actor"] == "system" for s in states)
+    assert '"token_refused"' in oidc_service.log.read_text()

@@ -17,9 +17,10 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -37,7 +38,7 @@ from ledger.adapters.yamlio import MAX_YAML_BYTES
 from ledger.domain.errors import InvalidCommand, LedgerError
 from ledger.domain.ids import id_problem
 from ledger.domain.variations import year_terms
-from ledger.entrypoints.web.auth import SESSION_COOKIE, Principal, authenticate
+from ledger.entrypoints.web.auth import SESSION_COOKIE, Principal, authenticate, record_refusal
 from ledger.entrypoints.web.errors import error_response
 from projections.bootstrap import parse_instant
 from projections.costs import costs as year_costs
@@ -48,6 +49,11 @@ from projections.schedule import schedule_lines
 
 router = APIRouter(prefix="/api/v1")
 Auth = Depends(authenticate)
+
+# A contract year: 1 to 100 (a larger number would overflow the calendar's dates, a 500).
+Year = Annotated[int, PathParam(ge=1, le=100)]
+QueryYear = Annotated[int, Query(ge=1, le=100)]
+OptYear = Annotated[int | None, Query(ge=1, le=100)]
 
 KEY = re.compile(r"[\x21-\x7e]{1,200}")
 FORMATS = {
@@ -99,7 +105,11 @@ async def idempotent_write(
     if p.via == "session":  # a cookie-borne session writes only with its CSRF token (X-CSRF-Token)
         cookie = request.cookies.get(SESSION_COOKIE, "")
         if not request.app.state.sessions.check_csrf(cookie, request.headers.get("x-csrf-token")):
-            return error_response(LedgerError("X-CSRF-Token is missing or wrong", code="csrf_failed"))
+            refused = LedgerError("X-CSRF-Token is missing or wrong", code="csrf_failed")
+            await run_in_threadpool(
+                record_refusal, world, p.principal, p.actor, "write", f"csrf_failed: {refused.message}"
+            )
+            return error_response(refused)
     try:
         body = await read_body(request, limit)
     except LedgerError as exc:
@@ -232,7 +242,7 @@ def show_contract(contract_id: str, request: Request, p: Principal = Auth) -> An
 def template(
     contract_id: str,
     request: Request,
-    year: int = Query(...),
+    year: QueryYear,
     format: str = Query("csv", pattern="^(csv|xlsx)$"),
     kind: str = Query("submissions"),
     p: Principal = Auth,
@@ -322,7 +332,9 @@ def upload_format(request: Request, given: str | None) -> str:
 async def post_records(
     request: Request,
     check: bool = False,
-    source: str | None = None,
+    # a name shown to others beside the records (in the submissions, the audit trail): no markup,
+    # no control characters, no free text
+    source: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._:/-]{1,200}$")] = None,
     format: str | None = None,
     p: Principal = Auth,
 ) -> Response:
@@ -348,7 +360,7 @@ def _json_body(body: bytes) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep ('[' * 4000)
         raise InvalidCommand("the body is not JSON", code="invalid_json") from None
     if not isinstance(data, dict):
         raise InvalidCommand("the body must be a JSON object", code="invalid_json")
@@ -373,7 +385,7 @@ def close_preview_statement(world: Any, contract_id: str, year: int) -> dict[str
 
 
 @router.get("/contracts/{contract_id}/years/{year}/preview")
-def close_preview(contract_id: str, year: int, request: Request, p: Principal = Auth) -> dict[str, Any]:
+def close_preview(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> dict[str, Any]:
     """What closing the year would decide now (nothing is recorded) and what data it lacks."""
     world = world_of(request)
     authorize_read(world, p, contract_id)
@@ -383,7 +395,7 @@ def close_preview(contract_id: str, year: int, request: Request, p: Principal = 
 
 
 @router.post("/contracts/{contract_id}/years/{year}/close")
-async def close_year(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Response:
+async def close_year(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Response:
     def action(_body: bytes) -> Any:
         check_id("contract_id", contract_id)
         services = world_of(request).services
@@ -394,7 +406,7 @@ async def close_year(contract_id: str, year: int, request: Request, p: Principal
 
 
 @router.post("/contracts/{contract_id}/years/{year}/restate")
-async def restate(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Response:
+async def restate(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Response:
     def action(_body: bytes) -> Any:
         check_id("contract_id", contract_id)
         services = world_of(request).services
@@ -409,7 +421,7 @@ async def restate(contract_id: str, year: int, request: Request, p: Principal = 
 
 
 @router.post("/contracts/{contract_id}/years/{year}/disputes")
-async def raise_dispute(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Response:
+async def raise_dispute(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Response:
     def action(body: bytes) -> Any:
         check_id("contract_id", contract_id)
         reason = _json_body(body).get("reason")
@@ -422,7 +434,7 @@ async def raise_dispute(contract_id: str, year: int, request: Request, p: Princi
 
 @router.post("/contracts/{contract_id}/years/{year}/disputes/{dispute_id}/resolve")
 async def resolve_dispute(
-    contract_id: str, year: int, dispute_id: str, request: Request, p: Principal = Auth
+    contract_id: str, year: Year, dispute_id: str, request: Request, p: Principal = Auth
 ) -> Response:
     def action(body: bytes) -> Any:
         check_id("contract_id", contract_id)
@@ -455,7 +467,7 @@ def statement_of(world: Any, contract_id: str, year: int, as_of: str | None) -> 
 
 @router.get("/contracts/{contract_id}/years/{year}/statement")
 def statement(
-    contract_id: str, year: int, request: Request, as_of: str | None = None, p: Principal = Auth
+    contract_id: str, year: Year, request: Request, as_of: str | None = None, p: Principal = Auth
 ) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
@@ -463,7 +475,7 @@ def statement(
 
 
 @router.get("/contracts/{contract_id}/years/{year}/history")
-def history(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Any:
+def history(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
     return world.read().history(contract_id, year)
@@ -471,7 +483,7 @@ def history(contract_id: str, year: int, request: Request, p: Principal = Auth) 
 
 @router.get("/contracts/{contract_id}/years/{year}/explain")
 def explain(
-    contract_id: str, year: int, request: Request, indicator: str | None = None, p: Principal = Auth
+    contract_id: str, year: Year, request: Request, indicator: str | None = None, p: Principal = Auth
 ) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
@@ -480,14 +492,14 @@ def explain(
 
 
 @router.get("/contracts/{contract_id}/years/{year}/costs")
-def costs(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Any:
+def costs(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
     return year_costs(world.read(), contract_id, year)
 
 
 @router.get("/contracts/{contract_id}/years/{year}/reconcile")
-def reconcile(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Any:
+def reconcile(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
     return reconcile_year(world.read(), contract_id, year, None, None)
@@ -516,14 +528,14 @@ def decisions(contract_id: str, request: Request, p: Principal = Auth) -> Any:
 
 
 @router.get("/contracts/{contract_id}/payments")
-def payments(contract_id: str, request: Request, year: int | None = None, p: Principal = Auth) -> Any:
+def payments(contract_id: str, request: Request, year: OptYear = None, p: Principal = Auth) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
     return schedule_lines(world.read(), contract_id, year)
 
 
 @router.get("/contracts/{contract_id}/disputes")
-def disputes(contract_id: str, request: Request, year: int | None = None, p: Principal = Auth) -> Any:
+def disputes(contract_id: str, request: Request, year: OptYear = None, p: Principal = Auth) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
     return world.services.disputes.disputes(contract_id, year)
@@ -533,7 +545,7 @@ def disputes(contract_id: str, request: Request, year: int | None = None, p: Pri
 def report(
     contract_id: str,
     request: Request,
-    year: int | None = None,
+    year: OptYear = None,
     as_of: str | None = None,
     p: Principal = Auth,
 ) -> Response:

@@ -14,9 +14,10 @@ import sys
 import time
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger import __version__
 from ledger.adapters.oidc import OidcConfig
@@ -53,11 +54,27 @@ PAGE_POLICY = (
 )
 
 
-class AccessLog:
-    """One JSON line per request (time, method, path, status, ms, principal); security headers."""
+# A multipart upload's body holds the file and a little more (boundaries, the form's fields).
+FORM_SLACK = 64 * 1024
 
-    def __init__(self, app: Any, quiet: bool = False) -> None:
+
+class _BodyTooLarge(Exception):
+    """The request's body went past the service's limit while it was being read."""
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return error_response(LedgerError(f"the body is larger than {limit:,} bytes", code="body_too_large"))
+
+
+class AccessLog:
+    """One JSON line per request (time, method, path, status, ms, principal); security headers on
+    every response (a 500 too); no body past ``max_body`` bytes is read, whoever sends it — a
+    declared Content-Length beyond it is refused before routing, a body without one is counted as
+    it streams in and cut off at the limit (413 ``body_too_large``)."""
+
+    def __init__(self, app: Any, quiet: bool = False, max_body: int | None = None) -> None:
         self.app, self.quiet = app, quiet
+        self.max_body = max_body
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -67,13 +84,34 @@ class AccessLog:
         path = scope.get("path", "")
         page = not path.startswith("/api/") and path != "/healthz"
         status = [500]
+        started_response = [False]
+        limit = self.max_body
+        counted = [0]
+        overflow = [False]
 
-        async def sending(message: Any) -> None:
+        async def receiving() -> Any:
+            message = await receive()
+            if limit is not None and message["type"] == "http.request":
+                counted[0] += len(message.get("body", b""))
+                if counted[0] > limit:
+                    overflow[0] = True
+                    raise _BodyTooLarge
+            return message
+
+        async def sending(message: Any, ours: bool = False) -> None:
+            if overflow[0] and not ours:  # the app's answer to a body cut off: ours replaces it
+                return
             if message["type"] == "http.response.start":
+                started_response[0] = True
                 status[0] = message["status"]
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
                 extra = [(b"x-content-type-options", b"nosniff")]
+                if not page:  # API answers are not cached, and (the report's HTML) run nothing
+                    extra += [
+                        (b"cache-control", b"no-store"),
+                        (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+                    ]
                 if page:
                     extra += [
                         (b"content-security-policy", PAGE_POLICY),
@@ -85,8 +123,31 @@ class AccessLog:
                 message = {**message, "headers": headers}
             await send(message)
 
+        async def answer(response: Response) -> None:
+            async def ours(message: Any) -> None:
+                await sending(message, ours=True)
+
+            await response(scope, receive, ours)
+
         try:
-            await self.app(scope, receive, sending)
+            length = dict(scope.get("headers") or []).get(b"content-length", b"")
+            if limit is not None and length.isdigit() and int(length) > limit:
+                overflow[0] = True
+                await answer(_too_large(limit))
+                return
+            try:
+                await self.app(scope, receiving, sending)
+            except Exception as exc:
+                if started_response[0]:
+                    raise
+                if not overflow[0]:
+                    logging.getLogger("obc_ledger.service").exception(
+                        "request failed: %s %s", scope.get("method"), path
+                    )
+                await answer(_too_large(limit or 0) if overflow[0] else internal_response(exc))
+                return
+            if overflow[0] and not started_response[0]:
+                await answer(_too_large(limit or 0))
         finally:
             if not self.quiet:
                 client = scope.get("client")
@@ -123,7 +184,7 @@ def create_app(
         version=__version__,
         description="Event-sourced contract ledger for outcomes-based commissioning: the HTTP API.",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,  # Swagger UI would load a script from a CDN onto our origin: no page runs one
         redoc_url=None,
     )
     app.state.world = world
@@ -150,12 +211,13 @@ def create_app(
             {"path": ".".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
             for e in exc.errors()
         ]
-        return JSONResponse(
-            {"error": "invalid_request", "message": "the request is invalid", "problems": problems}, 422
-        )
+        first = exc.errors()[0] if exc.errors() else {}
+        field = ".".join(str(p) for p in first.get("loc", ())[1:]) or "the request"
+        message = f"{field}: {first.get('msg', 'invalid')}" if first else "the request is invalid"
+        return JSONResponse({"error": "invalid_request", "message": message, "problems": problems}, 422)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and Starlette's own
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return JSONResponse(
             {"error": "http_" + str(exc.status_code), "message": str(exc.detail)},
             status_code=exc.status_code,
@@ -173,7 +235,7 @@ def create_app(
     def healthz() -> dict[str, Any]:
         return {"ok": True, "version": __version__}
 
-    app.add_middleware(AccessLog, quiet=quiet)
+    app.add_middleware(AccessLog, quiet=quiet, max_body=world.max_upload + FORM_SLACK)
 
     app.include_router(api_router)
     app.include_router(pages_router)

@@ -16,6 +16,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -24,13 +25,34 @@ from typing import Any
 
 from fastapi import HTTPException, Request, Response
 
-from ledger.adapters.oidc import InvalidToken
+from ledger.adapters.oidc import ActsAsSystem, InvalidToken
 from ledger.domain.errors import LedgerError
 
 SESSION_COOKIE = "obc_session"
 CSRF_COOKIE = "obc_csrf"
 SESSION_SECONDS = 8 * 3600
 REALM = 'Bearer realm="obc-ledger"'
+security_log = logging.getLogger("obc_ledger.security")
+
+
+def log_refusal(request: Request, event: str, **fields: Any) -> None:
+    """One JSON line on the security log (stderr): a refused sign-in or credential, and who."""
+    client = request.client.host if request.client else None
+    security_log.warning(
+        json.dumps(
+            {
+                "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "event": event,
+                "client": client,
+                **fields,
+            }
+        )
+    )
+
+
+def record_refusal(world: Any, principal: str, actor: str, action: str, reason: str) -> None:
+    """An AccessRefused event of ``actor``, recorded with ``principal`` (who was refused)."""
+    world.write(principal, lambda: world.services.access.record_refusal(actor, action, reason))
 
 
 @dataclass(frozen=True)
@@ -50,6 +72,11 @@ class Unauthenticated(HTTPException):
         header = REALM + (f', error="{error}"' if error else "")
         super().__init__(status_code=401, detail=message, headers={"WWW-Authenticate": header})
         self.code = "unauthenticated" if error is None else error
+
+
+def same(a: str, b: str) -> bool:
+    """``a == b`` in constant time; any text (hmac.compare_digest refuses non-ASCII str, a 500)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
 
 
 def _b64(data: bytes) -> str:
@@ -73,7 +100,7 @@ class Sessions:
 
     def decode(self, cookie: str) -> dict[str, Any] | None:
         payload, _, mac = cookie.partition(".")
-        if not payload or not hmac.compare_digest(mac, self._mac(payload)):
+        if not payload or not same(mac, self._mac(payload)):
             return None
         try:
             data = json.loads(_unb64(payload))
@@ -87,7 +114,7 @@ class Sessions:
         return self._mac("csrf:" + cookie)
 
     def check_csrf(self, cookie: str, given: str | None) -> bool:
-        return bool(given) and hmac.compare_digest(self.csrf(cookie), given or "")
+        return bool(given) and same(self.csrf(cookie), given or "")
 
 
 def start_session(request: Request, response: Response, data: dict[str, Any]) -> None:
@@ -124,6 +151,19 @@ def from_token(world: Any, token: str) -> Principal:
     if world.oidc is not None and world.oidc.looks_like_jwt(token):
         try:
             ident = world.oidc.verify(token)
+        except ActsAsSystem as exc:  # signed by the issuer, so who asked is known: recorded
+            record_refusal(world, f"oidc:{exc.subject}", "system", "authenticate", exc.message)
+            security_log.warning(
+                json.dumps(
+                    {
+                        "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "event": "token_refused",
+                        "reason": "acts_as_system",
+                        "principal": f"oidc:{exc.subject}",
+                    }
+                )
+            )
+            raise Unauthenticated(exc.message, "invalid_token") from None
         except InvalidToken as exc:
             if exc.code == "oidc_unavailable":  # the issuer, not the token: 503, the client may retry
                 raise LedgerError(exc.message, code="oidc_unavailable") from None

@@ -5,21 +5,24 @@ Sign-in sets the session cookie; every form post carries the session's CSRF toke
 
 from __future__ import annotations
 
-import hmac
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from fastapi import APIRouter, Depends, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.adapters import audit
 from ledger.domain.errors import InvalidCommand, LedgerError
 from ledger.entrypoints.web.api import (
+    OptYear,
+    Year,
     authorize_read,
     check_id,
     close_preview_statement,
@@ -35,7 +38,10 @@ from ledger.entrypoints.web.auth import (
     authenticate,
     end_session,
     from_token,
+    log_refusal,
     new_csrf_cookie,
+    record_refusal,
+    same,
     start_session,
 )
 from projections.explain import explain
@@ -108,7 +114,12 @@ def check_csrf(request: Request, p: Principal, given: str | None) -> None:
         return
     cookie = request.cookies.get(SESSION_COOKIE, "")
     if not request.app.state.sessions.check_csrf(cookie, given):
-        raise LedgerError("the form's CSRF token is missing or wrong; reload the page", code="csrf_failed")
+        refused = LedgerError(
+            "the form's CSRF token is missing or wrong; reload the page", code="csrf_failed"
+        )
+        world = request.app.state.world
+        record_refusal(world, p.principal, p.actor, "write", f"csrf_failed: {refused.message}")
+        raise refused
 
 
 # -- sign-in ---------------------------------------------------------------------------------
@@ -127,12 +138,13 @@ def signin_form(request: Request) -> Response:
 @router.post("/signin")
 def signin(request: Request, token: str = Form(""), csrf: str = Form("")) -> Response:
     expected = request.cookies.get(CSRF_COOKIE, "")
-    if not expected or not hmac.compare_digest(expected, csrf):
+    if not expected or not same(expected, csrf):
         return signin_page(request, status=400, message="the sign-in form expired; try again")
     world = request.app.state.world
     try:
         p = from_token(world, token.strip())
     except Unauthenticated as exc:
+        log_refusal(request, "signin_refused", via="token", reason=exc.code)
         return signin_page(request, status=401, message=str(exc.detail))
     if p.via == "oidc":
         ident = world.oidc.verify(token.strip())
@@ -197,7 +209,7 @@ def contract_page(contract_id: str, request: Request, p: Principal = Auth) -> Re
 
 @router.get("/contracts/{contract_id}/years/{year}/statement")
 def statement_page(
-    contract_id: str, year: int, request: Request, as_of: str | None = None, p: Principal = Auth
+    contract_id: str, year: Year, request: Request, as_of: str | None = None, p: Principal = Auth
 ) -> Response:
     world = request.app.state.world
     authorize_read(world, p, contract_id)
@@ -209,7 +221,7 @@ def statement_page(
 
 @router.get("/contracts/{contract_id}/years/{year}/explain")
 def explain_page(
-    contract_id: str, year: int, request: Request, indicator: str | None = None, p: Principal = Auth
+    contract_id: str, year: Year, request: Request, indicator: str | None = None, p: Principal = Auth
 ) -> Response:
     world = request.app.state.world
     authorize_read(world, p, contract_id)
@@ -248,16 +260,20 @@ def upload_form(contract_id: str, request: Request, p: Principal = Auth) -> Resp
 
 
 @router.post("/contracts/{contract_id}/upload")
-async def upload(
-    contract_id: str,
-    request: Request,
-    file: UploadFile,
-    csrf: str = Form(""),
-    check: str = Form(""),
-    p: Principal = Auth,
-) -> Response:
+async def upload(contract_id: str, request: Request, p: Principal = Auth) -> Response:
+    # The form is parsed here, after authentication (a form parameter would be parsed, its file
+    # spooled to disk, before the credentials were looked at); the body's size is bounded before.
     world = request.app.state.world
-    check_csrf(request, p, csrf)
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except StarletteHTTPException as exc:  # not multipart/form-data, or malformed: Starlette's 400
+        raise InvalidCommand(
+            f"file: the upload is not a valid form ({exc.detail})", code="invalid_form"
+        ) from None
+    csrf, check, file = form.get("csrf"), form.get("check"), form.get("file")
+    await run_in_threadpool(check_csrf, request, p, csrf if isinstance(csrf, str) else "")
+    if not isinstance(file, UploadFile):
+        raise InvalidCommand("file: choose a file to upload", code="invalid_command")
     await run_in_threadpool(authorize_read, world, p, contract_id)
     data = await file.read(world.max_upload + 1)
     if len(data) > world.max_upload:
@@ -267,7 +283,10 @@ async def upload(
 
     def run() -> Any:
         return world.write(
-            p.principal, lambda: upload_records(world, p, data, kind, f"web:{name}", check=bool(check))
+            p.principal,
+            lambda: upload_records(
+                world, p, data, kind, f"web:{name}", check=isinstance(check, str) and bool(check)
+            ),
         )
 
     report = await run_in_threadpool(run)
@@ -279,7 +298,7 @@ async def upload(
 
 
 @router.get("/contracts/{contract_id}/years/{year}/close")
-def close_preview(contract_id: str, year: int, request: Request, p: Principal = Auth) -> Response:
+def close_preview(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Response:
     world = request.app.state.world
     authorize_read(world, p, contract_id)
     st = close_preview_statement(world, contract_id, year)
@@ -298,7 +317,7 @@ def close_preview(contract_id: str, year: int, request: Request, p: Principal = 
 
 @router.post("/contracts/{contract_id}/years/{year}/close")
 def close_confirm(
-    contract_id: str, year: int, request: Request, csrf: str = Form(""), p: Principal = Auth
+    contract_id: str, year: Year, request: Request, csrf: str = Form(""), p: Principal = Auth
 ) -> Response:
     world = request.app.state.world
     check_csrf(request, p, csrf)
@@ -361,7 +380,7 @@ def disputes_page(
 @router.post("/contracts/{contract_id}/years/{year}/disputes")
 def dispute_raise(
     contract_id: str,
-    year: int,
+    year: Year,
     request: Request,
     reason: str = Form(""),
     csrf: str = Form(""),
@@ -383,7 +402,7 @@ def dispute_raise(
 @router.post("/contracts/{contract_id}/years/{year}/disputes/{dispute_id}/resolve")
 def dispute_resolve(
     contract_id: str,
-    year: int,
+    year: Year,
     dispute_id: str,
     request: Request,
     outcome: str = Form(""),
@@ -420,7 +439,7 @@ def dispute_resolve(
 def audit_page(
     request: Request,
     contract: str | None = None,
-    year: int | None = None,
+    year: OptYear = None,
     as_of: str | None = None,
     p: Principal = Auth,
 ) -> Response:

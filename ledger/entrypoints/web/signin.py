@@ -17,7 +17,6 @@ otherwise add events without credentials.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -29,7 +28,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from ledger.adapters.oidc import InvalidToken, NonceMismatch, OidcIdentity
 from ledger.domain.errors import LedgerError
-from ledger.entrypoints.web.auth import start_session
+from ledger.entrypoints.web.auth import same, start_session
 from ledger.entrypoints.web.pages import render, signin_page
 
 router = APIRouter(include_in_schema=False)
@@ -105,7 +104,7 @@ def oidc_callback(request: Request, code: str = "", state: str = "", error: str 
         return _refused(
             request, "no_signin_in_progress", "the sign-in expired or was not started here; try again"
         )
-    if not state or not hmac.compare_digest(str(flow.get("state", "")), state):
+    if not state or not same(str(flow.get("state", "")), state):
         return _refused(request, "state_mismatch", "the sign-in did not come back as it was sent; try again")
     if error:  # the issuer's error code only (RFC 6749 §4.1.2.1); its free text is not shown
         shown = error if ERROR_CODE.fullmatch(error) else "an error"
