@@ -443,8 +443,10 @@ def _period(calendar: Calendar, fields: Mapping[str, Any]) -> tuple[str, int]:
     if year is None:
         lo = calendar.periods(1)[0].label
         hi = calendar.periods(calendar.years)[-1].label
-        raise refuse("period_outside_term", "period", f"{text} is outside the contract term ({lo} to {hi})")
-    return text, year
+        raise refuse(
+            "period_outside_term", "period", f"{period.label} is outside the contract term ({lo} to {hi})"
+        )
+    return period.label, year  # the canonical spelling: one slot per period
 
 
 def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) -> Record:
