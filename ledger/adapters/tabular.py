@@ -32,6 +32,8 @@ from ledger.domain.records import RecordRefused, Refusal
 FORMATS = ("jsonl", "csv", "xlsx")
 MAX_XLSX_BYTES = 64 * 1024 * 1024
 MAX_XLSX_EXPANDED = 512 * 1024 * 1024
+MAX_XLSX_COLUMNS = 256  # a header's columns (the records have at most ten fields)
+MAX_XLSX_ROWS = 1_048_576  # Excel's own limit; a cell at row 10^9 would otherwise mean 10^9 empty rows
 
 SUBMISSION_COLUMNS = [
     "type",
@@ -295,6 +297,26 @@ def check_xlsx_xml(path: Path) -> None:
                 ) from None
 
 
+def _header(sheet: Any, default_type: str | None, source: str) -> tuple[list[str], int] | Line | None:
+    """The sheet's header (its first non-empty row, trailing empty cells dropped) and its row
+    number; None for a sheet that holds no records; a refusal for a header too wide to read."""
+    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        if number > MAX_XLSX_ROWS:
+            return None
+        if not any(v is not None for v in values):
+            continue
+        header = ["" if v is None else str(v).strip() for v in values]
+        while header and not header[-1]:
+            header.pop()
+        if "type" not in header and default_type is None:
+            return None  # not a data sheet (e.g. the template's reference sheet)
+        if len(header) > MAX_XLSX_COLUMNS:
+            message = f"the header has {len(header):,} columns (at most {MAX_XLSX_COLUMNS:,}); sheet not read"
+            return Line(number, None, Refusal("invalid_xlsx", None, message), "", source=source)
+        return header, number
+    return None
+
+
 def read_xlsx(path: Path, limit: int | None = None) -> Iterator[Line]:
     """Rows of every sheet with a header row; a sheet named submissions, cost_reports or
     population gives its rows that type when they have no ``type`` column. Row numbers are
@@ -314,15 +336,28 @@ def read_xlsx(path: Path, limit: int | None = None) -> Iterator[Line]:
         for sheet in book.worksheets:
             source = f"{path.name}#{sheet.title}"
             default_type = SHEET_TYPES.get(sheet.title)
-            header: list[str] | None = None
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                if header is None:
-                    if not any(v is not None for v in values):
-                        continue
-                    header = ["" if v is None else str(v).strip() for v in values]
-                    if "type" not in header and default_type is None:
-                        break  # not a data sheet (e.g. the template's reference sheet)
-                    continue
+            # The declared <dimension> is the sender's word: openpyxl pads every row to it (A1:XFD20000
+            # with one cell made 20,000 rows of 16,384 cells). Rows are read as written, and data
+            # rows no wider than the header.
+            sheet.reset_dimensions()
+            found = _header(sheet, default_type, source)
+            if found is None:
+                continue
+            if isinstance(found, Line):
+                yield found
+                continue
+            header, start = found
+            rows = sheet.iter_rows(min_row=start + 1, max_col=len(header), values_only=True)
+            for number, values in enumerate(rows, start=start + 1):
+                if number > MAX_XLSX_ROWS:
+                    yield Line(
+                        number,
+                        None,
+                        Refusal("invalid_xlsx", None, f"the sheet has rows past row {MAX_XLSX_ROWS:,}"),
+                        "",
+                        source=source,
+                    )
+                    break
                 cells = [_cell(v, header[i] if i < len(header) else "") for i, v in enumerate(values)]
                 if not any(c is not None and str(c).strip() for c in cells):
                     continue

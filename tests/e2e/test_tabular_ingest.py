@@ -222,3 +222,38 @@ def test_a_workbook_whose_xml_breaks_after_a_batch_of_rows_applies_none_of_them(
     assert result.code == 1 and error["error"] == "invalid_xlsx"
     assert "xl/worksheets/sheet1.xml is not readable XML" in error["message"]
     assert registered_cli.ok("submissions", "beds-msk", "--json").json() == []  # not the first 2,000
+
+
+def test_a_workbook_declaring_a_huge_dimension_is_read_as_written_and_quickly(registered_cli, tmp_path):
+    # <dimension ref="A1:XFD20000"> and one cell in row 20000: openpyxl padded every row to
+    # 16,384 cells (36 s); now rows are read as written and no wider than the header
+    import re
+    import time
+
+    good = tmp_path / "good.xlsx"
+    _workbook(good, [["submission", "s-1", "beds-msk", "circle", "proms-improved", "2027-Q2", "1", "2"]])
+    wide = tmp_path / "wide.xlsx"
+
+    def widen(xml: bytes) -> bytes:
+        xml = re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD20000"', xml)
+        far = b'<row r="20000"><c r="XFD20000" t="inlineStr"><is><t>x</t></is></c></row>'
+        return xml.replace(b"</sheetData>", far + b"</sheetData>")
+
+    _rewrite_part(good, wide, "xl/worksheets/sheet1.xml", widen)
+    assert b"XFD20000" in __import__("zipfile").ZipFile(wide).read("xl/worksheets/sheet1.xml")
+    started = time.monotonic()
+    report = registered_cli.ok("ingest", wide, "--json").json()
+    assert time.monotonic() - started < 20  # not a timing test: it took 36 s
+    assert (report["accepted"], report["rejected"]) == (1, 0)
+
+
+def test_a_sheet_whose_header_is_too_wide_is_refused_and_kept(registered_cli, tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(SUBMISSION_COLUMNS + [f"c{i}" for i in range(300)])
+    book.active.append(["submission", "s-1", "beds-msk", "circle", "proms-improved", "2027-Q2", "1", "2"])
+    path = tmp_path / "wide-header.xlsx"
+    book.save(path)
+    report = registered_cli.refused("ingest", path, "--json").json()
+    assert (report["accepted"], report["rejected"]) == (0, 1)
+    (kept,) = registered_cli.ok("rejected", "list", "--json").json()
+    assert kept["code"] == "invalid_xlsx" and "309 columns (at most 256)" in kept["message"]
