@@ -32,6 +32,11 @@ from ledger.domain.records import RecordRefused, Refusal
 FORMATS = ("jsonl", "csv", "xlsx")
 MAX_XLSX_BYTES = 64 * 1024 * 1024
 MAX_XLSX_EXPANDED = 512 * 1024 * 1024
+# openpyxl keeps every shared string in memory before the first row: a 1.2 MB file whose
+# sharedStrings.xml was 493 MB of tiny entries took 4 minutes and 2.8 GB.
+SHARED_STRINGS = "xl/sharedStrings.xml"
+MAX_SHARED_STRINGS_EXPANDED = 32 * 1024 * 1024
+MAX_SHARED_STRINGS = 1_000_000  # <si> entries
 MAX_XLSX_COLUMNS = 256  # a header's columns (the records have at most ten fields)
 MAX_XLSX_ROWS = 1_048_576  # Excel's own limit; a cell at row 10^9 would otherwise mean 10^9 empty rows
 
@@ -256,6 +261,7 @@ def check_xlsx(data_or_path: Path) -> None:
     try:
         with zipfile.ZipFile(data_or_path) as archive:
             expanded = sum(info.file_size for info in archive.infolist())
+            shared = sum(info.file_size for info in archive.infolist() if _is_shared_strings(info.filename))
     except zipfile.BadZipFile:
         raise LedgerError(
             f"{data_or_path.name} is not an xlsx workbook (not a zip archive)", code="invalid_xlsx"
@@ -265,6 +271,20 @@ def check_xlsx(data_or_path: Path) -> None:
             f"{data_or_path.name} expands to {expanded:,} bytes (at most {MAX_XLSX_EXPANDED:,})",
             code="file_too_large",
         )
+    if shared > MAX_SHARED_STRINGS_EXPANDED:
+        raise _too_many_strings(data_or_path, SHARED_STRINGS, f"expands to {shared:,} bytes")
+
+
+def _too_many_strings(path: Path, part: str, what: str) -> LedgerError:
+    return LedgerError(
+        f"{path.name}: {part} {what} (at most {MAX_SHARED_STRINGS_EXPANDED:,} bytes and "
+        f"{MAX_SHARED_STRINGS:,} strings); refused",
+        code="invalid_xlsx",
+    )
+
+
+def _is_shared_strings(name: str) -> bool:
+    return name.lower().lstrip("/") == SHARED_STRINGS.lower()
 
 
 def check_xlsx_xml(path: Path) -> None:
@@ -282,7 +302,18 @@ def check_xlsx_xml(path: Path) -> None:
                 continue
             try:
                 with archive.open(info) as part:
+                    entries = 0  # shared strings (<si>), in whatever part the content types name for them
                     for _, element in iterparse(part, forbid_dtd=True):
+                        if element.tag.rpartition("}")[2] == "si":
+                            entries += 1
+                            if entries > MAX_SHARED_STRINGS:
+                                raise _too_many_strings(
+                                    path, info.filename, f"holds more than {MAX_SHARED_STRINGS:,} strings"
+                                )
+                        if entries and part.tell() > MAX_SHARED_STRINGS_EXPANDED:  # declared sizes may lie
+                            raise _too_many_strings(
+                                path, info.filename, f"expands past {MAX_SHARED_STRINGS_EXPANDED:,} bytes"
+                            )
                         element.clear()
             except DefusedXmlException:
                 raise LedgerError(

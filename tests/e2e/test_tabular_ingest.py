@@ -257,3 +257,48 @@ def test_a_sheet_whose_header_is_too_wide_is_refused_and_kept(registered_cli, tm
     assert (report["accepted"], report["rejected"]) == (0, 1)
     (kept,) = registered_cli.ok("rejected", "list", "--json").json()
     assert kept["code"] == "invalid_xlsx" and "309 columns (at most 256)" in kept["message"]
+
+
+@pytest.mark.parametrize(
+    "entries, each, declared, reason",
+    [
+        (5_000, b"", False, "holds more than 1,000 strings"),  # many tiny entries
+        (20, b"x" * 20_000, False, "expands past 65,536 bytes"),  # few big ones, the zip's sizes lied
+        (20, b"x" * 20_000, True, "expands to "),  # few big ones, as declared
+    ],
+)
+def test_a_shared_strings_bomb_is_refused_whole_naming_the_part(
+    registered_cli, tmp_path, monkeypatch, entries, each, declared, reason
+):
+    # a 1.2 MB workbook whose sharedStrings.xml was 493 MB of tiny entries: 4 min, 2.8 GB, nothing kept
+    import zipfile
+
+    from ledger.adapters import tabular
+
+    monkeypatch.setattr(tabular, "MAX_SHARED_STRINGS", 1_000)
+    monkeypatch.setattr(tabular, "MAX_SHARED_STRINGS_EXPANDED", 64 * 1024)
+    good = tmp_path / "good.xlsx"
+    _workbook(good, [["submission", "s-1", "beds-msk", "circle", "proms-improved", "2027-Q2", "1", "2"]])
+    bomb = tmp_path / "bomb.xlsx"
+
+    sst = b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    sst += b"<si><t>%s</t></si>" % each * entries + b"</sst>"
+    override = (
+        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+        b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>'
+    )
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():  # openpyxl writes inline strings: add the part it would read
+            data = src.read(info.filename)
+            dst.writestr(
+                info, data.replace(b"</Types>", override) if info.filename == "[Content_Types].xml" else data
+            )
+        dst.writestr("xl/sharedStrings.xml", sst)
+    if not declared:  # the central directory says the part is small
+        monkeypatch.setattr(tabular, "check_xlsx", lambda path: None)
+    assert zipfile.ZipFile(bomb).getinfo("xl/sharedStrings.xml").file_size > 60_000
+    result = registered_cli("ingest", bomb, "--json")
+    error = json.loads(result.err)
+    assert result.code == 1 and error["error"] == "invalid_xlsx"
+    assert f"xl/sharedStrings.xml {reason}" in error["message"]
+    assert registered_cli.ok("submissions", "beds-msk", "--json").json() == []
