@@ -17,7 +17,9 @@ limit, an xlsx file over :data:`MAX_XLSX_BYTES` or one that would expand beyond
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -160,35 +162,94 @@ def _smuggled(cells: list[str]) -> int | None:
     return None
 
 
+# csv's field limit is process-wide: set once here, not per reader (readers interleave). It only
+# needs to exceed any row limit: _RowFeed keeps each row's text within the line limit itself.
+csv.field_size_limit(2**31 - 1)
+_SHAPE = re.compile(r'[^",\r\n]+')
+
+
+class _RowFeed:
+    """Physical lines of a CSV text for ``csv.reader``, holding each row to ``limit`` bytes.
+
+    Once a row passes the limit, the rest of it is fed only as its shape (quotes, commas and line
+    ends kept, every other run of characters one ``x``), so the reader still finds where the row
+    ends but never holds it; the first ``limit`` bytes and the sha256 and length of the whole row
+    are kept, as :func:`~ledger.adapters.framing.read_lines` keeps a line too long."""
+
+    def __init__(self, text: io.TextIOBase, limit: int) -> None:
+        self.text, self.limit = text, limit
+        self.start_row()
+
+    def start_row(self) -> None:
+        self.size = self.kept_size = 0
+        self.kept: list[bytes] = []
+        self.digest: Any = None
+
+    def __iter__(self) -> _RowFeed:
+        return self
+
+    def __next__(self) -> str:
+        line = self.text.readline(self.limit + 1)
+        if not line:
+            raise StopIteration
+        data = line.encode("utf-8", errors="surrogateescape")
+        if self.digest is None and self.size + len(data) <= self.limit:  # a line cut at limit + 1 never fits
+            self.size += len(data)
+            self.kept_size += len(data)
+            self.kept.append(data)
+            return line
+        if self.digest is None:
+            self.digest = hashlib.sha256(b"".join(self.kept))
+        shape = [_SHAPE.sub("x", line)]
+        while True:  # the rest of this physical line, in bounded pieces
+            self.size += len(data)
+            self.digest.update(data)
+            if self.kept_size < self.limit:
+                self.kept.append(data[: self.limit - self.kept_size])
+                self.kept_size += len(self.kept[-1])
+            if line.endswith(("\n", "\r")):
+                break
+            line = self.text.readline(self.limit + 1)
+            if not line:
+                break
+            data = line.encode("utf-8", errors="surrogateescape")
+            shape.append(_SHAPE.sub("x", line))
+        return _SHAPE.sub("x", "".join(shape))
+
+    def too_long(self, number: int) -> Line | None:
+        """The refusal of the row just read when it passed the limit, else None."""
+        if self.digest is None:
+            return None
+        raw = b"".join(self.kept)[: self.limit].decode("utf-8", errors="backslashreplace")
+        message = f"the row is longer than {self.limit:,} bytes ({self.size:,} bytes, sha256 {self.digest.hexdigest()})"
+        return Line(number, None, Refusal("line_too_long", None, message), raw)
+
+
 def read_csv(stream: BinaryIO, limit: int | None = None) -> Iterator[Line]:
-    """Rows of a CSV file (UTF-8, a leading byte-order mark allowed as Excel writes one)."""
+    """Rows of a CSV file (UTF-8, a leading byte-order mark allowed as Excel writes one); a row
+    over the line limit is refused ``line_too_long``, its first ``limit`` bytes and sha256 kept."""
     limit = limit or max_line_bytes()
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    previous = csv.field_size_limit()
-    csv.field_size_limit(limit)
+    feed = _RowFeed(text, limit)
     try:
-        reader = csv.reader(text)
+        reader = csv.reader(feed)
         header: list[str] | None = None
         last = 0
         while True:
+            feed.start_row()
             try:
                 cells = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
                 number, last = last + 1, reader.line_num
-                yield Line(
-                    number,
-                    None,
-                    Refusal(
-                        "line_too_long" if "field larger" in str(exc) else "invalid_csv",
-                        None,
-                        f"row is not readable CSV: {exc}",
-                    ),
-                    "",
-                )
+                yield Line(number, None, Refusal("invalid_csv", None, f"row is not readable CSV: {exc}"), "")
                 continue
             number, last = last + 1, reader.line_num
+            refused = feed.too_long(number)
+            if refused is not None:
+                yield refused
+                continue
             if not any(c.strip() for c in cells):
                 continue
             raw = _row_text(cells)
@@ -217,7 +278,6 @@ def read_csv(stream: BinaryIO, limit: int | None = None) -> Iterator[Line]:
                 continue
             yield _line(number, header, list(cells), raw)
     finally:
-        csv.field_size_limit(previous)
         text.detach()
 
 

@@ -302,3 +302,29 @@ def test_a_shared_strings_bomb_is_refused_whole_naming_the_part(
     assert result.code == 1 and error["error"] == "invalid_xlsx"
     assert f"xl/sharedStrings.xml {reason}" in error["message"]
     assert registered_cli.ok("submissions", "beds-msk", "--json").json() == []
+
+
+def test_a_csv_row_over_the_line_limit_is_refused_kept_in_part_and_the_next_row_is_read(
+    registered_cli, tmp_path
+):
+    # 200 extra 1 MB columns were accepted (1.25 GB RSS), and a refused row's text was kept whole
+    import hashlib
+
+    header = ",".join(SUBMISSION_COLUMNS)
+    good = "submission,c-2,beds-msk,circle,proms-improved,2027-Q2,1,2,"
+    wide = "submission,c-1,beds-msk,circle,proms-improved,2027-Q2,1,2," + ",".join(["y" * 100_000] * 30)
+    quoted = 'submission,c-3,beds-msk,circle,proms-improved,2027-Q2,1,2,"' + "z\n" * 600_000 + '"'
+    path = tmp_path / "wide.csv"
+    path.write_bytes(
+        f"{header}\n{wide}\n{good}\n{quoted}\nsubmission,c-4,beds-msk,circle,proms-improved,2027-Q3,1,2,\n".encode()
+    )
+    report = registered_cli.refused("ingest", path, "--max-line-bytes", "1000000", "--json").json()
+    assert (report["accepted"], report["rejected"]) == (2, 2)
+    kept = sorted(registered_cli.ok("rejected", "list", "--json").json(), key=lambda r: r["line"])
+    assert [(r["line"], r["code"]) for r in kept] == [(2, "line_too_long"), (4, "line_too_long")]
+    row = (wide + "\n").encode()
+    assert f"{len(row):,} bytes, sha256 {hashlib.sha256(row).hexdigest()}" in kept[0]["message"]
+    assert len(kept[0]["raw"]) == 1_000_000 and wide.startswith(kept[0]["raw"])
+    assert len(kept[1]["raw"]) == 1_000_000
+    ids = {s["submission_id"] for s in registered_cli.ok("submissions", "beds-msk", "--json").json()}
+    assert ids == {"c-2", "c-4"}  # the row after the quoted one is found where it starts
