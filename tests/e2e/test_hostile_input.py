@@ -290,3 +290,26 @@ def test_a_period_or_number_in_other_digits_is_refused_by_field_and_not_a_second
     kept = sorted(registered.ok("rejected", "list", "--json").json(), key=lambda r: r["line"])
     assert [(r["code"], r["field"]) for r in kept] == [(code, field) for _, code, field in bad]
     assert all("\n" not in r["message"] and "\x85" not in r["message"] for r in kept)
+
+
+def test_refusal_messages_quote_values_escaped_and_whole_numbers_take_no_odd_whitespace(registered, tmp_path):
+    ratio = {"indicator_id": "proms-improved", "value": None}
+    bad = [
+        sub(1, **ratio, numerator="5", denominator="0"),
+        sub(2, **ratio, numerator="9", denominator="5"),
+        sub(3, **ratio, numerator="1\u2028", denominator="2"),
+        sub(4, **ratio, numerator="\x1c1", denominator="2\x85"),
+    ]
+    data = tmp_path / "quoted.jsonl"
+    data.write_bytes(b"\n".join(bad) + b"\n")
+    report = registered.refused("ingest", data, "--json").json()
+    assert report["rejected"] == len(bad)
+    kept = sorted(registered.ok("rejected", "list", "--json").json(), key=lambda r: r["line"])
+    assert [r["code"] for r in kept] == [
+        "invalid_denominator",
+        "numerator_exceeds_denominator",
+        "non_numeric",
+        "non_numeric",
+    ]
+    for r in kept:
+        assert not any(c in r["message"] for c in "\u2028\u2029\x1c\x85\n"), r["message"]
