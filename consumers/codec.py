@@ -18,8 +18,9 @@ import json
 import struct
 from collections.abc import Mapping
 from contextlib import nullcontext
+from copy import deepcopy
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
@@ -42,6 +43,10 @@ from schemas.confluent import ConfluentRegistry, NotInRegistry, full_name
 MAGIC = 0
 HEADER = struct.Struct(">bI")
 MAX_MONEY = Decimal(10) ** 16  # decimal(18, 2)
+# Longest Avro decimal read: decimal(38) fits 16 bytes; ours are decimal(18, 2), 8 bytes. fastavro
+# turns decimal bytes into an int and then a Decimal, quadratic in the length (a 900 KB field took
+# a minute), so decimals are read as plain bytes and converted here after this check.
+MAX_DECIMAL_BYTES = 16
 
 
 class SerializationError(Exception):
@@ -173,6 +178,7 @@ class Codec:
 
     def __init__(self, ids: LocalIds | None = None) -> None:
         self.ids = ids if ids is not None else LocalIds()
+        self._plain: dict[int, tuple[Any, Any]] = {}
 
     @classmethod
     def for_registry(cls, url: str | None) -> Codec:
@@ -197,9 +203,14 @@ class Codec:
                 f"schema id {schema_id} is a {writer.subject} schema; this topic carries {', '.join(subjects)}",
                 schema_id,
             )
+        plain = self._plain.get(schema_id)
+        if plain is None:
+            plain = (_without_decimals(writer_schema), _without_decimals(reader_schema))
+            if len(self._plain) < 1024:
+                self._plain[schema_id] = plain
         fo = io.BytesIO(body)
         try:
-            value = schemaless_reader(fo, writer_schema, reader_schema)
+            value = schemaless_reader(fo, plain[0], plain[1])
         except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError, UnicodeDecodeError, …
             raise SerializationError(
                 "undecodable",
@@ -216,6 +227,21 @@ class Codec:
             raise SerializationError(
                 "undecodable", f"a {_label(writer)} body that is not a record", schema_id
             )
+        try:
+            value = _with_decimals(value, reader_schema if reader_schema is not None else writer_schema, "")
+        except _LongDecimal as exc:
+            raise SerializationError(
+                "undecodable",
+                f"{exc.path}: a decimal of {exc.length:,} bytes in a {_label(writer)} body; "
+                f"at most {MAX_DECIMAL_BYTES} bytes are read",
+                schema_id,
+            ) from None
+        except Exception as exc:  # a registry schema's odd precision (0, a string, …)
+            raise SerializationError(
+                "undecodable",
+                f"a decimal in a {_label(writer)} body cannot be read ({type(exc).__name__}: {exc})"[:300],
+                schema_id,
+            ) from None
         return writer, value
 
     def encode_record(self, obj: Any) -> tuple[bytes, bytes]:
@@ -227,6 +253,87 @@ class Codec:
         """A provider's record from framed bytes, in its JSON-lines form; raises SerializationError."""
         writer, value = self.decode(data, schemas.RECORD_SUBJECTS)
         return from_avro(writer.subject, value)
+
+
+def _is_decimal(schema: Any) -> bool:
+    return (
+        isinstance(schema, dict) and schema.get("type") == "bytes" and schema.get("logicalType") == "decimal"
+    )
+
+
+def _without_decimals(schema: Any) -> Any:
+    """A copy of a parsed schema whose bytes decimals are plain bytes (fastavro then leaves them alone)."""
+    if schema is None:
+        return None
+    copy = deepcopy(schema)  # keeps __named_schemas pointing at the copied (stripped) types
+    seen: set[int] = set()
+    stack = [copy]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            if _is_decimal(node):
+                del node["logicalType"]
+            stack.extend(v for v in node.values() if isinstance(v, dict | list))
+        elif isinstance(node, list):
+            stack.extend(v for v in node if isinstance(v, dict | list))
+    return copy
+
+
+class _LongDecimal(Exception):
+    def __init__(self, path: str, length: int) -> None:
+        self.path, self.length = path, length
+
+
+def _with_decimals(value: Any, schema: Any, path: str, named: Mapping[str, Any] | None = None) -> Any:
+    """``value`` read with :func:`_without_decimals`'s schema, its decimal bytes turned into Decimal as
+    fastavro would (precision and scale of the schema), refusing bytes longer than MAX_DECIMAL_BYTES."""
+    if named is None:
+        named = schema.get("__named_schemas", {}) if isinstance(schema, dict) else {}
+    if isinstance(schema, str):
+        schema = named.get(schema, schema)
+    if _is_decimal(schema):
+        if not isinstance(value, bytes):
+            return value
+        if len(value) > MAX_DECIMAL_BYTES:
+            raise _LongDecimal(path or "value", len(value))
+        context = Context(prec=schema["precision"])
+        return context.create_decimal(int.from_bytes(value, "big", signed=True)).scaleb(
+            -schema.get("scale", 0), context
+        )
+    if isinstance(schema, list):  # a union: the branch the value was read with
+        for branch in schema:
+            resolved = named.get(branch, branch) if isinstance(branch, str) else branch
+            if _is_decimal(resolved) and isinstance(value, bytes):
+                return _with_decimals(value, resolved, path, named)
+        for branch in schema:
+            resolved = named.get(branch, branch) if isinstance(branch, str) else branch
+            kind = resolved.get("type") if isinstance(resolved, dict) else None
+            if (kind == "record" and isinstance(value, dict)) or (
+                kind == "array" and isinstance(value, list)
+            ):
+                return _with_decimals(value, resolved, path, named)
+            if kind == "map" and isinstance(value, dict):
+                return _with_decimals(value, resolved, path, named)
+        return value
+    if not isinstance(schema, dict):
+        return value
+    kind = schema.get("type")
+    if kind == "record" and isinstance(value, dict):
+        for field in schema.get("fields", ()):
+            name = field["name"]
+            if name in value:
+                value[name] = _with_decimals(
+                    value[name], field["type"], f"{path}.{name}" if path else name, named
+                )
+        return value
+    if kind == "array" and isinstance(value, list):
+        return [_with_decimals(v, schema["items"], f"{path}[{i}]", named) for i, v in enumerate(value)]
+    if kind == "map" and isinstance(value, dict):
+        return {k: _with_decimals(v, schema["values"], f"{path}.{k}", named) for k, v in value.items()}
+    return value
 
 
 def avro_body(schema_id: int, value: Mapping[str, Any]) -> bytes:

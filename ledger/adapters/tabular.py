@@ -17,7 +17,9 @@ limit, an xlsx file over :data:`MAX_XLSX_BYTES` or one that would expand beyond
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import re
 import zipfile
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -32,6 +34,13 @@ from ledger.domain.records import RecordRefused, Refusal
 FORMATS = ("jsonl", "csv", "xlsx")
 MAX_XLSX_BYTES = 64 * 1024 * 1024
 MAX_XLSX_EXPANDED = 512 * 1024 * 1024
+# openpyxl keeps every shared string in memory before the first row: a 1.2 MB file whose
+# sharedStrings.xml was 493 MB of tiny entries took 4 minutes and 2.8 GB.
+SHARED_STRINGS = "xl/sharedStrings.xml"
+MAX_SHARED_STRINGS_EXPANDED = 32 * 1024 * 1024
+MAX_SHARED_STRINGS = 1_000_000  # <si> entries
+MAX_XLSX_COLUMNS = 256  # a header's columns (the records have at most ten fields)
+MAX_XLSX_ROWS = 1_048_576  # Excel's own limit; a cell at row 10^9 would otherwise mean 10^9 empty rows
 
 SUBMISSION_COLUMNS = [
     "type",
@@ -153,35 +162,94 @@ def _smuggled(cells: list[str]) -> int | None:
     return None
 
 
+# csv's field limit is process-wide: set once here, not per reader (readers interleave). It only
+# needs to exceed any row limit: _RowFeed keeps each row's text within the line limit itself.
+csv.field_size_limit(2**31 - 1)
+_SHAPE = re.compile(r'[^",\r\n]+')
+
+
+class _RowFeed:
+    """Physical lines of a CSV text for ``csv.reader``, holding each row to ``limit`` bytes.
+
+    Once a row passes the limit, the rest of it is fed only as its shape (quotes, commas and line
+    ends kept, every other run of characters one ``x``), so the reader still finds where the row
+    ends but never holds it; the first ``limit`` bytes and the sha256 and length of the whole row
+    are kept, as :func:`~ledger.adapters.framing.read_lines` keeps a line too long."""
+
+    def __init__(self, text: io.TextIOBase, limit: int) -> None:
+        self.text, self.limit = text, limit
+        self.start_row()
+
+    def start_row(self) -> None:
+        self.size = self.kept_size = 0
+        self.kept: list[bytes] = []
+        self.digest: Any = None
+
+    def __iter__(self) -> _RowFeed:
+        return self
+
+    def __next__(self) -> str:
+        line = self.text.readline(self.limit + 1)
+        if not line:
+            raise StopIteration
+        data = line.encode("utf-8", errors="surrogateescape")
+        if self.digest is None and self.size + len(data) <= self.limit:  # a line cut at limit + 1 never fits
+            self.size += len(data)
+            self.kept_size += len(data)
+            self.kept.append(data)
+            return line
+        if self.digest is None:
+            self.digest = hashlib.sha256(b"".join(self.kept))
+        shape = [_SHAPE.sub("x", line)]
+        while True:  # the rest of this physical line, in bounded pieces
+            self.size += len(data)
+            self.digest.update(data)
+            if self.kept_size < self.limit:
+                self.kept.append(data[: self.limit - self.kept_size])
+                self.kept_size += len(self.kept[-1])
+            if line.endswith(("\n", "\r")):
+                break
+            line = self.text.readline(self.limit + 1)
+            if not line:
+                break
+            data = line.encode("utf-8", errors="surrogateescape")
+            shape.append(_SHAPE.sub("x", line))
+        return _SHAPE.sub("x", "".join(shape))
+
+    def too_long(self, number: int) -> Line | None:
+        """The refusal of the row just read when it passed the limit, else None."""
+        if self.digest is None:
+            return None
+        raw = b"".join(self.kept)[: self.limit].decode("utf-8", errors="backslashreplace")
+        message = f"the row is longer than {self.limit:,} bytes ({self.size:,} bytes, sha256 {self.digest.hexdigest()})"
+        return Line(number, None, Refusal("line_too_long", None, message), raw)
+
+
 def read_csv(stream: BinaryIO, limit: int | None = None) -> Iterator[Line]:
-    """Rows of a CSV file (UTF-8, a leading byte-order mark allowed as Excel writes one)."""
+    """Rows of a CSV file (UTF-8, a leading byte-order mark allowed as Excel writes one); a row
+    over the line limit is refused ``line_too_long``, its first ``limit`` bytes and sha256 kept."""
     limit = limit or max_line_bytes()
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="surrogateescape", newline="")
-    previous = csv.field_size_limit()
-    csv.field_size_limit(limit)
+    feed = _RowFeed(text, limit)
     try:
-        reader = csv.reader(text)
+        reader = csv.reader(feed)
         header: list[str] | None = None
         last = 0
         while True:
+            feed.start_row()
             try:
                 cells = next(reader)
             except StopIteration:
                 return
             except csv.Error as exc:
                 number, last = last + 1, reader.line_num
-                yield Line(
-                    number,
-                    None,
-                    Refusal(
-                        "line_too_long" if "field larger" in str(exc) else "invalid_csv",
-                        None,
-                        f"row is not readable CSV: {exc}",
-                    ),
-                    "",
-                )
+                yield Line(number, None, Refusal("invalid_csv", None, f"row is not readable CSV: {exc}"), "")
                 continue
             number, last = last + 1, reader.line_num
+            refused = feed.too_long(number)
+            if refused is not None:
+                yield refused
+                continue
             if not any(c.strip() for c in cells):
                 continue
             raw = _row_text(cells)
@@ -210,7 +278,6 @@ def read_csv(stream: BinaryIO, limit: int | None = None) -> Iterator[Line]:
                 continue
             yield _line(number, header, list(cells), raw)
     finally:
-        csv.field_size_limit(previous)
         text.detach()
 
 
@@ -254,6 +321,7 @@ def check_xlsx(data_or_path: Path) -> None:
     try:
         with zipfile.ZipFile(data_or_path) as archive:
             expanded = sum(info.file_size for info in archive.infolist())
+            shared = sum(info.file_size for info in archive.infolist() if _is_shared_strings(info.filename))
     except zipfile.BadZipFile:
         raise LedgerError(
             f"{data_or_path.name} is not an xlsx workbook (not a zip archive)", code="invalid_xlsx"
@@ -263,6 +331,20 @@ def check_xlsx(data_or_path: Path) -> None:
             f"{data_or_path.name} expands to {expanded:,} bytes (at most {MAX_XLSX_EXPANDED:,})",
             code="file_too_large",
         )
+    if shared > MAX_SHARED_STRINGS_EXPANDED:
+        raise _too_many_strings(data_or_path, SHARED_STRINGS, f"expands to {shared:,} bytes")
+
+
+def _too_many_strings(path: Path, part: str, what: str) -> LedgerError:
+    return LedgerError(
+        f"{path.name}: {part} {what} (at most {MAX_SHARED_STRINGS_EXPANDED:,} bytes and "
+        f"{MAX_SHARED_STRINGS:,} strings); refused",
+        code="invalid_xlsx",
+    )
+
+
+def _is_shared_strings(name: str) -> bool:
+    return name.lower().lstrip("/") == SHARED_STRINGS.lower()
 
 
 def check_xlsx_xml(path: Path) -> None:
@@ -280,7 +362,18 @@ def check_xlsx_xml(path: Path) -> None:
                 continue
             try:
                 with archive.open(info) as part:
+                    entries = 0  # shared strings (<si>), in whatever part the content types name for them
                     for _, element in iterparse(part, forbid_dtd=True):
+                        if element.tag.rpartition("}")[2] == "si":
+                            entries += 1
+                            if entries > MAX_SHARED_STRINGS:
+                                raise _too_many_strings(
+                                    path, info.filename, f"holds more than {MAX_SHARED_STRINGS:,} strings"
+                                )
+                        if entries and part.tell() > MAX_SHARED_STRINGS_EXPANDED:  # declared sizes may lie
+                            raise _too_many_strings(
+                                path, info.filename, f"expands past {MAX_SHARED_STRINGS_EXPANDED:,} bytes"
+                            )
                         element.clear()
             except DefusedXmlException:
                 raise LedgerError(
@@ -293,6 +386,26 @@ def check_xlsx_xml(path: Path) -> None:
                     f"{path.name}: {info.filename} is not readable XML ({type(exc).__name__}: {exc})",
                     code="invalid_xlsx",
                 ) from None
+
+
+def _header(sheet: Any, default_type: str | None, source: str) -> tuple[list[str], int] | Line | None:
+    """The sheet's header (its first non-empty row, trailing empty cells dropped) and its row
+    number; None for a sheet that holds no records; a refusal for a header too wide to read."""
+    for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        if number > MAX_XLSX_ROWS:
+            return None
+        if not any(v is not None for v in values):
+            continue
+        header = ["" if v is None else str(v).strip() for v in values]
+        while header and not header[-1]:
+            header.pop()
+        if "type" not in header and default_type is None:
+            return None  # not a data sheet (e.g. the template's reference sheet)
+        if len(header) > MAX_XLSX_COLUMNS:
+            message = f"the header has {len(header):,} columns (at most {MAX_XLSX_COLUMNS:,}); sheet not read"
+            return Line(number, None, Refusal("invalid_xlsx", None, message), "", source=source)
+        return header, number
+    return None
 
 
 def read_xlsx(path: Path, limit: int | None = None) -> Iterator[Line]:
@@ -314,15 +427,28 @@ def read_xlsx(path: Path, limit: int | None = None) -> Iterator[Line]:
         for sheet in book.worksheets:
             source = f"{path.name}#{sheet.title}"
             default_type = SHEET_TYPES.get(sheet.title)
-            header: list[str] | None = None
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                if header is None:
-                    if not any(v is not None for v in values):
-                        continue
-                    header = ["" if v is None else str(v).strip() for v in values]
-                    if "type" not in header and default_type is None:
-                        break  # not a data sheet (e.g. the template's reference sheet)
-                    continue
+            # The declared <dimension> is the sender's word: openpyxl pads every row to it (A1:XFD20000
+            # with one cell made 20,000 rows of 16,384 cells). Rows are read as written, and data
+            # rows no wider than the header.
+            sheet.reset_dimensions()
+            found = _header(sheet, default_type, source)
+            if found is None:
+                continue
+            if isinstance(found, Line):
+                yield found
+                continue
+            header, start = found
+            rows = sheet.iter_rows(min_row=start + 1, max_col=len(header), values_only=True)
+            for number, values in enumerate(rows, start=start + 1):
+                if number > MAX_XLSX_ROWS:
+                    yield Line(
+                        number,
+                        None,
+                        Refusal("invalid_xlsx", None, f"the sheet has rows past row {MAX_XLSX_ROWS:,}"),
+                        "",
+                        source=source,
+                    )
+                    break
                 cells = [_cell(v, header[i] if i < len(header) else "") for i, v in enumerate(values)]
                 if not any(c is not None and str(c).strip() for c in cells):
                     continue

@@ -76,6 +76,11 @@ def _plain_pattern(digits: int, places: int) -> re.Pattern[str] | None:
     return _PLAIN[key]
 
 
+# Number text: ASCII digits, an optional sign, point and exponent (no "_", no other digits or spaces).
+_GRAMMAR = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_SPECIAL = frozenset({"nan", "snan", "inf", "infinity"})
+
+
 class NotANumber(ValueError):
     """Raised by :func:`to_decimal` for text that is not a finite decimal number."""
 
@@ -121,11 +126,17 @@ def to_decimal(
             raise NumberOutOfRange(f"{_shown(value)} has more than {digits} integer digits")
         result = Decimal(value)
     elif isinstance(value, str):
-        text = value.strip().replace("_", "")
+        text = value.strip(" ")  # ASCII spaces only: not tabs, newlines, U+001C..U+001F, U+0085, U+00A0
         if not text:
             raise NotANumber("empty text is not a number")
         if len(text) > MAX_NUMBER_TEXT:
             raise NumberOutOfRange(f"{_shown(value)} is longer than {MAX_NUMBER_TEXT} characters")
+        if not _GRAMMAR.fullmatch(text):  # Decimal() alone also takes "1_000", "١٢" and other whitespace
+            if text.lower().lstrip("+-") in _SPECIAL:
+                raise NotANumber(f"{_shown(value)} is not a finite number")
+            raise NotANumber(
+                f"{_shown(value)} is not a number (ASCII digits, optional sign, point and exponent)"
+            )
         try:
             result = Decimal(text)
         except InvalidOperation:

@@ -9,14 +9,18 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import MAXYEAR, MINYEAR, date
 from functools import lru_cache
+
+from ledger.domain.ids import safe
 
 MONTHLY = "monthly"
 QUARTERLY = "quarterly"
 
-_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+# ASCII digits only, matched whole (``fullmatch``: no trailing newline), so each period has
+# exactly one spelling; the stored label is rebuilt from the parsed period, never the sender's text.
+_MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])", re.ASCII)
+_QUARTER = re.compile(r"([0-9]{4})-Q([1-4])", re.ASCII)
 
 
 class PeriodError(ValueError):
@@ -60,14 +64,20 @@ def parse_period(text: str, kind: str) -> Period:
     if not isinstance(text, str):
         raise PeriodError(f"{text!r} is not a period")
     if kind == QUARTERLY:
-        m = _QUARTER.match(text)
+        m = _QUARTER.fullmatch(text)
         if not m:
-            raise PeriodError(f"{text!r} is not a quarter; expected YYYY-Qn (n = 1..4)")
-        return Period(date(int(m.group(1)), (int(m.group(2)) - 1) * 3 + 1, 1), text)
-    m = _MONTH.match(text)
+            raise PeriodError(f"{safe(text)} is not a quarter; expected YYYY-Qn (n = 1..4)")
+        return period_starting(_first_day(text, int(m.group(1)), (int(m.group(2)) - 1) * 3 + 1), QUARTERLY)
+    m = _MONTH.fullmatch(text)
     if not m:
-        raise PeriodError(f"{text!r} is not a month; expected YYYY-MM")
-    return Period(date(int(m.group(1)), int(m.group(2)), 1), text)
+        raise PeriodError(f"{safe(text)} is not a month; expected YYYY-MM")
+    return period_starting(_first_day(text, int(m.group(1)), int(m.group(2))), MONTHLY)
+
+
+def _first_day(text: str, year: int, month: int) -> date:
+    if not MINYEAR <= year <= MAXYEAR:  # year 0000
+        raise PeriodError(f"{safe(text)} has year {year}, out of range ({MINYEAR}..{MAXYEAR})")
+    return date(year, month, 1)
 
 
 @dataclass(frozen=True)

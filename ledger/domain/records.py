@@ -337,10 +337,10 @@ def money_field(fields: Mapping[str, Any], name: str, *, allow_negative: bool = 
 
 def whole_value(value: Any, name: str, *, low: int, high: int) -> int:
     """A whole number field (JSON integer or its digits as text) within [low, high]."""
-    if isinstance(value, str) and value.strip().isdigit() and value.strip().isascii():
-        if len(value.strip()) > MAX_NUMBER_TEXT:
+    if isinstance(value, str) and value.strip(" ").isdigit() and value.strip(" ").isascii():  # not \x1c, \x85
+        if len(value.strip(" ")) > MAX_NUMBER_TEXT:
             raise refuse("number_out_of_range", name, f"{safe(value)} is too large (at most {high:,})")
-        value = int(value.strip())
+        value = int(value.strip(" "))
     if isinstance(value, bool) or not isinstance(value, int):
         raise refuse("non_numeric", name, f"must be a whole number (got {safe(value)})")
     if value < low:
@@ -443,8 +443,10 @@ def _period(calendar: Calendar, fields: Mapping[str, Any]) -> tuple[str, int]:
     if year is None:
         lo = calendar.periods(1)[0].label
         hi = calendar.periods(calendar.years)[-1].label
-        raise refuse("period_outside_term", "period", f"{text} is outside the contract term ({lo} to {hi})")
-    return text, year
+        raise refuse(
+            "period_outside_term", "period", f"{period.label} is outside the contract term ({lo} to {hi})"
+        )
+    return period.label, year  # the canonical spelling: one slot per period
 
 
 def check_record(env: Envelope, defn: ContractDefinition, calendar: Calendar) -> Record:
@@ -573,15 +575,15 @@ def _submission(env: Envelope, defn: ContractDefinition, calendar: Calendar) -> 
         assert numerator is not None and denominator is not None
         if denominator <= ZERO:
             raise refuse(
-                "invalid_denominator", "denominator", f"must be greater than 0 (got {f['denominator']})"
+                "invalid_denominator", "denominator", f"must be greater than 0 (got {safe(f['denominator'])})"
             )
         if numerator < ZERO:
-            raise refuse("negative_value", "numerator", f"must not be negative (got {f['numerator']})")
+            raise refuse("negative_value", "numerator", f"must not be negative (got {safe(f['numerator'])})")
         if numerator > denominator:
             raise refuse(
                 "numerator_exceeds_denominator",
                 "numerator",
-                f"numerator {f['numerator']} is greater than denominator {f['denominator']}",
+                f"numerator {safe(f['numerator'])} is greater than denominator {safe(f['denominator'])}",
             )
     else:
         if f.get("value") is None and f.get("numerator") is not None:
@@ -694,7 +696,7 @@ def _prom_episode(env: Envelope, defn: ContractDefinition, calendar: Calendar) -
             raise refuse(
                 "score_out_of_scale",
                 name,
-                f"{f[name]} is outside the {entry.measure} scale ({entry.scale_min} to {entry.scale_max})",
+                f"{safe(f[name])} is outside the {entry.measure} scale ({entry.scale_min} to {entry.scale_max})",
             )
         scores[name] = score
     expected = measure_field(f, "expected_gain", required=False)

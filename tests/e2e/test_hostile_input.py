@@ -270,3 +270,46 @@ def test_absurd_arguments_are_refused_by_field(registered, args, code):
         for b in registered.ok("budget", "show", "beds-msk", "--json").json()
         if b.get("reason") != "initial"
     ] == []
+
+
+def test_a_period_or_number_in_other_digits_is_refused_by_field_and_not_a_second_slot(registered, tmp_path):
+    # "٢٠٢٥-Q2" and "２０２５-Q2" once made slots of their own beside "2025-Q2" and changed the score
+    bad = [
+        (sub(1, period="\u0662\u0660\u0662\u0665-Q2"), "invalid_period", "period"),
+        (sub(2, period="\uff12\uff10\uff12\uff15-Q2"), "invalid_period", "period"),
+        (sub(3, period="2025-Q2\n"), "invalid_id", "period"),  # text fields refuse controls first
+        (sub(4, period="0000-Q3"), "invalid_period", "period"),  # was 'unprocessable' ValueError
+        (sub(5, value="\u0661\u0662"), "non_numeric", "value"),
+        (sub(6, value="1_2"), "non_numeric", "value"),
+        (sub(7, value="\x1c12\x85"), "non_numeric", "value"),
+    ]
+    data = tmp_path / "digits.jsonl"
+    data.write_bytes(b"\n".join([sub(0)] + [b for b, _, _ in bad]) + b"\n")
+    report = registered.refused("ingest", data, "--json").json()
+    assert (report["accepted"], report["rejected"]) == (1, len(bad))
+    kept = sorted(registered.ok("rejected", "list", "--json").json(), key=lambda r: r["line"])
+    assert [(r["code"], r["field"]) for r in kept] == [(code, field) for _, code, field in bad]
+    assert all("\n" not in r["message"] and "\x85" not in r["message"] for r in kept)
+
+
+def test_refusal_messages_quote_values_escaped_and_whole_numbers_take_no_odd_whitespace(registered, tmp_path):
+    ratio = {"indicator_id": "proms-improved", "value": None}
+    bad = [
+        sub(1, **ratio, numerator="5", denominator="0"),
+        sub(2, **ratio, numerator="9", denominator="5"),
+        sub(3, **ratio, numerator="1\u2028", denominator="2"),
+        sub(4, **ratio, numerator="\x1c1", denominator="2\x85"),
+    ]
+    data = tmp_path / "quoted.jsonl"
+    data.write_bytes(b"\n".join(bad) + b"\n")
+    report = registered.refused("ingest", data, "--json").json()
+    assert report["rejected"] == len(bad)
+    kept = sorted(registered.ok("rejected", "list", "--json").json(), key=lambda r: r["line"])
+    assert [r["code"] for r in kept] == [
+        "invalid_denominator",
+        "numerator_exceeds_denominator",
+        "non_numeric",
+        "non_numeric",
+    ]
+    for r in kept:
+        assert not any(c in r["message"] for c in "\u2028\u2029\x1c\x85\n"), r["message"]

@@ -222,3 +222,109 @@ def test_a_workbook_whose_xml_breaks_after_a_batch_of_rows_applies_none_of_them(
     assert result.code == 1 and error["error"] == "invalid_xlsx"
     assert "xl/worksheets/sheet1.xml is not readable XML" in error["message"]
     assert registered_cli.ok("submissions", "beds-msk", "--json").json() == []  # not the first 2,000
+
+
+def test_a_workbook_declaring_a_huge_dimension_is_read_as_written_and_quickly(registered_cli, tmp_path):
+    # <dimension ref="A1:XFD20000"> and one cell in row 20000: openpyxl padded every row to
+    # 16,384 cells (36 s); now rows are read as written and no wider than the header
+    import re
+    import time
+
+    good = tmp_path / "good.xlsx"
+    _workbook(good, [["submission", "s-1", "beds-msk", "circle", "proms-improved", "2027-Q2", "1", "2"]])
+    wide = tmp_path / "wide.xlsx"
+
+    def widen(xml: bytes) -> bytes:
+        xml = re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD20000"', xml)
+        far = b'<row r="20000"><c r="XFD20000" t="inlineStr"><is><t>x</t></is></c></row>'
+        return xml.replace(b"</sheetData>", far + b"</sheetData>")
+
+    _rewrite_part(good, wide, "xl/worksheets/sheet1.xml", widen)
+    assert b"XFD20000" in __import__("zipfile").ZipFile(wide).read("xl/worksheets/sheet1.xml")
+    started = time.monotonic()
+    report = registered_cli.ok("ingest", wide, "--json").json()
+    assert time.monotonic() - started < 20  # not a timing test: it took 36 s
+    assert (report["accepted"], report["rejected"]) == (1, 0)
+
+
+def test_a_sheet_whose_header_is_too_wide_is_refused_and_kept(registered_cli, tmp_path):
+    book = openpyxl.Workbook()
+    book.active.append(SUBMISSION_COLUMNS + [f"c{i}" for i in range(300)])
+    book.active.append(["submission", "s-1", "beds-msk", "circle", "proms-improved", "2027-Q2", "1", "2"])
+    path = tmp_path / "wide-header.xlsx"
+    book.save(path)
+    report = registered_cli.refused("ingest", path, "--json").json()
+    assert (report["accepted"], report["rejected"]) == (0, 1)
+    (kept,) = registered_cli.ok("rejected", "list", "--json").json()
+    assert kept["code"] == "invalid_xlsx" and "309 columns (at most 256)" in kept["message"]
+
+
+@pytest.mark.parametrize(
+    "entries, each, declared, reason",
+    [
+        (5_000, b"", False, "holds more than 1,000 strings"),  # many tiny entries
+        (20, b"x" * 20_000, False, "expands past 65,536 bytes"),  # few big ones, the zip's sizes lied
+        (20, b"x" * 20_000, True, "expands to "),  # few big ones, as declared
+    ],
+)
+def test_a_shared_strings_bomb_is_refused_whole_naming_the_part(
+    registered_cli, tmp_path, monkeypatch, entries, each, declared, reason
+):
+    # a 1.2 MB workbook whose sharedStrings.xml was 493 MB of tiny entries: 4 min, 2.8 GB, nothing kept
+    import zipfile
+
+    from ledger.adapters import tabular
+
+    monkeypatch.setattr(tabular, "MAX_SHARED_STRINGS", 1_000)
+    monkeypatch.setattr(tabular, "MAX_SHARED_STRINGS_EXPANDED", 64 * 1024)
+    good = tmp_path / "good.xlsx"
+    _workbook(good, [["submission", "s-1", "beds-msk", "circle", "proms-improved", "2027-Q2", "1", "2"]])
+    bomb = tmp_path / "bomb.xlsx"
+
+    sst = b'<sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    sst += b"<si><t>%s</t></si>" % each * entries + b"</sst>"
+    override = (
+        b'<Override PartName="/xl/sharedStrings.xml" ContentType="application/'
+        b'vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>'
+    )
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():  # openpyxl writes inline strings: add the part it would read
+            data = src.read(info.filename)
+            dst.writestr(
+                info, data.replace(b"</Types>", override) if info.filename == "[Content_Types].xml" else data
+            )
+        dst.writestr("xl/sharedStrings.xml", sst)
+    if not declared:  # the central directory says the part is small
+        monkeypatch.setattr(tabular, "check_xlsx", lambda path: None)
+    assert zipfile.ZipFile(bomb).getinfo("xl/sharedStrings.xml").file_size > 60_000
+    result = registered_cli("ingest", bomb, "--json")
+    error = json.loads(result.err)
+    assert result.code == 1 and error["error"] == "invalid_xlsx"
+    assert f"xl/sharedStrings.xml {reason}" in error["message"]
+    assert registered_cli.ok("submissions", "beds-msk", "--json").json() == []
+
+
+def test_a_csv_row_over_the_line_limit_is_refused_kept_in_part_and_the_next_row_is_read(
+    registered_cli, tmp_path
+):
+    # 200 extra 1 MB columns were accepted (1.25 GB RSS), and a refused row's text was kept whole
+    import hashlib
+
+    header = ",".join(SUBMISSION_COLUMNS)
+    good = "submission,c-2,beds-msk,circle,proms-improved,2027-Q2,1,2,"
+    wide = "submission,c-1,beds-msk,circle,proms-improved,2027-Q2,1,2," + ",".join(["y" * 100_000] * 30)
+    quoted = 'submission,c-3,beds-msk,circle,proms-improved,2027-Q2,1,2,"' + "z\n" * 600_000 + '"'
+    path = tmp_path / "wide.csv"
+    path.write_bytes(
+        f"{header}\n{wide}\n{good}\n{quoted}\nsubmission,c-4,beds-msk,circle,proms-improved,2027-Q3,1,2,\n".encode()
+    )
+    report = registered_cli.refused("ingest", path, "--max-line-bytes", "1000000", "--json").json()
+    assert (report["accepted"], report["rejected"]) == (2, 2)
+    kept = sorted(registered_cli.ok("rejected", "list", "--json").json(), key=lambda r: r["line"])
+    assert [(r["line"], r["code"]) for r in kept] == [(2, "line_too_long"), (4, "line_too_long")]
+    row = (wide + "\n").encode()
+    assert f"{len(row):,} bytes, sha256 {hashlib.sha256(row).hexdigest()}" in kept[0]["message"]
+    assert len(kept[0]["raw"]) == 1_000_000 and wide.startswith(kept[0]["raw"])
+    assert len(kept[1]["raw"]) == 1_000_000
+    ids = {s["submission_id"] for s in registered_cli.ok("submissions", "beds-msk", "--json").json()}
+    assert ids == {"c-2", "c-4"}  # the row after the quoted one is found where it starts

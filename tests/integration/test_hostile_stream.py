@@ -10,6 +10,7 @@ a broker that lost its log does not make the consumer skip records or send dead 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import subprocess
@@ -101,6 +102,25 @@ def surrogate_inside_a_string():
     return frame(SUBMISSION, body.replace(b"s-sX", b"s\xed\xa0\x80"))
 
 
+def huge_decimal_cost_report():
+    """A cost report whose total_cost is 900 KB of decimal bytes (fastavro's conversion took ~62 s)."""
+    from fastavro import schemaless_writer
+
+    from consumers.codec import _without_decimals
+
+    value = {
+        "report_id": "c-p14",
+        "contract_id": "beds-msk",
+        "provider_id": "circle",
+        "period": "2025-Q2",
+        "total_cost": b"\x01" + b"\x00" * 900_000,
+        "high_cost_cases": [],
+    }
+    out = io.BytesIO()
+    schemaless_writer(out, _without_decimals(schemas.parsed(COST_REPORT)), value)
+    return frame(COST_REPORT, out.getvalue())
+
+
 BIG_ID = "x" * 700_000  # a 700 KB id: refused invalid_id, and its dead letter goes out truncated
 
 # (name, key, value, expected dead-letter code)
@@ -157,6 +177,13 @@ POISON = [
         submission(submission_id="s-p12", period="2031-Q1"),
         "period_outside_term",
     ),
+    (
+        "a period in Arabic-Indic digits",
+        b"beds-msk",
+        submission(submission_id="s-p13", period="\u0662\u0660\u0662\u0665-Q2"),
+        "invalid_period",
+    ),
+    ("a 900 KB Avro decimal", b"beds-msk", huge_decimal_cost_report(), "undecodable"),
 ]
 
 
@@ -223,6 +250,9 @@ def test_a_hostile_corpus_through_consume_dead_letters_each_poison_message_and_a
     assert all(len(m.value) < 1024 * 1024 for m in messages), "every dead letter fits the broker's limit"
     assert letters[where["a 700 KB id"]]["value_truncated"]
     assert letters[where["a 900 KB non-UTF-8 key on a bad record"]]["key_truncated"]
+    assert letters[where["a 900 KB Avro decimal"]]["message"].startswith(
+        "total_cost: a decimal of 900,001 bytes"
+    )
 
     rejected = Counter(r["code"] for r in services_for(Ledger.from_url(cli.db_url)).ingest.rejected())
     assert rejected == Counter(code for *_, code in POISON), "each one is kept in the ledger too"

@@ -220,3 +220,42 @@ def test_a_dead_letter_keeps_the_original_bytes_and_its_coordinates():
     assert decoded["code"] == "unsupported_framing" and decoded["dead_lettered_at"].tzinfo is not None
     assert parse_key(b"my.topic:with:colons:2:41") == ("my.topic:with:colons", 2, 41)
     assert parse_key(b"junk") is None
+
+
+@pytest.mark.parametrize("where", ["total_cost", "high_cost_cases[0].cost"])
+def test_a_huge_avro_decimal_is_undecodable_naming_its_field_without_being_converted(where):
+    # fastavro's own bytes -> int -> Decimal is quadratic: 900 KB once stalled the consumer ~62 s
+    import io
+    import time
+
+    from fastavro import schemaless_writer
+
+    from consumers.codec import MAX_DECIMAL_BYTES, _without_decimals
+
+    schema_id = schemas.latest("cost_report").id
+    huge = b"\x01" + b"\x00" * 900_000
+    value = {
+        "report_id": "c-1",
+        "contract_id": "oxon-mh",
+        "provider_id": "p",
+        "period": "2025-Q2",
+        "total_cost": huge if where == "total_cost" else b"\x01",
+        "high_cost_cases": [{"case_ref": "X", "cost": huge if where != "total_cost" else b"\x01"}],
+    }
+    out = io.BytesIO()
+    schemaless_writer(out, _without_decimals(schemas.parsed(schema_id)), value)
+    started = time.monotonic()
+    with pytest.raises(SerializationError) as caught:
+        decode_record(frame(schema_id, out.getvalue()))
+    assert time.monotonic() - started < 10  # not a timing test: the conversion itself took a minute
+    assert caught.value.code == "undecodable"
+    assert caught.value.message.startswith(f"{where}: a decimal of 900,001 bytes")
+    assert f"at most {MAX_DECIMAL_BYTES} bytes" in caught.value.message
+
+    value["total_cost"] = value["high_cost_cases"][0]["cost"] = (-12345).to_bytes(
+        MAX_DECIMAL_BYTES, "big", signed=True
+    )
+    out = io.BytesIO()
+    schemaless_writer(out, _without_decimals(schemas.parsed(schema_id)), value)
+    decoded = decode_record(frame(schema_id, out.getvalue()))  # the longest accepted, sign-extended
+    assert decoded["total_cost"] == Decimal("-123.45")

@@ -19,7 +19,6 @@ from tests.unit.worked_example import definition
     [
         ("12.50", D("12.50")),
         (" 7 ", D("7")),
-        ("1_000.25", D("1000.25")),
         (300, D("300")),
         (D("0.1"), D("0.1")),
         ("1e3", D("1000")),
@@ -54,6 +53,14 @@ def test_to_decimal_keeps_the_written_places():
         D("Infinity"),
         [1],
         "0.6O",
+        "1_000.25",  # Decimal() reads these four; the ledger's grammar is ASCII digits only
+        "\u0661\u0662",  # Arabic-Indic 12
+        "\uff11\uff12",  # full-width 12
+        "\x1c12",
+        "12\x85",
+        "\t12",
+        "12\n",
+        "\xa012",
     ],
 )
 def test_to_decimal_refuses_floats_bools_and_non_numbers(raw):
@@ -161,6 +168,7 @@ def test_a_period_starts_on_its_first_day(text, kind, first_day):
     assert period.first_day == first_day
     assert period.label == text
     assert period.kind == kind
+    assert period == parse_period(period.label, kind)  # the label is the one canonical spelling
 
 
 @pytest.mark.parametrize(
@@ -181,6 +189,13 @@ def test_a_period_starts_on_its_first_day(text, kind, first_day):
         ("2025-q2", QUARTERLY),
         ("2025Q2", QUARTERLY),
         (202504, MONTHLY),
+        ("\u0662\u0660\u0662\u0665-Q3", QUARTERLY),  # Arabic-Indic digits
+        ("\uff12\uff10\uff12\uff15-Q3", QUARTERLY),  # full-width digits
+        ("2025-\uff10\uff14", MONTHLY),
+        ("2025-Q3\n", QUARTERLY),  # a trailing newline
+        ("2025-04\n", MONTHLY),
+        ("0000-Q3", QUARTERLY),  # year 0 does not exist: a PeriodError, not a bare ValueError
+        ("0000-01", MONTHLY),
     ],
 )
 def test_malformed_periods_are_refused(text, kind):

@@ -394,3 +394,13 @@ def test_the_digest_of_cost_reports_and_counts_ignores_how_numbers_are_written()
 )
 def test_the_digest_changes_with_any_content(change):
     assert digest_of(SUBMISSION) != digest_of(with_(SUBMISSION, **change))
+
+
+@pytest.mark.parametrize("text", ["\x1c12", "12\x85", "\u200312", "\t12"])
+def test_a_whole_number_with_odd_whitespace_around_it_is_refused(text):
+    from ledger.domain.records import RecordRefused, whole_value
+
+    assert whole_value(" 12 ", "count", low=0, high=100) == 12
+    with pytest.raises(RecordRefused) as caught:
+        whole_value(text, "count", low=0, high=100)
+    assert caught.value.refusal.code == "non_numeric" and caught.value.refusal.field == "count"
