@@ -144,7 +144,7 @@ class ReadModels:
                 r.submission_id,
                 r.indicator_id,
                 r.provider_id,
-                calendar.period(r.period),
+                calendar.stored(r.period),
                 r.numerator,
                 r.denominator,
                 r.value,
@@ -168,7 +168,7 @@ class ReadModels:
             CostFact(
                 r.report_id,
                 r.provider_id,
-                calendar.period(r.period),
+                calendar.stored(r.period),
                 r.total_cost,
                 tuple(cases.get(r.report_id, ())),
             )
@@ -206,7 +206,7 @@ class ReadModels:
                     r.provider_id,
                     r.participant_id,
                     r.outcome_id,
-                    calendar.period(r.period),
+                    calendar.stored(r.period),
                     r.year,
                     tuple(json.loads(r.arrival)),
                 )

@@ -23,6 +23,12 @@ _MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])", re.ASCII)
 _QUARTER = re.compile(r"([0-9]{4})-Q([1-4])", re.ASCII)
 
 
+# The grammar before this round (any Unicode digit, a trailing newline allowed): only to read back
+# what a ledger stored under it (:func:`stored_period`), never to accept new input.
+_LEGACY_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+_LEGACY_QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
+
+
 class PeriodError(ValueError):
     """A period text that is malformed or of the wrong kind for the contract."""
 
@@ -74,6 +80,22 @@ def parse_period(text: str, kind: str) -> Period:
     return period_starting(_first_day(text, int(m.group(1)), int(m.group(2))), MONTHLY)
 
 
+@lru_cache(maxsize=4096)
+def stored_period(text: str, kind: str) -> Period:
+    """A period label read back from the ledger's events. New records carry the canonical label
+    (:func:`parse_period`); a record accepted before periods were held to ASCII digits may carry
+    another spelling (``٢٠٢٥-Q3``). It is read as it was then, its label kept, so a replay, a rebuild
+    or a close of an existing ledger gives the figures it gave (and never fails on such a record)."""
+    try:
+        return parse_period(text, kind)
+    except PeriodError:
+        m = (_LEGACY_QUARTER if kind == QUARTERLY else _LEGACY_MONTH).match(text)
+        if not m:
+            raise
+        month = (int(m.group(2)) - 1) * 3 + 1 if kind == QUARTERLY else int(m.group(2))
+        return Period(_first_day(text, int(m.group(1)), month), text)
+
+
 def _first_day(text: str, year: int, month: int) -> date:
     if not MINYEAR <= year <= MAXYEAR:  # year 0000
         raise PeriodError(f"{safe(text)} has year {year}, out of range ({MINYEAR}..{MAXYEAR})")
@@ -111,6 +133,10 @@ class Calendar:
 
     def period(self, text: str) -> Period:
         return parse_period(text, self.kind)
+
+    def stored(self, text: str) -> Period:
+        """A period label of a stored record (see :func:`stored_period`)."""
+        return stored_period(text, self.kind)
 
 
 @lru_cache(maxsize=65536)

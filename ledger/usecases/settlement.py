@@ -140,7 +140,7 @@ class Settling:
                         s.submission_id,
                         s.indicator_id,
                         s.provider_id,
-                        calendar.period(s.period),
+                        calendar.stored(s.period),
                         s.numerator,
                         s.denominator,
                         s.value,
@@ -151,7 +151,7 @@ class Settling:
                     CostFact(
                         c.report_id,
                         c.provider_id,
-                        calendar.period(c.period),
+                        calendar.stored(c.period),
                         Decimal(c.total_cost),
                         tuple((ref, Decimal(cost)) for ref, cost in c.high_cost_cases),
                     )
@@ -193,7 +193,7 @@ class Settling:
                                 c.provider_id,
                                 c.participant_id,
                                 c.outcome_id,
-                                calendar.period(c.period),
+                                calendar.stored(c.period),
                                 y,
                                 tuple(c.arrival),
                             )

@@ -8,7 +8,15 @@ from decimal import Decimal as D
 import pytest
 
 from ledger.domain.numbers import NotANumber, fmt, fmt_money, money, split, to_decimal
-from ledger.domain.periods import MONTHLY, QUARTERLY, Calendar, PeriodError, add_years, parse_period
+from ledger.domain.periods import (
+    MONTHLY,
+    QUARTERLY,
+    Calendar,
+    PeriodError,
+    add_years,
+    parse_period,
+    stored_period,
+)
 from tests.unit.worked_example import definition
 
 # --- reading numbers ---------------------------------------------------------------
@@ -301,3 +309,25 @@ def test_the_worked_example_contract_calendar_is_quarterly_from_april_2025():
     assert cal.kind == QUARTERLY and cal.years == 3
     assert labels(cal.periods(2)) == ["2026-Q2", "2026-Q3", "2026-Q4", "2027-Q1"]
     assert cal.period("2026-Q3").first_day == date(2026, 7, 1)
+
+
+@pytest.mark.parametrize(
+    "text, kind, first_day",
+    [
+        ("٢٠٢٥-Q3", QUARTERLY, date(2025, 7, 1)),
+        ("２０２５-07", MONTHLY, date(2025, 7, 1)),
+        ("2025-Q3\n", QUARTERLY, date(2025, 7, 1)),
+    ],
+)
+def test_a_stored_label_of_the_old_grammar_reads_back_as_it_did_but_new_input_is_refused(
+    text, kind, first_day
+):
+    """Records accepted before periods were held to ASCII digits keep their label and first day, so
+    an existing ledger's figures do not change; the same text as new input is refused."""
+    stored = stored_period(text, kind)
+    assert (stored.first_day, stored.label) == (first_day, text)
+    with pytest.raises(PeriodError):
+        parse_period(text, kind)
+    assert stored_period("2025-Q3", QUARTERLY) == parse_period("2025-Q3", QUARTERLY)
+    with pytest.raises(PeriodError):
+        stored_period("2025-Q5", QUARTERLY)
