@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from ledger.adapters.tables import meter
 from ledger.domain.errors import LedgerError
 from ledger.entrypoints.cli.common import emit
 from ledger.entrypoints.cli.context import Context, Handler
+from ledger.entrypoints.cli.parser import from_environment
 from ledger.usecases.checks import check_derived
 from projections import schema as t
 from projections.verify import verify_read_models
@@ -79,7 +81,30 @@ def digest(p: argparse.ArgumentParser, command: Any) -> Handler:
     return cmd_digest
 
 
+# verify's options that decide what is checked: taken from the environment, each is announced
+CHECK_OPTIONS = {
+    "against": "--against",
+    "public_key": "--public-key",
+    "witness": "--witness",
+    "seals_only": "--seals-only",
+    "read_models": "--read-models",
+}
+
+
+def environment_notes(args: argparse.Namespace) -> list[str]:
+    """The OBC_LEDGER_* variables that set what verify checks (never silently: noted on stderr)."""
+    taken = from_environment(args)
+    found = [(option, taken[dest]) for dest, option in CHECK_OPTIONS.items() if dest in taken]
+    for option, variable in found:
+        print(
+            f"note: {option} from ${variable} (the environment, not the command line): it changes what is checked",
+            file=sys.stderr,
+        )
+    return [variable for _, variable in found]
+
+
 def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
+    from_env = environment_notes(args)
     against = audit.load_digest(args.against) if args.against else None
     engine: list[Any] = []
 
@@ -115,6 +140,7 @@ def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
             progress=advance,
         )
     out = result.to_dict()
+    out["from_environment"] = from_env
     if result.witness is not None:
         for (name, _), check in zip(witnessed, result.witness, strict=False):  # an order problem may follow
             check["file"] = name
