@@ -107,3 +107,19 @@ def test_postgres_verify_reports_an_id_below_one_stored_before_the_check_existed
         result = Cli(postgres_url)("verify", "--json", *extra)
         assert result.code == 1, result.out
         assert json.loads(result.out)["first_broken_link"]["notification_id"] == -1
+
+
+def test_a_stream_holding_rows_the_sealed_log_does_not_cover_is_reported(tmp_path, monkeypatch):
+    """The GROUP BY check after the walk: a stream's stored rows must be the versions the walk covered."""
+    from ledger.adapters import audit
+
+    app = worked_example_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    assert audit.verify(app).ok
+    real = app.recorder.stream_versions()
+    oid = contract_uuid("beds-msk").hex
+    rows, highest = real[oid]
+    monkeypatch.setattr(app.recorder, "stream_versions", lambda: {**real, oid: (rows + 1, highest + 1)})
+    result = audit.verify(app)
+    assert not result.ok and result.problem["kind"] == "unsealed"
+    assert result.problem["stream"] == oid and result.problem["contract_id"] == "beds-msk"
+    assert f"holds {rows + 1} stored event(s) up to version {highest + 1}" in result.problem["message"]
