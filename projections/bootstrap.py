@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 
+from ledger.adapters.config import shown_url
 from ledger.domain.errors import ConfigurationError, InvalidCommand, storage_fault
 from ledger.usecases.application import Ledger
 
@@ -31,7 +32,9 @@ def sqlalchemy_url(url: str) -> str:
     for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
-    raise ConfigurationError(f"{url!r}: unsupported projections database URL", code="invalid_db_url")
+    raise ConfigurationError(
+        f"{shown_url(url)!r}: unsupported projections database URL", code="invalid_db_url"
+    )
 
 
 def make_engine(url: str) -> Engine:

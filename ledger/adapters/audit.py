@@ -124,8 +124,9 @@ def _pairs(app: Any, page: int = 5000) -> Iterator[tuple[Any | None, tuple[Any, 
     """Events (the recorder's ``select_log`` rows) and seals merged by notification id (either side may
     be missing), a page of each at a time."""
     recorder = app.recorder
-    events: list[Any] = recorder.select_log(0, page)
-    seals: list[tuple[Any, ...]] = recorder.select_seals(0, page)
+    # no lower bound: a row an intruder stored with an id ≤ 0 is read (and reported) like any other
+    events: list[Any] = recorder.select_log(None, page)
+    seals: list[tuple[Any, ...]] = recorder.select_seals(None, page)
     i = j = 0
     while True:
         if i == len(events) and events:  # a page read: the next (an empty one ends that side)
@@ -297,6 +298,16 @@ def verify(
         )
 
     for event, seal in _pairs(app):
+        if event is not None and not (type(event[0]) is int and event[0] > 0):
+            return broken(
+                "unsealed",
+                f"event #{event[0]} ({names.text(event[1])}, version {event[2]}) has notification id "
+                f"{event[0]}, which the ledger never gives (its ids start at 1): it was written behind "
+                f"the ledger's back",
+                event[0],
+                event[1],
+                event[2],
+            )
         if event is None:
             assert seal is not None
             return broken(
@@ -374,6 +385,17 @@ def verify(
             hashes_at[nid] = gh
             if checked == 1:
                 hashes_at[0] = gh  # the ledger's id is its first event's hash
+    hidden = _uncovered_stream(app, streams)
+    if hidden is not None:
+        oid, (rows, highest), sealed = hidden
+        return broken(
+            "unsealed",
+            f"{names.text(oid)} holds {rows} stored event(s) up to version {highest}, but the sealed log "
+            f"covers {sealed}: an event was stored outside the log, behind the ledger's back",
+            position,
+            oid,
+            highest,
+        )
     result = Verification(True, checked, position, previous)
     checks = [check_digest(d, hashes_at, position) for d in digests]
     for check in checks:
@@ -385,6 +407,23 @@ def verify(
         result.witness = checks[1:] if against is not None else checks
         result.ok = result.ok and all(c["ok"] for c in result.witness)
     return result
+
+
+def _uncovered_stream(
+    app: Any, walked: dict[str, tuple[str, int]]
+) -> tuple[str, tuple[int, int], int] | None:
+    """A stream whose stored rows (count, highest version: one GROUP BY) are not the versions 1…n the walk
+    of the sealed log covered: (stream id, (rows, highest version), versions covered), or None."""
+    stream_versions = getattr(app.recorder, "stream_versions", None)
+    if stream_versions is None:
+        return None
+    covered = {oid.replace("-", "").lower(): v for oid, (_, v) in walked.items()}
+    for oid, (rows, highest) in sorted(stream_versions().items()):
+        key = oid.replace("-", "").lower()
+        sealed = covered.get(key, 0)
+        if rows != sealed or highest != sealed:
+            return key, (rows, highest), sealed
+    return None
 
 
 def seal_problem(seal: Sequence[Any]) -> str | None:

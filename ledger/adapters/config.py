@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -14,6 +15,17 @@ from ledger.domain.errors import ConfigurationError
 
 DEFAULT_DB = "sqlite:///obc-ledger.db"
 DB_ENV = "OBC_LEDGER_DB"
+
+
+# user:password@ in a URL's authority (or at the start of text that parses as no URL): up to the last "@"
+_USERINFO_PASSWORD = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*://)?[^/@:]*):[^/]*@")
+_QUERY_PASSWORD = re.compile(r"([?&;]password=)[^&#;]*", re.IGNORECASE)
+
+
+def shown_url(url: str) -> str:
+    """A database URL as an error message may show it: its password (in the user info or a ``password=``
+    query parameter) replaced by ``***``, however malformed the rest of the URL is."""
+    return _QUERY_PASSWORD.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1:***@", str(url)))
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -26,13 +38,15 @@ def persistence_env(url: str) -> dict[str, str]:
         path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
         if not path:
             raise ConfigurationError(
-                f"{url!r}: expected sqlite:///relative/path.db or sqlite:////abs/path.db",
+                f"{shown_url(url)!r}: expected sqlite:///relative/path.db or sqlite:////abs/path.db",
                 code="invalid_db_url",
             )
         if path != ":memory:":
             parent = Path(path).expanduser().resolve().parent
             if not parent.is_dir():
-                raise ConfigurationError(f"{url!r}: directory {parent} does not exist", code="invalid_db_url")
+                raise ConfigurationError(
+                    f"{shown_url(url)!r}: directory {parent} does not exist", code="invalid_db_url"
+                )
             path = str(Path(path).expanduser())
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
@@ -48,7 +62,9 @@ def persistence_env(url: str) -> dict[str, str]:
         dbname = unquote(parts.path.lstrip("/"))
         host = parts.hostname or query.get("host", ["127.0.0.1"])[0]
         if not dbname:
-            raise ConfigurationError(f"{url!r}: the database name is missing", code="invalid_db_url")
+            raise ConfigurationError(
+                f"{shown_url(url)!r}: the database name is missing", code="invalid_db_url"
+            )
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
             "POSTGRES_DBNAME": dbname,
@@ -65,5 +81,6 @@ def persistence_env(url: str) -> dict[str, str]:
             env["POSTGRES_SCHEMA"] = query["schema"][0]
         return env
     raise ConfigurationError(
-        f"{url!r}: unsupported database URL (use sqlite:///file.db or postgresql://…)", code="invalid_db_url"
+        f"{shown_url(url)!r}: unsupported database URL (use sqlite:///file.db or postgresql://…)",
+        code="invalid_db_url",
     )

@@ -35,7 +35,7 @@ from typing import Any
 from eventsourcing.persistence import DatabaseError, IntegrityError, StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Identifier, Literal
 
 from ledger.adapters.audit import GENESIS, seal_rows, stream_text
 
@@ -155,27 +155,43 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
             c.execute("SELECT contract_id, record_key, digest FROM record_index")
             return [tuple(row) for row in c.fetchall()]
 
-    def select_seals(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+    def select_seals(self, after: int | None, limit: int) -> list[tuple[Any, ...]]:
+        """Seals after notification id ``after``; ``None``: from the very first, whatever its id (≤ 0 too)."""
+        where, params = (
+            ("WHERE notification_id > ? ", (after, limit)) if after is not None else ("", (limit,))
+        )
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None
             c.execute(
                 "SELECT notification_id, originator_id, originator_version, stream_hash, global_hash "
-                "FROM event_hashes WHERE notification_id > ? ORDER BY notification_id LIMIT ?",
-                (after, limit),
+                f"FROM event_hashes {where}ORDER BY notification_id LIMIT ?",
+                params,
             )
             return c.fetchall()
 
-    def select_log(self, after: int, limit: int) -> list[tuple[int, str, int, str, bytes]]:
+    def select_log(self, after: int | None, limit: int) -> list[tuple[int, str, int, str, bytes]]:
         """Stored events after notification id ``after``, in log order, as stored: the stream id as text,
-        the state as bytes (what ``verify`` hashes; eventsourcing's Notification would parse the id)."""
+        the state as bytes (what ``verify`` hashes; eventsourcing's Notification would parse the id).
+        ``None``: from the very first row, whatever its id (a rowid ≤ 0 an intruder wrote included)."""
+        where, params = ("WHERE rowid > ? ", (after, limit)) if after is not None else ("", (limit,))
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None  # plain tuples (the datastore's rows are sqlite3.Row)
             c.execute(
                 f"SELECT rowid, originator_id, originator_version, topic, state FROM {self.events_table_name} "
-                "WHERE rowid > ? ORDER BY rowid LIMIT ?",
-                (after, limit),
+                f"{where}ORDER BY rowid LIMIT ?",
+                params,
             )
             return c.fetchall()  # (id, stream id, version, topic, state): ledger.adapters.audit.LogRow
+
+    def stream_versions(self) -> dict[str, tuple[int, int]]:
+        """Every stream's stored rows: stream id (32 hex digits) -> (row count, highest version), one query."""
+        with self.datastore.transaction(commit=False) as c:
+            c.sqlite_cursor.row_factory = None
+            c.execute(
+                f"SELECT originator_id, COUNT(*), MAX(originator_version) FROM {self.events_table_name} "
+                "GROUP BY originator_id"
+            )
+            return {stream_text(r[0]): (r[1], r[2]) for r in c.fetchall()}
 
     def last_seal(self) -> tuple[int, str] | None:
         with self.datastore.transaction(commit=False) as c:
@@ -236,15 +252,42 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
         self._closed = SQL(
             "SELECT 1 AS one FROM {table} WHERE originator_id = %s AND topic = %s LIMIT 1"
         ).format(table=Identifier(self.datastore.schema, self.events_table_name))
+        events = Identifier(self.datastore.schema, self.events_table_name)
+        # the ledger never gives an id ≤ 0 (the sequence starts at 1): refuse one written behind its back.
+        # NOT VALID: enforced for every new row without failing on an existing ledger (verify reports those)
+        for table, name in (
+            (self.events_table_name, "obc_positive_id"),
+            ("event_hashes", "obc_seal_positive_id"),
+        ):
+            qualified = Identifier(self.datastore.schema, table)
+            self.sql_create_statements.append(
+                SQL(
+                    "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = {name_text} "
+                    "AND conrelid = {regclass}::regclass) THEN ALTER TABLE {table} ADD CONSTRAINT {name} "
+                    "CHECK (notification_id > 0) NOT VALID; END IF; END $$"
+                ).format(
+                    name_text=Literal(name),
+                    regclass=Literal(f'"{self.datastore.schema}"."{table}"'),
+                    table=qualified,
+                    name=Identifier(name),
+                )
+            )
+        log_columns = "SELECT notification_id, originator_id, originator_version, topic, state FROM {table} "
         self._select_log = SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state FROM {table} "
-            "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-        ).format(table=Identifier(self.datastore.schema, self.events_table_name))
-        self._select_seals = SQL(
+            log_columns + "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
+        ).format(table=events)
+        self._select_log_all = SQL(log_columns + "ORDER BY notification_id LIMIT %s").format(table=events)
+        seal_columns = (
             "SELECT notification_id, originator_id, originator_version, stream_hash, "
-            "global_hash FROM {schema}.event_hashes WHERE notification_id > %s "
-            "ORDER BY notification_id LIMIT %s"
+            "global_hash FROM {schema}.event_hashes "
+        )
+        self._select_seals = SQL(
+            seal_columns + "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(schema=schema)
+        self._select_seals_all = SQL(seal_columns + "ORDER BY notification_id LIMIT %s").format(schema=schema)
+        self._stream_versions = SQL(
+            "SELECT originator_id, COUNT(*) AS n, MAX(originator_version) AS v FROM {table} GROUP BY originator_id"
+        ).format(table=events)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         self._locked_checks(curs, stored_events, kwargs)
@@ -291,9 +334,12 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
             if curs.fetchone() is not None and found is not None:
                 found.add(stream_id)
 
-    def select_seals(self, after: int, limit: int) -> list[tuple[Any, ...]]:
+    def select_seals(self, after: int | None, limit: int) -> list[tuple[Any, ...]]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._select_seals, (after, limit))
+            if after is None:  # from the very first, whatever its id
+                curs.execute(self._select_seals_all, (limit,))
+            else:
+                curs.execute(self._select_seals, (after, limit))
             return [
                 (
                     r["notification_id"],
@@ -305,9 +351,12 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
                 for r in curs.fetchall()
             ]
 
-    def select_log(self, after: int, limit: int) -> list[tuple[int, str, int, str, bytes]]:
+    def select_log(self, after: int | None, limit: int) -> list[tuple[int, str, int, str, bytes]]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._select_log, (after, limit))
+            if after is None:  # from the very first, whatever its id
+                curs.execute(self._select_log_all, (limit,))
+            else:
+                curs.execute(self._select_log, (after, limit))
             return [
                 (
                     r["notification_id"],
@@ -318,6 +367,12 @@ class PostgresLedgerRecorder(PostgresProcessRecorder):
                 )
                 for r in curs.fetchall()
             ]
+
+    def stream_versions(self) -> dict[str, tuple[int, int]]:
+        """Every stream's stored rows: stream id (32 hex digits) -> (row count, highest version), one query."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._stream_versions)
+            return {stream_text(r["originator_id"]): (r["n"], r["v"]) for r in curs.fetchall()}
 
     def last_seal(self) -> tuple[int, str] | None:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

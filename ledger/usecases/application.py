@@ -45,7 +45,7 @@ class StoredLog(Protocol):
     """The log as stored rows (id, stream id as text, version, topic, state): the recorders' plain read
     (ledger.adapters.store), for the walks over every event (verify, a rebuild)."""
 
-    def select_log(self, after: int, limit: int) -> list[tuple[int, str, int, str, bytes]]: ...
+    def select_log(self, after: int | None, limit: int) -> list[tuple[int, str, int, str, bytes]]: ...
 
 
 class NamedStateRepository(Repository[Any]):

@@ -129,6 +129,18 @@ def expected_record_index(app: Any) -> tuple[dict[tuple[str, str], tuple[str, in
             contract_of[n.originator_id] = state["contract_id"]
             continue
         kind, name = id_fields[n.topic]
+        if n.originator_id not in contract_of:  # a record before its year was opened: not the ledger's
+            problems.append(
+                {
+                    "kind": "record_without_year",
+                    "stream": str(n.originator_id),
+                    "events": [n.id],
+                    "message": f"event #{n.id} records {kind} {state.get(name)!r} in stream "
+                    f"{n.originator_id} before that year was opened: it was written behind the "
+                    f"ledger's back",
+                }
+            )
+            continue
         key = (contract_of[n.originator_id], f"{kind}:{state[name]}")
         digest = state["digest"]
         if key in rows and rows[key][0] != digest:

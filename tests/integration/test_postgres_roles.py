@@ -75,6 +75,16 @@ def _refused(url, sql, *, match):
         ("UPDATE ledger_snapshots SET state = state", "permission denied"),
         ("UPDATE instalment_parties SET amount = 1", "permission denied"),
         ("CREATE TABLE sneaky (x int)", "permission denied"),
+        (  # an event (or seal) hidden at an id ≤ 0: refused by the CHECK (verify reports one too)
+            "INSERT INTO ledger_events (notification_id, originator_id, originator_version, topic, state) "
+            "SELECT -1, originator_id, 99, topic, state FROM ledger_events WHERE notification_id = 3",
+            "obc_positive_id",
+        ),
+        (
+            "INSERT INTO event_hashes SELECT -1, originator_id, 99, stream_hash, global_hash FROM event_hashes "
+            "WHERE notification_id = 3",
+            "obc_seal_positive_id",
+        ),
     ],
 )
 def test_the_writer_role_is_refused_every_change_but_an_insert(roles, sql, match):

@@ -254,10 +254,22 @@ class _FromEnv:
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
+FROM_ENV = "_obc_from_env"  # the namespace's {dest: variable} of the options its environment supplied
+
+
+def from_environment(namespace: argparse.Namespace) -> dict[str, str]:
+    """The options whose value came from an ``OBC_LEDGER_*`` variable (not the command line): dest -> variable."""
+    found = getattr(namespace, FROM_ENV, None)
+    return dict(found) if isinstance(found, dict) else {}
+
+
 def _resolve_env(namespace: argparse.Namespace) -> None:
+    taken = dict(getattr(namespace, FROM_ENV, None) or {})
     for dest, value in list(vars(namespace).items()):
         if isinstance(value, _FromEnv):
             setattr(namespace, dest, value.resolve())
+            taken[dest] = env_name(value.action)
+    setattr(namespace, FROM_ENV, taken)
 
 
 def _fresh_when_given(action: argparse.Action) -> None:

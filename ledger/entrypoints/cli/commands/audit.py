@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any
 from uuid import UUID
 
@@ -16,6 +17,7 @@ from ledger.adapters.tables import meter
 from ledger.domain.errors import LedgerError
 from ledger.entrypoints.cli.common import emit
 from ledger.entrypoints.cli.context import Context, Handler
+from ledger.entrypoints.cli.parser import from_environment
 from ledger.usecases.checks import check_derived
 from projections import schema as t
 from projections.verify import verify_read_models
@@ -79,7 +81,30 @@ def digest(p: argparse.ArgumentParser, command: Any) -> Handler:
     return cmd_digest
 
 
+# verify's options that decide what is checked: taken from the environment, each is announced
+CHECK_OPTIONS = {
+    "against": "--against",
+    "public_key": "--public-key",
+    "witness": "--witness",
+    "seals_only": "--seals-only",
+    "read_models": "--read-models",
+}
+
+
+def environment_notes(args: argparse.Namespace) -> list[str]:
+    """The OBC_LEDGER_* variables that set what verify checks (never silently: noted on stderr)."""
+    taken = from_environment(args)
+    found = [(option, taken[dest]) for dest, option in CHECK_OPTIONS.items() if dest in taken]
+    for option, variable in found:
+        print(
+            f"note: {option} from ${variable} (the environment, not the command line): it changes what is checked",
+            file=sys.stderr,
+        )
+    return [variable for _, variable in found]
+
+
 def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
+    from_env = environment_notes(args)
     against = audit.load_digest(args.against) if args.against else None
     engine: list[Any] = []
 
@@ -115,6 +140,7 @@ def cmd_verify(args: argparse.Namespace, ctx: Context) -> int:
             progress=advance,
         )
     out = result.to_dict()
+    out["from_environment"] = from_env
     if result.witness is not None:
         for (name, _), check in zip(witnessed, result.witness, strict=False):  # an order problem may follow
             check["file"] = name
@@ -187,8 +213,43 @@ def cmd_digest(args: argparse.Namespace, ctx: Context) -> int:
     signer = None
     if args.sign_key:
         signer = load_signer(args.sign_key)
+    checked_chain(args, ctx)
     value = audit.digest(ctx.ledger, signer)
     for target in args.publish or ():
         ctx.app.publish_digest(value, target, args.bootstrap)
     print(json.dumps(value, indent=2 if getattr(args, "json", False) else None))
     return 0
+
+
+def checked_chain(args: argparse.Namespace, ctx: Context) -> None:
+    """Refuse (``log_broken``) to issue a digest of a log whose seal chain does not verify (the check
+    ``verify --seals-only`` makes), or that no longer extends the latest digest of a witness directory
+    it is published to: a digest signs the head the seal table claims, so that head is checked first."""
+    app = ctx.ledger
+    latest = []
+    for target in args.publish or ():
+        if not target.startswith("kafka:") and os.path.isdir(target):
+            held = ctx.app.read_witness(target, args.bootstrap)
+            if held:
+                latest.append(held[-1])
+    with meter("verifying the seals", app.recorder.max_notification_id()) as advance:
+        result = audit.verify(app, witnessed=[d for _, d in latest], progress=advance)
+    if result.problem:
+        raise LedgerError(
+            f"no digest issued: the log is broken: {result.problem['message']} (run `obc-ledger verify`)",
+            code="malformed_seal" if result.problem["kind"] == "malformed_seal" else "log_broken",
+        )
+    for (name, _), check in zip(latest, result.witness or [], strict=False):
+        if not check["ok"]:
+            raise LedgerError(
+                f"no digest issued: witness {name}: {check['message']} (run `obc-ledger verify`)",
+                code="log_broken",
+            )
+    recorder: Any = app.recorder  # a ledger recorder (ledger.adapters.store)
+    head = recorder.last_seal()
+    if (head[0] if head else 0, head[1] if head else audit.GENESIS) != (result.position, result.head_hash):
+        raise LedgerError(
+            f"no digest issued: the seal table's head (#{head[0] if head else 0}) is not the verified "
+            f"log's (#{result.position}); run `obc-ledger verify`",
+            code="log_broken",
+        )

@@ -56,7 +56,7 @@ def replay(p: argparse.ArgumentParser, command: Any) -> Handler:
 
 
 def cmd_statement(args: argparse.Namespace, ctx: Context) -> int:
-    if args.as_of:
+    if args.as_of is not None:  # an empty --as-of "" is refused (invalid_instant), not taken for none
         read = ctx.app.projections_as_of(parse_instant(args.as_of), {args.contract_id}).read
     else:
         read = ctx.read()

@@ -46,7 +46,7 @@ def report(p: argparse.ArgumentParser, command: Any) -> Handler:
 
 
 def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
-    if args.as_of:
+    if args.as_of is not None:  # an empty --as-of "" is refused (invalid_instant), not taken for none
         projections = ctx.app.projections_as_of(parse_instant(args.as_of), {args.contract_id})
     else:
         projections = ctx.projections()
