@@ -518,6 +518,31 @@ def check_signature(digest: dict[str, Any], public_key: Any) -> None:
         )
 
 
+def check_head(app: Any, witnessed: Sequence[tuple[str, Any]] = (), progress: Any = None) -> None:
+    """Refuse (``log_broken``) a log whose seal chain does not verify (the check ``verify --seals-only``
+    makes), that no longer extends a witness's latest digest (``(name, digest)`` pairs), or whose seal
+    table claims a head other than the verified one: a digest states that head, so it is checked first."""
+    result = verify(app, witnessed=[d for _, d in witnessed], progress=progress)
+    if result.problem:
+        raise LedgerError(
+            f"no digest issued: the log is broken: {result.problem['message']} (run `obc-ledger verify`)",
+            code="malformed_seal" if result.problem["kind"] == "malformed_seal" else "log_broken",
+        )
+    for (name, _), check in zip(witnessed, result.witness or [], strict=False):
+        if not check["ok"]:
+            raise LedgerError(
+                f"no digest issued: witness {name}: {check['message']} (run `obc-ledger verify`)",
+                code="log_broken",
+            )
+    head = app.recorder.last_seal()
+    if (head[0] if head else 0, head[1] if head else GENESIS) != (result.position, result.head_hash):
+        raise LedgerError(
+            f"no digest issued: the seal table's head (#{head[0] if head else 0}) is not the verified "
+            f"log's (#{result.position}); run `obc-ledger verify`",
+            code="log_broken",
+        )
+
+
 def digest(app: Any, signer: Any = None) -> dict[str, Any]:
     """A checkpoint of the log: ledger id, position, chain head and time, signed when ``signer`` is given."""
     head = app.recorder.last_seal()

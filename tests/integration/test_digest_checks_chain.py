@@ -4,6 +4,7 @@ import json
 import sqlite3
 
 from tests.support.cli import Cli, worked_example_ledger
+from tests.support.service import start_service
 
 
 def _keys(tmp_path):
@@ -47,3 +48,23 @@ def test_digest_refuses_a_log_that_no_longer_extends_its_witness(tmp_path):
     result = cli("digest", "--sign-key", private, "--publish", witness)
     assert result.code != 0 and "log_broken" in result.err and "witness" in result.err
     assert len(list(witness.iterdir())) == 1
+
+
+def test_the_services_digest_of_a_broken_log_is_refused_too(tmp_path):
+    db = tmp_path / "ledger.db"
+    url = f"sqlite:///{db}"
+    worked_example_ledger(url)
+    service = start_service(url, tmp_path / "service.log")
+    try:
+        token = service.token("auditor:nao", "Auditor")
+        with service.client(token) as c:
+            whole = c.get("/api/v1/digest")
+            assert whole.status_code == 200 and whole.json()["position"] > 0
+            conn = sqlite3.connect(db)
+            conn.execute("INSERT INTO event_hashes VALUES (500, 'x', 1, ?, ?)", ("a" * 64, "b" * 64))
+            conn.commit()
+            conn.close()
+            forged = c.get("/api/v1/digest")
+        assert forged.status_code == 409 and forged.json()["error"] == "log_broken", forged.text
+    finally:
+        service.stop()

@@ -586,7 +586,10 @@ def rejected(
 
 @router.get("/digest")
 def digest(request: Request, p: Principal = Auth) -> Any:
-    return audit.digest(world_of(request).ledger)
+    """The log's checkpoint, once its seal chain verifies (409 ``log_broken`` otherwise)."""
+    ledger = world_of(request).ledger
+    audit.check_head(ledger)
+    return audit.digest(ledger)
 
 
 @router.get("/verify")

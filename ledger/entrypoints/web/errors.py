@@ -21,6 +21,8 @@ STATUS = {
     "storage_full": 507,
     "storage_read_only": 503,
     "oidc_unavailable": 503,
+    "log_broken": 409,  # no checkpoint of a log whose seals do not verify
+    "malformed_seal": 409,
 }
 
 

@@ -222,9 +222,8 @@ def cmd_digest(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def checked_chain(args: argparse.Namespace, ctx: Context) -> None:
-    """Refuse (``log_broken``) to issue a digest of a log whose seal chain does not verify (the check
-    ``verify --seals-only`` makes), or that no longer extends the latest digest of a witness directory
-    it is published to: a digest signs the head the seal table claims, so that head is checked first."""
+    """Refuse (``log_broken``) to issue a digest of a log whose seal chain does not verify, or that no
+    longer extends the latest digest of a witness directory it is published to (:func:`audit.check_head`)."""
     app = ctx.ledger
     latest = []
     for target in args.publish or ():
@@ -233,23 +232,4 @@ def checked_chain(args: argparse.Namespace, ctx: Context) -> None:
             if held:
                 latest.append(held[-1])
     with meter("verifying the seals", app.recorder.max_notification_id()) as advance:
-        result = audit.verify(app, witnessed=[d for _, d in latest], progress=advance)
-    if result.problem:
-        raise LedgerError(
-            f"no digest issued: the log is broken: {result.problem['message']} (run `obc-ledger verify`)",
-            code="malformed_seal" if result.problem["kind"] == "malformed_seal" else "log_broken",
-        )
-    for (name, _), check in zip(latest, result.witness or [], strict=False):
-        if not check["ok"]:
-            raise LedgerError(
-                f"no digest issued: witness {name}: {check['message']} (run `obc-ledger verify`)",
-                code="log_broken",
-            )
-    recorder: Any = app.recorder  # a ledger recorder (ledger.adapters.store)
-    head = recorder.last_seal()
-    if (head[0] if head else 0, head[1] if head else audit.GENESIS) != (result.position, result.head_hash):
-        raise LedgerError(
-            f"no digest issued: the seal table's head (#{head[0] if head else 0}) is not the verified "
-            f"log's (#{result.position}); run `obc-ledger verify`",
-            code="log_broken",
-        )
+        audit.check_head(app, latest, progress=advance)
