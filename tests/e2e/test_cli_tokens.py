@@ -5,17 +5,14 @@ is unknown or revoked, or one used to claim another actor, is refused (the latte
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
 
-from tests.support.cli import EXAMPLES
+from tests.support.cli import EXAMPLES, stored_states
 
 
 def _events(cli, topic_part):
-    with sqlite3.connect(cli.db_url.removeprefix("sqlite:///")) as conn:
-        rows = conn.execute("SELECT topic, state FROM stored_events ORDER BY rowid").fetchall()
-    return [json.loads(state) for topic, state in rows if topic_part in topic]
+    return stored_states(cli.db_url, topic_part)
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import sqlite3
 from datetime import timedelta
 from decimal import Decimal
 
@@ -16,7 +15,7 @@ import openpyxl
 import pytest
 
 from ledger.adapters.tokens import TokenStore
-from tests.support.cli import EXAMPLES
+from tests.support.cli import EXAMPLES, stored_states
 
 CONTRACT = "beds-msk"
 READS = [
@@ -43,10 +42,7 @@ WRITES = [
 
 
 def events(service, topic_part: str) -> list[dict]:
-    path = service.db_url.removeprefix("sqlite:///")
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT topic, state FROM stored_events").fetchall()
-    return [json.loads(state) for topic, state in rows if topic_part in topic]
+    return stored_states(service.db_url, topic_part)
 
 
 def test_health_and_openapi_need_no_credentials(example_service):

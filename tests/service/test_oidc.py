@@ -10,7 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.cli import EXAMPLES, Cli
+from tests.support.cli import EXAMPLES, Cli, stored_states
 from tests.support.service import start_service
 
 ISSUER, AUDIENCE = "https://sso.example.nhs.uk/realms/obc", "obc-ledger"
@@ -104,14 +104,7 @@ def test_a_refusal_records_the_oidc_subject(oidc_service):
     with oidc_service.client(token) as c:
         r = c.get("/api/v1/contracts/beds-msk/years/1/statement")
     assert r.status_code == 403
-    import sqlite3
-
-    with sqlite3.connect(oidc_service.db_url.removeprefix("sqlite:///")) as conn:
-        states = [
-            json.loads(s)
-            for t, s in conn.execute("SELECT topic, state FROM stored_events")
-            if "AccessRefused" in t
-        ]
+    states = stored_states(oidc_service.db_url, "AccessRefused")
     assert any(s.get("principal") == "oidc:u-stranger" and s["actor"] == "provider:stranger" for s in states)
 
 
@@ -140,13 +133,6 @@ def test_a_signed_token_acting_as_system_is_refused_and_the_refusal_recorded(oid
     with oidc_service.client(token) as c:
         r = c.get("/api/v1/contracts/beds-msk")
     assert r.status_code == 401
-    import sqlite3
-
-    with sqlite3.connect(oidc_service.db_url.removeprefix("sqlite:///")) as conn:
-        states = [
-            json.loads(s)
-            for t, s in conn.execute("SELECT topic, state FROM stored_events")
-            if "AccessRefused" in t
-        ]
+    states = stored_states(oidc_service.db_url, "AccessRefused")
     assert any(s.get("principal") == "oidc:u-would-be-system" and s["actor"] == "system" for s in states)
     assert '"token_refused"' in oidc_service.log.read_text()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -93,3 +94,10 @@ def worked_example_ledger(url: str) -> Any:
     )
     services_for(app).settlement.close_year("beds-msk", 1)
     return app
+
+
+def stored_states(db_url: str, topic_part: str = "") -> list[dict[str, Any]]:
+    """The stored state of every event of a SQLite ledger whose topic contains ``topic_part``, in order."""
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as conn:
+        rows = conn.execute("SELECT topic, state FROM stored_events ORDER BY rowid").fetchall()
+    return [json.loads(state) for topic, state in rows if topic_part in topic]
