@@ -1,8 +1,11 @@
 """`obc-ledger digest` signs only a head whose seal chain verifies (and that extends its witness)."""
 
 import json
+import os
 import sqlite3
 
+from consumers.witness import KafkaWitness
+from ledger.adapters import witness
 from tests.support.cli import Cli, worked_example_ledger
 from tests.support.service import start_service
 
@@ -48,6 +51,28 @@ def test_digest_refuses_a_log_that_no_longer_extends_its_witness(tmp_path):
     result = cli("digest", "--sign-key", private, "--publish", witness)
     assert result.code != 0 and "log_broken" in result.err and "witness" in result.err
     assert len(list(witness.iterdir())) == 1
+
+
+def test_digest_refuses_a_log_that_no_longer_extends_its_kafka_witness(tmp_path, kafka_broker):
+    db = tmp_path / "ledger.db"
+    url = f"sqlite:///{db}"
+    worked_example_ledger(url)
+    private = _keys(tmp_path)
+    topic = f"ledger.digests.cut.{os.getpid()}"
+    publish = ("--publish", f"kafka:{topic}", "--bootstrap", kafka_broker.bootstrap)
+    cli = Cli(url)
+    first = json.loads(cli.ok("digest", "--sign-key", private, *publish).out)  # the topic made by it
+    assert first["position"] > 0
+    conn = sqlite3.connect(db)
+    (last,) = conn.execute("SELECT MAX(rowid) FROM stored_events").fetchone()
+    conn.execute("DELETE FROM stored_events WHERE rowid = ?", (last,))
+    conn.execute("DELETE FROM event_hashes WHERE notification_id = ?", (last,))
+    conn.commit()
+    conn.close()
+    result = cli("digest", "--sign-key", private, *publish)
+    assert result.code != 0 and "log_broken" in result.err and f"{topic}:0:0" in result.err, result.err
+    held = witness.read(f"kafka:{topic}", KafkaWitness(kafka_broker.bootstrap))
+    assert [name for name, _ in held] == [f"{topic}:0:0"]  # nothing published for the cut log
 
 
 def test_the_services_digest_of_a_broken_log_is_refused_too(tmp_path):

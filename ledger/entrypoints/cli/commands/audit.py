@@ -95,6 +95,8 @@ def environment_notes(args: argparse.Namespace) -> list[str]:
     """The OBC_LEDGER_* variables that set what verify checks (never silently: noted on stderr)."""
     taken = from_environment(args)
     found = [(option, taken[dest]) for dest, option in CHECK_OPTIONS.items() if dest in taken]
+    if "bootstrap" in taken and str(args.witness or "").startswith("kafka:"):  # whose topic is read
+        found.append(("--bootstrap", taken["bootstrap"]))
     for option, variable in found:
         print(
             f"note: {option} from ${variable} (the environment, not the command line): it changes what is checked",
@@ -223,13 +225,21 @@ def cmd_digest(args: argparse.Namespace, ctx: Context) -> int:
 
 def checked_chain(args: argparse.Namespace, ctx: Context) -> None:
     """Refuse (``log_broken``) to issue a digest of a log whose seal chain does not verify, or that no
-    longer extends the latest digest of a witness directory it is published to (:func:`audit.check_head`)."""
+    longer extends the latest digest of a witness it is published to, a directory or a Kafka topic
+    (:func:`audit.check_head`)."""
     app = ctx.ledger
     latest = []
     for target in args.publish or ():
-        if not target.startswith("kafka:") and os.path.isdir(target):
-            held = ctx.app.read_witness(target, args.bootstrap)
-            if held:
-                latest.append(held[-1])
+        if target.startswith("kafka:"):
+            try:
+                held = ctx.app.read_witness(target, args.bootstrap)
+            except LedgerError as exc:  # a topic not created yet holds no digest: the first publish makes it
+                if exc.code != "topic_not_found":
+                    raise
+                held = []
+        else:
+            held = ctx.app.read_witness(target, args.bootstrap) if os.path.isdir(target) else []
+        if held:
+            latest.append(held[-1])
     with meter("verifying the seals", app.recorder.max_notification_id()) as advance:
         audit.check_head(app, latest, progress=advance)
