@@ -347,6 +347,29 @@ def _is_shared_strings(name: str) -> bool:
     return name.lower().lstrip("/") == SHARED_STRINGS.lower()
 
 
+def _starts_as_xml(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """Whether a part reads as XML, whatever it is named: a workbook's relationships may point
+    a sheet at ``sheet1.dat`` and openpyxl parses it all the same, so the name decides nothing.
+    Byte-order marks, whitespace (however much of it) and UTF-16's zero bytes are skipped; the
+    first other byte decides."""
+    if info.is_dir():
+        return False
+    try:
+        with archive.open(info) as part:
+            first = True
+            while chunk := part.read(64 * 1024):
+                if first:
+                    for mark in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+                        chunk = chunk.removeprefix(mark)
+                    first = False
+                rest = chunk.lstrip(b" \t\r\n\x00")
+                if rest:
+                    return rest.startswith(b"<")
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
+        return True  # unreadable: the parse names the part and the reason
+    return False  # empty, or nothing but whitespace: no XML to parse
+
+
 def check_xlsx_xml(path: Path) -> None:
     """Refuse a workbook whose XML is malformed or declares a DTD or entities (no xlsx workbook
     does: an entity-expansion bomb), before any row is read — so a workbook is applied whole or not
@@ -358,8 +381,8 @@ def check_xlsx_xml(path: Path) -> None:
 
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
-            if not info.filename.endswith((".xml", ".rels")):
-                continue
+            if not info.filename.endswith((".xml", ".rels")) and not _starts_as_xml(archive, info):
+                continue  # a thumbnail, a vbaProject.bin: nothing openpyxl parses as XML
             try:
                 with archive.open(info) as part:
                     entries = 0  # shared strings (<si>), in whatever part the content types name for them
