@@ -95,10 +95,26 @@ def test_out_of_range_instants_and_years_are_422_naming_the_field(service, path)
     with service.client(service.token("commissioner:bccg")) as c:
         r = c.get(path)
     assert r.status_code in (400, 422), r.text  # invalid_instant is a 400, as every invalid_command
+    assert r.headers["x-content-type-options"] == "nosniff"
+    if not path.startswith("/api/"):  # a page answers with a page, naming the field all the same
+        assert r.headers["content-type"].startswith("text/html"), r.headers
+        assert "<strong>invalid_request</strong>: year:" in r.text, r.text
+        return
     body = r.json()
     assert body["error"] in ("invalid_instant", "invalid_request")
     assert "as-of" in body["message"] or body["message"].startswith("year:"), body
-    assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_page_that_does_not_exist_is_an_html_404_and_an_api_path_a_json_one(service):
+    with service.client(service.token("commissioner:bccg")) as c:
+        page, api = c.get("/contracts/beds-msk/nowhere"), c.get("/api/v1/nowhere")
+        post = c.post("/contracts")
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), page.text
+    assert "<strong>not_found</strong>" in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert api.status_code == 404 and api.json()["error"] == "http_404"
+    assert post.status_code == 405 and "<strong>method_not_allowed</strong>" in post.text
+    assert "GET" in post.headers["allow"]
 
 
 @pytest.mark.parametrize(

@@ -214,10 +214,17 @@ def create_app(
         first = exc.errors()[0] if exc.errors() else {}
         field = ".".join(str(p) for p in first.get("loc", ())[1:]) or "the request"
         message = f"{field}: {first.get('msg', 'invalid')}" if first else "the request is invalid"
+        if _is_page(request):  # a person at a browser gets a page, as for every other refusal
+            return error_page(request, LedgerError(message, code="invalid_request"), 422)
         return JSONResponse({"error": "invalid_request", "message": message, "problems": problems}, 422)
 
     @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and Starlette's own
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_page(request) and exc.status_code in (404, 405):
+            code = "not_found" if exc.status_code == 404 else "method_not_allowed"
+            page = error_page(request, LedgerError(str(exc.detail), code=code), exc.status_code)
+            page.headers.update(exc.headers or {})
+            return page
         return JSONResponse(
             {"error": "http_" + str(exc.status_code), "message": str(exc.detail)},
             status_code=exc.status_code,
