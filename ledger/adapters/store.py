@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from eventsourcing.persistence import DatabaseError, IntegrityError, StoredEvent
+from eventsourcing.persistence import DatabaseError, IntegrityError, Notification, StoredEvent
 from eventsourcing.postgres import PostgresDatastore, PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
 from psycopg.sql import SQL, Identifier, Literal
@@ -49,7 +49,36 @@ def _stale(stream_id: Any, expected: int, current: int | None) -> IntegrityError
     )
 
 
-class SQLiteLedgerRecorder(SQLiteProcessRecorder):
+class _SealedIdsOnly:
+    """Reads of the log start at id 1, the first the ledger gives: a row an intruder stored at an id
+    ≤ 0 (outside what the seals cover) is reported by ``verify`` as unsealed and read by nothing else
+    — not listed as a contract, not projected, not published. ``select_log`` (what verify walks) is
+    the one read that sees it."""
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]:
+        lowest = None if start is None else start if inclusive_of_start else start + 1
+        if lowest is None or lowest < 1:
+            start, inclusive_of_start = 1, True
+        return super().select_notifications(  # type: ignore[misc]
+            start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+        )
+
+
+class SQLiteLedgerRecorder(_SealedIdsOnly, SQLiteProcessRecorder):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # a stream is loaded from the sealed log's ids only: a row stored at a rowid ≤ 0 (which the
+        # ledger never gives) is reported by verify as unsealed, never applied to a figure
+        self.select_events_statement += "AND rowid > 0 "
+
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
@@ -202,9 +231,11 @@ class SQLiteLedgerRecorder(SQLiteProcessRecorder):
             return (row[0], row[1]) if row else None
 
 
-class PostgresLedgerRecorder(PostgresProcessRecorder):
+class PostgresLedgerRecorder(_SealedIdsOnly, PostgresProcessRecorder):
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
+        # as on SQLite: a row at an id ≤ 0 (stored before the CHECK below existed) is never applied
+        self.select_events_statement += SQL(" AND notification_id > 0")
         self.sql_create_statements.append(
             SQL(
                 "CREATE TABLE IF NOT EXISTS {schema}.record_index (contract_id text NOT NULL, "

@@ -7,6 +7,8 @@ import psycopg
 import pytest
 
 from ledger.domain.aggregates import contract_uuid
+from ledger.usecases.application import Ledger
+from ledger.usecases.services import services_for
 from tests.support.cli import Cli, worked_example_ledger
 
 BUDGET_TOPIC = "ledger.domain:Contract.BudgetSet"
@@ -123,3 +125,99 @@ def test_a_stream_holding_rows_the_sealed_log_does_not_cover_is_reported(tmp_pat
     assert not result.ok and result.problem["kind"] == "unsealed"
     assert result.problem["stream"] == oid and result.problem["contract_id"] == "beds-msk"
     assert f"holds {rows + 1} stored event(s) up to version {highest + 1}" in result.problem["message"]
+
+
+def _hide_budget_change(conn, insert, nid, oid, version, state):
+    """A year-2 budget of £99m at the stream's next version, stored at notification id ``nid``."""
+    forged = json.loads(state)
+    forged["year"], forged["amount"]["_data_"] = 2, "99000000.00"
+    forged["reason"], forged["note"] = "adjustment", "written behind the ledger's back"
+    conn.execute(insert, (nid, oid, version, BUDGET_TOPIC, json.dumps(forged).encode()))
+
+
+def _year_2_budget(cli) -> list[str]:
+    """Year 2's budget and every change to it, as budget show lists them."""
+    return [y["amount"] for y in cli.ok("budget", "show", "beds-msk", "--json").json() if y["year"] == 2]
+
+
+@pytest.mark.parametrize("rowid", [-1, 0])
+def test_an_event_hidden_at_an_id_below_one_changes_no_figure_and_verify_reports_it(tmp_path, rowid):
+    # the stream was loaded by originator id alone, so a row outside the sealed log's ids was
+    # applied: budget show gave year 2 a £99m budget that verify then said was unsealed
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    worked_example_ledger(url)
+    cli = Cli(url)
+    before = _year_2_budget(cli)
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:
+        stream, top, state = conn.execute(
+            "SELECT originator_id, originator_version, state FROM stored_events WHERE topic = ? "
+            "ORDER BY originator_version DESC LIMIT 1",
+            (BUDGET_TOPIC,),
+        ).fetchone()
+        (top,) = conn.execute(
+            "SELECT MAX(originator_version) FROM stored_events WHERE originator_id = ?", (stream,)
+        ).fetchone()
+        insert = "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?, ?)"
+        _hide_budget_change(conn, insert, rowid, stream, top + 1, state)
+    assert before == ["23523840.00"] and _year_2_budget(cli) == before
+    assert "99000000" not in cli.ok("budget", "show", "beds-msk").out
+    result = cli("verify", "--json")
+    assert result.code == 1 and json.loads(result.out)["first_broken_link"]["notification_id"] == rowid
+
+
+def test_postgres_applies_no_event_stored_below_one_before_the_check_existed(postgres_url):
+    worked_example_ledger(postgres_url)
+    cli = Cli(postgres_url)
+    before = _year_2_budget(cli)
+    oid = contract_uuid("beds-msk")
+    with psycopg.connect(postgres_url) as conn:
+        conn.execute("ALTER TABLE ledger_events DROP CONSTRAINT obc_positive_id")
+        state = conn.execute(
+            "SELECT state FROM ledger_events WHERE topic = %s ORDER BY originator_version DESC LIMIT 1",
+            (BUDGET_TOPIC,),
+        ).fetchone()[0]
+        (top,) = conn.execute(
+            "SELECT MAX(originator_version) FROM ledger_events WHERE originator_id = %s", (oid,)
+        ).fetchone()
+        insert = (
+            "INSERT INTO ledger_events (notification_id, originator_id, originator_version, topic, state) "
+            "VALUES (%s, %s, %s, %s, %s)"
+        )
+        _hide_budget_change(conn, insert, -1, oid, top + 1, bytes(state))
+    assert before == ["23523840.00"] and _year_2_budget(cli) == before
+    assert cli("verify", "--json").code == 1
+
+
+def test_a_rejection_stored_at_rowid_minus_one_is_not_listed_and_verify_reports_it(tmp_path):
+    # the log was read from its very first row, whatever its id: a Rejection.Recorded stored at
+    # rowid -1 under a new stream was listed (the demo's list, read from the log) as if kept
+    db = tmp_path / "ledger.db"
+    url = f"sqlite:///{db}"
+    worked_example_ledger(url)
+    cli = Cli(url)
+    cli.refused("ingest", _bad_line(tmp_path))
+    (kept,) = cli.ok("rejected", "list", "--json").json()
+    with sqlite3.connect(db) as conn:
+        topic, state = conn.execute(
+            "SELECT topic, state FROM stored_events WHERE topic LIKE '%Rejection.Recorded' LIMIT 1"
+        ).fetchone()
+        forged = state.replace(b"bad.jsonl", b"forged.jsonl")
+        assert forged != state
+        conn.execute(
+            "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) "
+            "VALUES (-1, ?, 1, ?, ?)",
+            ("f" * 32, topic, forged),
+        )
+    assert cli.ok("rejected", "list", "--json").json() == [kept]
+    app = Ledger.from_url(url)
+    assert [r["source"] for r in services_for(app).ingest.rejected()] == ["bad.jsonl"]
+    assert min(n.id for n in app.recorder.select_notifications(None, 10_000)) == 1
+    assert min(n.id for n in app.recorder.select_notifications(-5, 10, inclusive_of_start=False)) == 1
+    result = cli("verify", "--json")
+    assert result.code == 1 and json.loads(result.out)["first_broken_link"]["notification_id"] == -1
+
+
+def _bad_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"type": "submission", "submission_id": "s-x", "contract_id": "beds-msk"}\n')
+    return path
