@@ -50,10 +50,9 @@ def _stale(stream_id: Any, expected: int, current: int | None) -> IntegrityError
 
 
 class _SealedIdsOnly:
-    """Reads of the log start at id 1, the first the ledger gives: a row an intruder stored at an id
-    ≤ 0 (outside what the seals cover) is reported by ``verify`` as unsealed and read by nothing else
-    — not listed as a contract, not projected, not published. ``select_log`` (what verify walks) is
-    the one read that sees it."""
+    """Notification reads start at id 1, the first the ledger gives: a row an intruder stored at an
+    id ≤ 0 (outside what the seals cover) is not listed, indexed or published. ``verify`` reports it
+    as unsealed: its walk, ``select_log(None, …)``, is the one read that starts below id 1."""
 
     def select_notifications(
         self,

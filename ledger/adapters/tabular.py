@@ -356,15 +356,13 @@ def _starts_as_xml(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
         return False
     try:
         with archive.open(info) as part:
-            first = True
-            while chunk := part.read(64 * 1024):
-                if first:
-                    for mark in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
-                        chunk = chunk.removeprefix(mark)
-                    first = False
-                rest = chunk.lstrip(b" \t\r\n\x00")
-                if rest:
+            chunk = part.read(64 * 1024)
+            for mark in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+                chunk = chunk.removeprefix(mark)
+            while chunk:
+                if rest := chunk.lstrip(b" \t\r\n\x00"):
                     return rest.startswith(b"<")
+                chunk = part.read(64 * 1024)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError):
         return True  # unreadable: the parse names the part and the reason
     return False  # empty, or nothing but whitespace: no XML to parse

@@ -174,13 +174,21 @@ def _workbook(path, rows):
     book.save(path)
 
 
-def _rewrite_part(path, out, name, change):
+def _rewrite_part(path, out, name, change=lambda xml: xml, renamed=None):
+    """The workbook with part ``name`` changed and, given ``renamed``, moved to that name with
+    every relationship to it following (openpyxl finds a sheet by relationship, not by name)."""
     import zipfile
 
+    targets = (name.removeprefix("xl/").encode(), renamed.removeprefix("xl/").encode()) if renamed else None
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             data = src.read(info.filename)
-            dst.writestr(info, change(data) if info.filename == name else data)
+            if targets:
+                data = data.replace(*targets)
+            if info.filename == name:
+                dst.writestr(renamed or info, change(data))
+            else:
+                dst.writestr(info, data)
 
 
 def test_a_workbook_declaring_entities_is_refused_whole_naming_the_part(registered_cli, tmp_path):
@@ -208,21 +216,6 @@ def test_a_workbook_declaring_entities_is_refused_whole_naming_the_part(register
     assert registered_cli.ok("submissions", "beds-msk", "--json").json() == []
 
 
-def _renamed_part(path, out, name, renamed, change=lambda xml: xml):
-    """The workbook with one part moved to another name (its relationships follow it): openpyxl
-    finds a sheet by its relationship, not by its name."""
-    import zipfile
-
-    old_target, new_target = name.removeprefix("xl/").encode(), renamed.removeprefix("xl/").encode()
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            data = src.read(info.filename).replace(old_target, new_target)
-            dst.writestr(
-                renamed if info.filename == name else info.filename,
-                change(data) if info.filename == name else data,
-            )
-
-
 @pytest.mark.parametrize(
     "lead", [b"", b"\xef\xbb\xbf", b" \r\n" * 30_000], ids=["plain", "utf8-bom", "padded"]
 )
@@ -237,7 +230,7 @@ def test_a_sheet_part_not_named_xml_is_checked_all_the_same(registered_cli, tmp_
         body = xml.split(b"?>", 1)[1] if xml.startswith(b"<?xml") else xml
         return lead + b'<!DOCTYPE d [<!ENTITY e "s-9">]>' + body.replace(b"s-1", b"&e;", 1)
 
-    _renamed_part(good, bomb, "xl/worksheets/sheet1.xml", "xl/worksheets/sheet1.dat", plant)
+    _rewrite_part(good, bomb, "xl/worksheets/sheet1.xml", plant, renamed="xl/worksheets/sheet1.dat")
     result = registered_cli("ingest", bomb, "--json")
     error = json.loads(result.err)
     assert result.code == 1 and error["error"] == "invalid_xlsx", result.err
@@ -251,7 +244,7 @@ def test_a_renamed_sheet_and_a_binary_part_still_ingest(registered_cli, tmp_path
     good = tmp_path / "good.xlsx"
     _workbook(good, [["submission", "s-1", "beds-msk", "circle", "proms-improved", "2027-Q2", "1", "2"]])
     renamed = tmp_path / "renamed.xlsx"
-    _renamed_part(good, renamed, "xl/worksheets/sheet1.xml", "xl/worksheets/sheet1.dat")
+    _rewrite_part(good, renamed, "xl/worksheets/sheet1.xml", renamed="xl/worksheets/sheet1.dat")
     with zipfile.ZipFile(renamed, "a") as archive:  # a thumbnail, as Excel saves one
         archive.writestr("docProps/thumbnail.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
         archive.writestr("xl/media/blank.bin", b"")

@@ -14,7 +14,8 @@ from tests.support.cli import Cli, worked_example_ledger
 BUDGET_TOPIC = "ledger.domain:Contract.BudgetSet"
 
 
-def _hide_budget_event(db, rowid):
+def _hide_budget_event(db, rowid, forge=lambda state: state):
+    """A copy of the first budget event (``forge``d) at the contract stream's next version, at ``rowid``."""
     conn = sqlite3.connect(db)
     oid = contract_uuid("beds-msk").hex
     rows = conn.execute(
@@ -29,7 +30,7 @@ def _hide_budget_event(db, rowid):
     ).fetchone()
     conn.execute(
         "INSERT INTO stored_events(rowid, originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?, ?)",
-        (rowid, stream, top + 1, BUDGET_TOPIC, rows[0][2]),
+        (rowid, stream, top + 1, BUDGET_TOPIC, forge(rows[0][2])),
     )
     conn.commit()
     conn.close()
@@ -127,12 +128,12 @@ def test_a_stream_holding_rows_the_sealed_log_does_not_cover_is_reported(tmp_pat
     assert f"holds {rows + 1} stored event(s) up to version {highest + 1}" in result.problem["message"]
 
 
-def _hide_budget_change(conn, insert, nid, oid, version, state):
-    """A year-2 budget of £99m at the stream's next version, stored at notification id ``nid``."""
+def _budget_of_99m(state: bytes) -> bytes:
+    """A budget event's state, changed to a year-2 budget of £99m."""
     forged = json.loads(state)
     forged["year"], forged["amount"]["_data_"] = 2, "99000000.00"
     forged["reason"], forged["note"] = "adjustment", "written behind the ledger's back"
-    conn.execute(insert, (nid, oid, version, BUDGET_TOPIC, json.dumps(forged).encode()))
+    return json.dumps(forged).encode()
 
 
 def _year_2_budget(cli) -> list[str]:
@@ -148,17 +149,7 @@ def test_an_event_hidden_at_an_id_below_one_changes_no_figure_and_verify_reports
     worked_example_ledger(url)
     cli = Cli(url)
     before = _year_2_budget(cli)
-    with sqlite3.connect(tmp_path / "ledger.db") as conn:
-        stream, top, state = conn.execute(
-            "SELECT originator_id, originator_version, state FROM stored_events WHERE topic = ? "
-            "ORDER BY originator_version DESC LIMIT 1",
-            (BUDGET_TOPIC,),
-        ).fetchone()
-        (top,) = conn.execute(
-            "SELECT MAX(originator_version) FROM stored_events WHERE originator_id = ?", (stream,)
-        ).fetchone()
-        insert = "INSERT INTO stored_events (rowid, originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?, ?)"
-        _hide_budget_change(conn, insert, rowid, stream, top + 1, state)
+    _hide_budget_event(tmp_path / "ledger.db", rowid, _budget_of_99m)
     assert before == ["23523840.00"] and _year_2_budget(cli) == before
     assert "99000000" not in cli.ok("budget", "show", "beds-msk").out
     result = cli("verify", "--json")
@@ -179,11 +170,11 @@ def test_postgres_applies_no_event_stored_below_one_before_the_check_existed(pos
         (top,) = conn.execute(
             "SELECT MAX(originator_version) FROM ledger_events WHERE originator_id = %s", (oid,)
         ).fetchone()
-        insert = (
+        conn.execute(
             "INSERT INTO ledger_events (notification_id, originator_id, originator_version, topic, state) "
-            "VALUES (%s, %s, %s, %s, %s)"
+            "VALUES (-1, %s, %s, %s, %s)",
+            (oid, top + 1, BUDGET_TOPIC, _budget_of_99m(bytes(state))),
         )
-        _hide_budget_change(conn, insert, -1, oid, top + 1, bytes(state))
     assert before == ["23523840.00"] and _year_2_budget(cli) == before
     assert cli("verify", "--json").code == 1
 
