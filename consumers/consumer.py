@@ -52,7 +52,7 @@ from kafka.errors import IllegalStateError, KafkaError, UnsupportedCodecError
 from ledger.adapters.gcpace import bulk_pace
 from ledger.domain.errors import LedgerError
 from ledger.domain.ids import printable
-from ledger.domain.records import Refusal
+from ledger.domain.records import Refusal, as_sent_back
 from ledger.usecases.ingest import IngestSession, storage_failure, unprocessable
 
 from .codec import FIXED_IDS, Codec, SerializationError, record_text
@@ -570,7 +570,7 @@ class LedgerConsumer:
             ):  # cannot happen for a message read: a decoder's surprise
                 rejected.raw = raw_bytes_text(r.value)
             rejected.source = f"kafka:{r.topic}:{r.partition}"
-            refusal = rejected.refusal
+            refusal = as_sent_back(rejected.refusal)  # the dead letter is the sender's to read
             letters.append(
                 DeadLetter(
                     r.topic,

@@ -46,7 +46,15 @@ PROVIDER_ACTIONS = {"submit", "raise_dispute"}
 
 
 class NotAuthorized(LedgerError):
+    """A refusal; ``conceals`` names the contract when the actor may not even read it — a door
+    open to strangers (the service) answers as for an unregistered contract, so that a refusal
+    does not tell who is party to what."""
+
     code = "not_authorized"
+
+    def __init__(self, message: str, *, code: str | None = None, conceals: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.conceals = conceals
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,12 @@ class NotFound(LedgerError):
     code = "not_found"
 
 
+def unknown_contract(contract_id: str) -> NotFound:
+    """The one answer for a contract that is not registered — and, at the service, for one the
+    caller may not read (its existence is not theirs to learn)."""
+    return NotFound(f"no contract {contract_id!r} is registered", code="unknown_contract")
+
+
 class AlreadyExists(LedgerError):
     code = "already_exists"
 

@@ -13,10 +13,12 @@ import json
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from decimal import Decimal
 from typing import Any
 
 from ledger.domain.definition import ContractDefinition
+from ledger.domain.errors import unknown_contract
 from ledger.domain.ids import PARTY_ID_LENGTH, RECORD_ID_LENGTH, id_problem, printable, safe
 from ledger.domain.numbers import MAX_COUNT, MAX_NUMBER_TEXT, ZERO, NotANumber, to_measure, to_money
 from ledger.domain.periods import Calendar, PeriodError
@@ -57,9 +59,21 @@ class Refusal:
     code: str
     field: str | None
     message: str
+    # the contract a refused sender may not read: a door open to strangers (the service) shows the
+    # refusal as for an unregistered contract; what is stored and listed keeps the reason
+    conceals: str | None = dataclass_field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.code}: {self.field + ': ' if self.field else ''}{self.message}"
+
+
+def as_sent_back(refusal: Refusal) -> Refusal:
+    """A refusal as its sender is told it (a service response, a dead letter): one naming a contract
+    the sender may not read reads as for an unregistered contract, the same code and words, so that
+    refusals do not tell a stranger which contracts exist. The ledger keeps the real reason."""
+    if refusal.conceals is None:
+        return refusal
+    return Refusal("unknown_contract", "contract_id", unknown_contract(refusal.conceals).message)
 
 
 class RecordRefused(Exception):

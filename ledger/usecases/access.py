@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ledger.domain.access import Actor, NotAuthorized, may_read, refusal
 from ledger.domain.aggregates import AccessRefused
 from ledger.domain.definition import ContractDefinition
-from ledger.domain.errors import NotFound
+from ledger.domain.errors import NotFound, unknown_contract
 
 if TYPE_CHECKING:
     from ledger.usecases.application import Ledger
@@ -27,7 +27,8 @@ class Access:
         if reason is not None:
             cid = definition.id if definition is not None else contract_id
             self.store.save(AccessRefused(actor=str(who), action=action, contract_id=cid, reason=reason))
-            raise NotAuthorized(reason)
+            hidden = definition is not None and not may_read(who, definition)
+            raise NotAuthorized(reason, conceals=definition.id if hidden and definition else None)
         return who
 
     def record_refusal(self, actor: str, action: str, reason: str, contract_id: str | None = None) -> None:
@@ -39,12 +40,22 @@ class Access:
         )
 
     def authorize_read(self, actor: str, contract_id: str) -> None:
-        """Refuse (recorded, raised) an actor that may not read this contract; an unknown one passes
-        (the read itself reports ``unknown_contract``)."""
+        """Refuse (recorded, raised) an actor that may not read this contract.
+
+        An unregistered contract is refused the same way — recorded as a refusal, raised as
+        ``unknown_contract`` — for every actor but ``system``: a caller probing for contract ids
+        then costs the ledger one refusal per guess, whether or not the guess exists, and shows in
+        the audit trail (a party's refusal answers ``unknown_contract`` too; see NotAuthorized)."""
+        who = Actor.parse(actor)
         try:
             _, definition = self.store.load_contract(contract_id)
         except NotFound:
-            return
+            if who.role != "system":
+                reason = f"no contract {contract_id!r} is registered"
+                self.store.save(
+                    AccessRefused(actor=str(who), action="read", contract_id=contract_id, reason=reason)
+                )
+            raise unknown_contract(contract_id) from None
         self.authorize(actor, "read", definition)
 
     def readable(self, actor: str) -> Callable[[str | None], bool]:

@@ -23,7 +23,7 @@ from ledger.adapters.config import persistence_env
 from ledger.adapters.transcoder import LedgerTranscoder, SharedDecimalAsStr
 from ledger.domain.aggregates import Contract, Settlement, contract_uuid, settlement_uuid
 from ledger.domain.definition import ContractDefinition, from_document
-from ledger.domain.errors import InvalidCommand, NotFound
+from ledger.domain.errors import InvalidCommand, unknown_contract
 from ledger.domain.periods import Calendar
 from ledger.domain.variations import ContractTerms, attach, from_stored
 from ledger.usecases.common import RETRIES, iso, utc_now
@@ -153,7 +153,7 @@ class Ledger(Application):
     def load_contract(self, contract_id: str) -> tuple[Contract, ContractDefinition]:
         contract = self._maybe(contract_uuid(contract_id))
         if contract is None:
-            raise NotFound(f"no contract {contract_id!r} is registered", code="unknown_contract")
+            raise unknown_contract(contract_id)
         return contract, self._definition(contract)
 
     def _definition(self, contract: Contract) -> ContractDefinition:

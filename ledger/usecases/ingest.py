@@ -38,7 +38,7 @@ from ledger.domain.aggregates import (
     year_data_uuid,
 )
 from ledger.domain.definition import ContractDefinition
-from ledger.domain.errors import NotFound, infrastructure_fault
+from ledger.domain.errors import NotFound, infrastructure_fault, unknown_contract
 from ledger.domain.periods import Calendar
 from ledger.domain.records import (
     ID_FIELDS,
@@ -253,7 +253,23 @@ class IngestSession:
             return None, Rejected(
                 line,
                 raw,
-                Refusal("unknown_contract", "contract_id", f"no contract {env.contract_id!r} is registered"),
+                Refusal("unknown_contract", "contract_id", unknown_contract(env.contract_id).message),
+                env.contract_id,
+                env.type,
+                env.record_id,
+            )
+        # a provider not party to the contract is refused before its record is checked against the
+        # terms: what those checks say (an indicator unknown, a quarter outside the term) is the terms'
+        if self._provider is not None and self._provider not in state.definition.providers_ever:
+            return None, Rejected(
+                line,
+                raw,
+                Refusal(
+                    "not_authorized",
+                    "contract_id",
+                    f"provider:{self._provider} is not a provider party to {state.definition.id}",
+                    conceals=state.definition.id,
+                ),
                 env.contract_id,
                 env.type,
                 env.record_id,
@@ -263,19 +279,6 @@ class IngestSession:
         except RecordRefused as exc:
             return None, Rejected(line, raw, exc.refusal, env.contract_id, env.type, env.record_id)
         if self._provider is not None:
-            if self._provider not in state.definition.providers_ever:
-                return None, Rejected(
-                    line,
-                    raw,
-                    Refusal(
-                        "not_authorized",
-                        "contract_id",
-                        f"provider:{self._provider} is not a provider party to {state.definition.id}",
-                    ),
-                    env.contract_id,
-                    env.type,
-                    env.record_id,
-                )
             own = getattr(record, "provider_id", self._provider)
             if own != self._provider:
                 return None, Rejected(

@@ -112,8 +112,12 @@ def test_another_provider_cannot_see_the_contract(page, example_service, shot):
     sign_in(page, example_service, example_service.token("provider:elsewhere", "Another provider"))
     assert "No contracts you may read" in page.content()
     response = page.goto(example_service.url + f"/contracts/{CONTRACT}")
-    assert response is not None and response.status == 403
-    assert "Not authorised" in page.get_by_role("heading", level=1).inner_text()
+    assert response is not None and response.status == 404  # not told the contract exists
+    assert "Not found" in page.get_by_role("heading", level=1).inner_text()
+    seen = page.locator("main").inner_text()
     shot(page, "forbidden")
+    response = page.goto(example_service.url + "/contracts/no-such-contract")
+    assert response is not None and response.status == 404
+    assert page.locator("main").inner_text() == seen.replace(CONTRACT, "no-such-contract")
     response = page.goto(example_service.url + f"/contracts/{CONTRACT}/years/1/statement")
-    assert response is not None and response.status == 403
+    assert response is not None and response.status == 404

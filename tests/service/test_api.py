@@ -93,12 +93,114 @@ def test_a_stranger_is_refused_every_read_and_the_refusal_names_its_principal(ex
         assert c.get("/api/v1/contracts").json() == []  # the list hides what it may not read
         for path in READS:
             r = c.get(path)
-            assert r.status_code == 403, (path, r.text)
-            assert r.json()["error"] == "not_authorized"
-        assert c.get(f"/contracts/{CONTRACT}").status_code == 403  # the page too
+            assert r.status_code == 404, (path, r.text)
+            assert r.json() == {
+                "error": "unknown_contract",
+                "message": f"no contract {CONTRACT!r} is registered",
+            }
+        assert c.get(f"/contracts/{CONTRACT}").status_code == 404  # the page too
     refusals = [e for e in events(example_service, "AccessRefused") if e.get("principal") == me["principal"]]
     assert len(refusals) >= len(READS)
     assert {e["actor"] for e in refusals} == {"provider:stranger"}
+    assert {e["contract_id"] for e in refusals} == {CONTRACT}
+    assert all("is not a party to beds-msk" in e["reason"] for e in refusals)  # the ledger keeps why
+
+
+GHOST = "no-such-contract"
+
+
+def _probe(c: httpx.Client, method: str, path: str, body: bytes) -> tuple[int, str, str]:
+    """A response with the contract id taken out: what a caller can tell apart."""
+    r = c.request(method, path, content=body)
+    ctype = r.headers.get("content-type", "")
+    return r.status_code, ctype, r.text.replace(CONTRACT, "ID").replace(GHOST, "ID")
+
+
+@pytest.mark.parametrize("actor", ["provider:stranger", "commissioner:other"])
+def test_a_stranger_cannot_tell_a_contract_it_may_not_read_from_one_that_does_not_exist(
+    example_service, actor
+):
+    """Every contract path, read or write, API or page, answers a non-party exactly as it answers
+    for an unregistered id; both are recorded as refusals naming the principal, with the reason."""
+    token = example_service.token(actor, "Probing")
+    paths = [("GET", path, b"") for path in READS]
+    paths += [("POST", path, body) for path, body in WRITES if CONTRACT in path]
+    paths += [
+        (
+            "POST",
+            f"/api/v1/contracts/{CONTRACT}/years/1/disputes/D1-1/resolve",
+            b'{"upheld": true, "note": "x"}',
+        ),
+        ("GET", f"/contracts/{CONTRACT}", b""),
+        ("GET", f"/contracts/{CONTRACT}/years/1/statement", b""),
+        ("GET", f"/contracts/{CONTRACT}/upload", b""),
+        ("GET", f"/api/v1/rejected?contract={CONTRACT}", b""),
+    ]
+    with example_service.client(token) as c:
+        principal = c.get("/api/v1/whoami").json()["principal"]
+        before = len(events(example_service, "AccessRefused"))
+        for method, path, body in paths:
+            real = _probe(c, method, path, body)
+            ghost = _probe(c, method, path.replace(CONTRACT, GHOST), body)
+            assert real == ghost, (method, path)
+            assert real[0] == 404, (method, path, real)
+            if path.startswith("/api/"):
+                assert json.loads(real[2]) == {
+                    "error": "unknown_contract",
+                    "message": "no contract 'ID' is registered",
+                }
+            else:
+                assert "text/html" in real[1] and "no contract &#39;ID&#39; is registered" in real[2], real
+    refused = events(example_service, "AccessRefused")[before:]
+    mine = [e for e in refused if e.get("principal") == principal]
+    assert len(mine) == 2 * len(paths)  # each guess, real or not, is one recorded refusal
+    assert {e["actor"] for e in mine} == {actor}
+    assert {e["contract_id"] for e in mine} == {CONTRACT, GHOST}
+    real_reasons = {e["reason"] for e in mine if e["contract_id"] == CONTRACT}
+    assert all("beds-msk" in reason and "registered" not in reason for reason in real_reasons)
+
+
+def test_a_strangers_records_are_refused_as_for_an_unregistered_contract_and_kept_with_the_reason(
+    example_service,
+):
+    """A record naming a contract its sender is not party to is refused before the terms judge it
+    (an unknown indicator would otherwise tell the stranger what the contract measures), and is
+    answered as a record for an unregistered contract would be; the ledger keeps the real reason."""
+    token = example_service.token("provider:stranger", "Another provider")
+    record = {
+        "type": "submission",
+        "submission_id": "probe-1",
+        "contract_id": CONTRACT,
+        "provider_id": "stranger",
+        "indicator_id": "no-such-indicator",
+        "period": "2099-Q9",
+        "numerator": "1",
+        "denominator": "2",
+    }
+    with example_service.client(token) as c:
+        answers = []
+        for contract in (CONTRACT, GHOST):
+            line = json.dumps(dict(record, contract_id=contract)).encode() + b"\n"
+            for query in ("", "?check=true"):
+                r = c.post(
+                    "/api/v1/records" + query, content=line, headers={"Content-Type": "application/x-ndjson"}
+                )
+                assert r.status_code == 200, r.text
+                answers.append(r.text.replace(contract, "ID"))
+    assert answers[0] == answers[2] and answers[1] == answers[3]
+    report = json.loads(answers[0])
+    assert report["refused"] == [
+        {
+            "line": 1,
+            "code": "unknown_contract",
+            "field": "contract_id",
+            "message": "no contract 'ID' is registered",
+        }
+    ]
+    assert report["rejected_by_reason"] == {"unknown_contract": 1}
+    kept = [e for e in events(example_service, "Rejection.Recorded") if e.get("contract_id") == CONTRACT]
+    assert [(e["code"], e["actor"]) for e in kept] == [("not_authorized", "provider:stranger")], kept
+    assert "not a provider party to beds-msk" in kept[0]["message"]
 
 
 @pytest.mark.parametrize(
@@ -110,7 +212,6 @@ def test_a_stranger_is_refused_every_read_and_the_refusal_names_its_principal(ex
         ("auditor", f"/api/v1/contracts/{CONTRACT}/years/1/close", b""),
         ("auditor", "/api/v1/records", b"{}\n"),
         ("commissioner:bccg", f"/api/v1/contracts/{CONTRACT}/years/1/disputes", b'{"reason": "no"}'),
-        ("commissioner:other", f"/api/v1/contracts/{CONTRACT}/years/1/close", b""),
         (
             "provider:circle",
             f"/api/v1/contracts/{CONTRACT}/years/1/disputes/D1-1/resolve",

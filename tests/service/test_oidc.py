@@ -103,7 +103,9 @@ def test_a_refusal_records_the_oidc_subject(oidc_service):
     token = sign(oidc_service.key, sub="u-stranger", obc_actor="provider:stranger")
     with oidc_service.client(token) as c:
         r = c.get("/api/v1/contracts/beds-msk/years/1/statement")
-    assert r.status_code == 403
+    assert (
+        r.status_code == 404 and r.json()["error"] == "unknown_contract"
+    )  # a stranger is not told it exists
     states = stored_states(oidc_service.db_url, "AccessRefused")
     assert any(s.get("principal") == "oidc:u-stranger" and s["actor"] == "provider:stranger" for s in states)
 

@@ -21,7 +21,7 @@ def test_the_service_runs_on_postgresql(postgres_url, tmp_path):
             api = c.get("/api/v1/contracts/beds-msk/years/1/statement").json()
         assert api == cli.ok("statement", "beds-msk", "--year", "1", "--json").json()
         with service.client(service.token("provider:stranger")) as c:
-            assert c.get("/api/v1/contracts/beds-msk").status_code == 403
+            assert c.get("/api/v1/contracts/beds-msk").status_code == 404  # refused as if unregistered
         with service.client("obc_wrong") as c:
             assert c.get("/api/v1/contracts").status_code == 401
     finally:

@@ -62,4 +62,4 @@ def test_a_stranger_may_not_download_the_report_of_the_past(service_with_history
     s = service_with_history
     with s.client(s.token("provider:stranger", "Another provider")) as c:
         r = c.get("/api/v1/contracts/beds-msk/report", params={"as_of": "2026-01-01"})
-    assert r.status_code == 403
+    assert r.status_code == 404 and r.json()["error"] == "unknown_contract"

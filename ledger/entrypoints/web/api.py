@@ -37,6 +37,7 @@ from ledger.adapters.tabular import (
 from ledger.adapters.yamlio import MAX_YAML_BYTES
 from ledger.domain.errors import InvalidCommand, LedgerError
 from ledger.domain.ids import id_problem
+from ledger.domain.records import Refusal, as_sent_back
 from ledger.domain.variations import year_terms
 from ledger.entrypoints.web.auth import SESSION_COOKIE, Principal, authenticate, record_refusal
 from ledger.entrypoints.web.errors import error_response
@@ -312,11 +313,20 @@ def upload_records(
             refused.sort(key=lambda r: (r.line is None, r.line or 0))
             out = report.to_dict()
     out["source"] = source
-    out["refused"] = [
-        {"line": r.line, "code": r.refusal.code, "field": r.refusal.field, "message": r.refusal.message}
-        for r in refused
-    ]
+    out["refused"] = [shown_refusal(r.line, r.refusal) for r in refused]
+    counts = out["rejected_by_reason"]
+    for r in refused:  # the counts as the refusals are shown
+        shown = as_sent_back(r.refusal).code
+        if shown != r.refusal.code:
+            counts[r.refusal.code] -= 1
+            counts[shown] = counts.get(shown, 0) + 1
+    out["rejected_by_reason"] = {code: n for code, n in sorted(counts.items()) if n}
     return out
+
+
+def shown_refusal(line: int | None, refusal: Refusal) -> dict[str, Any]:
+    refusal = as_sent_back(refusal)
+    return {"line": line, "code": refusal.code, "field": refusal.field, "message": refusal.message}
 
 
 def upload_format(request: Request, given: str | None) -> str:
@@ -370,7 +380,7 @@ def _json_body(body: bytes) -> dict[str, Any]:
 @router.post("/contracts/{contract_id}/pay")
 async def pay(contract_id: str, request: Request, p: Principal = Auth) -> Response:
     def action(body: bytes) -> Any:
-        check_id("contract_id", contract_id)
+        authorize_read(world_of(request), p, contract_id)  # a stranger learns nothing, a probe is recorded
         through = _json_body(body).get("through")
         if not isinstance(through, str):
             raise InvalidCommand('give {"through": "YYYY-Qn" or "YYYY-MM"}', code="invalid_command")
@@ -397,7 +407,7 @@ def close_preview(contract_id: str, year: Year, request: Request, p: Principal =
 @router.post("/contracts/{contract_id}/years/{year}/close")
 async def close_year(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Response:
     def action(_body: bytes) -> Any:
-        check_id("contract_id", contract_id)
+        authorize_read(world_of(request), p, contract_id)  # a stranger learns nothing, a probe is recorded
         services = world_of(request).services
         statement = services.settlement.close_year(contract_id, year, actor=p.actor)
         return {"statement": statement, "gaps": services.settlement.data_gaps(contract_id, year).lines()}
@@ -408,7 +418,7 @@ async def close_year(contract_id: str, year: Year, request: Request, p: Principa
 @router.post("/contracts/{contract_id}/years/{year}/restate")
 async def restate(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Response:
     def action(_body: bytes) -> Any:
-        check_id("contract_id", contract_id)
+        authorize_read(world_of(request), p, contract_id)  # a stranger learns nothing, a probe is recorded
         services = world_of(request).services
         true_up = services.settlement.restate(contract_id, year, actor=p.actor)
         later = services.settlement.restate_later_years(contract_id, year, actor=p.actor)
@@ -423,7 +433,7 @@ async def restate(contract_id: str, year: Year, request: Request, p: Principal =
 @router.post("/contracts/{contract_id}/years/{year}/disputes")
 async def raise_dispute(contract_id: str, year: Year, request: Request, p: Principal = Auth) -> Response:
     def action(body: bytes) -> Any:
-        check_id("contract_id", contract_id)
+        authorize_read(world_of(request), p, contract_id)  # a stranger learns nothing, a probe is recorded
         reason = _json_body(body).get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise InvalidCommand('give {"reason": TEXT}', code="invalid_command")
@@ -437,7 +447,7 @@ async def resolve_dispute(
     contract_id: str, year: Year, dispute_id: str, request: Request, p: Principal = Auth
 ) -> Response:
     def action(body: bytes) -> Any:
-        check_id("contract_id", contract_id)
+        authorize_read(world_of(request), p, contract_id)  # a stranger learns nothing, a probe is recorded
         check_id("dispute_id", dispute_id)
         data = _json_body(body)
         if not isinstance(data.get("upheld"), bool) or not isinstance(data.get("note"), str):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse
 
-from ledger.domain.errors import LedgerError, NotFound, ValidationFailed, storage_fault
+from ledger.domain.access import NotAuthorized
+from ledger.domain.errors import LedgerError, NotFound, ValidationFailed, storage_fault, unknown_contract
 
 STATUS = {
     "not_authorized": 403,
@@ -26,6 +27,15 @@ STATUS = {
 }
 
 
+def shown(exc: LedgerError) -> LedgerError:
+    """The error as the caller sees it: a refusal on a contract the caller may not read is answered
+    as for an unregistered one (404 ``unknown_contract``, the same body), so that the service does
+    not tell a stranger which contract ids exist. The refusal itself is recorded with its reason."""
+    if isinstance(exc, NotAuthorized) and exc.conceals is not None:
+        return unknown_contract(exc.conceals)
+    return exc
+
+
 def status_of(exc: LedgerError) -> int:
     if exc.code in STATUS:
         return STATUS[exc.code]
@@ -37,6 +47,7 @@ def status_of(exc: LedgerError) -> int:
 
 
 def error_response(exc: LedgerError) -> JSONResponse:
+    exc = shown(exc)
     return JSONResponse(exc.to_dict(), status_code=status_of(exc))
 
 

@@ -321,7 +321,7 @@ def close_confirm(
 ) -> Response:
     world = request.app.state.world
     check_csrf(request, p, csrf)
-    check_id("contract_id", contract_id)
+    authorize_read(world, p, contract_id)
     st = world.write(
         p.principal, lambda: world.services.settlement.close_year(contract_id, year, actor=p.actor)
     )
@@ -389,7 +389,7 @@ def dispute_raise(
     """A provider disputes the year's latest decision (the same use case as the API's)."""
     world = request.app.state.world
     check_csrf(request, p, csrf)
-    check_id("contract_id", contract_id)
+    authorize_read(world, p, contract_id)
     dispute = world.write(
         p.principal,
         lambda: world.services.disputes.raise_dispute(contract_id, year, reason, actor=p.actor),
@@ -415,7 +415,7 @@ def dispute_resolve(
     """The commissioner upholds or rejects a dispute, optionally with an adjustment to a party."""
     world = request.app.state.world
     check_csrf(request, p, csrf)
-    check_id("contract_id", contract_id)
+    authorize_read(world, p, contract_id)
     check_id("dispute_id", dispute_id)
     if outcome not in ("upheld", "rejected"):
         raise InvalidCommand("choose whether the dispute is upheld or rejected", code="invalid_command")
