@@ -92,3 +92,35 @@ def test_signed_records_are_accepted_and_forged_or_unsigned_ones_dead_lettered_w
     assert {e.party for e in kept} == {"circle"} and len(kept) == 5
     proof = cli.ok("provider", "signatures", "beds-msk", "--json", "--as", "auditor").json()
     assert (proof["signed"], proof["verified"], proof["failed"]) == (5, 5, 0)
+
+
+def test_a_provider_scoped_consumer_dead_letters_a_strangers_record_as_for_an_unregistered_contract(
+    kafka_broker, kafka_topic, cli, sqlite_url
+):
+    """The dead letters are the sender's to read: a record for a contract the topic's provider is not
+    party to reads there exactly as one for an id nobody registered; the ledger keeps the reason."""
+    cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
+    probe = json.loads(DATA[0]) | {"provider_id": "stranger", "indicator_id": "no-such-indicator"}
+    client = producer(kafka_broker.bootstrap)
+    for contract, record_id in (("beds-msk", "p-1"), ("no-such-contract", "p-2")):
+        key, value = encode_record(probe | {"contract_id": contract, "submission_id": record_id})
+        client.send(kafka_topic, key=key, value=value)
+    client.flush()
+    client.close()
+
+    report = consume(sqlite_url, kafka_broker.bootstrap, kafka_topic, actor="provider:stranger")
+    assert (report.consumed, report.dead_lettered) == (2, 2)
+    letters = {
+        d["record_id"]: d
+        for d in map(
+            decode_dead_letter, (m.value for m in read_topic(kafka_broker.bootstrap, dlq_topic(kafka_topic)))
+        )
+    }
+    seen = [
+        (d["code"], d["field"], d["message"].replace(d["contract_id"], "ID"))
+        for d in (letters["p-1"], letters["p-2"])
+    ]
+    assert seen[0] == seen[1] == ("unknown_contract", "contract_id", "no contract 'ID' is registered")
+    kept = {r["record_id"]: r for r in services_for(Ledger.from_url(sqlite_url)).ingest.rejected()}
+    assert kept["p-1"]["code"] == "not_authorized" and "not a provider party" in kept["p-1"]["message"]
+    assert kept["p-2"]["code"] == "unknown_contract"
