@@ -71,9 +71,11 @@ def as_sent_back(refusal: Refusal) -> Refusal:
     """A refusal as its sender is told it (a service response, a dead letter): one naming a contract
     the sender may not read reads as for an unregistered contract, the same code and words, so that
     refusals do not tell a stranger which contracts exist. The ledger keeps the real reason."""
-    if refusal.conceals is None:
-        return refusal
-    return Refusal("unknown_contract", "contract_id", unknown_contract(refusal.conceals).message)
+    return refusal if refusal.conceals is None else unknown_contract_refusal(refusal.conceals)
+
+
+def unknown_contract_refusal(contract_id: str) -> Refusal:
+    return Refusal("unknown_contract", "contract_id", unknown_contract(contract_id).message)
 
 
 class RecordRefused(Exception):

@@ -28,7 +28,7 @@ class Access:
             cid = definition.id if definition is not None else contract_id
             self.store.save(AccessRefused(actor=str(who), action=action, contract_id=cid, reason=reason))
             hidden = definition is not None and not may_read(who, definition)
-            raise NotAuthorized(reason, conceals=definition.id if hidden and definition else None)
+            raise NotAuthorized(reason, conceals=cid if hidden else None)
         return who
 
     def record_refusal(self, actor: str, action: str, reason: str, contract_id: str | None = None) -> None:
@@ -50,12 +50,14 @@ class Access:
         try:
             _, definition = self.store.load_contract(contract_id)
         except NotFound:
+            missing = unknown_contract(contract_id)
             if who.role != "system":
-                reason = f"no contract {contract_id!r} is registered"
                 self.store.save(
-                    AccessRefused(actor=str(who), action="read", contract_id=contract_id, reason=reason)
+                    AccessRefused(
+                        actor=str(who), action="read", contract_id=contract_id, reason=missing.message
+                    )
                 )
-            raise unknown_contract(contract_id) from None
+            raise missing from None
         self.authorize(actor, "read", definition)
 
     def readable(self, actor: str) -> Callable[[str | None], bool]:

@@ -38,7 +38,7 @@ from ledger.domain.aggregates import (
     year_data_uuid,
 )
 from ledger.domain.definition import ContractDefinition
-from ledger.domain.errors import NotFound, infrastructure_fault, unknown_contract
+from ledger.domain.errors import NotFound, infrastructure_fault
 from ledger.domain.periods import Calendar
 from ledger.domain.records import (
     ID_FIELDS,
@@ -53,6 +53,7 @@ from ledger.domain.records import (
     check_record,
     envelope,
     parse_json_line,
+    unknown_contract_refusal,
 )
 from ledger.domain.signatures import Signed
 from ledger.usecases.access import Access
@@ -253,7 +254,7 @@ class IngestSession:
             return None, Rejected(
                 line,
                 raw,
-                Refusal("unknown_contract", "contract_id", unknown_contract(env.contract_id).message),
+                unknown_contract_refusal(env.contract_id),
                 env.contract_id,
                 env.type,
                 env.record_id,

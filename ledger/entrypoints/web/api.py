@@ -37,7 +37,7 @@ from ledger.adapters.tabular import (
 from ledger.adapters.yamlio import MAX_YAML_BYTES
 from ledger.domain.errors import InvalidCommand, LedgerError
 from ledger.domain.ids import id_problem
-from ledger.domain.records import Refusal, as_sent_back
+from ledger.domain.records import as_sent_back
 from ledger.domain.variations import year_terms
 from ledger.entrypoints.web.auth import SESSION_COOKIE, Principal, authenticate, record_refusal
 from ledger.entrypoints.web.errors import error_response
@@ -313,20 +313,16 @@ def upload_records(
             refused.sort(key=lambda r: (r.line is None, r.line or 0))
             out = report.to_dict()
     out["source"] = source
-    out["refused"] = [shown_refusal(r.line, r.refusal) for r in refused]
-    counts = out["rejected_by_reason"]
-    for r in refused:  # the counts as the refusals are shown
-        shown = as_sent_back(r.refusal).code
-        if shown != r.refusal.code:
+    counts, shown = out["rejected_by_reason"], []
+    for r in refused:
+        told = as_sent_back(r.refusal)
+        if told.code != r.refusal.code:  # the counts as the refusals are shown
             counts[r.refusal.code] -= 1
-            counts[shown] = counts.get(shown, 0) + 1
+            counts[told.code] = counts.get(told.code, 0) + 1
+        shown.append({"line": r.line, "code": told.code, "field": told.field, "message": told.message})
+    out["refused"] = shown
     out["rejected_by_reason"] = {code: n for code, n in sorted(counts.items()) if n}
     return out
-
-
-def shown_refusal(line: int | None, refusal: Refusal) -> dict[str, Any]:
-    refusal = as_sent_back(refusal)
-    return {"line": line, "code": refusal.code, "field": refusal.field, "message": refusal.message}
 
 
 def upload_format(request: Request, given: str | None) -> str:
