@@ -41,6 +41,7 @@ from ledger.domain.records import as_sent_back
 from ledger.domain.variations import year_terms
 from ledger.entrypoints.web.auth import SESSION_COOKIE, Principal, authenticate, record_refusal
 from ledger.entrypoints.web.errors import error_response
+from ledger.entrypoints.web.walks import chain_walk, spend
 from projections.bootstrap import parse_instant
 from projections.costs import costs as year_costs
 from projections.explain import explain as explain_year
@@ -465,9 +466,15 @@ async def resolve_dispute(
 # -- reads -----------------------------------------------------------------------------------
 
 
-def statement_of(world: Any, contract_id: str, year: int, as_of: str | None) -> dict[str, Any]:
+def statement_of(
+    request: Request, p: Principal, contract_id: str, year: int, as_of: str | None
+) -> dict[str, Any]:
+    """A year's statement; ``as_of``: replayed from the log as it stood then (charged to ``p``)."""
+    world = world_of(request)
     if as_of:
-        return world.as_of(parse_instant(as_of), contract_id).statement(contract_id, year)
+        instant = parse_instant(as_of)
+        spend(request, p, "as_of")
+        return world.as_of(instant, contract_id).statement(contract_id, year)
     return copy.deepcopy(world.statement(contract_id, year))
 
 
@@ -477,7 +484,7 @@ def statement(
 ) -> Any:
     world = world_of(request)
     authorize_read(world, p, contract_id)
-    return JSONResponse(statement_of(world, contract_id, year, as_of))
+    return JSONResponse(statement_of(request, p, contract_id, year, as_of))
 
 
 @router.get("/contracts/{contract_id}/years/{year}/history")
@@ -561,6 +568,7 @@ def report(
     name = f"{contract_id}-report"
     if as_of:
         instant = parse_instant(as_of)
+        spend(request, p, "as_of")
         html = render_html(
             build(world.app.projections_as_of(instant, {contract_id}), contract_id, year, None)
         )
@@ -594,11 +602,21 @@ def rejected(
 def digest(request: Request, p: Principal = Auth) -> Any:
     """The log's checkpoint, once its seal chain verifies (409 ``log_broken`` otherwise)."""
     ledger = world_of(request).ledger
-    audit.check_head(ledger)
-    return audit.digest(ledger)
+
+    def checked() -> dict[str, Any]:
+        audit.check_head(ledger)
+        return audit.digest(ledger)
+
+    return chain_walk(request, p, "digest", checked)
 
 
 @router.get("/verify")
 def verify(request: Request, p: Principal = Auth) -> Any:
     """Every seal recomputed (as ``obc-ledger verify --seals-only``)."""
-    return audit.verify(world_of(request).ledger).to_dict()
+    return verification(request, p)
+
+
+def verification(request: Request, p: Principal) -> dict[str, Any]:
+    """The seal chain walked (coalesced with other callers', charged to ``p``): ``Verification.to_dict``."""
+    ledger = world_of(request).ledger
+    return chain_walk(request, p, "verify", lambda: audit.verify(ledger).to_dict())

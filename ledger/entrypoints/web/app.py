@@ -24,7 +24,13 @@ from ledger.adapters.oidc import OidcConfig
 from ledger.domain.errors import LedgerError
 from ledger.entrypoints.web.api import router as api_router
 from ledger.entrypoints.web.auth import Sessions, Unauthenticated
-from ledger.entrypoints.web.errors import error_response, internal_response, shown, status_of
+from ledger.entrypoints.web.errors import (
+    error_response,
+    headers_of,
+    internal_response,
+    shown,
+    status_of,
+)
 from ledger.entrypoints.web.pages import error_page, signin_page
 from ledger.entrypoints.web.pages import router as pages_router
 from ledger.entrypoints.web.signin import router as signin_router
@@ -202,7 +208,9 @@ def create_app(
     @app.exception_handler(LedgerError)
     async def ledger_error(request: Request, exc: LedgerError) -> Response:
         if _is_page(request):
-            return error_page(request, shown(exc), status_of(shown(exc)))
+            page = error_page(request, shown(exc), status_of(shown(exc)))
+            page.headers.update(headers_of(exc))
+            return page
         return error_response(exc)
 
     @app.exception_handler(RequestValidationError)

@@ -24,7 +24,22 @@ STATUS = {
     "oidc_unavailable": 503,
     "log_broken": 409,  # no checkpoint of a log whose seals do not verify
     "malformed_seal": 409,
+    "rate_limited": 429,
 }
+
+
+class RateLimited(LedgerError):
+    """429: the principal spent its budget of whole-log work; ``retry_after`` seconds until one more."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def headers_of(exc: LedgerError) -> dict[str, str]:
+    return {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else {}
 
 
 def shown(exc: LedgerError) -> LedgerError:
@@ -48,7 +63,7 @@ def status_of(exc: LedgerError) -> int:
 
 def error_response(exc: LedgerError) -> JSONResponse:
     exc = shown(exc)
-    return JSONResponse(exc.to_dict(), status_code=status_of(exc))
+    return JSONResponse(exc.to_dict(), status_code=status_of(exc), headers=headers_of(exc))
 
 
 def internal_response(exc: Exception) -> JSONResponse:

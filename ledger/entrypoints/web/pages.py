@@ -18,7 +18,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ledger.adapters import audit
 from ledger.domain.errors import InvalidCommand, LedgerError
 from ledger.entrypoints.web.api import (
     OptYear,
@@ -29,6 +28,7 @@ from ledger.entrypoints.web.api import (
     readable,
     statement_of,
     upload_records,
+    verification,
 )
 from ledger.entrypoints.web.auth import (
     CSRF_COOKIE,
@@ -213,7 +213,7 @@ def statement_page(
 ) -> Response:
     world = request.app.state.world
     authorize_read(world, p, contract_id)
-    st = statement_of(world, contract_id, year, as_of or None)
+    st = statement_of(request, p, contract_id, year, as_of or None)
     return render(
         request, "statement.html.j2", principal=p, st=st, as_of=as_of, contract_id=contract_id, year=year
     )
@@ -446,12 +446,12 @@ def audit_page(
     world = request.app.state.world
     may = readable(world, p)
     ids = [r["contract_id"] for r in world.read().contracts() if may(r["contract_id"])]
-    verification = audit.verify(world.ledger).to_dict()
+    checked = verification(request, p)
     st = None
     if contract:
         authorize_read(world, p, contract)
         if year:
-            st = statement_of(world, contract, year, as_of or None)
+            st = statement_of(request, p, contract, year, as_of or None)
     return render(
         request,
         "audit.html.j2",
@@ -461,5 +461,5 @@ def audit_page(
         year=year,
         as_of=as_of,
         st=st,
-        verification=verification,
+        verification=checked,
     )

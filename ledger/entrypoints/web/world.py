@@ -17,6 +17,7 @@ from ledger.adapters.oidc import OidcClient, OidcConfig, OidcVerifier
 from ledger.adapters.principal import acting_principal, record_principals
 from ledger.adapters.tokens import TokenStore
 from ledger.bootstrap import App, bootstrap
+from ledger.entrypoints.web.walks import Budget, Coalesced, walks_per_minute
 from ledger.usecases import Services
 from ledger.usecases.application import Ledger
 from projections.bootstrap import Projections
@@ -45,6 +46,8 @@ class World:
     signin: OidcClient | None = None  # sign-in through the issuer (a client id configured)
     write_lock: threading.RLock = field(default_factory=threading.RLock)
     read_lock: threading.Lock = field(default_factory=threading.Lock)
+    walks: Budget = field(default_factory=lambda: Budget(walks_per_minute()))  # see walks.py
+    chain: Coalesced = field(default_factory=Coalesced)
 
     @classmethod
     def open(
