@@ -102,6 +102,7 @@ class Verification:
     checked: int
     position: int
     head_hash: str
+    bound: int | None = None  # the walk covered notification ids up to this one (the log when it began)
     problem: dict[str, Any] | None = None
     digest_checked: dict[str, Any] | None = field(default=None)
     witness: list[dict[str, Any]] | None = field(default=None)
@@ -120,19 +121,28 @@ class Verification:
         return out
 
 
-def _pairs(app: Any, page: int = 5000) -> Iterator[tuple[Any | None, tuple[Any, ...] | None]]:
+def _upto(rows: list[Any], bound: int | None) -> list[Any]:
+    """The page's rows at or below notification id ``bound`` (``None``: every row)."""
+    if bound is None or not rows or not (type(rows[-1][0]) is int and rows[-1][0] > bound):
+        return rows
+    return [r for r in rows if not (type(r[0]) is int and r[0] > bound)]
+
+
+def _pairs(
+    app: Any, bound: int | None = None, page: int = 5000
+) -> Iterator[tuple[Any | None, tuple[Any, ...] | None]]:
     """Events (the recorder's ``select_log`` rows) and seals merged by notification id (either side may
-    be missing), a page of each at a time."""
+    be missing), a page of each at a time, up to notification id ``bound`` (``None``: to the end)."""
     recorder = app.recorder
     # no lower bound: a row an intruder stored with an id ≤ 0 is read (and reported) like any other
-    events: list[Any] = recorder.select_log(None, page)
-    seals: list[tuple[Any, ...]] = recorder.select_seals(None, page)
+    events: list[Any] = _upto(recorder.select_log(None, page), bound)
+    seals: list[tuple[Any, ...]] = _upto(recorder.select_seals(None, page), bound)
     i = j = 0
     while True:
         if i == len(events) and events:  # a page read: the next (an empty one ends that side)
-            events, i = recorder.select_log(events[-1][0], page), 0
+            events, i = _upto(recorder.select_log(events[-1][0], page), bound), 0
         if j == len(seals) and seals:
-            seals, j = recorder.select_seals(seals[-1][0], page), 0
+            seals, j = _upto(recorder.select_seals(seals[-1][0], page), bound), 0
         if i == len(events) and j == len(seals):
             return
         if j == len(seals) or (i < len(events) and events[i][0] < seals[j][0]):
@@ -273,6 +283,11 @@ def verify(
     previous = GENESIS
     streams: dict[str, tuple[str, int]] = {}
     names = names or StreamNames()
+    # the walk covers the log as it stood when it began: what is appended meanwhile (each batch's
+    # events and seals are committed together) is the next walk's, never a "removed" or "unsealed" here
+    log_bound = getattr(app.recorder, "log_bound", None)
+    bound = log_bound() if log_bound is not None else None
+    bound = 0 if bound is None and log_bound is not None else bound
     checked = 0
     position = 0
     hashes_at: dict[int, str] = {}
@@ -287,6 +302,7 @@ def verify(
             checked,
             position,
             previous,
+            bound,
             {
                 "kind": kind,
                 "notification_id": nid,
@@ -297,7 +313,7 @@ def verify(
             },
         )
 
-    for event, seal in _pairs(app):
+    for event, seal in _pairs(app, bound):
         if event is not None and not (type(event[0]) is int and event[0] > 0):
             return broken(
                 "unsealed",
@@ -385,7 +401,7 @@ def verify(
             hashes_at[nid] = gh
             if checked == 1:
                 hashes_at[0] = gh  # the ledger's id is its first event's hash
-    hidden = _uncovered_stream(app, streams)
+    hidden = _uncovered_stream(app, streams, bound)
     if hidden is not None:
         oid, (rows, highest), sealed = hidden
         return broken(
@@ -396,7 +412,7 @@ def verify(
             oid,
             highest,
         )
-    result = Verification(True, checked, position, previous)
+    result = Verification(True, checked, position, previous, bound)
     checks = [check_digest(d, hashes_at, position) for d in digests]
     for check in checks:
         check["signature"] = "checked" if public_key is not None else "not checked (no public key given)"
@@ -410,7 +426,7 @@ def verify(
 
 
 def _uncovered_stream(
-    app: Any, walked: dict[str, tuple[str, int]]
+    app: Any, walked: dict[str, tuple[str, int]], bound: int | None
 ) -> tuple[str, tuple[int, int], int] | None:
     """A stream whose stored rows (count, highest version: one GROUP BY) are not the versions 1…n the walk
     of the sealed log covered: (stream id, (rows, highest version), versions covered), or None."""
@@ -418,7 +434,7 @@ def _uncovered_stream(
     if stream_versions is None:
         return None
     covered = {oid.replace("-", "").lower(): v for oid, (_, v) in walked.items()}
-    for oid, (rows, highest) in sorted(stream_versions().items()):
+    for oid, (rows, highest) in sorted(stream_versions(bound).items()):
         key = oid.replace("-", "").lower()
         sealed = covered.get(key, 0)
         if rows != sealed or highest != sealed:
@@ -518,10 +534,11 @@ def check_signature(digest: dict[str, Any], public_key: Any) -> None:
         )
 
 
-def check_head(app: Any, witnessed: Sequence[tuple[str, Any]] = (), progress: Any = None) -> None:
+def check_head(app: Any, witnessed: Sequence[tuple[str, Any]] = (), progress: Any = None) -> Verification:
     """Refuse (``log_broken``) a log whose seal chain does not verify (the check ``verify --seals-only``
     makes), that no longer extends a witness's latest digest (``(name, digest)`` pairs), or whose seal
-    table claims a head other than the verified one: a digest states that head, so it is checked first."""
+    table claims a head other than the verified one: a digest states that head, so it is checked first.
+    The verification, for :func:`digest` to state the head it verified (not one appended since)."""
     result = verify(app, witnessed=[d for _, d in witnessed], progress=progress)
     if result.problem:
         raise LedgerError(
@@ -534,18 +551,23 @@ def check_head(app: Any, witnessed: Sequence[tuple[str, Any]] = (), progress: An
                 f"no digest issued: witness {name}: {check['message']} (run `obc-ledger verify`)",
                 code="log_broken",
             )
-    head = app.recorder.last_seal()
+    head = app.recorder.last_seal(result.bound) if result.bound is not None else app.recorder.last_seal()
     if (head[0] if head else 0, head[1] if head else GENESIS) != (result.position, result.head_hash):
         raise LedgerError(
             f"no digest issued: the seal table's head (#{head[0] if head else 0}) is not the verified "
             f"log's (#{result.position}); run `obc-ledger verify`",
             code="log_broken",
         )
+    return result
 
 
-def digest(app: Any, signer: Any = None) -> dict[str, Any]:
-    """A checkpoint of the log: ledger id, position, chain head and time, signed when ``signer`` is given."""
-    head = app.recorder.last_seal()
+def digest(app: Any, signer: Any = None, verified: Verification | None = None) -> dict[str, Any]:
+    """A checkpoint of the log: ledger id, position, chain head and time, signed when ``signer`` is given;
+    of the head ``verified`` reached when given (:func:`check_head`'s), else of the seal table's last."""
+    if verified is not None:
+        head = (verified.position, verified.head_hash) if verified.position else None
+    else:
+        head = app.recorder.last_seal()
     first = app.recorder.select_seals(0, 1)
     seals: tuple[tuple[str, Any], ...] = (
         ("last", (head[0], "", 0, GENESIS, head[1]) if head else None),

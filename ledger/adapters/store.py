@@ -211,20 +211,39 @@ class SQLiteLedgerRecorder(_SealedIdsOnly, SQLiteProcessRecorder):
             )
             return c.fetchall()  # (id, stream id, version, topic, state): ledger.adapters.audit.LogRow
 
-    def stream_versions(self) -> dict[str, tuple[int, int]]:
-        """Every stream's stored rows: stream id (32 hex digits) -> (row count, highest version), one query."""
+    def log_bound(self) -> int | None:
+        """The highest notification id of an event or a seal, in one read (None: both tables empty).
+        Every row at or below it is committed (ids are given under the write lock, in commit order):
+        ``verify`` walks that prefix, so a batch appended while it walks is not mistaken for a tamper."""
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(
+                f"SELECT MAX(m) FROM (SELECT MAX(rowid) AS m FROM {self.events_table_name} "
+                "UNION ALL SELECT MAX(notification_id) FROM event_hashes)"
+            )
+            row = c.fetchone()
+            return row[0] if row else None
+
+    def stream_versions(self, upto: int | None = None) -> dict[str, tuple[int, int]]:
+        """Every stream's stored rows (up to notification id ``upto``): stream id (32 hex digits) ->
+        (row count, highest version), one query."""
+        where, params = ("WHERE rowid <= ? ", (upto,)) if upto is not None else ("", ())
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None
             c.execute(
                 f"SELECT originator_id, COUNT(*), MAX(originator_version) FROM {self.events_table_name} "
-                "GROUP BY originator_id"
+                f"{where}GROUP BY originator_id",
+                params,
             )
             return {stream_text(r[0]): (r[1], r[2]) for r in c.fetchall()}
 
-    def last_seal(self) -> tuple[int, str] | None:
+    def last_seal(self, upto: int | None = None) -> tuple[int, str] | None:
+        """The last seal (at or below notification id ``upto``): (notification id, global hash)."""
+        where, params = ("WHERE notification_id <= ? ", (upto,)) if upto is not None else ("", ())
         with self.datastore.transaction(commit=False) as c:
             c.execute(
-                "SELECT notification_id, global_hash FROM event_hashes ORDER BY notification_id DESC LIMIT 1"
+                f"SELECT notification_id, global_hash FROM event_hashes {where}"
+                "ORDER BY notification_id DESC LIMIT 1",
+                params,
             )
             row = c.fetchone()
             return (row[0], row[1]) if row else None
@@ -318,6 +337,18 @@ class PostgresLedgerRecorder(_SealedIdsOnly, PostgresProcessRecorder):
         self._stream_versions = SQL(
             "SELECT originator_id, COUNT(*) AS n, MAX(originator_version) AS v FROM {table} GROUP BY originator_id"
         ).format(table=events)
+        self._stream_versions_upto = SQL(
+            "SELECT originator_id, COUNT(*) AS n, MAX(originator_version) AS v FROM {table} "
+            "WHERE notification_id <= %s GROUP BY originator_id"
+        ).format(table=events)
+        self._last_global_upto = SQL(
+            "SELECT notification_id, global_hash FROM {schema}.event_hashes WHERE notification_id <= %s "
+            "ORDER BY notification_id DESC LIMIT 1"
+        ).format(schema=schema)
+        self._log_bound = SQL(
+            "SELECT MAX(m) AS m FROM (SELECT MAX(notification_id) AS m FROM {table} "
+            "UNION ALL SELECT MAX(notification_id) FROM {schema}.event_hashes) AS ids"
+        ).format(table=events, schema=schema)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         self._locked_checks(curs, stored_events, kwargs)
@@ -398,15 +429,30 @@ class PostgresLedgerRecorder(_SealedIdsOnly, PostgresProcessRecorder):
                 for r in curs.fetchall()
             ]
 
-    def stream_versions(self) -> dict[str, tuple[int, int]]:
-        """Every stream's stored rows: stream id (32 hex digits) -> (row count, highest version), one query."""
+    def log_bound(self) -> int | None:
+        """As :meth:`SQLiteLedgerRecorder.log_bound` (ids are given under the events table's lock)."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._stream_versions)
+            curs.execute(self._log_bound)
+            row = curs.fetchone()
+            return row["m"] if row else None
+
+    def stream_versions(self, upto: int | None = None) -> dict[str, tuple[int, int]]:
+        """Every stream's stored rows (up to notification id ``upto``): stream id (32 hex digits) ->
+        (row count, highest version), one query."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            if upto is None:
+                curs.execute(self._stream_versions)
+            else:
+                curs.execute(self._stream_versions_upto, (upto,))
             return {stream_text(r["originator_id"]): (r["n"], r["v"]) for r in curs.fetchall()}
 
-    def last_seal(self) -> tuple[int, str] | None:
+    def last_seal(self, upto: int | None = None) -> tuple[int, str] | None:
+        """The last seal (at or below notification id ``upto``): (notification id, global hash)."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._last_global)
+            if upto is None:
+                curs.execute(self._last_global)
+            else:
+                curs.execute(self._last_global_upto, (upto,))
             row = curs.fetchone()
             return (row["notification_id"], row["global_hash"]) if row else None
 

@@ -121,7 +121,9 @@ def test_a_stream_holding_rows_the_sealed_log_does_not_cover_is_reported(tmp_pat
     real = app.recorder.stream_versions()
     oid = contract_uuid("beds-msk").hex
     rows, highest = real[oid]
-    monkeypatch.setattr(app.recorder, "stream_versions", lambda: {**real, oid: (rows + 1, highest + 1)})
+    monkeypatch.setattr(
+        app.recorder, "stream_versions", lambda upto=None: {**real, oid: (rows + 1, highest + 1)}
+    )
     result = audit.verify(app)
     assert not result.ok and result.problem["kind"] == "unsealed"
     assert result.problem["stream"] == oid and result.problem["contract_id"] == "beds-msk"

@@ -215,15 +215,15 @@ def cmd_digest(args: argparse.Namespace, ctx: Context) -> int:
     signer = None
     if args.sign_key:
         signer = load_signer(args.sign_key)
-    checked_chain(args, ctx)
-    value = audit.digest(ctx.ledger, signer)
+    verified = checked_chain(args, ctx)
+    value = audit.digest(ctx.ledger, signer, verified)
     for target in args.publish or ():
         ctx.app.publish_digest(value, target, args.bootstrap)
     print(json.dumps(value, indent=2 if getattr(args, "json", False) else None))
     return 0
 
 
-def checked_chain(args: argparse.Namespace, ctx: Context) -> None:
+def checked_chain(args: argparse.Namespace, ctx: Context) -> audit.Verification:
     """Refuse (``log_broken``) to issue a digest of a log whose seal chain does not verify, or that no
     longer extends the latest digest of a witness it is published to, a directory or a Kafka topic
     (:func:`audit.check_head`)."""
@@ -242,4 +242,4 @@ def checked_chain(args: argparse.Namespace, ctx: Context) -> None:
         if held:
             latest.append(held[-1])
     with meter("verifying the seals", app.recorder.max_notification_id()) as advance:
-        audit.check_head(app, latest, progress=advance)
+        return audit.check_head(app, latest, progress=advance)
