@@ -481,6 +481,7 @@ def _checks(app: Any, projections: Any) -> dict[str, Any]:
         problems += [p["message"] for p in check_derived(app)["problems"]]
     if projections is not None and projections.as_of_instant is None and not problems:
         models = verify_read_models(projections)
+        problems += [f"read models: {models['unsettled']}"] if models.get("unsettled") else []
         problems += [
             f"read model {d['table']} {d['key']} {d['column'] or 'row'}: live {d['live']}, "
             f"from events {d['from_events']}"

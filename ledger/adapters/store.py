@@ -178,10 +178,19 @@ class SQLiteLedgerRecorder(_SealedIdsOnly, SQLiteProcessRecorder):
         with self.datastore.transaction(commit=True) as c:
             c.execute("DELETE FROM record_index")
 
-    def select_record_index(self) -> list[tuple[str, str, str]]:
+    def select_record_index(self) -> tuple[int | None, list[tuple[str, str, str]]]:
+        """The record index and the log's bound (:meth:`log_bound`) it is of, in one statement: its rows
+        are those of the events at or below the bound (each batch writes both in one transaction), so
+        a check against the events up to the bound is not upset by a batch appended meanwhile."""
         with self.datastore.transaction(commit=False) as c:
-            c.execute("SELECT contract_id, record_key, digest FROM record_index")
-            return [tuple(row) for row in c.fetchall()]
+            c.sqlite_cursor.row_factory = None
+            c.execute(
+                f"SELECT b.m, r.contract_id, r.record_key, r.digest FROM (SELECT MAX(m) AS m FROM "
+                f"(SELECT MAX(rowid) AS m FROM {self.events_table_name} UNION ALL "
+                "SELECT MAX(notification_id) FROM event_hashes)) AS b LEFT JOIN record_index AS r ON 1"
+            )
+            rows = c.fetchall()
+            return rows[0][0], [(r[1], r[2], r[3]) for r in rows if r[1] is not None]
 
     def select_seals(self, after: int | None, limit: int) -> list[tuple[Any, ...]]:
         """Seals after notification id ``after``; ``None``: from the very first, whatever its id (≤ 0 too)."""
@@ -465,11 +474,21 @@ class PostgresLedgerRecorder(_SealedIdsOnly, PostgresProcessRecorder):
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(self._clear_index)
 
-    def select_record_index(self) -> list[tuple[str, str, str]]:
+    def select_record_index(self) -> tuple[int | None, list[tuple[str, str, str]]]:
+        """As :meth:`SQLiteLedgerRecorder.select_record_index`: one statement, one snapshot."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(
-                SQL("SELECT contract_id, record_key, digest FROM {schema}.record_index").format(
-                    schema=Identifier(self.datastore.schema)
+                SQL(
+                    "SELECT b.m AS bound, r.contract_id, r.record_key, r.digest FROM (SELECT MAX(m) AS m "
+                    "FROM (SELECT MAX(notification_id) AS m FROM {table} UNION ALL "
+                    "SELECT MAX(notification_id) FROM {schema}.event_hashes) AS ids) AS b "
+                    "LEFT JOIN {schema}.record_index AS r ON true"
+                ).format(
+                    schema=Identifier(self.datastore.schema),
+                    table=Identifier(self.datastore.schema, self.events_table_name),
                 )
             )
-            return [(r["contract_id"], r["record_key"], r["digest"]) for r in curs.fetchall()]
+            rows = curs.fetchall()
+            return rows[0]["bound"], [
+                (r["contract_id"], r["record_key"], r["digest"]) for r in rows if r["contract_id"] is not None
+            ]

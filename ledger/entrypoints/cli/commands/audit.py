@@ -197,6 +197,8 @@ def models_text(models: dict[str, Any]) -> str:
             f"ok: the read models match a rebuild from the events ({models['rows_compared']} row(s) in "
             f"{len(models['tables'])} table(s), position #{models['position']})"
         )
+    if models.get("unsettled"):
+        return f"INCONCLUSIVE: {models['unsettled']}"
     lines = [
         f"BROKEN: the read models differ from a rebuild from the events ({len(models['differences'])} "
         f"difference(s)):"
