@@ -723,7 +723,7 @@ def test_kill_9_of_the_consumer_at_random_points_then_restart_equals_one_clean_i
     rng = random.Random()
     seed = rng.randrange(10**6)
     contracts = contract_ids(12)
-    stream = make_stream(50_000, contracts, seed=seed)
+    stream = make_stream(20_000, contracts, seed=seed)
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
     services_for(ledger(reference, contracts)).ingest.ingest_lines(stream.lines, "reference.jsonl")
     crash_url = f"sqlite:///{tmp_path / 'crash.db'}"
