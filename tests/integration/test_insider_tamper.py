@@ -79,13 +79,6 @@ class Insider:
         self.commit()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
 @pytest.fixture
 def keys(tmp_path):
     out = tmp_path / "keys"

@@ -16,13 +16,6 @@ CONTRACT = (EXAMPLES / "worked-example.yaml").read_text()
 DATA = (EXAMPLES / "worked-example-data.jsonl").read_text().splitlines()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    return request.getfixturevalue("postgres_url")
-
-
 def _two_contracts(url):
     """beds-msk and a twin, other-msk, each with the worked example's data and year 1 closed."""
     app = Ledger.from_url(url)

@@ -4,7 +4,6 @@ import json
 import sqlite3
 
 import psycopg
-import pytest
 
 from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
@@ -41,13 +40,6 @@ class Store:
 
     def ids(self):
         return [r[0] for r in self.q(f"SELECT {self.id} FROM {self.table} ORDER BY {self.id}").fetchall()]
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 def _verify(url, *args):

@@ -2,7 +2,6 @@
 
 import json
 
-import pytest
 from sqlalchemy import select
 
 from ledger.domain.aggregates import contract_uuid, settlement_uuid, year_data_uuid
@@ -10,13 +9,6 @@ from projections import schema as t
 from projections.bootstrap import Projections
 from tests.integration.test_tamper_evidence import Store
 from tests.support.cli import Cli, worked_example_ledger
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 def _events_of(app, url, stream, year):

@@ -9,20 +9,11 @@ import json
 import threading
 import time
 
-import pytest
-
 from ledger.adapters import audit
 from ledger.bootstrap import bootstrap
 from ledger.usecases.checks import check_derived
 from ledger.usecases.ingest import IngestSession
 from tests.support.cli import worked_example_ledger
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def ledger_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'ledger.db'}"
-    return request.getfixturevalue("postgres_url")
 
 
 def test_walks_under_a_steady_writer_never_report_a_tamper(ledger_url):

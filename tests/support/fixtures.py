@@ -72,6 +72,14 @@ def postgres_url(make_postgres_url: Callable[[], str]) -> str:
     return make_postgres_url()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The test run twice: on a fresh SQLite file, and on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'ledger.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
 def postgres_env(postgres_url: str) -> dict[str, str]:
     """``eventsourcing.postgres`` settings for this test's database."""
