@@ -74,7 +74,7 @@ def persistence_env(url: str) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(parts.password or query.get("password", [""])[0]),
             "POSTGRES_CONNECT_TIMEOUT": "10",
             "POSTGRES_LOCK_TIMEOUT": "30",
-            "APPLICATION_RECORDER_TOPIC": "ledger.adapters.store:PostgresLedgerRecorder",
+            "APPLICATION_RECORDER_TOPIC": "ledger.adapters.store_postgres:PostgresLedgerRecorder",
             "SINGLE_ROW_TRACKING": "t",
         }
         if "schema" in query:

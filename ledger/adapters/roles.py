@@ -34,8 +34,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
-
 from ledger.adapters.config import persistence_env
 from ledger.domain.errors import LedgerError
 
@@ -152,6 +150,8 @@ def init_roles(
         return sql
     create_tables()
     plain = "postgresql://" + url.split("://", 1)[1].split("?", 1)[0]
+    import psycopg  # here, not at the top: a SQLite ledger's every command would load it
+
     with psycopg.connect(plain, autocommit=True) as conn:
         for statement in sql:
             conn.execute(statement)
