@@ -286,8 +286,7 @@ def verify(
     # the walk covers the log as it stood when it began: what is appended meanwhile (each batch's
     # events and seals are committed together) is the next walk's, never a "removed" or "unsealed" here
     log_bound = getattr(app.recorder, "log_bound", None)
-    bound = log_bound() if log_bound is not None else None
-    bound = 0 if bound is None and log_bound is not None else bound
+    bound = None if log_bound is None else (log_bound() or 0)  # 0: both tables empty
     checked = 0
     position = 0
     hashes_at: dict[int, str] = {}
@@ -551,7 +550,7 @@ def check_head(app: Any, witnessed: Sequence[tuple[str, Any]] = (), progress: An
                 f"no digest issued: witness {name}: {check['message']} (run `obc-ledger verify`)",
                 code="log_broken",
             )
-    head = app.recorder.last_seal(result.bound) if result.bound is not None else app.recorder.last_seal()
+    head = app.recorder.last_seal(result.bound)
     if (head[0] if head else 0, head[1] if head else GENESIS) != (result.position, result.head_hash):
         raise LedgerError(
             f"no digest issued: the seal table's head (#{head[0] if head else 0}) is not the verified "

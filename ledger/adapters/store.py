@@ -183,9 +183,8 @@ class SQLiteLedgerRecorder(_SealedIdsOnly, SQLiteProcessRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.sqlite_cursor.row_factory = None
             c.execute(
-                f"SELECT b.m, r.contract_id, r.record_key, r.digest FROM (SELECT MAX(m) AS m FROM "
-                f"(SELECT MAX(rowid) AS m FROM {self.events_table_name} UNION ALL "
-                "SELECT MAX(notification_id) FROM event_hashes)) AS b LEFT JOIN record_index AS r ON 1"
+                f"SELECT b.m, r.contract_id, r.record_key, r.digest FROM ({self._bound_query()}) AS b "
+                "LEFT JOIN record_index AS r ON 1"
             )
             rows = c.fetchall()
             return rows[0][0], [(r[1], r[2], r[3]) for r in rows if r[1] is not None]
@@ -223,12 +222,16 @@ class SQLiteLedgerRecorder(_SealedIdsOnly, SQLiteProcessRecorder):
         Every row at or below it is committed (ids are given under the write lock, in commit order):
         ``verify`` walks that prefix, so a batch appended while it walks is not mistaken for a tamper."""
         with self.datastore.transaction(commit=False) as c:
-            c.execute(
-                f"SELECT MAX(m) FROM (SELECT MAX(rowid) AS m FROM {self.events_table_name} "
-                "UNION ALL SELECT MAX(notification_id) FROM event_hashes)"
-            )
+            c.execute(self._bound_query())
             row = c.fetchone()
             return row[0] if row else None
+
+    def _bound_query(self) -> str:
+        """One row, ``m``: the highest id of an event or a seal (:meth:`log_bound`)."""
+        return (
+            f"SELECT MAX(m) AS m FROM (SELECT MAX(rowid) AS m FROM {self.events_table_name} "
+            "UNION ALL SELECT MAX(notification_id) FROM event_hashes)"
+        )
 
     def stream_versions(self, upto: int | None = None) -> dict[str, tuple[int, int]]:
         """Every stream's stored rows (up to notification id ``upto``): stream id (32 hex digits) ->

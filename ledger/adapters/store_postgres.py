@@ -53,9 +53,10 @@ class PostgresLedgerRecorder(_SealedIdsOnly, PostgresProcessRecorder):
                 "(originator_id, notification_id)"
             ).format(schema=schema)
         )
-        self._last_global = SQL(
-            "SELECT notification_id, global_hash FROM {schema}.event_hashes "
-            "ORDER BY notification_id DESC LIMIT 1"
+        last_seal = "SELECT notification_id, global_hash FROM {schema}.event_hashes "
+        self._last_global = SQL(last_seal + "ORDER BY notification_id DESC LIMIT 1").format(schema=schema)
+        self._last_global_upto = SQL(
+            last_seal + "WHERE notification_id <= %s ORDER BY notification_id DESC LIMIT 1"
         ).format(schema=schema)
         self._last_stream = SQL(
             "SELECT stream_hash FROM {schema}.event_hashes WHERE originator_id = %s "
@@ -103,21 +104,19 @@ class PostgresLedgerRecorder(_SealedIdsOnly, PostgresProcessRecorder):
             seal_columns + "WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
         ).format(schema=schema)
         self._select_seals_all = SQL(seal_columns + "ORDER BY notification_id LIMIT %s").format(schema=schema)
-        self._stream_versions = SQL(
-            "SELECT originator_id, COUNT(*) AS n, MAX(originator_version) AS v FROM {table} GROUP BY originator_id"
-        ).format(table=events)
+        versions = "SELECT originator_id, COUNT(*) AS n, MAX(originator_version) AS v FROM {table} "
+        self._stream_versions = SQL(versions + "GROUP BY originator_id").format(table=events)
         self._stream_versions_upto = SQL(
-            "SELECT originator_id, COUNT(*) AS n, MAX(originator_version) AS v FROM {table} "
-            "WHERE notification_id <= %s GROUP BY originator_id"
+            versions + "WHERE notification_id <= %s GROUP BY originator_id"
         ).format(table=events)
-        self._last_global_upto = SQL(
-            "SELECT notification_id, global_hash FROM {schema}.event_hashes WHERE notification_id <= %s "
-            "ORDER BY notification_id DESC LIMIT 1"
-        ).format(schema=schema)
         self._log_bound = SQL(
             "SELECT MAX(m) AS m FROM (SELECT MAX(notification_id) AS m FROM {table} "
             "UNION ALL SELECT MAX(notification_id) FROM {schema}.event_hashes) AS ids"
         ).format(table=events, schema=schema)
+        self._record_index_bounded = SQL(
+            "SELECT b.m AS bound, r.contract_id, r.record_key, r.digest FROM ({bound}) AS b "
+            "LEFT JOIN {schema}.record_index AS r ON true"
+        ).format(bound=self._log_bound, schema=schema)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         self._locked_checks(curs, stored_events, kwargs)
@@ -237,17 +236,7 @@ class PostgresLedgerRecorder(_SealedIdsOnly, PostgresProcessRecorder):
     def select_record_index(self) -> tuple[int | None, list[tuple[str, str, str]]]:
         """As :meth:`SQLiteLedgerRecorder.select_record_index`: one statement, one snapshot."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(
-                SQL(
-                    "SELECT b.m AS bound, r.contract_id, r.record_key, r.digest FROM (SELECT MAX(m) AS m "
-                    "FROM (SELECT MAX(notification_id) AS m FROM {table} UNION ALL "
-                    "SELECT MAX(notification_id) FROM {schema}.event_hashes) AS ids) AS b "
-                    "LEFT JOIN {schema}.record_index AS r ON true"
-                ).format(
-                    schema=Identifier(self.datastore.schema),
-                    table=Identifier(self.datastore.schema, self.events_table_name),
-                )
-            )
+            curs.execute(self._record_index_bounded)
             rows = curs.fetchall()
             return rows[0]["bound"], [
                 (r["contract_id"], r["record_key"], r["digest"]) for r in rows if r["contract_id"] is not None

@@ -58,7 +58,7 @@ class Budget:
     """A token bucket per principal: ``per_minute`` requests a minute, ``per_minute`` at once."""
 
     per_minute: int = WALKS_PER_MINUTE
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float] = time.monotonic  # float-ok: seconds
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -74,8 +74,8 @@ class Budget:
             if bucket is None:
                 if len(self._buckets) >= MAX_PRINCIPALS:
                     self._forget_full(now, rate)
-                bucket = self._buckets[principal] = _Bucket(float(self.per_minute), now)
-            bucket.tokens = min(float(self.per_minute), bucket.tokens + (now - bucket.at) * rate)
+                bucket = self._buckets[principal] = _Bucket(float(self.per_minute), now)  # float-ok
+            bucket.tokens = min(float(self.per_minute), bucket.tokens + (now - bucket.at) * rate)  # float-ok
             bucket.at = now
             if bucket.tokens >= 1:
                 bucket.tokens -= 1
@@ -84,7 +84,7 @@ class Budget:
             first, bucket.refusing = not bucket.refusing, True
             return max(1, math.ceil((1 - bucket.tokens) / rate)), first
 
-    def _forget_full(self, now: float, rate: float) -> None:
+    def _forget_full(self, now: float, rate: float) -> None:  # float-ok: seconds, requests a second
         for name, bucket in list(self._buckets.items()):
             if bucket.tokens + (now - bucket.at) * rate >= self.per_minute:
                 del self._buckets[name]
