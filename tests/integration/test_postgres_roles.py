@@ -8,6 +8,7 @@ import httpx
 import psycopg
 import pytest
 
+from deploy.servers import unique_name
 from ledger.adapters.roles import grant_party
 from ledger.adapters.tokens import TokenStore
 from ledger.usecases import services_for
@@ -22,9 +23,9 @@ def _as(url, user, password):
     return urlunsplit(parts._replace(netloc=f"{user}:{password}@{parts.hostname}:{parts.port}"))
 
 
-@pytest.fixture
-def roles(postgres_url, monkeypatch):
-    """`db init --roles` on a fresh database, then one login user per group role."""
+def _roles(postgres_url):
+    """`db init --roles` on a fresh database, then one login user per group role, then the worked
+    example written by the writer and projected by the projector."""
     Cli(postgres_url).ok("db", "init", "--roles")
     dbname = urlsplit(postgres_url).path.lstrip("/")
     tag = secrets.token_hex(4)
@@ -39,7 +40,6 @@ def roles(postgres_url, monkeypatch):
         conn.execute(f"CREATE ROLE {other} LOGIN PASSWORD 'other' IN ROLE obc_reader")
         conn.execute(f'GRANT CONNECT ON DATABASE "{dbname}" TO {other}')
         users["other_reader"] = (other, _as(postgres_url, other, "other"))
-    monkeypatch.setenv("CREATE_TABLE", "no")  # workers hold no DDL rights
     writer = Ledger.from_url(users["obc_writer"][1])  # the writer does the ledger's real work
     services_for(writer).registration.register_contract((EXAMPLES / "worked-example.yaml").read_text())
     services_for(writer).ingest.ingest_lines(
@@ -52,6 +52,30 @@ def roles(postgres_url, monkeypatch):
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f'REVOKE CONNECT ON DATABASE "{dbname}" FROM ' + ", ".join(u for u, _ in users.values()))
     # the login roles are dropped with the cluster; their names are unique to this run
+
+
+@pytest.fixture
+def roles(postgres_url, monkeypatch):
+    """The roles on a database of this test's own (for the tests that change something)."""
+    monkeypatch.setenv("CREATE_TABLE", "no")  # workers hold no DDL rights
+    yield from _roles(postgres_url)
+
+
+@pytest.fixture(scope="module")
+def _shared_roles(postgres_server):
+    """The roles on one database for this module's tests that only read or are refused: each
+    refusal changes nothing (the trigger's maintenance check rolls its transaction back)."""
+    name = unique_name("postgres_roles_shared", max_length=63)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CREATE_TABLE", "no")
+        yield from _roles(postgres_server.create_database(name))
+    postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def shared_roles(_shared_roles, monkeypatch):
+    monkeypatch.setenv("CREATE_TABLE", "no")
+    return _shared_roles
 
 
 def _refused(url, sql, *, match):
@@ -87,13 +111,13 @@ def _refused(url, sql, *, match):
         ),
     ],
 )
-def test_the_writer_role_is_refused_every_change_but_an_insert(roles, sql, match):
-    _refused(roles["obc_writer"][1], sql, match=match)
+def test_the_writer_role_is_refused_every_change_but_an_insert(shared_roles, sql, match):
+    _refused(shared_roles["obc_writer"][1], sql, match=match)
 
 
-def test_the_writer_cannot_use_the_maintenance_switch(roles):
+def test_the_writer_cannot_use_the_maintenance_switch(shared_roles):
     with (
-        psycopg.connect(roles["obc_writer"][1], autocommit=True) as conn,
+        psycopg.connect(shared_roles["obc_writer"][1], autocommit=True) as conn,
         pytest.raises(psycopg.Error) as caught,
     ):
         conn.execute("SET obc_ledger.maintenance = 'on'")
@@ -125,8 +149,8 @@ def test_the_trigger_refuses_the_owner_and_superuser_unless_the_maintenance_swit
         ("DELETE FROM event_hashes", "permission denied"),
     ],
 )
-def test_the_projector_role_only_reads_the_event_tables(roles, sql, match):
-    _refused(roles["obc_projector"][1], sql, match=match)
+def test_the_projector_role_only_reads_the_event_tables(shared_roles, sql, match):
+    _refused(shared_roles["obc_projector"][1], sql, match=match)
 
 
 def test_the_reader_sees_only_its_partys_contracts_and_writes_nothing(roles, postgres_url):
@@ -153,8 +177,8 @@ def test_db_init_roles_prints_its_sql_for_a_dba(postgres_url):
     assert "ENABLE ROW LEVEL SECURITY" in out
 
 
-def test_the_projector_role_can_verify_and_sign_a_digest_read_only(roles, tmp_path):
-    cli = Cli(roles["obc_projector"][1])
+def test_the_projector_role_can_verify_and_sign_a_digest_read_only(shared_roles, tmp_path):
+    cli = Cli(shared_roles["obc_projector"][1])
     cli.ok("keys", "generate", "--out", tmp_path / "k")
     digest = cli.ok("digest", "--sign-key", tmp_path / "k" / "ledger-signing.key").out
     result = cli(
@@ -227,5 +251,5 @@ def test_the_service_role_runs_the_service_and_is_refused_the_rest(roles, postgr
 @pytest.mark.parametrize(
     "table", ["service_tokens", "service_idempotency", "service_secrets", "service_signouts"]
 )
-def test_no_other_worker_role_touches_the_service_tables(roles, group, table):
-    _refused(roles[group][1], f"SELECT count(*) FROM {table}", match="permission denied")
+def test_no_other_worker_role_touches_the_service_tables(shared_roles, group, table):
+    _refused(shared_roles[group][1], f"SELECT count(*) FROM {table}", match="permission denied")

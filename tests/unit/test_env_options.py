@@ -1,6 +1,7 @@
 """An environment variable supplies an option only when the command line does not give it: every option."""
 
 import argparse
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -8,8 +9,14 @@ import pytest
 from ledger.entrypoints.cli.main import UsageError, apply_env_defaults, build_parser, env_name, option_actions
 
 
+@cache
+def _loaded():
+    """Every command's parser, for reading their options (never parsed with)."""
+    return build_parser()
+
+
 def _leaf(path):
-    parser = build_parser()
+    parser = _loaded()
     for name in path.split():
         parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
     return parser
@@ -51,11 +58,12 @@ def _base(path, leave_out):
     return argv
 
 
-OPTIONS = [(path, action) for path, action in option_actions(build_parser())]
+OPTIONS = [(path, action) for path, action in option_actions(_loaded())]
 
 
 def _parse(argv, environ):
-    parser = build_parser()
+    """As `obc-ledger` parses: a fresh lazy parser, the variables applied, the command loaded when reached."""
+    parser = build_parser(lazy=True)
     apply_env_defaults(parser, environ)
     return parser.parse_args(argv)
 
