@@ -33,7 +33,7 @@ from ledger.domain.rules.completeness import year_gaps
 from ledger.domain.variations import terms_of, year_terms
 from ledger.usecases.checks import check_derived
 
-from . import charts, facts
+from . import facts
 from . import schema as t
 from .bootstrap import Projections
 from .schedule import schedule_lines
@@ -553,6 +553,8 @@ def _tier_labels(per_year: list[dict[str, Any]]) -> list[str]:
 
 
 def render_html(data: Mapping[str, Any]) -> str:
+    from . import charts  # matplotlib (~1 s to import): paid by whoever draws a report, not by every start
+
     env = Environment(
         loader=PackageLoader("projections", "templates"),
         autoescape=select_autoescape(["html", "j2"]),

@@ -225,7 +225,7 @@ def test_one_contracts_records_on_two_partitions_are_reported_and_warned_about(
         kafka_broker.bootstrap,
         [kafka_topic],
         group=kafka_topic,
-        until_idle=1.5,
+        until_idle=0.75,
         session_timeout_ms=SESSION_MS,
     ).run()
     assert report.consumed == RECORDS

@@ -67,7 +67,7 @@ def read_topic(bootstrap, topic):
 
 
 def consume(url, bootstrap, topic, **kwargs):
-    kwargs.setdefault("until_idle", 1.5)
+    kwargs.setdefault("until_idle", 0.75)
     return LedgerConsumer(
         Ledger.from_url(url), bootstrap, [topic], group=topic, session_timeout_ms=SESSION_MS, **kwargs
     ).run()
@@ -201,7 +201,7 @@ def test_with_a_schema_registry_the_ids_on_the_wire_are_the_registrys(
         "--group",
         kafka_topic,
         "--until-idle",
-        "1.5",
+        "0.75",
         "--session-timeout-ms",
         str(SESSION_MS),
         "--json",

@@ -18,10 +18,12 @@ from ledger.usecases import services_for
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "ledger" / "examples"
 OBC_LEDGER = Path(sys.executable).with_name("obc-ledger")
-SESSION_MS = 6000  # a killed or stopped consumer's partitions are handed on within this (Tansu)
+SESSION_MS = (
+    3000  # a killed or stopped consumer's partitions are handed on within this (Tansu joins wait ~half of it)
+)
 
 
-def consume_args(bootstrap: str, topic: str, *extra: str, idle: str = "1.5") -> list[str]:
+def consume_args(bootstrap: str, topic: str, *extra: str, idle: str = "0.75") -> list[str]:
     """`obc-ledger consume` until the topic is idle, in the group named after the topic, as --json."""
     return [
         "consume",
