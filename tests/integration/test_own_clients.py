@@ -82,30 +82,26 @@ def altered(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+CODECS = ("gzip", "snappy", "lz4", "zstd")
+
+
 def test_the_worked_example_compressed_by_confluent_kafka_with_each_codec_gives_the_statements_of_ingest(
-    codec, kafka_broker, kafka_topic, cli, registry, reference
+    kafka_broker, kafka_topic, cli, registry, reference
 ):
+    """The worked example sent once per codec (librdkafka compresses each batch): every record of
+    every batch is decoded (none dead-lettered), the first copy applied and the three others
+    acknowledged as duplicates, so the statements are those of one ingest."""
     cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
-    sent = example(
-        DATA,
-        "--bootstrap",
-        kafka_broker.bootstrap,
-        "--topic",
-        kafka_topic,
-        "--registry",
-        registry.url,
-        "--compression",
-        codec,
-    )
-    assert sent["sent"] == RECORDS
+    wire = ("--bootstrap", kafka_broker.bootstrap, "--topic", kafka_topic, "--registry", registry.url)
+    for codec in CODECS:
+        assert example(DATA, *wire, "--compression", codec)["sent"] == RECORDS, codec
     consumed = consume(cli, kafka_broker.bootstrap, kafka_topic, "--registry", registry.url)
     assert (
         consumed["consumed"],
         consumed["accepted"],
         consumed["duplicates"],
         consumed["dead_lettered"],
-    ) == (RECORDS, RECORDS - 1, 1, 0)
+    ) == (len(CODECS) * RECORDS, RECORDS - 1, len(CODECS) * RECORDS - (RECORDS - 1), 0)
     assert statements(cli) == reference
 
 

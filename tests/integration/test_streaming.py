@@ -594,10 +594,8 @@ def test_two_consumer_processes_in_one_group_share_the_partitions(
     contracts = contract_ids(9)
     ledger(postgres_url, contracts)
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
-    services_for(ledger(reference, contracts)).ingest.ingest_lines(
-        make_stream(12000, contracts, seed=3).lines, "reference"
-    )
-    stream = make_stream(12000, contracts, seed=3)
+    stream = make_stream(6000, contracts, seed=3)
+    services_for(ledger(reference, contracts)).ingest.ingest_lines(stream.lines, "reference")
     expected = send(kafka_broker.bootstrap, kafka_topic, stream.messages())
 
     procs = [
