@@ -24,7 +24,7 @@ from consumers.kafka import producer, read_tail
 from consumers.producer import encode_line
 from deploy.servers import RegistryServer
 from ledger.usecases.application import Ledger
-from tests.support.cli import EXAMPLES, ROOT, SESSION_MS, Cli, consume_args
+from tests.support.cli import EXAMPLES, IDLE_S, ROOT, SESSION_MS, Cli, consume_args
 
 EXAMPLE = ROOT / "deploy" / "examples" / "confluent_producer.py"
 DATA = EXAMPLES / "worked-example-data.jsonl"
@@ -221,7 +221,7 @@ def test_one_contracts_records_on_two_partitions_are_reported_and_warned_about(
         kafka_broker.bootstrap,
         [kafka_topic],
         group=kafka_topic,
-        until_idle=0.75,
+        until_idle=IDLE_S,
         session_timeout_ms=SESSION_MS,
     ).run()
     assert report.consumed == RECORDS

@@ -27,7 +27,7 @@ from ledger.domain.records import ID_FIELDS
 from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from ledger.usecases.ingest import IngestSession
-from tests.support.cli import EXAMPLES, OBC_LEDGER, SESSION_MS, consume_args
+from tests.support.cli import EXAMPLES, IDLE_S, OBC_LEDGER, SESSION_MS, consume_args
 
 WIRE_CODES = {
     "empty_message",
@@ -67,7 +67,7 @@ def read_topic(bootstrap, topic):
 
 
 def consume(url, bootstrap, topic, **kwargs):
-    kwargs.setdefault("until_idle", 0.75)
+    kwargs.setdefault("until_idle", IDLE_S)
     return LedgerConsumer(
         Ledger.from_url(url), bootstrap, [topic], group=topic, session_timeout_ms=SESSION_MS, **kwargs
     ).run()
@@ -194,17 +194,7 @@ def test_with_a_schema_registry_the_ids_on_the_wire_are_the_registrys(
     )
 
     consumed = cli.ok(
-        "consume",
-        *wire,
-        "--topic",
-        kafka_topic,
-        "--group",
-        kafka_topic,
-        "--until-idle",
-        "0.75",
-        "--session-timeout-ms",
-        str(SESSION_MS),
-        "--json",
+        *consume_args(kafka_broker.bootstrap, kafka_topic, "--registry", schema_registry.url)
     ).json()
     assert (
         consumed["consumed"],

@@ -18,12 +18,14 @@ from ledger.usecases import services_for
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "ledger" / "examples"
 OBC_LEDGER = Path(sys.executable).with_name("obc-ledger")
-SESSION_MS = (
-    3000  # a killed or stopped consumer's partitions are handed on within this (Tansu joins wait ~half of it)
-)
+# A killed or stopped consumer's partitions are handed on within the session (Tansu's first join
+# also waits about half of it); an --until-idle consume exits only once it has read to the end of
+# every partition it owns, so IDLE_S only waits for records still arriving.
+SESSION_MS = 3000
+IDLE_S = 0.75
 
 
-def consume_args(bootstrap: str, topic: str, *extra: str, idle: str = "0.75") -> list[str]:
+def consume_args(bootstrap: str, topic: str, *extra: str, idle: str = str(IDLE_S)) -> list[str]:
     """`obc-ledger consume` until the topic is idle, in the group named after the topic, as --json."""
     return [
         "consume",
