@@ -57,7 +57,7 @@ from ledger.usecases.ingest import IngestSession, storage_failure, unprocessable
 
 from .codec import FIXED_IDS, Codec, SerializationError, record_text
 from .dead_letters import DeadLetter, DeadLetters, dlq_topic, dlq_tracking_name, raw_bytes_text
-from .kafka import StreamError, ensure_topic, high_watermarks, producer
+from .kafka import TAIL_TIMEOUT_S, StreamError, ensure_topic, high_watermarks, producer
 from .signatures import with_signature
 from .transactions import SKIP, WAIT, Transactions
 
@@ -71,6 +71,8 @@ DEFAULT_SESSION_TIMEOUT_MS = 10_000
 BATCH_WAIT_S = 0.5  # longest wait to fill a batch once records are flowing
 STALL_S = 60.0  # --until-idle: give up (with an error) if owned records stop arriving for this long
 JOIN_GRACE_S = 30.0  # --until-idle: beyond two sessions, how long a first group join may take
+JOIN_CHECK_S = 15.0  # a group join lasting longer: read the ends of the partitions last owned, this often
+JOIN_CHECK_TIMEOUT_S = 5.0  # how long one such read may take (a broker still down: try again later)
 PROGRESS_S = 30.0  # --log-level info: the running counts at most this often
 MAX_MESSAGE_BYTES = 1024 * 1024  # a longer message value is dead-lettered unread (message_too_large)
 
@@ -188,15 +190,11 @@ class _Listener(ConsumerRebalanceListener):
         self.owner = owner
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        with self.owner._lock:
-            self.owner._generation += 1
-            self.owner._joining = True
+        self.owner._join_begins()
 
     def on_partitions_lost(self, lost: Iterable[TopicPartition]) -> None:
         # Evicted from the group (e.g. a missed rebalance): a join follows, as after a revocation.
-        with self.owner._lock:
-            self.owner._generation += 1
-            self.owner._joining = True
+        self.owner._join_begins()
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         assigned = list(assigned)
@@ -206,6 +204,7 @@ class _Listener(ConsumerRebalanceListener):
             self.owner._generation += 1
             self.owner._joined += 1
             self.owner._joining = False
+            self.owner._joining_since = None
             self.owner._pending.update(assigned)
 
 
@@ -245,6 +244,8 @@ class LedgerConsumer:
         self._generation = 0
         self._joined = 0  # group assignments completed (the idle clock starts at the first)
         self._joining = False  # between a revocation and the next assignment
+        self._joining_since: float | None = None  # float-ok: time.monotonic() the join began
+        self._ends_read_at = 0.0  # float-ok: time.monotonic() of the last read of the ends during a join
         self._pending: set[TopicPartition] = set()
         self._committed: dict[TopicPartition, int] = {}  # last offset stored in the ledger
         self._transactions = Transactions()
@@ -346,8 +347,12 @@ class LedgerConsumer:
                 tp.topic, tp.partition, stored, self._stored(dlq_tracking_name(tp.topic, tp.partition))
             )
 
-    def _check_ends(self, stored: dict[TopicPartition, int]) -> None:
-        ends = high_watermarks(self.bootstrap, stored)
+    def _check_ends(
+        self,
+        stored: dict[TopicPartition, int],
+        timeout_s: float = TAIL_TIMEOUT_S,  # float-ok: seconds
+    ) -> None:
+        ends = high_watermarks(self.bootstrap, stored, timeout_s)
         behind = sorted((tp, ends[tp], offset) for tp, offset in stored.items() if ends[tp] < offset + 1)
         if behind:
             where = ", ".join(
@@ -374,6 +379,36 @@ class LedgerConsumer:
                 behind[tp] = stored
         if behind:
             self._check_ends(behind)
+
+    def _join_begins(self) -> None:
+        """A revocation or a loss (kafka-python's I/O thread): a group join follows."""
+        with self._lock:
+            self._generation += 1
+            self._joining = True
+            if self._joining_since is None:
+                self._joining_since = time.monotonic()
+
+    def _check_while_joining(self) -> None:
+        """Stop with ``records_behind_ledger`` if, during a join that lasts (a broker restarted empty
+        whose group will not form, a wedged coordinator), the partitions last owned end below the
+        ledger's position: reading them needs no group, so a join that never completes cannot hide a
+        re-created topic. Every JOIN_CHECK_S of a join; an unreachable broker is only logged."""
+        with self._lock:
+            since = self._joining_since
+        now = time.monotonic()
+        if since is None or now - since < JOIN_CHECK_S or now - self._ends_read_at < JOIN_CHECK_S:
+            return
+        self._ends_read_at = now
+        owned = {tp: stored for tp, stored in self._committed.items() if stored >= 0}
+        log.info(
+            "the group join has lasted %.0f s: reading the ends of %d partition(s)", now - since, len(owned)
+        )
+        try:
+            self._check_ends(owned, timeout_s=JOIN_CHECK_TIMEOUT_S)
+        except StreamError as exc:
+            if exc.code != "broker_unavailable":
+                raise
+            log.info("could not read the ends during the join (%s): reading them again later", exc)
 
     def _take_pending(self) -> bool:
         with self._lock:
@@ -720,6 +755,7 @@ class LedgerConsumer:
                     joined = self._joined  # the idle clock stops while the group rebalances
                     last_activity = time.monotonic()
                 self._check_positions()
+                self._check_while_joining()
                 polled_at = time.monotonic()
                 records, skipped = self._poll_batch()
                 if not records and not skipped:
