@@ -554,8 +554,14 @@ class YearData(LedgerAggregate):
         own for a new claim, the first claim's of its correction chain for a correction."""
         if not hasattr(self, "claims"):
             self._rate_card_state()
+        # party, outcome and period repeat in every claim, a participant in several: one copy of each
         self.claims[claim_id] = ClaimState(
-            provider_id, participant_id, outcome_id, period, arrival, supersedes
+            intern(provider_id),
+            intern(participant_id),
+            intern(outcome_id),
+            intern(period),
+            arrival,
+            supersedes,
         )
         if supersedes is not None:
             self.superseded[supersedes] = claim_id
@@ -591,7 +597,13 @@ class YearData(LedgerAggregate):
         if not hasattr(self, "episodes"):
             self._rate_card_state()
         self.episodes[episode_id] = EpisodeState(
-            provider_id, health_gain_id, period, pre_score, post_score, expected_gain, supersedes
+            intern(provider_id),
+            intern(health_gain_id),
+            intern(period),
+            pre_score,
+            post_score,
+            expected_gain,
+            supersedes,
         )
         if supersedes is not None:
             self.superseded[supersedes] = episode_id

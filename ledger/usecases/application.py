@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Protocol, TypeVar, cast
 
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, CanMutateProtocol
 from eventsourcing.persistence import IntegrityError, Notification, Transcoder
 from eventsourcing.utils import get_topic
 
@@ -48,9 +48,34 @@ class StoredLog(Protocol):
     def select_log(self, after: int | None, limit: int) -> list[tuple[int, str, int, str, bytes]]: ...
 
 
+_MUTABLE_TYPES: set[type] = set()  # event classes already checked to have ``mutate``
+
+
+def project_events(aggregate: Any, events: Iterable[Any]) -> Any:
+    """eventsourcing's ``project_aggregate``, with its check of each event made once per event class.
+
+    The library asserts ``isinstance(event, CanMutateProtocol)`` for every event; against a runtime
+    protocol that costs about 20 microseconds on Python 3.11 (the protocol's members are worked out
+    again at each call), as much as decoding and applying the event together: half of a year
+    close's replay. The check is the same, made the first time a class is seen; each event is then
+    applied by its own ``mutate``, as the library does."""
+    for event in events:
+        kind = type(event)
+        if kind not in _MUTABLE_TYPES:
+            if not isinstance(event, CanMutateProtocol):
+                raise TypeError(f"{kind.__name__} cannot mutate an aggregate (it has no mutate())")
+            _MUTABLE_TYPES.add(kind)
+        aggregate = event.mutate(aggregate)
+    return aggregate
+
+
 class NamedStateRepository(Repository[Any]):
     """A repository that gives an aggregate loaded from a snapshot its named state back (a snapshot
-    stores named tuples as JSON arrays; see ``YearData.restore_named_state``)."""
+    stores named tuples as JSON arrays; see ``YearData.restore_named_state``), and projects events
+    with :func:`project_events`."""
+
+    def get(self, aggregate_id: Any, *, projector_func: Any = None, **kwargs: Any) -> Any:
+        return super().get(aggregate_id, projector_func=projector_func or project_events, **kwargs)
 
     def _reconstruct_aggregate(self, *args: Any, **kwargs: Any) -> Any:
         aggregate = super()._reconstruct_aggregate(*args, **kwargs)
