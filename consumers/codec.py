@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import json
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import nullcontext
 from copy import deepcopy
 from datetime import UTC, datetime
@@ -178,7 +178,7 @@ class Codec:
 
     def __init__(self, ids: LocalIds | None = None) -> None:
         self.ids = ids if ids is not None else LocalIds()
-        self._plain: dict[int, tuple[Any, Any]] = {}
+        self._plain: dict[int, tuple[Any, Any, bool]] = {}  # id -> plain writer, plain reader, has decimals
 
     @classmethod
     def for_registry(cls, url: str | None) -> Codec:
@@ -205,7 +205,11 @@ class Codec:
             )
         plain = self._plain.get(schema_id)
         if plain is None:
-            plain = (_without_decimals(writer_schema), _without_decimals(reader_schema))
+            plain = (
+                _without_decimals(writer_schema),
+                _without_decimals(reader_schema),
+                _has_decimals(reader_schema if reader_schema is not None else writer_schema),
+            )
             if len(self._plain) < 1024:
                 self._plain[schema_id] = plain
         fo = io.BytesIO(body)
@@ -227,6 +231,8 @@ class Codec:
             raise SerializationError(
                 "undecodable", f"a {_label(writer)} body that is not a record", schema_id
             )
+        if not plain[2]:  # no decimal to convert or bound (a submission's numbers are text)
+            return writer, value
         try:
             value = _with_decimals(value, reader_schema if reader_schema is not None else writer_schema, "")
         except _LongDecimal as exc:
@@ -261,25 +267,36 @@ def _is_decimal(schema: Any) -> bool:
     )
 
 
-def _without_decimals(schema: Any) -> Any:
-    """A copy of a parsed schema whose bytes decimals are plain bytes (fastavro then leaves them alone)."""
-    if schema is None:
-        return None
-    copy = deepcopy(schema)  # keeps __named_schemas pointing at the copied (stripped) types
+def _nodes(schema: Any) -> Iterator[Any]:
+    """Every dict and list of a parsed schema, each once (its named types included)."""
     seen: set[int] = set()
-    stack = [copy]
+    stack = [schema]
     while stack:
         node = stack.pop()
         if id(node) in seen:
             continue
         seen.add(id(node))
+        yield node
         if isinstance(node, dict):
-            if _is_decimal(node):
-                del node["logicalType"]
             stack.extend(v for v in node.values() if isinstance(v, dict | list))
         elif isinstance(node, list):
             stack.extend(v for v in node if isinstance(v, dict | list))
+
+
+def _without_decimals(schema: Any) -> Any:
+    """A copy of a parsed schema whose bytes decimals are plain bytes (fastavro then leaves them alone)."""
+    if schema is None:
+        return None
+    copy = deepcopy(schema)  # keeps __named_schemas pointing at the copied (stripped) types
+    for node in list(_nodes(copy)):
+        if _is_decimal(node):
+            del node["logicalType"]
     return copy
+
+
+def _has_decimals(schema: Any) -> bool:
+    """Whether a parsed schema has a bytes decimal anywhere (else :func:`_with_decimals` has nothing to do)."""
+    return schema is not None and any(_is_decimal(node) for node in _nodes(schema))
 
 
 class _LongDecimal(Exception):

@@ -259,3 +259,54 @@ def test_a_huge_avro_decimal_is_undecodable_naming_its_field_without_being_conve
     schemaless_writer(out, _without_decimals(schemas.parsed(schema_id)), value)
     decoded = decode_record(frame(schema_id, out.getvalue()))  # the longest accepted, sign-extended
     assert decoded["total_cost"] == Decimal("-123.45")
+
+
+def test_only_schemas_with_a_decimal_have_their_values_walked_for_decimals(monkeypatch):
+    """A submission's numbers are text: its decode skips the decimal walk, a cost report's does not."""
+    import consumers.codec as codec
+
+    assert not codec._has_decimals(schemas.parsed(schemas.latest("submission").id))
+    assert codec._has_decimals(schemas.parsed(schemas.latest("cost_report").id))  # nested in an array too
+    assert codec._has_decimals(
+        {
+            "type": "record",
+            "name": "r",
+            "fields": [
+                {
+                    "name": "f",
+                    "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 2}],
+                }
+            ],
+        }
+    )
+    assert not codec._has_decimals(None)
+
+    walked = []
+    real = codec._with_decimals
+    monkeypatch.setattr(codec, "_with_decimals", lambda *a, **k: walked.append(a[0]) or real(*a, **k))
+    codec_ = codec.Codec()
+    submission = {
+        "type": "submission",
+        "submission_id": "s-1",
+        "contract_id": "oxon-mh",
+        "provider_id": "p",
+        "indicator_id": "i",
+        "period": "2025-Q2",
+        "numerator": "3",
+        "denominator": "4",
+    }
+    cost = {
+        "type": "cost_report",
+        "report_id": "c-1",
+        "contract_id": "oxon-mh",
+        "provider_id": "p",
+        "period": "2025-Q2",
+        "total_cost": "10.50",
+        "high_cost_cases": [{"case_ref": "X", "cost": "2.25"}],
+    }
+    assert codec_.decode_record(codec_.encode_record(submission)[1])["numerator"] == "3"
+    assert walked == []
+    decoded = codec_.decode_record(codec_.encode_record(cost)[1])
+    assert walked and walked[0]["report_id"] == "c-1", "a cost report's record is walked"
+    assert decoded["total_cost"] == Decimal("10.50")
+    assert decoded["high_cost_cases"] == [{"case_ref": "X", "cost": Decimal("2.25")}]
