@@ -172,9 +172,6 @@ class Ledger(Application):
 
     # ------------------------------------------------------------------ contracts
 
-    def contract_ids(self) -> list[str]:
-        return [e.contract_id for _, e in self.recorded(Contract.Registered)]
-
     def load_contract(self, contract_id: str) -> tuple[Contract, ContractDefinition]:
         contract = self._maybe(contract_uuid(contract_id))
         if contract is None:
