@@ -60,6 +60,17 @@ class Access:
             raise missing from None
         self.authorize(actor, "read", definition)
 
+    def refuses_read(self, actor: str, contract_id: str) -> bool:
+        """Whether :meth:`authorize_read` would refuse ``actor`` this contract (nothing recorded)."""
+        who = Actor.parse(actor)
+        if who.role == "system":
+            return False
+        try:
+            _, definition = self.store.load_contract(contract_id)
+        except NotFound:
+            return True
+        return refusal(who, "read", definition) is not None
+
     def readable(self, actor: str) -> Callable[[str | None], bool]:
         """Which contracts a list may show ``actor`` (see ledger.domain.access)."""
         who = Actor.parse(actor)

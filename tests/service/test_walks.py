@@ -42,6 +42,21 @@ def test_a_budget_allows_its_burst_then_refuses_until_it_refills():
 def test_a_budget_of_zero_is_no_limit():
     budget = Budget(per_minute=0)
     assert all(budget.spend("a") == (0, False) for _ in range(1000))
+    assert budget.has_room("a")
+
+
+def test_whether_a_budget_has_room_is_told_without_spending_it():
+    clock = Clock()
+    budget = Budget(per_minute=2, clock=clock)
+    assert budget.has_room("a") and budget.has_room("a")  # asking spends nothing
+    budget.spend("a")
+    budget.spend("a")
+    assert not budget.has_room("a") and budget.has_room("b")
+    clock.now += 29
+    assert not budget.has_room("a")
+    clock.now += 1
+    assert budget.has_room("a")
+    assert budget.spend("a") == (0, False)
 
 
 def test_callers_share_the_next_walk_never_one_begun_before_they_asked():
@@ -101,7 +116,11 @@ def limited_service(tmp_path_factory):
     cli = Cli(db_url)
     cli.ok("contract", "register", EXAMPLES / "worked-example.yaml")
     assert cli("ingest", EXAMPLES / "worked-example-data.jsonl").code in (0, 3)
-    service = start_service(db_url, tmp / "service.log", env={"OBC_LEDGER_LOG_WALKS_PER_MINUTE": "3"})
+    service = start_service(
+        db_url,
+        tmp / "service.log",
+        env={"OBC_LEDGER_LOG_WALKS_PER_MINUTE": "3", "OBC_LEDGER_REFUSALS_PER_MINUTE": "3"},
+    )
     yield service
     service.stop()
 
@@ -138,3 +157,33 @@ def test_past_its_budget_a_principal_is_refused_429_and_the_refusal_is_recorded_
     assert log.count('"event": "rate_limited"') >= 5 and principal in log
     with limited_service.client(other) as c:  # another principal is not slowed by the first
         assert c.get("/api/v1/verify").json()["ok"] is True
+
+
+def test_a_principal_probing_for_contracts_has_three_refusals_recorded_then_429_and_one_more(limited_service):
+    """Each refused read is an event; a prober past its budget gets 429, and writes one event more."""
+    token = limited_service.token("provider:circle", "Probing")
+    other = limited_service.token("provider:luton", "Another provider")
+    probes = [f"/api/v1/contracts/guess-{i}/years/1/statement" for i in range(7)]
+    with limited_service.client(token) as c:
+        principal = c.get("/api/v1/whoami").json()["principal"]
+        answers = []
+        for i, path in enumerate(probes):
+            answers.append(c.get(path))
+            if i == 4:  # past the budget its own contract is read as ever
+                assert c.get(f"/api/v1/contracts/{CONTRACT}/years/1/statement").status_code == 200
+    assert [r.status_code for r in answers] == [404] * 3 + [429] * 4
+    assert answers[0].json()["error"] == "unknown_contract"
+    limited = answers[3].json()
+    assert limited["error"] == "rate_limited" and "3 refused reads of this minute" in limited["message"]
+    assert principal in limited["message"] and 1 <= int(answers[3].headers["Retry-After"]) <= 20
+    recorded = [
+        e for e in stored_states(limited_service.db_url, "AccessRefused") if e.get("principal") == principal
+    ]
+    assert [e["contract_id"] for e in recorded] == ["guess-0", "guess-1", "guess-2", None]
+    assert recorded[-1]["reason"].startswith("rate_limited: ") and recorded[-1]["action"] == "read"
+    log = limited_service.log.read_text()
+    assert log.count(f'"principal": "{principal}"') >= 4, (
+        "every refusal past the budget is on the security log"
+    )
+    with limited_service.client(other) as c:  # another principal's refusals are its own budget's
+        assert c.get("/api/v1/contracts/guess-0/years/1/statement").status_code == 404

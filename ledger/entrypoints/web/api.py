@@ -39,8 +39,8 @@ from ledger.domain.errors import InvalidCommand, LedgerError
 from ledger.domain.ids import id_problem
 from ledger.domain.records import as_sent_back
 from ledger.domain.variations import year_terms
-from ledger.entrypoints.web.auth import SESSION_COOKIE, Principal, authenticate, record_refusal
-from ledger.entrypoints.web.errors import error_response
+from ledger.entrypoints.web.auth import SESSION_COOKIE, Principal, authenticate, log_refusal, record_refusal
+from ledger.entrypoints.web.errors import RateLimited, error_response
 from ledger.entrypoints.web.walks import chain_walk, spend
 from projections.bootstrap import parse_instant
 from projections.costs import costs as year_costs
@@ -180,14 +180,31 @@ async def idempotent_write(
 
 
 def authorize_read(world: Any, p: Principal, contract_id: str) -> None:
-    """403 (recorded with the principal) when ``p`` may not read the contract."""
+    """403 (recorded with the principal) when ``p`` may not read the contract; 429 once ``p`` has had
+    its budget of recorded refusals this minute (ledger/entrypoints/web/walks.py)."""
     check_id("contract_id", contract_id)
     if p.actor == "system":
         return
     key, head = (p.actor, contract_id), world.projections.projector.head()
     if world.allowed.get(key) == head:  # allowed, and nothing recorded since: the parties are as they were
         return
-    world.as_principal(p.principal, lambda: world.services.access.authorize_read(p.actor, contract_id))
+    access, budget = world.services.access, world.refusals
+    if not budget.has_room(p.principal) and access.refuses_read(p.actor, contract_id):
+        wait, first = budget.spend(p.principal)
+        refused = RateLimited(
+            f"{p.principal} has had its {budget.per_minute} refused reads of this minute recorded; "
+            f"retry in {wait} s",
+            retry_after=wait,
+        )
+        log_refusal(None, "rate_limited", principal=p.principal, actor=p.actor, action="read")
+        if first:
+            record_refusal(world, p.principal, p.actor, "read", f"rate_limited: {refused.message}")
+        raise refused
+    try:
+        world.as_principal(p.principal, lambda: access.authorize_read(p.actor, contract_id))
+    except LedgerError:  # refused, and recorded: one of the principal's budget
+        budget.spend(p.principal)
+        raise
     world.allowed[key] = head
 
 

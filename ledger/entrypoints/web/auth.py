@@ -35,9 +35,10 @@ REALM = 'Bearer realm="obc-ledger"'
 security_log = logging.getLogger("obc_ledger.security")
 
 
-def log_refusal(request: Request, event: str, **fields: Any) -> None:
-    """One JSON line on the security log (stderr): a refused sign-in or credential, and who."""
-    client = request.client.host if request.client else None
+def log_refusal(request: Request | None, event: str, **fields: Any) -> None:
+    """One JSON line on the security log (stderr): a refused sign-in or credential, and who
+    (``client`` null when the refusal is decided away from the request: the access log has it)."""
+    client = request.client.host if request is not None and request.client else None
     security_log.warning(
         json.dumps(
             {

@@ -15,6 +15,13 @@ any principal could keep the service's cores and the database busy with nothing 
   is recorded in the ledger as an ``AccessRefused`` naming the principal (a caller refused a
   thousand times a minute is not let write a thousand events); every one goes to the security log.
 
+* **Refusals recorded, within a budget.** A read refused to a principal (a contract it is not party
+  to, or one that does not exist) is an ``AccessRefused`` event: one small request, one write to
+  the log for good. Each principal may have ``OBC_LEDGER_REFUSALS_PER_MINUTE`` (default 60; ``0``
+  turns the limit off) refusals a minute recorded, in a burst as large; past it a request that
+  would be refused is answered 429 ``rate_limited`` instead, the first of the run recorded and
+  every one on the security log. Reads it may make are never slowed.
+
 Both are per worker process (``serve --workers N`` gives a principal N budgets).
 """
 
@@ -41,9 +48,21 @@ WALKS_PER_MINUTE = 20
 MAX_PRINCIPALS = 10_000  # kept budgets; beyond, the full ones (no recent use) are forgotten
 
 
+REFUSALS_ENV = "OBC_LEDGER_REFUSALS_PER_MINUTE"
+REFUSALS_PER_MINUTE = 60
+
+
+def _per_minute(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else default
+
+
 def walks_per_minute() -> int:
-    value = os.environ.get(WALKS_ENV, "").strip()
-    return int(value) if value.isdigit() else WALKS_PER_MINUTE
+    return _per_minute(WALKS_ENV, WALKS_PER_MINUTE)
+
+
+def refusals_per_minute() -> int:
+    return _per_minute(REFUSALS_ENV, REFUSALS_PER_MINUTE)
 
 
 @dataclass
@@ -83,6 +102,17 @@ class Budget:
                 return 0, False
             first, bucket.refusing = not bucket.refusing, True
             return max(1, math.ceil((1 - bucket.tokens) / rate)), first
+
+    def has_room(self, principal: str) -> bool:
+        """Whether ``principal`` could spend one now (nothing is spent)."""
+        if self.per_minute <= 0:
+            return True
+        with self._lock:
+            bucket = self._buckets.get(principal)
+            if bucket is None:
+                return True
+            elapsed = self.clock() - bucket.at
+            return bucket.tokens + elapsed * self.per_minute / 60 >= 1
 
     def _forget_full(self, now: float, rate: float) -> None:  # float-ok: seconds, requests a second
         for name, bucket in list(self._buckets.items()):

@@ -17,7 +17,7 @@ from ledger.adapters.oidc import OidcClient, OidcConfig, OidcVerifier
 from ledger.adapters.principal import acting_principal, record_principals
 from ledger.adapters.tokens import TokenStore
 from ledger.bootstrap import App, bootstrap
-from ledger.entrypoints.web.walks import Budget, Coalesced, walks_per_minute
+from ledger.entrypoints.web.walks import Budget, Coalesced, refusals_per_minute, walks_per_minute
 from ledger.usecases import Services
 from ledger.usecases.application import Ledger
 from projections.bootstrap import Projections
@@ -47,6 +47,7 @@ class World:
     write_lock: threading.RLock = field(default_factory=threading.RLock)
     read_lock: threading.Lock = field(default_factory=threading.Lock)
     walks: Budget = field(default_factory=lambda: Budget(walks_per_minute()))  # see walks.py
+    refusals: Budget = field(default_factory=lambda: Budget(refusals_per_minute()))  # recorded ones
     chain: Coalesced = field(default_factory=Coalesced)
 
     @classmethod
