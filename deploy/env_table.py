@@ -41,6 +41,19 @@ EXTRAS = {
         "a JSON file mapping the OIDC actor claim's values to actors",
     ),
     "OBC_LEDGER_MAX_UPLOAD_BYTES": ("—", "serve", "268435456", "the largest upload body the service accepts"),
+    "OBC_LEDGER_LOG_WALKS_PER_MINUTE": (
+        "—",
+        "serve",
+        "20",
+        "each principal's chain walks and as-of replays a minute (0: no limit); past it 429 `rate_limited`",
+    ),
+    "OBC_LEDGER_REFUSALS_PER_MINUTE": (
+        "—",
+        "serve",
+        "60",
+        "each principal's refused reads recorded a minute (0: no limit); past it a read that would be "
+        "refused is answered 429 `rate_limited`, the first of the run recorded",
+    ),
     "OBC_LEDGER_CHROMIUM": (
         "—",
         "report --pdf",
