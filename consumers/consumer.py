@@ -405,8 +405,8 @@ class LedgerConsumer:
         )
         try:
             self._check_ends(owned, timeout_s=JOIN_CHECK_TIMEOUT_S)
-        except StreamError as exc:
-            if exc.code != "broker_unavailable":
+        except (StreamError, KafkaError) as exc:  # KafkaTimeoutError: the client could not bootstrap
+            if isinstance(exc, StreamError) and exc.code != "broker_unavailable":
                 raise
             log.info("could not read the ends during the join (%s): reading them again later", exc)
 

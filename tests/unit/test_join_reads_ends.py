@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
 
 import consumers.consumer as consumer_module
 from consumers.consumer import JOIN_CHECK_S, LedgerConsumer
@@ -90,11 +91,15 @@ def test_a_broker_that_cannot_be_read_during_the_join_is_tried_again_not_taken_f
     consumer._join_begins()
     clock[0] += JOIN_CHECK_S
     consumer._check_while_joining()  # no exception: a broker down is waited for, as by the client
+    ends["ends"] = KafkaTimeoutError("bootstrap")  # the groupless client cannot even connect
+    clock[0] += JOIN_CHECK_S
+    consumer._check_while_joining()
     ends["ends"] = {TP: 0, OTHER: 0}
     clock[0] += JOIN_CHECK_S
     with pytest.raises(StreamError) as raised:
         consumer._check_while_joining()
     assert raised.value.code == "records_behind_ledger"
+    assert len(ends["reads"]) == 3
 
 
 def test_a_revocation_inside_a_join_keeps_the_join_s_clock(consumer, clock, ends):
