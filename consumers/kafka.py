@@ -151,14 +151,15 @@ def high_watermarks(
     positions: dict[TopicPartition, int],
     timeout_s: float = TAIL_TIMEOUT_S,  # float-ok: seconds
 ) -> dict[TopicPartition, int]:  # float-ok: seconds
-    """The high watermark of each partition, from a Fetch at the given offset (not ListOffsets)."""
+    """The high watermark of each partition, from a Fetch at the given offset (not ListOffsets).
+    Connecting takes at most 10 s, or ``timeout_s`` if shorter; reading at most ``timeout_s``."""
     if not positions:
         return {}
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         group_id=None,
-        bootstrap_timeout_ms=10_000,
+        bootstrap_timeout_ms=int(min(10.0, timeout_s) * 1000),
         fetch_max_wait_ms=100,
         max_partition_fetch_bytes=1024,
         auto_offset_reset="earliest",
