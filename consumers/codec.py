@@ -203,12 +203,13 @@ class Codec:
                 f"schema id {schema_id} is a {writer.subject} schema; this topic carries {', '.join(subjects)}",
                 schema_id,
             )
+        read_as = reader_schema if reader_schema is not None else writer_schema  # what ``value`` follows
         plain = self._plain.get(schema_id)
         if plain is None:
             plain = (
                 _without_decimals(writer_schema),
                 _without_decimals(reader_schema),
-                _has_decimals(reader_schema if reader_schema is not None else writer_schema),
+                _has_decimals(read_as),
             )
             if len(self._plain) < 1024:
                 self._plain[schema_id] = plain
@@ -234,7 +235,7 @@ class Codec:
         if not plain[2]:  # no decimal to convert or bound (a submission's numbers are text)
             return writer, value
         try:
-            value = _with_decimals(value, reader_schema if reader_schema is not None else writer_schema, "")
+            value = _with_decimals(value, read_as, "")
         except _LongDecimal as exc:
             raise SerializationError(
                 "undecodable",

@@ -47,9 +47,8 @@ class Access:
         then costs the ledger one refusal per guess, whether or not the guess exists, and shows in
         the audit trail (a party's refusal answers ``unknown_contract`` too; see NotAuthorized)."""
         who = Actor.parse(actor)
-        try:
-            _, definition = self.store.load_contract(contract_id)
-        except NotFound:
+        definition = self._registered(contract_id)
+        if definition is None:
             missing = unknown_contract(contract_id)
             if who.role != "system":
                 self.store.save(
@@ -57,7 +56,7 @@ class Access:
                         actor=str(who), action="read", contract_id=contract_id, reason=missing.message
                     )
                 )
-            raise missing from None
+            raise missing
         self.authorize(actor, "read", definition)
 
     def refuses_read(self, actor: str, contract_id: str) -> bool:
@@ -65,11 +64,15 @@ class Access:
         who = Actor.parse(actor)
         if who.role == "system":
             return False
+        definition = self._registered(contract_id)
+        return definition is None or refusal(who, "read", definition) is not None
+
+    def _registered(self, contract_id: str) -> ContractDefinition | None:
+        """The contract's definition, or None when no contract of that id is registered."""
         try:
-            _, definition = self.store.load_contract(contract_id)
+            return self.store.load_contract(contract_id)[1]
         except NotFound:
-            return True
-        return refusal(who, "read", definition) is not None
+            return None
 
     def readable(self, actor: str) -> Callable[[str | None], bool]:
         """Which contracts a list may show ``actor`` (see ledger.domain.access)."""
@@ -80,11 +83,7 @@ class Access:
             if contract_id is None:
                 return may_read(who, None)
             if contract_id not in known:
-                try:
-                    definition: ContractDefinition | None = self.store.load_contract(contract_id)[1]
-                except NotFound:
-                    definition = None
-                known[contract_id] = may_read(who, definition)
+                known[contract_id] = may_read(who, self._registered(contract_id))
             return known[contract_id]
 
         return may

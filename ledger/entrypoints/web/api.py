@@ -39,9 +39,9 @@ from ledger.domain.errors import InvalidCommand, LedgerError
 from ledger.domain.ids import id_problem
 from ledger.domain.records import as_sent_back
 from ledger.domain.variations import year_terms
-from ledger.entrypoints.web.auth import SESSION_COOKIE, Principal, authenticate, log_refusal, record_refusal
-from ledger.entrypoints.web.errors import RateLimited, error_response
-from ledger.entrypoints.web.walks import chain_walk, spend
+from ledger.entrypoints.web.auth import SESSION_COOKIE, Principal, authenticate, record_refusal
+from ledger.entrypoints.web.errors import error_response
+from ledger.entrypoints.web.walks import chain_walk, charge, spend
 from projections.bootstrap import parse_instant
 from projections.costs import costs as year_costs
 from projections.explain import explain as explain_year
@@ -190,16 +190,8 @@ def authorize_read(world: Any, p: Principal, contract_id: str) -> None:
         return
     access, budget = world.services.access, world.refusals
     if not budget.has_room(p.principal) and access.refuses_read(p.actor, contract_id):
-        wait, first = budget.spend(p.principal)
-        refused = RateLimited(
-            f"{p.principal} has had its {budget.per_minute} refused reads of this minute recorded; "
-            f"retry in {wait} s",
-            retry_after=wait,
-        )
-        log_refusal(None, "rate_limited", principal=p.principal, actor=p.actor, action="read")
-        if first:
-            record_refusal(world, p.principal, p.actor, "read", f"rate_limited: {refused.message}")
-        raise refused
+        spent = f"had its {budget.per_minute} refused reads of this minute recorded"
+        charge(world, None, p, "read", budget, spent)  # 429 (a refill meanwhile: recorded as before)
     try:
         world.as_principal(p.principal, lambda: access.authorize_read(p.actor, contract_id))
     except LedgerError:  # refused, and recorded: one of the principal's budget

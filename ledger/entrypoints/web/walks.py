@@ -71,6 +71,10 @@ class _Bucket:
     at: float  # float-ok: time.monotonic()
     refusing: bool = False  # the last request was refused (its refusal already recorded)
 
+    def level(self, now: float, rate: float) -> float:  # float-ok: seconds, requests a second
+        """The tokens it would hold at ``now``, refilled at ``rate`` a second (before any cap)."""
+        return self.tokens + (now - self.at) * rate
+
 
 @dataclass
 class Budget:
@@ -94,7 +98,7 @@ class Budget:
                 if len(self._buckets) >= MAX_PRINCIPALS:
                     self._forget_full(now, rate)
                 bucket = self._buckets[principal] = _Bucket(float(self.per_minute), now)  # float-ok
-            bucket.tokens = min(float(self.per_minute), bucket.tokens + (now - bucket.at) * rate)  # float-ok
+            bucket.tokens = min(float(self.per_minute), bucket.level(now, rate))  # float-ok
             bucket.at = now
             if bucket.tokens >= 1:
                 bucket.tokens -= 1
@@ -109,14 +113,11 @@ class Budget:
             return True
         with self._lock:
             bucket = self._buckets.get(principal)
-            if bucket is None:
-                return True
-            elapsed = self.clock() - bucket.at
-            return bucket.tokens + elapsed * self.per_minute / 60 >= 1
+            return bucket is None or bucket.level(self.clock(), self.per_minute / 60) >= 1
 
     def _forget_full(self, now: float, rate: float) -> None:  # float-ok: seconds, requests a second
         for name, bucket in list(self._buckets.items()):
-            if bucket.tokens + (now - bucket.at) * rate >= self.per_minute:
+            if bucket.level(now, rate) >= self.per_minute:
                 del self._buckets[name]
 
 
@@ -169,21 +170,32 @@ class Coalesced:
         return copy.deepcopy(value)  # each caller its own copy: none can change another's answer
 
 
-def spend(request: Request, p: Principal, action: str) -> None:
-    """Charge one walk or replay to ``p`` (429 ``rate_limited`` past its budget, the refusal kept)."""
-    world = request.app.state.world
-    wait, first = world.walks.spend(p.principal)
+def charge(
+    world: Any, request: Request | None, p: Principal, action: str, budget: Budget, spent: str
+) -> None:
+    """Take one from ``p``'s ``budget``; past it, 429 ``rate_limited`` ("``p`` has ``spent``; retry in
+    N s"), on the security log every time and recorded in the ledger for the first of a run."""
+    wait, first = budget.spend(p.principal)
     if not wait:
         return
-    refused = RateLimited(
-        f"{p.principal} has used its {world.walks.per_minute} log walks and replays of this minute; "
-        f"retry in {wait} s",
-        retry_after=wait,
-    )
+    refused = RateLimited(f"{p.principal} has {spent}; retry in {wait} s", retry_after=wait)
     log_refusal(request, "rate_limited", principal=p.principal, actor=p.actor, action=action)
     if first:
         record_refusal(world, p.principal, p.actor, action, f"rate_limited: {refused.message}")
     raise refused
+
+
+def spend(request: Request, p: Principal, action: str) -> None:
+    """Charge one walk or replay to ``p`` (429 ``rate_limited`` past its budget, the refusal kept)."""
+    world = request.app.state.world
+    charge(
+        world,
+        request,
+        p,
+        action,
+        world.walks,
+        f"used its {world.walks.per_minute} log walks and replays of this minute",
+    )
 
 
 def chain_walk(request: Request, p: Principal, kind: str, work: Callable[[], T]) -> T:
