@@ -87,6 +87,25 @@ def test_a_provider_version_the_ledger_lacks_is_resolved_to_its_newest_reader(re
     assert caught.value.code == "undecodable" and f"registry id {broken_id}" in caught.value.message
 
 
+def test_a_provider_schema_adding_a_huge_decimal_to_a_submission_is_read_without_converting_it(registry):
+    """The worst sender through the registry: a newer submission schema with a decimal field the
+    ledger's reader lacks, carrying 900 KB (fastavro's own conversion of that took about a minute).
+    The reader has no decimal, so nothing is converted or walked: the field is skipped unread."""
+    import time
+
+    hostile = copy.deepcopy(schemas.raw("submission", 2))
+    decimal = {"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 2}
+    hostile["fields"].append({"name": "bonus", "type": ["null", decimal], "default": None})
+    hostile_id = registry.register(SUBJECT, json.dumps(hostile))
+    plain = copy.deepcopy(hostile)
+    del plain["fields"][-1]["type"][1]["logicalType"]  # written as the raw bytes a hostile client sends
+    value = codec.to_avro(SUBMISSION)[1] | {"bonus": b"\x01" + b"\x00" * 900_000}
+    started = time.monotonic()
+    record = registry.codec.decode_record(frame(hostile_id, body(plain, value)))
+    assert time.monotonic() - started < 10  # not a timing test: the conversion itself took a minute
+    assert record == SUBMISSION, "the extra field is not read into the record"
+
+
 def test_ids_the_registry_does_not_know_or_records_the_ledger_does_not_read_are_dead_letters(registry):
     with pytest.raises(SerializationError) as caught:
         registry.codec.decode_record(frame(999, b"\x00"))
