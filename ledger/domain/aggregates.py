@@ -95,6 +95,11 @@ class LedgerAggregate(Aggregate):
         self._pending_events.append(event)
 
 
+# a latest submission as YearData holds it: (submission_id, numerator, denominator, value, supersedes)
+SubmissionRow = tuple[str, "Decimal | None", "Decimal | None", "Decimal | None", "str | None"]
+_NONE: dict[str, Any] = {}  # an empty level of YearData.submitted (never written)
+
+
 class SubmissionState(NamedTuple):
     """The latest accepted submission for a (measure, period, provider)."""
 
@@ -318,9 +323,29 @@ class YearData(LedgerAggregate):
     event store's record index (see :mod:`ledger.adapters.store`).
     """
 
+    # 2: the latest submissions held as ``submitted`` (indicator -> party -> period -> row), not as
+    # ``latest_submission`` ("measure|period|provider" -> SubmissionState); snapshots are upcast
+    class_version = 2
+
     @staticmethod
     def create_id(contract_id: str, year: int, **_: Any) -> UUID:
         return year_data_uuid(contract_id, year)
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A version-1 snapshot's ``latest_submission`` as ``submitted``, nested in the order a replay
+        of the same events nests it (first arrival of each indicator, party and slot)."""
+        submitted: dict[str, dict[str, dict[str, Any]]] = {}
+        for row in state.pop("latest_submission", {}).values():
+            submission_id, provider_id, indicator_id, period, numerator, denominator, value, supersedes = row
+            submitted.setdefault(indicator_id, {}).setdefault(provider_id, {})[period] = (
+                submission_id,
+                numerator,
+                denominator,
+                value,
+                supersedes,
+            )
+        state["submitted"] = submitted
 
     class Opened(LedgerAggregate.Created):
         class_version = 1
@@ -331,7 +356,10 @@ class YearData(LedgerAggregate):
     def __init__(self, contract_id: str, year: int) -> None:
         self.contract_id = contract_id
         self.year = year
-        self.latest_submission: dict[str, SubmissionState] = {}  # "measure|period|provider" ->
+        # indicator -> party -> period -> (submission_id, numerator, denominator, value, supersedes):
+        # the names are held once per indicator and party, not once per slot (memory: a slot is a
+        # dict entry, the row and its id; see :attr:`latest_submission` for the named view)
+        self.submitted: dict[str, dict[str, dict[str, SubmissionRow]]] = {}
         self.latest_cost: dict[str, CostState] = {}  # "provider|period" ->
         self.population: dict[str, PopulationState] = {}  # segment ->
         self._rate_card_state()
@@ -341,14 +369,37 @@ class YearData(LedgerAggregate):
         self.episodes: dict[str, EpisodeState] = {}  # episode id -> (§9)
         self.superseded: dict[str, str] = {}  # claim or episode id (of any year) -> the id replacing it
 
+    @property
+    def latest_submission(self) -> dict[str, SubmissionState]:
+        """The latest accepted submission per "measure|period|provider", made from :attr:`submitted`
+        (indicator by indicator, party by party, in the order each first arrived)."""
+        return {
+            _key(indicator_id, period, provider_id): SubmissionState(
+                row[0], provider_id, indicator_id, period, *row[1:]
+            )
+            for indicator_id, by_party in self.submitted.items()
+            for provider_id, by_period in by_party.items()
+            for period, row in by_period.items()
+        }
+
     def restore_named_state(self) -> None:
         """Named tuples again after a snapshot (it stores them as JSON arrays); older snapshots lack
         the rate-card state."""
         if not hasattr(self, "claims"):
             self._rate_card_state()
+        # the names as one shared copy each and the rows as tuples, as the events' apply methods keep them
+        self.submitted = {
+            intern(indicator_id): {
+                intern(provider_id): {
+                    intern(period): (row[0], row[1], row[2], row[3], row[4])
+                    for period, row in by_period.items()
+                }
+                for provider_id, by_period in by_party.items()
+            }
+            for indicator_id, by_party in self.submitted.items()
+        }
         # (state, its row type, the fields kept as one shared copy, as the events' apply methods keep them)
         kinds: tuple[tuple[str, Any, tuple[int, ...]], ...] = (
-            ("latest_submission", SubmissionState, (1, 2, 3)),  # party, indicator, period
             ("latest_cost", CostState, (1, 2)),  # party, period
             ("population", PopulationState, ()),
             ("claims", ClaimState, ()),
@@ -365,8 +416,8 @@ class YearData(LedgerAggregate):
     # ---------------------------------------------------------------- commands
 
     def accept_submission(self, s: Any, actor: str) -> str | None:
-        previous = self.latest_submission.get(_key(s.indicator_id, s.period, s.provider_id))
-        supersedes = previous.submission_id if previous else None
+        previous = self.submitted.get(s.indicator_id, _NONE).get(s.provider_id, _NONE).get(s.period)
+        supersedes = previous[0] if previous else None
         self._emit(
             self.SubmissionAccepted,
             submission_id=s.submission_id,
@@ -474,11 +525,14 @@ class YearData(LedgerAggregate):
         supersedes: str | None,
         actor: str,
     ) -> None:
-        # the party, indicator and period repeat in every entry: one shared copy of each (memory)
-        provider_id, indicator_id, period = intern(provider_id), intern(indicator_id), intern(period)
-        self.latest_submission[_key(indicator_id, period, provider_id)] = SubmissionState(
-            submission_id, provider_id, indicator_id, period, numerator, denominator, value, supersedes
-        )
+        by_party = self.submitted.get(indicator_id)
+        if by_party is None:
+            by_party = self.submitted[intern(indicator_id)] = {}
+        by_period = by_party.get(provider_id)
+        if by_period is None:
+            by_period = by_party[intern(provider_id)] = {}
+        # the period repeats in every party's entries: one shared copy (memory)
+        by_period[intern(period)] = (submission_id, numerator, denominator, value, supersedes)
 
     class CostReported(LedgerAggregate.Event):
         class_version = 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from uuid import UUID
 
@@ -31,7 +31,9 @@ log = logging.getLogger("obc_ledger.checks")
 
 
 def _encoded(app: Any, state: dict[str, Any]) -> bytes:
-    return app.mapper.transcoder.encode({k: v for k, v in state.items() if k != "_pending_events"})
+    """An aggregate's state as compared: its attributes in name order (their order is no part of the
+    state: an upcast snapshot adds its new ones last), everything within them in its own order."""
+    return app.mapper.transcoder.encode({k: state[k] for k in sorted(state) if k != "_pending_events"})
 
 
 def _where(state: dict[str, Any], aggregate_id: Any) -> str:
@@ -71,8 +73,9 @@ def replayed(app: Any, aggregate_id: UUID) -> tuple[Any, dict[str, Any] | None]:
             aggregate = project_events(aggregate, (event,))
             if snapshot is not None and event.originator_version == snapshot.originator_version:
                 ours = type(aggregate).Snapshot.take(aggregate).state
-                if _encoded(app, ours) != _encoded(app, dict(snapshot.state)):
-                    problem = _forged(aggregate_id, snapshot, ours)
+                theirs = upcast_state(type(aggregate), snapshot.state)
+                if _encoded(app, ours) != _encoded(app, theirs):
+                    problem = _forged(aggregate_id, snapshot, ours, theirs)
                 snapshot = None
     if snapshot is not None:  # a snapshot of a version the stream does not have
         problem = {
@@ -88,8 +91,22 @@ def replayed(app: Any, aggregate_id: UUID) -> tuple[Any, dict[str, Any] | None]:
     return aggregate, problem
 
 
-def _forged(aggregate_id: Any, snapshot: Any, ours: dict[str, Any]) -> dict[str, Any]:
-    theirs = dict(snapshot.state)
+def upcast_state(cls: type, state: Mapping[str, Any]) -> dict[str, Any]:
+    """A snapshot's state in the layout of ``cls``'s current ``class_version``, by the class's own
+    ``upcast_vN_vM`` methods as the library applies them when it restores the snapshot (so a snapshot
+    an older release took is compared with a replay as what it restores to, not as its old layout)."""
+    out = dict(state)
+    version, current = out.get("class_version", 1), getattr(cls, "class_version", 1)
+    if version < current:
+        out.pop("class_version", None)
+        while version < current:
+            getattr(cls, f"upcast_v{version}_v{version + 1}")(out)
+            version += 1
+        out["class_version"] = current
+    return out
+
+
+def _forged(aggregate_id: Any, snapshot: Any, ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
     fields = sorted(
         k for k in set(ours) | set(theirs) if k != "_pending_events" and ours.get(k) != theirs.get(k)
     )

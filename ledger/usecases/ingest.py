@@ -68,6 +68,9 @@ if TYPE_CHECKING:
 BATCH_SIZE = 2000
 MAX_CACHED_CONTRACTS = 256
 MAX_CACHED_YEARS = 64
+# A cached year stream no record of the last IDLE_RECORDS has used is let go at the next flush (memory is
+# bounded by the streams in use, not by every stream the cache has room for); using it again reloads it.
+IDLE_RECORDS = 50_000
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 
@@ -144,6 +147,8 @@ class IngestSession:
         self._provider = actor.split(":", 1)[1] if actor.startswith("provider:") else None
         self._contracts: OrderedDict[str, _ContractState | None] = OrderedDict()
         self._years: OrderedDict[tuple[str, int], YearData] = OrderedDict()
+        self._used: dict[tuple[str, int], int] = {}  # a cached year stream -> self._records when last used
+        self._records = 0  # records applied by this session
         self._touched: dict[Any, Any] = {}
         self._loaded_versions: dict[Any, int] = {}
         self._rejections: list[Rejected] = []
@@ -184,6 +189,7 @@ class IngestSession:
             self._years[key] = data
         else:
             self._years.move_to_end(key)
+        self._used[key] = self._records
         self._touched[data.id] = data
         return data
 
@@ -219,6 +225,7 @@ class IngestSession:
         ]
         prepared: list[tuple[Record | None, Rejected | None]] = []
         wanted: dict[str, set[str]] = {}
+        self._records += len(items)
         self.signatures.new_batch()
         for (text, obj, line), raw in zip(items, texts, strict=True):
             try:
@@ -376,6 +383,8 @@ class IngestSession:
         key = (state.definition.id, year)
         data = self._years.get(key)
         if data is not None:
+            self._years.move_to_end(key)
+            self._used[key] = self._records
             return data
         try:
             data = self.app.repository.get(year_data_uuid(*key))
@@ -383,6 +392,7 @@ class IngestSession:
             return None
         self._loaded_versions[data.id] = data.version
         self._years[key] = data
+        self._used[key] = self._records
         return data
 
     def _superseded(
@@ -547,8 +557,12 @@ class IngestSession:
         self._index_rows = []
         self._batch_index.clear()
         self._accepted_years.clear()
-        while len(self._years) > MAX_CACHED_YEARS:
-            _, evicted = self._years.popitem(last=False)
+        idle = self._records - IDLE_RECORDS
+        while self._years and (
+            len(self._years) > MAX_CACHED_YEARS or self._used[next(iter(self._years))] < idle
+        ):
+            year_key, evicted = self._years.popitem(last=False)
+            self._used.pop(year_key, None)
             self._loaded_versions.pop(evicted.id, None)
         while len(self._contracts) > MAX_CACHED_CONTRACTS:
             self._contracts.popitem(last=False)
@@ -572,6 +586,7 @@ class IngestSession:
         """Forget all cached state (after a concurrent write made it stale)."""
         self._contracts.clear()
         self._years.clear()
+        self._used.clear()
         self._touched.clear()
         self._loaded_versions.clear()
         self._rejections.clear()

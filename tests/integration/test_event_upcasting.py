@@ -6,11 +6,14 @@ real SQLite event store through the recorder, then loaded.
 """
 
 import json
+import sqlite3
+from pathlib import Path
 
 from ledger.domain.aggregates import Settlement, YearData, settlement_uuid, year_data_uuid
 from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
-from tests.support.cli import worked_example_ledger
+from ledger.usecases.checks import replayed
+from tests.support.cli import Cli, worked_example_ledger
 
 
 def _as_version_1(app: Ledger, event: Settlement.TrueUpDecided):
@@ -65,3 +68,84 @@ def test_a_snapshot_gives_the_named_state_back(tmp_path):
     again = loaded.repository.get(year_data_uuid("beds-msk", 1))
     assert isinstance(again, YearData) and again.latest_submission == data.latest_submission
     assert all(type(v).__name__ == "SubmissionState" for v in again.latest_submission.values())
+
+
+# ----------------------------------------------------- a snapshot an older release took (YearData v1)
+
+
+def _as_version_1_snapshot(db: Path, app: Ledger, stream) -> dict:
+    """Rewrite ``stream``'s stored snapshot into the layout release 1 of YearData wrote: no
+    ``class_version``, the latest submissions as one flat ``latest_submission`` dict
+    ("measure|period|provider" -> [id, party, indicator, period, numerator, denominator, value,
+    supersedes]) in the order the slots first arrived, as that release's apply method filled it."""
+    conn = sqlite3.connect(db)
+    (raw,) = conn.execute(
+        "SELECT state FROM stored_snapshots WHERE originator_id = ?", (stream.hex,)
+    ).fetchone()
+    stored = json.loads(bytes(raw))
+    state = stored["state"]
+    assert state.pop("class_version") == 2
+    nested = state.pop("submitted")
+    flat: dict = {}
+    for _, event in app.recorded(YearData.SubmissionAccepted):
+        if event.originator_id != stream:
+            continue
+        row = nested[event.indicator_id][event.provider_id][event.period]
+        if row[0] == event.submission_id:  # the latest version of its slot: where release 1 kept it
+            key = f"{event.indicator_id}|{event.period}|{event.provider_id}"
+            flat[key] = [row[0], event.provider_id, event.indicator_id, event.period, *row[1:]]
+        else:  # an earlier version: release 1 made its slot's entry on first arrival
+            flat.setdefault(f"{event.indicator_id}|{event.period}|{event.provider_id}", None)
+    assert None not in flat.values()
+    state["latest_submission"] = flat
+    conn.execute(
+        "UPDATE stored_snapshots SET state = ? WHERE originator_id = ?",
+        (json.dumps(stored).encode(), stream.hex),
+    )
+    conn.commit()
+    conn.close()
+    return flat
+
+
+def test_a_version_1_year_snapshot_is_restored_in_the_new_layout_and_verify_finds_it_sound(tmp_path):
+    db = tmp_path / "l.db"
+    app = worked_example_ledger(f"sqlite:///{db}")
+    stream = year_data_uuid("beds-msk", 1)
+    data = app.repository.get(stream)
+    app.snapshot(data)
+    flat = _as_version_1_snapshot(db, app, stream)
+    assert len(flat) == len(data.latest_submission) > 0
+
+    loaded = Ledger.from_url(f"sqlite:///{db}")
+    again = loaded.repository.get(stream)
+    assert again.submitted == data.submitted and again.latest_submission == data.latest_submission
+    assert all(
+        type(row) is tuple
+        for by_party in again.submitted.values()
+        for p in by_party.values()
+        for row in p.values()
+    )
+    # the check compares the replay with what the old snapshot restores to, key order included
+    _, problem = replayed(loaded, stream)
+    assert problem is None
+    verified = Cli(f"sqlite:///{db}")("verify", "--json")
+    assert verified.code == 0, verified.err
+    assert json.loads(verified.out)["derived_state"]["problems"] == []
+
+
+def test_a_forged_version_1_year_snapshot_is_still_reported(tmp_path):
+    db = tmp_path / "l.db"
+    app = worked_example_ledger(f"sqlite:///{db}")
+    stream = year_data_uuid("beds-msk", 1)
+    app.snapshot(app.repository.get(stream))
+    flat = _as_version_1_snapshot(db, app, stream)
+    conn = sqlite3.connect(db)
+    (raw,) = conn.execute("SELECT state FROM stored_snapshots").fetchone()
+    stored = json.loads(bytes(raw))
+    key = next(k for k, row in flat.items() if row[4] is not None)  # a numerator, as release 1 stored it
+    stored["state"]["latest_submission"][key][4] = {"_type_": "decimal_str", "_data_": "999999"}
+    conn.execute("UPDATE stored_snapshots SET state = ?", (json.dumps(stored).encode(),))
+    conn.commit()
+    conn.close()
+    _, problem = replayed(Ledger.from_url(f"sqlite:///{db}"), stream)
+    assert problem is not None and problem["kind"] == "snapshot_forged" and problem["fields"] == ["submitted"]
