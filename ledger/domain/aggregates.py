@@ -19,8 +19,11 @@ with ``@event(ThatClass)`` whose body applies it. Where a command has invariants
 checks them first (``check_*``, raising a ledger error; never ``assert``) and then calls the private
 decorated method, so a replay applies the event without re-checking it.
 
-State that a close or a restatement reads is held in small named tuples (:class:`SubmissionState`
-…); they are stored as JSON arrays in snapshots, as the positional lists before them were.
+State that a close or a restatement reads is held in small named tuples (:class:`CostState` …) or,
+for the latest submissions, plain rows nested by indicator, party and period (read through the named
+view :attr:`YearData.latest_submission`); they are stored as JSON arrays in snapshots, as the
+positional lists before them were. A change of a stream's stored state layout raises the aggregate's
+``class_version`` with an ``upcast_vN_vM`` for the snapshots older releases took.
 """
 
 from __future__ import annotations
