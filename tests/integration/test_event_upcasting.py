@@ -9,7 +9,7 @@ import json
 import sqlite3
 from pathlib import Path
 
-from ledger.domain.aggregates import Settlement, YearData, settlement_uuid, year_data_uuid
+from ledger.domain.aggregates import Settlement, YearData, row_fields, settlement_uuid, year_data_uuid
 from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
 from ledger.usecases.checks import replayed
@@ -93,7 +93,9 @@ def _as_version_1_snapshot(db: Path, app: Ledger, stream) -> dict:
         row = nested[event.indicator_id][event.provider_id][event.period]
         if row[0] == event.submission_id:  # the latest version of its slot: where release 1 kept it
             key = f"{event.indicator_id}|{event.period}|{event.provider_id}"
-            flat[key] = [row[0], event.provider_id, event.indicator_id, event.period, *row[1:]]
+            sid, numerator, denominator, value, supersedes = row_fields(row)
+            flat[key] = [sid, event.provider_id, event.indicator_id, event.period, numerator, denominator]
+            flat[key] += [value, supersedes]  # release 1 kept all eight, None included
         else:  # an earlier version: release 1 made its slot's entry on first arrival
             flat.setdefault(f"{event.indicator_id}|{event.period}|{event.provider_id}", None)
     assert None not in flat.values()

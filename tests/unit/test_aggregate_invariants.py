@@ -124,3 +124,38 @@ def test_year_data_state_is_named():
     y.accept_population(NS(record_id="p2", segment_id="adults", count=130, digest="d"), "a")
     assert y.population["adults"].record_id == "p2" and y.population["adults"].supersedes == "p1"
     assert y.population_counts() == {"adults": 130}
+
+
+@pytest.mark.parametrize("numerator", [None, D("3")])
+@pytest.mark.parametrize("value", [None, D("0.5")])
+@pytest.mark.parametrize("supersedes", [None, "s-0"])
+def test_a_submission_row_leaves_off_only_trailing_nones_and_gives_every_field_back(
+    numerator, value, supersedes
+):
+    fields = ("s-1", numerator, D("4"), value, supersedes)
+    row = aggregates.submission_row(*fields)
+    assert aggregates.row_fields(row) == fields
+    assert len(row) == (5 if supersedes else 4 if value is not None else 3)
+
+
+def test_a_corrected_submission_keeps_its_slot_and_the_view_names_every_field():
+    data = YearData(contract_id="c", year=1)
+    for sid, supersedes in (("s-1", None), ("s-2", "s-1")):
+        data._submission_accepted(
+            submission_id=sid, provider_id="lead", indicator_id="i1", period="2025-04", numerator=D("1"),
+            denominator=D("2"), value=None, digest="d", supersedes=supersedes, actor="system",
+        )  # fmt: skip
+    assert data.submitted == {"i1": {"lead": {"2025-04": ("s-2", D("1"), D("2"), None, "s-1")}}}
+    (state,) = data.latest_submission.values()
+    assert (state.submission_id, state.indicator_id, state.provider_id, state.period) == (
+        "s-2",
+        "i1",
+        "lead",
+        "2025-04",
+    )
+    assert (state.numerator, state.denominator, state.value, state.supersedes) == (
+        D("1"),
+        D("2"),
+        None,
+        "s-1",
+    )
