@@ -68,8 +68,10 @@ if TYPE_CHECKING:
 BATCH_SIZE = 2000
 MAX_CACHED_CONTRACTS = 256
 MAX_CACHED_YEARS = 64
-# A cached year stream no record of the last IDLE_RECORDS has used is let go at the next flush (memory is
-# bounded by the streams in use, not by every stream the cache has room for); using it again reloads it.
+# A cached year stream no record of the last IDLE_RECORDS has used — nor of the last as many records as the
+# stream has events, since reloading it costs about that much (a rate-card year's claims) — is let go at
+# the next flush: memory is bounded by the streams in use, not by every stream the cache has room for,
+# and a reload's cost is at most one event per record ingested since. Using it again reloads it.
 IDLE_RECORDS = 50_000
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
@@ -557,16 +559,23 @@ class IngestSession:
         self._index_rows = []
         self._batch_index.clear()
         self._accepted_years.clear()
-        idle = self._records - IDLE_RECORDS
-        while self._years and (
-            len(self._years) > MAX_CACHED_YEARS or self._used[next(iter(self._years))] < idle
-        ):
-            year_key, evicted = self._years.popitem(last=False)
-            self._used.pop(year_key, None)
-            self._loaded_versions.pop(evicted.id, None)
+        idle = [
+            year_key
+            for year_key, data in self._years.items()
+            if self._records - self._used[year_key] > max(IDLE_RECORDS, data.version)
+        ]
+        for year_key in idle:
+            self._forget_year(year_key)
+        while len(self._years) > MAX_CACHED_YEARS:
+            self._forget_year(next(iter(self._years)))
         while len(self._contracts) > MAX_CACHED_CONTRACTS:
             self._contracts.popitem(last=False)
         return report
+
+    def _forget_year(self, year_key: tuple[str, int]) -> None:
+        data = self._years.pop(year_key)
+        self._used.pop(year_key, None)
+        self._loaded_versions.pop(data.id, None)
 
     def discard_pending(self) -> None:
         """Drop what :meth:`flush` would save, keeping the state it produced (a dry run's

@@ -42,13 +42,15 @@ def _ingest(app, chunks):
     return held
 
 
-def test_a_stream_idle_for_idle_records_is_let_go_at_a_flush_and_reloaded_as_stored(
+def test_a_stream_idle_for_idle_records_and_its_own_length_is_let_go_at_a_flush_and_reloaded_as_stored(
     tmp_path, monkeypatch, feed
 ):
     specs, a_lines, b_lines, correction, corrected = feed
-    monkeypatch.setattr(ingest, "IDLE_RECORDS", 100)
+    monkeypatch.setattr(ingest, "IDLE_RECORDS", 10)
     url, app = _ledger(tmp_path, "idle.db", specs)
-    held = _ingest(app, [a_lines, b_lines[:50], b_lines[50:], [correction]])
+    held = _ingest(app, [a_lines, b_lines[:15], b_lines[15:], [correction]])
+    # a's stream (21 events) outlasts 10 idle records while it has more events than that; not 135
+    assert app.repository.get(year_data_uuid("cache-a", 1)).version == len(a_lines) + 2
     assert held == [{"cache-a"}, {"cache-a", "cache-b"}, {"cache-b"}, {"cache-a", "cache-b"}]
     data = app.repository.get(year_data_uuid("cache-a", 1))
     (latest,) = [s for s in data.latest_submission.values() if s.submission_id.endswith("-fix")]
@@ -56,7 +58,7 @@ def test_a_stream_idle_for_idle_records_is_let_go_at_a_flush_and_reloaded_as_sto
 
     monkeypatch.setattr(ingest, "IDLE_RECORDS", 10**9)
     kept_url, kept = _ledger(tmp_path, "kept.db", specs)
-    assert _ingest(kept, [a_lines, b_lines[:50], b_lines[50:], [correction]])[2] == {"cache-a", "cache-b"}
+    assert _ingest(kept, [a_lines, b_lines[:15], b_lines[15:], [correction]])[2] == {"cache-a", "cache-b"}
     strip = ("timestamp", "originator_id")
     assert [{k: v for k, v in s.items() if k not in strip} for s in stored_states(url, "YearData")] == [
         {k: v for k, v in s.items() if k not in strip} for s in stored_states(kept_url, "YearData")
