@@ -8,6 +8,7 @@ loads and retries, keeps the definition cache and reads the log in order.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
@@ -16,7 +17,14 @@ from typing import Any, Protocol, TypeVar, cast
 
 from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate, CanMutateProtocol
-from eventsourcing.persistence import IntegrityError, Notification, Transcoder
+from eventsourcing.persistence import (
+    ConnectionNotFromPoolError,
+    ConnectionPoolClosedError,
+    IntegrityError,
+    Notification,
+    PersistenceError,
+    Transcoder,
+)
 from eventsourcing.utils import get_topic
 
 from ledger.adapters.config import persistence_env
@@ -27,6 +35,8 @@ from ledger.domain.errors import InvalidCommand, unknown_contract
 from ledger.domain.periods import Calendar
 from ledger.domain.variations import ContractTerms, attach, from_stored
 from ledger.usecases.common import RETRIES, iso, utc_now
+
+log = logging.getLogger("obc_ledger.application")
 
 __all__ = ["RETRIES", "Ledger", "iso", "utc_now"]
 
@@ -77,12 +87,44 @@ class NamedStateRepository(Repository[Any]):
     def get(self, aggregate_id: Any, *, projector_func: Any = None, **kwargs: Any) -> Any:
         return super().get(aggregate_id, projector_func=projector_func or project_events, **kwargs)
 
-    def _reconstruct_aggregate(self, *args: Any, **kwargs: Any) -> Any:
-        aggregate = super()._reconstruct_aggregate(*args, **kwargs)
-        restore = getattr(aggregate, "restore_named_state", None)
-        if restore is not None:
-            restore()
-        return aggregate
+    def _reconstruct_aggregate(self, aggregate_id: Any, version: Any, projector_func: Any) -> Any:
+        try:
+            return _restored(super()._reconstruct_aggregate(aggregate_id, version, projector_func))
+        except (AggregateNotFoundError, *_NOT_THE_SNAPSHOT):
+            raise
+        except Exception as exc:
+            if self.snapshot_store is None:
+                raise
+            # A snapshot is a cache of a replay: one that cannot be restored (corrupt, or forged by
+            # someone with the database's rights) must not stop every load of its stream. The events
+            # are read instead; anything wrong with them raises again. `verify` reports the snapshot.
+            log.warning(
+                "the snapshot of stream %s could not be restored (%s: %s); its events were used instead",
+                aggregate_id,
+                type(exc).__name__,
+                str(exc)[:200],
+            )
+        aggregate = projector_func(None, self.event_store.get(originator_id=aggregate_id, lte=version))
+        if aggregate is None:
+            raise AggregateNotFoundError(f"Aggregate {aggregate_id!r} version {version!r} not found.")
+        return _restored(aggregate)
+
+
+# failures of the store itself, not of what a snapshot holds: raised as they are
+_NOT_THE_SNAPSHOT = (
+    PersistenceError,
+    ConnectionPoolClosedError,
+    ConnectionNotFromPoolError,
+    MemoryError,
+    OSError,
+)
+
+
+def _restored(aggregate: Any) -> Any:
+    restore = getattr(aggregate, "restore_named_state", None)
+    if restore is not None:
+        restore()
+    return aggregate
 
 
 class Ledger(Application):

@@ -63,18 +63,26 @@ def stream_events(app: Any, aggregate_id: UUID, page: int = REPLAY_PAGE) -> Iter
 def replayed(app: Any, aggregate_id: UUID) -> tuple[Any, dict[str, Any] | None]:
     """The aggregate rebuilt from its events alone (None when it has none), and the problem with its
     latest snapshot when that does not match the replay at the snapshot's version."""
-    snapshot = (
-        next(iter(app.snapshots.get(aggregate_id, desc=True, limit=1)), None) if app.snapshots else None
-    )
-    aggregate: Any = None
     problem = None
+    unreadable: Exception | None = None
+    try:
+        snapshot = (
+            next(iter(app.snapshots.get(aggregate_id, desc=True, limit=1)), None) if app.snapshots else None
+        )
+    except Exception as exc:  # stored bytes the mapper cannot decode: not what any release wrote
+        snapshot, unreadable = None, exc
+    aggregate: Any = None
     with bulk_pace():  # a year's stream is bulk work: tens of thousands of events
         for event in stream_events(app, aggregate_id):
             aggregate = project_events(aggregate, (event,))
             if snapshot is not None and event.originator_version == snapshot.originator_version:
                 ours = type(aggregate).Snapshot.take(aggregate).state
-                theirs = upcast_state(type(aggregate), snapshot.state)
-                if _encoded(app, ours) != _encoded(app, theirs):
+                try:
+                    theirs = upcast_state(type(aggregate), snapshot.state)
+                    same = _encoded(app, ours) == _encoded(app, theirs)
+                except Exception:  # a snapshot no upcast can read: not what any release wrote
+                    theirs, same = dict(snapshot.state), False
+                if not same:
                     problem = _forged(aggregate_id, snapshot, ours, theirs)
                 snapshot = None
     if snapshot is not None:  # a snapshot of a version the stream does not have
@@ -85,6 +93,16 @@ def replayed(app: Any, aggregate_id: UUID) -> tuple[Any, dict[str, Any] | None]:
             "where": _where(dict(snapshot.state), aggregate_id),
             "message": f"the snapshot of {_where(dict(snapshot.state), aggregate_id)} is of version "
             f"{snapshot.originator_version}, which its stream does not have",
+        }
+    if unreadable is not None:
+        where = _where(vars(aggregate), aggregate_id) if aggregate is not None else f"stream {aggregate_id}"
+        problem = {
+            "kind": "snapshot_forged",
+            "stream": str(aggregate_id),
+            "version": None,
+            "where": where,
+            "message": f"the latest snapshot of {where} cannot be read ({type(unreadable).__name__}): "
+            f"forged or corrupt",
         }
     if problem is not None:
         log.warning("%s; the events were used instead", problem["message"])

@@ -15,11 +15,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from eventsourcing.persistence import ConnectionPoolClosedError
 
 from ledger.adapters.audit import GENESIS, global_hash, stream_hash
 from ledger.domain.aggregates import year_data_uuid
 from ledger.usecases import services_for
 from ledger.usecases.application import Ledger
+from ledger.usecases.checks import replayed
 from tests.support.cli import EXAMPLES, Cli, worked_example_ledger
 
 EXPECTED = json.loads((EXAMPLES / "worked-example-expected.json").read_text())
@@ -326,6 +328,48 @@ def test_a_forged_snapshot_does_not_change_a_close_and_verify_names_its_contract
     assert closed == EXPECTED[1]  # to the penny, as if no snapshot had been forged
 
 
+def _set_snapshot_state(url, stream, state: bytes):
+    insider = Insider(url)
+    insider.q(
+        f"UPDATE {insider.snapshots} SET state = ? WHERE originator_id = ?",
+        state,
+        stream.hex if url.startswith("sqlite") else stream,
+    )
+    insider.commit()
+
+
+@pytest.mark.parametrize("damage", ["a row that is no row", "bytes that are no JSON"])
+def test_a_snapshot_that_cannot_be_restored_does_not_stop_its_stream_and_verify_reports_it(
+    ledger_url, damage
+):
+    app = worked_example_ledger(ledger_url)
+    stream = year_data_uuid("beds-msk", 2)
+    app.snapshot(app.repository.get(stream))
+    if damage == "a row that is no row":
+        insider = Insider(ledger_url)
+        row = insider.q(
+            f"SELECT state FROM {insider.snapshots} WHERE originator_id = ?",
+            stream.hex if ledger_url.startswith("sqlite") else stream,
+        ).fetchone()
+        stored = json.loads(bytes(row[0]))
+        indicator = next(iter(stored["state"]["submitted"]))
+        stored["state"]["submitted"][indicator] = 5  # restoring it fails (no party -> period rows)
+        _set_snapshot_state(ledger_url, stream, json.dumps(stored).encode())
+    else:
+        _set_snapshot_state(ledger_url, stream, b"\x00 not a snapshot")
+    events_only, _ = replayed(app, stream)
+
+    again = Ledger.from_url(ledger_url)
+    loaded = again.repository.get(stream)  # the events, not the snapshot
+    assert loaded.version == events_only.version and loaded.submitted == events_only.submitted
+    code, report = _verify(ledger_url)
+    assert code == 1
+    [problem] = report["derived_state"]["problems"]
+    assert problem["kind"] == "snapshot_forged" and problem["where"] == "contract beds-msk year 2"
+    closed = services_for(Ledger.from_url(ledger_url)).settlement.close_year("beds-msk", 2)
+    assert closed == EXPECTED[1]
+
+
 def test_a_removed_record_index_row_is_reported_and_so_is_different_content_then_accepted_under_its_id(
     tmp_path,
 ):
@@ -526,3 +570,13 @@ def test_an_unsigned_digest_slipped_into_a_witness_is_refused_naming_its_file(tm
     result = Cli(url)("verify", "--witness", witness, "--public-key", keys[1])
     unsigned = [p.name for p in witness.iterdir() if "signature" not in p.read_text()]
     assert result.code == 1 and result.err.startswith(f"error: digest_unsigned: witness {unsigned[0]}: ")
+
+
+def test_a_store_failure_while_loading_is_raised_not_taken_for_a_bad_snapshot(tmp_path, caplog):
+    app = worked_example_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    stream = year_data_uuid("beds-msk", 2)
+    app.snapshot(app.repository.get(stream))
+    app.close()
+    with pytest.raises(ConnectionPoolClosedError):
+        app.repository.get(stream)
+    assert "could not be restored" not in caplog.text
