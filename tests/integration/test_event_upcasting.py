@@ -7,6 +7,7 @@ real SQLite event store through the recorder, then loaded.
 
 import json
 import sqlite3
+import sys
 from pathlib import Path
 
 from ledger.domain.aggregates import Settlement, YearData, row_fields, settlement_uuid, year_data_uuid
@@ -151,3 +152,29 @@ def test_a_forged_version_1_year_snapshot_is_still_reported(tmp_path):
     conn.close()
     _, problem = replayed(Ledger.from_url(f"sqlite:///{db}"), stream)
     assert problem is not None and problem["kind"] == "snapshot_forged" and problem["fields"] == ["submitted"]
+
+
+def test_a_snapshot_of_claims_and_episodes_restores_the_state_their_events_build(tmp_path):
+    """Arrival as a tuple and the repeated names as one shared copy, as the apply methods keep them."""
+    data_dir = Path(__file__).parents[1] / "data" / "rate_cards"
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    app = Ledger.from_url(url)
+    for name, records in (("employ", "employ-claims"), ("msk-gain", "msk-gain-episodes")):
+        services_for(app).registration.register_contract((data_dir / f"{name}.yaml").read_text())
+        report = services_for(app).ingest.ingest_lines((data_dir / f"{records}.jsonl").open(), records)
+        assert report.accepted > 0 and report.rejected == 0
+    streams = ((year_data_uuid("ldn-employ", 1), "claims"), (year_data_uuid("msk-gain", 1), "episodes"))
+    for stream_id, kind in streams:
+        built = app.repository.get(stream_id)
+        assert getattr(built, kind)
+        app.snapshot(built)
+        loaded = Ledger.from_url(url)
+        again = loaded.repository.get(stream_id)
+        assert getattr(again, kind) == getattr(built, kind)
+        for row in getattr(again, kind).values():
+            assert type(row) is type(next(iter(getattr(built, kind).values())))
+            assert row.provider_id is sys.intern(row.provider_id) and row.period is sys.intern(row.period)
+        if kind == "claims":
+            assert all(type(c.arrival) is tuple for c in again.claims.values())
+        _, problem = replayed(app, stream_id)
+        assert problem is None
