@@ -178,20 +178,14 @@ class IngestSession:
         return state
 
     def _year_data(self, state: _ContractState, year: int) -> YearData:
-        key = (state.definition.id, year)
-        data = self._years.get(key)
+        """A year's data stream (cached, loaded or new), marked for saving."""
+        data = self._peek_year(state, year)
         if data is None:
-            try:
-                data = self.app.repository.get(year_data_uuid(*key))
-            except AggregateNotFoundError:
-                data = YearData(contract_id=state.definition.id, year=year)
-                self._loaded_versions[data.id] = 0
-            else:
-                self._loaded_versions[data.id] = data.version
+            key = (state.definition.id, year)
+            data = YearData(contract_id=state.definition.id, year=year)
+            self._loaded_versions[data.id] = 0
             self._years[key] = data
-        else:
-            self._years.move_to_end(key)
-        self._used[key] = self._records
+            self._used[key] = self._records
         self._touched[data.id] = data
         return data
 
