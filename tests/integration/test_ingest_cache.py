@@ -50,9 +50,9 @@ def test_a_stream_idle_for_idle_records_and_its_own_length_is_let_go_at_a_flush_
     url, app = _ledger(tmp_path, "idle.db", specs)
     held = _ingest(app, [a_lines, b_lines[:15], b_lines[15:], [correction]])
     # a's stream (21 events) outlasts 10 idle records while it has more events than that; not 135
-    assert app.repository.get(year_data_uuid("cache-a", 1)).version == len(a_lines) + 2
-    assert held == [{"cache-a"}, {"cache-a", "cache-b"}, {"cache-b"}, {"cache-a", "cache-b"}]
     data = app.repository.get(year_data_uuid("cache-a", 1))
+    assert data.version == len(a_lines) + 2
+    assert held == [{"cache-a"}, {"cache-a", "cache-b"}, {"cache-b"}, {"cache-a", "cache-b"}]
     (latest,) = [s for s in data.latest_submission.values() if s.submission_id.endswith("-fix")]
     assert latest.supersedes == corrected  # the reloaded stream knew the slot's submission
 

@@ -296,22 +296,32 @@ def test_a_signed_digest_can_be_published_to_the_digests_topic(tmp_path, keys, k
 # ----------------------------------------------------------------- snapshots and the record index
 
 
-def _forge_snapshot(url, stream):
+def _snapshot_state(url, stream) -> dict:
+    """The stream's latest stored snapshot, as its JSON."""
     insider = Insider(url)
     row = insider.q(
         f"SELECT originator_version, state FROM {insider.snapshots} WHERE originator_id = ? "
         f"ORDER BY originator_version DESC",
         stream.hex if url.startswith("sqlite") else stream,
     ).fetchone()
-    state = json.loads(bytes(row[1]))
-    for entry in state["state"]["latest_cost"].values():  # every cost report's total set to 1.00
-        entry[3] = {"_type_": "decimal_str", "_data_": "1.00"}
+    return json.loads(bytes(row[1]))
+
+
+def _set_snapshot_state(url, stream, state: bytes):
+    insider = Insider(url)
     insider.q(
         f"UPDATE {insider.snapshots} SET state = ? WHERE originator_id = ?",
-        json.dumps(state).encode(),
+        state,
         stream.hex if url.startswith("sqlite") else stream,
     )
     insider.commit()
+
+
+def _forge_snapshot(url, stream):
+    state = _snapshot_state(url, stream)
+    for entry in state["state"]["latest_cost"].values():  # every cost report's total set to 1.00
+        entry[3] = {"_type_": "decimal_str", "_data_": "1.00"}
+    _set_snapshot_state(url, stream, json.dumps(state).encode())
 
 
 def test_a_forged_snapshot_does_not_change_a_close_and_verify_names_its_contract_and_year(ledger_url):
@@ -328,16 +338,6 @@ def test_a_forged_snapshot_does_not_change_a_close_and_verify_names_its_contract
     assert closed == EXPECTED[1]  # to the penny, as if no snapshot had been forged
 
 
-def _set_snapshot_state(url, stream, state: bytes):
-    insider = Insider(url)
-    insider.q(
-        f"UPDATE {insider.snapshots} SET state = ? WHERE originator_id = ?",
-        state,
-        stream.hex if url.startswith("sqlite") else stream,
-    )
-    insider.commit()
-
-
 @pytest.mark.parametrize("damage", ["a row that is no row", "bytes that are no JSON"])
 def test_a_snapshot_that_cannot_be_restored_does_not_stop_its_stream_and_verify_reports_it(
     ledger_url, damage
@@ -346,12 +346,7 @@ def test_a_snapshot_that_cannot_be_restored_does_not_stop_its_stream_and_verify_
     stream = year_data_uuid("beds-msk", 2)
     app.snapshot(app.repository.get(stream))
     if damage == "a row that is no row":
-        insider = Insider(ledger_url)
-        row = insider.q(
-            f"SELECT state FROM {insider.snapshots} WHERE originator_id = ?",
-            stream.hex if ledger_url.startswith("sqlite") else stream,
-        ).fetchone()
-        stored = json.loads(bytes(row[0]))
+        stored = _snapshot_state(ledger_url, stream)
         indicator = next(iter(stored["state"]["submitted"]))
         stored["state"]["submitted"][indicator] = 5  # restoring it fails (no party -> period rows)
         _set_snapshot_state(ledger_url, stream, json.dumps(stored).encode())
